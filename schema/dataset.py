@@ -1,0 +1,84 @@
+"""Dataset items: a conversation (list of messages) plus where it came from."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, Field
+
+from schema.errors import UserError
+
+ROLES = ("system", "user", "assistant")
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Provenance(BaseModel):
+    """Where an item came from; every field optional so imported items fit too."""
+
+    source_doc: Optional[str] = None
+    heading_path: Optional[list[str]] = None
+    provider: Optional[str] = None
+    model: Optional[str] = None
+    template_id: Optional[str] = None
+    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    origin: Optional[str] = None  # "generated", "imported:<file>", "edited"
+    unit: Optional[str] = None  # generation unit key (slice id + round), used to resume runs
+
+
+class DatasetItem(BaseModel):
+    id: str
+    messages: list[Message]
+    provenance: Provenance = Field(default_factory=Provenance)
+
+
+def validate_messages(messages: Any, where: str = "item") -> list[dict]:
+    """Check a conversation and return it as plain dicts; errors name the position and field.
+
+    Shape required for training: an optional system message first, then user/assistant turns
+    alternating, starting with user and ending with assistant, none empty.
+    """
+
+    def fail(detail: str):
+        raise UserError("error.invalid_messages", where=where, detail=detail)
+
+    if not isinstance(messages, list) or not messages:
+        fail("field 'messages' must be a non-empty list of {role, content} objects")
+    clean: list[dict] = []
+    for index, message in enumerate(messages):
+        field = f"messages[{index}]"
+        if not isinstance(message, dict):
+            fail(f"field '{field}' must be an object with 'role' and 'content'")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            fail(f"field '{field}.role' must be one of {', '.join(ROLES)} (got {role!r})")
+        if not isinstance(content, str) or not content.strip():
+            fail(f"field '{field}.content' must be a non-empty string")
+        clean.append({"role": role, "content": content})
+    turns = clean[1:] if clean[0]["role"] == "system" else clean
+    if not turns:
+        fail("a conversation needs at least one user and one assistant message")
+    for index, message in enumerate(turns):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if message["role"] != expected:
+            position = index + (len(clean) - len(turns))
+            fail(f"field 'messages[{position}].role' should be '{expected}': turns must alternate user/assistant after an optional system message")
+    if turns[-1]["role"] != "assistant":
+        fail("the last message must be the assistant's answer")
+    return clean
+
+
+def qa_messages(question: str, answer: str, system: str | None = None) -> list[dict]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return messages + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+def first_exchange(messages: list[dict]) -> tuple[str, str]:
+    """The first question and answer of a conversation, for tables and previews."""
+    question = next((m["content"] for m in messages if m["role"] == "user"), "")
+    answer = next((m["content"] for m in messages if m["role"] == "assistant"), "")
+    return question, answer

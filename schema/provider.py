@@ -1,0 +1,96 @@
+"""API providers: the stored row and the validated input that creates or edits one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlmodel import Field, SQLModel
+
+from schema.errors import UserError
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class APIProvider(SQLModel, table=True):
+    """An OpenAI-compatible endpoint used to generate data. Table name kept from the prototype."""
+
+    __tablename__ = "apiprovider"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    base_url: str
+    model_id: str
+    api_key: Optional[str] = None
+    max_concurrency: int = 8
+    timeout_s: float = 60.0
+    price_input_per_m: Optional[float] = None
+    price_output_per_m: Optional[float] = None
+    created_at: datetime = Field(default_factory=_now)
+
+    @property
+    def masked_key(self) -> str:
+        return mask_api_key(self.api_key)
+
+    def estimate_cost(self, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
+        """Cost in the provider's currency, or None when no prices are configured."""
+        if self.price_input_per_m is None and self.price_output_per_m is None:
+            return None
+        return (prompt_tokens * (self.price_input_per_m or 0) + completion_tokens * (self.price_output_per_m or 0)) / 1e6
+
+
+def mask_api_key(key: Optional[str]) -> str:
+    """Show only enough of a key to recognise it: `sk-...abcd`."""
+    if not key:
+        return ""
+    if len(key) < 12:
+        return "****"
+    prefix = key[:3] if key[:3].endswith("-") else key[:2]
+    return f"{prefix}...{key[-4:]}"
+
+
+def _number(value, field: str, low: float, high: float, integer: bool = False, optional: bool = False):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if optional:
+            return None
+        raise UserError("error.field_required", field=field)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError("error.not_a_number", field=field, value=value) from None
+    if integer:
+        if number != int(number):
+            raise UserError("error.not_a_number", field=field, value=value)
+        number = int(number)
+    if not (low <= number <= high):
+        raise UserError("error.number_range", field=field, low=low, high=high, value=value)
+    return number
+
+
+def validate_provider_input(
+    name, base_url, model_id, api_key=None, max_concurrency=8, timeout_s=60, price_input_per_m=None, price_output_per_m=None
+) -> dict:
+    """The one validation point for provider fields (UI and CLI); returns clean values or raises UserError."""
+    from tools.workdir import validate_name
+
+    name = validate_name(name, "provider name")
+    base_url = (base_url or "").strip().rstrip("/")
+    if not base_url:
+        raise UserError("error.field_required", field="Base URL")
+    if not base_url.startswith(("http://", "https://")):
+        raise UserError("error.invalid_url", url=base_url)
+    model_id = (model_id or "").strip()
+    if not model_id:
+        raise UserError("error.field_required", field="Model ID")
+    return {
+        "name": name,
+        "base_url": base_url,
+        "model_id": model_id,
+        "api_key": (api_key or "").strip() or None,
+        "max_concurrency": _number(max_concurrency, "max concurrency", 1, 512, integer=True),
+        "timeout_s": _number(timeout_s, "timeout", 1, 3600),
+        "price_input_per_m": _number(price_input_per_m, "input price", 0, 1e6, optional=True),
+        "price_output_per_m": _number(price_output_per_m, "output price", 0, 1e6, optional=True),
+    }

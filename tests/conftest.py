@@ -1,0 +1,37 @@
+"""Every test runs against its own temporary work directory, offline, in English messages."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import global_var  # noqa: E402
+from tools.i18n import set_default_language  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def english_messages():
+    """Assertions read English messages; the app's own default (zh) is tested explicitly."""
+    set_default_language("en")
+    yield
+    set_default_language("en")
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch):
+    """A fresh, initialised work directory; the stores in global_var point at it."""
+    for key in ("API_KEY", "BASE_URL", "MODEL_ID"):
+        monkeypatch.delenv(key, raising=False)
+    # .env in the current directory must not leak into tests.
+    monkeypatch.chdir(tmp_path)
+    global_var.reset()
+    root = tmp_path / "workdir"
+    global_var.init(root)
+    set_default_language("en")
+    yield global_var.workdir()
+    global_var.reset()
