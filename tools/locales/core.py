@@ -58,8 +58,8 @@ STRINGS = {
     "prompts.description": _s("模板描述", "Description"),
     "prompts.content": _s("模板内容", "Content"),
     "prompts.content_info": _s(
-        "必须包含 {document_slice};其他 {变量} 会在生成时作为输入项。",
-        "Must contain {document_slice}; any other {variable} becomes an input when generating.",
+        "必须包含 {document_slice};其他形如 {name} 的变量会在生成时作为输入项。",
+        "Must contain {document_slice}; any other {name} becomes an input when generating.",
     ),
     "prompts.variables": _s("变量(预览用)", "Variables (for the preview)"),
     "prompts.sample_slice": _s("示例文档片段", "Sample document slice"),
@@ -126,9 +126,7 @@ STRINGS = {
     "noun.dataset name": _s("数据集名称", "dataset name"),
     "noun.docs": _s("文档集", "document set"),
     "noun.models": _s("模型", "model"),
-    "noun.model": _s("模型", "model"),
     "noun.training": _s("训练任务", "training run"),
-    "noun.run": _s("训练任务", "training run"),
     "noun.dataset_file": _s("文件", "file"),
     # --- user errors (shared by UI and CLI) ---
     "error.name_empty": _s("{what}不能为空。", "The {what} cannot be empty."),
