@@ -67,12 +67,12 @@ def launch_ui(args) -> None:
     if args.port_given and port != find_free_port(args.host, port, attempts=1):
         raise SystemExit(f"port {port} is in use on {args.host}; choose another --port or leave it out to pick a free one")
 
-    from frontend.app import build_app, launch_kwargs
+    from frontend.app import start_server
 
-    app = build_app(args.lang)
+    app = start_server(args.lang, args.host, port, auth)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Workbench: http://{shown_host}:{port}  (work directory: {args.workdir})", flush=True)
-    app.launch(**launch_kwargs(args.host, port, auth))
+    app.block_thread()
 
 
 # ---------------------------------------------------------------- datasets commands

@@ -51,13 +51,24 @@ def build_app(lang: str = "zh") -> gr.Blocks:
     return app
 
 
-def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, prevent_thread_lock: bool = False) -> dict:
+def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None) -> dict:
     return {
         "server_name": host,
         "server_port": port,
         "auth": auth,
         "show_error": True,
         "ssr_mode": False,
-        "prevent_thread_lock": prevent_thread_lock,
+        "prevent_thread_lock": True,
         "quiet": True,
     }
+
+
+def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None) -> gr.Blocks:
+    """Build the page, serve it, and add the workbench's own routes on the same port; returns at once."""
+    from frontend.server import add_workbench_routes
+
+    app = build_app(lang)
+    app.queue(default_concurrency_limit=4)
+    app.launch(**launch_kwargs(host, port, auth))
+    add_workbench_routes(app.server_app)
+    return app
