@@ -1,0 +1,493 @@
+"""Heading outline of a Markdown document, found by a hand-written, CommonMark-faithful line scanner.
+
+Only *document-level* headings become tree nodes. A heading nested in a block quote or a list item
+is body text of the section around it, which is what a reader of the rendered page expects.
+
+Why a scanner and not a Markdown library: we need exact line numbers for every block, the lines
+that are opaque (fenced code, raw HTML) so that slicing never cuts through them, and no runtime
+dependency. The scanner follows the CommonMark block rules that decide whether a line is a
+heading: fences, indented code, raw HTML blocks, paragraphs (setext underlines and laziness),
+thematic breaks, block quotes and list items. Inline syntax does not matter for headings and is
+not parsed; heading titles are the raw inline source (e.g. ``Use `pip` \\#1``).
+
+Known gap: a paragraph made only of link reference definitions still becomes a setext heading
+when underlined (CommonMark says it stays a paragraph).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from schema.document import HeadingNode
+
+TAB_STOP = 4
+# CommonMark: four columns of indentation turn a line into indented code, so block syntax
+# (headings, fences, lists, ...) may be indented by at most three.
+MAX_BLOCK_INDENT = 3
+
+ATX_HEADING = re.compile(r"(#{1,6})(?=[ \t]|$)(.*)")
+ATX_CLOSING_SEQUENCE = re.compile(r"(?:^|[ \t]+)#+$")
+FENCE_OPENER = re.compile(r"(`{3,}|~{3,})(.*)")
+FENCE_CLOSER = re.compile(r"(`{3,}|~{3,})[ \t]*")
+SETEXT_UNDERLINE = re.compile(r"(=+|-+)[ \t]*")
+THEMATIC_BREAK = re.compile(r"(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,}")
+LIST_MARKER = re.compile(r"([-+*]|(\d{1,9})[.)])(?=[ \t]|$)")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+FRONT_MATTER_OPEN = "---"
+FRONT_MATTER_CLOSERS = ("---", "...")
+
+# Raw HTML blocks (CommonMark 4.6). Types 1-5 run until their end marker, even across blank
+# lines, so lines inside them are as opaque as fenced code. Types 6-7 end at a blank line.
+_HTML_BLOCK_TAGS = (
+    "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|"
+    "dialog|dir|div|dl|dt|fieldset|figcaption|figure|footer|form|frame|frameset|h1|h2|h3|h4|h5|h6|"
+    "head|header|hr|html|iframe|legend|li|link|main|menu|menuitem|nav|noframes|ol|optgroup|option|"
+    "p|param|search|section|summary|table|tbody|td|tfoot|th|thead|title|tr|track|ul"
+)
+_HTML_ATTRIBUTE = r"""(?:[ \t]+[A-Za-z_:][A-Za-z0-9_.:-]*(?:[ \t]*=[ \t]*(?:[^"'=<>`\x00-\x20]+|'[^']*'|"[^"]*"))?)"""
+ENDS_AT_BLANK_LINE = "blank line"  # the end condition of HTML block types 6-7
+HTML_BLOCK_STARTS: tuple[tuple[re.Pattern[str], re.Pattern[str] | str, bool], ...] = (
+    # (start pattern, end pattern or ENDS_AT_BLANK_LINE, may interrupt a paragraph)
+    (re.compile(r"<(?:script|pre|style|textarea)(?:[ \t>]|$)", re.I),
+     re.compile(r"</(?:script|pre|style|textarea)>", re.I), True),
+    (re.compile(r"<!--"), re.compile(r"-->"), True),
+    (re.compile(r"<\?"), re.compile(r"\?>"), True),
+    (re.compile(r"<![A-Za-z]"), re.compile(r">"), True),
+    (re.compile(r"<!\[CDATA\["), re.compile(r"\]\]>"), True),
+    (re.compile(rf"</?(?:{_HTML_BLOCK_TAGS})(?:[ \t>]|/>|$)", re.I), ENDS_AT_BLANK_LINE, True),
+    (re.compile(rf"(?:<[A-Za-z][A-Za-z0-9-]*{_HTML_ATTRIBUTE}*[ \t]*/?>|</[A-Za-z][A-Za-z0-9-]*[ \t]*>)[ \t]*$"),
+     ENDS_AT_BLANK_LINE, False),
+)
+
+
+@dataclass(frozen=True)
+class FenceSpan:
+    """A fenced code block: lines [start_line, end_line), opener and (if closed) closer included."""
+
+    start_line: int
+    end_line: int
+    opener: str  # the opening line exactly as written
+    marker: str  # e.g. "```" or "~~~~"
+    closed: bool
+
+    @property
+    def _prefix(self) -> str:
+        # Text before the marker: indentation, or container markers such as "> " or "- ".
+        # A list marker must not be repeated when re-opening (it would start a new item),
+        # so it becomes spaces; block quote markers stay.
+        before_marker = self.opener[: self.opener.find(self.marker)]
+        return re.sub(r"[^>\s]", " ", before_marker)
+
+    @property
+    def reopen_line(self) -> str:
+        """An opening line that starts an equivalent fence (same marker and info string)."""
+        return self._prefix + self.opener[self.opener.find(self.marker):]
+
+    @property
+    def close_line(self) -> str:
+        """A line that closes this fence."""
+        return self._prefix + self.marker
+
+
+@dataclass(frozen=True)
+class MarkdownOutline:
+    """Everything the slicer needs to know about a Markdown document."""
+
+    root: HeadingNode  # level 0, spans [content_start, len(lines))
+    lines: list[str]
+    front_matter: str | None  # the YAML between the --- delimiters, None when there is none
+    content_start: int  # first line after the front matter (0 when there is none)
+    fences: list[FenceSpan]
+    opaque_lines: frozenset[int]  # lines inside fenced code or multi-paragraph raw HTML
+
+    def headings(self) -> list[HeadingNode]:
+        """All headings in document order (the root excluded)."""
+        return self.root.walk()[1:]
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines without their terminators; \\n, \\r\\n and \\r all end a line (as in CommonMark)."""
+    lines = LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the terminator of the last line does not start another line
+    return lines
+
+
+def parse_markdown(text: str) -> tuple[HeadingNode, list[str]]:
+    """Heading tree (root of level 0, spanning the content after any front matter) and the lines."""
+    outline = outline_markdown(text)
+    return outline.root, outline.lines
+
+
+def outline_markdown(text: str) -> MarkdownOutline:
+    """Heading tree plus front matter, fences and opaque lines of a Markdown document."""
+    lines = split_lines(text)
+    front_matter, content_start = _split_front_matter(lines)
+    recorder = _Recorder()
+    scanner = _BlockScanner(recorder, depth=0)
+    for line_no in range(content_start, len(lines)):
+        scanner.feed(line_no, lines[line_no])
+    scanner.close(len(lines))
+
+    fences = [
+        FenceSpan(start, end, lines[start], marker, closed)
+        for start, end, marker, closed in sorted(recorder.fences)
+    ]
+    root = _build_tree(recorder.headings, content_start, len(lines))
+    return MarkdownOutline(root, lines, front_matter, content_start, fences, frozenset(recorder.opaque_lines))
+
+
+def _split_front_matter(lines: list[str]) -> tuple[str | None, int]:
+    """YAML front matter: "---" on the very first line up to the next "---" or "..." line."""
+    if not lines or lines[0].lstrip("\ufeff").rstrip() != FRONT_MATTER_OPEN:
+        return None, 0
+    for line_no in range(1, len(lines)):
+        if lines[line_no].rstrip() in FRONT_MATTER_CLOSERS:
+            return "\n".join(lines[1:line_no]), line_no + 1
+    # No closing delimiter: it was a thematic break after all, not front matter.
+    return None, 0
+
+
+def _build_tree(headings: list[tuple[int, str, int]], content_start: int, line_count: int) -> HeadingNode:
+    """Nest (level, title, start_line) headings; a section ends where a heading of its rank or higher starts."""
+    root = HeadingNode(level=0, title="", start_line=content_start, end_line=line_count)
+    stack = [root]
+    for level, title, start_line in headings:
+        while stack[-1].level >= level:
+            stack.pop().end_line = start_line
+        node = HeadingNode(level=level, title=title, start_line=start_line, end_line=line_count)
+        stack[-1].children.append(node)
+        stack.append(node)
+    return root
+
+
+# --- line helpers -------------------------------------------------------------------------
+
+
+def _split_indent(text: str) -> tuple[int, str]:
+    """Columns of leading whitespace (tabs advance to the next multiple of 4) and the rest."""
+    columns = 0
+    for index, char in enumerate(text):
+        if char == " ":
+            columns += 1
+        elif char == "\t":
+            columns += TAB_STOP - columns % TAB_STOP
+        else:
+            return columns, text[index:]
+    return columns, ""
+
+
+def _strip_columns(text: str, count: int) -> str:
+    """Remove `count` columns of leading whitespace; a tab that straddles the cut leaves spaces."""
+    columns = 0
+    for index, char in enumerate(text):
+        if columns >= count:
+            return text[index:]
+        if char == " ":
+            columns += 1
+        elif char == "\t":
+            width = TAB_STOP - columns % TAB_STOP
+            if columns + width > count:
+                return " " * (columns + width - count) + text[index + 1:]
+            columns += width
+        else:
+            return text[index:]
+    return ""
+
+
+def _atx_heading(rest: str) -> tuple[int, str] | None:
+    """(level, title) when `rest` (indentation removed) is an ATX heading."""
+    match = ATX_HEADING.fullmatch(rest)
+    if match is None:
+        return None
+    # The optional closing sequence needs whitespace before it, so "# C#" keeps its "#".
+    title = ATX_CLOSING_SEQUENCE.sub("", match.group(2).strip()).strip()
+    return len(match.group(1)), title
+
+
+def _fence_opener(rest: str) -> str | None:
+    """The fence marker (e.g. "````") when `rest` opens a fenced code block."""
+    match = FENCE_OPENER.fullmatch(rest)
+    if match is None:
+        return None
+    marker, info = match.groups()
+    # A backtick fence's info string may not contain backticks: "```foo```" is inline code.
+    if marker[0] == "`" and "`" in info:
+        return None
+    return marker
+
+
+def _html_block_end(rest: str, paragraph_open: bool) -> re.Pattern[str] | str | None:
+    """How the raw HTML block started by `rest` ends (pattern or ENDS_AT_BLANK_LINE); None if none starts."""
+    for start, end, may_interrupt_paragraph in HTML_BLOCK_STARTS:
+        if start.match(rest) and (may_interrupt_paragraph or not paragraph_open):
+            return end
+    return None
+
+
+def _starts_block(text: str, indented_code_possible: bool) -> bool:
+    """Whether `text` starts a block that ends a lazily continued paragraph.
+
+    Indentation of four or more normally means indented code, which cannot interrupt a
+    paragraph. For a paragraph inside a list item, markdown-it (our reference) measures that
+    indentation from the item's content column instead, so a line left of that column is
+    never code and is checked for block starts whatever its indentation.
+    """
+    indent, rest = _split_indent(text)
+    if indent > MAX_BLOCK_INDENT and indented_code_possible:
+        return False
+    return bool(
+        rest.startswith(">")
+        or _atx_heading(rest)
+        or _fence_opener(rest)
+        or _html_block_end(rest, paragraph_open=True)
+        or THEMATIC_BREAK.fullmatch(rest)
+        or _list_marker(text)  # still at most 3 columns: "    - x" continues the paragraph
+    )
+
+
+@dataclass
+class _ListMarker:
+    content_indent: int  # columns a continuation line needs to belong to the item
+    first_line: str  # the item's first line with the marker removed, relative to content_indent
+    is_empty: bool
+    ordered_start: int | None
+
+
+def _list_marker(text: str) -> _ListMarker | None:
+    """The list item started by `text` (indentation not removed), if any."""
+    indent, rest = _split_indent(text)
+    match = LIST_MARKER.match(rest)
+    if indent > MAX_BLOCK_INDENT or match is None:
+        return None
+    marker = match.group(1)
+    after_marker = rest[len(marker):]
+    spaces, content = _split_indent(" " * (indent + len(marker)) + after_marker)
+    spaces -= indent + len(marker)
+    if not content:
+        return _ListMarker(indent + len(marker) + 1, "", True, _ordered_start(match))
+    if spaces > 4:
+        # Five or more spaces: the item starts with indented code and its content begins
+        # one column after the marker (CommonMark 5.2, rule 2).
+        content_indent = indent + len(marker) + 1
+        return _ListMarker(content_indent, " " * (spaces - 1) + content, False, _ordered_start(match))
+    return _ListMarker(indent + len(marker) + spaces, content, False, _ordered_start(match))
+
+
+def _ordered_start(match: re.Match[str]) -> int | None:
+    return int(match.group(2)) if match.group(2) is not None else None
+
+
+# --- the scanner --------------------------------------------------------------------------
+
+
+@dataclass
+class _Recorder:
+    """Collects what the scanners find, in absolute line numbers."""
+
+    headings: list[tuple[int, str, int]] = field(default_factory=list)  # (level, title, start_line)
+    fences: list[tuple[int, int, str, bool]] = field(default_factory=list)  # (start, end, marker, closed)
+    opaque_lines: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _OpenFence:
+    marker: str
+    start_line: int
+
+
+@dataclass
+class _Container:
+    """An open block quote or list item, with its own scanner for the lines inside it."""
+
+    kind: str  # "quote" or "item"
+    content_indent: int  # list items only
+    scanner: _BlockScanner
+    has_content: bool = False
+
+    def continuation(self, text: str) -> str | None:
+        """The line as seen inside this container, or None when the line does not continue it."""
+        indent, rest = _split_indent(text)
+        if self.kind == "quote":
+            if indent > MAX_BLOCK_INDENT or not rest.startswith(">"):
+                return None
+            # The marker is ">" plus one optional space (a tab counts as spaces).
+            return _strip_columns(rest[1:], 1) if rest[1:2] in (" ", "\t") else rest[1:]
+        if not rest:
+            # A list item may start with at most one blank line (CommonMark 5.2).
+            return "" if self.has_content else None
+        if indent >= self.content_indent:
+            return _strip_columns(text, self.content_indent)
+        return None
+
+
+class _BlockScanner:
+    """Classifies the lines of one container (the document, a block quote or a list item).
+
+    A container's lines are fed one at a time, already stripped of the container's own prefix
+    ("> " or the list item's indentation). Nested containers get a scanner of their own.
+    """
+
+    def __init__(self, recorder: _Recorder, depth: int) -> None:
+        self.recorder = recorder
+        self.depth = depth  # 0 for the document: only its headings become tree nodes
+        self.container: _Container | None = None
+        self.fence: _OpenFence | None = None
+        self.html_end: re.Pattern[str] | str | None = None  # set while a raw HTML block is open
+        self.paragraph_start: int | None = None
+        self.paragraph_texts: list[str] = []
+
+    # The "tip" is the innermost open block; laziness depends on whether it is a paragraph.
+    def tip_is_paragraph(self) -> bool:
+        if self.container is not None:
+            return self.container.scanner.tip_is_paragraph()
+        return self.paragraph_start is not None
+
+    def add_lazy_line(self, line_no: int, text: str) -> None:
+        if self.container is not None:
+            self.container.scanner.add_lazy_line(line_no, text)
+        else:
+            self.paragraph_texts.append(text)
+
+    def close(self, end_line: int) -> None:
+        """Close everything still open; `end_line` is the first line no longer inside."""
+        if self.container is not None:
+            self.container.scanner.close(end_line)
+            self.container = None
+        if self.fence is not None:
+            # An unclosed fence runs to the end of its container (or of the document).
+            self.recorder.fences.append((self.fence.start_line, end_line, self.fence.marker, False))
+            self.fence = None
+        self.html_end = None
+        self._close_paragraph()
+
+    def feed(self, line_no: int, text: str) -> None:
+        if self.container is not None:
+            inner = self.container.continuation(text)
+            if inner is not None:
+                self.container.has_content |= bool(inner.strip())
+                self.container.scanner.feed(line_no, inner)
+                return
+            # A line that starts no block of its own continues a paragraph open inside the
+            # container, even without the container's prefix ("lazy continuation").
+            may_be_lazy = bool(text.strip()) and self.container.scanner.tip_is_paragraph()
+            if may_be_lazy and not _starts_block(text, indented_code_possible=self.container.kind == "quote"):
+                self.container.scanner.add_lazy_line(line_no, text)
+                return
+            self.container.scanner.close(line_no)
+            self.container = None
+        self._feed_own_line(line_no, text)
+
+    def _feed_own_line(self, line_no: int, text: str) -> None:
+        """A line of this container itself (no nested container is open)."""
+        if self.fence is not None:
+            self._feed_fenced_line(line_no, text)
+            return
+        is_blank = not text.strip()
+        if self.html_end == ENDS_AT_BLANK_LINE:
+            if not is_blank:
+                return
+            self.html_end = None  # the blank line itself is not part of the block
+        elif self.html_end is not None:
+            # Types 1-5 may span blank lines, so their lines are as opaque as fenced code.
+            self.recorder.opaque_lines.add(line_no)
+            if self.html_end.search(text):
+                self.html_end = None
+            return
+        if is_blank:
+            self._close_paragraph()
+            return
+
+        indent, rest = _split_indent(text)
+        if indent > MAX_BLOCK_INDENT:
+            # Indented code, unless it continues a paragraph (indented code cannot interrupt one).
+            if self.paragraph_start is not None:
+                self.paragraph_texts.append(text)
+            return
+
+        if rest.startswith(">"):
+            self._close_paragraph()
+            self._open_container(_Container("quote", 0, _BlockScanner(self.recorder, self.depth + 1)), line_no, text)
+            return
+
+        heading = _atx_heading(rest)
+        if heading is not None:
+            self._close_paragraph()
+            self._record_heading(heading[0], heading[1], line_no)
+            return
+
+        marker = _fence_opener(rest)
+        if marker is not None:
+            self._close_paragraph()
+            self.fence = _OpenFence(marker, line_no)
+            self.recorder.opaque_lines.add(line_no)
+            return
+
+        html_end = _html_block_end(rest, paragraph_open=self.paragraph_start is not None)
+        if html_end is not None:
+            self._close_paragraph()
+            self.html_end = html_end
+            if html_end != ENDS_AT_BLANK_LINE:
+                self.recorder.opaque_lines.add(line_no)
+                if html_end.search(rest):  # e.g. "<!-- note -->" on one line
+                    self.html_end = None
+            return
+
+        if self.paragraph_start is not None and SETEXT_UNDERLINE.fullmatch(rest):
+            level = 1 if rest[0] == "=" else 2
+            # A multi-line paragraph becomes one heading; its lines are joined with spaces.
+            title = " ".join(part.strip() for part in self.paragraph_texts)
+            start = self.paragraph_start
+            self._close_paragraph()
+            self._record_heading(level, title, start)
+            return
+
+        if THEMATIC_BREAK.fullmatch(rest):
+            self._close_paragraph()
+            return
+
+        item = _list_marker(text)
+        if item is not None and self._list_item_may_start(item):
+            self._close_paragraph()
+            container = _Container("item", item.content_indent, _BlockScanner(self.recorder, self.depth + 1))
+            self.container = container
+            container.has_content = not item.is_empty
+            container.scanner.feed(line_no, item.first_line)
+            return
+
+        if self.paragraph_start is None:
+            self.paragraph_start = line_no
+        self.paragraph_texts.append(text)
+
+    def _list_item_may_start(self, item: _ListMarker) -> bool:
+        # Inside a paragraph, only a non-empty bullet item or an ordered item numbered 1 can
+        # start a list; "2016. was a good year" stays paragraph text.
+        if self.paragraph_start is None:
+            return True
+        return not item.is_empty and item.ordered_start in (None, 1)
+
+    def _open_container(self, container: _Container, line_no: int, text: str) -> None:
+        self.container = container
+        inner = container.continuation(text)
+        assert inner is not None, "a block quote line always continues its own block quote"
+        container.has_content = bool(inner.strip())
+        container.scanner.feed(line_no, inner)
+
+    def _feed_fenced_line(self, line_no: int, text: str) -> None:
+        assert self.fence is not None
+        self.recorder.opaque_lines.add(line_no)
+        indent, rest = _split_indent(text)
+        closer = FENCE_CLOSER.fullmatch(rest) if indent <= MAX_BLOCK_INDENT else None
+        # The closer uses the opener's character and is at least as long; "~~~" never closes "```".
+        if closer and closer.group(1)[0] == self.fence.marker[0] and len(closer.group(1)) >= len(self.fence.marker):
+            self.recorder.fences.append((self.fence.start_line, line_no + 1, self.fence.marker, True))
+            self.fence = None
+
+    def _close_paragraph(self) -> None:
+        self.paragraph_start = None
+        self.paragraph_texts = []
+
+    def _record_heading(self, level: int, title: str, start_line: int) -> None:
+        if self.depth == 0:
+            self.recorder.headings.append((level, title, start_line))
