@@ -1,0 +1,354 @@
+"""An OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks, with latency and fault injection.
+
+    with OpenAITestServer(latency=0.05, faults={"429": 0.1, "malformed": 0.1}, seed=1) as server:
+        client = OpenAI(base_url=server.base_url, api_key="test")
+        ...
+        server.stats["by_kind"]["429"]
+
+It speaks real HTTP (aiohttp on its own thread and event loop), so the official `openai` client is
+exercised end to end, and any number of requests wait out their latency at the same time.
+
+Fault kinds (what one request gets):
+  ok            a valid JSON reply {"pairs": [...]}
+  fenced        the same JSON inside a ```json fence          (the parser must cope)
+  think         a <think>...</think> preamble before the JSON (the parser must cope)
+  malformed     truncated, invalid JSON
+  wrong_schema  valid JSON of another shape
+  empty         empty message content
+  429           HTTP 429 with a Retry-After header
+  500           HTTP 500
+  hang          no answer for `hang_seconds` (longer than the client's timeout)
+  disconnect    the connection is closed without a response
+
+Faults are chosen per request by `faults`, one of:
+  a list       a schedule consumed in arrival order ("ok" once it runs out)
+  a dict       kind -> probability, drawn from a seeded random generator
+  a callable   f(RequestInfo) -> kind, e.g. to fail by prompt content or by attempt number
+
+Standalone: `python -m tests.openai_test_server --port 8001 [--latency 0.2] [--fault-rate 0.2]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+FAULT_KINDS = ("ok", "fenced", "think", "malformed", "wrong_schema", "empty", "429", "500", "hang", "disconnect")
+# Kinds that still carry usable pairs once the reply is cleaned up.
+RECOVERABLE_KINDS = ("ok", "fenced", "think")
+
+_PAIRS_REQUEST = re.compile(r"(\d+)\s*(?:question/answer pairs|pairs|组问答|个问答|对问答)", re.IGNORECASE)
+_SECTION_LINE = re.compile(r"^Section:\s*(.+)$", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z0-9_\u4e00-\u9fff][\w\u4e00-\u9fff.-]*")
+
+
+@dataclass
+class RequestInfo:
+    """What a fault plan or a responder sees of one request."""
+
+    index: int  # arrival order over the server's life, from 0
+    attempt: int  # how many earlier requests carried the same first user message
+    prompt: str  # the first user message
+    messages: list[dict]
+    body: dict
+
+
+def default_responder(info: RequestInfo) -> str:
+    """Deterministic pairs derived from the prompt: questions quote the section and words of the slice."""
+    return json.dumps({"pairs": make_pairs(info)}, ensure_ascii=False)
+
+
+def make_pairs(info: RequestInfo) -> list[dict]:
+    text = "\n".join(str(m.get("content") or "") for m in info.messages if m.get("role") in ("system", "user"))
+    match = _PAIRS_REQUEST.search(text)
+    count = max(1, min(int(match.group(1)), 50)) if match else 3
+    section = _SECTION_LINE.search(info.prompt)
+    heading = section.group(1).strip() if section else "the documentation"
+    words = _WORD.findall(info.prompt) or ["documentation"]
+    # A digest of the whole conversation makes each call's questions distinct, rounds included.
+    digest = hashlib.sha1(json.dumps(info.messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    pairs = []
+    for i in range(count):
+        start = (int(digest[i * 2 : i * 2 + 6], 16) + i * 7) % len(words)
+        phrase = " ".join(words[start : start + 5])
+        tag = digest[i * 3 : i * 3 + 6]
+        pairs.append(
+            {
+                "question": f"In “{heading}”, what does the documentation say about “{phrase}”? (ref {tag}-{i})",
+                "answer": f"The section “{heading}” explains {phrase}.",
+            }
+        )
+    return pairs
+
+
+class OpenAITestServer:
+    """A threaded OpenAI-compatible server; use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self,
+        latency: float | Callable[[RequestInfo], float] = 0.0,
+        faults: list[str] | dict[str, float] | Callable[[RequestInfo], str] | None = None,
+        seed: int = 0,
+        json_mode: str = "accept",  # "accept" | "reject" (400 naming response_format)
+        api_key: str | None = None,
+        retry_after: float = 0.05,
+        hang_seconds: float = 30.0,
+        responder: Callable[[RequestInfo], str] = default_responder,
+        model: str = "test-model",
+        port: int = 0,
+    ):
+        if json_mode not in ("accept", "reject"):
+            raise ValueError("json_mode must be 'accept' or 'reject'")
+        if isinstance(faults, dict):
+            unknown = set(faults) - set(FAULT_KINDS)
+            if unknown:
+                raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+        self.latency = latency
+        self.faults = faults
+        self.json_mode = json_mode
+        self.api_key = api_key
+        self.retry_after = retry_after
+        self.hang_seconds = hang_seconds
+        self.responder = responder
+        self.model = model
+        self._requested_port = port
+        self._random = random.Random(seed)
+        self._schedule = list(faults) if isinstance(faults, list) else None
+        self._attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner = None
+        self._stopping: asyncio.Event | None = None
+        self.port: int | None = None
+        self.reset_stats()
+
+    # ---- lifecycle ----
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "OpenAITestServer":
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._start_site())
+            except BaseException as exc:  # reported to the starting thread below
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=serve, name="openai-test-server", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        loop = self._loop
+
+        def shutdown() -> None:
+            self._stopping.set()  # releases hanging requests at once
+            loop.stop()
+
+        loop.call_soon_threadsafe(shutdown)
+        self._thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> "OpenAITestServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    async def _start_site(self) -> None:
+        from aiohttp import web
+
+        self._stopping = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._requested_port))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock, backlog=1024).start()
+
+    # ---- statistics ----
+
+    def reset_stats(self) -> None:
+        with getattr(self, "_lock", threading.Lock()):
+            self.stats = {"requests": 0, "by_kind": Counter(), "by_status": Counter(), "json_mode_rejected": 0,
+                          "unauthorized": 0, "in_flight": 0, "max_in_flight": 0}
+
+    @property
+    def requests(self) -> int:
+        return self.stats["requests"]
+
+    # ---- handlers ----
+
+    def _authorized(self, request) -> bool:
+        return self.api_key is None or request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    async def _models(self, request):
+        from aiohttp import web
+
+        if not self._authorized(request):
+            return self._error(401, "Incorrect API key provided.", "invalid_api_key")
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "tests"}]})
+
+    def _choose_fault(self, info: RequestInfo) -> str:
+        if self.faults is None:
+            return "ok"
+        if callable(self.faults):
+            kind = self.faults(info) or "ok"
+        elif self._schedule is not None:
+            kind = self._schedule[info.index] if info.index < len(self._schedule) else "ok"
+        else:
+            draw, kind = self._random.random(), "ok"
+            for name, probability in self.faults.items():
+                if draw < probability:
+                    kind = name
+                    break
+                draw -= probability
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        return kind
+
+    async def _chat(self, request):
+        from aiohttp import web
+
+        with self._lock:
+            index = self.stats["requests"]
+            self.stats["requests"] += 1
+            self.stats["in_flight"] += 1
+            self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self.stats["in_flight"])
+        try:
+            if not self._authorized(request):
+                self.stats["unauthorized"] += 1
+                return self._error(401, "Incorrect API key provided.", "invalid_api_key")
+            try:
+                body = await request.json()
+            except json.JSONDecodeError:
+                return self._error(400, "The request body is not valid JSON.", "invalid_request_error")
+            messages = body.get("messages") or []
+            if not isinstance(messages, list) or not messages:
+                return self._error(400, "'messages' must be a non-empty list.", "invalid_request_error")
+            if body.get("response_format") and self.json_mode == "reject":
+                self.stats["json_mode_rejected"] += 1
+                return self._error(400, "This model does not support response_format of type json_object.",
+                                   "invalid_request_error", param="response_format")
+            prompt = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
+            with self._lock:
+                attempt = self._attempts[prompt]
+                self._attempts[prompt] += 1
+            info = RequestInfo(index=index, attempt=attempt, prompt=prompt, messages=messages, body=body)
+            with self._lock:
+                kind = self._choose_fault(info)
+                self.stats["by_kind"][kind] += 1
+            delay = self.latency(info) if callable(self.latency) else self.latency
+            if delay:
+                await asyncio.sleep(delay)
+            return await self._reply(request, info, kind)
+        finally:
+            with self._lock:
+                self.stats["in_flight"] -= 1
+
+    async def _reply(self, request, info: RequestInfo, kind: str):
+        from aiohttp import web
+
+        if kind == "429":
+            return self._error(429, "Rate limit reached; retry later.", "rate_limit_exceeded",
+                               headers={"Retry-After": f"{self.retry_after:g}"})
+        if kind == "500":
+            return self._error(500, "The server had an error while processing your request.", "server_error")
+        if kind == "hang":
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.hang_seconds)
+            except asyncio.TimeoutError:
+                pass  # waited the full hang; answer normally, long after the client gave up
+            kind = "ok"
+        if kind == "disconnect":
+            request.transport.close()
+            self.stats["by_status"]["closed"] += 1
+            return web.Response(status=500)
+        good = self.responder(info)
+        content = {
+            "ok": good,
+            "fenced": f"```json\n{good}\n```",
+            "think": f"<think>The user wants pairs. Let me read the excerpt {{carefully}}.</think>\n{good}",
+            "malformed": good[: max(1, len(good) // 2)],
+            "wrong_schema": json.dumps({"items": [{"q": "What?", "a": "That."}]}),
+            "empty": "",
+        }[kind]
+        prompt_chars = sum(len(str(m.get("content") or "")) for m in info.messages)
+        usage = {"prompt_tokens": max(1, prompt_chars // 4), "completion_tokens": max(1, len(content) // 4)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        self.stats["by_status"][200] += 1
+        return web.json_response(
+            {
+                "id": f"chatcmpl-test-{info.index}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": info.body.get("model") or self.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": usage,
+            }
+        )
+
+    def _error(self, status: int, message: str, code: str, param: str | None = None, headers: dict | None = None):
+        from aiohttp import web
+
+        self.stats["by_status"][status] += 1
+        payload = {"error": {"message": message, "type": code, "param": param, "code": code}}
+        return web.json_response(payload, status=status, headers=headers)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="OpenAI-compatible test server with latency and fault injection.")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each chat request waits before answering")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that get a fault, spread over all kinds except hang")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reject-json-mode", action="store_true", help="answer 400 to requests with response_format")
+    parser.add_argument("--api-key", default=None, help="require this bearer key")
+    args = parser.parse_args(argv)
+    faulty = [k for k in FAULT_KINDS if k not in ("ok", "hang")]
+    faults = {kind: args.fault_rate / len(faulty) for kind in faulty} if args.fault_rate else None
+    server = OpenAITestServer(latency=args.latency, faults=faults, seed=args.seed, port=args.port, api_key=args.api_key,
+                              json_mode="reject" if args.reject_json_mode else "accept")
+    server.start()
+    print(f"OpenAI test server at {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
