@@ -144,8 +144,12 @@ def register_datasets(subparsers) -> None:
     imp.set_defaults(func=cmd_datasets_import)
 
 
-# Later features add their commands here: each registrar adds one subcommand with `func` set.
-COMMAND_REGISTRARS = [register_datasets]
+def _registrars():
+    # Each registrar adds one subcommand with `func` set; their modules import nothing heavy.
+    from tools.generation_cli import register_docs, register_generate
+    from train.cli import register_export, register_make_tiny_model, register_train
+
+    return [register_datasets, register_docs, register_generate, register_make_tiny_model, register_train, register_export]
 
 
 # ---------------------------------------------------------------- parser
@@ -165,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--auth", default=os.environ.get("WORKBENCH_AUTH"), help="USER:PASSWORD required to open the UI (or env WORKBENCH_AUTH)")
     ui.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback --host without --auth (not recommended)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in COMMAND_REGISTRARS:
+    for register in _registrars():
         register(subparsers)
     return parser
 

@@ -6,15 +6,21 @@ import gradio as gr
 
 from frontend.common import Localizer
 from frontend.datasets_tab import build_datasets_tab
+from frontend.generate_tab import build_generate_tab
+from frontend.models_tab import build_models_tab
 from frontend.prompts_tab import build_prompts_tab
 from frontend.settings_tab import build_settings_tab
+from frontend.train_tab import build_train_tab
 from tools.i18n import LANGUAGES
 
 # (string key of the tab label, builder); a builder returns (loader, inputs, outputs) for page load, or None.
 TABS = [
     ("tab.settings", build_settings_tab),
     ("tab.prompts", build_prompts_tab),
+    ("tab.generate", build_generate_tab),
     ("tab.datasets", build_datasets_tab),
+    ("tab.models", build_models_tab),
+    ("tab.train", build_train_tab),
 ]
 
 
@@ -24,7 +30,7 @@ def build_app(lang: str = "zh") -> gr.Blocks:
         lang_state = gr.State(lang)
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
-                L(gr.Markdown, "app.title", value=None)
+                L(gr.Markdown, "app.heading")
             with gr.Column(scale=1, min_width=120):
                 language = L(gr.Dropdown, "app.language", choices=list(LANGUAGES), value=lang, interactive=True)
         L(gr.Markdown, "app.welcome")

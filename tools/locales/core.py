@@ -5,6 +5,7 @@ from tools.locales import s as _s
 STRINGS = {
     # --- app shell ---
     "app.title": _s("基于文档驱动的自适应编码大模型微调框架", "Document-driven fine-tuning workbench"),
+    "app.heading": _s("# 基于文档驱动的自适应编码大模型微调框架", "# Document-driven fine-tuning workbench"),
     "app.language": _s("界面语言", "Language"),
     "app.welcome": _s(
         "**第一次使用?** 先在「设置」里添加一个 API 服务(DeepSeek、OpenAI 或本地 vLLM/Ollama),"

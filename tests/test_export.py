@@ -1,0 +1,105 @@
+"""Exporting a trained run: reloaded adapter and merged model answer exactly like the in-memory model."""
+
+from __future__ import annotations
+
+import pytest
+
+from schema.errors import UserError
+from tests.fixtures_train import TINY, facts_run, greedy_answers, in_facts_run, load_facts, tiny_model_dir  # noqa: F401
+from train import state as train_state
+
+QUESTIONS = [f["question"] for f in load_facts()[:12]]
+
+
+def test_capabilities_on_this_machine():
+    from train.export import export_capabilities
+    from train.loading import unsloth_available
+
+    capabilities = export_capabilities("en")
+    assert capabilities["lora"]["available"] and capabilities["merged_16bit"]["available"]
+    for fmt in ("merged_4bit", "gguf_q4_k_m", "gguf_q8_0", "gguf_f16"):
+        assert capabilities[fmt]["available"] is unsloth_available()
+        if not unsloth_available():
+            assert "Unsloth" in capabilities[fmt]["reason"]
+
+
+def test_lora_export_reloads_with_identical_greedy_output(in_facts_run, tmp_path):
+    from train.export import export_run
+    from train.loading import load_model
+
+    trained = in_facts_run.loaded
+    expected = greedy_answers(trained.model, trained.tokenizer, QUESTIONS)
+    result = export_run(in_facts_run.run, "lora", tmp_path / "lora")
+    out = tmp_path / "lora"
+    assert result["path"] == str(out)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "README.md"):
+        assert (out / name).exists(), name
+    readme = (out / "README.md").read_text()
+    assert TINY in readme and "facts" in readme and "train_loss" in readme
+    reloaded = load_model(TINY, max_seq_length=512, adapter_dir=out)
+    assert reloaded.adapter_run == "lora" and reloaded.info["adapter"] == "lora"
+    assert greedy_answers(reloaded.model, reloaded.tokenizer, QUESTIONS) == expected
+
+
+def test_merged_export_reloads_with_identical_greedy_output(in_facts_run, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.export import export_run
+
+    trained = in_facts_run.loaded
+    expected = greedy_answers(trained.model, trained.tokenizer, QUESTIONS)
+    out = tmp_path / "merged"
+    export_run(in_facts_run.run, "merged_16bit", out)
+    assert not list(out.glob("adapter_*"))
+    model = AutoModelForCausalLM.from_pretrained(str(out))
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    assert tokenizer.chat_template and "<|im_start|>" in tokenizer.chat_template
+    assert greedy_answers(model, tokenizer, QUESTIONS) == expected
+    assert "merged_16bit" in (out / "README.md").read_text()
+
+
+def test_default_export_folder_is_listed_as_a_model(in_facts_run):
+    from train.export import export_run
+    from train.loading import list_local_models
+
+    result = export_run(in_facts_run.run, "merged_16bit")
+    assert result["path"].endswith(f"models/{in_facts_run.run}-merged_16bit")
+    assert f"{in_facts_run.run}-merged_16bit" in list_local_models()
+    with pytest.raises(UserError) as caught:
+        export_run(in_facts_run.run, "merged_16bit")  # the folder is now taken
+    assert caught.value.key == "error.train_export_out_not_empty"
+
+
+@pytest.mark.parametrize("fmt", ["merged_4bit", "gguf_q4_k_m", "gguf_q8_0", "gguf_f16"])
+def test_unsloth_only_formats_say_why(in_facts_run, tmp_path, fmt):
+    from train.export import export_run
+    from train.loading import unsloth_available
+
+    if unsloth_available():
+        pytest.skip("Unsloth is available here: the format is supported")
+    with pytest.raises(UserError) as caught:
+        export_run(in_facts_run.run, fmt, tmp_path / fmt)
+    assert caught.value.key == "error.train_export_unavailable"
+    assert "Unsloth" in caught.value.render("en")
+    assert not (tmp_path / fmt).exists()
+
+
+def test_unknown_run_and_format(in_facts_run, tmp_path):
+    from train.export import export_run
+
+    with pytest.raises(UserError) as caught:
+        export_run("no-such-run", "lora", tmp_path / "x")
+    assert caught.value.key == "error.not_found"
+    with pytest.raises(UserError) as caught:
+        export_run(in_facts_run.run, "onnx", tmp_path / "x")
+    assert caught.value.key == "error.train_export_format"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="GGUF export needs a CUDA GPU with Unsloth")
+def test_gguf_export_on_gpu(in_facts_run, tmp_path):
+    from train.export import export_run
+
+    result = export_run(in_facts_run.run, "gguf_q8_0", tmp_path / "gguf")
+    assert list((tmp_path / "gguf").rglob("*.gguf")), result
+    assert train_state.loaded_model() is not None

@@ -1,0 +1,54 @@
+"""The workbench's own routes on its port: the TensorBoard reverse proxy, behind the page's login."""
+
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from frontend.app import start_server
+from train import tensorboard
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+@pytest.fixture()
+def server(workdir):
+    port = _free_port()
+    app = start_server("en", "127.0.0.1", port, None)
+    yield f"http://127.0.0.1:{port}"
+    app.close()
+    tensorboard.stop_tensorboard()
+
+
+def test_tensorboard_is_served_through_the_workbench_port(server, tmp_path):
+    status, body = _get(server + "/tensorboard/")
+    assert status == 503 and "not running" in body
+    tensorboard.start_tensorboard(tmp_path / "logs", wait_s=60)
+    status, body = _get(server + "/tensorboard/")
+    assert status == 200 and "tensorboard" in body.lower()
+    # A data endpoint goes through too (the dashboard's own requests use the same prefix).
+    status, body = _get(server + "/tensorboard/data/environment")
+    assert status == 200 and "data_location" in body
+
+
+def test_tensorboard_proxy_requires_the_page_login(workdir):
+    port = _free_port()
+    app = start_server("en", "127.0.0.1", port, ("alice", "secret"))
+    try:
+        status, _ = _get(f"http://127.0.0.1:{port}/tensorboard/")
+        assert status == 401
+    finally:
+        app.close()

@@ -1,0 +1,130 @@
+"""Headless commands: `make-tiny-model`, `train`, `export`. Registrars for main.COMMAND_REGISTRARS.
+
+Importing this module must not import torch: the parser is built at every start of the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from tools.i18n import t
+from train.config import TrainConfig
+
+# Flags that are spelled differently from the TrainConfig field (or positional/required).
+_FLAG_NAMES = {"grad_accum": "--grad-accum", "eval_ratio": "--eval-ratio"}
+_SPECIAL = {"model", "dataset"}
+
+
+# ---------------------------------------------------------------- make-tiny-model
+
+
+def cmd_make_tiny_model(args) -> int:
+    import global_var
+    from train.tiny_model import build_tiny_model
+
+    out = global_var.workdir().child("models", args.name, what="model")
+    build_tiny_model(out, seed=args.seed)
+    print(t("models.tiny_built", path=out))
+    return 0
+
+
+def register_make_tiny_model(subparsers) -> None:
+    from train.tiny_model import DEFAULT_TINY_NAME
+
+    parser = subparsers.add_parser("make-tiny-model", help="build a tiny offline Qwen2-architecture model for tests and demos")
+    parser.add_argument("name", nargs="?", default=DEFAULT_TINY_NAME, help=f"folder name under workdir/models (default: {DEFAULT_TINY_NAME})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.set_defaults(func=cmd_make_tiny_model)
+
+
+# ---------------------------------------------------------------- train
+
+
+def _flag(name: str) -> str:
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def config_from_args(args) -> TrainConfig:
+    """A TrainConfig from parsed flags; flags left out keep the dataclass defaults."""
+    values = {}
+    for spec in fields(TrainConfig):
+        value = getattr(args, spec.name, None)
+        if value is not None:
+            values[spec.name] = value
+    return TrainConfig(**values)
+
+
+def cmd_train(args) -> int:
+    from train.trainer import format_progress, plan_training, resume_training, start_training
+
+    def show(record: dict) -> None:
+        print(format_progress(record), flush=True)
+
+    if args.resume:
+        job = resume_training(args.resume, on_progress=show)
+    else:
+        if not args.model or not args.dataset:
+            raise SystemExit("train: --model and --dataset are required (or --resume RUN)")
+        config = config_from_args(args)
+        print(t("train.plan", **plan_training(config)), flush=True)
+        job = start_training(config, on_progress=show)
+    print(t("train.run_folder", path=job.run_dir), flush=True)
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        # First Ctrl-C: stop cleanly after this optimizer step (a checkpoint is saved); the second one kills.
+        job.request_stop()
+        print(t("train.stop_requested"), flush=True)
+        job.wait()
+    job.raise_if_failed()
+    if job.early_stopped:
+        print(t("train.early_stopped", patience=job.config.early_stopping_patience, best=job.best_checkpoint), flush=True)
+    print(t("train.finished", state=job.state, step=job.step, total_steps=job.total_steps), flush=True)
+    print(t("train.run_folder", path=job.run_dir), flush=True)
+    return 0
+
+
+def register_train(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a model with LoRA on a dataset (blocking; prints progress and the run folder)",
+    )
+    parser.add_argument("--model", help=TrainConfig.field_help()["model"]["help"])
+    parser.add_argument("--dataset", help=TrainConfig.field_help()["dataset"]["help"])
+    parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint (other flags are ignored)")
+    length = parser.add_mutually_exclusive_group()
+    for name, spec in TrainConfig.field_help().items():
+        if name in _SPECIAL:
+            continue
+        kwargs = {"dest": name, "default": None, "help": f"{spec['help']} (default: {spec['default']!r})"}
+        if spec["type"] == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(spec["type"], str)
+            if spec.get("choices"):
+                kwargs["choices"] = spec["choices"]
+        target = length if name in ("epochs", "max_steps") else parser
+        target.add_argument(_flag(name), **kwargs)
+    parser.set_defaults(func=cmd_train)
+
+
+# ---------------------------------------------------------------- export
+
+
+def cmd_export(args) -> int:
+    from train.export import export_run
+
+    result = export_run(args.run, args.format, args.out)
+    print(t("models.exported", format=result["format"], path=result["path"]))
+    return 0
+
+
+def register_export(subparsers) -> None:
+    from train.export import FORMATS
+
+    parser = subparsers.add_parser("export", help="export a training run (LoRA adapter, merged model, GGUF)")
+    parser.add_argument("--run", required=True, help="run name under workdir/training")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="lora and merged_16bit everywhere; merged_4bit and gguf_* need CUDA + Unsloth")
+    parser.add_argument("--out", help="output folder (default: workdir/models/<run>-<format>)")
+    parser.set_defaults(func=cmd_export)

@@ -1,0 +1,142 @@
+"""TrainConfig: every input of the Fine-tuning tab and of `python main.py train`, validated in one place.
+
+Each field carries `help` metadata (shown as the CLI flag help and usable as the UI's info text)
+and, where it matters, `choices`/`min`/`max`. `validate()` raises a UserError naming the field.
+No torch here: the UI builds and validates configs without importing it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from schema.errors import UserError
+
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+BATCHING = ("padding_free", "packing", "padded")
+
+
+def _f(default, help: str, **extra) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    model: str = _f("", "Base model: a folder under workdir/models, an absolute path or a Hugging Face hub id.", required=True)
+    dataset: str = _f("", "Dataset name (workdir/dataset/<name>.jsonl).", required=True)
+    run_name: str = _f("", "Name of the run folder under workdir/training (default: <dataset>-<timestamp>).")
+    learning_rate: float = _f(2e-4, "Peak learning rate of the optimizer.", min=1e-7, max=1.0)
+    epochs: float = _f(3.0, "Passes over the training items (ignored when max_steps > 0).", min=0.01, max=1000)
+    max_steps: int = _f(0, "Total optimizer steps; 0 means use epochs.", min=0, max=10_000_000)
+    batch_size: int = _f(2, "Items per device batch.", min=1, max=4096)
+    grad_accum: int = _f(4, "Batches accumulated per optimizer step (effective batch = batch_size × grad_accum).", min=1, max=4096)
+    warmup_ratio: float = _f(0.03, "Fraction of the optimizer steps spent warming the learning rate up from 0.", min=0.0, max=0.99)
+    scheduler: str = _f("cosine", "Learning-rate schedule after warm-up.", choices=SCHEDULERS)
+    weight_decay: float = _f(0.0, "AdamW weight decay (an over-fitting guard).", min=0.0, max=1.0)
+    lora_r: int = _f(16, "LoRA rank.", min=1, max=1024)
+    lora_alpha: int = _f(16, "LoRA alpha (scale = alpha / r).", min=1, max=4096)
+    lora_dropout: float = _f(0.0, "Dropout on the LoRA branch (an over-fitting guard).", min=0.0, max=0.9)
+    target_modules: str = _f("all-linear", "Modules that get LoRA: 'all-linear' or a comma-separated list such as q_proj,v_proj.")
+    max_length: int = _f(2048, "Tokens per item; longer items are cut (items whose answer is cut away are dropped).", min=16, max=1_048_576)
+    seed: int = _f(42, "Random seed (data order, LoRA init, eval split).", min=0, max=2**31 - 1)
+    logging_steps: int = _f(1, "Log loss, learning rate and throughput every N optimizer steps.", min=1, max=1_000_000)
+    save_steps: int = _f(50, "Save a checkpoint every N optimizer steps (stop and resume use them).", min=1, max=1_000_000)
+    save_total_limit: int = _f(3, "Keep at most N checkpoints (the best one is always kept).", min=1, max=1000)
+    eval_steps: int = _f(50, "Evaluate on the eval split every N optimizer steps.", min=1, max=1_000_000)
+    eval_ratio: float = _f(0.0, "Share of items held out for evaluation; 0 uses the dataset's own split (if it has one).", min=0.0, max=0.9)
+    early_stopping_patience: int = _f(0, "Stop when eval loss has not improved for N evaluations and keep the best checkpoint; 0 = off.", min=0, max=1000)
+    batching: str = _f("padding_free", "How items are batched: padding_free (default, no pad tokens), packing (items packed to max_length) or padded (like the prototype).", choices=BATCHING)
+    load_in_4bit: bool = _f(False, "Load the base model in 4 bit (QLoRA; needs a CUDA GPU).")
+    rope_scaling: str = _f("", "RoPE scaling when max_length exceeds the native context: linear, dynamic or yarn (empty: none).", choices=("", "linear", "dynamic", "yarn"))
+    fallback_template: str = _f("chatml", "Chat template used when the tokenizer has none.", choices=("chatml",))
+
+    # ---- validation ----
+
+    def validate(self) -> "TrainConfig":
+        """Check every field; raise a UserError naming the first wrong one. Returns self."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            meta = spec.metadata
+            if meta.get("required") and not str(value or "").strip():
+                raise UserError("error.field_required", field=spec.name)
+            if spec.type in ("int", "float"):
+                self._check_number(spec.name, value, spec.type, meta)
+            if "choices" in meta and (value or "") not in meta["choices"]:
+                raise UserError("error.train_choice", field=spec.name, value=value, choices=", ".join(c or "''" for c in meta["choices"]))
+        if not self.target_modules.strip():
+            raise UserError("error.field_required", field="target_modules")
+        if self.max_steps == 0 and self.epochs <= 0:
+            raise UserError("error.train_no_length")
+        if self.save_steps % self.eval_steps and self.early_stopping_patience:
+            # load_best_model_at_end can only pick among evaluated checkpoints.
+            raise UserError("error.train_save_eval_steps", save_steps=self.save_steps, eval_steps=self.eval_steps)
+        if self.run_name:
+            from tools.workdir import validate_name
+
+            self.run_name = validate_name(self.run_name, "run name")
+        return self
+
+    def _check_number(self, name: str, value, kind: str, meta: dict) -> None:
+        caster = int if kind == "int" else float
+        if isinstance(value, bool):
+            raise UserError("error.not_a_number", field=name, value=value)
+        try:
+            number = caster(value)
+        except (TypeError, ValueError):
+            raise UserError("error.not_a_number", field=name, value=value) from None
+        if kind == "int" and float(value) != number:
+            raise UserError("error.train_not_integer", field=name, value=value)
+        if math.isnan(number) or not meta.get("min", -math.inf) <= number <= meta.get("max", math.inf):
+            raise UserError("error.number_range", field=name, low=meta.get("min"), high=meta.get("max"), value=value)
+        setattr(self, name, number)
+
+    # ---- conversions ----
+
+    def target_module_list(self) -> str | list[str]:
+        text = self.target_modules.strip()
+        if text == "all-linear":
+            return "all-linear"
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Build from a saved config.json; unknown keys (from newer versions) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def field_help(cls) -> dict[str, dict]:
+        """name -> {default, help, choices?, min?, max?}: what the UI needs to build its inputs."""
+        out = {}
+        for spec in fields(cls):
+            default = spec.default if spec.default is not MISSING else None
+            out[spec.name] = {"default": default, "type": spec.type, **spec.metadata}
+        return out
+
+
+def plan_steps(items: int, batch_size: int, grad_accum: int, epochs: float = 1.0, max_steps: int = 0) -> dict:
+    """Optimizer steps the trainer will run: ceil(items / (batch × accumulation)) per epoch × epochs.
+
+    Matches transformers' Trainer: it steps the optimizer after every `grad_accum` batches and once
+    more for a partial group at the end of an epoch. `max_steps > 0` overrides epochs.
+    """
+    if items <= 0:
+        raise UserError("error.train_no_items")
+    steps_per_epoch = math.ceil(items / (batch_size * grad_accum))
+    if max_steps and max_steps > 0:
+        total = int(max_steps)
+        epochs_run = total / steps_per_epoch
+    else:
+        total = math.ceil(epochs * steps_per_epoch)
+        epochs_run = epochs
+    return {
+        "items": items,
+        "effective_batch": batch_size * grad_accum,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total,
+        "epochs": round(float(epochs_run), 4),
+    }

@@ -1,0 +1,142 @@
+"""Turning dataset items into token ids and labels: every message rendered with the chat template,
+loss only on the assistant's tokens, for any template.
+
+How the assistant spans are found, template-agnostically: for each assistant turn, the conversation
+up to it is rendered with the generation prompt (text before the answer) and up to and including it
+(text after the answer). When the full rendering starts with both, the characters in between are
+the answer plus the template's end-of-turn marker; trailing whitespace after the marker is left
+out. Tokens whose first character falls inside a span are trained on. Templates that rewrite
+earlier turns (e.g. dropping past reasoning) break the prefix property; for those the answer text
+is searched in the full rendering instead, followed by the end-of-turn token if one comes next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schema.errors import UserError
+from train.chat_templates import fallback_template
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class RenderedExample:
+    input_ids: list[int]
+    labels: list[int]
+    text: str
+    spans: list[tuple[int, int]]  # character spans of the trained (assistant) text
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+
+def ensure_chat_template(tokenizer, fallback: str = "chatml") -> bool:
+    """Give `tokenizer` the named fallback template when it has none; True when the fallback was used."""
+    if getattr(tokenizer, "chat_template", None):
+        return False
+    tokenizer.chat_template = fallback_template(fallback)
+    return True
+
+
+def _render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def _end_markers(tokenizer) -> list[str]:
+    markers = []
+    for token in (tokenizer.eos_token, "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>"):
+        if token and token not in markers:
+            markers.append(token)
+    return markers
+
+
+def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
+    """The fully rendered conversation and the character spans of each assistant answer (+ end marker)."""
+    full = _render(tokenizer, messages, add_generation_prompt=False)
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before = _render(tokenizer, messages[:index], add_generation_prompt=True)
+        through = _render(tokenizer, messages[: index + 1], add_generation_prompt=False)
+        if full.startswith(through) and through.startswith(before) and len(before) >= cursor:
+            start, end = len(before), len(through.rstrip())
+        else:
+            start = full.find(message["content"], cursor)
+            if start < 0:
+                raise UserError("error.train_template_mask", turn=index)
+            end = start + len(message["content"])
+            rest = full[end:]
+            for marker in _end_markers(tokenizer):
+                if rest.lstrip(" ").startswith(marker):
+                    end += len(rest) - len(rest.lstrip(" ")) + len(marker)
+                    break
+        spans.append((start, end))
+        cursor = end
+    return full, spans
+
+
+def render_example(tokenizer, messages: list[dict], max_length: int | None = None) -> RenderedExample:
+    """Token ids and labels of one conversation; labels are IGNORE_INDEX outside assistant spans."""
+    text, spans = assistant_spans(tokenizer, messages)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    input_ids = list(encoded["input_ids"])
+    labels = []
+    span_index = 0
+    for token_id, (start, _end) in zip(input_ids, encoded["offset_mapping"]):
+        while span_index < len(spans) and start >= spans[span_index][1]:
+            span_index += 1
+        inside = span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1]
+        labels.append(token_id if inside else IGNORE_INDEX)
+    if max_length and len(input_ids) > max_length:
+        input_ids, labels = input_ids[:max_length], labels[:max_length]
+    return RenderedExample(input_ids, labels, text, spans)
+
+
+def tokenize_items(tokenizer, items: list[dict], max_length: int | None) -> tuple[list[dict], dict]:
+    """Rows {input_ids, labels} for a list of dataset items, plus counts (kept, dropped, tokens)."""
+    rows, dropped, truncated = [], 0, 0
+    for item in items:
+        example = render_example(tokenizer, item["messages"], None)
+        if max_length and len(example.input_ids) > max_length:
+            truncated += 1
+            example.input_ids, example.labels = example.input_ids[:max_length], example.labels[:max_length]
+        # An answer cut off entirely by max_length teaches nothing: drop the item.
+        if example.trained_tokens == 0:
+            dropped += 1
+            continue
+        rows.append({"input_ids": example.input_ids, "labels": example.labels})
+    stats = {
+        "items": len(items),
+        "kept": len(rows),
+        "dropped_no_answer": dropped,
+        "truncated": truncated,
+        "tokens": sum(len(r["input_ids"]) for r in rows),
+        "trained_tokens": sum(sum(1 for label in r["labels"] if label != IGNORE_INDEX) for r in rows),
+    }
+    return rows, stats
+
+
+def to_hf_dataset(rows: list[dict]):
+    from datasets import Dataset
+
+    return Dataset.from_list(rows) if rows else Dataset.from_dict({"input_ids": [], "labels": []})
+
+
+def pad_batch(rows: list[dict], pad_token_id: int):
+    """A right-padded batch (input_ids, attention_mask, labels) as the prototype built them."""
+    import torch
+
+    width = max(len(r["input_ids"]) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        length = len(row["input_ids"])
+        input_ids[index, :length] = torch.tensor(row["input_ids"])
+        labels[index, :length] = torch.tensor(row["labels"])
+        attention[index, :length] = 1
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}

@@ -1,0 +1,516 @@
+"""Chat generation with the one loaded model: a process-wide queue (one generation at a time on the
+device), streaming with the KV cache, a Stop that ends generation at the next token, and base vs
+tuned answers from the same weights (the LoRA adapter switched off with peft's `disable_adapter`).
+
+Public API (the Chat tab, the OpenAI endpoint and evaluation call these; all raise UserError):
+  validate_generation_params(...)  -> GenerationParams
+  require_model(need_adapter)      -> LoadedModel          no model / loading / training -> UserError
+  stream_chat(messages, ...)       -> Iterator[str]         text pieces; "".join(...) is the answer
+  generate_reply(messages, ...)    -> (text, usage)
+  stream_compare(messages, ...)    -> Iterator[(base_text, tuned_text)]   cumulative texts
+  queue_status()                   -> {"busy": bool, "waiting": int}
+
+torch / transformers are imported inside the functions, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator
+
+from schema.errors import UserError
+from train import state
+
+# (low, high) of each generation parameter; the Chat tab can use them for its sliders.
+LIMITS = {
+    "max_new_tokens": (1, 32768),
+    "temperature": (0.0, 2.0),
+    "top_p": (0.01, 1.0),
+    "repetition_penalty": (1.0, 2.0),
+}
+DEFAULTS = {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.0}
+ROLES = ("system", "user", "assistant")
+_END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|endoftext|>")
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Validated generation settings; temperature 0 means greedy decoding."""
+
+    max_new_tokens: int = DEFAULTS["max_new_tokens"]
+    temperature: float = DEFAULTS["temperature"]
+    top_p: float = DEFAULTS["top_p"]
+    repetition_penalty: float = DEFAULTS["repetition_penalty"]
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _number(name: str, value, integer: bool = False) -> float:
+    low, high = LIMITS[name]
+    if isinstance(value, bool) or value is None:
+        raise UserError("error.not_a_number", field=name, value=value)
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise UserError("error.not_a_number", field=name, value=value) from None
+    if math.isnan(number) or not low <= number <= high:
+        raise UserError("error.number_range", field=name, low=low, high=high, value=value)
+    if integer:
+        if number != int(number):
+            raise UserError("error.train_not_integer", field=name, value=value)
+        return int(number)
+    return number
+
+
+def validate_generation_params(
+    max_new_tokens=DEFAULTS["max_new_tokens"],
+    temperature=DEFAULTS["temperature"],
+    top_p=DEFAULTS["top_p"],
+    repetition_penalty=DEFAULTS["repetition_penalty"],
+) -> GenerationParams:
+    """Check every generation parameter (numbers or numeric strings) against LIMITS.
+
+    Raises a UserError naming the field and its allowed range.
+    """
+    return GenerationParams(
+        max_new_tokens=_number("max_new_tokens", max_new_tokens, integer=True),
+        temperature=_number("temperature", temperature),
+        top_p=_number("top_p", top_p),
+        repetition_penalty=_number("repetition_penalty", repetition_penalty),
+    )
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _text_of(content: Any, index: int) -> str:
+    """Message content as text: a string, or a list of parts (Gradio 6 / OpenAI) whose text parts are joined."""
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, dict):
+        content = [content]
+    if isinstance(content, (list, tuple)):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            # Images and files cannot be used by a text-only model: they are left out.
+        return "".join(parts)
+    raise UserError("error.chat_bad_message", index=index + 1, detail=f"content must be text, got {type(content).__name__}")
+
+
+def normalize_messages(messages, system_prompt: str | None = None) -> list[dict]:
+    """Plain [{role, content}] messages with `system_prompt` first (replacing any system message).
+
+    Accepts OpenAI / Gradio-6 message dicts (content as a string or a list of text parts);
+    "developer" counts as "system". The last message must come from the user.
+    """
+    if not isinstance(messages, (list, tuple)):
+        raise UserError("error.chat_bad_message", index=0, detail="messages must be a list")
+    cleaned = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise UserError("error.chat_bad_message", index=index + 1, detail="each message must be an object with role and content")
+        role = {"developer": "system"}.get(message.get("role"), message.get("role"))
+        if role not in ROLES:
+            raise UserError("error.chat_bad_message", index=index + 1, detail=f"role must be one of {', '.join(ROLES)} (got {message.get('role')!r})")
+        cleaned.append({"role": role, "content": _text_of(message.get("content"), index)})
+    system = (system_prompt or "").strip()
+    if system:
+        cleaned = [{"role": "system", "content": system}] + [m for m in cleaned if m["role"] != "system"]
+    if not cleaned or cleaned[-1]["role"] != "user" or not cleaned[-1]["content"].strip():
+        raise UserError("error.chat_no_question")
+    return cleaned
+
+
+# ---------------------------------------------------------------- the model and the queue
+
+
+def _model_loading() -> bool:
+    from train import loading
+
+    # load_model holds this lock (with no model in the state) from the unload until the new model is set.
+    return loading._load_lock.locked()
+
+
+def has_adapter(loaded) -> bool:
+    """True when the loaded model carries a LoRA adapter that can be switched off."""
+    return loaded is not None and loaded.adapter_run is not None and hasattr(loaded.model, "disable_adapter")
+
+
+def require_model(need_adapter: bool = False):
+    """The loaded model, or a UserError: training in progress, still loading, none loaded, no adapter."""
+    with state.lock():
+        job = state.current_job()
+        if job is not None and job.is_running():
+            raise UserError("error.chat_training", run=job.run_name)
+        loaded = state.loaded_model()
+    if loaded is None or loaded.model is None:
+        raise UserError("error.chat_model_loading" if _model_loading() else "error.chat_no_model")
+    if need_adapter and not has_adapter(loaded):
+        raise UserError("error.chat_no_adapter")
+    return loaded
+
+
+def served_model_id(loaded=None) -> str | None:
+    """The name the loaded model goes by in the API: the adapter's run, else the model source."""
+    loaded = loaded if loaded is not None else state.loaded_model()
+    if loaded is None:
+        return None
+    return loaded.adapter_run or loaded.source
+
+
+class GenerationQueue:
+    """One generation at a time on the device, first come first served; waiting can be cancelled."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._waiting: deque = deque()
+        self._busy = False
+
+    def acquire(self, stop_event: threading.Event | None = None, timeout: float | None = None) -> bool:
+        """Wait for the device; False when `stop_event` was set while waiting. UserError on timeout."""
+        import time
+
+        ticket = object()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._waiting.append(ticket)
+            try:
+                while self._busy or self._waiting[0] is not ticket:
+                    if stop_event is not None and stop_event.is_set():
+                        return False
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise UserError("error.chat_busy_timeout", seconds=round(timeout))
+                    self._cond.wait(0.05)
+                self._busy = True
+                return True
+            finally:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def slot(self, stop_event: threading.Event | None = None, timeout: float | None = None):
+        """Context manager yielding True with the device held, or False when cancelled while waiting."""
+        acquired = self.acquire(stop_event, timeout)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self.release()
+
+    def status(self) -> dict:
+        with self._cond:
+            return {"busy": self._busy, "waiting": len(self._waiting)}
+
+
+GENERATION_QUEUE = GenerationQueue()
+
+
+def queue_status() -> dict:
+    """{"busy": a generation runs, "waiting": requests queued behind it} (for a "queued" hint)."""
+    return GENERATION_QUEUE.status()
+
+
+@contextlib.contextmanager
+def adapter_enabled(model, enabled: bool | None):
+    """Run the body with the LoRA adapter on (True / None: as loaded) or off (False: the base model)."""
+    if enabled is False and hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            yield
+    else:
+        yield
+
+
+# ---------------------------------------------------------------- generation
+
+
+def _end_token_ids(model, tokenizer) -> list[int]:
+    ids: list[int] = []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (configured if isinstance(configured, (list, tuple)) else [configured]) + [tokenizer.eos_token_id]:
+        if isinstance(value, int) and value not in ids:
+            ids.append(value)
+    vocab = tokenizer.get_vocab()
+    for marker in _END_MARKERS:
+        if marker in vocab and vocab[marker] not in ids and marker in tokenizer.all_special_tokens:
+            ids.append(vocab[marker])
+    return ids
+
+
+def encode_prompt(tokenizer, conversation: list[dict], max_new_tokens: int, context: int) -> tuple[list[int], int]:
+    """(prompt ids, max new tokens that fit). The oldest turns are dropped when the context is short."""
+    from train.data import ensure_chat_template
+
+    ensure_chat_template(tokenizer)
+    system = [m for m in conversation if m["role"] == "system"][:1]
+    rest = [m for m in conversation if m["role"] != "system"]
+    while True:
+        text = tokenizer.apply_chat_template(system + rest, tokenize=False, add_generation_prompt=True)
+        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if len(ids) + max_new_tokens <= context or len(rest) <= 1:
+            break
+        rest = rest[1:]
+        while rest and rest[0]["role"] != "user":
+            rest = rest[1:]
+    if len(ids) >= context:
+        raise UserError("error.chat_prompt_too_long", tokens=len(ids), new_tokens=max_new_tokens, limit=context)
+    return ids, min(max_new_tokens, context - len(ids))
+
+
+def _context_length(loaded) -> int:
+    native = int(loaded.info.get("context_length") or 0) or int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)
+    return int(loaded.max_seq_length or native or 2048)
+
+
+def _stop_criteria(*events: threading.Event | None):
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    watched = [e for e in events if e is not None]
+
+    class StopOnEvent(StoppingCriteria):
+        """Ends generation at the next token once Stop is pressed (or the reader went away)."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            stop = any(e.is_set() for e in watched)
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopOnEvent()])
+
+
+def _generate_kwargs(loaded, params: GenerationParams, max_new_tokens: int) -> dict:
+    tokenizer = loaded.tokenizer
+    kwargs = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": not params.greedy,
+        "repetition_penalty": params.repetition_penalty,
+        "use_cache": True,
+        "eos_token_id": _end_token_ids(loaded.model, tokenizer),
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+    }
+    if params.greedy:
+        # Unset the sampling knobs a model's generation_config may carry, or transformers warns.
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    else:
+        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+    return kwargs
+
+
+def _prepare(loaded) -> None:
+    if loaded.backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_inference(loaded.model)
+    elif loaded.model.training:
+        loaded.model.eval()
+
+
+def _usage(prompt_tokens: int, generated: list[int], end_ids: list[int], max_new_tokens: int, stopped: bool) -> dict:
+    if stopped:
+        reason = "cancelled"
+    elif generated and generated[-1] in end_ids:
+        reason = "stop"
+    elif len(generated) >= max_new_tokens:
+        reason = "length"
+    else:
+        reason = "stop"
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": len(generated),
+        "total_tokens": prompt_tokens + len(generated),
+        "finish_reason": reason,
+    }
+
+
+def _failure(exc: BaseException) -> UserError:
+    if isinstance(exc, UserError):
+        return exc
+    return UserError("error.chat_generation_failed", detail=f"{type(exc).__name__}: {exc}")
+
+
+def stream_locked(loaded, conversation: list[dict], params: GenerationParams, adapter: bool | None,
+                  stop_event: threading.Event | None, usage: dict | None) -> Iterator[str]:
+    """Stream one answer; the caller holds the generation queue. Yields text pieces."""
+    import torch
+    from transformers import TextIteratorStreamer
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    _prepare(loaded)
+    prompt_ids, max_new = encode_prompt(tokenizer, conversation, params.max_new_tokens, _context_length(loaded))
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([prompt_ids], device=device)
+    kwargs = _generate_kwargs(loaded, params, max_new)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    left = threading.Event()  # the reader went away: stop generating
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            with torch.inference_mode(), adapter_enabled(model, adapter):
+                output = model.generate(
+                    input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer,
+                    stopping_criteria=_stop_criteria(stop_event, left), **kwargs,
+                )
+            outcome["generated"] = output[0, len(prompt_ids):].tolist()
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, shown as a UserError
+            outcome["error"] = exc
+            streamer.end()  # unblock the reader
+
+    thread = threading.Thread(target=work, name="generate", daemon=True)
+    thread.start()
+    try:
+        for piece in streamer:
+            if "error" in outcome:
+                break
+            if piece:
+                yield piece
+    finally:
+        left.set()
+        thread.join()
+    if "error" in outcome:
+        raise _failure(outcome["error"])
+    if usage is not None:
+        stopped = stop_event is not None and stop_event.is_set()
+        usage.update(_usage(len(prompt_ids), outcome.get("generated", []), kwargs["eos_token_id"], max_new, stopped))
+
+
+def generate_locked(loaded, conversation: list[dict], params: GenerationParams, adapter: bool | None = None,
+                    stop_event: threading.Event | None = None) -> tuple[str, dict]:
+    """One whole answer, non-streaming; the caller holds the generation queue."""
+    import torch
+
+    model, tokenizer = loaded.model, loaded.tokenizer
+    _prepare(loaded)
+    prompt_ids, max_new = encode_prompt(tokenizer, conversation, params.max_new_tokens, _context_length(loaded))
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([prompt_ids], device=device)
+    kwargs = _generate_kwargs(loaded, params, max_new)
+    try:
+        with torch.inference_mode(), adapter_enabled(model, adapter):
+            output = model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                stopping_criteria=_stop_criteria(stop_event), **kwargs,
+            )
+    except Exception as exc:  # noqa: BLE001 - shown to the user as a message, never a traceback
+        raise _failure(exc) from exc
+    generated = output[0, len(prompt_ids):].tolist()
+    text = tokenizer.decode(generated, skip_special_tokens=True)
+    stopped = stop_event is not None and stop_event.is_set()
+    return text, _usage(len(prompt_ids), generated, kwargs["eos_token_id"], max_new, stopped)
+
+
+def stream_chat(
+    messages,
+    system_prompt: str | None = None,
+    max_new_tokens=DEFAULTS["max_new_tokens"],
+    temperature=DEFAULTS["temperature"],
+    top_p=DEFAULTS["top_p"],
+    repetition_penalty=DEFAULTS["repetition_penalty"],
+    adapter: bool | None = None,
+    stop_event: threading.Event | None = None,
+    usage: dict | None = None,
+    queue_timeout: float | None = None,
+) -> Iterator[str]:
+    """Stream the loaded model's answer to `messages` as text pieces ("".join(...) is the answer).
+
+    `adapter`: None = the model as loaded, False = base (adapter disabled), True = require the adapter.
+    Setting `stop_event` ends generation at the next token. `usage`, when given, is filled at the end
+    with prompt_tokens, completion_tokens, total_tokens and finish_reason (stop/length/cancelled).
+    Parameters and the model are checked now (UserError), before the first piece; the generation
+    itself waits its turn in the process-wide queue.
+    """
+    params = validate_generation_params(max_new_tokens, temperature, top_p, repetition_penalty)
+    conversation = normalize_messages(messages, system_prompt)
+    require_model(need_adapter=adapter is True)
+    return _queued_stream(conversation, params, adapter, stop_event, usage, queue_timeout)
+
+
+def _queued_stream(conversation, params, adapter, stop_event, usage, queue_timeout) -> Iterator[str]:
+    with GENERATION_QUEUE.slot(stop_event, queue_timeout) as acquired:
+        if not acquired:
+            if usage is not None:
+                usage.update(prompt_tokens=0, completion_tokens=0, total_tokens=0, finish_reason="cancelled")
+            return
+        # Checked again: the model may have changed while this request waited.
+        loaded = require_model(need_adapter=adapter is True)
+        yield from stream_locked(loaded, conversation, params, adapter, stop_event, usage)
+
+
+def generate_reply(
+    messages,
+    system_prompt: str | None = None,
+    max_new_tokens=DEFAULTS["max_new_tokens"],
+    temperature=DEFAULTS["temperature"],
+    top_p=DEFAULTS["top_p"],
+    repetition_penalty=DEFAULTS["repetition_penalty"],
+    adapter: bool | None = None,
+    stop_event: threading.Event | None = None,
+    queue_timeout: float | None = None,
+) -> tuple[str, dict]:
+    """The whole answer at once: (text, usage). Greedy (temperature 0) gives the same text as stream_chat."""
+    params = validate_generation_params(max_new_tokens, temperature, top_p, repetition_penalty)
+    conversation = normalize_messages(messages, system_prompt)
+    require_model(need_adapter=adapter is True)
+    with GENERATION_QUEUE.slot(stop_event, queue_timeout) as acquired:
+        if not acquired:
+            return "", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "finish_reason": "cancelled"}
+        loaded = require_model(need_adapter=adapter is True)
+        return generate_locked(loaded, conversation, params, adapter, stop_event)
+
+
+def stream_compare(
+    messages,
+    system_prompt: str | None = None,
+    max_new_tokens=DEFAULTS["max_new_tokens"],
+    temperature=DEFAULTS["temperature"],
+    top_p=DEFAULTS["top_p"],
+    repetition_penalty=DEFAULTS["repetition_penalty"],
+    stop_event: threading.Event | None = None,
+    queue_timeout: float | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Answer with the adapter off (base) then on (tuned), from the same weights; yields the
+    cumulative (base_text, tuned_text) after every piece. Needs a model with an adapter."""
+    params = validate_generation_params(max_new_tokens, temperature, top_p, repetition_penalty)
+    conversation = normalize_messages(messages, system_prompt)
+    require_model(need_adapter=True)
+    return _queued_compare(conversation, params, stop_event, queue_timeout)
+
+
+def _queued_compare(conversation, params, stop_event, queue_timeout) -> Iterator[tuple[str, str]]:
+    # One queue slot for both answers, so no other request switches the adapter in between.
+    with GENERATION_QUEUE.slot(stop_event, queue_timeout) as acquired:
+        if not acquired:
+            return
+        loaded = require_model(need_adapter=True)
+        base = tuned = ""
+        for piece in stream_locked(loaded, conversation, params, False, stop_event, None):
+            base += piece
+            yield base, tuned
+        if stop_event is not None and stop_event.is_set():
+            return
+        yield base, tuned
+        for piece in stream_locked(loaded, conversation, params, True, stop_event, None):
+            tuned += piece
+            yield base, tuned

@@ -1,0 +1,615 @@
+"""Training runs: one at a time, in a background thread, each in workdir/training/<run>/.
+
+A run folder holds:
+  config.json        the TrainConfig (+ model/dataset, plan)         written at start
+  data/train.jsonl   the items trained on (and data/eval.jsonl)       so resume sees the same data
+  trainer_log.jsonl  one JSON line per log/eval event                 read by the page every few seconds
+  status.json        state (running/completed/stopped/early_stopped/failed), error, best checkpoint
+  tensorboard/       TensorBoard event files
+  checkpoint-N/      trainer checkpoints (adapter + optimizer state), for stop/resume
+  adapter/           the final LoRA adapter (best checkpoint's when early-stopped) + tokenizer
+  metrics.json       final metrics
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from schema.errors import UserError
+from tools.workdir import atomic_write_text, validate_name
+from train import state
+from train.config import TrainConfig, plan_steps
+
+LOG_FILE = "trainer_log.jsonl"
+STATUS_FILE = "status.json"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+ADAPTER_DIR = "adapter"
+TENSORBOARD_DIR = "tensorboard"
+RUNNING_STATES = ("preparing", "running", "stopping")
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+# ---------------------------------------------------------------- the job
+
+
+@dataclass
+class TrainingJob:
+    """In-memory state of the training run of this process."""
+
+    run_name: str
+    run_dir: Path
+    config: TrainConfig
+    total_steps: int
+    resume_from: Path | None = None
+    state: str = "preparing"
+    step: int = 0
+    error: str | None = None
+    early_stopped: bool = False
+    best_checkpoint: str | None = None
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    done_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def is_running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+        if self.state == "running":
+            self.state = "stopping"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (True) or `timeout` passes (False)."""
+        return self.done_event.wait(timeout)
+
+    def raise_if_failed(self) -> None:
+        if self.state == "failed":
+            raise UserError("error.train_failed", run=self.run_name, detail=self.error or "")
+
+
+# ---------------------------------------------------------------- paths and runs
+
+
+def _workdir():
+    import global_var
+
+    return global_var.workdir()
+
+
+def run_dir(run: str) -> Path:
+    """The folder of run `run` (the name is checked so it stays inside workdir/training)."""
+    return _workdir().child("training", run, what="run name")
+
+
+def require_run(run: str) -> Path:
+    folder = run_dir(run)
+    if not (folder / CONFIG_FILE).exists():
+        raise UserError("error.not_found", what="run", name=run)
+    return folder
+
+
+def list_runs() -> list[dict]:
+    """Every run, newest first: name, state, step/total, dataset, model, started."""
+    root = _workdir().training
+    if not root.is_dir():
+        return []
+    runs = []
+    for folder in root.iterdir():
+        if not (folder / CONFIG_FILE).exists():
+            continue
+        status = read_json(folder / STATUS_FILE)
+        config = read_json(folder / CONFIG_FILE)
+        runs.append({
+            "run": folder.name,
+            "state": _effective_state(folder.name, status),
+            "step": status.get("step", 0),
+            "total_steps": status.get("total_steps") or config.get("plan", {}).get("total_steps"),
+            "dataset": config.get("dataset"),
+            "model": config.get("model"),
+            "started": status.get("started") or "",
+            "has_adapter": (folder / ADAPTER_DIR / "adapter_config.json").exists(),
+        })
+    return sorted(runs, key=lambda r: r["started"], reverse=True)
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
+    return max(found)[1] if found else None
+
+
+def read_run_log(run: str) -> list[dict]:
+    """All records of the run's trainer log, in order (a torn last line is skipped)."""
+    path = run_dir(run) / LOG_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash; the rest of the log is still good
+    return records
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _effective_state(run: str, status: dict) -> str:
+    job = state.current_job()
+    if job is not None and job.run_name == run:
+        return job.state
+    saved = status.get("state", "unknown")
+    # A run recorded as running that no job of this process owns was cut off by a restart/crash.
+    return "interrupted" if saved in RUNNING_STATES else saved
+
+
+def run_status(run: str) -> dict:
+    """What the page shows for `run`: state, progress, last metrics and the log for the loss plot."""
+    folder = require_run(run)
+    status = read_json(folder / STATUS_FILE)
+    records = read_run_log(run)
+    train_records = [r for r in records if "loss" in r]
+    eval_records = [r for r in records if "eval_loss" in r]
+    last = train_records[-1] if train_records else {}
+    job = state.current_job()
+    live = job is not None and job.run_name == run
+    total = (job.total_steps if live else status.get("total_steps")) or last.get("total_steps") or 0
+    step = max(job.step if live else status.get("step", 0), last.get("step", 0))
+    return {
+        "run": run,
+        "state": _effective_state(run, status),
+        "step": step,
+        "total_steps": total,
+        "percent": round(100.0 * step / total, 1) if total else 0.0,
+        "loss": last.get("loss"),
+        "learning_rate": last.get("learning_rate"),
+        "tokens_per_s": last.get("tokens_per_s"),
+        "eta_s": last.get("eta_s") if live else None,
+        "epoch": last.get("epoch"),
+        "eval_loss": eval_records[-1]["eval_loss"] if eval_records else None,
+        "eval_perplexity": eval_records[-1].get("eval_perplexity") if eval_records else None,
+        "early_stopped": (job.early_stopped if live else status.get("early_stopped", False)),
+        "best_checkpoint": (job.best_checkpoint if live else status.get("best_checkpoint")),
+        "error": (job.error if live else status.get("error")),
+        "resumable": latest_checkpoint(folder) is not None and _effective_state(run, status) in ("stopped", "interrupted", "failed"),
+        "log": records,
+    }
+
+
+def _write_status(job: TrainingJob, **extra) -> None:
+    payload = {
+        "run": job.run_name,
+        "state": job.state,
+        "step": job.step,
+        "total_steps": job.total_steps,
+        "early_stopped": job.early_stopped,
+        "best_checkpoint": job.best_checkpoint,
+        "error": job.error,
+        "started": datetime.fromtimestamp(job.started_at).isoformat(sep=" ", timespec="seconds"),
+        "finished": datetime.fromtimestamp(job.finished_at).isoformat(sep=" ", timespec="seconds") if job.finished_at else None,
+        **extra,
+    }
+    atomic_write_text(job.run_dir / STATUS_FILE, json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+# ---------------------------------------------------------------- data selection
+
+
+def select_items(config: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """(train, eval) items: a fresh seeded split when eval_ratio > 0, else the dataset's own split."""
+    import global_var
+
+    store = global_var.datasets()
+    if config.eval_ratio > 0:
+        items = store.items(config.dataset)
+        shuffled = list(items)
+        random.Random(config.seed).shuffle(shuffled)
+        eval_count = max(1, round(len(items) * config.eval_ratio))
+        if eval_count >= len(items):
+            raise UserError("error.split_too_small", count=len(items), ratio=config.eval_ratio)
+        return shuffled[eval_count:], shuffled[:eval_count]
+    return store.train_eval(config.dataset)
+
+
+def plan_training(config: TrainConfig) -> dict:
+    """The step plan shown before training: items, steps per epoch, total optimizer steps."""
+    config.validate()
+    train_items, eval_items = select_items(config)
+    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
+    plan["eval_items"] = len(eval_items)
+    return plan
+
+
+def _save_items(path: Path, items: list[dict]) -> None:
+    lines = [json.dumps({"id": item.get("id"), "messages": item["messages"]}, ensure_ascii=False) for item in items]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+def _load_items(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- start / stop / resume
+
+
+def start_training(
+    config: TrainConfig,
+    on_progress: Callable[[dict], None] | None = None,
+    tensorboard: bool = False,
+) -> TrainingJob:
+    """Validate, create the run folder and start training in a background thread; returns the job.
+
+    Refused (UserError) while another training runs. `on_progress` receives every log record
+    (from the training thread). `tensorboard=True` serves the run's events (see train.tensorboard).
+    """
+    config.validate()
+    state.check_training_slot_free()
+    train_items, eval_items = select_items(config)
+    if config.early_stopping_patience and not eval_items:
+        raise UserError("error.train_patience_needs_eval")
+    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
+    run = config.run_name or _new_run_name(config.dataset)
+    folder = run_dir(run)
+    if folder.exists():
+        raise UserError("error.already_exists", what="run", name=run)
+    config.run_name = run
+    job = TrainingJob(run_name=run, run_dir=folder, config=config, total_steps=plan["total_steps"])
+    state.claim_training_slot(job)
+    try:
+        (folder / "data").mkdir(parents=True)
+        _save_items(folder / "data" / "train.jsonl", train_items)
+        _save_items(folder / "data" / "eval.jsonl", eval_items)
+        saved = {**config.to_dict(), "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds")}
+        atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
+        _write_status(job)
+    except BaseException:
+        job.state = "failed"
+        raise
+    _launch(job, train_items, eval_items, on_progress, tensorboard)
+    return job
+
+
+def resume_training(run: str, on_progress: Callable[[dict], None] | None = None, tensorboard: bool = False) -> TrainingJob:
+    """Continue `run` from its latest checkpoint to the same total step count, on the same data."""
+    folder = require_run(run)
+    checkpoint = latest_checkpoint(folder)
+    if checkpoint is None:
+        raise UserError("error.train_no_checkpoint", run=run)
+    saved = read_json(folder / CONFIG_FILE)
+    config = TrainConfig.from_dict(saved).validate()
+    train_items = _load_items(folder / "data" / "train.jsonl")
+    eval_items = _load_items(folder / "data" / "eval.jsonl")
+    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
+    job = TrainingJob(run_name=run, run_dir=folder, config=config, total_steps=plan["total_steps"], resume_from=checkpoint)
+    job.step = int(_CHECKPOINT.match(checkpoint.name).group(1))
+    state.claim_training_slot(job)
+    _launch(job, train_items, eval_items, on_progress, tensorboard)
+    return job
+
+
+def stop_training() -> bool:
+    """Ask the running training to stop after the current optimizer step (it saves a checkpoint)."""
+    job = state.current_job()
+    if job is None or not job.is_running():
+        return False
+    job.request_stop()
+    return True
+
+
+def _new_run_name(dataset: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = validate_name(f"{dataset}-{stamp}", "run name")
+    name, counter = base, 1
+    while run_dir(name).exists():
+        counter += 1
+        name = f"{base}-{counter}"
+    return name
+
+
+def _launch(job: TrainingJob, train_items, eval_items, on_progress, tensorboard: bool) -> None:
+    if tensorboard:
+        from train.tensorboard import start_tensorboard
+
+        start_tensorboard(job.run_dir / TENSORBOARD_DIR)
+    job.thread = threading.Thread(
+        target=_run_job, args=(job, train_items, eval_items, on_progress, tensorboard), name=f"train-{job.run_name}", daemon=True
+    )
+    job.thread.start()
+
+
+def _run_job(job: TrainingJob, train_items, eval_items, on_progress, tensorboard: bool) -> None:
+    try:
+        _train(job, train_items, eval_items, on_progress)
+    except UserError as exc:
+        job.state, job.error = "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - a background thread must record every failure for the page
+        job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        (job.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+    finally:
+        job.finished_at = time.time()
+        if job.state in RUNNING_STATES:
+            job.state = "failed"
+            job.error = job.error or "training ended without a final state"
+        _write_status(job)
+        if tensorboard:
+            from train.tensorboard import stop_tensorboard
+
+            stop_tensorboard()
+        job.done_event.set()
+
+
+# ---------------------------------------------------------------- the training itself
+
+
+def _prepare_model(job: TrainingJob):
+    """A base model ready for a fresh adapter: the loaded one when it matches, else loaded now."""
+    from train import loading
+
+    config = job.config
+    with state.lock():
+        current = state.loaded_model()
+        reusable = (
+            current is not None
+            and current.adapter_run is None
+            and current.source == config.model
+            and current.max_seq_length >= config.max_length
+            and bool(current.info.get("load_in_4bit")) == bool(config.load_in_4bit)
+        )
+        if reusable:
+            return current
+        state.set_loaded_model(None)
+    loading.free_memory()
+    return loading.load_for_training(config.model, config.max_length, config.load_in_4bit, config.rope_scaling or None)
+
+
+def _apply_lora(loaded, config: TrainConfig):
+    if loaded.backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        modules = config.target_module_list()
+        if modules == "all-linear":
+            modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        return FastLanguageModel.get_peft_model(
+            loaded.model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            target_modules=modules, bias="none", use_gradient_checkpointing="unsloth", random_state=config.seed,
+            max_seq_length=config.max_length,
+        )
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(config.seed)  # LoRA A matrices are random: seed them for reproducible runs
+    lora = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=config.target_module_list(), bias="none", task_type="CAUSAL_LM",
+    )
+    return get_peft_model(loaded.model, lora)
+
+
+def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, backend: str, model_dtype: str):
+    """The TRL SFTConfig for `config` (pre-tokenized data: TRL only batches, packs and trains)."""
+    import torch
+    from trl import SFTConfig
+
+    on_cuda = torch.cuda.is_available()
+    patience = config.early_stopping_patience if has_eval else 0
+    return SFTConfig(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps > 0 else -1,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        lr_scheduler_type=config.scheduler,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps if has_eval else None,
+        load_best_model_at_end=bool(patience),
+        metric_for_best_model="eval_loss" if patience else None,
+        greater_is_better=False if patience else None,
+        report_to="none",  # TensorBoard is attached as a callback writing into the run folder
+        disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding",
+        # Items are truncated during our own tokenization; packing needs the length to fill rows.
+        max_length=config.max_length if config.batching == "packing" else None,
+        packing=config.batching == "packing",
+        packing_strategy="bfd",
+        padding_free=config.batching == "padding_free",
+        completion_only_loss=False,  # our labels already mask everything but the assistant's answers
+        gradient_checkpointing=on_cuda and backend != "unsloth",  # unsloth sets up its own
+        bf16=on_cuda and model_dtype == "bfloat16",
+        fp16=on_cuda and model_dtype == "float16",
+        use_cpu=not on_cuda,
+        dataloader_num_workers=0,
+        save_only_model=False,  # optimizer and scheduler state are needed to resume
+    )
+
+
+def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
+    import torch
+    from transformers import EarlyStoppingCallback, PrinterCallback
+    from transformers.integrations import TensorBoardCallback
+    from trl import SFTTrainer
+
+    from train.data import ensure_chat_template, to_hf_dataset, tokenize_items
+
+    config = job.config
+    loaded = _prepare_model(job)
+    tokenizer = loaded.tokenizer
+    ensure_chat_template(tokenizer, config.fallback_template)
+    train_rows, train_stats = tokenize_items(tokenizer, train_items, config.max_length)
+    eval_rows, _ = tokenize_items(tokenizer, eval_items, config.max_length)
+    if not train_rows:
+        raise UserError("error.train_no_items")
+    # Dropped items change the step count: recompute so the display and the trainer agree.
+    job.total_steps = plan_steps(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps)["total_steps"]
+    model = _apply_lora(loaded, config)
+    loaded.model = model
+    loaded.adapter_run = job.run_name
+    loaded.refresh_info()
+    has_eval = bool(eval_rows)
+
+    class WorkbenchSFTTrainer(SFTTrainer):
+        def log(self, logs, start_time=None):
+            # Perplexity is what the over-fitting guide reads; derive it where eval_loss is logged.
+            if "eval_loss" in logs:
+                logs["eval_perplexity"] = math.exp(min(logs["eval_loss"], 50.0))
+            super().log(logs, start_time)
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(job.run_dir / TENSORBOARD_DIR))
+    progress = ProgressCallback(job, on_progress)
+    callbacks = [progress, TensorBoardCallback(tb_writer=writer)]
+    early = None
+    if has_eval and config.early_stopping_patience:
+        early = EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)
+        callbacks.append(early)
+    args = build_sft_config(config, job.run_dir, has_eval, loaded.backend, str(next(model.parameters()).dtype).replace("torch.", ""))
+    trainer = WorkbenchSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=to_hf_dataset(train_rows),
+        eval_dataset=to_hf_dataset(eval_rows) if has_eval else None,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    # Our progress callback reports; the default printer would dump every log dict to stdout.
+    trainer.remove_callback(PrinterCallback)
+    job.state = "stopping" if job.stop_event.is_set() else "running"
+    _write_status(job, data=train_stats)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(job.resume_from) if job.resume_from else None)
+    finally:
+        writer.close()
+    job.step = trainer.state.global_step
+    job.best_checkpoint = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
+    if job.stop_event.is_set():
+        job.state = "stopped"
+    else:
+        job.early_stopped = bool(early and early.early_stopping_patience_counter >= config.early_stopping_patience)
+        job.state = "early_stopped" if job.early_stopped else "completed"
+        model.save_pretrained(str(job.run_dir / ADAPTER_DIR))
+        tokenizer.save_pretrained(str(job.run_dir / ADAPTER_DIR))
+    model.eval()
+    metrics = {
+        **result.metrics,
+        "state": job.state,
+        "global_step": job.step,
+        "total_steps": job.total_steps,
+        "best_checkpoint": job.best_checkpoint,
+        "best_eval_loss": trainer.state.best_metric,
+        "data": train_stats,
+        "eval_items": len(eval_rows),
+    }
+    if trainer.state.best_metric is not None:
+        metrics["best_eval_perplexity"] = math.exp(min(trainer.state.best_metric, 50.0))
+    atomic_write_text(job.run_dir / METRICS_FILE, json.dumps(metrics, ensure_ascii=False, indent=2, default=str))
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def ProgressCallback(job: TrainingJob, on_progress):  # noqa: N802 - a factory, so transformers loads lazily
+    """The trainer callback that appends JSON lines, tracks progress and honours stop requests."""
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):
+        def __init__(self):
+            self.log_path = job.run_dir / LOG_FILE
+            self.session_start = None
+            self.session_first_step = 0
+            self.last_time = None
+            self.last_tokens = 0
+
+        def on_train_begin(self, args, state_, control, **kwargs):
+            self.session_start = self.last_time = time.monotonic()
+            self.session_first_step = state_.global_step
+            self.last_tokens = state_.num_input_tokens_seen
+            job.total_steps = state_.max_steps
+            job.step = state_.global_step
+
+        def on_step_end(self, args, state_, control, **kwargs):
+            job.step = state_.global_step
+            if job.stop_event.is_set():
+                # Runs after an optimizer step, never mid-accumulation; the save makes resume possible.
+                control.should_training_stop = True
+                control.should_save = True
+            return control
+
+        def on_log(self, args, state_, control, logs=None, **kwargs):
+            logs = dict(logs or {})
+            now = time.monotonic()
+            record = {"step": state_.global_step, "total_steps": state_.max_steps, "epoch": round(state_.epoch or 0.0, 4)}
+            if "loss" in logs:
+                tokens = state_.num_input_tokens_seen
+                elapsed = max(now - self.last_time, 1e-9)
+                done = state_.global_step - self.session_first_step
+                per_step = (now - self.session_start) / done if done > 0 else None
+                record.update({
+                    "loss": logs["loss"],
+                    "learning_rate": logs.get("learning_rate"),
+                    "grad_norm": logs.get("grad_norm"),
+                    "tokens_per_s": round((tokens - self.last_tokens) / elapsed, 1),
+                    "tokens_seen": tokens,
+                    "eta_s": round(per_step * (state_.max_steps - state_.global_step), 1) if per_step else None,
+                })
+                self.last_time, self.last_tokens = now, tokens
+            elif "eval_loss" in logs:
+                record.update({"eval_loss": logs["eval_loss"], "eval_perplexity": logs.get("eval_perplexity")})
+            elif "train_runtime" in logs:
+                record.update({"train_runtime": logs["train_runtime"], "train_loss": logs.get("train_loss")})
+            else:
+                return
+            record["percent"] = round(100.0 * state_.global_step / state_.max_steps, 1) if state_.max_steps else 0.0
+            record["time"] = datetime.now().isoformat(timespec="seconds")
+            # One line per event, appended: the page re-reads the file, a crash loses at most this line.
+            with open(self.log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if on_progress is not None:
+                on_progress(record)
+
+    return _Progress()
+
+
+def format_progress(record: dict) -> str:
+    """One human line for a log record (CLI output)."""
+    head = f"step {record['step']}/{record['total_steps']} ({record.get('percent', 0):.0f}%)"
+    if "loss" in record:
+        parts = [head, f"loss {record['loss']:.4f}"]
+        if record.get("learning_rate") is not None:
+            parts.append(f"lr {record['learning_rate']:.2e}")
+        if record.get("tokens_per_s") is not None:
+            parts.append(f"{record['tokens_per_s']:.0f} tok/s")
+        if record.get("eta_s") is not None:
+            parts.append(f"ETA {record['eta_s']:.0f}s")
+        return "  ".join(parts)
+    if "eval_loss" in record:
+        return f"{head}  eval_loss {record['eval_loss']:.4f}  perplexity {record.get('eval_perplexity') or float('nan'):.2f}"
+    return f"{head}  done: train_loss {record.get('train_loss') or float('nan'):.4f} in {record.get('train_runtime', 0):.1f}s"
