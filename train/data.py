@@ -140,3 +140,21 @@ def pad_batch(rows: list[dict], pad_token_id: int):
         labels[index, :length] = torch.tensor(row["labels"])
         attention[index, :length] = 1
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+
+def disable_kv_cache_for_training(model):
+    """Turn the KV cache off for training and return a function that restores it.
+
+    With the cache on, transformers builds one causal mask over a padding-free row, so flattened
+    items attend to each other; with it off, the mask follows the items' position ids.
+    """
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(config, "use_cache"):
+        return lambda: None
+    previous = config.use_cache
+    config.use_cache = False
+
+    def restore() -> None:
+        config.use_cache = previous
+
+    return restore

@@ -138,6 +138,10 @@ def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | 
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 10) * max(0.05, 1 - step / PRETRAIN_STEPS))
+    # On a CUDA box train there: once Unsloth is imported in the process it patches Qwen2's forward
+    # with GPU-only kernels, and a CPU forward would fail.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
     model.train()
     for step in range(PRETRAIN_STEPS):
         picks = torch.randint(len(sequences), (PRETRAIN_BATCH,), generator=generator).tolist()
@@ -150,7 +154,7 @@ def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | 
             input_ids[row, : len(ids)] = torch.tensor(ids)
             labels[row, : len(ids)] = torch.tensor(ids)
             attention[row, : len(ids)] = 1
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        loss = model(input_ids=input_ids.to(device), attention_mask=attention.to(device), labels=labels.to(device)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -159,6 +163,7 @@ def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | 
         if step % 50 == 0 or step == PRETRAIN_STEPS - 1:
             log(f"pre-training step {step + 1}/{PRETRAIN_STEPS}  loss {loss.item():.3f}")
     model.eval()
+    model.to("cpu")
 
     model.generation_config = GenerationConfig(
         eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],

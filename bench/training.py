@@ -1,0 +1,122 @@
+"""Training benchmark: runs the workbench's own training path (train.trainer.start_training) and
+prints the backend, step time, throughput and peak memory.
+
+    python -m bench.training                       # tiny model on CPU (what CI machines can do)
+    python -m bench.training --shape 0.5b --4bit   # on a CUDA box: a Qwen2.5-0.5B-shaped model, QLoRA
+
+No model can be downloaded here, so `--shape 0.5b` builds a randomly initialised Qwen2 model with
+Qwen2.5-0.5B's layer sizes (and the tiny model's small vocabulary) in a temporary folder: the
+figures measure the training path for that size, not the quality of the answers.
+`--model PATH` benchmarks a real local model instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import global_var
+from tools.workdir import REPO_ROOT
+
+FACTS = REPO_ROOT / "tests" / "data" / "tidewater_facts.jsonl"
+# Qwen2.5-0.5B's transformer sizes (vocabulary excepted: the tiny tokenizer is used).
+SHAPES = {
+    "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2),
+    "1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2),
+}
+
+
+def build_shaped_model(tiny_dir: Path, out_dir: Path, shape: str) -> Path:
+    """A random Qwen2 model of `shape` sizes using the tiny model's tokenizer, saved in bf16."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_dir))
+    config = Qwen2Config(vocab_size=len(tokenizer), max_position_embeddings=4096, tie_word_embeddings=True,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    return out_dir
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a local model folder (default: the tiny model, built now)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), help="benchmark a random model of this size instead")
+    parser.add_argument("--4bit", dest="load_in_4bit", action="store_true", help="QLoRA: load the base in 4 bit (CUDA)")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=10, help="copies of the 40 facts in the dataset")
+    parser.add_argument("--batching", default="padding_free", choices=("padding_free", "packing", "padded"))
+    args = parser.parse_args()
+
+    import torch
+
+    from train import state
+    from train.config import TrainConfig
+    from train.tiny_model import build_tiny_model
+    from train.trainer import read_run_log, start_training
+
+    root = Path(tempfile.mkdtemp(prefix="bench-training-"))
+    global_var.init(root / "workdir")
+    models = global_var.workdir().models
+    if args.model:
+        model_source = str(Path(args.model).resolve())
+    else:
+        started = time.monotonic()
+        tiny = build_tiny_model(models / "tiny", log=lambda line: None)
+        print(f"tiny model built in {time.monotonic() - started:.1f} s")
+        model_source = "tiny"
+        if args.shape:
+            build_shaped_model(tiny, models / f"shape-{args.shape}", args.shape)
+            model_source = f"shape-{args.shape}"
+
+    facts = [json.loads(line) for line in FACTS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    store = global_var.datasets()
+    store.create("bench")
+    store.append_items("bench", [([{"role": "user", "content": f["question"]}, {"role": "assistant", "content": f["answer"]}], {})
+                                 for _ in range(args.repeat) for f in facts])
+
+    config = TrainConfig(model=model_source, dataset="bench", max_steps=args.steps, batch_size=args.batch_size,
+                         grad_accum=args.grad_accum, max_length=args.max_length, logging_steps=1, save_steps=10_000,
+                         load_in_4bit=args.load_in_4bit, batching=args.batching, learning_rate=2e-4)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    started = time.monotonic()
+    job = start_training(config)
+    if not job.wait(3600):
+        print("training did not finish within an hour")
+        return 1
+    job.raise_if_failed()
+    wall = time.monotonic() - started
+    loaded = state.loaded_model()
+    records = [r for r in read_run_log(job.run_name) if "loss" in r]
+    # Step time from the log's token counter is too coarse; use the run's own timestamps per step.
+    summary = json.loads((global_var.workdir().training / job.run_name / "metrics.json").read_text())
+    runtime = summary.get("train_runtime")
+    tokens = records[-1]["tokens_seen"] if records else 0
+    steady = [r["tokens_per_s"] for r in records[3:] if r.get("tokens_per_s")]
+    print(f"device            {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}")
+    print(f"backend           {loaded.backend}  (4-bit: {bool(loaded.info.get('load_in_4bit'))})")
+    print(f"model             {model_source}: {loaded.info.get('total_params', '?'):,} parameters, "
+          f"{loaded.info.get('trainable_params', '?'):,} trainable (LoRA r=16, all linear layers)")
+    print(f"steps             {job.step} × batch {args.batch_size} × accumulation {args.grad_accum}, batching {args.batching}")
+    print(f"wall (incl. load) {wall:.1f} s; trainer runtime {runtime:.1f} s; {runtime / max(job.step, 1):.3f} s/step")
+    print(f"tokens            {tokens} seen; steady {statistics.median(steady) if steady else float('nan'):.0f} tokens/s (median after step 3)")
+    print(f"loss              {records[0]['loss']:.3f} -> {records[-1]['loss']:.3f}")
+    if torch.cuda.is_available():
+        print(f"peak GPU memory   {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated, "
+              f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB reserved")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
