@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from frontend.chat_tab import build_chat_tab
 from frontend.common import Localizer
 from frontend.datasets_tab import build_datasets_tab
 from frontend.generate_tab import build_generate_tab
@@ -21,6 +22,7 @@ TABS = [
     ("tab.datasets", build_datasets_tab),
     ("tab.models", build_models_tab),
     ("tab.train", build_train_tab),
+    ("tab.chat", build_chat_tab),
 ]
 
 

@@ -9,6 +9,7 @@ Public API (the Chat tab, the OpenAI endpoint and evaluation call these; all rai
   generate_reply(messages, ...)    -> (text, usage)
   stream_compare(messages, ...)    -> Iterator[(base_text, tuned_text)]   cumulative texts
   queue_status()                   -> {"busy": bool, "waiting": int}
+  With report_queue=True, stream_chat / stream_compare also yield Queued(ahead) while waiting their turn.
 
 torch / transformers are imported inside the functions, so importing this module stays cheap.
 """
@@ -176,6 +177,13 @@ def served_model_id(loaded=None) -> str | None:
     return loaded.adapter_run or loaded.source
 
 
+@dataclass(frozen=True)
+class Queued:
+    """Yielded (only with report_queue=True) while a request waits: `ahead` requests go first."""
+
+    ahead: int
+
+
 class GenerationQueue:
     """One generation at a time on the device, first come first served; waiting can be cancelled."""
 
@@ -184,26 +192,51 @@ class GenerationQueue:
         self._waiting: deque = deque()
         self._busy = False
 
-    def acquire(self, stop_event: threading.Event | None = None, timeout: float | None = None) -> bool:
-        """Wait for the device; False when `stop_event` was set while waiting. UserError on timeout."""
+    def turns(self, stop_event: threading.Event | None = None, timeout: float | None = None,
+              poll: float = 0.05) -> Iterator[int]:
+        """Wait in line, yielding the number of requests ahead whenever it changes.
+
+        Returns (StopIteration value) True with the device held, False when `stop_event` was set
+        while waiting; UserError on timeout. Closing the generator leaves the line.
+        """
         import time
 
         ticket = object()
         deadline = None if timeout is None else time.monotonic() + timeout
+        reported = None
         with self._cond:
             self._waiting.append(ticket)
-            try:
-                while self._busy or self._waiting[0] is not ticket:
+        try:
+            while True:
+                with self._cond:
+                    # Stop first: a request stopped before its turn must not start at all.
                     if stop_event is not None and stop_event.is_set():
                         return False
+                    if not self._busy and self._waiting[0] is ticket:
+                        self._busy = True
+                        return True
                     if deadline is not None and time.monotonic() > deadline:
                         raise UserError("error.chat_busy_timeout", seconds=round(timeout))
-                    self._cond.wait(0.05)
-                self._busy = True
-                return True
-            finally:
+                    ahead = self._waiting.index(ticket) + (1 if self._busy else 0)
+                    if ahead == reported:
+                        self._cond.wait(poll)
+                        continue
+                # Yield outside the lock: the consumer may take its time before asking again.
+                reported = ahead
+                yield ahead
+        finally:
+            with self._cond:
                 self._waiting.remove(ticket)
                 self._cond.notify_all()
+
+    def acquire(self, stop_event: threading.Event | None = None, timeout: float | None = None) -> bool:
+        """Wait for the device; False when `stop_event` was set while waiting. UserError on timeout."""
+        waiting = self.turns(stop_event, timeout)
+        while True:
+            try:
+                next(waiting)
+            except StopIteration as done:
+                return done.value
 
     def release(self) -> None:
         with self._cond:
@@ -421,6 +454,21 @@ def generate_locked(loaded, conversation: list[dict], params: GenerationParams, 
     return text, _usage(len(prompt_ids), generated, kwargs["eos_token_id"], max_new, stopped)
 
 
+def _wait_turn(stop_event, queue_timeout, report_queue: bool):
+    """Join the generation queue: yields Queued(ahead) when reporting; returns True with the device held."""
+    waiting = GENERATION_QUEUE.turns(stop_event, queue_timeout)
+    try:
+        while True:
+            try:
+                ahead = next(waiting)
+            except StopIteration as done:
+                return done.value
+            if report_queue:
+                yield Queued(ahead)
+    finally:
+        waiting.close()  # a reader that went away while waiting leaves the line
+
+
 def stream_chat(
     messages,
     system_prompt: str | None = None,
@@ -432,30 +480,35 @@ def stream_chat(
     stop_event: threading.Event | None = None,
     usage: dict | None = None,
     queue_timeout: float | None = None,
+    report_queue: bool = False,
 ) -> Iterator[str]:
     """Stream the loaded model's answer to `messages` as text pieces ("".join(...) is the answer).
 
     `adapter`: None = the model as loaded, False = base (adapter disabled), True = require the adapter.
-    Setting `stop_event` ends generation at the next token. `usage`, when given, is filled at the end
-    with prompt_tokens, completion_tokens, total_tokens and finish_reason (stop/length/cancelled).
+    Setting `stop_event` ends generation at the next token (or leaves the queue while waiting).
+    `usage`, when given, is filled at the end with prompt_tokens, completion_tokens, total_tokens and
+    finish_reason (stop/length/cancelled). `report_queue=True` also yields Queued(ahead) while waiting.
     Parameters and the model are checked now (UserError), before the first piece; the generation
     itself waits its turn in the process-wide queue.
     """
     params = validate_generation_params(max_new_tokens, temperature, top_p, repetition_penalty)
     conversation = normalize_messages(messages, system_prompt)
     require_model(need_adapter=adapter is True)
-    return _queued_stream(conversation, params, adapter, stop_event, usage, queue_timeout)
+    return _queued_stream(conversation, params, adapter, stop_event, usage, queue_timeout, report_queue)
 
 
-def _queued_stream(conversation, params, adapter, stop_event, usage, queue_timeout) -> Iterator[str]:
-    with GENERATION_QUEUE.slot(stop_event, queue_timeout) as acquired:
-        if not acquired:
-            if usage is not None:
-                usage.update(prompt_tokens=0, completion_tokens=0, total_tokens=0, finish_reason="cancelled")
-            return
+def _queued_stream(conversation, params, adapter, stop_event, usage, queue_timeout, report_queue) -> Iterator[str]:
+    acquired = yield from _wait_turn(stop_event, queue_timeout, report_queue)
+    if not acquired:
+        if usage is not None:
+            usage.update(prompt_tokens=0, completion_tokens=0, total_tokens=0, finish_reason="cancelled")
+        return
+    try:
         # Checked again: the model may have changed while this request waited.
         loaded = require_model(need_adapter=adapter is True)
         yield from stream_locked(loaded, conversation, params, adapter, stop_event, usage)
+    finally:
+        GENERATION_QUEUE.release()
 
 
 def generate_reply(
@@ -489,28 +542,36 @@ def stream_compare(
     repetition_penalty=DEFAULTS["repetition_penalty"],
     stop_event: threading.Event | None = None,
     queue_timeout: float | None = None,
+    tuned_messages=None,
+    report_queue: bool = False,
 ) -> Iterator[tuple[str, str]]:
     """Answer with the adapter off (base) then on (tuned), from the same weights; yields the
-    cumulative (base_text, tuned_text) after every piece. Needs a model with an adapter."""
+    cumulative (base_text, tuned_text) after every piece. Needs a model with an adapter.
+
+    `tuned_messages`: the tuned side's own conversation (its earlier answers differ); default `messages`.
+    """
     params = validate_generation_params(max_new_tokens, temperature, top_p, repetition_penalty)
-    conversation = normalize_messages(messages, system_prompt)
+    base_conversation = normalize_messages(messages, system_prompt)
+    tuned_conversation = normalize_messages(tuned_messages, system_prompt) if tuned_messages is not None else base_conversation
     require_model(need_adapter=True)
-    return _queued_compare(conversation, params, stop_event, queue_timeout)
+    return _queued_compare(base_conversation, tuned_conversation, params, stop_event, queue_timeout, report_queue)
 
 
-def _queued_compare(conversation, params, stop_event, queue_timeout) -> Iterator[tuple[str, str]]:
+def _queued_compare(base_conversation, tuned_conversation, params, stop_event, queue_timeout, report_queue) -> Iterator[tuple[str, str]]:
     # One queue slot for both answers, so no other request switches the adapter in between.
-    with GENERATION_QUEUE.slot(stop_event, queue_timeout) as acquired:
-        if not acquired:
-            return
+    acquired = yield from _wait_turn(stop_event, queue_timeout, report_queue)
+    if not acquired:
+        return
+    try:
         loaded = require_model(need_adapter=True)
         base = tuned = ""
-        for piece in stream_locked(loaded, conversation, params, False, stop_event, None):
+        for piece in stream_locked(loaded, base_conversation, params, False, stop_event, None):
             base += piece
             yield base, tuned
         if stop_event is not None and stop_event.is_set():
             return
-        yield base, tuned
-        for piece in stream_locked(loaded, conversation, params, True, stop_event, None):
+        for piece in stream_locked(loaded, tuned_conversation, params, True, stop_event, None):
             tuned += piece
             yield base, tuned
+    finally:
+        GENERATION_QUEUE.release()
