@@ -70,8 +70,40 @@ def datasets() -> DatasetStore:
     return state().datasets
 
 
+# The OpenAI-compatible endpoint's key and the address the server listens on: process-wide,
+# set by `--api-key` / WORKBENCH_API_KEY / the Settings tab, never stored on disk.
+_api_key: str | None = None
+_api_address: tuple[str, int] | None = None
+
+
+def api_key() -> str | None:
+    with _lock:
+        return _api_key
+
+
+def set_api_key(key: str | None) -> None:
+    """Require `key` on the API from now on; None or "" removes the requirement (loopback only)."""
+    global _api_key
+    with _lock:
+        _api_key = (key or "").strip() or None
+
+
+def api_address() -> tuple[str, int] | None:
+    """(host, port) the server running in this process listens on, or None before it starts."""
+    with _lock:
+        return _api_address
+
+
+def set_api_address(host: str, port: int) -> None:
+    global _api_address
+    with _lock:
+        _api_address = (host, int(port))
+
+
 def reset() -> None:
-    """Forget the open work directory (tests switch between temporary ones)."""
-    global _state
+    """Forget the open work directory and the API settings (tests switch between temporary ones)."""
+    global _state, _api_key, _api_address
     with _lock:
         _state = None
+        _api_key = None
+        _api_address = None

@@ -1,4 +1,5 @@
-"""Routes served beside the page on the workbench's own port, behind the same login.
+"""Routes served beside the page on the workbench's own port: the TensorBoard proxy behind the
+page's login, and the OpenAI-compatible API (tools.openai_api) behind its API key.
 
 TensorBoard runs on a private loopback port; the page embeds `/tensorboard/` from the
 workbench's own address, so it works when the workbench is opened from another machine or
@@ -28,7 +29,14 @@ def request_is_authorized(gradio_app: FastAPI, request: Request) -> bool:
 
 
 def add_workbench_routes(gradio_app: FastAPI) -> None:
-    """Attach the TensorBoard reverse proxy to the running gradio app."""
+    """Attach the TensorBoard reverse proxy and the `/v1` API to the running gradio app."""
+    import global_var
+    from tools.openai_api import create_router
+
+    blocks = gradio_app.get_blocks()
+    # The API's "no key: loopback only" rule and the Settings tab's provider URL need the address.
+    global_var.set_api_address(blocks.server_name or "127.0.0.1", blocks.server_port)
+    gradio_app.include_router(create_router())
     client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
 
     @gradio_app.api_route(TENSORBOARD_PREFIX + "/{path:path}", methods=["GET", "POST", "HEAD"], include_in_schema=False)

@@ -1,4 +1,5 @@
-"""Settings tab: API providers (add, edit, delete, test connection). Keys are shown masked only."""
+"""Settings tab: API providers (add, edit, delete, test connection; keys shown masked only) and
+this workbench's own OpenAI-compatible endpoint (its key, and the loaded model as a provider)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import global_var
 from frontend.common import Localizer, choices_update, headers, user_errors
 from tools.i18n import t
 from tools.llm_client import check_provider
+from tools.openai_api import add_local_provider, endpoint_summary
 
 COLUMNS = ("settings.col.id", "settings.name", "settings.base_url", "settings.model_id", "settings.api_key",
            "settings.max_concurrency", "settings.timeout", "settings.col.prices")
@@ -27,7 +29,7 @@ def _table(lang: str, rows: list[list] | None = None):
 
 @user_errors
 def refresh(lang: str, selected: str | None):
-    return _table(lang), choices_update(global_var.providers().names(), selected)
+    return _table(lang), choices_update(global_var.providers().names(), selected), endpoint_summary(lang)
 
 
 @user_errors
@@ -81,6 +83,21 @@ def test_connection(lang: str, selected, name, base_url, model_id, api_key, max_
     return t("settings.test_failed", lang, latency_ms=result["latency_ms"], error=result["error"])
 
 
+@user_errors
+def set_endpoint_key(lang: str, key: str | None):
+    """Require `key` on /v1 from now on (empty: no key, loopback only); the box is emptied again."""
+    global_var.set_api_key(key)
+    message = t("settings.endpoint_key_set" if global_var.api_key() else "settings.endpoint_key_cleared", lang)
+    return message, endpoint_summary(lang), gr.update(value="")
+
+
+@user_errors
+def add_workbench_provider(lang: str):
+    provider = add_local_provider()
+    return (t("settings.local_added", lang, name=provider.name, base_url=provider.base_url, model_id=provider.model_id),
+            _table(lang), choices_update(global_var.providers().names(), provider.name), endpoint_summary(lang))
+
+
 def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
     lang = L.lang
     L(gr.Markdown, "settings.title")
@@ -105,13 +122,21 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
                 test = L(gr.Button, "settings.test")
                 delete = L(gr.Button, "common.delete", variant="stop")
             status = gr.Markdown()
+    L(gr.Markdown, "settings.endpoint_title")
+    endpoint = gr.Markdown()
+    with gr.Row(equal_height=True):
+        endpoint_key = L(gr.Textbox, "settings.endpoint_key", info="settings.endpoint_key_info", type="password", scale=3)
+        set_key = L(gr.Button, "settings.endpoint_set_key", scale=1)
+        add_local = L(gr.Button, "settings.add_local", scale=1)
 
     form = [name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out]
-    tab.select(refresh, [lang_state, selected], [table, selected])
+    tab.select(refresh, [lang_state, selected], [table, selected, endpoint])
     selected.change(select_provider, [lang_state, selected], form)
     table.select(select_row, [lang_state, table], selected)
     save.click(save_provider, [lang_state, selected, *form], [status, table, selected, api_key])
     delete.click(delete_provider, [lang_state, selected], [status, table, selected])
     test.click(test_connection, [lang_state, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s], status)
+    set_key.click(set_endpoint_key, [lang_state, endpoint_key], [status, endpoint, endpoint_key])
+    add_local.click(add_workbench_provider, [lang_state], [status, table, selected, endpoint])
     # Also filled when the page loads, so the first tab shows its data without a click.
-    return refresh, [lang_state, selected], [table, selected]
+    return refresh, [lang_state, selected], [table, selected, endpoint]
