@@ -67,8 +67,10 @@ def launch_ui(args) -> None:
     if args.port_given and port != find_free_port(args.host, port, attempts=1):
         raise SystemExit(f"port {port} is in use on {args.host}; choose another --port or leave it out to pick a free one")
 
+    import global_var
     from frontend.app import start_server
 
+    global_var.set_api_key(args.api_key)
     app = start_server(args.lang, args.host, port, auth)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Workbench: http://{shown_host}:{port}  (work directory: {args.workdir})", flush=True)
@@ -147,9 +149,10 @@ def register_datasets(subparsers) -> None:
 def _registrars():
     # Each registrar adds one subcommand with `func` set; their modules import nothing heavy.
     from tools.generation_cli import register_docs, register_generate
-    from train.cli import register_export, register_make_tiny_model, register_train
+    from tools.serve_cli import register_serve
+    from train.cli import register_eval, register_export, register_make_tiny_model, register_train
 
-    return [register_datasets, register_docs, register_generate, register_make_tiny_model, register_train, register_export]
+    return [register_datasets, register_docs, register_generate, register_make_tiny_model, register_train, register_export, register_eval, register_serve]
 
 
 # ---------------------------------------------------------------- parser
@@ -168,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT}, or the next free one)")
     ui.add_argument("--auth", default=os.environ.get("WORKBENCH_AUTH"), help="USER:PASSWORD required to open the UI (or env WORKBENCH_AUTH)")
     ui.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback --host without --auth (not recommended)")
+    ui.add_argument("--api-key", default=os.environ.get("WORKBENCH_API_KEY"), help="key the OpenAI-compatible API at /v1 requires (or env WORKBENCH_API_KEY; without one only loopback may call it)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in _registrars():
         register(subparsers)

@@ -1,4 +1,5 @@
-"""Fine-tuning tab: every TrainConfig input, start/stop/resume, live progress, loss plot, TensorBoard."""
+"""Fine-tuning tab: every TrainConfig input, start/stop/resume, live progress, loss plot, TensorBoard,
+validation samples and the evaluation of finished runs (base vs tuned)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from train.config import TrainConfig
 GROUPS = [
     ("ttab.group.optim", ["learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "warmup_ratio", "scheduler", "weight_decay"]),
     ("ttab.group.lora", ["lora_r", "lora_alpha", "lora_dropout", "target_modules"]),
-    ("ttab.group.data", ["max_length", "batching", "eval_ratio", "eval_steps", "early_stopping_patience", "seed"]),
+    ("ttab.group.data", ["max_length", "batching", "eval_ratio", "eval_steps", "early_stopping_patience", "validation_samples", "seed"]),
     ("ttab.group.checkpoints", ["save_steps", "save_total_limit", "logging_steps"]),
     ("ttab.group.loading", ["load_in_4bit", "rope_scaling", "fallback_template"]),
 ]
@@ -179,6 +180,119 @@ def poll(lang: str, run):
     return status_markdown(lang, status), loss_frame(status)
 
 
+# ---------------------------------------------------------------- validation samples and evaluation
+
+
+def samples_frame(lang: str, run):
+    """The latest validation samples of `run` (step, question, reference, generated) as a table."""
+    import pandas as pd
+
+    from train.trainer import read_validation_samples
+
+    columns = [t("ttab.col.step", lang), t("eval.question", lang), t("eval.reference", lang), t("eval.generated", lang)]
+    rows = []
+    if run:
+        try:
+            rows = [[s["step"], s["question"], s["reference"], s["generated"]] for s in read_validation_samples(run)]
+        except UserError:
+            rows = []
+    return pd.DataFrame(rows, columns=columns)
+
+
+def poll_samples(lang: str, run):
+    """Timer tick: the watched run's latest validation samples."""
+    return samples_frame(lang, run)
+
+
+def report_tables(lang: str, report: dict | None):
+    """(summary frame, per-item frame, report paths) of an evaluation report, empty without one."""
+    import pandas as pd
+
+    from train.evaluation import item_headers, item_rows, summary_rows
+
+    summary_columns = [t("eval.metric", lang), t("eval.base", lang), t("eval.tuned", lang), t("eval.delta", lang)]
+    if not report:
+        return pd.DataFrame([], columns=summary_columns), pd.DataFrame([], columns=item_headers(lang)), ""
+    judged = bool(report.get("judge"))
+    paths = report.get("paths") or {}
+    return (pd.DataFrame(summary_rows(report, lang), columns=summary_columns),
+            pd.DataFrame(item_rows(report, lang), columns=item_headers(lang, judged)),
+            t("etab.report_path", lang, json=paths.get("json", "-"), md=paths.get("md", "-")))
+
+
+def _evaluable_runs() -> list[str]:
+    from train.trainer import list_runs
+
+    return [run["run"] for run in list_runs() if run["has_adapter"] and run["state"] not in ("preparing", "running", "stopping")]
+
+
+@user_errors
+def refresh_evaluation(lang: str, run, judge):
+    """Runs that can be evaluated and the configured providers, when the tab opens."""
+    providers = global_var.providers().names()
+    judge_choices = [(t("etab.judge_none", lang), "")] + [(name, name) for name in providers]
+    return choices_update(_evaluable_runs(), run), gr.update(choices=judge_choices, value=judge if judge in providers else "")
+
+
+@user_errors
+def show_report(lang: str, run):
+    """The saved report of the picked run (empty tables when it has none yet)."""
+    from train.evaluation import read_report
+
+    if not run:
+        return report_tables(lang, None)
+    try:
+        return report_tables(lang, read_report(run))
+    except UserError as exc:
+        if exc.key != "error.eval_no_report":
+            raise
+        return report_tables(lang, None)
+
+
+@user_errors
+def start_evaluation(lang: str, run, max_items, judge, max_new_tokens):
+    from train.evaluation import start_evaluation as start
+
+    if not run:
+        raise UserError("error.field_required", field=t("etab.run", lang))
+    job = start(run, max_items or None, judge or None, max_new_tokens, lang=lang)
+    return t("etab.started", lang, run=job.run)
+
+
+@user_errors
+def stop_evaluation(lang: str):
+    from train.evaluation import stop_evaluation as stop
+
+    return t("etab.stop_requested" if stop() else "etab.nothing_running", lang)
+
+
+def evaluation_status(lang: str, job) -> str:
+    """One Markdown line for the evaluation job: progress while it runs, the outcome after."""
+    if job is None:
+        return t("etab.idle", lang)
+    if job.state == "failed":
+        return t("etab.failed", lang, run=job.run, error=job.error or "")
+    if job.state == "stopped":
+        return t("eval.stopped", lang)
+    line = job.progress_line(lang) or t("etab.started", lang, run=job.run)
+    if job.is_running() and job.total:
+        line += f" ({100 * job.done / job.total:.0f}%)"
+    return f"`{job.run}` — {line}"
+
+
+def poll_evaluation(lang: str, shown):
+    """Timer tick: evaluation progress; the report tables once, when a job finishes."""
+    from train.evaluation import current_evaluation
+
+    job = current_evaluation()
+    status = evaluation_status(lang, job)
+    key = f"{job.run}@{job.started_at}" if job is not None and job.state == "completed" else None
+    if key is None or key == shown:
+        return status, gr.skip(), gr.skip(), gr.skip(), shown
+    summary, items, paths = report_tables(lang, job.report)
+    return status, summary, items, paths, key
+
+
 def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     lang = L.lang
     specs = TrainConfig.field_help()
@@ -208,6 +322,29 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             plot = L(gr.LinePlot, "ttab.loss_plot", value=loss_frame(None), x="step", y="loss", color="series", height=300)
             tensorboard_button = L(gr.Button, "ttab.show_tensorboard")
             tensorboard = gr.HTML()
+            with gr.Accordion(t("etab.samples", lang), open=False) as samples_box:
+                L.register(samples_box, label="etab.samples")
+                L(gr.Markdown, "etab.samples_note")
+                samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True)
+    with gr.Accordion(t("etab.section", lang), open=False) as eval_box:
+        L.register(eval_box, label="etab.section")
+        L(gr.Markdown, "etab.note")
+        shown_report = gr.State(None)  # which finished evaluation the tables show
+        with gr.Row():
+            eval_run = L(gr.Dropdown, "etab.run", choices=[], value=None, interactive=True, scale=3)
+            eval_max_items = L(gr.Number, "etab.max_items", info="etab.max_items_info", value=0, precision=0, minimum=0, scale=1)
+            eval_max_new = L(gr.Number, "etab.max_new_tokens", value=128, precision=0, minimum=1, scale=1)
+            eval_judge = L(gr.Dropdown, "etab.judge", choices=[(t("etab.judge_none", lang), "")], value="", interactive=True, scale=2)
+        with gr.Row():
+            eval_button = L(gr.Button, "etab.start", variant="primary")
+            eval_stop_button = L(gr.Button, "etab.stop", variant="stop")
+        eval_status = gr.Markdown(t("etab.idle", lang))
+        L(gr.Markdown, "etab.summary")
+        eval_summary, eval_items, eval_paths = report_tables(lang, None)
+        eval_summary = gr.Dataframe(value=eval_summary, interactive=False)
+        L(gr.Markdown, "etab.items")
+        eval_items = gr.Dataframe(value=eval_items, interactive=False, wrap=True)
+        eval_paths = gr.Markdown(eval_paths)
     timer = gr.Timer(POLL_SECONDS)
 
     tab.select(refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run])
@@ -220,4 +357,11 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     runs.select(select_run, [lang_state, runs], watched_run)
     tensorboard_button.click(show_tensorboard, [lang_state, runs], tensorboard)
     timer.tick(poll, [lang_state, watched_run], [status, plot], show_progress="hidden", queue=False)
+    timer.tick(poll_samples, [lang_state, watched_run], samples, show_progress="hidden", queue=False)
+    timer.tick(poll_evaluation, [lang_state, shown_report], [eval_status, eval_summary, eval_items, eval_paths, shown_report],
+               show_progress="hidden", queue=False)
+    tab.select(refresh_evaluation, [lang_state, eval_run, eval_judge], [eval_run, eval_judge])
+    eval_run.select(show_report, [lang_state, eval_run], [eval_summary, eval_items, eval_paths])
+    eval_button.click(start_evaluation, [lang_state, eval_run, eval_max_items, eval_judge, eval_max_new], eval_status)
+    eval_stop_button.click(stop_evaluation, [lang_state], eval_status)
     return refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]

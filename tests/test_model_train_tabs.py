@@ -58,3 +58,34 @@ def test_train_tab_start_poll_refuse_second_and_export(workbench):
 
 def test_stop_when_nothing_runs_says_so(workbench):
     assert "No training" in train_tab.stop("en")
+
+
+def test_validation_samples_and_evaluation_in_the_train_tab(workbench):
+    from train import evaluation
+
+    values = _values(max_steps=2, batch_size=8, grad_accum=1, eval_ratio=0.1, eval_steps=1, validation_samples=2, max_length=128, save_steps=2)
+    run, *_ = train_tab.start("en", TINY, FACTS_DATASET, "eval-ui", *values)
+    assert train_state.current_job().wait(300)
+    samples = train_tab.poll_samples("en", run)
+    assert list(samples.columns) == ["Step", "Question", "Reference", "Generated answer"]
+    assert len(samples) == 2 and set(samples["Step"]) == {2}
+
+    runs_update, judge_update = train_tab.refresh_evaluation("en", None, None)
+    assert runs_update["choices"] == [run] and judge_update["value"] == ""
+    summary, items, paths = train_tab.show_report("en", run)
+    assert summary.empty and paths == ""
+    with pytest.raises(gr.Error, match="positive whole number"):
+        train_tab.start_evaluation("en", run, -2, "", 8)
+    evaluation.reset()
+    assert "Evaluating eval-ui" in train_tab.start_evaluation("en", run, 2, "", 4)
+    assert evaluation.current_evaluation().wait(300)
+    status, summary, items, paths, shown = train_tab.poll_evaluation("en", None)
+    assert "Evaluation finished" in status, status
+    assert list(summary["Metric"])[:2] == ["Eval loss", "Perplexity"] and len(items) == 2
+    assert "eval_report.md" in paths
+    # The next tick sends nothing new: the tables are not re-sent every two seconds.
+    again = train_tab.poll_evaluation("en", shown)
+    assert again[4] == shown and isinstance(again[1], type(gr.skip()))
+    assert len(train_tab.show_report("en", run)[1]) == 2
+    assert "No evaluation is running" in train_tab.stop_evaluation("en")
+    evaluation.reset()

@@ -1,4 +1,4 @@
-"""Headless commands: `make-tiny-model`, `train`, `export`. Registrars for main.COMMAND_REGISTRARS.
+"""Headless commands: `make-tiny-model`, `train`, `export`, `eval`. Registrars for main.COMMAND_REGISTRARS.
 
 Importing this module must not import torch: the parser is built at every start of the app.
 """
@@ -128,3 +128,49 @@ def register_export(subparsers) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS, help="lora and merged_16bit everywhere; merged_4bit and gguf_* need CUDA + Unsloth")
     parser.add_argument("--out", help="output folder (default: workdir/models/<run>-<format>)")
     parser.set_defaults(func=cmd_export)
+
+
+# ---------------------------------------------------------------- eval
+
+
+def cmd_eval(args) -> int:
+    from train.evaluation import check_evaluable, progress_text, start_evaluation, summary_text
+
+    _folder, _config, items = check_evaluable(args.run)
+    count = min(len(items), args.max_items) if args.max_items else len(items)
+    print(t("eval.cli_started", run=args.run, items=count), flush=True)
+    last = {"line": None}
+
+    def show(update: dict) -> None:
+        line = progress_text(update)
+        if line and line != last["line"]:
+            last["line"] = line
+            print(line, flush=True)
+
+    job = start_evaluation(args.run, args.max_items, args.judge, args.max_new_tokens, on_progress=show)
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        job.request_stop()
+        job.wait()
+    if job.state != "completed":
+        print(t("eval.stopped") if job.state == "stopped" else t("eval.cli_failed", error=job.error), flush=True)
+        return 1
+    print(summary_text(job.report), flush=True)
+    print(t("eval.cli_report", json=job.report["paths"]["json"], md=job.report["paths"]["md"]), flush=True)
+    return 0
+
+
+def register_eval(subparsers) -> None:
+    from train.evaluation import DEFAULT_MAX_NEW_TOKENS
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a finished run on its held-out items: base vs tuned eval loss, perplexity, ROUGE-L, exact match, optional LLM judge",
+    )
+    parser.add_argument("run", help="run name under workdir/training")
+    parser.add_argument("--max-items", type=int, default=None, help="evaluate at most N held-out items (default: all)")
+    parser.add_argument("--judge", metavar="PROVIDER", default=None, help="score the answers 0-10 with this configured provider (default: no judge)")
+    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
+                        help=f"greedy answer length limit (default: {DEFAULT_MAX_NEW_TOKENS})")
+    parser.set_defaults(func=cmd_eval)

@@ -46,6 +46,7 @@ class TrainConfig:
     eval_steps: int = _f(50, "Evaluate on the eval split every N optimizer steps.", min=1, max=1_000_000)
     eval_ratio: float = _f(0.0, "Share of items held out for evaluation; 0 uses the dataset's own split (if it has one).", min=0.0, max=0.9)
     early_stopping_patience: int = _f(0, "Stop when eval loss has not improved for N evaluations and keep the best checkpoint; 0 = off.", min=0, max=1000)
+    validation_samples: int = _f(0, "At each evaluation, answer the first N held-out questions greedily and save them to validation_samples.jsonl; 0 = off.", min=0, max=100)
     batching: str = _f("padding_free", "How items are batched: padding_free (default, no pad tokens), packing (items packed to max_length) or padded (like the prototype).", choices=BATCHING)
     load_in_4bit: bool = _f(False, "Load the base model in 4 bit (QLoRA; needs a CUDA GPU).")
     rope_scaling: str = _f("", "RoPE scaling when max_length exceeds the native context: linear, dynamic or yarn (empty: none).", choices=("", "linear", "dynamic", "yarn"))

@@ -133,7 +133,10 @@ def load_model(
         raise UserError("error.number_range", field="max_seq_length", low=16, high=1_048_576, value=max_seq_length)
     rope_scaling = rope_scaling if rope_scaling in ROPE_SCALINGS else None
     state.refuse_while_training("load a model")
-    return _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, adapter_dir)
+    _refuse_while_evaluating()
+    # Wait for the answer being generated (chat, API) to finish: its weights are about to go.
+    with _generation_paused():
+        return _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, adapter_dir)
 
 
 def load_for_training(source: str, max_seq_length: int, load_in_4bit: bool, rope_scaling: str | None) -> LoadedModel:
@@ -162,9 +165,27 @@ def _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, 
 
 def unload_model() -> bool:
     """Drop the loaded model and free its memory (GPU cache too). True if one was loaded."""
-    with state.lock():
+    state.refuse_while_training("unload the model")
+    _refuse_while_evaluating()
+    with _generation_paused(), state.lock():
         state.refuse_while_training("unload the model")
         return _drop_loaded()
+
+
+def _refuse_while_evaluating() -> None:
+    # Only when evaluation was ever imported: keeps this module's import light.
+    import sys
+
+    evaluation = sys.modules.get("train.evaluation")
+    if evaluation is not None:
+        evaluation.refuse_while_evaluating()
+
+
+def _generation_paused(timeout_s: float = 300.0):
+    """Hold the generation queue (chat and API requests wait) while the model changes."""
+    from train.inference import GENERATION_QUEUE
+
+    return GENERATION_QUEUE.slot(timeout=timeout_s)
 
 
 def _drop_loaded() -> bool:

@@ -9,6 +9,8 @@ A run folder holds:
   checkpoint-N/      trainer checkpoints (adapter + optimizer state), for stop/resume
   adapter/           the final LoRA adapter (best checkpoint's when early-stopped) + tokenizer
   metrics.json       final metrics
+  validation_samples.jsonl  greedy answers to a few held-out questions at each evaluation (when enabled)
+  eval_report.json/.md      base vs tuned evaluation (train.evaluation)
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 ADAPTER_DIR = "adapter"
 TENSORBOARD_DIR = "tensorboard"
+SAMPLES_FILE = "validation_samples.jsonl"
+VALIDATION_MAX_NEW_TOKENS = 48  # samples are a glance at progress, kept cheap at every evaluation
 RUNNING_STATES = ("preparing", "running", "stopping")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
@@ -263,6 +267,7 @@ def start_training(
     """
     config.validate()
     state.check_training_slot_free()
+    _refuse_while_evaluating()
     train_items, eval_items = select_items(config)
     if config.early_stopping_patience and not eval_items:
         raise UserError("error.train_patience_needs_eval")
@@ -301,9 +306,16 @@ def resume_training(run: str, on_progress: Callable[[dict], None] | None = None,
     plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
     job = TrainingJob(run_name=run, run_dir=folder, config=config, total_steps=plan["total_steps"], resume_from=checkpoint)
     job.step = int(_CHECKPOINT.match(checkpoint.name).group(1))
+    _refuse_while_evaluating()
     state.claim_training_slot(job)
     _launch(job, train_items, eval_items, on_progress, tensorboard)
     return job
+
+
+def _refuse_while_evaluating() -> None:
+    from train.evaluation import refuse_while_evaluating
+
+    refuse_while_evaluating()  # an evaluation holds the model; training would replace it
 
 
 def stop_training() -> bool:
@@ -458,7 +470,7 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
     from transformers.integrations import TensorBoardCallback
     from trl import SFTTrainer
 
-    from train.data import ensure_chat_template, to_hf_dataset, tokenize_items
+    from train.data import disable_kv_cache_for_training, ensure_chat_template, to_hf_dataset, tokenize_items
 
     config = job.config
     loaded = _prepare_model(job)
@@ -488,6 +500,8 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
     writer = SummaryWriter(log_dir=str(job.run_dir / TENSORBOARD_DIR))
     progress = ProgressCallback(job, on_progress)
     callbacks = [progress, TensorBoardCallback(tb_writer=writer)]
+    if has_eval and config.validation_samples:
+        callbacks.append(ValidationSamplesCallback(job, eval_items[: config.validation_samples], tokenizer, loaded.backend))
     early = None
     if has_eval and config.early_stopping_patience:
         early = EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)
@@ -503,11 +517,19 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
     )
     # Our progress callback reports; the default printer would dump every log dict to stdout.
     trainer.remove_callback(PrinterCallback)
+    if loaded.backend == "unsloth" and config.batching in ("padding_free", "packing"):
+        # Unsloth cuts any row longer than max_seq_length, and a flattened batch is such a row:
+        # give it the items' lengths so it attends per item and keeps every token.
+        from unsloth.utils import enable_padding_free_metadata, enable_sample_packing
+
+        (enable_sample_packing if config.batching == "packing" else enable_padding_free_metadata)(model, trainer)
     job.state = "stopping" if job.stop_event.is_set() else "running"
     _write_status(job, data=train_stats)
+    restore_cache = disable_kv_cache_for_training(model)
     try:
         result = trainer.train(resume_from_checkpoint=str(job.resume_from) if job.resume_from else None)
     finally:
+        restore_cache()  # generation after training (chat, evaluation) wants the cache back
         writer.close()
     job.step = trainer.state.global_step
     job.best_checkpoint = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
@@ -596,6 +618,60 @@ def ProgressCallback(job: TrainingJob, on_progress):  # noqa: N802 - a factory, 
                 on_progress(record)
 
     return _Progress()
+
+
+def ValidationSamplesCallback(job: TrainingJob, items: list[dict], tokenizer, backend: str):  # noqa: N802 - lazy factory
+    """A trainer callback appending greedy answers to `items` to validation_samples.jsonl at each evaluation."""
+    from transformers import TrainerCallback
+
+    from train.evaluation import greedy_answers, split_item
+
+    prompts, questions, references = zip(*(split_item(item) for item in items)) if items else ((), (), ())
+
+    class _Samples(TrainerCallback):
+        def on_evaluate(self, args, state_, control, model=None, **kwargs):
+            if model is None or not prompts:
+                return
+            was_training = model.training
+            if backend == "unsloth":
+                from unsloth import FastLanguageModel
+
+                FastLanguageModel.for_inference(model)
+            else:
+                model.eval()
+            try:
+                answers = greedy_answers(model, tokenizer, list(prompts), VALIDATION_MAX_NEW_TOKENS)
+            finally:
+                if backend == "unsloth":
+                    FastLanguageModel.for_training(model)
+                elif was_training:
+                    model.train()
+            stamp = datetime.now().isoformat(timespec="seconds")
+            lines = [json.dumps({"step": state_.global_step, "index": i, "question": q, "reference": r, "generated": a, "time": stamp},
+                                ensure_ascii=False) for i, (q, r, a) in enumerate(zip(questions, references, answers))]
+            # Appended per evaluation: a crash loses at most the lines being written.
+            with open(job.run_dir / SAMPLES_FILE, "a", encoding="utf-8") as handle:
+                handle.write("".join(line + "\n" for line in lines))
+
+    return _Samples()
+
+
+def read_validation_samples(run: str, latest_only: bool = True) -> list[dict]:
+    """The run's validation samples in order; with `latest_only`, those of the last evaluated step."""
+    path = run_dir(run) / SAMPLES_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line torn by a crash
+    if latest_only and records:
+        last = records[-1]["step"]
+        # A resumed run can evaluate the same step twice: keep the newest answer per question.
+        records = list({r["index"]: r for r in records if r["step"] == last}.values())
+    return records
 
 
 def format_progress(record: dict) -> str:
