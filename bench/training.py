@@ -56,6 +56,9 @@ def main() -> int:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=10, help="copies of the 40 facts in the dataset")
     parser.add_argument("--batching", default="padding_free", choices=("padding_free", "packing", "padded"))
+    parser.add_argument("--data", default="facts", choices=("facts", "mixed"),
+                        help="facts: 40 short Q/A pairs; mixed: those plus one item per slice of the sample docs "
+                             "(answers of 20 to 800 tokens, the length spread of generated datasets)")
     args = parser.parse_args()
 
     import torch
@@ -82,8 +85,15 @@ def main() -> int:
     facts = [json.loads(line) for line in FACTS.read_text(encoding="utf-8").splitlines() if line.strip()]
     store = global_var.datasets()
     store.create("bench")
-    store.append_items("bench", [([{"role": "user", "content": f["question"]}, {"role": "assistant", "content": f["answer"]}], {})
-                                 for _ in range(args.repeat) for f in facts])
+    pairs = [(f["question"], f["answer"]) for f in facts]
+    if args.data == "mixed":
+        from tools.documents import slice_docset
+        from tools.workdir import SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
+
+        slices, _ = slice_docset(SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET, max_tokens=400)
+        pairs += [(f"Explain {piece.heading_label} in tidewater.", piece.text) for piece in slices]
+    store.append_items("bench", [([{"role": "user", "content": q}, {"role": "assistant", "content": a}], {})
+                                 for _ in range(args.repeat) for q, a in pairs])
 
     config = TrainConfig(model=model_source, dataset="bench", max_steps=args.steps, batch_size=args.batch_size,
                          grad_accum=args.grad_accum, max_length=args.max_length, logging_steps=1, save_steps=10_000,
