@@ -56,7 +56,7 @@ def _run_choices() -> list[str]:
 
 
 @user_errors
-def refresh(lang: str, current_model, current_run):
+def refresh(lang: str, current_model, current_run, current_adapter=None):
     """Lists and capabilities, computed when the tab opens (torch is imported here, not at start-up)."""
     from train.export import export_capabilities
     from train.loading import cuda_available, list_local_models
@@ -68,19 +68,28 @@ def refresh(lang: str, current_model, current_run):
     capabilities = export_capabilities(lang)
     notes = [f"- `{fmt}`: {cap['reason']}" for fmt, cap in capabilities.items() if not cap["available"]]
     export_note = (t("mtab.export_unavailable", lang) + "\n" + "\n".join(notes)) if notes else ""
-    return model_update, four_bit, model_info_markdown(lang), choices_update(_run_choices(), current_run, empty_allowed=False), export_note
+    runs = _run_choices()
+    return (model_update, four_bit, model_info_markdown(lang), choices_update(runs, current_run, empty_allowed=False), export_note,
+            choices_update(runs, current_adapter))
 
 
 @user_errors
-def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope):
-    """Load in this worker thread while the page shows progress; other tabs stay usable."""
+def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run=None):
+    """Load in this worker thread while the page shows progress; other tabs stay usable.
+
+    `adapter_run`: a training run whose LoRA adapter goes on the model (chat and compare use it).
+    """
+    from train.export import run_adapter_dir
     from train.loading import load_model
+    from train.trainer import require_run
 
     if not source or not str(source).strip():
         raise UserError("error.field_required", field=t("mtab.source", lang))
-    yield t("mtab.loading", lang, source=source)
+    # Checked before the base model loads: a wrong run should not cost a minute of loading.
+    adapter_dir = run_adapter_dir(require_run(adapter_run)) if adapter_run else None
+    yield t("mtab.loading", lang, source=source + (f" + {adapter_run}" if adapter_run else ""))
     load_model(str(source).strip(), max_seq_length=max_seq_length, load_in_4bit=bool(load_in_4bit), dtype=dtype or "auto",
-               rope_scaling=None if rope in (None, "", "none") else rope)
+               rope_scaling=None if rope in (None, "", "none") else rope, adapter_dir=adapter_dir)
     yield model_info_markdown(lang)
 
 
@@ -113,6 +122,7 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             with gr.Row():
                 dtype = L(gr.Dropdown, "mtab.dtype", choices=list(DTYPES), value="auto")
                 rope = L(gr.Dropdown, "mtab.rope", info="mtab.rope_info", choices=list(ROPE_CHOICES), value="none")
+            adapter_run = L(gr.Dropdown, "mtab.adapter_run", info="mtab.adapter_run_info", choices=[], value=None, interactive=True)
         with gr.Column(scale=1):
             load_button = L(gr.Button, "mtab.load", variant="primary")
             unload_button = L(gr.Button, "mtab.unload", variant="stop")
@@ -127,11 +137,11 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     export_button = L(gr.Button, "mtab.export", variant="secondary")
     export_status = gr.Markdown()
 
-    outputs = [source, load_in_4bit, state_panel, export_run_choice, export_note]
-    tab.select(refresh, [lang_state, source, export_run_choice], outputs)
-    refresh_button.click(refresh, [lang_state, source, export_run_choice], outputs)
+    outputs = [source, load_in_4bit, state_panel, export_run_choice, export_note, adapter_run]
+    tab.select(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
+    refresh_button.click(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
     # One model load at a time for the whole app: they share the device.
-    load_button.click(load, [lang_state, source, max_seq_length, load_in_4bit, dtype, rope], state_panel, concurrency_limit=1, concurrency_id="model_device")
+    load_button.click(load, [lang_state, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run], state_panel, concurrency_limit=1, concurrency_id="model_device")
     unload_button.click(unload, [lang_state], state_panel)
     export_button.click(export, [lang_state, export_run_choice, export_format, export_dir], export_status, concurrency_limit=1, concurrency_id="model_device")
     return None

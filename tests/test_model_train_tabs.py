@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from frontend import models_tab, train_tab
-from tests.fixtures_train import FACTS_DATASET, TINY, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import FACTS_DATASET, TINY, facts_run, in_facts_run, tiny_model_dir, workbench  # noqa: F401
 from train import state as train_state
 from train.config import TrainConfig
 
@@ -19,7 +19,7 @@ def _values(**overrides):
 
 
 def test_models_tab_lists_loads_and_unloads(workbench):
-    model_update, four_bit, info, runs, note = models_tab.refresh("en", None, None)
+    model_update, four_bit, info, runs, note, adapters = models_tab.refresh("en", None, None)
     assert TINY in model_update["choices"]
     assert four_bit["interactive"] is False and "no CUDA" in four_bit["info"]
     assert "gguf_q4_k_m" in note, "formats the CPU backend cannot do are named with the reason"
@@ -29,6 +29,21 @@ def test_models_tab_lists_loads_and_unloads(workbench):
     assert train_state.loaded_model() is None
     with pytest.raises(gr.Error, match="4 bit|4-bit|GPU|CUDA"):
         list(models_tab.load("en", TINY, 512, True, "auto", "none"))
+
+
+def test_models_tab_loads_a_runs_adapter_for_chat(in_facts_run):
+    from train.loading import unload_model
+
+    unload_model()
+    *_, adapters = models_tab.refresh("en", None, None)
+    assert in_facts_run.run in adapters["choices"]
+    steps = list(models_tab.load("en", TINY, 512, False, "auto", "none", in_facts_run.run))
+    assert in_facts_run.run in steps[0] and in_facts_run.run in steps[-1]
+    loaded = train_state.loaded_model()
+    assert loaded.adapter_run == in_facts_run.run and hasattr(loaded.model, "disable_adapter")
+    with pytest.raises(gr.Error, match="no-such-run"):
+        list(models_tab.load("en", TINY, 512, False, "auto", "none", "no-such-run"))
+    assert train_state.loaded_model() is loaded, "a wrong run is refused before anything is unloaded"
 
 
 def test_plan_shows_correct_step_arithmetic(workbench):

@@ -57,8 +57,8 @@ STRINGS = {
     "serve.auth_off": _s("未设置 API 密钥,仅本机可访问", "no API key, loopback only"),
     # --- errors: chat / inference ---
     "error.chat_no_model": _s(
-        "尚未加载模型:请先在「模型」页加载一个模型(或在命令行使用 serve --model)。",
-        "No model is loaded: load one on the Model tab first (or use serve --model on the command line).",
+        "尚未加载模型:请先在「模型管理」页加载一个模型(或在命令行使用 serve --model)。",
+        "No model is loaded: load one on the Model management tab first (or use serve --model on the command line).",
     ),
     "error.chat_model_loading": _s("模型正在加载中,请稍候再试。", "A model is still loading; try again in a moment."),
     "error.chat_training": _s(
@@ -66,8 +66,8 @@ STRINGS = {
         "Training run {run} is using the model: chat is unavailable until it finishes or is stopped.",
     ),
     "error.chat_no_adapter": _s(
-        "当前模型没有加载适配器:对比模式需要一个已训练的 LoRA 适配器(在「模型」页加载训练任务的适配器)。",
-        "The loaded model has no adapter: compare mode needs a trained LoRA adapter (load a run's adapter on the Model tab).",
+        "当前模型没有加载适配器:对比模式需要一个已训练的 LoRA 适配器(在「模型管理」页选择训练任务的适配器并加载)。",
+        "The loaded model has no adapter: compare mode needs a trained LoRA adapter (pick a run's adapter on the Model management tab and load).",
     ),
     "error.chat_no_question": _s("请输入问题:对话必须以用户消息结尾。", "Type a question: the conversation must end with a user message."),
     "error.chat_bad_message": _s(

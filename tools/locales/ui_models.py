@@ -45,4 +45,9 @@ STRINGS = {
     "mtab.export": _s("导出", "Export"),
     "mtab.export_unavailable": _s("以下格式在当前后端不可用:", "These formats are unavailable on this backend:"),
     "mtab.exported": _s("已将 {run} 导出为 {format}:{path}", "Exported {run} as {format} to {path}"),
+    "mtab.adapter_run": _s("LoRA 适配器(训练任务,可选)", "LoRA adapter (training run, optional)"),
+    "mtab.adapter_run_info": _s(
+        "把该训练任务的适配器加到模型上(对话与对比模式使用);留空只加载基座模型。",
+        "Puts that run's adapter on the model (used by Chat and compare mode); leave empty for the base model alone.",
+    ),
 }
