@@ -134,9 +134,8 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def read_run_log(run: str) -> list[dict]:
-    """All records of the run's trainer log, in order (a torn last line is skipped)."""
-    path = run_dir(run) / LOG_FILE
+def read_json_lines(path: Path) -> list[dict]:
+    """The records of a JSON-lines file in the run folder, in order; a line torn by a crash is skipped."""
     if not path.exists():
         return []
     records = []
@@ -144,8 +143,13 @@ def read_run_log(run: str) -> list[dict]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            continue  # a line cut by a crash; the rest of the log is still good
+            continue  # a line cut by a crash; the rest of the file is still good
     return records
+
+
+def read_run_log(run: str) -> list[dict]:
+    """All records of the run's trainer log, in order."""
+    return read_json_lines(run_dir(run) / LOG_FILE)
 
 
 def read_json(path: Path) -> dict:
@@ -658,15 +662,7 @@ def ValidationSamplesCallback(job: TrainingJob, items: list[dict], tokenizer, ba
 
 def read_validation_samples(run: str, latest_only: bool = True) -> list[dict]:
     """The run's validation samples in order; with `latest_only`, those of the last evaluated step."""
-    path = run_dir(run) / SAMPLES_FILE
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash
+    records = read_json_lines(run_dir(run) / SAMPLES_FILE)
     if latest_only and records:
         last = records[-1]["step"]
         # A resumed run can evaluate the same step twice: keep the newest answer per question.
