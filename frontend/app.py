@@ -34,12 +34,12 @@ def build_app(lang: str = "zh") -> gr.Blocks:
             with gr.Column(scale=5):
                 L(gr.Markdown, "app.heading")
             with gr.Column(scale=1, min_width=120):
-                language = L(gr.Dropdown, "app.language", choices=list(LANGUAGES), value=lang, interactive=True)
+                language = L(gr.Dropdown, "app.language", choices=list(LANGUAGES), value=lang, interactive=True, elem_id="app-language")
         L(gr.Markdown, "app.welcome")
         loaders = []
         with gr.Tabs():
             for key, builder in TABS:
-                with L.tab(key) as tab:
+                with L.tab(key, elem_id="tab-" + key.split(".", 1)[1]) as tab:
                     loader = builder(L, lang_state, tab)
                     if loader:
                         loaders.append(loader)

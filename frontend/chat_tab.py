@@ -142,28 +142,29 @@ def show_compare(compare: bool):
 def build_chat_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     stop_state = gr.State(None)  # this session's Stop flag (a threading.Event), replaced per request
     L(gr.Markdown, "ctab.title")
-    status = gr.Markdown(t("error.chat_no_model", L.lang))
+    status = gr.Markdown(t("error.chat_no_model", L.lang), elem_id="chat-status")
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Column(visible=True) as single_column:
-                chatbot = L(gr.Chatbot, "ctab.chatbot", height=480)
+                chatbot = L(gr.Chatbot, "ctab.chatbot", height=480, elem_id="chat-chatbot")
             with gr.Row(visible=False) as compare_row:
-                base_bot = L(gr.Chatbot, "chat.base", height=480)
-                tuned_bot = L(gr.Chatbot, "ctab.tuned", height=480)
-            message = L(gr.Textbox, "ctab.message", lines=2)
+                base_bot = L(gr.Chatbot, "chat.base", height=480, elem_id="chat-base")
+                tuned_bot = L(gr.Chatbot, "ctab.tuned", height=480, elem_id="chat-tuned")
+            message = L(gr.Textbox, "ctab.message", lines=2, elem_id="chat-message")
             with gr.Row():
-                send_button = L(gr.Button, "ctab.send", variant="primary")
-                stop_button = L(gr.Button, "ctab.stop", variant="stop")
-                clear_button = L(gr.Button, "ctab.clear")
+                send_button = L(gr.Button, "ctab.send", variant="primary", elem_id="chat-send")
+                stop_button = L(gr.Button, "ctab.stop", variant="stop", elem_id="chat-stop")
+                clear_button = L(gr.Button, "ctab.clear", elem_id="chat-clear")
         with gr.Column(scale=1):
-            compare = L(gr.Checkbox, "ctab.compare", info="ctab.compare_info", value=False)
-            with gr.Accordion(t("ctab.settings", L.lang), open=True) as settings:
+            compare = L(gr.Checkbox, "ctab.compare", info="ctab.compare_info", value=False, elem_id="chat-compare")
+            with gr.Accordion(t("ctab.settings", L.lang), open=True, elem_id="chat-settings") as settings:
                 L.register(settings, label="ctab.settings")
-                system_prompt = L(gr.Textbox, "ctab.system_prompt", info="ctab.system_prompt_info", lines=3)
+                system_prompt = L(gr.Textbox, "ctab.system_prompt", info="ctab.system_prompt_info", lines=3, elem_id="chat-system-prompt")
                 low, high = LIMITS["max_new_tokens"]
-                max_new_tokens = L(gr.Number, "ctab.max_new_tokens", value=DEFAULTS["max_new_tokens"], precision=0, minimum=low, maximum=high)
+                max_new_tokens = L(gr.Number, "ctab.max_new_tokens", value=DEFAULTS["max_new_tokens"], precision=0, minimum=low, maximum=high,
+                                   elem_id="chat-max-new-tokens")
                 temperature = L(gr.Slider, "ctab.temperature", info="ctab.temperature_info", minimum=LIMITS["temperature"][0],
-                                maximum=LIMITS["temperature"][1], step=0.05, value=DEFAULTS["temperature"])
+                                maximum=LIMITS["temperature"][1], step=0.05, value=DEFAULTS["temperature"], elem_id="chat-temperature")
                 top_p = L(gr.Slider, "ctab.top_p", minimum=LIMITS["top_p"][0], maximum=LIMITS["top_p"][1], step=0.01, value=DEFAULTS["top_p"])
                 repetition_penalty = L(gr.Slider, "ctab.repetition_penalty", minimum=LIMITS["repetition_penalty"][0],
                                        maximum=LIMITS["repetition_penalty"][1], step=0.01, value=DEFAULTS["repetition_penalty"])

@@ -173,40 +173,40 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L(gr.Markdown, "datasets.title")
     with gr.Row():
         with gr.Column(scale=2):
-            datasets_table = L.register(gr.Dataframe(value=[], headers=headers(lang, *DATASET_COLUMNS), interactive=False, label=t("datasets.table", lang)), label="datasets.table")
-            selected = L(gr.Dropdown, "datasets.select", choices=[], value=None, interactive=True)
+            datasets_table = L.register(gr.Dataframe(value=[], headers=headers(lang, *DATASET_COLUMNS), interactive=False, label=t("datasets.table", lang), elem_id="datasets-table"), label="datasets.table")
+            selected = L(gr.Dropdown, "datasets.select", choices=[], value=None, interactive=True, elem_id="datasets-select")
             with gr.Row():
-                new_name = L(gr.Textbox, "datasets.new_name", scale=2)
-                rename = L(gr.Button, "datasets.rename", scale=1)
+                new_name = L(gr.Textbox, "datasets.new_name", scale=2, elem_id="datasets-new-name")
+                rename = L(gr.Button, "datasets.rename", scale=1, elem_id="datasets-rename")
             with gr.Row():
-                delete_dataset = L(gr.Button, "datasets.delete_dataset", variant="stop")
-                confirm_delete = L(gr.Button, "common.confirm_delete", variant="stop", visible=False)
+                delete_dataset = L(gr.Button, "datasets.delete_dataset", variant="stop", elem_id="datasets-delete")
+                confirm_delete = L(gr.Button, "common.confirm_delete", variant="stop", visible=False, elem_id="datasets-confirm-delete")
             with gr.Row():
-                split_ratio = L(gr.Number, "datasets.split_ratio", value=0.1, minimum=0.01, maximum=0.9)
-                split_seed = L(gr.Number, "datasets.split_seed", value=42, precision=0)
-            split = L(gr.Button, "datasets.split")
-            with gr.Accordion(t("datasets.import", lang), open=False) as import_box:
+                split_ratio = L(gr.Number, "datasets.split_ratio", value=0.1, minimum=0.01, maximum=0.9, elem_id="datasets-split-ratio")
+                split_seed = L(gr.Number, "datasets.split_seed", value=42, precision=0, elem_id="datasets-split-seed")
+            split = L(gr.Button, "datasets.split", elem_id="datasets-split")
+            with gr.Accordion(t("datasets.import", lang), open=False, elem_id="datasets-import-box") as import_box:
                 L.register(import_box, label="datasets.import")
-                upload = L(gr.File, "datasets.import_file", file_types=[".json", ".jsonl"], type="filepath")
-                import_name = L(gr.Textbox, "datasets.import_name")
-                import_format = L(gr.Dropdown, "datasets.format", choices=["auto", *FORMATS], value="auto")
-                import_button = L(gr.Button, "datasets.import", variant="primary")
-            with gr.Accordion(t("datasets.export", lang), open=False) as export_box:
+                upload = L(gr.File, "datasets.import_file", file_types=[".json", ".jsonl"], type="filepath", elem_id="datasets-import-file")
+                import_name = L(gr.Textbox, "datasets.import_name", elem_id="datasets-import-name")
+                import_format = L(gr.Dropdown, "datasets.format", choices=["auto", *FORMATS], value="auto", elem_id="datasets-import-format")
+                import_button = L(gr.Button, "datasets.import", variant="primary", elem_id="datasets-import")
+            with gr.Accordion(t("datasets.export", lang), open=False, elem_id="datasets-export-box") as export_box:
                 L.register(export_box, label="datasets.export")
-                export_format = L(gr.Dropdown, "datasets.format", choices=list(FORMATS), value="alpaca")
-                export_button = L(gr.Button, "datasets.export", variant="primary")
-                export_file = L(gr.File, "datasets.export_file", visible=False, interactive=False)
-            status = gr.Markdown()
+                export_format = L(gr.Dropdown, "datasets.format", choices=list(FORMATS), value="alpaca", elem_id="datasets-export-format")
+                export_button = L(gr.Button, "datasets.export", variant="primary", elem_id="datasets-export")
+                export_file = L(gr.File, "datasets.export_file", visible=False, interactive=False, elem_id="datasets-export-file")
+            status = gr.Markdown(elem_id="datasets-status")
         with gr.Column(scale=4):
             with gr.Row():
-                page = L(gr.Number, "datasets.page", value=1, precision=0, minimum=1, scale=1)
-                page_size = L(gr.Number, "datasets.page_size", value=DEFAULT_PAGE_SIZE, precision=0, minimum=1, maximum=500, scale=1)
-                page_info = gr.Markdown()
-            items_table = L.register(gr.Dataframe(value=[], headers=headers(lang, *ITEM_COLUMNS), interactive=False, wrap=True, label=t("datasets.items", lang)), label="datasets.items")
-            item_json = L(gr.Code, "datasets.item_json", language="json", value="", interactive=True)
+                page = L(gr.Number, "datasets.page", value=1, precision=0, minimum=1, scale=1, elem_id="datasets-page")
+                page_size = L(gr.Number, "datasets.page_size", value=DEFAULT_PAGE_SIZE, precision=0, minimum=1, maximum=500, scale=1, elem_id="datasets-page-size")
+                page_info = gr.Markdown(elem_id="datasets-page-info")
+            items_table = L.register(gr.Dataframe(value=[], headers=headers(lang, *ITEM_COLUMNS), interactive=False, wrap=True, label=t("datasets.items", lang), elem_id="datasets-items"), label="datasets.items")
+            item_json = L(gr.Code, "datasets.item_json", language="json", value="", interactive=True, elem_id="datasets-item-json")
             with gr.Row():
-                save_item_button = L(gr.Button, "datasets.save_item", variant="primary")
-                delete_item_button = L(gr.Button, "datasets.delete_item", variant="stop")
+                save_item_button = L(gr.Button, "datasets.save_item", variant="primary", elem_id="datasets-save-item")
+                delete_item_button = L(gr.Button, "datasets.delete_item", variant="stop", elem_id="datasets-delete-item")
 
     page_outputs = [items_table, page, page_info, page_ids, selected_item, item_json]
     tab.select(refresh, [lang_state, selected], [datasets_table, selected])

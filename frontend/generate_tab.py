@@ -268,37 +268,37 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row():
-                docs = L(gr.Dropdown, "generate.docs", info="generate.docs_info", choices=[], value=None, interactive=True)
-                max_slice_tokens = L(gr.Number, "generate.max_slice_tokens", value=DEFAULT_MAX_TOKENS, precision=0, minimum=32)
-                refresh = L(gr.Button, "common.refresh", size="sm")
-            slice_summary = gr.Markdown()
-            with L(gr.Accordion, "generate.files", open=False):
-                files_table = gr.Dataframe(value=[], headers=headers(lang, *FILE_COLUMNS), interactive=False, wrap=True)
+                docs = L(gr.Dropdown, "generate.docs", info="generate.docs_info", choices=[], value=None, interactive=True, elem_id="generate-docs")
+                max_slice_tokens = L(gr.Number, "generate.max_slice_tokens", value=DEFAULT_MAX_TOKENS, precision=0, minimum=32, elem_id="generate-max-slice-tokens")
+                refresh = L(gr.Button, "common.refresh", size="sm", elem_id="generate-refresh")
+            slice_summary = gr.Markdown(elem_id="generate-slice-summary")
+            with L(gr.Accordion, "generate.files", open=False, elem_id="generate-files-box"):
+                files_table = gr.Dataframe(value=[], headers=headers(lang, *FILE_COLUMNS), interactive=False, wrap=True, elem_id="generate-files")
                 L.register(files_table, label="generate.files")
             slices_table = gr.Dataframe(value=[], headers=headers(lang, *SLICE_COLUMNS), interactive=False, wrap=True,
-                                        max_height=320, label=t("generate.slices", lang))
+                                        max_height=320, label=t("generate.slices", lang), elem_id="generate-slices")
             L.register(slices_table, label="generate.slices")
-            slice_text = L(gr.Textbox, "generate.slice_text", lines=8, max_lines=16, interactive=False)
+            slice_text = L(gr.Textbox, "generate.slice_text", lines=8, max_lines=16, interactive=False, elem_id="generate-slice-text")
         with gr.Column(scale=2):
-            template = L(gr.Dropdown, "generate.template", choices=[], value=None, interactive=True)
+            template = L(gr.Dropdown, "generate.template", choices=[], value=None, interactive=True, elem_id="generate-template")
             variables = gr.Dataframe(value=[], headers=headers(lang, *VARIABLE_COLUMNS), interactive=True,
-                                     column_count=(2, "fixed"), label=t("generate.variables", lang))
+                                     column_count=(2, "fixed"), label=t("generate.variables", lang), elem_id="generate-variables")
             L.register(variables, label="generate.variables")
-            provider = L(gr.Dropdown, "generate.provider", choices=[], value=None, interactive=True)
-            provider_info = gr.Markdown()
+            provider = L(gr.Dropdown, "generate.provider", choices=[], value=None, interactive=True, elem_id="generate-provider")
+            provider_info = gr.Markdown(elem_id="generate-provider-info")
             with gr.Row():
-                rounds = L(gr.Number, "generate.rounds", value=1, precision=0, minimum=1, maximum=100)
-                pairs = L(gr.Number, "generate.pairs", value=3, precision=0, minimum=1, maximum=50)
-                concurrency = L(gr.Number, "generate.concurrency", info="generate.concurrency_info", value=8, precision=0, minimum=1, maximum=512)
+                rounds = L(gr.Number, "generate.rounds", value=1, precision=0, minimum=1, maximum=100, elem_id="generate-rounds")
+                pairs = L(gr.Number, "generate.pairs", value=3, precision=0, minimum=1, maximum=50, elem_id="generate-pairs")
+                concurrency = L(gr.Number, "generate.concurrency", info="generate.concurrency_info", value=8, precision=0, minimum=1, maximum=512, elem_id="generate-concurrency")
             with gr.Row():
-                temperature = L(gr.Slider, "generate.temperature", minimum=0, maximum=2, step=0.05, value=0.7)
-                max_tokens = L(gr.Number, "generate.max_tokens", value=2048, precision=0, minimum=16)
+                temperature = L(gr.Slider, "generate.temperature", minimum=0, maximum=2, step=0.05, value=0.7, elem_id="generate-temperature")
+                max_tokens = L(gr.Number, "generate.max_tokens", value=2048, precision=0, minimum=16, elem_id="generate-max-tokens")
             dataset = L(gr.Dropdown, "generate.dataset", info="generate.dataset_info", choices=[], value=None,
-                        allow_custom_value=True, interactive=True)
+                        allow_custom_value=True, interactive=True, elem_id="generate-dataset")
             with gr.Row():
-                start = L(gr.Button, "generate.start", variant="primary")
-                cancel = L(gr.Button, "generate.cancel", variant="stop")
-            progress = gr.Markdown()
+                start = L(gr.Button, "generate.start", variant="primary", elem_id="generate-start")
+                cancel = L(gr.Button, "generate.cancel", variant="stop", elem_id="generate-cancel")
+            progress = gr.Markdown(elem_id="generate-progress")
 
     choice_inputs = [lang_state, docs, template, provider, dataset]
     choice_outputs = [docs, template, provider, dataset, progress]

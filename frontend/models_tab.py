@@ -115,27 +115,28 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L(gr.Markdown, "mtab.title")
     with gr.Row():
         with gr.Column(scale=3):
-            source = L(gr.Dropdown, "mtab.source", info="mtab.source_info", choices=[], value=None, allow_custom_value=True, interactive=True)
+            source = L(gr.Dropdown, "mtab.source", info="mtab.source_info", choices=[], value=None, allow_custom_value=True, interactive=True,
+                       elem_id="models-source")
             with gr.Row():
-                max_seq_length = L(gr.Number, "mtab.max_seq_length", value=2048, precision=0, minimum=16)
-                load_in_4bit = L(gr.Checkbox, "mtab.load_in_4bit", info="mtab.4bit_info_cpu", value=False, interactive=False)
+                max_seq_length = L(gr.Number, "mtab.max_seq_length", value=2048, precision=0, minimum=16, elem_id="models-max-seq-length")
+                load_in_4bit = L(gr.Checkbox, "mtab.load_in_4bit", info="mtab.4bit_info_cpu", value=False, interactive=False, elem_id="models-load-in-4bit")
             with gr.Row():
-                dtype = L(gr.Dropdown, "mtab.dtype", choices=list(DTYPES), value="auto")
-                rope = L(gr.Dropdown, "mtab.rope", info="mtab.rope_info", choices=list(ROPE_CHOICES), value="none")
-            adapter_run = L(gr.Dropdown, "mtab.adapter_run", info="mtab.adapter_run_info", choices=[], value=None, interactive=True)
+                dtype = L(gr.Dropdown, "mtab.dtype", choices=list(DTYPES), value="auto", elem_id="models-dtype")
+                rope = L(gr.Dropdown, "mtab.rope", info="mtab.rope_info", choices=list(ROPE_CHOICES), value="none", elem_id="models-rope")
+            adapter_run = L(gr.Dropdown, "mtab.adapter_run", info="mtab.adapter_run_info", choices=[], value=None, interactive=True, elem_id="models-adapter-run")
         with gr.Column(scale=1):
-            load_button = L(gr.Button, "mtab.load", variant="primary")
-            unload_button = L(gr.Button, "mtab.unload", variant="stop")
-            refresh_button = L(gr.Button, "common.refresh")
-    state_panel = gr.Markdown(t("mtab.none_loaded", L.lang))
+            load_button = L(gr.Button, "mtab.load", variant="primary", elem_id="models-load")
+            unload_button = L(gr.Button, "mtab.unload", variant="stop", elem_id="models-unload")
+            refresh_button = L(gr.Button, "common.refresh", elem_id="models-refresh")
+    state_panel = gr.Markdown(t("mtab.none_loaded", L.lang), elem_id="models-state")
     L(gr.Markdown, "mtab.export_title")
     with gr.Row():
-        export_run_choice = L(gr.Dropdown, "mtab.export_run", choices=[], value=None, interactive=True)
-        export_format = L(gr.Dropdown, "mtab.export_format", choices=list(EXPORT_FORMATS), value="lora")
-        export_dir = L(gr.Textbox, "mtab.export_dir", info="mtab.export_dir_info")
-    export_note = gr.Markdown()
-    export_button = L(gr.Button, "mtab.export", variant="secondary")
-    export_status = gr.Markdown()
+        export_run_choice = L(gr.Dropdown, "mtab.export_run", choices=[], value=None, interactive=True, elem_id="models-export-run")
+        export_format = L(gr.Dropdown, "mtab.export_format", choices=list(EXPORT_FORMATS), value="lora", elem_id="models-export-format")
+        export_dir = L(gr.Textbox, "mtab.export_dir", info="mtab.export_dir_info", elem_id="models-export-dir")
+    export_note = gr.Markdown(elem_id="models-export-note")
+    export_button = L(gr.Button, "mtab.export", variant="secondary", elem_id="models-export")
+    export_status = gr.Markdown(elem_id="models-export-status")
 
     outputs = [source, load_in_4bit, state_panel, export_run_choice, export_note, adapter_run]
     tab.select(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)

@@ -101,23 +101,23 @@ def build_prompts_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L(gr.Markdown, "prompts.title")
     with gr.Row():
         with gr.Column(scale=3):
-            table = L.register(gr.Dataframe(value=[], headers=headers(lang, *COLUMNS), interactive=False, wrap=True, label=t("prompts.table", lang)), label="prompts.table")
-            sample_slice = L(gr.Textbox, "prompts.sample_slice", value=SAMPLE_SLICE, lines=5)
+            table = L.register(gr.Dataframe(value=[], headers=headers(lang, *COLUMNS), interactive=False, wrap=True, label=t("prompts.table", lang), elem_id="prompts-table"), label="prompts.table")
+            sample_slice = L(gr.Textbox, "prompts.sample_slice", value=SAMPLE_SLICE, lines=5, elem_id="prompts-sample-slice")
             variables = L.register(
-                gr.Dataframe(value=[["", ""]], headers=headers(lang, *VARIABLE_COLUMNS), interactive=True, label=t("prompts.variables", lang), column_count=(2, "fixed")),
+                gr.Dataframe(value=[["", ""]], headers=headers(lang, *VARIABLE_COLUMNS), interactive=True, label=t("prompts.variables", lang), column_count=(2, "fixed"), elem_id="prompts-variables"),
                 label="prompts.variables",
             )
-            preview_button = L(gr.Button, "prompts.preview")
-            rendered = L(gr.Textbox, "prompts.rendered", lines=10, interactive=False)
+            preview_button = L(gr.Button, "prompts.preview", elem_id="prompts-preview")
+            rendered = L(gr.Textbox, "prompts.rendered", lines=10, interactive=False, elem_id="prompts-rendered")
         with gr.Column(scale=2):
-            selected = L(gr.Dropdown, "prompts.select", choices=[], value=None, interactive=True)
-            name = L(gr.Textbox, "prompts.name")
-            description = L(gr.Textbox, "prompts.description")
-            content = L(gr.Textbox, "prompts.content", info="prompts.content_info", lines=12)
+            selected = L(gr.Dropdown, "prompts.select", choices=[], value=None, interactive=True, elem_id="prompts-select")
+            name = L(gr.Textbox, "prompts.name", elem_id="prompts-name")
+            description = L(gr.Textbox, "prompts.description", elem_id="prompts-description")
+            content = L(gr.Textbox, "prompts.content", info="prompts.content_info", lines=12, elem_id="prompts-content")
             with gr.Row():
-                save = L(gr.Button, "prompts.save", variant="primary")
-                delete = L(gr.Button, "common.delete", variant="stop")
-            status = gr.Markdown()
+                save = L(gr.Button, "prompts.save", variant="primary", elem_id="prompts-save")
+                delete = L(gr.Button, "common.delete", variant="stop", elem_id="prompts-delete")
+            status = gr.Markdown(elem_id="prompts-status")
 
     tab.select(refresh, [lang_state, selected], [table, selected])
     selected.change(select_template, [lang_state, selected, variables], [name, description, content, variables])

@@ -103,31 +103,31 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
     L(gr.Markdown, "settings.title")
     with gr.Row():
         with gr.Column(scale=3):
-            table = gr.Dataframe(value=[], headers=headers(lang, *COLUMNS), interactive=False, wrap=True, label=t("settings.table", lang))
+            table = gr.Dataframe(value=[], headers=headers(lang, *COLUMNS), interactive=False, wrap=True, label=t("settings.table", lang), elem_id="settings-table")
             L.register(table, label="settings.table")
         with gr.Column(scale=2):
-            selected = L(gr.Dropdown, "settings.select", choices=[], value=None, allow_custom_value=False, interactive=True)
-            name = L(gr.Textbox, "settings.name")
-            base_url = L(gr.Textbox, "settings.base_url", placeholder="https://api.deepseek.com/v1")
-            model_id = L(gr.Textbox, "settings.model_id", placeholder="deepseek-chat")
-            api_key = L(gr.Textbox, "settings.api_key", info="settings.api_key_info", type="password")
+            selected = L(gr.Dropdown, "settings.select", choices=[], value=None, allow_custom_value=False, interactive=True, elem_id="settings-select")
+            name = L(gr.Textbox, "settings.name", elem_id="settings-name")
+            base_url = L(gr.Textbox, "settings.base_url", placeholder="https://api.deepseek.com/v1", elem_id="settings-base-url")
+            model_id = L(gr.Textbox, "settings.model_id", placeholder="deepseek-chat", elem_id="settings-model-id")
+            api_key = L(gr.Textbox, "settings.api_key", info="settings.api_key_info", type="password", elem_id="settings-api-key")
             with gr.Row():
-                max_concurrency = L(gr.Number, "settings.max_concurrency", value=8, precision=0, minimum=1, maximum=512)
-                timeout_s = L(gr.Number, "settings.timeout", value=60, minimum=1, maximum=3600)
+                max_concurrency = L(gr.Number, "settings.max_concurrency", value=8, precision=0, minimum=1, maximum=512, elem_id="settings-max-concurrency")
+                timeout_s = L(gr.Number, "settings.timeout", value=60, minimum=1, maximum=3600, elem_id="settings-timeout")
             with gr.Row():
-                price_in = L(gr.Number, "settings.price_in", value=None)
-                price_out = L(gr.Number, "settings.price_out", value=None)
+                price_in = L(gr.Number, "settings.price_in", value=None, elem_id="settings-price-in")
+                price_out = L(gr.Number, "settings.price_out", value=None, elem_id="settings-price-out")
             with gr.Row():
-                save = L(gr.Button, "settings.save", variant="primary")
-                test = L(gr.Button, "settings.test")
-                delete = L(gr.Button, "common.delete", variant="stop")
-            status = gr.Markdown()
+                save = L(gr.Button, "settings.save", variant="primary", elem_id="settings-save")
+                test = L(gr.Button, "settings.test", elem_id="settings-test")
+                delete = L(gr.Button, "common.delete", variant="stop", elem_id="settings-delete")
+            status = gr.Markdown(elem_id="settings-status")
     L(gr.Markdown, "settings.endpoint_title")
-    endpoint = gr.Markdown()
+    endpoint = gr.Markdown(elem_id="settings-endpoint")
     with gr.Row(equal_height=True):
-        endpoint_key = L(gr.Textbox, "settings.endpoint_key", info="settings.endpoint_key_info", type="password", scale=3)
-        set_key = L(gr.Button, "settings.endpoint_set_key", scale=1)
-        add_local = L(gr.Button, "settings.add_local", scale=1)
+        endpoint_key = L(gr.Textbox, "settings.endpoint_key", info="settings.endpoint_key_info", type="password", scale=3, elem_id="settings-endpoint-key")
+        set_key = L(gr.Button, "settings.endpoint_set_key", scale=1, elem_id="settings-set-key")
+        add_local = L(gr.Button, "settings.add_local", scale=1, elem_id="settings-add-local")
 
     form = [name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out]
     tab.select(refresh, [lang_state, selected], [table, selected, endpoint])

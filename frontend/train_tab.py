@@ -27,14 +27,15 @@ POLL_SECONDS = 2.0
 def _field_component(L: Localizer, name: str, spec: dict):
     label, info = f"ttab.field.{name}", f"ttab.help.{name}"
     default = spec["default"]
+    elem_id = "train-" + name.replace("_", "-")
     if spec["type"] == "bool":
-        return L(gr.Checkbox, label, info=info, value=bool(default))
+        return L(gr.Checkbox, label, info=info, value=bool(default), elem_id=elem_id)
     if "choices" in spec:
-        return L(gr.Dropdown, label, info=info, choices=[c for c in spec["choices"]], value=default)
+        return L(gr.Dropdown, label, info=info, choices=[c for c in spec["choices"]], value=default, elem_id=elem_id)
     if spec["type"] in ("int", "float"):
         return L(gr.Number, label, info=info, value=default, precision=0 if spec["type"] == "int" else None,
-                 minimum=spec.get("min"), maximum=spec.get("max"))
-    return L(gr.Textbox, label, info=info, value=default)
+                 minimum=spec.get("min"), maximum=spec.get("max"), elem_id=elem_id)
+    return L(gr.Textbox, label, info=info, value=default, elem_id=elem_id)
 
 
 def config_from_inputs(model, dataset, run_name, values) -> TrainConfig:
@@ -300,45 +301,46 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L(gr.Markdown, "ttab.title")
     with gr.Row():
         with gr.Column(scale=2):
-            model = L(gr.Dropdown, "ttab.model", info="mtab.source_info", choices=[], value=None, allow_custom_value=True, interactive=True)
-            dataset = L(gr.Dropdown, "ttab.dataset", choices=[], value=None, interactive=True)
-            run_name = L(gr.Textbox, "ttab.field.run_name", info="ttab.help.run_name")
+            model = L(gr.Dropdown, "ttab.model", info="mtab.source_info", choices=[], value=None, allow_custom_value=True, interactive=True,
+                      elem_id="train-model")
+            dataset = L(gr.Dropdown, "ttab.dataset", choices=[], value=None, interactive=True, elem_id="train-dataset")
+            run_name = L(gr.Textbox, "ttab.field.run_name", info="ttab.help.run_name", elem_id="train-run-name")
             inputs = []
             for group_key, names in GROUPS:
-                with gr.Accordion(t(group_key, lang), open=group_key == "ttab.group.optim") as box:
+                with gr.Accordion(t(group_key, lang), open=group_key == "ttab.group.optim", elem_id="train-" + group_key.rsplit(".", 1)[1]) as box:
                     L.register(box, label=group_key)
                     for name in names:
                         inputs.append(_field_component(L, name, specs[name]))
-            plan = gr.Markdown(t("ttab.plan_pick_dataset", lang))
+            plan = gr.Markdown(t("ttab.plan_pick_dataset", lang), elem_id="train-plan")
             with gr.Row():
-                start_button = L(gr.Button, "ttab.start", variant="primary")
-                stop_button = L(gr.Button, "ttab.stop", variant="stop")
+                start_button = L(gr.Button, "ttab.start", variant="primary", elem_id="train-start")
+                stop_button = L(gr.Button, "ttab.stop", variant="stop", elem_id="train-stop")
             with gr.Row():
-                runs = L(gr.Dropdown, "ttab.runs", choices=[], value=None, interactive=True, scale=3)
-                resume_button = L(gr.Button, "ttab.resume", scale=1)
-            message = gr.Markdown()
+                runs = L(gr.Dropdown, "ttab.runs", choices=[], value=None, interactive=True, scale=3, elem_id="train-runs")
+                resume_button = L(gr.Button, "ttab.resume", scale=1, elem_id="train-resume")
+            message = gr.Markdown(elem_id="train-message")
         with gr.Column(scale=3):
-            status = gr.Markdown(t("ttab.idle", lang))
-            plot = L(gr.LinePlot, "ttab.loss_plot", value=loss_frame(None), x="step", y="loss", color="series", height=300)
-            tensorboard_button = L(gr.Button, "ttab.show_tensorboard")
-            tensorboard = gr.HTML()
-            with gr.Accordion(t("etab.samples", lang), open=False) as samples_box:
+            status = gr.Markdown(t("ttab.idle", lang), elem_id="train-status")
+            plot = L(gr.LinePlot, "ttab.loss_plot", value=loss_frame(None), x="step", y="loss", color="series", height=300, elem_id="train-loss-plot")
+            tensorboard_button = L(gr.Button, "ttab.show_tensorboard", elem_id="train-show-tensorboard")
+            tensorboard = gr.HTML(elem_id="train-tensorboard")
+            with gr.Accordion(t("etab.samples", lang), open=False, elem_id="train-samples-box") as samples_box:
                 L.register(samples_box, label="etab.samples")
                 L(gr.Markdown, "etab.samples_note")
-                samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True)
-    with gr.Accordion(t("etab.section", lang), open=False) as eval_box:
+                samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True, elem_id="train-samples")
+    with gr.Accordion(t("etab.section", lang), open=False, elem_id="eval-section") as eval_box:
         L.register(eval_box, label="etab.section")
         L(gr.Markdown, "etab.note")
         shown_report = gr.State(None)  # which finished evaluation the tables show
         with gr.Row():
-            eval_run = L(gr.Dropdown, "etab.run", choices=[], value=None, interactive=True, scale=3)
+            eval_run = L(gr.Dropdown, "etab.run", choices=[], value=None, interactive=True, scale=3, elem_id="eval-run")
             eval_max_items = L(gr.Number, "etab.max_items", info="etab.max_items_info", value=0, precision=0, minimum=0, scale=1)
             eval_max_new = L(gr.Number, "etab.max_new_tokens", value=128, precision=0, minimum=1, scale=1)
             eval_judge = L(gr.Dropdown, "etab.judge", choices=[(t("etab.judge_none", lang), "")], value="", interactive=True, scale=2)
         with gr.Row():
-            eval_button = L(gr.Button, "etab.start", variant="primary")
-            eval_stop_button = L(gr.Button, "etab.stop", variant="stop")
-        eval_status = gr.Markdown(t("etab.idle", lang))
+            eval_button = L(gr.Button, "etab.start", variant="primary", elem_id="eval-start")
+            eval_stop_button = L(gr.Button, "etab.stop", variant="stop", elem_id="eval-stop")
+        eval_status = gr.Markdown(t("etab.idle", lang), elem_id="eval-status")
         L(gr.Markdown, "etab.summary")
         eval_summary, eval_items, eval_paths = report_tables(lang, None)
         eval_summary = gr.Dataframe(value=eval_summary, interactive=False)
