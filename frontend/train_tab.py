@@ -22,6 +22,7 @@ GROUPS = [
 ]
 FIELD_NAMES = [name for _, names in GROUPS for name in names]
 POLL_SECONDS = 2.0
+SERIES = ("train", "eval")  # the loss plot's lines, in legend order
 
 
 def _field_component(L: Localizer, name: str, spec: dict):
@@ -70,16 +71,23 @@ def status_markdown(lang: str, status: dict | None) -> str:
 
 
 def loss_frame(status: dict | None):
-    """Train and eval loss per step, from the run's own log, for the plot."""
+    """Train and eval loss per step, from the run's own log, for the plot.
+
+    The page builds the chart once, from the first frame it gets, and later frames only replace
+    the points: axis types and the colours of the series are fixed by that first frame. So every
+    frame has typed columns and one empty (NaN) row per series; an untyped empty frame made the
+    loss axis a list of categories and left both lines without a colour (invisible).
+    """
     import pandas as pd
 
-    rows = []
+    rows = [{"step": None, "loss": None, "series": series} for series in SERIES]
     for record in (status or {}).get("log", []):
         if record.get("loss") is not None:
             rows.append({"step": record["step"], "loss": record["loss"], "series": "train"})
         if record.get("eval_loss") is not None:
             rows.append({"step": record["step"], "loss": record["eval_loss"], "series": "eval"})
-    return pd.DataFrame(rows, columns=["step", "loss", "series"])
+    frame = pd.DataFrame(rows, columns=["step", "loss", "series"])
+    return frame.astype({"step": "float64", "loss": "float64", "series": "object"})
 
 
 def tensorboard_html(lang: str, visible: bool) -> str:

@@ -46,6 +46,18 @@ def test_models_tab_loads_a_runs_adapter_for_chat(in_facts_run):
     assert train_state.loaded_model() is loaded, "a wrong run is refused before anything is unloaded"
 
 
+def test_loss_frame_fixes_axis_types_and_both_series_from_the_first_frame():
+    """The page builds the chart from the first frame and later only swaps the points, so the
+    empty frame must already have numeric axes and both series (else: a category axis, no lines)."""
+    empty = train_tab.loss_frame(None)
+    assert list(empty["series"]) == ["train", "eval"] and empty[["step", "loss"]].isna().all().all()
+    data = gr.LinePlot(x="step", y="loss", color="series").postprocess(empty)
+    assert data.datatypes == {"step": "quantitative", "loss": "quantitative", "series": "nominal"}
+    frame = train_tab.loss_frame({"log": [{"step": 1, "loss": 2.5}, {"step": 2, "loss": 2.0, "eval_loss": 2.25}]})
+    assert frame.dropna().values.tolist() == [[1.0, 2.5, "train"], [2.0, 2.0, "train"], [2.0, 2.25, "eval"]]
+    assert gr.LinePlot(x="step", y="loss", color="series").postprocess(frame).datatypes == data.datatypes
+
+
 def test_plan_shows_correct_step_arithmetic(workbench):
     plan = train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(batch_size=2, grad_accum=4, epochs=3))
     # 40 items / (2 x 4) = 5 steps per epoch, x 3 epochs = 15.
