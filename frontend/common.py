@@ -94,3 +94,14 @@ def choices_update(choices: list[str], current: Any = None, empty_allowed: bool 
     """A dropdown update that keeps the current value when it still exists."""
     value = current if current in choices else (None if empty_allowed or not choices else choices[0])
     return gr.update(choices=choices, value=value)
+
+
+def reloaded_choices(choices: list[str], current: Any = None, empty_allowed: bool = True):
+    """The update of a dropdown whose list is read again (tab opened, page loaded); `current` is
+    the value the browser sent. The value is left out when it stays as it is: setting an empty
+    dropdown to empty still fires its change event in the page, and on page load that ran the
+    select handlers, which emptied the form the user had begun to type into."""
+    update = choices_update(choices, current, empty_allowed)
+    if update["value"] == current:
+        del update["value"]
+    return update

@@ -9,7 +9,7 @@ import gradio as gr
 
 import global_var
 from db.dataset_formats import FORMATS, default_export_name, export_dataset, import_file
-from frontend.common import Localizer, choices_update, headers, user_errors
+from frontend.common import Localizer, choices_update, headers, reloaded_choices, user_errors
 from schema.errors import UserError
 from tools.i18n import t
 from tools.workdir import validate_name
@@ -49,7 +49,7 @@ def _items_page(lang: str, name, page, page_size):
 @user_errors
 def refresh(lang: str, selected):
     names = global_var.datasets().names()
-    return _datasets_table(lang), choices_update(names, selected, empty_allowed=False)
+    return _datasets_table(lang), reloaded_choices(names, selected, empty_allowed=False)
 
 
 @user_errors

@@ -12,7 +12,7 @@ import time
 import gradio as gr
 
 import global_var
-from frontend.common import Localizer, choices_update, headers, user_errors
+from frontend.common import Localizer, headers, reloaded_choices, user_errors
 from frontend.prompts_tab import variables_dict
 from schema.errors import UserError
 from tools.generation import (
@@ -141,9 +141,9 @@ def refresh_choices(lang: str, docs, template, provider, dataset):
         running = running_generation_jobs()
         dataset = running[0].dataset if running else dataset
     return (
-        choices_update(list_docsets(global_var.workdir().docs), docs, empty_allowed=False),
-        choices_update(global_var.prompts().names(), template, empty_allowed=False),
-        choices_update(global_var.providers().names(), provider, empty_allowed=False),
+        reloaded_choices(list_docsets(global_var.workdir().docs), docs, empty_allowed=False),
+        reloaded_choices(global_var.prompts().names(), template, empty_allowed=False),
+        reloaded_choices(global_var.providers().names(), provider, empty_allowed=False),
         gr.update(choices=generated_dataset_names(), value=dataset),
         progress_panel(lang, dataset),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from frontend.common import Localizer, choices_update, user_errors
+from frontend.common import Localizer, reloaded_choices, user_errors
 from schema.errors import UserError
 from tools.i18n import t
 
@@ -69,8 +69,8 @@ def refresh(lang: str, current_model, current_run, current_adapter=None):
     notes = [f"- `{fmt}`: {cap['reason']}" for fmt, cap in capabilities.items() if not cap["available"]]
     export_note = (t("mtab.export_unavailable", lang) + "\n" + "\n".join(notes)) if notes else ""
     runs = _run_choices()
-    return (model_update, four_bit, model_info_markdown(lang), choices_update(runs, current_run, empty_allowed=False), export_note,
-            choices_update(runs, current_adapter))
+    return (model_update, four_bit, model_info_markdown(lang), reloaded_choices(runs, current_run, empty_allowed=False), export_note,
+            reloaded_choices(runs, current_adapter))
 
 
 @user_errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
-from frontend.common import Localizer, choices_update, headers, user_errors
+from frontend.common import Localizer, choices_update, headers, reloaded_choices, user_errors
 from schema.errors import UserError
 from schema.prompt import render_template, user_variables
 from tools.i18n import t
@@ -52,7 +52,7 @@ def variables_dict(table) -> dict[str, str]:
 
 @user_errors
 def refresh(lang: str, selected):
-    return gr.update(value=template_rows(), headers=headers(lang, *COLUMNS)), choices_update(global_var.prompts().names(), selected)
+    return gr.update(value=template_rows(), headers=headers(lang, *COLUMNS)), reloaded_choices(global_var.prompts().names(), selected)
 
 
 @user_errors

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
-from frontend.common import Localizer, choices_update, headers, user_errors
+from frontend.common import Localizer, choices_update, headers, reloaded_choices, user_errors
 from tools.i18n import t
 from tools.llm_client import check_provider
 from tools.openai_api import add_local_provider, endpoint_summary
@@ -29,7 +29,7 @@ def _table(lang: str, rows: list[list] | None = None):
 
 @user_errors
 def refresh(lang: str, selected: str | None):
-    return _table(lang), choices_update(global_var.providers().names(), selected), endpoint_summary(lang)
+    return _table(lang), reloaded_choices(global_var.providers().names(), selected), endpoint_summary(lang)
 
 
 @user_errors

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
-from frontend.common import Localizer, choices_update, user_errors
+from frontend.common import Localizer, reloaded_choices, user_errors
 from frontend.server import TENSORBOARD_PREFIX
 from schema.errors import UserError
 from tools.i18n import STRINGS, t
@@ -116,7 +116,7 @@ def refresh(lang: str, model, dataset, watched):
     models = list_local_models()
     model_update = gr.update(choices=models, value=model if model else (models[0] if models else None))
     datasets = global_var.datasets().names()
-    return model_update, choices_update(datasets, dataset, empty_allowed=False), choices_update(_run_choices(), watched), watched
+    return model_update, reloaded_choices(datasets, dataset, empty_allowed=False), reloaded_choices(_run_choices(), watched), watched
 
 
 @user_errors
@@ -240,7 +240,7 @@ def refresh_evaluation(lang: str, run, judge):
     """Runs that can be evaluated and the configured providers, when the tab opens."""
     providers = global_var.providers().names()
     judge_choices = [(t("etab.judge_none", lang), "")] + [(name, name) for name in providers]
-    return choices_update(_evaluable_runs(), run), gr.update(choices=judge_choices, value=judge if judge in providers else "")
+    return reloaded_choices(_evaluable_runs(), run), gr.update(choices=judge_choices, value=judge if judge in providers else "")
 
 
 @user_errors

@@ -105,3 +105,19 @@ def test_selection_state_is_per_session(workdir):
 def test_app_builds_in_both_languages(workdir, lang):
     app = build_app(lang)
     assert isinstance(app, gr.Blocks)
+
+
+def test_reloading_the_lists_leaves_an_unchanged_selection_alone(workdir):
+    """Page load and tab switches re-read the lists. Sending the selection back unchanged fired the
+    dropdown's change event in the page (empty -> empty included), whose select handler then
+    emptied the form a user had started typing into; the value is only sent when it changes."""
+    table, dropdown, endpoint = settings_tab.refresh("en", None)
+    assert dropdown["choices"] == [] and "value" not in dropdown
+    settings_tab.save_provider("en", None, "local", "http://127.0.0.1:9/v1", "qwen", "", 4, 10, None, None)
+    assert "value" not in settings_tab.refresh("en", "local")[1]
+    assert "value" not in prompts_tab.refresh("en", None)[1]
+    global_var.datasets().create("demo")
+    assert datasets_tab.refresh("en", None)[1]["value"] == "demo"  # a dataset is chosen for an empty page
+    assert "value" not in datasets_tab.refresh("en", "demo")[1]
+    global_var.providers().delete("local")
+    assert settings_tab.refresh("en", "local")[1]["value"] is None  # a deleted choice is still cleared
