@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 
 TENSORBOARD_PREFIX = "/tensorboard"
+RETRY_SECONDS = 2  # the "TensorBoard is starting" page reloads itself this often
 # Hop-by-hop and length headers are recomputed by the server; forwarding them corrupts responses.
 _SKIP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade"}
 
@@ -57,7 +58,13 @@ def add_workbench_routes(gradio_app: FastAPI) -> None:
         try:
             upstream = await client.request(request.method, url, params=request.query_params, headers=headers, content=await request.body())
         except httpx.HTTPError as exc:
-            return HTMLResponse(f"<p>TensorBoard did not answer: {type(exc).__name__}. It may still be starting; reload in a few seconds.</p>", status_code=502)
+            # Usually still starting (training has just begun): the page retries by itself.
+            return HTMLResponse(
+                f"<meta http-equiv='refresh' content='{RETRY_SECONDS}'><p style='font-family:sans-serif'>TensorBoard did not answer "
+                f"({type(exc).__name__}): it may still be starting; trying again every {RETRY_SECONDS} s. "
+                f"/ TensorBoard 尚未响应,可能仍在启动;每 {RETRY_SECONDS} 秒自动重试。</p>",
+                status_code=502,
+            )
         response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _SKIP_HEADERS}
         return Response(upstream.content, status_code=upstream.status_code, headers=response_headers)
 

@@ -3,6 +3,8 @@ validation samples and the evaluation of finished runs (base vs tuned)."""
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 import global_var
@@ -94,7 +96,10 @@ def tensorboard_html(lang: str, visible: bool) -> str:
     if not visible:
         return ""
     # Relative to the page's own address: works remotely and through an SSH tunnel to this one port.
-    return (f'<iframe src=".{TENSORBOARD_PREFIX}/" style="width:100%;height:720px;border:1px solid #ddd;border-radius:6px" '
+    # A new address each time, so the browser loads the frame again: with the same HTML in place,
+    # "Show TensorBoard" reloaded nothing and a frame opened while TensorBoard was still starting
+    # (or after it had stopped) kept showing that message.
+    return (f'<iframe src=".{TENSORBOARD_PREFIX}/?shown={time.time_ns()}" style="width:100%;height:720px;border:1px solid #ddd;border-radius:6px" '
             f'title="TensorBoard"></iframe><p style="font-size:12px">{t("ttab.tensorboard_note", lang)}</p>')
 
 

@@ -69,7 +69,7 @@ def test_plan_shows_correct_step_arithmetic(workbench):
 def test_train_tab_start_poll_refuse_second_and_export(workbench):
     values = _values(max_steps=4, batch_size=4, grad_accum=1, logging_steps=1, save_steps=2, max_length=256)
     run, runs, message, iframe = train_tab.start("en", TINY, FACTS_DATASET, "ui-run", *values)
-    assert run == "ui-run" and "4 steps" in message and 'src="./tensorboard/"' in iframe
+    assert run == "ui-run" and "4 steps" in message and 'src="./tensorboard/?shown=' in iframe
     with pytest.raises(gr.Error, match="already running|running"):
         train_tab.start("en", TINY, FACTS_DATASET, "second", *values)
     job = train_state.current_job()

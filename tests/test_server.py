@@ -52,3 +52,20 @@ def test_tensorboard_proxy_requires_the_page_login(workdir):
         assert status == 401
     finally:
         app.close()
+
+
+def test_a_starting_tensorboard_gets_a_page_that_retries_by_itself(server, monkeypatch):
+    """Training starts TensorBoard without waiting for it: the frame's first request finds nothing
+    listening yet. That page used to ask the user to reload, which the embedded frame cannot do."""
+    monkeypatch.setattr(tensorboard, "tensorboard_port", _free_port)  # a port nothing listens on
+    status, body = _get(server + "/tensorboard/")
+    assert status == 502 and "still be starting" in body and "http-equiv='refresh'" in body
+
+
+def test_showing_tensorboard_again_loads_the_frame_again():
+    """The same HTML twice left the old frame in place (still showing 'starting' or 'not running')."""
+    from frontend.train_tab import tensorboard_html
+
+    first, second = tensorboard_html("en", True), tensorboard_html("en", True)
+    assert first != second and 'src="./tensorboard/?shown=' in first
+    assert tensorboard_html("en", False) == ""
