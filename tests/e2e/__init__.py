@@ -1,0 +1,1 @@
+"""Browser tests: the workbench driven in headless Chromium (`pytest -m e2e`)."""
