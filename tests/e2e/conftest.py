@@ -13,9 +13,10 @@ headless Chromium, plus screenshots and console logs of every open page when a t
   the first user message of every request).
 - `new_page()`: a page in a new browser context, so two calls are two independent users.
 
-Every test in this folder is marked `e2e`. Without /usr/bin/chromium they are skipped with the
-reason, except when the environment variable CI is set: then they fail, so CI cannot pass
-without having run them. `wait_until="load"`, never "networkidle": the page polls with gr.Timer.
+Every test in this folder is marked `e2e`. Without /usr/bin/chromium (env E2E_CHROMIUM names
+another binary) they are skipped with the reason, except when the environment variable CI is
+set: then they fail, so CI cannot pass without having run them. `wait_until="load"`, never
+"networkidle": the page polls with gr.Timer.
 """
 
 from __future__ import annotations
@@ -73,25 +74,23 @@ def browser_missing_reason() -> str | None:
     return None
 
 
-_skipped_for_browser: list[str] = []
-
-
-@pytest.fixture(autouse=True)
-def _require_browser(request):
-    """First fixture of every browser test: skip locally, fail on CI, when Chromium is not there."""
+@pytest.fixture(scope="session", autouse=True)
+def _require_browser():
+    """Before any other fixture of a browser test: skip locally, fail on CI, without Chromium."""
     reason = browser_missing_reason()
     if reason is None:
         return
     if os.environ.get("CI"):
         pytest.fail(f"CI is set and {reason}", pytrace=False)
-    _skipped_for_browser.append(request.node.nodeid)
     pytest.skip(reason)
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _skipped_for_browser:
-        terminalreporter.write_line(
-            f"e2e: {len(_skipped_for_browser)} browser test(s) skipped: {browser_missing_reason()}", yellow=True)
+    """One line at the end of a local run saying the browser tests did not run, and why."""
+    reason = browser_missing_reason()
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if reason and reason in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"e2e: {len(skipped)} browser test(s) skipped: {reason}", yellow=True)
 
 
 # ---------------------------------------------------------------- failure artifacts
