@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -57,6 +58,17 @@ def check_bind_allowed(host: str, auth, insecure_no_auth: bool) -> None:
         raise UserError("error.no_auth_remote", host=host)
 
 
+def exit_on_sigterm() -> None:
+    """Let SIGTERM (kill, systemd, docker stop) end the process through its atexit handlers, as
+    Ctrl-C does: they stop TensorBoard, which runs in a session of its own and otherwise kept
+    running after the workbench was gone."""
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 # ---------------------------------------------------------------- UI
 
 
@@ -71,6 +83,7 @@ def launch_ui(args) -> None:
     from frontend.app import start_server
 
     global_var.set_api_key(args.api_key)
+    exit_on_sigterm()
     app = start_server(args.lang, args.host, port, auth)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Workbench: http://{shown_host}:{port}  (work directory: {args.workdir})", flush=True)

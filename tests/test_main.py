@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -106,6 +107,8 @@ def test_app_starts_and_answers_http_on_a_free_port(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+    # SIGTERM ends it through the atexit handlers (they stop TensorBoard), not by the signal.
+    assert process.returncode == 0
 
 
 def test_app_with_auth_requires_login(tmp_path):
@@ -128,3 +131,15 @@ def test_app_with_auth_requires_login(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_sigterm_exits_through_the_atexit_handlers():
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        main.exit_on_sigterm()
+        with pytest.raises(SystemExit) as exited:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs in this thread before the sleep ends
+        assert exited.value.code == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

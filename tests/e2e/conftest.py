@@ -21,6 +21,7 @@ set: then they fail, so CI cannot pass without having run them. `wait_until="loa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -256,6 +257,19 @@ def launch_workbench(root: Path, lang: str) -> Workbench:
     raise RuntimeError(f"the workbench did not start in {STARTUP_TIMEOUT_S} s; its log:\n{log_path.read_text(errors='replace')[-4000:]}")
 
 
+def processes_mentioning(path: Path) -> list[tuple[int, str]]:
+    """(pid, command line) of the running processes whose command line names `path` (Linux)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if str(path) in command:
+            found.append((int(entry.name), command))
+    return found
+
+
 def install_tiny_model(workdir: Path, tiny_model_dir: Path) -> Path:
     """The tiny model as workdir/models/tiny (a copy: a few MB), so Model management lists it."""
     target = workdir / "models" / TINY
@@ -289,6 +303,12 @@ def start_workbench(tmp_path, request, _recorder):
     yield start
     for workbench in started:
         workbench.stop()
+    # Whatever the workbench started (TensorBoard) must end with it.
+    leftovers = [found for workbench in started for found in processes_mentioning(workbench.workdir)]
+    for pid, _ in leftovers:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not leftovers, f"processes outlived the workbench: {leftovers}"
 
 
 @pytest.fixture
