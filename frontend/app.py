@@ -26,6 +26,28 @@ TABS = [
 ]
 
 
+# Sets gradio's own interface language (its footer and other built-in texts are translated by gradio, in
+# the browser's language by default) through the `changeLocale` of gradio's frontend module,
+# found among the page's scripts. Best effort: if a gradio upgrade moves it, only gradio's own
+# texts stay in the browser's language (tests/e2e/test_language.py would say so).
+GRADIO_LOCALE_JS = """
+(lang) => {
+    const locale = lang === "zh" ? "zh-CN" : "en";
+    const urls = [...performance.getEntriesByType("resource").map(entry => entry.name),
+                  ...[...document.querySelectorAll("link[rel=modulepreload], script[src]")].map(el => el.href || el.src)];
+    const core = urls.find(url => /\\/assets\\/core-[\\w-]+\\.js$/.test(url));
+    if (core) import(core).then(module => module.changeLocale && module.changeLocale(locale)).catch(() => {});
+}
+"""
+
+
+def is_first_run() -> bool:
+    """Nothing configured yet: no API provider and no dataset."""
+    import global_var
+
+    return not global_var.providers().names() and not global_var.datasets().names()
+
+
 def build_app(lang: str = "zh") -> gr.Blocks:
     L = Localizer(lang)
     with gr.Blocks(title="Workbench") as app:
@@ -35,7 +57,8 @@ def build_app(lang: str = "zh") -> gr.Blocks:
                 L(gr.Markdown, "app.heading")
             with gr.Column(scale=1, min_width=120):
                 language = L(gr.Dropdown, "app.language", choices=list(LANGUAGES), value=lang, interactive=True, elem_id="app-language")
-        L(gr.Markdown, "app.welcome")
+        # Shown while nothing is configured yet (no provider, no dataset): what to do first.
+        first_run = L(gr.Markdown, "app.welcome", elem_id="app-first-run", visible=is_first_run())
         loaders = []
         with gr.Tabs():
             for key, builder in TABS:
@@ -46,16 +69,25 @@ def build_app(lang: str = "zh") -> gr.Blocks:
 
         for loader, inputs, outputs in loaders:
             app.load(loader, inputs, outputs)
+        app.load(lambda: gr.update(visible=is_first_run()), None, first_run)
+        # gradio's own texts (the footer) follow the page's language, not only the browser's.
+        app.load(None, None, None, js=f"() => {{ ({GRADIO_LOCALE_JS})({lang!r}); }}")
 
         localized = L.components()
 
         def switch_language(new_lang: str):
             return [new_lang, *L.updates(new_lang)]
 
-        change = language.change(switch_language, language, [lang_state, *localized], queue=False)
-        for loader, inputs, outputs in loaders:
-            # Table headers and messages depend on the language: reload them after a switch.
-            change = change.then(loader, inputs, outputs)
+        switched = language.change(switch_language, language, [lang_state, *localized], queue=False,
+                                   js=f"(lang) => {{ ({GRADIO_LOCALE_JS})(lang); return lang; }}")
+        # Then, side by side rather than one after another: every tab reloads what its loader
+        # shows (table headers, messages) and re-renders its computed texts in the new language.
+        for handler, inputs, outputs in loaders:
+            switched.then(handler, inputs, outputs)
+        for handler, inputs, outputs in L.switch_handlers:
+            switched.then(handler, [lang_state, *inputs], outputs)
+        if L.transients:
+            switched.then(lambda: [gr.update(value="")] * len(L.transients), None, L.transients, queue=False)
     return app
 
 
@@ -68,6 +100,9 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None) -> dict:
         "ssr_mode": False,
         "prevent_thread_lock": True,
         "quiet": True,
+        # No "settings" (gradio's own language and theme panel would compete with the page's
+        # language switch) and no "runs" (gradio's run history, untranslated in its zh locale).
+        "footer_links": ["api", "gradio"],
     }
 
 

@@ -22,6 +22,20 @@ class Localizer:
     def __init__(self, lang: str):
         self.lang = lang
         self.entries: list[tuple[gr.components.Component | gr.blocks.Block, dict[str, str]]] = []
+        # Run after a language switch, in the new language: (handler, inputs, outputs).
+        self.switch_handlers: list[tuple[Callable, list, list]] = []
+        # Messages about a past action, in the old language: emptied by a switch.
+        self.transients: list = []
+
+    def on_switch(self, handler: Callable, inputs: list, outputs: list) -> None:
+        """After a language switch, run `handler(lang, *inputs)` to re-render `outputs` (tables
+        with translated headers, summaries) whose text is computed rather than a fixed key."""
+        self.switch_handlers.append((handler, inputs, outputs))
+
+    def transient(self, component):
+        """A status line saying how an action went; a language switch empties it."""
+        self.transients.append(component)
+        return component
 
     def register(self, component, **keys: str):
         self.entries.append((component, keys))
@@ -31,7 +45,8 @@ class Localizer:
         """`L(gr.Textbox, "settings.name")`: label from the key, `info` from another key."""
         keys = {}
         if key is not None:
-            attribute = "value" if factory in (gr.Button, gr.Markdown, gr.DownloadButton, gr.UploadButton) else "label"
+            # A Button's or Markdown's text is its value; an upload/download button's text is its label.
+            attribute = "value" if factory in (gr.Button, gr.Markdown) else "label"
             kwargs[attribute] = t(key, self.lang)
             keys[attribute] = key
         if info is not None:

@@ -59,6 +59,19 @@ def show_page(lang: str, name, page, page_size):
 
 
 @user_errors
+def relabel_page(lang: str, name, page, page_size):
+    """The shown page in a new language (headers, page line); selection and editor stay."""
+    table, _page, info, ids = _items_page(lang, name, page, page_size)
+    return table, info, ids
+
+
+def show_chosen_file(lang: str, uploaded) -> str:
+    if not uploaded:
+        return ""
+    return t("datasets.chosen_file", lang, name=Path(uploaded if isinstance(uploaded, str) else uploaded.name).name)
+
+
+@user_errors
 def select_dataset_row(lang: str, evt: gr.SelectData):
     row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
     names = global_var.datasets().names()
@@ -187,7 +200,11 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             split = L(gr.Button, "datasets.split", elem_id="datasets-split")
             with gr.Accordion(t("datasets.import", lang), open=False, elem_id="datasets-import-box") as import_box:
                 L.register(import_box, label="datasets.import")
-                upload = L(gr.File, "datasets.import_file", file_types=[".json", ".jsonl"], type="filepath", elem_id="datasets-import-file")
+                # A button rather than gradio's drop area, whose built-in texts do not follow the
+                # page's language switch.
+                upload = L(gr.UploadButton, "datasets.choose_file", file_types=[".json", ".jsonl"], type="filepath",
+                           elem_id="datasets-import-file")
+                chosen_file = gr.Markdown(elem_id="datasets-import-chosen")
                 import_name = L(gr.Textbox, "datasets.import_name", elem_id="datasets-import-name")
                 import_format = L(gr.Dropdown, "datasets.format", choices=["auto", *FORMATS], value="auto", elem_id="datasets-import-format")
                 import_button = L(gr.Button, "datasets.import", variant="primary", elem_id="datasets-import")
@@ -196,7 +213,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 export_format = L(gr.Dropdown, "datasets.format", choices=list(FORMATS), value="alpaca", elem_id="datasets-export-format")
                 export_button = L(gr.Button, "datasets.export", variant="primary", elem_id="datasets-export")
                 export_file = L(gr.File, "datasets.export_file", visible=False, interactive=False, elem_id="datasets-export-file")
-            status = gr.Markdown(elem_id="datasets-status")
+            status = L.transient(gr.Markdown(elem_id="datasets-status"))
         with gr.Column(scale=4):
             with gr.Row():
                 page = L(gr.Number, "datasets.page", value=1, precision=0, minimum=1, scale=1, elem_id="datasets-page")
@@ -215,6 +232,9 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     page.submit(show_page, [lang_state, selected, page, page_size], page_outputs)
     page_size.submit(show_page, [lang_state, selected, page, page_size], page_outputs)
     items_table.select(select_item, [lang_state, selected, page_ids], [selected_item, item_json])
+    L.on_switch(relabel_page, [selected, page, page_size], [items_table, page_info, page_ids])
+    upload.upload(show_chosen_file, [lang_state, upload], chosen_file)
+    L.on_switch(show_chosen_file, [upload], [chosen_file])
     save_item_button.click(save_item, [lang_state, selected, selected_item, item_json, page, page_size], [status, items_table, page_info, page_ids, datasets_table])
     delete_item_button.click(delete_item, [lang_state, selected, selected_item, page, page_size],
                              [status, items_table, page, page_info, page_ids, selected_item, item_json, datasets_table])

@@ -170,6 +170,12 @@ def load_docset(lang: str, docs, max_slice_tokens):
             gr.update(value=slice_rows, headers=headers(lang, *SLICE_COLUMNS)), first_text)
 
 
+def relabel_docset(lang: str, docs, max_slice_tokens):
+    """The doc set's tables and summary in a new language; the slice being read stays."""
+    files, summary, slices, _first_text = load_docset(lang, docs, max_slice_tokens)
+    return files, summary, slices
+
+
 @user_errors
 def show_slice(lang: str, docs, max_slice_tokens, evt: gr.SelectData):
     row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -314,6 +320,9 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     slices_table.select(show_slice, [lang_state, docs, max_slice_tokens], slice_text)
     template.change(template_changed, [lang_state, template, variables], variables)
     provider.change(provider_changed, [lang_state, provider, concurrency], [provider_info, concurrency])
+    L.on_switch(relabel_docset, [docs, max_slice_tokens], [files_table, slice_summary, slices_table])
+    L.on_switch(template_changed, [template, variables], [variables])
+    L.on_switch(provider_changed, [provider, concurrency], [provider_info, concurrency])
     start.click(
         start_generation,
         [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens, dataset],

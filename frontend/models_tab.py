@@ -136,7 +136,7 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         export_dir = L(gr.Textbox, "mtab.export_dir", info="mtab.export_dir_info", elem_id="models-export-dir")
     export_note = gr.Markdown(elem_id="models-export-note")
     export_button = L(gr.Button, "mtab.export", variant="secondary", elem_id="models-export")
-    export_status = gr.Markdown(elem_id="models-export-status")
+    export_status = L.transient(gr.Markdown(elem_id="models-export-status"))
 
     outputs = [source, load_in_4bit, state_panel, export_run_choice, export_note, adapter_run]
     tab.select(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
@@ -145,4 +145,4 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     load_button.click(load, [lang_state, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run], state_panel, concurrency_limit=1, concurrency_id="model_device")
     unload_button.click(unload, [lang_state], state_panel)
     export_button.click(export, [lang_state, export_run_choice, export_format, export_dir], export_status, concurrency_limit=1, concurrency_id="model_device")
-    return None
+    return refresh, [lang_state, source, export_run_choice, adapter_run], outputs

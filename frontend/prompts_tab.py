@@ -117,12 +117,13 @@ def build_prompts_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             with gr.Row():
                 save = L(gr.Button, "prompts.save", variant="primary", elem_id="prompts-save")
                 delete = L(gr.Button, "common.delete", variant="stop", elem_id="prompts-delete")
-            status = gr.Markdown(elem_id="prompts-status")
+            status = L.transient(gr.Markdown(elem_id="prompts-status"))
 
     tab.select(refresh, [lang_state, selected], [table, selected])
     selected.change(select_template, [lang_state, selected, variables], [name, description, content, variables])
     table.select(select_row, [lang_state, table], selected)
     content.blur(content_changed, [lang_state, content, variables], variables)
+    L.on_switch(content_changed, [content, variables], [variables])
     preview_button.click(preview, [lang_state, content, variables, sample_slice], rendered)
     save.click(save_template, [lang_state, selected, name, description, content], [status, table, selected])
     delete.click(delete_template, [lang_state, selected], [status, table, selected])

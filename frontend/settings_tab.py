@@ -121,7 +121,7 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
                 save = L(gr.Button, "settings.save", variant="primary", elem_id="settings-save")
                 test = L(gr.Button, "settings.test", elem_id="settings-test")
                 delete = L(gr.Button, "common.delete", variant="stop", elem_id="settings-delete")
-            status = gr.Markdown(elem_id="settings-status")
+            status = L.transient(gr.Markdown(elem_id="settings-status"))
     L(gr.Markdown, "settings.endpoint_title")
     endpoint = gr.Markdown(elem_id="settings-endpoint")
     with gr.Row(equal_height=True):

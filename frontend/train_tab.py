@@ -307,6 +307,16 @@ def poll_evaluation(lang: str, shown):
     return status, summary, items, paths, key
 
 
+def relabel_report(lang: str, run):
+    """The report tables in a new language: the picked run's report, else the last evaluation's."""
+    from train.evaluation import current_evaluation
+
+    if run:
+        return show_report(lang, run)
+    job = current_evaluation()
+    return report_tables(lang, job.report if job is not None and job.state == "completed" else None)
+
+
 def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     lang = L.lang
     specs = TrainConfig.field_help()
@@ -331,7 +341,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             with gr.Row():
                 runs = L(gr.Dropdown, "ttab.runs", choices=[], value=None, interactive=True, scale=3, elem_id="train-runs")
                 resume_button = L(gr.Button, "ttab.resume", scale=1, elem_id="train-resume")
-            message = gr.Markdown(elem_id="train-message")
+            message = L.transient(gr.Markdown(elem_id="train-message"))
         with gr.Column(scale=3):
             status = gr.Markdown(t("ttab.idle", lang), elem_id="train-status")
             plot = L(gr.LinePlot, "ttab.loss_plot", value=loss_frame(None), x="step", y="loss", color="series", height=300, elem_id="train-loss-plot")
@@ -379,4 +389,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     eval_run.select(show_report, [lang_state, eval_run], [eval_summary, eval_items, eval_paths])
     eval_button.click(start_evaluation, [lang_state, eval_run, eval_max_items, eval_judge, eval_max_new], eval_status)
     eval_stop_button.click(stop_evaluation, [lang_state], eval_status)
+    L.on_switch(show_plan, plan_inputs[1:], [plan])
+    L.on_switch(refresh_evaluation, [eval_run, eval_judge], [eval_run, eval_judge])
+    L.on_switch(relabel_report, [eval_run], [eval_summary, eval_items, eval_paths])
     return refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]

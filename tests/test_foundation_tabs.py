@@ -121,3 +121,23 @@ def test_reloading_the_lists_leaves_an_unchanged_selection_alone(workdir):
     assert "value" not in datasets_tab.refresh("en", "demo")[1]
     global_var.providers().delete("local")
     assert settings_tab.refresh("en", "local")[1]["value"] is None  # a deleted choice is still cleared
+
+
+def test_a_language_switch_re_renders_tables_and_keeps_the_selection(workdir):
+    store = global_var.datasets()
+    store.create("demo")
+    store.append_item("demo", qa_messages("q?", "a"))
+    zh_table, _, zh_info, ids = datasets_tab.show_page("zh", "demo", 1, 20)[:4]
+    en_table, en_info, en_ids = datasets_tab.relabel_page("en", "demo", 1, 20)
+    assert en_ids == ids and en_table["value"] == zh_table["value"]
+    assert en_table["headers"] != zh_table["headers"] and "Page 1 of 1" in en_info and "Page" not in zh_info
+    assert datasets_tab.show_chosen_file("en", "/tmp/gradio/abc/facts.jsonl") == "Chosen file: facts.jsonl"
+    assert datasets_tab.show_chosen_file("en", None) == ""
+
+
+def test_first_run_panel_shows_until_a_provider_or_dataset_exists(workdir):
+    from frontend.app import is_first_run
+
+    assert is_first_run()
+    global_var.datasets().create("demo")
+    assert not is_first_run()

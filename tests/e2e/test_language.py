@@ -1,0 +1,167 @@
+"""Language and first run, in the browser: `--lang` sets the page's language, the switch in the
+page changes every label, button, message and error, and a first visit to an empty work
+directory works in every tab with nothing configured.
+
+What counts as a leftover, on every tab with its accordions opened:
+- a string key shown instead of its text ("train.start" where a label should be);
+- in English, Chinese characters in the page's own texts;
+- in Chinese, a text of the string table that exists in Chinese but is shown in English, or a
+  label/button/heading with no Chinese at all that is not a technical name (LoRA, JSON, ...).
+User data (table cells, text fields, code, chat) is not the page's own text and is not checked.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.ui import UI
+from tools.i18n import STRINGS, t
+
+TABS = ("settings", "prompts", "generate", "datasets", "models", "train", "chat")
+CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
+KEY_PREFIXES = sorted({key.split(".", 1)[0] for key in STRINGS}, key=len, reverse=True)
+SHOWN_KEY = re.compile(r"\b(?:" + "|".join(map(re.escape, KEY_PREFIXES)) + r")\.[a-z0-9_]+(?:\.[a-z0-9_]+)*\b")
+# Shown in English in both languages on purpose: names of things, units, formats.
+TECHNICAL = re.compile(
+    r"^(?:[\W\d_]*|LoRA.*|QLoRA.*|RoPE.*|JSONL?|CSV|GGUF.*|TensorBoard.*|Unsloth.*|API.*|URL.*|Base URL|"
+    r"Model ID|ID|OpenAI.*|Alpaca|ShareGPT|zh|en|dtype|bf16|fp16|fp32|auto|linear|dynamic|yarn|cosine|constant|"
+    r"top[_ -]?p|ROUGE.*|tok/s|s|ms|GiB|MB|EM|\S+\.(?:md|json|jsonl|txt))$",
+    re.IGNORECASE,
+)
+ENGLISH_ONLY_TEXTS = {entry["en"].strip() for entry in STRINGS.values()
+                      if entry["en"].strip() != entry["zh"].strip() and re.search(r"[A-Za-z]{3}", entry["en"])}
+
+# The page's own texts: direct text of visible elements outside user data, plus placeholders,
+# titles and aria-labels. Each entry: [text, kind] where kind is "label" for labels, buttons,
+# tab names, headings and table headers (which must be translated), "text" otherwise.
+PAGE_TEXTS_JS = """
+() => {
+    const userData = '[role=gridcell], textarea, input, .cm-editor, .message-wrap, .bubble-wrap, [role=option], '
+                   + 'code, pre, .options, script, style, svg';
+    const labelish = 'label, button, [role=tab], h1, h2, h3, h4, th, [data-testid=block-info], .label-wrap, '
+                   + '[data-testid=block-label], legend';
+    const out = [];
+    // One walk over the page that skips hidden subtrees (other tabs, closed accordions) and user
+    // data at once; screen-reader-only boxes (1 pixel, gradio's live announcements) are skipped.
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, {
+        acceptNode(node) {
+            if (node.nodeType === Node.TEXT_NODE) return NodeFilter.FILTER_ACCEPT;
+            if (node.matches(userData) || !node.checkVisibility({visibilityProperty: true})) return NodeFilter.FILTER_REJECT;
+            return NodeFilter.FILTER_ACCEPT;
+        },
+    });
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (node.nodeType === Node.TEXT_NODE) {
+            const text = node.textContent.trim();
+            if (!text) continue;
+            const box = node.parentElement.getBoundingClientRect();
+            if (box.width <= 1 || box.height <= 1) continue;
+            out.push([text, node.parentElement.closest(labelish) ? 'label' : 'text']);
+            continue;
+        }
+        for (const attr of ['placeholder', 'title', 'aria-label']) {
+            const value = (node.getAttribute(attr) || '').trim();
+            if (value) out.push([value, 'attr']);
+        }
+    }
+    // Placeholders of text fields are the page's own text even though their value is user data.
+    for (const el of document.body.querySelectorAll('textarea[placeholder], input[placeholder]')) {
+        if (el.checkVisibility()) out.push([el.getAttribute('placeholder').trim(), 'attr']);
+    }
+    return out;
+}
+"""
+
+
+def open_all_accordions(panel) -> None:
+    for header in panel.locator(".label-wrap:not(.open)").all():
+        if header.is_visible():
+            header.click()
+
+
+def page_texts(ui: UI, tab: str) -> list[tuple[str, str]]:
+    panel = ui.tab(tab)
+    open_all_accordions(panel)
+    ui.page.wait_for_timeout(300)  # let opened accordions render their content
+    return [(text, kind) for text, kind in ui.page.evaluate(PAGE_TEXTS_JS)]
+
+
+def leftovers(texts: list[tuple[str, str]], lang: str) -> list[str]:
+    """What in the page is not in `lang`, with the reason."""
+    problems = []
+    for text, kind in texts:
+        for key in SHOWN_KEY.findall(text):
+            problems.append(f"string key shown: {key!r} in {text!r}")
+        if lang == "en" and CJK.search(text):
+            problems.append(f"Chinese in the English page: {text!r}")
+        if lang == "zh":
+            if text in ENGLISH_ONLY_TEXTS:
+                problems.append(f"English text of the string table in the Chinese page: {text!r}")
+            elif kind == "label" and not CJK.search(text) and re.search(r"[A-Za-z]{2}", text) and not TECHNICAL.match(text):
+                problems.append(f"untranslated label: {text!r}")
+    return sorted(set(problems))
+
+
+def assert_complete(ui: UI, lang: str) -> None:
+    """Open every tab (accordions too) and fail with the full list of leftovers in `lang`."""
+    found = {}
+    for tab in TABS:
+        texts = page_texts(ui, tab)
+        assert len(texts) > 5, f"the {tab} tab shows almost nothing: {texts}"
+        problems = leftovers(texts, lang)
+        if problems:
+            found[tab] = problems
+    report = "\n".join(f"  {tab}: {problem}" for tab, problems in found.items() for problem in problems)
+    assert not found, f"the page is not entirely in {lang}:\n{report}"
+
+
+GRADIO_LOCALES = {"zh": "zh-CN", "en": "en"}
+
+
+def wait_for_gradio_locale(ui: UI, lang: str) -> None:
+    """gradio's own texts (footer) switch a moment after the page's: its locale module loads."""
+    ui.page.wait_for_function("locale => document.documentElement.lang === locale", arg=GRADIO_LOCALES[lang])
+
+
+def switch_language(ui: UI, lang: str) -> None:
+    ui.choose("app-language", lang)
+    expect(ui.el("tab-settings-button")).to_have_text(t("tab.settings", lang))
+    expect(ui.el("tab-chat-button")).to_have_text(t("tab.chat", lang))
+    wait_for_gradio_locale(ui, lang)
+
+
+def test_language_switch_is_complete_on_every_tab_of_a_first_run(start_workbench, new_page, _recorder):
+    # An empty work directory (only what the workbench itself puts there), Chinese by --lang.
+    workbench = start_workbench("zh", tiny_model=False)
+    ui = UI(new_page()).open(workbench.url)
+    expect(ui.el("tab-settings-button")).to_have_text(t("tab.settings", "zh"))
+    wait_for_gradio_locale(ui, "zh")
+    assert_complete(ui, "zh")
+    assert ui.error_toasts() == []
+    # The first-run panel says what to do first, in the page's language.
+    expect(ui.el("app-first-run")).to_be_visible()
+    expect(ui.el("app-first-run")).to_contain_text(t("tab.settings", "zh"))
+
+    switch_language(ui, "en")
+    expect(ui.el("app-first-run")).to_contain_text(t("tab.settings", "en"))
+    assert_complete(ui, "en")
+    # A message and an error follow the switch too: saving a provider with no name.
+    ui.tab("settings")
+    ui.click("settings-save")
+    message = ui.error_toast(re.compile(r"\S"))
+    assert not CJK.search(message), message
+
+    switch_language(ui, "zh")
+    ui.tab("settings")
+    for close in ui.page.locator("[data-testid=toast-close]").all():
+        close.click()
+    ui.click("settings-save")
+    message = ui.error_toast(CJK)
+    assert CJK.search(message), message
+    assert_complete(ui, "zh")
+
+    # Nothing configured broke anything: no script error in the page during the whole walk.
+    assert [line for line in _recorder.logs[id(ui.page)] if "pageerror" in line] == []
