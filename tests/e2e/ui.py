@@ -130,7 +130,7 @@ class UI:
 
     def edit_cell(self, elem_id: str, row: int, col: int, text: str) -> None:
         self.cell(elem_id, row, col).dblclick()
-        editor = self.el(elem_id).locator("textarea[aria-label='Edit cell']")
+        editor = self.cell(elem_id, row, col).locator("textarea")
         editor.fill(text)
         editor.press("Enter")
         expect(self.cell(elem_id, row, col)).to_contain_text(text)
