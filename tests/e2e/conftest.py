@@ -160,9 +160,14 @@ def _recorder(request) -> Recorder:
 # ---------------------------------------------------------------- the browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """One headless Chromium for the session; tests isolate themselves with contexts."""
+    """One headless Chromium for the browser tests; tests isolate themselves with contexts.
+
+    Package scope, not session: Playwright's sync API holds an event loop in the main thread,
+    and while it lives asyncio.run() fails there ("cannot be called from a running event
+    loop"), which broke the tests collected after this folder.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
