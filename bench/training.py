@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -113,14 +112,20 @@ def main() -> int:
     summary = json.loads((global_var.workdir().training / job.run_name / "metrics.json").read_text())
     runtime = summary.get("train_runtime")
     tokens = records[-1]["tokens_seen"] if records else 0
-    steady = [r["tokens_per_s"] for r in records[3:] if r.get("tokens_per_s")]
+    # After the first 3 steps (allocator and kernel warm-up): all tokens over all time, each step's
+    # time being its token count over its logged rate. (A median of per-step rates would favour
+    # padded batching, whose short-item steps are fast and long-item steps slow.)
+    warm = [(b["tokens_seen"] - a["tokens_seen"], b["tokens_per_s"]) for a, b in zip(records[2:], records[3:]) if b.get("tokens_per_s")]
+    steady_tokens = sum(count for count, _ in warm)
+    steady_rate = steady_tokens / sum(count / rate for count, rate in warm) if warm else float("nan")
     print(f"device            {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}")
     print(f"backend           {loaded.backend}  (4-bit: {bool(loaded.info.get('load_in_4bit'))})")
     print(f"model             {model_source}: {loaded.info.get('total_params', '?'):,} parameters, "
           f"{loaded.info.get('trainable_params', '?'):,} trainable (LoRA r=16, all linear layers)")
     print(f"steps             {job.step} × batch {args.batch_size} × accumulation {args.grad_accum}, batching {args.batching}")
     print(f"wall (incl. load) {wall:.1f} s; trainer runtime {runtime:.1f} s; {runtime / max(job.step, 1):.3f} s/step")
-    print(f"tokens            {tokens} seen; steady {statistics.median(steady) if steady else float('nan'):.0f} tokens/s (median after step 3)")
+    print(f"tokens            {tokens} non-padding tokens seen; {tokens / runtime:.0f} tokens/s over the whole run, "
+          f"{steady_rate:.0f} tokens/s after step 3")
     print(f"loss              {records[0]['loss']:.3f} -> {records[-1]['loss']:.3f}")
     if torch.cuda.is_available():
         print(f"peak GPU memory   {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated, "

@@ -530,10 +530,17 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
     job.state = "stopping" if job.stop_event.is_set() else "running"
     _write_status(job, data=train_stats)
     restore_cache = disable_kv_cache_for_training(model)
+    restore_attention = lambda: None  # noqa: E731
+    if loaded.backend != "unsloth" and config.batching in ("padding_free", "packing"):
+        # Attend within each item of a flattened row instead of over the whole row (train/attention.py).
+        from train.attention import use_item_attention
+
+        restore_attention = use_item_attention(model)
     try:
         result = trainer.train(resume_from_checkpoint=str(job.resume_from) if job.resume_from else None)
     finally:
         restore_cache()  # generation after training (chat, evaluation) wants the cache back
+        restore_attention()
         writer.close()
     job.step = trainer.state.global_step
     job.best_checkpoint = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
