@@ -3,6 +3,7 @@ prints the backend, step time, throughput and peak memory.
 
     python -m bench.training                       # tiny model on CPU (what CI machines can do)
     python -m bench.training --shape 0.5b --4bit   # on a CUDA box: a Qwen2.5-0.5B-shaped model, QLoRA
+    python -m bench.training --shape 3b --4bit --batch-size 1 --grad-accum 4 --max-length 2048 --batching packing --data mixed
 
 No model can be downloaded here, so `--shape 0.5b` builds a randomly initialised Qwen2 model with
 Qwen2.5-0.5B's layer sizes (and the tiny model's small vocabulary) in a temporary folder: the
@@ -22,10 +23,13 @@ import global_var
 from tools.workdir import REPO_ROOT
 
 FACTS = REPO_ROOT / "tests" / "data" / "tidewater_facts.jsonl"
-# Qwen2.5-0.5B's transformer sizes (vocabulary excepted: the tiny tokenizer is used).
+# Qwen2.5's transformer sizes. The tiny tokenizer is used, so token ids stay below 2048, but the
+# 3b shape keeps Qwen2.5-3B's 151,936-row (tied) embedding so that peak memory counts it.
 SHAPES = {
     "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2),
     "1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2),
+    "3b": dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16, num_key_value_heads=2,
+               vocab_size=151936),
 }
 
 
@@ -35,8 +39,9 @@ def build_shaped_model(tiny_dir: Path, out_dir: Path, shape: str) -> Path:
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_dir))
-    config = Qwen2Config(vocab_size=len(tokenizer), max_position_embeddings=4096, tie_word_embeddings=True,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
+    sizes = {"vocab_size": len(tokenizer), **SHAPES[shape]}
+    config = Qwen2Config(max_position_embeddings=32768, tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, **sizes)
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(str(out_dir))
