@@ -103,3 +103,16 @@ def test_gguf_export_on_gpu(in_facts_run, tmp_path):
     result = export_run(in_facts_run.run, "gguf_q8_0", tmp_path / "gguf")
     assert list((tmp_path / "gguf").rglob("*.gguf")), result
     assert train_state.loaded_model() is not None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="merged 4-bit export needs a CUDA GPU with Unsloth")
+def test_merged_4bit_export_reloads_in_4bit_on_gpu(in_facts_run, tmp_path):
+    import json
+
+    from train.export import export_run
+
+    export_run(in_facts_run.run, "merged_4bit", tmp_path / "m4")
+    config = json.loads((tmp_path / "m4" / "config.json").read_text())
+    assert config.get("quantization_config", {}).get("load_in_4bit") is True, config.get("quantization_config")
+    assert (tmp_path / "m4" / "README.md").exists() and (tmp_path / "m4" / "tokenizer_config.json").exists()
