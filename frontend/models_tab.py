@@ -74,8 +74,9 @@ def refresh(lang: str, current_model, current_run, current_adapter=None):
 
 
 @user_errors
-def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run=None):
-    """Load in this worker thread while the page shows progress; other tabs stay usable.
+def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run=None, progress=gr.Progress(track_tqdm=True)):
+    """Load in this worker thread while the page shows progress (hub downloads and shard loading
+    report through tqdm, which gradio follows); other tabs stay usable.
 
     `adapter_run`: a training run whose LoRA adapter goes on the model (chat and compare use it).
     """
@@ -102,7 +103,8 @@ def unload(lang: str):
 
 
 @user_errors
-def export(lang: str, run, fmt, out_dir):
+def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
+    """Export a run; merging and quantising report through tqdm, which the page shows."""
     from train.export import export_run
 
     if not run:
