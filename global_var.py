@@ -1,20 +1,24 @@
-"""Process-wide state only: the work directory and its stores (later: the loaded model, running jobs).
+"""The one owner of process-wide state: the work directory and its stores, the loaded model, the
+registry of background jobs (with the one rule for what may run together) and the API settings.
 
 Everything here is shared by every browser session, so it is reached through functions that
-hold one lock. What a user selects in the page lives in gr.State, never here.
+hold one lock. What a user selects in the page lives in gr.State, never here. This module sits
+below train/ and tools/ (it imports only db/ and tools.core): it holds their objects as values.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from db.dataset_store import DatasetStore
 from db.prompt_store import PromptStore
 from db.provider_store import ProviderStore
-from tools.workdir import WorkDir
+from tools.core.errors import UserError
+from tools.core.workdir import WorkDir
 
 _lock = threading.RLock()
 
@@ -25,7 +29,6 @@ class AppState:
     providers: ProviderStore
     prompts: PromptStore
     datasets: DatasetStore
-    jobs: dict[str, Any] = field(default_factory=dict)
 
 
 _state: AppState | None = None
@@ -100,10 +103,174 @@ def set_api_address(host: str, port: int) -> None:
         _api_address = (host, int(port))
 
 
+# ---------------------------------------------------------------- the loaded model
+
+_loaded_model: Any = None  # train.loading.LoadedModel | None
+# Held by train.loading from the unload of the old model until the new one is set: "loading".
+_model_loading = threading.Lock()
+
+
+def loaded_model():
+    """The model loaded for chat, the API and evaluation (a train.loading.LoadedModel), or None."""
+    with _lock:
+        return _loaded_model
+
+
+def set_loaded_model(loaded) -> None:
+    global _loaded_model
+    with _lock:
+        _loaded_model = loaded
+
+
+def model_lock() -> threading.RLock:
+    """The state lock, for callers that must check and change the model atomically."""
+    return _lock
+
+
+def model_loading_lock() -> threading.Lock:
+    """Held while a model loads; `.locked()` tells the chat "still loading" from "none loaded"."""
+    return _model_loading
+
+
+# ---------------------------------------------------------------- background jobs
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of background work and how it shares the machine."""
+
+    name: str
+    uses_device: bool  # holds the model or the GPU: one such job at a time, whatever its kind
+    already_running: str  # message when the same job (device kinds: any of the kind) runs already
+    blocks: str  # message for another device job refused because this one runs
+
+
+JOB_KINDS = {kind.name: kind for kind in (
+    JobKind("generation", uses_device=False, already_running="error.generate_running", blocks=""),
+    JobKind("training", uses_device=True, already_running="error.train_already_running", blocks="error.train_busy"),
+    JobKind("evaluation", uses_device=True, already_running="error.eval_running", blocks="error.eval_busy"),
+    JobKind("export", uses_device=True, already_running="error.export_running", blocks="error.export_busy"),
+)}
+
+
+@dataclass
+class Job:
+    kind: JobKind
+    name: str
+    handle: Any  # the job object; it answers is_running() and may carry the `thread` doing the work
+
+
+_jobs: dict[tuple[str, str], Job] = {}
+
+
+def _running() -> list[Job]:
+    return [job for job in _jobs.values() if job.handle.is_running()]
+
+
+def _blocker(kind: JobKind, name: str) -> UserError | None:
+    """The one rule: several generation runs at once (one per dataset), one device job at a time."""
+    for job in _running():
+        if job.kind is kind and (kind.uses_device or job.name == name):
+            return UserError(kind.already_running, run=job.name, name=job.name)
+        if kind.uses_device and job.kind.uses_device:
+            return UserError(job.kind.blocks, run=job.name, action=_ACTIONS[kind.name])
+    return None
+
+
+# What a refused device job was about to do, for the "cannot {action} while ..." messages.
+_ACTIONS = {"training": "start training", "evaluation": "evaluate a run", "export": "export a run", "generation": "generate"}
+
+
+def check_job_allowed(kind: str, name: str) -> None:
+    """Raise the UserError naming the job that blocks starting `kind` `name`; nothing is registered."""
+    with _lock:
+        error = _blocker(JOB_KINDS[kind], name)
+    if error is not None:
+        raise error
+
+
+def start_job(kind: str, name: str, handle) -> Any:
+    """Check the rule and register `handle` in one step (UserError naming the blocker); returns it."""
+    with _lock:
+        error = _blocker(JOB_KINDS[kind], name)
+        if error is not None:
+            raise error
+        _jobs[(kind, name)] = Job(JOB_KINDS[kind], name, handle)
+        _latest[kind] = name
+    return handle
+
+
+_latest: dict[str, str] = {}
+
+
+def find_job(kind: str, name: str | None = None):
+    """The job of `kind` named `name` (None: the one started last), running or finished, or None."""
+    with _lock:
+        name = name if name is not None else _latest.get(kind)
+        job = _jobs.get((kind, name)) if name is not None else None
+        return job.handle if job is not None else None
+
+
+def running_jobs(kind: str | None = None) -> list[tuple[str, str, Any]]:
+    """(kind, name, handle) of every running job, of one kind when given."""
+    with _lock:
+        return [(job.kind.name, job.name, job.handle) for job in _running() if kind is None or job.kind.name == kind]
+
+
+def refuse_while_device_busy(action: str) -> None:
+    """UserError naming the running device job (training, evaluation, export): the model must not change
+    under it. The job's own thread is let through (an evaluation loads the model it evaluates)."""
+    with _lock:
+        for job in _running():
+            if job.kind.uses_device and getattr(job.handle, "thread", None) is not threading.current_thread():
+                raise UserError(job.kind.blocks, run=job.name, action=action)
+
+
+class _SynchronousJob:
+    """A device job that runs in the caller's thread (an export)."""
+
+    def __init__(self):
+        self.thread = threading.current_thread()
+        self.running = True
+
+    def is_running(self) -> bool:
+        return self.running
+
+
+@contextlib.contextmanager
+def device_job(kind: str, name: str) -> Iterator[None]:
+    """Hold the device for work done in this thread, under the same rule as background jobs."""
+    handle = start_job(kind, name, _SynchronousJob())
+    try:
+        yield
+    finally:
+        handle.running = False
+
+
+def current_training():
+    """The training job of this process (running or the last finished one), or None."""
+    return find_job("training")
+
+
+def is_training() -> bool:
+    return bool(running_jobs("training"))
+
+
+def reset_runtime() -> None:
+    """Forget the loaded model and every job record (tests)."""
+    global _loaded_model
+    with _lock:
+        _loaded_model = None
+        _jobs.clear()
+        _latest.clear()
+
+
 def reset() -> None:
-    """Forget the open work directory and the API settings (tests switch between temporary ones)."""
+    """Forget the open work directory, the API settings, the model and the jobs (tests switch between
+    temporary work directories)."""
     global _state, _api_key, _api_address
     with _lock:
         _state = None
         _api_key = None
         _api_address = None
+    reset_runtime()

@@ -32,7 +32,7 @@ from db.dataset_store import DatasetStore
 from schema.document import DocumentSlice
 from schema.prompt import PromptTemplateRecord
 from schema.provider import APIProvider
-from tools.generation import GenerationSettings, PreparedGeneration, run_generation, unit_outcomes
+from tools.generation.engine import GenerationSettings, PreparedGeneration, run_generation, unit_outcomes
 
 REPO = Path(__file__).resolve().parent.parent
 

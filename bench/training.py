@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import global_var
-from tools.workdir import REPO_ROOT
+from tools.core.workdir import REPO_ROOT
 
 FACTS = REPO_ROOT / "tests" / "data" / "tidewater_facts.jsonl"
 # Qwen2.5's transformer sizes. The tiny tokenizer is used, so token ids stay below 2048, but the
@@ -67,10 +67,10 @@ def main() -> int:
 
     import torch
 
-    from train import state
     from train.config import TrainConfig
     from train.tiny_model import build_tiny_model
-    from train.trainer import read_run_log, start_training
+    from train.trainer import start_training
+    from train.runs import read_run_log
 
     root = Path(tempfile.mkdtemp(prefix="bench-training-"))
     global_var.init(root / "workdir")
@@ -91,8 +91,8 @@ def main() -> int:
     store.create("bench")
     pairs = [(f["question"], f["answer"]) for f in facts]
     if args.data == "mixed":
-        from tools.documents import slice_docset
-        from tools.workdir import SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
+        from tools.docs.docsets import slice_docset
+        from tools.core.workdir import SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
 
         slices, _ = slice_docset(SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET, max_tokens=400)
         pairs += [(f"Explain {piece.heading_label} in tidewater.", piece.text) for piece in slices]
@@ -111,7 +111,7 @@ def main() -> int:
         return 1
     job.raise_if_failed()
     wall = time.monotonic() - started
-    loaded = state.loaded_model()
+    loaded = global_var.loaded_model()
     records = [r for r in read_run_log(job.run_name) if "loss" in r]
     # Step time from the log's token counter is too coarse; use the run's own timestamps per step.
     summary = json.loads((global_var.workdir().training / job.run_name / "metrics.json").read_text())

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from schema.dataset import Provenance, first_exchange, validate_messages
-from schema.errors import UserError
-from tools.workdir import atomic_write_text, validate_name
+from tools.core.errors import UserError
+from tools.core.workdir import atomic_write_text, validate_name
 
 SUFFIX = ".jsonl"
 

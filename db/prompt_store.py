@@ -9,9 +9,9 @@ from pathlib import Path
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from schema.prompt import PromptTemplateRecord, validate_template_content
-from tools.workdir import atomic_write_text, validate_name
+from tools.core.workdir import atomic_write_text, validate_name
 
 
 class AtomicJSONStorage(Storage):

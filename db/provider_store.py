@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine, select
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from schema.provider import APIProvider, validate_provider_input
 
 

@@ -1,10 +1,2 @@
-"""The web UI: one module per tab; `app.build_app` assembles the page."""
-
-import os
-
-from frontend import fast_import as _fast_import
-
-# Before any tab module imports gradio: no analytics calls on a closed network, and no
-# stub generation at import (see fast_import for the measured reason).
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-_fast_import.install()
+"""Every way in for a person or a program: the web page (`web/`), the command line (`cli/`) and the
+OpenAI-compatible HTTP API (`api/`). Nothing below this layer imports it."""

@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 
 ROLES = ("system", "user", "assistant")
 

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from pydantic import BaseModel, Field
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 
 SLICE_VARIABLE = "document_slice"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

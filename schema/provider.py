@@ -7,7 +7,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 
 
 def _now() -> datetime:
@@ -73,7 +73,7 @@ def validate_provider_input(
     name, base_url, model_id, api_key=None, max_concurrency=8, timeout_s=60, price_input_per_m=None, price_output_per_m=None
 ) -> dict:
     """The one validation point for provider fields (UI and CLI); returns clean values or raises UserError."""
-    from tools.workdir import validate_name
+    from tools.core.workdir import validate_name
 
     name = validate_name(name, "provider name")
     base_url = (base_url or "").strip().rstrip("/")

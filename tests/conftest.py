@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import global_var  # noqa: E402
-from tools.i18n import set_default_language  # noqa: E402
+from tools.core.i18n import set_default_language  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

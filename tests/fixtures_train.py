@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 import global_var
-from tools.workdir import REPO_ROOT, SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
-from train import state as train_state
+from tools.core.workdir import REPO_ROOT, SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
 
 FACTS_PATH = REPO_ROOT / "tests" / "data" / "tidewater_facts.jsonl"
 TINY = "tiny"
@@ -76,7 +75,7 @@ def add_facts_dataset(name: str = FACTS_DATASET, facts: list[dict] | None = None
 
 
 def _finish_jobs() -> None:
-    job = train_state.current_job()
+    job = global_var.current_training()
     if job is not None and job.is_running():
         job.request_stop()
         job.wait(120)
@@ -86,12 +85,12 @@ def _finish_jobs() -> None:
 def workbench(tmp_path, tiny_model_dir):
     """A fresh work directory with models/tiny and the facts dataset; model/job state cleared."""
     _finish_jobs()
-    train_state.reset()
+    global_var.reset_runtime()
     open_workdir(tmp_path / "wd", tiny_model_dir)
     add_facts_dataset()
     yield global_var.workdir()
     _finish_jobs()
-    train_state.reset()
+    global_var.reset_runtime()
     global_var.reset()
 
 
@@ -150,10 +149,11 @@ def facts_run(tmp_path_factory, tiny_model_dir) -> FactsRun:
 
     from train.config import TrainConfig
     from train.loading import load_model
-    from train.trainer import read_run_log, start_training
+    from train.trainer import start_training
+    from train.runs import read_run_log
 
     _finish_jobs()
-    train_state.reset()
+    global_var.reset_runtime()
     root = open_workdir(tmp_path_factory.mktemp("facts-run"), tiny_model_dir)
     add_facts_dataset()
     facts = load_facts()
@@ -168,7 +168,7 @@ def facts_run(tmp_path_factory, tiny_model_dir) -> FactsRun:
     job.raise_if_failed()
     seconds = time.monotonic() - started
 
-    loaded = train_state.loaded_model()
+    loaded = global_var.loaded_model()
     trained = loaded.model
     after = exact_matches(greedy_answers(trained, loaded.tokenizer, questions), facts)
     # LoRA must leave every base weight as it was; peft renames base layers to *.base_layer.*.
@@ -185,9 +185,9 @@ def in_facts_run(facts_run):
     """Point the process at the facts run's work directory (with its trained model loaded)."""
     global_var.reset()
     global_var.init(facts_run.root)
-    train_state.reset()
+    global_var.reset_runtime()
     facts_run.loaded.model, facts_run.loaded.tokenizer = facts_run.model, facts_run.tokenizer
-    train_state.set_loaded_model(facts_run.loaded)
+    global_var.set_loaded_model(facts_run.loaded)
     yield facts_run
-    train_state.reset()
+    global_var.reset_runtime()
     global_var.reset()

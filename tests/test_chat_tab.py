@@ -3,10 +3,10 @@
 import gradio as gr
 import pytest
 
-from frontend import chat_tab
+from frontend.web import chat_tab
 from tests.fixtures_train import facts_run, in_facts_run, load_facts, tiny_model_dir, workbench  # noqa: F401
 from train import inference
-from train import state as train_state
+import global_var
 
 GREEDY = dict(system_prompt="", max_new_tokens=12, temperature=0, top_p=0.9, repetition_penalty=1.0)
 
@@ -66,11 +66,11 @@ def test_training_in_progress_is_refused(in_facts_run):
         def is_running(self):
             return True
 
-    train_state.claim_training_slot(Running())
+    global_var.start_job("training", "test-run", Running())
     assert "busy-run" in chat_tab.model_status("en")
     with pytest.raises(gr.Error, match="busy-run"):
         _respond("hello")
-    train_state.reset()
+    global_var.reset_runtime()
 
 
 def test_stop_and_clear(in_facts_run):

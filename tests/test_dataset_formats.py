@@ -3,7 +3,7 @@ import json
 import pytest
 
 from db.dataset_formats import FORMATS, export_dataset, import_file
-from schema.errors import UserError
+from tools.core.errors import UserError
 
 SINGLE = [
     {"role": "user", "content": "What is the default max_workers of Tide.run?"},

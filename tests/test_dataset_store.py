@@ -5,7 +5,7 @@ import pytest
 import global_var
 from db.dataset_store import DatasetStore
 from schema.dataset import qa_messages
-from schema.errors import UserError
+from tools.core.errors import UserError
 
 
 def _fill(store, name, count, start=0):

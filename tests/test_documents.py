@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from tools.documents import (
+from tools.docs.reading import (
     DocumentReadError,
     describe_file,
     html_to_markdown,
     list_docsets,
     load_document_text,
     scan_docset,
-    slice_docset,
 )
-from tools.markdown_tree import outline_markdown
+from tools.docs.docsets import slice_docset
+from tools.docs.markdown_tree import outline_markdown
 
 SAMPLE_DOCSET = Path(__file__).resolve().parent.parent / "workdir" / "docs" / "tidewater"
 

@@ -9,12 +9,11 @@ import sys
 import pytest
 
 import global_var
-from schema.errors import UserError
+from tools.core.errors import UserError
 from tests.fixtures_train import FACTS_DATASET, TINY, _finish_jobs, add_facts_dataset, open_workdir, tiny_model_dir, workbench  # noqa: F401
 from tests.openai_test_server import OpenAITestServer
-from tools.workdir import REPO_ROOT
+from tools.core.workdir import REPO_ROOT
 from train import evaluation
-from train import state as train_state
 from train.config import TrainConfig
 from train.evaluation import exact_match, normalize_answer, parse_judge_reply, rouge_l, rouge_tokens
 
@@ -99,14 +98,14 @@ def eval_run(tmp_path_factory, tiny_model_dir):
     from train.trainer import start_training
 
     _finish_jobs()
-    train_state.reset()
+    global_var.reset_runtime()
     root = open_workdir(tmp_path_factory.mktemp("eval-run"), tiny_model_dir)
     add_facts_dataset()
     job = start_training(TrainConfig(model=TINY, dataset=FACTS_DATASET, run_name="evalrun", **EVAL_TRAINING))
     assert job.wait(600), "training did not finish"
     job.raise_if_failed()
     global_var.reset()
-    train_state.reset()
+    global_var.reset_runtime()
     return root, job.run_name
 
 
@@ -116,20 +115,18 @@ def in_eval_run(eval_run):
     root, run = eval_run
     global_var.reset()
     global_var.init(root)
-    train_state.reset()
-    evaluation.reset()
+    global_var.reset_runtime()
     yield root, run
     job = evaluation.current_evaluation()
     if job is not None and job.is_running():
         job.request_stop()
         job.wait(120)
-    evaluation.reset()
-    train_state.reset()
+    global_var.reset_runtime()
     global_var.reset()
 
 
 def test_validation_samples_are_written_at_each_evaluation(in_eval_run):
-    from train.trainer import SAMPLES_FILE, read_validation_samples
+    from train.runs import SAMPLES_FILE, read_validation_samples
 
     root, run = in_eval_run
     lines = [json.loads(line) for line in (root / "training" / run / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()]
@@ -155,7 +152,7 @@ def test_evaluate_run_compares_base_and_tuned_and_writes_the_report(in_eval_run)
     item = report["per_item"][0]
     assert {"question", "reference", "base_answer", "tuned_answer", "base_rouge_l", "tuned_rouge_l", "base_exact_match", "tuned_exact_match"} <= item.keys()
     # The model loaded for the evaluation carries the run's adapter (chat can compare with it next).
-    assert train_state.loaded_model().adapter_run == run
+    assert global_var.loaded_model().adapter_run == run
     folder = root / "training" / run
     saved = json.loads((folder / evaluation.REPORT_JSON).read_text(encoding="utf-8"))
     assert saved["summary"] == json.loads(json.dumps(report["summary"]))

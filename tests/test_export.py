@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from tests.fixtures_train import TINY, facts_run, greedy_answers, in_facts_run, load_facts, tiny_model_dir  # noqa: F401
-from train import state as train_state
+import global_var
 
 QUESTIONS = [f["question"] for f in load_facts()[:12]]
 
@@ -102,7 +102,7 @@ def test_gguf_export_on_gpu(in_facts_run, tmp_path):
 
     result = export_run(in_facts_run.run, "gguf_q8_0", tmp_path / "gguf")
     assert list((tmp_path / "gguf").rglob("*.gguf")), result
-    assert train_state.loaded_model() is not None
+    assert global_var.loaded_model() is not None
 
 
 @pytest.mark.gpu

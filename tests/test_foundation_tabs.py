@@ -7,8 +7,8 @@ import gradio as gr
 import pytest
 
 import global_var
-from frontend import datasets_tab, prompts_tab, settings_tab
-from frontend.app import build_app
+from frontend.web import datasets_tab, prompts_tab, settings_tab
+from frontend.web.app import build_app
 from schema.dataset import qa_messages
 
 
@@ -136,7 +136,7 @@ def test_a_language_switch_re_renders_tables_and_keeps_the_selection(workdir):
 
 
 def test_first_run_panel_shows_until_a_provider_or_dataset_exists(workdir):
-    from frontend.app import is_first_run
+    from frontend.web.app import is_first_run
 
     assert is_first_run()
     global_var.datasets().create("demo")

@@ -6,10 +6,10 @@ import gradio as gr
 import pytest
 
 import global_var
-from frontend import generate_tab
-from frontend.common import Localizer
+from frontend.web import generate_tab
+from frontend.web.common import Localizer
 from tests.openai_test_server import OpenAITestServer
-from tools.generation import find_generation_job
+from tools.generation.engine import find_generation_job
 
 VARIABLES = [["project_name", "Tidewater"]]
 

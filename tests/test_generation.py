@@ -15,10 +15,10 @@ import pytest
 
 import global_var
 from schema.dataset import first_exchange
-from schema.errors import UserError
+from tools.core.errors import UserError
 from schema.provider import APIProvider
 from tests.openai_test_server import OpenAITestServer
-from tools.generation import (
+from tools.generation.engine import (
     UNIT_DONE,
     UNIT_FAILED,
     GenerationSettings,

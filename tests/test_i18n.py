@@ -2,8 +2,8 @@ import string
 
 import pytest
 
-from schema.errors import UserError
-from tools.i18n import LANGUAGES, STRINGS, t
+from tools.core.errors import UserError
+from tools.core.i18n import LANGUAGES, STRINGS, t
 
 
 def _fields(template: str) -> set[str]:

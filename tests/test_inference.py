@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from tests.fixtures_train import TINY, facts_run, in_facts_run, load_facts, tiny_model_dir, workbench  # noqa: F401
 from train import inference, loading
-from train import state as train_state
+import global_var
 from train.inference import GENERATION_QUEUE, Queued
 
 
@@ -76,17 +76,17 @@ def test_no_model_loading_and_training_are_refused_with_a_message(workbench):
     with pytest.raises(UserError) as caught:
         inference.stream_chat(_ask("hi"))
     assert caught.value.key == "error.chat_no_model"
-    with loading._load_lock:
+    with global_var.model_loading_lock():
         with pytest.raises(UserError) as caught:
             inference.generate_reply(_ask("hi"))
         assert caught.value.key == "error.chat_model_loading"
-    train_state.claim_training_slot(FakeJob())
+    global_var.start_job("training", "test-run", FakeJob())
     try:
         with pytest.raises(UserError) as caught:
             inference.stream_compare(_ask("hi"))
         assert caught.value.key == "error.chat_training" and "busy-run" in caught.value.render("en")
     finally:
-        train_state.reset()
+        global_var.reset_runtime()
 
 
 def test_messages_must_end_with_a_question():
@@ -143,12 +143,12 @@ def test_sampling_parameters_generate(in_facts_run):
 
 def test_base_and_tuned_differ_and_base_equals_a_fresh_base_model(in_facts_run):
     facts = load_facts()[:6]
-    loaded = train_state.loaded_model()
+    loaded = global_var.loaded_model()
     compared = []
     for fact in facts:
         *_, last = inference.stream_compare(_ask(fact["question"]), max_new_tokens=20, temperature=0)
         compared.append(last)
-    assert train_state.loaded_model() is loaded, "compare used the loaded weights, nothing was reloaded"
+    assert global_var.loaded_model() is loaded, "compare used the loaded weights, nothing was reloaded"
     tuned_right = sum(tuned.strip() == fact["answer"] for (_, tuned), fact in zip(compared, facts))
     base_right = sum(base.strip() == fact["answer"] for (base, _), fact in zip(compared, facts))
     assert tuned_right > base_right and any(base != tuned for base, tuned in compared)

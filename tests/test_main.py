@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import main
+from frontend.cli import web
+from tools.core import net
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,15 +67,15 @@ def test_non_loopback_bind_without_auth_is_refused(tmp_path):
 
 
 def test_bind_rules():
-    assert main.is_loopback("127.0.0.1") and main.is_loopback("localhost") and main.is_loopback("::1")
-    assert not main.is_loopback("0.0.0.0") and not main.is_loopback("192.168.1.5")
+    assert net.is_loopback("127.0.0.1") and net.is_loopback("localhost") and net.is_loopback("::1")
+    assert not net.is_loopback("0.0.0.0") and not net.is_loopback("192.168.1.5")
     with pytest.raises(Exception):
-        main.check_bind_allowed("0.0.0.0", None, False)
-    main.check_bind_allowed("0.0.0.0", ("u", "p"), False)
-    main.check_bind_allowed("0.0.0.0", None, True)
-    assert main.parse_auth("u:p:q") == ("u", "p:q")
+        web.check_bind_allowed("0.0.0.0", None, False)
+    web.check_bind_allowed("0.0.0.0", ("u", "p"), False)
+    web.check_bind_allowed("0.0.0.0", None, True)
+    assert web.parse_auth("u:p:q") == ("u", "p:q")
     with pytest.raises(Exception):
-        main.parse_auth("nopassword")
+        web.parse_auth("nopassword")
 
 
 def test_busy_default_port_moves_to_the_next_free_one():
@@ -81,7 +83,7 @@ def test_busy_default_port_moves_to_the_next_free_one():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert main.find_free_port("127.0.0.1", port) > port
+        assert net.find_free_port("127.0.0.1", port) > port
 
 
 def test_app_starts_and_answers_http_on_a_free_port(tmp_path):
@@ -136,7 +138,7 @@ def test_app_with_auth_requires_login(tmp_path):
 def test_sigterm_exits_through_the_atexit_handlers():
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        main.exit_on_sigterm()
+        web.exit_on_sigterm()
         with pytest.raises(SystemExit) as exited:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1)  # the handler runs in this thread before the sleep ends

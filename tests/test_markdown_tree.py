@@ -5,7 +5,7 @@ import random
 import pytest
 from markdown_it import MarkdownIt
 
-from tools.markdown_tree import outline_markdown, parse_markdown, split_lines
+from tools.docs.markdown_tree import outline_markdown, parse_markdown, split_lines
 
 COMMONMARK = MarkdownIt("commonmark")
 

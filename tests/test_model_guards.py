@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from tests.fixtures_train import TINY, tiny_model_dir, workbench  # noqa: F401
 
 

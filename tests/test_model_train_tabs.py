@@ -5,9 +5,9 @@ import time
 import gradio as gr
 import pytest
 
-from frontend import models_tab, train_tab
+from frontend.web import models_tab, train_tab
 from tests.fixtures_train import FACTS_DATASET, TINY, facts_run, in_facts_run, tiny_model_dir, workbench  # noqa: F401
-from train import state as train_state
+import global_var
 from train.config import TrainConfig
 
 
@@ -26,7 +26,7 @@ def test_models_tab_lists_loads_and_unloads(workbench):
     steps = list(models_tab.load("en", TINY, 512, False, "auto", "none"))
     assert steps[0].startswith("Loading") and "Qwen2" in steps[-1] and "transformers" in steps[-1]
     assert "unloaded" in models_tab.unload("en")
-    assert train_state.loaded_model() is None
+    assert global_var.loaded_model() is None
     with pytest.raises(gr.Error, match="4 bit|4-bit|GPU|CUDA"):
         list(models_tab.load("en", TINY, 512, True, "auto", "none"))
 
@@ -39,11 +39,11 @@ def test_models_tab_loads_a_runs_adapter_for_chat(in_facts_run):
     assert in_facts_run.run in adapters["choices"]
     steps = list(models_tab.load("en", TINY, 512, False, "auto", "none", in_facts_run.run))
     assert in_facts_run.run in steps[0] and in_facts_run.run in steps[-1]
-    loaded = train_state.loaded_model()
+    loaded = global_var.loaded_model()
     assert loaded.adapter_run == in_facts_run.run and hasattr(loaded.model, "disable_adapter")
     with pytest.raises(gr.Error, match="no-such-run"):
         list(models_tab.load("en", TINY, 512, False, "auto", "none", "no-such-run"))
-    assert train_state.loaded_model() is loaded, "a wrong run is refused before anything is unloaded"
+    assert global_var.loaded_model() is loaded, "a wrong run is refused before anything is unloaded"
 
 
 def test_loss_frame_fixes_axis_types_and_both_series_from_the_first_frame():
@@ -72,13 +72,13 @@ def test_train_tab_start_poll_refuse_second_and_export(workbench):
     assert run == "ui-run" and "4 steps" in message and 'src="./tensorboard/?shown=' in iframe
     with pytest.raises(gr.Error, match="already running|running"):
         train_tab.start("en", TINY, FACTS_DATASET, "second", *values)
-    job = train_state.current_job()
+    job = global_var.current_training()
     assert job.wait(300)
     status_md, frame = train_tab.poll("en", run)
     assert "completed" in status_md and "4/4" in status_md
     assert len(frame[frame.series == "train"]) >= 3
     # A reloaded page re-attaches: refresh finds the run; chat would now use the adapter.
-    assert train_state.loaded_model().adapter_run == "ui-run"
+    assert global_var.loaded_model().adapter_run == "ui-run"
     exported = models_tab.export("en", "ui-run", "lora", "")
     assert "Exported ui-run as lora" in exported
 
@@ -92,7 +92,7 @@ def test_validation_samples_and_evaluation_in_the_train_tab(workbench):
 
     values = _values(max_steps=2, batch_size=8, grad_accum=1, eval_ratio=0.1, eval_steps=1, validation_samples=2, max_length=128, save_steps=2)
     run, *_ = train_tab.start("en", TINY, FACTS_DATASET, "eval-ui", *values)
-    assert train_state.current_job().wait(300)
+    assert global_var.current_training().wait(300)
     samples = train_tab.poll_samples("en", run)
     assert list(samples.columns) == ["Step", "Question", "Reference", "Generated answer"]
     assert len(samples) == 2 and set(samples["Step"]) == {2}
@@ -103,7 +103,6 @@ def test_validation_samples_and_evaluation_in_the_train_tab(workbench):
     assert summary.empty and paths == ""
     with pytest.raises(gr.Error, match="positive whole number"):
         train_tab.start_evaluation("en", run, -2, "", 8)
-    evaluation.reset()
     assert "Evaluating eval-ui" in train_tab.start_evaluation("en", run, 2, "", 4)
     assert evaluation.current_evaluation().wait(300)
     status, summary, items, paths, shown = train_tab.poll_evaluation("en", None)
@@ -115,4 +114,3 @@ def test_validation_samples_and_evaluation_in_the_train_tab(workbench):
     assert again[4] == shown and isinstance(again[1], type(gr.skip()))
     assert len(train_tab.show_report("en", run)[1]) == 2
     assert "No evaluation is running" in train_tab.stop_evaluation("en")
-    evaluation.reset()

@@ -17,11 +17,11 @@ import openai
 import pytest
 
 import global_var
-from frontend import settings_tab
-from frontend.app import start_server
+from frontend.web import settings_tab
+from frontend.web.app import start_server
 from tests.fixtures_train import TINY, facts_run, in_facts_run, load_facts, tiny_model_dir, workbench  # noqa: F401
-from tools import openai_api
-from tools.llm_client import check_provider
+from frontend.api import openai_api
+from tools.llm.client import check_provider
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "sk-workbench-test-key"

@@ -4,7 +4,7 @@ import pytest
 
 import global_var
 from db.prompt_store import PromptStore
-from schema.errors import UserError
+from tools.core.errors import UserError
 from schema.prompt import render_template, template_renderer, user_variables
 
 

@@ -4,7 +4,7 @@ import pytest
 
 import global_var
 from db.provider_store import MIGRATIONS, ProviderStore
-from schema.errors import UserError
+from tools.core.errors import UserError
 from schema.provider import mask_api_key
 
 

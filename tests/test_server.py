@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from frontend.app import start_server
+from frontend.web.app import start_server
 from train import tensorboard
 
 
@@ -64,7 +64,7 @@ def test_a_starting_tensorboard_gets_a_page_that_retries_by_itself(server, monke
 
 def test_showing_tensorboard_again_loads_the_frame_again():
     """The same HTML twice left the old frame in place (still showing 'starting' or 'not running')."""
-    from frontend.train_tab import tensorboard_html
+    from frontend.web.train_tab import tensorboard_html
 
     first, second = tensorboard_html("en", True), tensorboard_html("en", True)
     assert first != second and 'src="./tensorboard/?shown=' in first

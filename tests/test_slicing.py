@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from schema.document import DocumentSlice
-from tools.markdown_tree import outline_markdown, split_lines
-from tools.slicing import (
+from tools.docs.docsets import slice_document
+from tools.docs.markdown_tree import outline_markdown, split_lines
+from tools.docs.slicing import (
     DEFAULT_MAX_TOKENS,
     estimate_tokens,
     slice_by_kind,
-    slice_document,
     slice_markdown,
     slice_text,
 )

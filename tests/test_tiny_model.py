@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from tests.fixtures_train import TINY, tiny_model_dir, workbench  # noqa: F401
-from tools.workdir import REPO_ROOT
-from train import state as train_state
+from tools.core.workdir import REPO_ROOT
+import global_var
 
 
 def test_tiny_model_is_a_small_qwen2_folder(tiny_model_dir):
@@ -50,9 +50,9 @@ def test_load_model_reports_info(workbench):
     assert info["native_context"] == 1024 and info["context_length"] == 512
     assert 100_000 < info["total_params"] < 5_000_000
     assert info["rope_scaling"] is None
-    assert train_state.loaded_model() is loaded
+    assert global_var.loaded_model() is loaded
     assert unload_model() is True
-    assert train_state.loaded_model() is None and loaded.model is None
+    assert global_var.loaded_model() is None and loaded.model is None
     assert unload_model() is False
 
 
@@ -111,7 +111,7 @@ def test_load_is_refused_while_training(workbench):
         def is_running(self):
             return True
 
-    train_state.claim_training_slot(RunningJob())
+    global_var.start_job("training", "test-run", RunningJob())
     try:
         for action in (lambda: load_model(TINY, max_seq_length=256), unload_model):
             with pytest.raises(UserError) as caught:
@@ -119,7 +119,7 @@ def test_load_is_refused_while_training(workbench):
             assert caught.value.key == "error.train_busy"
             assert "busy-run" in caught.value.render("en")
     finally:
-        train_state.reset()
+        global_var.reset_runtime()
 
 
 def test_make_tiny_model_command(tmp_path, monkeypatch):
@@ -127,7 +127,7 @@ def test_make_tiny_model_command(tmp_path, monkeypatch):
     import argparse
 
     import global_var
-    from train import cli
+    from frontend.cli import train
 
     calls = []
     monkeypatch.setattr("train.tiny_model.build_tiny_model", lambda out, seed=0: calls.append((out, seed)) or out)
@@ -146,9 +146,9 @@ def test_make_tiny_model_command(tmp_path, monkeypatch):
 def test_registrars_and_state_do_not_import_torch():
     code = (
         "import sys, argparse\n"
-        "import train.state, train.cli, train.trainer, train.export, train.loading, train.config\n"
+        "import train.state, frontend.cli.train, train.trainer, train.export, train.loading, train.config\n"
         "p = argparse.ArgumentParser(); sub = p.add_subparsers()\n"
-        "for r in (train.cli.register_make_tiny_model, train.cli.register_train, train.cli.register_export): r(sub)\n"
+        "for r in (frontend.cli.train.register_make_tiny_model, frontend.cli.train.register_train, frontend.cli.train.register_export): r(sub)\n"
         "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
@@ -156,8 +156,8 @@ def test_registrars_and_state_do_not_import_torch():
 
 
 def test_train_strings_exist_in_both_languages():
-    from tools.i18n import placeholders
-    from tools.locales.train import STRINGS
+    from tools.core.i18n import placeholders
+    from tools.core.locales.train import STRINGS
 
     for key in STRINGS:
         fields = placeholders(key)

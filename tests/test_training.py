@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from tests.fixtures_train import (  # noqa: F401
     FACTS_DATASET,
     TINY,
@@ -19,7 +19,7 @@ from tests.fixtures_train import (  # noqa: F401
     tiny_model_dir,
     workbench,
 )
-from train import state as train_state
+import global_var
 from train.config import TrainConfig, plan_steps
 
 MULTI_TURN = [
@@ -180,7 +180,7 @@ def test_fine_tuned_model_answers_more_facts_exactly(facts_run):
 
 
 def test_run_folder_holds_everything(in_facts_run):
-    from train.trainer import list_runs, read_run_log, run_status
+    from train.runs import list_runs, read_run_log, run_status
 
     folder = in_facts_run.root / "training" / in_facts_run.run
     for name in ("config.json", "status.json", "metrics.json", "trainer_log.jsonl", "data/train.jsonl", "adapter/adapter_config.json"):
@@ -195,7 +195,7 @@ def test_run_folder_holds_everything(in_facts_run):
     assert {"step", "loss", "learning_rate", "epoch", "tokens_per_s", "eta_s", "percent"} <= records[1].keys()
     assert [r["run"] for r in list_runs()] == [in_facts_run.run]
     # The loaded model now carries the run's adapter, so Chat uses it.
-    assert train_state.loaded_model().adapter_run == in_facts_run.run
+    assert global_var.loaded_model().adapter_run == in_facts_run.run
 
 
 # ---------------------------------------------------------------- control: one at a time, stop, resume, early stop
@@ -207,14 +207,15 @@ def _short_config(**changes) -> TrainConfig:
 
 
 def test_stop_then_resume_reaches_the_same_final_step(workbench):
-    from train.trainer import latest_checkpoint, resume_training, run_status, start_training
+    from train.trainer import resume_training, start_training
+    from train.runs import latest_checkpoint, run_status
 
     reached_three = threading.Event()
 
     def stop_at_three(record):
         if record.get("step") == 3 and "loss" in record:
             reached_three.set()
-            train_state.current_job().request_stop()
+            global_var.current_training().request_stop()
 
     job = start_training(_short_config(max_steps=10), on_progress=stop_at_three)
     # A second start while the first runs is refused with the reason.
@@ -239,7 +240,8 @@ def test_stop_then_resume_reaches_the_same_final_step(workbench):
 
 def test_early_stopping_on_rising_eval_loss_keeps_best_checkpoint(workbench):
     """Eval answers contradict the training answers, so eval loss rises as the model learns them."""
-    from train.trainer import run_status, start_training
+    from train.trainer import start_training
+    from train.runs import run_status
 
     import global_var
 

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from schema.errors import UserError
-from tools.workdir import SAMPLE_DOCSET, WorkDir, atomic_write_text, validate_name
+from tools.core.errors import UserError
+from tools.core.workdir import SAMPLE_DOCSET, WorkDir, atomic_write_text, validate_name
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "../x", "a/b", "a\\b", "/etc/passwd", "x\x00y", "..", ".hidden", "a:b", "tab\there"])

@@ -1,0 +1,1 @@
+"""The torch-free library, one subpackage per subject; `core/` is the foundation of every layer."""

@@ -22,7 +22,7 @@ CHATML_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 
 def fallback_template(name: str) -> str:
-    from schema.errors import UserError
+    from tools.core.errors import UserError
 
     try:
         return FALLBACK_TEMPLATES[name]

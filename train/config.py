@@ -11,10 +11,27 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
-BATCHING = ("padding_free", "packing", "padded")
+
+
+@dataclass(frozen=True)
+class BatchingMode:
+    """How items become batches; the trainer, the UI's choices and the CLI's --batching read this table."""
+
+    name: str
+    flattened: bool  # the items of a batch share one row: attention must stay within each item
+    trl_packing: bool  # TRL fills rows up to max_length
+    trl_padding_free: bool  # TRL concatenates the batch's items without pad tokens
+
+
+BATCHING_MODES: dict[str, BatchingMode] = {mode.name: mode for mode in (
+    BatchingMode("padding_free", flattened=True, trl_packing=False, trl_padding_free=True),
+    BatchingMode("packing", flattened=True, trl_packing=True, trl_padding_free=False),
+    BatchingMode("padded", flattened=False, trl_packing=False, trl_padding_free=False),
+)}
+BATCHING = tuple(BATCHING_MODES)
 
 
 def _f(default, help: str, **extra) -> Any:
@@ -73,7 +90,7 @@ class TrainConfig:
             # load_best_model_at_end can only pick among evaluated checkpoints.
             raise UserError("error.train_save_eval_steps", save_steps=self.save_steps, eval_steps=self.eval_steps)
         if self.run_name:
-            from tools.workdir import validate_name
+            from tools.core.workdir import validate_name
 
             self.run_name = validate_name(self.run_name, "run name")
         return self

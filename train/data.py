@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schema.errors import UserError
+from tools.core.errors import UserError
 from train.chat_templates import fallback_template
 
 IGNORE_INDEX = -100

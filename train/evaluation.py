@@ -6,8 +6,8 @@ For every run with an eval split (data/eval.jsonl in the run folder):
   LLM judge (optional)      a configured provider scores each answer 0-10 with a short reason
 The report is written as eval_report.json and eval_report.md into the run folder.
 
-`start_evaluation` runs one evaluation at a time in a background thread; the page polls
-`current_evaluation()`. torch is imported inside the functions, so importing this module is cheap.
+`start_evaluation` runs an evaluation in a background thread, registered with global_var's job
+registry (one device job at a time); the page polls `current_evaluation()`. torch is imported inside the functions, so importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from schema.errors import UserError
-from tools.i18n import t
-from tools.workdir import atomic_write_text
-from train import state
+from tools.core.errors import UserError
+from tools.core.i18n import t
+from tools.core.workdir import atomic_write_text
+import global_var
 
 REPORT_JSON = "eval_report.json"
 REPORT_MD = "eval_report.md"
@@ -276,12 +276,12 @@ def validate_max_items(value) -> int | None:
 
 def check_evaluable(run: str) -> tuple[Path, dict, list[dict]]:
     """(run folder, saved config, held-out items) of a finished run with an eval split, or a UserError."""
-    from train.trainer import ADAPTER_DIR, CONFIG_FILE, _load_items, read_json, require_run, run_status
+    from train.runs import ADAPTER_DIR, CONFIG_FILE, load_items, read_json, require_run, run_status
 
     folder = require_run(run)
     if not (folder / ADAPTER_DIR / "adapter_config.json").exists():
         raise UserError("error.eval_no_adapter", run=run, state=run_status(run)["state"])
-    items = _load_items(folder / "data" / "eval.jsonl")
+    items = load_items(folder / "data" / "eval.jsonl")
     if not items:
         raise UserError("error.eval_no_split", run=run)
     return folder, read_json(folder / CONFIG_FILE), items
@@ -291,7 +291,7 @@ def _model_for_run(run: str, folder: Path, config: dict):
     """The loaded model when it carries this run's adapter, else the base model + adapter loaded now."""
     from train.loading import load_model
 
-    loaded = state.loaded_model()
+    loaded = global_var.loaded_model()
     if loaded is not None and loaded.model is not None and loaded.adapter_run == run and hasattr(loaded.model, "disable_adapter"):
         return loaded
     return load_model(config["model"], max_seq_length=int(config.get("max_length") or 2048),
@@ -318,10 +318,8 @@ def evaluate_run(
     folder, config, items = check_evaluable(run)
     provider = None
     if judge_provider:
-        import global_var
-
         provider = global_var.providers().get(judge_provider)
-    state.refuse_while_training("evaluate a run")
+    global_var.refuse_while_device_busy("evaluate a run")
     items = items[:max_items] if max_items else items
     report_progress = progress or (lambda update: None)
 
@@ -408,7 +406,7 @@ def evaluate_run(
 
 def read_report(run: str) -> dict:
     """The saved report of `run`, or UserError when it has none."""
-    from train.trainer import read_json, require_run
+    from train.runs import read_json, require_run
 
     folder = require_run(run)
     report = read_json(folder / REPORT_JSON)
@@ -570,22 +568,9 @@ class EvaluationJob:
         return progress_text(self.last_update, lang)
 
 
-_jobs_lock = threading.Lock()
-_job: EvaluationJob | None = None
-
-
 def current_evaluation() -> EvaluationJob | None:
     """The evaluation job of this process (running or the last finished one), or None."""
-    with _jobs_lock:
-        return _job
-
-
-def refuse_while_evaluating() -> None:
-    """UserError while an evaluation runs (training would change the model under it)."""
-    with _jobs_lock:
-        # The evaluation's own thread loads the model it evaluates: that is not a conflict.
-        if _job is not None and _job.is_running() and threading.current_thread() is not _job.thread:
-            raise UserError("error.eval_running", run=_job.run)
+    return global_var.find_job("evaluation")
 
 
 def start_evaluation(run: str, max_items=None, judge_provider: str | None = None,
@@ -594,19 +579,12 @@ def start_evaluation(run: str, max_items=None, judge_provider: str | None = None
     """Check the inputs now (errors reach the caller), then evaluate in a background thread."""
     from train.inference import validate_generation_params
 
-    global _job
     max_items = validate_max_items(max_items)
     max_new_tokens = validate_generation_params(max_new_tokens=max_new_tokens).max_new_tokens
     check_evaluable(run)
     if judge_provider:
-        import global_var
-
         global_var.providers().get(judge_provider)
-    state.refuse_while_training("evaluate a run")
-    with _jobs_lock:
-        if _job is not None and _job.is_running():
-            raise UserError("error.eval_running", run=_job.run)
-        job = _job = EvaluationJob(run, max_items, judge_provider or None, max_new_tokens)
+    job = global_var.start_job("evaluation", run, EvaluationJob(run, max_items, judge_provider or None, max_new_tokens))
 
     def update(progress: dict) -> None:
         job.phase, job.done, job.total, job.last_update = progress["phase"], progress["done"], progress["total"], progress
@@ -631,6 +609,7 @@ def start_evaluation(run: str, max_items=None, judge_provider: str | None = None
             job.finished_at = time.time()
             job.done_event.set()
 
+    # Set before the job is registered as running matters: its thread may load the model it evaluates.
     job.thread = threading.Thread(target=work, name=f"eval-{run}", daemon=True)
     job.thread.start()
     return job
@@ -644,9 +623,3 @@ def stop_evaluation() -> bool:
     job.request_stop()
     return True
 
-
-def reset() -> None:
-    """Forget the evaluation job record (tests)."""
-    global _job
-    with _jobs_lock:
-        _job = None

@@ -1,42 +1,44 @@
 """Saving a run's result: LoRA adapter, merged 16-bit, and (Unsloth only) merged 4-bit and GGUF.
 
-Every export folder gets the tokenizer with its chat template and a README.md naming the base
-model, dataset, run config and metrics. A format the current backend cannot produce raises a
-UserError with the reason; `export_capabilities()` tells the UI the same thing up front.
+The formats are one table, EXPORT_FORMATS (name, needs Unsloth/GPU, the function that writes it,
+what its README says); the Model tab, the `export` command and validation all read it, so a new
+format is one row and one function. Every export folder gets the tokenizer with its chat
+template and a README.md naming the base model, dataset, run config and metrics. An export holds
+the device (global_var's job rule): it is refused while training or an evaluation runs.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
-from schema.errors import UserError
-from tools.workdir import atomic_write_text
+import global_var
+from tools.core.errors import UserError
+from tools.core.workdir import atomic_write_text
 
-FORMATS = ("lora", "merged_16bit", "merged_4bit", "gguf_q4_k_m", "gguf_q8_0", "gguf_f16")
-UNSLOTH_ONLY = ("merged_4bit", "gguf_q4_k_m", "gguf_q8_0", "gguf_f16")
-_GGUF_METHOD = {"gguf_q4_k_m": "q4_k_m", "gguf_q8_0": "q8_0", "gguf_f16": "f16"}
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
 def export_capabilities(lang: str | None = None) -> dict[str, dict]:
     """format -> {"available": bool, "reason": str | None}; the reason is in `lang` (default language)."""
-    from tools.i18n import t
+    from tools.core.i18n import t
     from train.loading import unsloth_available
 
     unsloth = unsloth_available()
     capabilities = {}
-    for fmt in FORMATS:
-        available = fmt not in UNSLOTH_ONLY or unsloth
+    for fmt, spec in EXPORT_FORMATS.items():
+        available = not spec.needs_unsloth or unsloth
         capabilities[fmt] = {"available": available, "reason": None if available else t("models.export_needs_unsloth", lang)}
     return capabilities
 
 
 def run_adapter_dir(run_folder: Path) -> Path:
     """The run's final adapter, or its latest checkpoint for a run that was stopped before the end."""
-    from train.trainer import ADAPTER_DIR, latest_checkpoint
+    from train.runs import ADAPTER_DIR, latest_checkpoint
 
     final = run_folder / ADAPTER_DIR
     if (final / "adapter_config.json").exists():
@@ -49,14 +51,12 @@ def run_adapter_dir(run_folder: Path) -> Path:
 
 def default_export_dir(run: str, fmt: str) -> Path:
     """workdir/models/<run>-<format>: merged exports then show up in the model list."""
-    import global_var
-
     return global_var.workdir().child("models", f"{run}-{fmt}", what="model")
 
 
 def export_run(run: str, fmt: str, out_dir: Path | str | None = None) -> dict:
     """Export run `run` as `fmt` into `out_dir` (default: workdir/models/<run>-<fmt>); returns a summary."""
-    from train.trainer import CONFIG_FILE, METRICS_FILE, read_json, require_run
+    from train.runs import CONFIG_FILE, METRICS_FILE, read_json, require_run
 
     if fmt not in FORMATS:
         raise UserError("error.train_export_format", format=fmt, choices=", ".join(FORMATS))
@@ -70,18 +70,14 @@ def export_run(run: str, fmt: str, out_dir: Path | str | None = None) -> dict:
     out = Path(out_dir).expanduser().resolve() if out_dir else default_export_dir(run, fmt)
     if out.exists() and any(out.iterdir()):
         raise UserError("error.train_export_out_not_empty", path=str(out))
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        if fmt == "lora":
-            _export_lora(adapter, config, out)
-        elif fmt in UNSLOTH_ONLY or _backend_is_unsloth():
-            _export_unsloth(adapter, fmt, out)
-        else:
-            _export_merged_transformers(adapter, config, out)
-    except BaseException:
-        # Never leave a half-written export that looks complete.
-        shutil.rmtree(out, ignore_errors=True)
-        raise
+    with global_var.device_job("export", run):
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            EXPORT_FORMATS[fmt].write(adapter, config, out)
+        except BaseException:
+            # Never leave a half-written export that looks complete.
+            shutil.rmtree(out, ignore_errors=True)
+            raise
     _write_readme(out, run, fmt, adapter, config, metrics)
     return {"run": run, "format": fmt, "path": str(out), "adapter": str(adapter)}
 
@@ -90,6 +86,13 @@ def _backend_is_unsloth() -> bool:
     from train.loading import unsloth_available
 
     return unsloth_available()
+
+
+def _export_merged_16bit(adapter: Path, config: dict, out: Path) -> None:
+    if _backend_is_unsloth():
+        _export_unsloth(adapter, "merged_16bit", out)
+    else:
+        _export_merged_transformers(adapter, config, out)
 
 
 def _base_tokenizer(adapter: Path, config: dict):
@@ -147,18 +150,44 @@ def _export_unsloth(adapter: Path, fmt: str, out: Path) -> None:
     elif fmt == "merged_4bit":
         model.save_pretrained_merged(str(out), tokenizer, save_method="merged_4bit_forced")
     else:
-        model.save_pretrained_gguf(str(out), tokenizer, quantization_method=_GGUF_METHOD[fmt])
+        model.save_pretrained_gguf(str(out), tokenizer, quantization_method=EXPORT_FORMATS[fmt].gguf_method)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One way to ship a run: the UI's choices, the CLI's --format and validation read this table."""
+
+    name: str
+    needs_unsloth: bool  # CUDA + Unsloth (merged 4-bit, GGUF); the others work everywhere
+    write: Callable[[Path, dict, Path], None]  # (adapter folder, run config, empty output folder)
+    how_to_use: str  # the line of the export's README that says how to load it
+    gguf_method: str | None = None
+
+
+def _gguf(method: str) -> ExportFormat:
+    return ExportFormat(f"gguf_{method}", True, lambda adapter, config, out: _export_unsloth(adapter, f"gguf_{method}", out),
+                        "GGUF file for llama.cpp / Ollama, written by Unsloth.", gguf_method=method)
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
+    ExportFormat("lora", False, _export_lora,
+                 "LoRA adapter: load the base model, then `PeftModel.from_pretrained(base, this_folder)`."),
+    ExportFormat("merged_16bit", False, _export_merged_16bit,
+                 "Base and adapter merged into plain weights: load with `AutoModelForCausalLM.from_pretrained(this_folder)`."),
+    ExportFormat("merged_4bit", True, lambda adapter, config, out: _export_unsloth(adapter, "merged_4bit", out),
+                 "Merged and quantised to 4 bit (bitsandbytes) by Unsloth."),
+    _gguf("q4_k_m"),
+    _gguf("q8_0"),
+    _gguf("f16"),
+)}
+FORMATS = tuple(EXPORT_FORMATS)
 
 
 def _write_readme(out: Path, run: str, fmt: str, adapter: Path, config: dict, metrics: dict) -> None:
     shown_config = {k: v for k, v in config.items() if k not in ("plan",)}
     keep = ("state", "global_step", "total_steps", "train_loss", "train_runtime", "best_eval_loss", "best_eval_perplexity", "best_checkpoint")
     shown_metrics = {k: metrics[k] for k in keep if k in metrics}
-    how = {
-        "lora": "LoRA adapter: load the base model, then `PeftModel.from_pretrained(base, this_folder)`.",
-        "merged_16bit": "Base and adapter merged into plain weights: load with `AutoModelForCausalLM.from_pretrained(this_folder)`.",
-        "merged_4bit": "Merged and quantised to 4 bit (bitsandbytes) by Unsloth.",
-    }.get(fmt, "GGUF file for llama.cpp / Ollama, written by Unsloth.")
+    how = EXPORT_FORMATS[fmt].how_to_use
     text = (
         f"# {out.name}\n\n"
         f"Exported {datetime.now().isoformat(sep=' ', timespec='seconds')} by the fine-tuning workbench.\n\n"

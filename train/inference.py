@@ -23,8 +23,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator
 
-from schema.errors import UserError
-from train import state
+import global_var
+from tools.core.errors import UserError
 
 # (low, high) of each generation parameter; the Chat tab can use them for its sliders.
 LIMITS = {
@@ -144,10 +144,8 @@ def normalize_messages(messages, system_prompt: str | None = None) -> list[dict]
 
 
 def _model_loading() -> bool:
-    from train import loading
-
     # load_model holds this lock (with no model in the state) from the unload until the new model is set.
-    return loading._load_lock.locked()
+    return global_var.model_loading_lock().locked()
 
 
 def has_adapter(loaded) -> bool:
@@ -157,11 +155,11 @@ def has_adapter(loaded) -> bool:
 
 def require_model(need_adapter: bool = False):
     """The loaded model, or a UserError: training in progress, still loading, none loaded, no adapter."""
-    with state.lock():
-        job = state.current_job()
+    with global_var.model_lock():
+        job = global_var.current_training()
         if job is not None and job.is_running():
             raise UserError("error.chat_training", run=job.run_name)
-        loaded = state.loaded_model()
+        loaded = global_var.loaded_model()
     if loaded is None or loaded.model is None:
         raise UserError("error.chat_model_loading" if _model_loading() else "error.chat_no_model")
     if need_adapter and not has_adapter(loaded):
@@ -171,7 +169,7 @@ def require_model(need_adapter: bool = False):
 
 def served_model_id(loaded=None) -> str | None:
     """The name the loaded model goes by in the API: the adapter's run, else the model source."""
-    loaded = loaded if loaded is not None else state.loaded_model()
+    loaded = loaded if loaded is not None else global_var.loaded_model()
     if loaded is None:
         return None
     return loaded.adapter_run or loaded.source

@@ -1,6 +1,6 @@
 """Loading and unloading the one base model: Unsloth on CUDA when installed, transformers + peft otherwise.
 
-`load_model` is the only entry point; the process-wide result lives in train.state.
+`load_model` is the only entry point; the loaded model is kept by global_var.
 torch / transformers / unsloth are imported inside the functions so the app starts light.
 """
 
@@ -11,18 +11,16 @@ import importlib.util
 import os
 import re
 import socket
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schema.errors import UserError
-from train import state
+import global_var
+from tools.core.errors import UserError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ROPE_SCALINGS = ("linear", "dynamic", "yarn")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_load_lock = threading.Lock()
 
 
 @dataclass
@@ -67,8 +65,6 @@ def list_local_models(models_dir: Path | None = None) -> list[str]:
 
 
 def _workdir_models() -> Path:
-    import global_var
-
     return global_var.workdir().models
 
 
@@ -95,7 +91,7 @@ def resolve_source(source: str) -> tuple[str, bool]:
         return str(path), True
     models = _workdir_models()
     if "/" not in text and "\\" not in text:
-        from tools.workdir import validate_name
+        from tools.core.workdir import validate_name
 
         local = models / validate_name(text, "model")
         if (local / "config.json").exists():
@@ -132,8 +128,7 @@ def load_model(
     if not 16 <= max_seq_length <= 1_048_576:
         raise UserError("error.number_range", field="max_seq_length", low=16, high=1_048_576, value=max_seq_length)
     rope_scaling = rope_scaling if rope_scaling in ROPE_SCALINGS else None
-    state.refuse_while_training("load a model")
-    _refuse_while_evaluating()
+    global_var.refuse_while_device_busy("load a model")
     # Wait for the answer being generated (chat, API) to finish: its weights are about to go.
     with _generation_paused():
         return _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, adapter_dir)
@@ -147,8 +142,8 @@ def load_for_training(source: str, max_seq_length: int, load_in_4bit: bool, rope
 def _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, adapter_dir) -> LoadedModel:
     location, is_local = resolve_source(source)
     # A separate lock serialises loads without holding the state lock for minutes: status polls stay fast.
-    with _load_lock:
-        with state.lock():
+    with global_var.model_loading_lock():
+        with global_var.model_lock():
             _drop_loaded()
         if load_in_4bit and not cuda_available():
             raise UserError("error.train_4bit_needs_gpu")
@@ -159,26 +154,16 @@ def _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, 
         if adapter_dir:
             attach_adapter(loaded, adapter_dir)
         loaded.refresh_info()
-        state.set_loaded_model(loaded)
+        global_var.set_loaded_model(loaded)
         return loaded
 
 
 def unload_model() -> bool:
     """Drop the loaded model and free its memory (GPU cache too). True if one was loaded."""
-    state.refuse_while_training("unload the model")
-    _refuse_while_evaluating()
-    with _generation_paused(), state.lock():
-        state.refuse_while_training("unload the model")
+    global_var.refuse_while_device_busy("unload the model")
+    with _generation_paused(), global_var.model_lock():
+        global_var.refuse_while_device_busy("unload the model")
         return _drop_loaded()
-
-
-def _refuse_while_evaluating() -> None:
-    # Only when evaluation was ever imported: keeps this module's import light.
-    import sys
-
-    evaluation = sys.modules.get("train.evaluation")
-    if evaluation is not None:
-        evaluation.refuse_while_evaluating()
 
 
 def _generation_paused(timeout_s: float = 300.0):
@@ -189,8 +174,8 @@ def _generation_paused(timeout_s: float = 300.0):
 
 
 def _drop_loaded() -> bool:
-    loaded = state.loaded_model()
-    state.set_loaded_model(None)
+    loaded = global_var.loaded_model()
+    global_var.set_loaded_model(None)
     if loaded is None:
         return False
     # Drop our references so the tensors can be collected; callers may still hold the LoadedModel.
@@ -212,7 +197,7 @@ def free_memory() -> None:
 
 def loaded_model_info() -> dict | None:
     """What the Model tab shows about the loaded model, or None when none is loaded."""
-    loaded = state.loaded_model()
+    loaded = global_var.loaded_model()
     return dict(loaded.info) if loaded else None
 
 

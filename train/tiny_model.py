@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.workdir import REPO_ROOT, SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
+from tools.core.workdir import REPO_ROOT, SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
 from train.chat_templates import CHATML, CHATML_SPECIAL_TOKENS
 
 DEFAULT_TINY_NAME = "tiny-qwen2"
@@ -105,7 +105,7 @@ def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | 
     out_dir = Path(out_dir)
     docs = read_corpus(Path(docs_dir) if docs_dir else SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET)
     if not docs:
-        from schema.errors import UserError
+        from tools.core.errors import UserError
 
         raise UserError("error.train_tiny_no_docs", path=str(docs_dir or SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET))
     facts = []

@@ -1,17 +1,4 @@
-"""Training runs: one at a time, in a background thread, each in workdir/training/<run>/.
-
-A run folder holds:
-  config.json        the TrainConfig (+ model/dataset, plan)         written at start
-  data/train.jsonl   the items trained on (and data/eval.jsonl)       so resume sees the same data
-  trainer_log.jsonl  one JSON line per log/eval event                 read by the page every few seconds
-  status.json        state (running/completed/stopped/early_stopped/failed), error, best checkpoint
-  tensorboard/       TensorBoard event files
-  checkpoint-N/      trainer checkpoints (adapter + optimizer state), for stop/resume
-  adapter/           the final LoRA adapter (best checkpoint's when early-stopped) + tokenizer
-  metrics.json       final metrics
-  validation_samples.jsonl  greedy answers to a few held-out questions at each evaluation (when enabled)
-  eval_report.json/.md      base vs tuned evaluation (train.evaluation)
-"""
+"""Training a run in a background thread (one device job at a time); the run folder is described in train.runs."""
 
 from __future__ import annotations
 
@@ -27,21 +14,30 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from schema.errors import UserError
-from tools.workdir import atomic_write_text, validate_name
-from train import state
-from train.config import TrainConfig, plan_steps
+import global_var
+from tools.core.errors import UserError
+from tools.core.workdir import atomic_write_text, validate_name
+from train.config import BATCHING_MODES, TrainConfig, plan_steps
+from train.runs import (
+    ADAPTER_DIR,
+    LOG_FILE,
+    CHECKPOINT_NAME,
+    CONFIG_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    STATUS_FILE,
+    TENSORBOARD_DIR,
+    RUNNING_STATES,
+    load_items,
+    run_dir,
+    require_run,
+    latest_checkpoint,
+    read_json,
+    save_items,
+)
 
-LOG_FILE = "trainer_log.jsonl"
-STATUS_FILE = "status.json"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-ADAPTER_DIR = "adapter"
-TENSORBOARD_DIR = "tensorboard"
-SAMPLES_FILE = "validation_samples.jsonl"
 VALIDATION_MAX_NEW_TOKENS = 48  # samples are a glance at progress, kept cheap at every evaluation
-RUNNING_STATES = ("preparing", "running", "stopping")
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
 
 
 # ---------------------------------------------------------------- the job
@@ -84,123 +80,6 @@ class TrainingJob:
             raise UserError("error.train_failed", run=self.run_name, detail=self.error or "")
 
 
-# ---------------------------------------------------------------- paths and runs
-
-
-def _workdir():
-    import global_var
-
-    return global_var.workdir()
-
-
-def run_dir(run: str) -> Path:
-    """The folder of run `run` (the name is checked so it stays inside workdir/training)."""
-    return _workdir().child("training", run, what="run name")
-
-
-def require_run(run: str) -> Path:
-    folder = run_dir(run)
-    if not (folder / CONFIG_FILE).exists():
-        raise UserError("error.not_found", what="run", name=run)
-    return folder
-
-
-def list_runs() -> list[dict]:
-    """Every run, newest first: name, state, step/total, dataset, model, started."""
-    root = _workdir().training
-    if not root.is_dir():
-        return []
-    runs = []
-    for folder in root.iterdir():
-        if not (folder / CONFIG_FILE).exists():
-            continue
-        status = read_json(folder / STATUS_FILE)
-        config = read_json(folder / CONFIG_FILE)
-        runs.append({
-            "run": folder.name,
-            "state": _effective_state(folder.name, status),
-            "step": status.get("step", 0),
-            "total_steps": status.get("total_steps") or config.get("plan", {}).get("total_steps"),
-            "dataset": config.get("dataset"),
-            "model": config.get("model"),
-            "started": status.get("started") or "",
-            "has_adapter": (folder / ADAPTER_DIR / "adapter_config.json").exists(),
-        })
-    return sorted(runs, key=lambda r: r["started"], reverse=True)
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
-    return max(found)[1] if found else None
-
-
-def read_json_lines(path: Path) -> list[dict]:
-    """The records of a JSON-lines file in the run folder, in order; a line torn by a crash is skipped."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash; the rest of the file is still good
-    return records
-
-
-def read_run_log(run: str) -> list[dict]:
-    """All records of the run's trainer log, in order."""
-    return read_json_lines(run_dir(run) / LOG_FILE)
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def _effective_state(run: str, status: dict) -> str:
-    job = state.current_job()
-    if job is not None and job.run_name == run:
-        return job.state
-    saved = status.get("state", "unknown")
-    # A run recorded as running that no job of this process owns was cut off by a restart/crash.
-    return "interrupted" if saved in RUNNING_STATES else saved
-
-
-def run_status(run: str) -> dict:
-    """What the page shows for `run`: state, progress, last metrics and the log for the loss plot."""
-    folder = require_run(run)
-    status = read_json(folder / STATUS_FILE)
-    records = read_run_log(run)
-    train_records = [r for r in records if "loss" in r]
-    eval_records = [r for r in records if "eval_loss" in r]
-    last = train_records[-1] if train_records else {}
-    job = state.current_job()
-    live = job is not None and job.run_name == run
-    total = (job.total_steps if live else status.get("total_steps")) or last.get("total_steps") or 0
-    step = max(job.step if live else status.get("step", 0), last.get("step", 0))
-    return {
-        "run": run,
-        "state": _effective_state(run, status),
-        "step": step,
-        "total_steps": total,
-        "percent": round(100.0 * step / total, 1) if total else 0.0,
-        "loss": last.get("loss"),
-        "learning_rate": last.get("learning_rate"),
-        "tokens_per_s": last.get("tokens_per_s"),
-        "eta_s": last.get("eta_s") if live else None,
-        "epoch": last.get("epoch"),
-        "eval_loss": eval_records[-1]["eval_loss"] if eval_records else None,
-        "eval_perplexity": eval_records[-1].get("eval_perplexity") if eval_records else None,
-        "early_stopped": (job.early_stopped if live else status.get("early_stopped", False)),
-        "best_checkpoint": (job.best_checkpoint if live else status.get("best_checkpoint")),
-        "error": (job.error if live else status.get("error")),
-        "resumable": latest_checkpoint(folder) is not None and _effective_state(run, status) in ("stopped", "interrupted", "failed"),
-        "log": records,
-    }
-
-
 def _write_status(job: TrainingJob, **extra) -> None:
     payload = {
         "run": job.run_name,
@@ -222,8 +101,6 @@ def _write_status(job: TrainingJob, **extra) -> None:
 
 def select_items(config: TrainConfig) -> tuple[list[dict], list[dict]]:
     """(train, eval) items: a fresh seeded split when eval_ratio > 0, else the dataset's own split."""
-    import global_var
-
     store = global_var.datasets()
     if config.eval_ratio > 0:
         items = store.items(config.dataset)
@@ -245,17 +122,6 @@ def plan_training(config: TrainConfig) -> dict:
     return plan
 
 
-def _save_items(path: Path, items: list[dict]) -> None:
-    lines = [json.dumps({"id": item.get("id"), "messages": item["messages"]}, ensure_ascii=False) for item in items]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
-
-
-def _load_items(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 # ---------------------------------------------------------------- start / stop / resume
 
 
@@ -270,8 +136,7 @@ def start_training(
     (from the training thread). `tensorboard=True` serves the run's events (see train.tensorboard).
     """
     config.validate()
-    state.check_training_slot_free()
-    _refuse_while_evaluating()
+    global_var.check_job_allowed("training", config.run_name or "")
     train_items, eval_items = select_items(config)
     if config.early_stopping_patience and not eval_items:
         raise UserError("error.train_patience_needs_eval")
@@ -282,11 +147,11 @@ def start_training(
         raise UserError("error.already_exists", what="run", name=run)
     config.run_name = run
     job = TrainingJob(run_name=run, run_dir=folder, config=config, total_steps=plan["total_steps"])
-    state.claim_training_slot(job)
+    global_var.start_job("training", run, job)
     try:
         (folder / "data").mkdir(parents=True)
-        _save_items(folder / "data" / "train.jsonl", train_items)
-        _save_items(folder / "data" / "eval.jsonl", eval_items)
+        save_items(folder / "data" / "train.jsonl", train_items)
+        save_items(folder / "data" / "eval.jsonl", eval_items)
         saved = {**config.to_dict(), "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds")}
         atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
         _write_status(job)
@@ -305,26 +170,19 @@ def resume_training(run: str, on_progress: Callable[[dict], None] | None = None,
         raise UserError("error.train_no_checkpoint", run=run)
     saved = read_json(folder / CONFIG_FILE)
     config = TrainConfig.from_dict(saved).validate()
-    train_items = _load_items(folder / "data" / "train.jsonl")
-    eval_items = _load_items(folder / "data" / "eval.jsonl")
+    train_items = load_items(folder / "data" / "train.jsonl")
+    eval_items = load_items(folder / "data" / "eval.jsonl")
     plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
     job = TrainingJob(run_name=run, run_dir=folder, config=config, total_steps=plan["total_steps"], resume_from=checkpoint)
-    job.step = int(_CHECKPOINT.match(checkpoint.name).group(1))
-    _refuse_while_evaluating()
-    state.claim_training_slot(job)
+    job.step = int(CHECKPOINT_NAME.match(checkpoint.name).group(1))
+    global_var.start_job("training", run, job)
     _launch(job, train_items, eval_items, on_progress, tensorboard)
     return job
 
 
-def _refuse_while_evaluating() -> None:
-    from train.evaluation import refuse_while_evaluating
-
-    refuse_while_evaluating()  # an evaluation holds the model; training would replace it
-
-
 def stop_training() -> bool:
     """Ask the running training to stop after the current optimizer step (it saves a checkpoint)."""
-    job = state.current_job()
+    job = global_var.current_training()
     if job is None or not job.is_running():
         return False
     job.request_stop()
@@ -381,8 +239,8 @@ def _prepare_model(job: TrainingJob):
     from train import loading
 
     config = job.config
-    with state.lock():
-        current = state.loaded_model()
+    with global_var.model_lock():
+        current = global_var.loaded_model()
         reusable = (
             current is not None
             and current.adapter_run is None
@@ -392,7 +250,7 @@ def _prepare_model(job: TrainingJob):
         )
         if reusable:
             return current
-        state.set_loaded_model(None)
+        global_var.set_loaded_model(None)
     loading.free_memory()
     return loading.load_for_training(config.model, config.max_length, config.load_in_4bit, config.rope_scaling or None)
 
@@ -454,10 +312,10 @@ def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, back
         disable_tqdm=True,
         include_num_input_tokens_seen="non_padding",
         # Items are truncated during our own tokenization; packing needs the length to fill rows.
-        max_length=config.max_length if config.batching == "packing" else None,
-        packing=config.batching == "packing",
+        max_length=config.max_length if BATCHING_MODES[config.batching].trl_packing else None,
+        packing=BATCHING_MODES[config.batching].trl_packing,
         packing_strategy="bfd",
-        padding_free=config.batching == "padding_free",
+        padding_free=BATCHING_MODES[config.batching].trl_padding_free,
         completion_only_loss=False,  # our labels already mask everything but the assistant's answers
         gradient_checkpointing=on_cuda and backend != "unsloth",  # unsloth sets up its own
         bf16=on_cuda and model_dtype == "bfloat16",
@@ -521,17 +379,18 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
     )
     # Our progress callback reports; the default printer would dump every log dict to stdout.
     trainer.remove_callback(PrinterCallback)
-    if loaded.backend == "unsloth" and config.batching in ("padding_free", "packing"):
+    batching = BATCHING_MODES[config.batching]
+    if loaded.backend == "unsloth" and batching.flattened:
         # Unsloth cuts any row longer than max_seq_length, and a flattened batch is such a row:
         # give it the items' lengths so it attends per item and keeps every token.
         from unsloth.utils import enable_padding_free_metadata, enable_sample_packing
 
-        (enable_sample_packing if config.batching == "packing" else enable_padding_free_metadata)(model, trainer)
+        (enable_sample_packing if batching.trl_packing else enable_padding_free_metadata)(model, trainer)
     job.state = "stopping" if job.stop_event.is_set() else "running"
     _write_status(job, data=train_stats)
     restore_cache = disable_kv_cache_for_training(model)
     restore_attention = lambda: None  # noqa: E731
-    if loaded.backend != "unsloth" and config.batching in ("padding_free", "packing"):
+    if loaded.backend != "unsloth" and batching.flattened:
         # Attend within each item of a flattened row instead of over the whole row (train/attention.py).
         from train.attention import use_item_attention
 
@@ -665,30 +524,3 @@ def ValidationSamplesCallback(job: TrainingJob, items: list[dict], tokenizer, ba
                 handle.write("".join(line + "\n" for line in lines))
 
     return _Samples()
-
-
-def read_validation_samples(run: str, latest_only: bool = True) -> list[dict]:
-    """The run's validation samples in order; with `latest_only`, those of the last evaluated step."""
-    records = read_json_lines(run_dir(run) / SAMPLES_FILE)
-    if latest_only and records:
-        last = records[-1]["step"]
-        # A resumed run can evaluate the same step twice: keep the newest answer per question.
-        records = list({r["index"]: r for r in records if r["step"] == last}.values())
-    return records
-
-
-def format_progress(record: dict) -> str:
-    """One human line for a log record (CLI output)."""
-    head = f"step {record['step']}/{record['total_steps']} ({record.get('percent', 0):.0f}%)"
-    if "loss" in record:
-        parts = [head, f"loss {record['loss']:.4f}"]
-        if record.get("learning_rate") is not None:
-            parts.append(f"lr {record['learning_rate']:.2e}")
-        if record.get("tokens_per_s") is not None:
-            parts.append(f"{record['tokens_per_s']:.0f} tok/s")
-        if record.get("eta_s") is not None:
-            parts.append(f"ETA {record['eta_s']:.0f}s")
-        return "  ".join(parts)
-    if "eval_loss" in record:
-        return f"{head}  eval_loss {record['eval_loss']:.4f}  perplexity {record.get('eval_perplexity') or float('nan'):.2f}"
-    return f"{head}  done: train_loss {record.get('train_loss') or float('nan'):.4f} in {record.get('train_runtime', 0):.1f}s"

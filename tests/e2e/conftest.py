@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures_train import TINY, tiny_model_dir  # noqa: F401 - a fixture, used below
-from tools.workdir import REPO_ROOT
+from tools.core.workdir import REPO_ROOT
 
 CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
 # Without these Chromium stalls on a closed network (component updates, sync, first-run checks).

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.ui import UI
-from tools.i18n import STRINGS, t
+from tools.core.i18n import STRINGS, t
 
 TABS = ("settings", "prompts", "generate", "datasets", "models", "train", "chat")
 CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")

@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.e2e.ui import UI
-from tools.workdir import REPO_ROOT
+from tools.core.workdir import REPO_ROOT
 
 FACTS = REPO_ROOT / "tests" / "data" / "tidewater_facts.jsonl"
 FACTS_COUNT = sum(1 for line in FACTS.read_text(encoding="utf-8").splitlines() if line.strip())

@@ -1,0 +1,14 @@
+"""The command line: one module per command family, each with a `register_*(subparsers)` that adds its
+subcommands with `func` set. Module imports stay light: main.py builds every parser at start."""
+
+from __future__ import annotations
+
+
+def registrars() -> list:
+    from frontend.cli.datasets import register_datasets
+    from frontend.cli.generate import register_docs, register_generate
+    from frontend.cli.serve import register_serve
+    from frontend.cli.train import register_eval, register_export, register_make_tiny_model, register_train
+
+    return [register_datasets, register_docs, register_generate, register_make_tiny_model, register_train,
+            register_export, register_eval, register_serve]

@@ -1,0 +1,207 @@
+"""`python main.py docs ...` and `python main.py generate ...`: the generation tab, headless.
+
+Imports stay light at module level (main.py builds every parser at start); the openai client and
+the slicer are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from tools.core.errors import UserError
+from tools.core.i18n import t
+
+PROGRESS_INTERVAL_S = 1.0
+
+
+# ---------------------------------------------------------------- docs
+
+
+def _docset_folder(name: str):
+    import global_var
+
+    folder = global_var.workdir().child("docs", name, what="docs")
+    if not folder.is_dir():
+        raise UserError("error.not_found", what="docs", name=name)
+    return folder
+
+
+def cmd_docs_list(args) -> int:
+    import global_var
+    from tools.docs.reading import list_docsets, scan_docset
+
+    names = list_docsets(global_var.workdir().docs)
+    if not names:
+        print(t("generate.no_docs"))
+        return 0
+    for name in names:
+        files = scan_docset(global_var.workdir().docs / name)
+        usable = sum(1 for f in files if f.error is None and f.kind is not None)
+        print(f"{name}  ({usable}/{len(files)} usable files)")
+    return 0
+
+
+def cmd_docs_files(args) -> int:
+    from tools.docs.reading import scan_docset
+
+    files = scan_docset(_docset_folder(args.name))
+    width = max((len(f.path) for f in files), default=4)
+    for f in files:
+        problem = f.error or ""
+        print(f"{f.path:<{width}}  {f.kind or '-':<8}  {f.size:>9}  {problem}".rstrip())
+    return 0
+
+
+def cmd_docs_slice(args) -> int:
+    from tools.docs.docsets import slice_docset
+
+    slices, files = slice_docset(_docset_folder(args.docset), args.max_tokens)
+    if args.json:
+        payload = {
+            "slices": [{**s.model_dump(), "heading_label": s.heading_label} for s in slices],
+            "files": [f.model_dump() for f in files],
+        }
+        json.dump(payload, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return 0
+    for index, s in enumerate(slices, 1):
+        print(f"--- [{index}/{len(slices)}] {s.source}:{s.start_line + 1}-{s.end_line}  {s.heading_label or '(no heading)'}  ({s.tokens} tokens, id {s.slice_id})")
+        print(s.text.rstrip("\n"))
+    for f in files:
+        if f.error:
+            print(f"skipped {f.path}: {f.error}", file=sys.stderr)
+    return 0
+
+
+def register_docs(subparsers) -> None:
+    from tools.docs.slicing import DEFAULT_MAX_TOKENS
+
+    docs = subparsers.add_parser("docs", help="list document sets, their files and slices")
+    actions = docs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="list the document sets under workdir/docs").set_defaults(func=cmd_docs_list)
+    files = actions.add_parser("files", help="list the files of a document set, with the reason a file cannot be used")
+    files.add_argument("name", help="document set (a folder under workdir/docs)")
+    files.set_defaults(func=cmd_docs_files)
+    slicing = actions.add_parser("slice", help="print the slices generation would send to the model")
+    slicing.add_argument("docset", help="document set (a folder under workdir/docs)")
+    slicing.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, help=f"token budget per slice (default {DEFAULT_MAX_TOKENS})")
+    slicing.add_argument("--json", action="store_true", help="print JSON instead of text")
+    slicing.set_defaults(func=cmd_docs_slice)
+
+
+# ---------------------------------------------------------------- generate
+
+
+def parse_variables(pairs: list[str] | None) -> dict[str, str]:
+    variables = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UserError("error.generate_bad_var", value=pair)
+        variables[name.strip()] = value
+    return variables
+
+
+def cmd_generate(args) -> int:
+    import threading
+
+    from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation, progress_line, run_generation
+
+    if args.provider:
+        provider = args.provider
+    elif args.base_url and args.model:
+        provider = adhoc_provider(args.base_url, args.model, args.api_key, concurrency=args.concurrency, timeout_s=args.timeout)
+    else:
+        raise UserError("error.generate_provider_args")
+    settings = GenerationSettings(rounds=args.rounds, pairs_per_call=args.pairs, concurrency=args.concurrency,
+                                  temperature=args.temperature, max_tokens=args.max_tokens,
+                                  max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts)
+    if args.backoff is not None:
+        settings.backoff_base_s = args.backoff
+    prepared = prepare_generation(args.docs, args.dataset, provider, args.template, parse_variables(args.var), settings)
+    for key, params in prepared.notes:
+        print(t(key, **params))
+    print(t("generate.started", name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency), flush=True)
+
+    # The run lives on a worker thread so that Ctrl-C reaches this one, which asks it to stop cleanly.
+    cancel = threading.Event()
+    last_print = [0.0]
+    final = []
+
+    def show(progress) -> None:
+        now = time.monotonic()
+        if now - last_print[0] >= PROGRESS_INTERVAL_S or not progress.active:
+            last_print[0] = now
+            print(progress_line(progress), flush=True)
+
+    # Waiting on an Event, not on Thread.join(): a join interrupted by Ctrl-C can leave the
+    # thread looking finished while it still runs (CPython issue), and we must wait for its summary.
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            final.append(run_generation(prepared, cancel, show))
+        finally:
+            finished.set()
+
+    threading.Thread(target=work, name="generate", daemon=True).start()
+    try:
+        while not finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        print("cancelling: waiting for the run to record its state (Ctrl-C again to quit at once)...", file=sys.stderr, flush=True)
+        cancel.set()
+        while not finished.wait(0.2):
+            pass
+    if not final:
+        return 1  # the worker raised; its traceback is already on stderr
+    progress = final[0]
+    print_summary(progress)
+    if progress.status == "cancelled":
+        return 130
+    return 0 if progress.status == "finished" else 1
+
+
+def print_summary(progress) -> None:
+    print(f"status: {progress.status}" + (f" ({progress.message})" if progress.message else ""))
+    print(f"units: {progress.total_units} in all, {progress.skipped_units} finished before, "
+          f"{progress.done_units} done and {progress.failed_units} failed in this run")
+    print(f"items added: {progress.items}; duplicate questions dropped: {progress.duplicates}; retries: {progress.retries}")
+    if progress.failures:
+        print("failures: " + ", ".join(f"{reason} {count}" for reason, count in sorted(progress.failures.items())))
+        for failure in progress.recent_failures[-5:]:
+            print(f"  {failure['unit']} ({failure['source']}): {failure['reason']}: {failure['detail']}")
+    print(f"tokens in/out: {progress.tokens_in}/{progress.tokens_out}" + (f"; estimated cost {progress.cost:.4f}" if progress.cost is not None else ""))
+    print(f"duration: {progress.elapsed_s:.1f} s; JSON mode {'on' if progress.json_mode else 'off (rejected by the provider)'}")
+    if progress.status == "cancelled":
+        print("run the same command again to resume: finished units are skipped")
+
+
+def register_generate(subparsers) -> None:
+    from tools.docs.slicing import DEFAULT_MAX_TOKENS
+
+    generate = subparsers.add_parser(
+        "generate", help="generate a question/answer dataset from a document set",
+        description="Generate question/answer pairs from a document set. Running it again with the same "
+                    "--dataset resumes: finished units are skipped, failed ones are tried again.",
+    )
+    generate.add_argument("--docs", required=True, help="document set (a folder under workdir/docs)")
+    generate.add_argument("--dataset", required=True, help="dataset to create, or a generated one to resume")
+    generate.add_argument("--provider", help="name of a saved API provider")
+    generate.add_argument("--base-url", help="OpenAI-compatible base URL (instead of --provider)")
+    generate.add_argument("--model", help="model id (with --base-url)")
+    generate.add_argument("--api-key", help="API key (with --base-url)")
+    generate.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
+    generate.add_argument("--template", default="default", help="prompt template name (default: default)")
+    generate.add_argument("--var", action="append", metavar="NAME=VALUE", help="a template variable; repeat for each")
+    generate.add_argument("--rounds", type=int, default=1, help="calls per slice (default 1)")
+    generate.add_argument("--pairs", type=int, default=3, help="question/answer pairs per call (default 3)")
+    generate.add_argument("--concurrency", type=int, default=8, help="calls in flight (default 8; at most the provider's limit)")
+    generate.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
+    generate.add_argument("--max-tokens", type=int, default=2048, help="completion token limit per call (default 2048)")
+    generate.add_argument("--max-slice-tokens", type=int, default=DEFAULT_MAX_TOKENS, help=f"token budget per slice (default {DEFAULT_MAX_TOKENS})")
+    generate.add_argument("--max-attempts", type=int, default=5, help="attempts per call on rate limits, 5xx, timeouts (default 5)")
+    generate.add_argument("--backoff", type=float, default=None, help="first retry delay in seconds (default 1; doubles per attempt)")
+    generate.set_defaults(func=cmd_generate)

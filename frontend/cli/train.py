@@ -1,0 +1,196 @@
+"""Headless commands: `make-tiny-model`, `train`, `export`, `eval`. Registrars for main.COMMAND_REGISTRARS.
+
+Importing this module must not import torch: the parser is built at every start of the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from tools.core.i18n import t
+from train.config import TrainConfig
+
+# Flags that are spelled differently from the TrainConfig field (or positional/required).
+_FLAG_NAMES = {"grad_accum": "--grad-accum", "eval_ratio": "--eval-ratio"}
+_SPECIAL = {"model", "dataset"}
+
+
+# ---------------------------------------------------------------- train
+
+
+def format_progress(record: dict) -> str:
+    """One human line for a log record (CLI output)."""
+    head = f"step {record['step']}/{record['total_steps']} ({record.get('percent', 0):.0f}%)"
+    if "loss" in record:
+        parts = [head, f"loss {record['loss']:.4f}"]
+        if record.get("learning_rate") is not None:
+            parts.append(f"lr {record['learning_rate']:.2e}")
+        if record.get("tokens_per_s") is not None:
+            parts.append(f"{record['tokens_per_s']:.0f} tok/s")
+        if record.get("eta_s") is not None:
+            parts.append(f"ETA {record['eta_s']:.0f}s")
+        return "  ".join(parts)
+    if "eval_loss" in record:
+        return f"{head}  eval_loss {record['eval_loss']:.4f}  perplexity {record.get('eval_perplexity') or float('nan'):.2f}"
+    return f"{head}  done: train_loss {record.get('train_loss') or float('nan'):.4f} in {record.get('train_runtime', 0):.1f}s"
+
+
+# ---------------------------------------------------------------- make-tiny-model
+
+
+def cmd_make_tiny_model(args) -> int:
+    import global_var
+    from train.tiny_model import build_tiny_model
+
+    out = global_var.workdir().child("models", args.name, what="model")
+    build_tiny_model(out, seed=args.seed)
+    print(t("models.tiny_built", path=out))
+    return 0
+
+
+def register_make_tiny_model(subparsers) -> None:
+    from train.tiny_model import DEFAULT_TINY_NAME
+
+    parser = subparsers.add_parser("make-tiny-model", help="build a tiny offline Qwen2-architecture model for tests and demos")
+    parser.add_argument("name", nargs="?", default=DEFAULT_TINY_NAME, help=f"folder name under workdir/models (default: {DEFAULT_TINY_NAME})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.set_defaults(func=cmd_make_tiny_model)
+
+
+# ---------------------------------------------------------------- train
+
+
+def _flag(name: str) -> str:
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def config_from_args(args) -> TrainConfig:
+    """A TrainConfig from parsed flags; flags left out keep the dataclass defaults."""
+    values = {}
+    for spec in fields(TrainConfig):
+        value = getattr(args, spec.name, None)
+        if value is not None:
+            values[spec.name] = value
+    return TrainConfig(**values)
+
+
+def cmd_train(args) -> int:
+    from train.trainer import plan_training, resume_training, start_training
+
+    def show(record: dict) -> None:
+        print(format_progress(record), flush=True)
+
+    if args.resume:
+        job = resume_training(args.resume, on_progress=show)
+    else:
+        if not args.model or not args.dataset:
+            raise SystemExit("train: --model and --dataset are required (or --resume RUN)")
+        config = config_from_args(args)
+        print(t("train.plan", **plan_training(config)), flush=True)
+        job = start_training(config, on_progress=show)
+    print(t("train.run_folder", path=job.run_dir), flush=True)
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        # First Ctrl-C: stop cleanly after this optimizer step (a checkpoint is saved); the second one kills.
+        job.request_stop()
+        print(t("train.stop_requested"), flush=True)
+        job.wait()
+    job.raise_if_failed()
+    if job.early_stopped:
+        print(t("train.early_stopped", patience=job.config.early_stopping_patience, best=job.best_checkpoint), flush=True)
+    print(t("train.finished", state=job.state, step=job.step, total_steps=job.total_steps), flush=True)
+    print(t("train.run_folder", path=job.run_dir), flush=True)
+    return 0
+
+
+def register_train(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a model with LoRA on a dataset (blocking; prints progress and the run folder)",
+    )
+    parser.add_argument("--model", help=TrainConfig.field_help()["model"]["help"])
+    parser.add_argument("--dataset", help=TrainConfig.field_help()["dataset"]["help"])
+    parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint (other flags are ignored)")
+    length = parser.add_mutually_exclusive_group()
+    for name, spec in TrainConfig.field_help().items():
+        if name in _SPECIAL:
+            continue
+        kwargs = {"dest": name, "default": None, "help": f"{spec['help']} (default: {spec['default']!r})"}
+        if spec["type"] == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(spec["type"], str)
+            if spec.get("choices"):
+                kwargs["choices"] = spec["choices"]
+        target = length if name in ("epochs", "max_steps") else parser
+        target.add_argument(_flag(name), **kwargs)
+    parser.set_defaults(func=cmd_train)
+
+
+# ---------------------------------------------------------------- export
+
+
+def cmd_export(args) -> int:
+    from train.export import export_run
+
+    result = export_run(args.run, args.format, args.out)
+    print(t("models.exported", format=result["format"], path=result["path"]))
+    return 0
+
+
+def register_export(subparsers) -> None:
+    from train.export import FORMATS
+
+    parser = subparsers.add_parser("export", help="export a training run (LoRA adapter, merged model, GGUF)")
+    parser.add_argument("--run", required=True, help="run name under workdir/training")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="lora and merged_16bit everywhere; merged_4bit and gguf_* need CUDA + Unsloth")
+    parser.add_argument("--out", help="output folder (default: workdir/models/<run>-<format>)")
+    parser.set_defaults(func=cmd_export)
+
+
+# ---------------------------------------------------------------- eval
+
+
+def cmd_eval(args) -> int:
+    from train.evaluation import check_evaluable, progress_text, start_evaluation, summary_text
+
+    _folder, _config, items = check_evaluable(args.run)
+    count = min(len(items), args.max_items) if args.max_items else len(items)
+    print(t("eval.cli_started", run=args.run, items=count), flush=True)
+    last = {"line": None}
+
+    def show(update: dict) -> None:
+        line = progress_text(update)
+        if line and line != last["line"]:
+            last["line"] = line
+            print(line, flush=True)
+
+    job = start_evaluation(args.run, args.max_items, args.judge, args.max_new_tokens, on_progress=show)
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        job.request_stop()
+        job.wait()
+    if job.state != "completed":
+        print(t("eval.stopped") if job.state == "stopped" else t("eval.cli_failed", error=job.error), flush=True)
+        return 1
+    print(summary_text(job.report), flush=True)
+    print(t("eval.cli_report", json=job.report["paths"]["json"], md=job.report["paths"]["md"]), flush=True)
+    return 0
+
+
+def register_eval(subparsers) -> None:
+    from train.evaluation import DEFAULT_MAX_NEW_TOKENS
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a finished run on its held-out items: base vs tuned eval loss, perplexity, ROUGE-L, exact match, optional LLM judge",
+    )
+    parser.add_argument("run", help="run name under workdir/training")
+    parser.add_argument("--max-items", type=int, default=None, help="evaluate at most N held-out items (default: all)")
+    parser.add_argument("--judge", metavar="PROVIDER", default=None, help="score the answers 0-10 with this configured provider (default: no judge)")
+    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
+                        help=f"greedy answer length limit (default: {DEFAULT_MAX_NEW_TOKENS})")
+    parser.set_defaults(func=cmd_eval)

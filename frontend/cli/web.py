@@ -1,0 +1,52 @@
+"""Starting the web UI from the command line: the bind rule, the login option, SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+
+from tools.core.errors import UserError
+from tools.core.net import find_free_port, is_loopback
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise UserError("error.auth_format")
+    return user, password
+
+
+def check_bind_allowed(host: str, auth, insecure_no_auth: bool) -> None:
+    """Refuse to expose an unauthenticated workbench beyond this machine."""
+    if not is_loopback(host) and auth is None and not insecure_no_auth:
+        raise UserError("error.no_auth_remote", host=host)
+
+
+def exit_on_sigterm() -> None:
+    """Let SIGTERM (kill, systemd, docker stop) end the process through its atexit handlers, as
+    Ctrl-C does: they stop TensorBoard, which runs in a session of its own and otherwise kept
+    running after the workbench was gone."""
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def launch_ui(args) -> None:
+    auth = parse_auth(args.auth)
+    check_bind_allowed(args.host, auth, args.insecure_no_auth)
+    port = args.port if args.port_given else find_free_port(args.host, args.port)
+    if args.port_given and port != find_free_port(args.host, port, attempts=1):
+        raise SystemExit(f"port {port} is in use on {args.host}; choose another --port or leave it out to pick a free one")
+
+    import global_var
+    from frontend.web.app import start_server
+
+    global_var.set_api_key(args.api_key)
+    exit_on_sigterm()
+    app = start_server(args.lang, args.host, port, auth)
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"Workbench: http://{shown_host}:{port}  (work directory: {args.workdir})", flush=True)
+    app.block_thread()

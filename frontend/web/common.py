@@ -1,0 +1,122 @@
+"""What every tab shares: localized component factories and the error boundary of handlers."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from typing import Any, Callable
+
+import gradio as gr
+
+from tools.core.errors import UserError
+from tools.core.i18n import t
+
+log = logging.getLogger("workbench")
+
+
+class Localizer:
+    """Creates components with translated texts and remembers which key feeds which attribute,
+    so a language switch can re-label the whole page."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        self.entries: list[tuple[gr.components.Component | gr.blocks.Block, dict[str, str]]] = []
+        # Run after a language switch, in the new language: (handler, inputs, outputs).
+        self.switch_handlers: list[tuple[Callable, list, list]] = []
+        # Messages about a past action, in the old language: emptied by a switch.
+        self.transients: list = []
+
+    def on_switch(self, handler: Callable, inputs: list, outputs: list) -> None:
+        """After a language switch, run `handler(lang, *inputs)` to re-render `outputs` (tables
+        with translated headers, summaries) whose text is computed rather than a fixed key."""
+        self.switch_handlers.append((handler, inputs, outputs))
+
+    def transient(self, component):
+        """A status line saying how an action went; a language switch empties it."""
+        self.transients.append(component)
+        return component
+
+    def register(self, component, **keys: str):
+        self.entries.append((component, keys))
+        return component
+
+    def __call__(self, factory: Callable, key: str | None = None, info: str | None = None, **kwargs):
+        """`L(gr.Textbox, "settings.name")`: label from the key, `info` from another key."""
+        keys = {}
+        if key is not None:
+            # A Button's or Markdown's text is its value; an upload/download button's text is its label.
+            attribute = "value" if factory in (gr.Button, gr.Markdown) else "label"
+            kwargs[attribute] = t(key, self.lang)
+            keys[attribute] = key
+        if info is not None:
+            kwargs["info"] = t(info, self.lang)
+            keys["info"] = info
+        component = factory(**kwargs)
+        return self.register(component, **keys) if keys else component
+
+    def tab(self, key: str, **kwargs) -> gr.Tab:
+        return self.register(gr.Tab(label=t(key, self.lang), **kwargs), label=key)
+
+    def components(self) -> list:
+        return [component for component, _ in self.entries]
+
+    def updates(self, lang: str) -> list:
+        return [gr.update(**{attr: t(key, lang) for attr, key in keys.items()}) for _, keys in self.entries]
+
+
+def headers(lang: str, *keys: str) -> list[str]:
+    return [t(key, lang) for key in keys]
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Turn UserError into gr.Error in the session's language; the handler's first argument is `lang`.
+
+    Unexpected exceptions are logged with their traceback and shown as a short message,
+    never as a bare traceback in the page.
+    """
+
+    def convert(lang: str, exc: BaseException) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, UserError):
+            return gr.Error(exc.render(lang))
+        log.exception("unexpected error in %s", handler.__name__)
+        return gr.Error(t("error.unexpected", lang, detail=f"{type(exc).__name__}: {exc}"))
+
+    if inspect.isgeneratorfunction(handler):
+
+        @functools.wraps(handler)
+        def generator_wrapper(lang, *args, **kwargs):
+            try:
+                yield from handler(lang, *args, **kwargs)
+            except Exception as exc:
+                raise convert(lang, exc) from exc
+
+        return generator_wrapper
+
+    @functools.wraps(handler)
+    def wrapper(lang, *args, **kwargs):
+        try:
+            return handler(lang, *args, **kwargs)
+        except Exception as exc:
+            raise convert(lang, exc) from exc
+
+    return wrapper
+
+
+def choices_update(choices: list[str], current: Any = None, empty_allowed: bool = True):
+    """A dropdown update that keeps the current value when it still exists."""
+    value = current if current in choices else (None if empty_allowed or not choices else choices[0])
+    return gr.update(choices=choices, value=value)
+
+
+def reloaded_choices(choices: list[str], current: Any = None, empty_allowed: bool = True):
+    """The update of a dropdown whose list is read again (tab opened, page loaded); `current` is
+    the value the browser sent. The value is left out when it stays as it is: setting an empty
+    dropdown to empty still fires its change event in the page, and on page load that ran the
+    select handlers, which emptied the form the user had begun to type into."""
+    update = choices_update(choices, current, empty_allowed)
+    if update["value"] == current:
+        del update["value"]
+    return update

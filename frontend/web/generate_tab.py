@@ -1,0 +1,332 @@
+"""Dataset generation tab: pick documents, template and provider, start a background run, watch it.
+
+The run itself lives in tools.generation.engine (a GenerationJob per dataset, kept process-wide), so a
+reloaded page finds it again: selecting the tab re-attaches the progress panel.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import gradio as gr
+
+import global_var
+from frontend.web.common import Localizer, headers, reloaded_choices, user_errors
+from frontend.web.prompts_tab import variables_dict
+from tools.core.errors import UserError
+from tools.generation.engine import (
+    GenerationProgress,
+    GenerationSettings,
+    find_generation_job,
+    format_duration,
+    prepare_generation,
+    running_generation_jobs,
+    start_generation_job,
+)
+from tools.core.i18n import t
+from tools.docs.slicing import DEFAULT_MAX_TOKENS
+
+FILE_COLUMNS = ("generate.col.path", "generate.col.kind", "generate.col.size", "generate.col.problem")
+SLICE_COLUMNS = ("generate.col.index", "generate.col.source", "generate.col.heading", "generate.col.tokens", "generate.col.lines")
+VARIABLE_COLUMNS = ("generate.col.variable", "generate.col.value")
+POLL_INTERVAL_S = 1.0
+SLICE_PREVIEW_CHARS = 80
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _docset_folder(docs: str):
+    folder = global_var.workdir().child("docs", docs, what="docs")
+    if not folder.is_dir():
+        raise UserError("error.not_found", what="docs", name=docs)
+    return folder
+
+
+def _whole_number(lang: str, value, key: str) -> int:
+    if value is None or value == "":
+        raise UserError("error.field_required", field=t(key, lang))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError("error.not_a_number", field=t(key, lang), value=value) from None
+    if number != int(number):
+        raise UserError("error.not_a_number", field=t(key, lang), value=value)
+    return int(number)
+
+
+def _slices(lang: str, docs: str, max_slice_tokens):
+    from tools.docs.docsets import slice_docset
+
+    budget = _whole_number(lang, max_slice_tokens, "generate.max_slice_tokens")
+    if not 32 <= budget <= 1_000_000:
+        raise UserError("error.number_range", field=t("generate.max_slice_tokens", lang), low=32, high=1_000_000, value=budget)
+    return slice_docset(_docset_folder(docs), budget)
+
+
+def generated_dataset_names() -> list[str]:
+    """Datasets a run can resume: those created by generation."""
+    store = global_var.datasets()
+    return [name for name in store.names() if store.load(name).meta.get("generated_from")]
+
+
+def render_progress(lang: str, progress: GenerationProgress) -> str:
+    """The Markdown progress panel of a live or finished run."""
+    lines = [t("generate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset)]
+    lines.append(t("generate.panel.units", lang, processed=progress.processed_units, pending=progress.pending_units,
+                   skipped=progress.skipped_units, total=progress.total_units))
+    lines.append(t("generate.panel.items", lang, items=progress.items, duplicates=progress.duplicates))
+    reasons = ", ".join(f"{t(f'generate.reason.{reason}', lang) if f'generate.reason.{reason}' in _known_reasons() else reason} {count}"
+                        for reason, count in sorted(progress.failures.items()))
+    lines.append(t("generate.panel.failures", lang, failed=progress.failed_units, reasons=f" ({reasons})" if reasons else "",
+                   retries=progress.retries))
+    lines.append(t("generate.panel.tokens", lang, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out))
+    if progress.cost is not None:
+        lines.append(t("generate.panel.cost", lang, cost=f"{progress.cost:.4f}"))
+    lines.append(t("generate.panel.time", lang, elapsed=format_duration(progress.elapsed_s), eta=format_duration(progress.eta_s)))
+    if not progress.json_mode:
+        lines.append(t("generate.panel.no_json_mode", lang))
+    if progress.message:
+        lines.append(t("generate.panel.message", lang, message=progress.message))
+    if progress.recent_failures:
+        lines.append(t("generate.panel.recent", lang))
+        lines += [f"  - `{f['unit']}` {f['source']}: {f['reason']}: {f['detail']}" for f in progress.recent_failures[-5:]]
+    return "\n".join(lines)
+
+
+def _known_reasons() -> set[str]:
+    from tools.core.i18n import STRINGS
+
+    return {key for key in STRINGS if key.startswith("generate.reason.")}
+
+
+def progress_from_summary(dataset: str, summary: dict) -> GenerationProgress:
+    """A finished run's stored summary as a progress object, so one panel renders both."""
+    units = summary.get("units") or {}
+    tokens = summary.get("tokens") or {}
+    duration = float(summary.get("duration_s") or 0)
+    return GenerationProgress(
+        dataset=dataset, status=summary.get("status") or "finished", total_units=units.get("total", 0),
+        skipped_units=units.get("skipped", 0), done_units=units.get("done", 0), failed_units=units.get("failed", 0),
+        items=summary.get("items", 0), duplicates=summary.get("duplicates", 0), retries=summary.get("retries", 0),
+        failures=dict(summary.get("failures") or {}), recent_failures=list(summary.get("failed_units") or [])[-10:],
+        tokens_in=tokens.get("in", 0), tokens_out=tokens.get("out", 0), cost=summary.get("cost"),
+        json_mode=summary.get("json_mode", True), started_at=0.0, finished_at=duration, message=summary.get("message") or "",
+    )
+
+
+def progress_panel(lang: str, dataset: str | None) -> str:
+    """The running job's panel, else the last stored run of the dataset, else a hint."""
+    job = find_generation_job(dataset)
+    if job is not None:
+        return render_progress(lang, job.progress())
+    store = global_var.datasets()
+    if dataset and store.exists(dataset):
+        summary = store.load(dataset).meta.get("generation")
+        if summary:
+            return render_progress(lang, progress_from_summary(dataset, summary))
+    return t("generate.no_run", lang)
+
+
+# ---------------------------------------------------------------- handlers
+
+
+@user_errors
+def refresh_choices(lang: str, docs, template, provider, dataset):
+    """Fresh lists for the dropdowns; a page without a dataset picks up a running job's."""
+    from tools.docs.reading import list_docsets
+
+    if not dataset:
+        running = running_generation_jobs()
+        dataset = running[0].dataset if running else dataset
+    return (
+        reloaded_choices(list_docsets(global_var.workdir().docs), docs, empty_allowed=False),
+        reloaded_choices(global_var.prompts().names(), template, empty_allowed=False),
+        reloaded_choices(global_var.providers().names(), provider, empty_allowed=False),
+        gr.update(choices=generated_dataset_names(), value=dataset),
+        progress_panel(lang, dataset),
+    )
+
+
+@user_errors
+def load_docset(lang: str, docs, max_slice_tokens):
+    """Files (with problems) and the slice preview of a document set."""
+    if not docs:
+        empty = gr.update(value=[], headers=headers(lang, *FILE_COLUMNS))
+        return empty, t("generate.no_docs", lang), gr.update(value=[], headers=headers(lang, *SLICE_COLUMNS)), ""
+    slices, files = _slices(lang, docs, max_slice_tokens)
+    file_rows = [[f.path, f.kind or t("generate.unsupported", lang), f.size, f.error or ""] for f in files]
+    slice_rows = [[index, s.source, s.heading_label, s.tokens, f"{s.start_line + 1}-{s.end_line}"] for index, s in enumerate(slices, 1)]
+    sizes = [s.tokens for s in slices] or [0]
+    usable = sum(1 for f in files if f.error is None and f.kind is not None)
+    summary = t("generate.slice_summary", lang, slices=len(slices), usable=usable, files=len(files), min=min(sizes),
+                median=int(statistics.median(sizes)), max=max(sizes), total=sum(sizes))
+    problems = len(files) - usable
+    if problems:
+        summary += "  \n" + t("generate.file_problems", lang, count=problems)
+    first_text = slices[0].text if slices else ""
+    return (gr.update(value=file_rows, headers=headers(lang, *FILE_COLUMNS)), summary,
+            gr.update(value=slice_rows, headers=headers(lang, *SLICE_COLUMNS)), first_text)
+
+
+def relabel_docset(lang: str, docs, max_slice_tokens):
+    """The doc set's tables and summary in a new language; the slice being read stays."""
+    files, summary, slices, _first_text = load_docset(lang, docs, max_slice_tokens)
+    return files, summary, slices
+
+
+@user_errors
+def show_slice(lang: str, docs, max_slice_tokens, evt: gr.SelectData):
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    slices, _ = _slices(lang, docs, max_slice_tokens)
+    if not 0 <= row < len(slices):
+        return ""
+    chosen = slices[row]
+    return f"{chosen.source} — {chosen.heading_label}\n\n{chosen.text}" if chosen.heading_label else chosen.text
+
+
+@user_errors
+def template_changed(lang: str, template, variables):
+    """One row per variable of the template, keeping values already typed."""
+    typed = variables_dict(variables)
+    names = global_var.prompts().get(template).variables if template else []
+    return gr.update(value=[[name, typed.get(name, "")] for name in names], headers=headers(lang, *VARIABLE_COLUMNS))
+
+
+@user_errors
+def provider_changed(lang: str, provider, concurrency):
+    """Show the provider's limits and keep the concurrency within its maximum."""
+    if not provider:
+        return t("generate.no_providers", lang), gr.update()
+    record = global_var.providers().get(provider)
+    prices = ""
+    if record.price_input_per_m is not None or record.price_output_per_m is not None:
+        prices = t("generate.provider_prices", lang, input=record.price_input_per_m or 0, output=record.price_output_per_m or 0)
+    info = t("generate.provider_info", lang, model=record.model_id, limit=record.max_concurrency, timeout=record.timeout_s, prices=prices)
+    try:
+        wanted = int(concurrency)
+    except (TypeError, ValueError):
+        wanted = record.max_concurrency
+    if wanted > record.max_concurrency:
+        gr.Info(t("generate.concurrency_clamped", lang, requested=wanted, limit=record.max_concurrency, provider=record.name))
+    return info, gr.update(value=max(1, min(wanted, record.max_concurrency)), maximum=record.max_concurrency)
+
+
+@user_errors
+def start_generation(lang: str, docs, template, variables, provider, rounds, pairs, concurrency, temperature,
+                     max_tokens, max_slice_tokens, dataset):
+    """Check the inputs and start the background run; the progress panel then follows it."""
+    if not docs:
+        raise UserError("error.field_required", field=t("generate.docs", lang))
+    if not template:
+        raise UserError("error.field_required", field=t("generate.template", lang))
+    if not provider:
+        raise UserError("error.generate_no_provider")
+    if not dataset or not str(dataset).strip():
+        raise UserError("error.field_required", field=t("generate.dataset", lang))
+    settings = GenerationSettings(
+        rounds=_whole_number(lang, rounds, "generate.rounds"),
+        pairs_per_call=_whole_number(lang, pairs, "generate.pairs"),
+        concurrency=_whole_number(lang, concurrency, "generate.concurrency"),
+        temperature=0.7 if temperature is None else float(temperature),
+        max_tokens=_whole_number(lang, max_tokens, "generate.max_tokens"),
+        max_slice_tokens=_whole_number(lang, max_slice_tokens, "generate.max_slice_tokens"),
+    )
+    prepared = prepare_generation(docs, str(dataset), provider, template, variables_dict(variables), settings)
+    job = start_generation_job(prepared)
+    for key, params in prepared.notes:
+        gr.Info(t(key, lang, **params))
+    gr.Info(t("generate.started", lang, name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency))
+    return (render_progress(lang, job.progress()), gr.update(choices=generated_dataset_names(), value=prepared.dataset),
+            prepared.settings.concurrency)
+
+
+@user_errors
+def watch_progress(lang: str, dataset, poll_interval_s: float = POLL_INTERVAL_S):
+    """Yield the progress panel about once a second until the dataset's job ends."""
+    job = find_generation_job(dataset)
+    if job is None:
+        yield progress_panel(lang, dataset)
+        return
+    while job.running:
+        yield render_progress(lang, job.progress())
+        time.sleep(poll_interval_s)
+    yield render_progress(lang, job.progress())
+
+
+@user_errors
+def cancel_generation(lang: str, dataset):
+    job = find_generation_job(dataset)
+    if job is None or not job.running:
+        raise UserError("generate.no_job", name=dataset or "")
+    job.cancel()
+    gr.Info(t("generate.cancel_requested", lang, name=dataset))
+    return render_progress(lang, job.progress())
+
+
+# ---------------------------------------------------------------- layout
+
+
+def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
+    lang = L.lang
+    L(gr.Markdown, "generate.title")
+    with gr.Row():
+        with gr.Column(scale=3):
+            with gr.Row():
+                docs = L(gr.Dropdown, "generate.docs", info="generate.docs_info", choices=[], value=None, interactive=True, elem_id="generate-docs")
+                max_slice_tokens = L(gr.Number, "generate.max_slice_tokens", value=DEFAULT_MAX_TOKENS, precision=0, minimum=32, elem_id="generate-max-slice-tokens")
+                refresh = L(gr.Button, "common.refresh", size="sm", elem_id="generate-refresh")
+            slice_summary = gr.Markdown(elem_id="generate-slice-summary")
+            with L(gr.Accordion, "generate.files", open=False, elem_id="generate-files-box"):
+                files_table = gr.Dataframe(value=[], headers=headers(lang, *FILE_COLUMNS), interactive=False, wrap=True, elem_id="generate-files")
+                L.register(files_table, label="generate.files")
+            slices_table = gr.Dataframe(value=[], headers=headers(lang, *SLICE_COLUMNS), interactive=False, wrap=True,
+                                        max_height=320, label=t("generate.slices", lang), elem_id="generate-slices")
+            L.register(slices_table, label="generate.slices")
+            slice_text = L(gr.Textbox, "generate.slice_text", lines=8, max_lines=16, interactive=False, elem_id="generate-slice-text")
+        with gr.Column(scale=2):
+            template = L(gr.Dropdown, "generate.template", choices=[], value=None, interactive=True, elem_id="generate-template")
+            variables = gr.Dataframe(value=[], headers=headers(lang, *VARIABLE_COLUMNS), interactive=True,
+                                     column_count=(2, "fixed"), label=t("generate.variables", lang), elem_id="generate-variables")
+            L.register(variables, label="generate.variables")
+            provider = L(gr.Dropdown, "generate.provider", choices=[], value=None, interactive=True, elem_id="generate-provider")
+            provider_info = gr.Markdown(elem_id="generate-provider-info")
+            with gr.Row():
+                rounds = L(gr.Number, "generate.rounds", value=1, precision=0, minimum=1, maximum=100, elem_id="generate-rounds")
+                pairs = L(gr.Number, "generate.pairs", value=3, precision=0, minimum=1, maximum=50, elem_id="generate-pairs")
+                concurrency = L(gr.Number, "generate.concurrency", info="generate.concurrency_info", value=8, precision=0, minimum=1, maximum=512, elem_id="generate-concurrency")
+            with gr.Row():
+                temperature = L(gr.Slider, "generate.temperature", minimum=0, maximum=2, step=0.05, value=0.7, elem_id="generate-temperature")
+                max_tokens = L(gr.Number, "generate.max_tokens", value=2048, precision=0, minimum=16, elem_id="generate-max-tokens")
+            dataset = L(gr.Dropdown, "generate.dataset", info="generate.dataset_info", choices=[], value=None,
+                        allow_custom_value=True, interactive=True, elem_id="generate-dataset")
+            with gr.Row():
+                start = L(gr.Button, "generate.start", variant="primary", elem_id="generate-start")
+                cancel = L(gr.Button, "generate.cancel", variant="stop", elem_id="generate-cancel")
+            progress = gr.Markdown(elem_id="generate-progress")
+
+    choice_inputs = [lang_state, docs, template, provider, dataset]
+    choice_outputs = [docs, template, provider, dataset, progress]
+    docset_outputs = [files_table, slice_summary, slices_table, slice_text]
+    # The watcher only sleeps and reads counters: let every page run one at once.
+    tab.select(refresh_choices, choice_inputs, choice_outputs).then(
+        watch_progress, [lang_state, dataset], progress, concurrency_limit=None, show_progress="hidden")
+    refresh.click(refresh_choices, choice_inputs, choice_outputs).then(
+        load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
+    docs.change(load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
+    max_slice_tokens.submit(load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
+    max_slice_tokens.blur(load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
+    slices_table.select(show_slice, [lang_state, docs, max_slice_tokens], slice_text)
+    template.change(template_changed, [lang_state, template, variables], variables)
+    provider.change(provider_changed, [lang_state, provider, concurrency], [provider_info, concurrency])
+    L.on_switch(relabel_docset, [docs, max_slice_tokens], [files_table, slice_summary, slices_table])
+    L.on_switch(template_changed, [template, variables], [variables])
+    L.on_switch(provider_changed, [provider, concurrency], [provider_info, concurrency])
+    start.click(
+        start_generation,
+        [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens, dataset],
+        [progress, dataset, concurrency],
+    ).success(watch_progress, [lang_state, dataset], progress, concurrency_limit=None, show_progress="hidden")
+    cancel.click(cancel_generation, [lang_state, dataset], progress, concurrency_limit=None)
+    return refresh_choices, choice_inputs, choice_outputs

@@ -1,0 +1,149 @@
+"""Model management tab: load a base model (4-bit via Unsloth on GPU), unload it, export a run."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+import global_var
+from frontend.web.common import Localizer, reloaded_choices, user_errors
+from tools.core.errors import UserError
+from tools.core.i18n import t
+from train.export import EXPORT_FORMATS
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+ROPE_CHOICES = ("none", "linear", "dynamic", "yarn")
+
+
+def _format_count(count) -> str:
+    if not isinstance(count, (int, float)):
+        return "-"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= size:
+            return f"{count / size:.2f}{unit}"
+    return str(int(count))
+
+
+def model_info_markdown(lang: str) -> str:
+    """The loaded model as a small table, or a line saying none is loaded."""
+    loaded = global_var.loaded_model()
+    if loaded is None:
+        return t("mtab.none_loaded", lang)
+    info = loaded.info
+    rows = [
+        ("mtab.info.source", loaded.source),
+        ("mtab.info.architecture", info.get("architecture")),
+        ("mtab.info.params", f"{_format_count(info.get('total_params'))} / {_format_count(info.get('trainable_params'))}"),
+        ("mtab.info.dtype", info.get("dtype")),
+        ("mtab.info.device", info.get("device")),
+        ("mtab.info.context", f"{info.get('context_length')} (native {info.get('native_context')})"),
+        ("mtab.info.rope", info.get("rope_scaling") or "-"),
+        ("mtab.info.chat_template", t("mtab.yes", lang) if info.get("chat_template") else t("mtab.no_fallback", lang)),
+        ("mtab.info.backend", info.get("backend")),
+        ("mtab.info.adapter", loaded.adapter_run or "-"),
+    ]
+    lines = [f"**{t('mtab.loaded', lang)}**", "", f"| {t('mtab.info.key', lang)} | {t('mtab.info.value', lang)} |", "| --- | --- |"]
+    lines += [f"| {t(key, lang)} | {value if value not in (None, '') else '-'} |" for key, value in rows]
+    if global_var.is_training():
+        lines += ["", t("mtab.training_note", lang)]
+    return "\n".join(lines)
+
+
+def _run_choices() -> list[str]:
+    from train.runs import list_runs
+
+    return [run["run"] for run in list_runs() if run.get("has_adapter") or run.get("step")]
+
+
+@user_errors
+def refresh(lang: str, current_model, current_run, current_adapter=None):
+    """Lists and capabilities, computed when the tab opens (torch is imported here, not at start-up)."""
+    from train.export import export_capabilities
+    from train.loading import cuda_available, list_local_models
+
+    models = list_local_models()
+    model_update = gr.update(choices=models, value=current_model if current_model else (models[0] if models else None))
+    on_gpu = cuda_available()
+    four_bit = gr.update(interactive=on_gpu, value=on_gpu, info=t("mtab.4bit_info_gpu" if on_gpu else "mtab.4bit_info_cpu", lang))
+    capabilities = export_capabilities(lang)
+    notes = [f"- `{fmt}`: {cap['reason']}" for fmt, cap in capabilities.items() if not cap["available"]]
+    export_note = (t("mtab.export_unavailable", lang) + "\n" + "\n".join(notes)) if notes else ""
+    runs = _run_choices()
+    return (model_update, four_bit, model_info_markdown(lang), reloaded_choices(runs, current_run, empty_allowed=False), export_note,
+            reloaded_choices(runs, current_adapter))
+
+
+@user_errors
+def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run=None, progress=gr.Progress(track_tqdm=True)):
+    """Load in this worker thread while the page shows progress (hub downloads and shard loading
+    report through tqdm, which gradio follows); other tabs stay usable.
+
+    `adapter_run`: a training run whose LoRA adapter goes on the model (chat and compare use it).
+    """
+    from train.export import run_adapter_dir
+    from train.loading import load_model
+    from train.runs import require_run
+
+    if not source or not str(source).strip():
+        raise UserError("error.field_required", field=t("mtab.source", lang))
+    # Checked before the base model loads: a wrong run should not cost a minute of loading.
+    adapter_dir = run_adapter_dir(require_run(adapter_run)) if adapter_run else None
+    yield t("mtab.loading", lang, source=source + (f" + {adapter_run}" if adapter_run else ""))
+    load_model(str(source).strip(), max_seq_length=max_seq_length, load_in_4bit=bool(load_in_4bit), dtype=dtype or "auto",
+               rope_scaling=None if rope in (None, "", "none") else rope, adapter_dir=adapter_dir)
+    yield model_info_markdown(lang)
+
+
+@user_errors
+def unload(lang: str):
+    from train.loading import unload_model
+
+    was_loaded = unload_model()
+    return t("mtab.unloaded" if was_loaded else "mtab.none_loaded", lang)
+
+
+@user_errors
+def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
+    """Export a run; merging and quantising report through tqdm, which the page shows."""
+    from train.export import export_run
+
+    if not run:
+        raise UserError("error.field_required", field=t("mtab.export_run", lang))
+    result = export_run(run, fmt, (out_dir or "").strip() or None)
+    return t("mtab.exported", lang, run=run, format=fmt, path=result["path"])
+
+
+def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
+    L(gr.Markdown, "mtab.title")
+    with gr.Row():
+        with gr.Column(scale=3):
+            source = L(gr.Dropdown, "mtab.source", info="mtab.source_info", choices=[], value=None, allow_custom_value=True, interactive=True,
+                       elem_id="models-source")
+            with gr.Row():
+                max_seq_length = L(gr.Number, "mtab.max_seq_length", value=2048, precision=0, minimum=16, elem_id="models-max-seq-length")
+                load_in_4bit = L(gr.Checkbox, "mtab.load_in_4bit", info="mtab.4bit_info_cpu", value=False, interactive=False, elem_id="models-load-in-4bit")
+            with gr.Row():
+                dtype = L(gr.Dropdown, "mtab.dtype", choices=list(DTYPES), value="auto", elem_id="models-dtype")
+                rope = L(gr.Dropdown, "mtab.rope", info="mtab.rope_info", choices=list(ROPE_CHOICES), value="none", elem_id="models-rope")
+            adapter_run = L(gr.Dropdown, "mtab.adapter_run", info="mtab.adapter_run_info", choices=[], value=None, interactive=True, elem_id="models-adapter-run")
+        with gr.Column(scale=1):
+            load_button = L(gr.Button, "mtab.load", variant="primary", elem_id="models-load")
+            unload_button = L(gr.Button, "mtab.unload", variant="stop", elem_id="models-unload")
+            refresh_button = L(gr.Button, "common.refresh", elem_id="models-refresh")
+    state_panel = gr.Markdown(t("mtab.none_loaded", L.lang), elem_id="models-state")
+    L(gr.Markdown, "mtab.export_title")
+    with gr.Row():
+        export_run_choice = L(gr.Dropdown, "mtab.export_run", choices=[], value=None, interactive=True, elem_id="models-export-run")
+        export_format = L(gr.Dropdown, "mtab.export_format", choices=list(EXPORT_FORMATS), value="lora", elem_id="models-export-format")
+        export_dir = L(gr.Textbox, "mtab.export_dir", info="mtab.export_dir_info", elem_id="models-export-dir")
+    export_note = gr.Markdown(elem_id="models-export-note")
+    export_button = L(gr.Button, "mtab.export", variant="secondary", elem_id="models-export")
+    export_status = L.transient(gr.Markdown(elem_id="models-export-status"))
+
+    outputs = [source, load_in_4bit, state_panel, export_run_choice, export_note, adapter_run]
+    tab.select(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
+    refresh_button.click(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
+    # One model load at a time for the whole app: they share the device.
+    load_button.click(load, [lang_state, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run], state_panel, concurrency_limit=1, concurrency_id="model_device")
+    unload_button.click(unload, [lang_state], state_panel)
+    export_button.click(export, [lang_state, export_run_choice, export_format, export_dir], export_status, concurrency_limit=1, concurrency_id="model_device")
+    return refresh, [lang_state, source, export_run_choice, adapter_run], outputs

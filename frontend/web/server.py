@@ -1,0 +1,74 @@
+"""Routes served beside the page on the workbench's own port: the TensorBoard proxy behind the
+page's login, and the OpenAI-compatible API (frontend.api.openai_api) behind its API key.
+
+TensorBoard runs on a private loopback port; the page embeds `/tensorboard/` from the
+workbench's own address, so it works when the workbench is opened from another machine or
+through an SSH tunnel to its single port (the prototype pointed the viewer at their own localhost).
+"""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
+
+TENSORBOARD_PREFIX = "/tensorboard"
+RETRY_SECONDS = 2  # the "TensorBoard is starting" page reloads itself this often
+# Hop-by-hop and length headers are recomputed by the server; forwarding them corrupts responses.
+_SKIP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade"}
+
+
+def request_is_authorized(gradio_app: FastAPI, request: Request) -> bool:
+    """Same rule as the page: no auth configured, or a valid login cookie of this server."""
+    auth = getattr(gradio_app, "auth", None)
+    auth_dependency = getattr(gradio_app, "auth_dependency", None)
+    if auth is None and auth_dependency is None:
+        return True
+    cookie_id = getattr(gradio_app, "cookie_id", "")
+    token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(f"access-token-unsecure-{cookie_id}")
+    return token is not None and token in getattr(gradio_app, "tokens", {})
+
+
+def add_workbench_routes(gradio_app: FastAPI) -> None:
+    """Attach the TensorBoard reverse proxy and the `/v1` API to the running gradio app."""
+    import global_var
+    from frontend.api.openai_api import create_router
+
+    blocks = gradio_app.get_blocks()
+    # The API's "no key: loopback only" rule and the Settings tab's provider URL need the address.
+    global_var.set_api_address(blocks.server_name or "127.0.0.1", blocks.server_port)
+    gradio_app.include_router(create_router())
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+
+    @gradio_app.api_route(TENSORBOARD_PREFIX + "/{path:path}", methods=["GET", "POST", "HEAD"], include_in_schema=False)
+    async def tensorboard_proxy(path: str, request: Request) -> Response:
+        if not request_is_authorized(gradio_app, request):
+            return Response("login required", status_code=401)
+        from train.tensorboard import tensorboard_port
+
+        port = tensorboard_port()
+        if port is None:
+            return HTMLResponse(
+                "<p style='font-family:sans-serif'>TensorBoard is not running: start or select a training run. "
+                "/ TensorBoard 未运行:请先开始或选择一个训练任务。</p>",
+                status_code=503,
+            )
+        url = f"http://127.0.0.1:{port}{TENSORBOARD_PREFIX}/{path}"
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
+        try:
+            upstream = await client.request(request.method, url, params=request.query_params, headers=headers, content=await request.body())
+        except httpx.HTTPError as exc:
+            # Usually still starting (training has just begun): the page retries by itself.
+            return HTMLResponse(
+                f"<meta http-equiv='refresh' content='{RETRY_SECONDS}'><p style='font-family:sans-serif'>TensorBoard did not answer "
+                f"({type(exc).__name__}): it may still be starting; trying again every {RETRY_SECONDS} s. "
+                f"/ TensorBoard 尚未响应,可能仍在启动;每 {RETRY_SECONDS} 秒自动重试。</p>",
+                status_code=502,
+            )
+        response_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _SKIP_HEADERS}
+        return Response(upstream.content, status_code=upstream.status_code, headers=response_headers)
+
+    @gradio_app.get(TENSORBOARD_PREFIX, include_in_schema=False)
+    async def tensorboard_root(request: Request) -> Response:
+        # TensorBoard's pages use relative links: the trailing slash matters.
+        return Response(status_code=307, headers={"location": TENSORBOARD_PREFIX + "/"})

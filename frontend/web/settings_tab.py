@@ -1,0 +1,142 @@
+"""Settings tab: API providers (add, edit, delete, test connection; keys shown masked only) and
+this workbench's own OpenAI-compatible endpoint (its key, and the loaded model as a provider)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+import global_var
+from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
+from tools.core.i18n import t
+from tools.llm.client import check_provider
+from frontend.api.openai_api import add_local_provider, endpoint_summary
+
+COLUMNS = ("settings.col.id", "settings.name", "settings.base_url", "settings.model_id", "settings.api_key",
+           "settings.max_concurrency", "settings.timeout", "settings.col.prices")
+
+
+def provider_rows() -> list[list]:
+    rows = []
+    for p in global_var.providers().list():
+        prices = "" if p.price_input_per_m is None and p.price_output_per_m is None else f"{p.price_input_per_m or 0} / {p.price_output_per_m or 0}"
+        rows.append([p.id, p.name, p.base_url, p.model_id, p.masked_key, p.max_concurrency, p.timeout_s, prices])
+    return rows
+
+
+def _table(lang: str, rows: list[list] | None = None):
+    return gr.update(value=rows if rows is not None else provider_rows(), headers=headers(lang, *COLUMNS))
+
+
+@user_errors
+def refresh(lang: str, selected: str | None):
+    return _table(lang), reloaded_choices(global_var.providers().names(), selected), endpoint_summary(lang)
+
+
+@user_errors
+def select_provider(lang: str, name: str | None):
+    """Fill the form from the chosen provider; an empty choice clears it for a new one."""
+    if not name:
+        return "", "", "", "", 8, 60, None, None
+    p = global_var.providers().get(name)
+    # The stored key never goes back to the browser: the placeholder shows it masked.
+    return p.name, p.base_url, p.model_id, gr.update(value="", placeholder=p.masked_key), p.max_concurrency, p.timeout_s, p.price_input_per_m, p.price_output_per_m
+
+
+@user_errors
+def select_row(lang: str, table, evt: gr.SelectData):
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    rows = provider_rows()
+    return rows[row][1] if 0 <= row < len(rows) else None
+
+
+@user_errors
+def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
+    fields = dict(name=name, base_url=base_url, model_id=model_id, api_key=api_key, max_concurrency=max_concurrency,
+                  timeout_s=timeout_s, price_input_per_m=price_in, price_output_per_m=price_out)
+    store = global_var.providers()
+    provider = store.update(selected, **fields) if selected else store.add(**fields)
+    return (t("settings.saved", lang, name=provider.name), _table(lang),
+            choices_update(store.names(), provider.name), gr.update(value="", placeholder=provider.masked_key))
+
+
+@user_errors
+def delete_provider(lang: str, selected):
+    if not selected:
+        raise gr.Error(t("error.field_required", lang, field=t("settings.select", lang)))
+    store = global_var.providers()
+    store.delete(selected)
+    return t("settings.deleted", lang, name=selected), _table(lang), choices_update(store.names(), None)
+
+
+@user_errors
+def test_connection(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s):
+    """Test the stored provider, or the form's values when it is new or its key was retyped."""
+    from schema.provider import APIProvider, validate_provider_input
+
+    values = validate_provider_input(name=name or "connection-test", base_url=base_url, model_id=model_id, api_key=api_key,
+                                     max_concurrency=max_concurrency or 1, timeout_s=timeout_s or 30)
+    if selected and not values["api_key"]:
+        values["api_key"] = global_var.providers().get(selected).api_key
+    result = check_provider(APIProvider(**values))
+    if result["ok"]:
+        return t("settings.test_ok", lang, model=result["model"], latency_ms=result["latency_ms"], reply=result["reply"] or "(empty)")
+    return t("settings.test_failed", lang, latency_ms=result["latency_ms"], error=result["error"])
+
+
+@user_errors
+def set_endpoint_key(lang: str, key: str | None):
+    """Require `key` on /v1 from now on (empty: no key, loopback only); the box is emptied again."""
+    global_var.set_api_key(key)
+    message = t("settings.endpoint_key_set" if global_var.api_key() else "settings.endpoint_key_cleared", lang)
+    return message, endpoint_summary(lang), gr.update(value="")
+
+
+@user_errors
+def add_workbench_provider(lang: str):
+    provider = add_local_provider()
+    return (t("settings.local_added", lang, name=provider.name, base_url=provider.base_url, model_id=provider.model_id),
+            _table(lang), choices_update(global_var.providers().names(), provider.name), endpoint_summary(lang))
+
+
+def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
+    lang = L.lang
+    L(gr.Markdown, "settings.title")
+    with gr.Row():
+        with gr.Column(scale=3):
+            table = gr.Dataframe(value=[], headers=headers(lang, *COLUMNS), interactive=False, wrap=True, label=t("settings.table", lang), elem_id="settings-table")
+            L.register(table, label="settings.table")
+        with gr.Column(scale=2):
+            selected = L(gr.Dropdown, "settings.select", choices=[], value=None, allow_custom_value=False, interactive=True, elem_id="settings-select")
+            name = L(gr.Textbox, "settings.name", elem_id="settings-name")
+            base_url = L(gr.Textbox, "settings.base_url", placeholder="https://api.deepseek.com/v1", elem_id="settings-base-url")
+            model_id = L(gr.Textbox, "settings.model_id", placeholder="deepseek-chat", elem_id="settings-model-id")
+            api_key = L(gr.Textbox, "settings.api_key", info="settings.api_key_info", type="password", elem_id="settings-api-key")
+            with gr.Row():
+                max_concurrency = L(gr.Number, "settings.max_concurrency", value=8, precision=0, minimum=1, maximum=512, elem_id="settings-max-concurrency")
+                timeout_s = L(gr.Number, "settings.timeout", value=60, minimum=1, maximum=3600, elem_id="settings-timeout")
+            with gr.Row():
+                price_in = L(gr.Number, "settings.price_in", value=None, elem_id="settings-price-in")
+                price_out = L(gr.Number, "settings.price_out", value=None, elem_id="settings-price-out")
+            with gr.Row():
+                save = L(gr.Button, "settings.save", variant="primary", elem_id="settings-save")
+                test = L(gr.Button, "settings.test", elem_id="settings-test")
+                delete = L(gr.Button, "common.delete", variant="stop", elem_id="settings-delete")
+            status = L.transient(gr.Markdown(elem_id="settings-status"))
+    L(gr.Markdown, "settings.endpoint_title")
+    endpoint = gr.Markdown(elem_id="settings-endpoint")
+    with gr.Row(equal_height=True):
+        endpoint_key = L(gr.Textbox, "settings.endpoint_key", info="settings.endpoint_key_info", type="password", scale=3, elem_id="settings-endpoint-key")
+        set_key = L(gr.Button, "settings.endpoint_set_key", scale=1, elem_id="settings-set-key")
+        add_local = L(gr.Button, "settings.add_local", scale=1, elem_id="settings-add-local")
+
+    form = [name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out]
+    tab.select(refresh, [lang_state, selected], [table, selected, endpoint])
+    selected.change(select_provider, [lang_state, selected], form)
+    table.select(select_row, [lang_state, table], selected)
+    save.click(save_provider, [lang_state, selected, *form], [status, table, selected, api_key])
+    delete.click(delete_provider, [lang_state, selected], [status, table, selected])
+    test.click(test_connection, [lang_state, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s], status)
+    set_key.click(set_endpoint_key, [lang_state, endpoint_key], [status, endpoint, endpoint_key])
+    add_local.click(add_workbench_provider, [lang_state], [status, table, selected, endpoint])
+    # Also filled when the page loads, so the first tab shows its data without a click.
+    return refresh, [lang_state, selected], [table, selected, endpoint]

@@ -1,0 +1,395 @@
+"""Fine-tuning tab: every TrainConfig input, start/stop/resume, live progress, loss plot, TensorBoard,
+validation samples and the evaluation of finished runs (base vs tuned)."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+import global_var
+from frontend.web.common import Localizer, reloaded_choices, user_errors
+from frontend.web.server import TENSORBOARD_PREFIX
+from tools.core.errors import UserError
+from tools.core.i18n import STRINGS, t
+from train.config import TrainConfig
+
+# Inputs grouped as the user thinks of them; every TrainConfig field except the three chosen above them.
+GROUPS = [
+    ("ttab.group.optim", ["learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "warmup_ratio", "scheduler", "weight_decay"]),
+    ("ttab.group.lora", ["lora_r", "lora_alpha", "lora_dropout", "target_modules"]),
+    ("ttab.group.data", ["max_length", "batching", "eval_ratio", "eval_steps", "early_stopping_patience", "validation_samples", "seed"]),
+    ("ttab.group.checkpoints", ["save_steps", "save_total_limit", "logging_steps"]),
+    ("ttab.group.loading", ["load_in_4bit", "rope_scaling", "fallback_template"]),
+]
+FIELD_NAMES = [name for _, names in GROUPS for name in names]
+POLL_SECONDS = 2.0
+SERIES = ("train", "eval")  # the loss plot's lines, in legend order
+
+
+def _field_component(L: Localizer, name: str, spec: dict):
+    label, info = f"ttab.field.{name}", f"ttab.help.{name}"
+    default = spec["default"]
+    elem_id = "train-" + name.replace("_", "-")
+    if spec["type"] == "bool":
+        return L(gr.Checkbox, label, info=info, value=bool(default), elem_id=elem_id)
+    if "choices" in spec:
+        return L(gr.Dropdown, label, info=info, choices=[c for c in spec["choices"]], value=default, elem_id=elem_id)
+    if spec["type"] in ("int", "float"):
+        return L(gr.Number, label, info=info, value=default, precision=0 if spec["type"] == "int" else None,
+                 minimum=spec.get("min"), maximum=spec.get("max"), elem_id=elem_id)
+    return L(gr.Textbox, label, info=info, value=default, elem_id=elem_id)
+
+
+def config_from_inputs(model, dataset, run_name, values) -> TrainConfig:
+    """The one place UI values become a validated TrainConfig (errors name the field)."""
+    fields = dict(zip(FIELD_NAMES, values))
+    fields["rope_scaling"] = fields.get("rope_scaling") or ""
+    return TrainConfig(model=(model or "").strip(), dataset=dataset or "", run_name=(run_name or "").strip(), **fields).validate()
+
+
+def status_markdown(lang: str, status: dict | None) -> str:
+    if not status:
+        return t("ttab.idle", lang)
+    def fmt(value, pattern):
+        return pattern.format(value) if isinstance(value, (int, float)) else "-"
+    state_key = f"ttab.state.{status['state']}"
+    state_label = t(state_key, lang) if state_key in STRINGS else status["state"]
+    lines = [
+        f"**{t('ttab.run', lang)}:** `{status['run']}` — **{state_label}**",
+        "",
+        f"| {t('ttab.col.step', lang)} | {t('ttab.col.loss', lang)} | {t('ttab.col.eval_loss', lang)} | {t('ttab.col.ppl', lang)} | {t('ttab.col.lr', lang)} | {t('ttab.col.tps', lang)} | {t('ttab.col.eta', lang)} |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| {status['step']}/{status['total_steps']} ({status['percent']:.0f}%) | {fmt(status.get('loss'), '{:.4f}')} | {fmt(status.get('eval_loss'), '{:.4f}')} "
+        f"| {fmt(status.get('eval_perplexity'), '{:.2f}')} | {fmt(status.get('learning_rate'), '{:.2e}')} | {fmt(status.get('tokens_per_s'), '{:.0f}')} | {fmt(status.get('eta_s'), '{:.0f} s')} |",
+    ]
+    if status.get("early_stopped"):
+        lines += ["", t("ttab.early_stopped", lang, checkpoint=status.get("best_checkpoint") or "-")]
+    if status.get("error"):
+        lines += ["", t("ttab.failed", lang, error=status["error"])]
+    if status["state"] == "completed":
+        lines += ["", t("ttab.completed_note", lang)]
+    return "\n".join(lines)
+
+
+def loss_frame(status: dict | None):
+    """Train and eval loss per step, from the run's own log, for the plot.
+
+    The page builds the chart once, from the first frame it gets, and later frames only replace
+    the points: axis types and the colours of the series are fixed by that first frame. So every
+    frame has typed columns and one empty (NaN) row per series; an untyped empty frame made the
+    loss axis a list of categories and left both lines without a colour (invisible).
+    """
+    import pandas as pd
+
+    rows = [{"step": None, "loss": None, "series": series} for series in SERIES]
+    for record in (status or {}).get("log", []):
+        if record.get("loss") is not None:
+            rows.append({"step": record["step"], "loss": record["loss"], "series": "train"})
+        if record.get("eval_loss") is not None:
+            rows.append({"step": record["step"], "loss": record["eval_loss"], "series": "eval"})
+    frame = pd.DataFrame(rows, columns=["step", "loss", "series"])
+    return frame.astype({"step": "float64", "loss": "float64", "series": "object"})
+
+
+def tensorboard_html(lang: str, visible: bool) -> str:
+    if not visible:
+        return ""
+    # Relative to the page's own address: works remotely and through an SSH tunnel to this one port.
+    # A new address each time, so the browser loads the frame again: with the same HTML in place,
+    # "Show TensorBoard" reloaded nothing and a frame opened while TensorBoard was still starting
+    # (or after it had stopped) kept showing that message.
+    return (f'<iframe src=".{TENSORBOARD_PREFIX}/?shown={time.time_ns()}" style="width:100%;height:720px;border:1px solid #ddd;border-radius:6px" '
+            f'title="TensorBoard"></iframe><p style="font-size:12px">{t("ttab.tensorboard_note", lang)}</p>')
+
+
+def _run_choices() -> list[str]:
+    from train.runs import list_runs
+
+    return [run["run"] for run in list_runs()]
+
+
+@user_errors
+def refresh(lang: str, model, dataset, watched):
+    """Lists when the tab opens; re-attach to the running job so a reloaded page follows it."""
+    from train.loading import list_local_models
+    import global_var
+
+    job = global_var.current_training()
+    if job is not None and job.is_running():
+        watched = job.run_name
+    models = list_local_models()
+    model_update = gr.update(choices=models, value=model if model else (models[0] if models else None))
+    datasets = global_var.datasets().names()
+    return model_update, reloaded_choices(datasets, dataset, empty_allowed=False), reloaded_choices(_run_choices(), watched), watched
+
+
+@user_errors
+def show_plan(lang: str, model, dataset, run_name, *values):
+    if not dataset:
+        return t("ttab.plan_pick_dataset", lang)
+    from train.trainer import plan_training
+
+    config = config_from_inputs(model or "-", dataset, run_name, values)
+    plan = plan_training(config)
+    return t("ttab.plan", lang, items=plan["items"], eval_items=plan["eval_items"], batch=config.batch_size, accum=config.grad_accum,
+             effective=plan["effective_batch"], per_epoch=plan["steps_per_epoch"], epochs=plan["epochs"], total=plan["total_steps"])
+
+
+@user_errors
+def start(lang: str, model, dataset, run_name, *values):
+    from train.trainer import plan_training, start_training
+
+    config = config_from_inputs(model, dataset, run_name, values)
+    plan = plan_training(config)
+    job = start_training(config, tensorboard=True)
+    message = t("ttab.started", lang, run=job.run_name, total=plan["total_steps"])
+    return job.run_name, gr.update(choices=_run_choices(), value=job.run_name), message, tensorboard_html(lang, True)
+
+
+@user_errors
+def stop(lang: str):
+    from train.trainer import stop_training
+
+    return t("ttab.stop_requested" if stop_training() else "ttab.nothing_running", lang)
+
+
+@user_errors
+def resume(lang: str, run):
+    from train.trainer import resume_training
+
+    if not run:
+        raise UserError("error.field_required", field=t("ttab.run", lang))
+    job = resume_training(run, tensorboard=True)
+    return job.run_name, t("ttab.resumed", lang, run=job.run_name, step=job.step, total=job.total_steps), tensorboard_html(lang, True)
+
+
+@user_errors
+def select_run(lang: str, run):
+    return run
+
+
+@user_errors
+def show_tensorboard(lang: str, run):
+    """Serve the chosen run's events (a finished run too) and embed them."""
+    from train.tensorboard import start_tensorboard
+    from train.runs import TENSORBOARD_DIR, require_run
+
+    if not run:
+        raise UserError("error.field_required", field=t("ttab.run", lang))
+    start_tensorboard(require_run(run) / TENSORBOARD_DIR, wait_s=20)
+    return tensorboard_html(lang, True)
+
+
+def poll(lang: str, run):
+    """Called every few seconds by the page's timer: status and plot of the watched run."""
+    if not run:
+        return t("ttab.idle", lang), loss_frame(None)
+    from train.runs import run_status
+
+    try:
+        status = run_status(run)
+    except UserError as exc:
+        return exc.render(lang), loss_frame(None)
+    return status_markdown(lang, status), loss_frame(status)
+
+
+# ---------------------------------------------------------------- validation samples and evaluation
+
+
+def samples_frame(lang: str, run):
+    """The latest validation samples of `run` (step, question, reference, generated) as a table."""
+    import pandas as pd
+
+    from train.runs import read_validation_samples
+
+    columns = [t("ttab.col.step", lang), t("eval.question", lang), t("eval.reference", lang), t("eval.generated", lang)]
+    rows = []
+    if run:
+        try:
+            rows = [[s["step"], s["question"], s["reference"], s["generated"]] for s in read_validation_samples(run)]
+        except UserError:
+            rows = []
+    return pd.DataFrame(rows, columns=columns)
+
+
+def poll_samples(lang: str, run):
+    """Timer tick: the watched run's latest validation samples."""
+    return samples_frame(lang, run)
+
+
+def report_tables(lang: str, report: dict | None):
+    """(summary frame, per-item frame, report paths) of an evaluation report, empty without one."""
+    import pandas as pd
+
+    from train.evaluation import item_headers, item_rows, summary_rows
+
+    summary_columns = [t("eval.metric", lang), t("eval.base", lang), t("eval.tuned", lang), t("eval.delta", lang)]
+    if not report:
+        return pd.DataFrame([], columns=summary_columns), pd.DataFrame([], columns=item_headers(lang)), ""
+    judged = bool(report.get("judge"))
+    paths = report.get("paths") or {}
+    return (pd.DataFrame(summary_rows(report, lang), columns=summary_columns),
+            pd.DataFrame(item_rows(report, lang), columns=item_headers(lang, judged)),
+            t("etab.report_path", lang, json=paths.get("json", "-"), md=paths.get("md", "-")))
+
+
+def _evaluable_runs() -> list[str]:
+    from train.runs import list_runs
+
+    return [run["run"] for run in list_runs() if run["has_adapter"] and run["state"] not in ("preparing", "running", "stopping")]
+
+
+@user_errors
+def refresh_evaluation(lang: str, run, judge):
+    """Runs that can be evaluated and the configured providers, when the tab opens."""
+    providers = global_var.providers().names()
+    judge_choices = [(t("etab.judge_none", lang), "")] + [(name, name) for name in providers]
+    return reloaded_choices(_evaluable_runs(), run), gr.update(choices=judge_choices, value=judge if judge in providers else "")
+
+
+@user_errors
+def show_report(lang: str, run):
+    """The saved report of the picked run (empty tables when it has none yet)."""
+    from train.evaluation import read_report
+
+    if not run:
+        return report_tables(lang, None)
+    try:
+        return report_tables(lang, read_report(run))
+    except UserError as exc:
+        if exc.key != "error.eval_no_report":
+            raise
+        return report_tables(lang, None)
+
+
+@user_errors
+def start_evaluation(lang: str, run, max_items, judge, max_new_tokens):
+    from train.evaluation import start_evaluation as start
+
+    if not run:
+        raise UserError("error.field_required", field=t("etab.run", lang))
+    job = start(run, max_items or None, judge or None, max_new_tokens, lang=lang)
+    return t("etab.started", lang, run=job.run)
+
+
+@user_errors
+def stop_evaluation(lang: str):
+    from train.evaluation import stop_evaluation as stop
+
+    return t("etab.stop_requested" if stop() else "etab.nothing_running", lang)
+
+
+def evaluation_status(lang: str, job) -> str:
+    """One Markdown line for the evaluation job: progress while it runs, the outcome after."""
+    if job is None:
+        return t("etab.idle", lang)
+    if job.state == "failed":
+        return t("etab.failed", lang, run=job.run, error=job.error or "")
+    if job.state == "stopped":
+        return t("eval.stopped", lang)
+    line = job.progress_line(lang) or t("etab.started", lang, run=job.run)
+    if job.is_running() and job.total:
+        line += f" ({100 * job.done / job.total:.0f}%)"
+    return f"`{job.run}` — {line}"
+
+
+def poll_evaluation(lang: str, shown):
+    """Timer tick: evaluation progress; the report tables once, when a job finishes."""
+    from train.evaluation import current_evaluation
+
+    job = current_evaluation()
+    status = evaluation_status(lang, job)
+    key = f"{job.run}@{job.started_at}" if job is not None and job.state == "completed" else None
+    if key is None or key == shown:
+        return status, gr.skip(), gr.skip(), gr.skip(), shown
+    summary, items, paths = report_tables(lang, job.report)
+    return status, summary, items, paths, key
+
+
+def relabel_report(lang: str, run):
+    """The report tables in a new language: the picked run's report, else the last evaluation's."""
+    from train.evaluation import current_evaluation
+
+    if run:
+        return show_report(lang, run)
+    job = current_evaluation()
+    return report_tables(lang, job.report if job is not None and job.state == "completed" else None)
+
+
+def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
+    lang = L.lang
+    specs = TrainConfig.field_help()
+    watched_run = gr.State(None)  # the run this browser session follows
+    L(gr.Markdown, "ttab.title")
+    with gr.Row():
+        with gr.Column(scale=2):
+            model = L(gr.Dropdown, "ttab.model", info="mtab.source_info", choices=[], value=None, allow_custom_value=True, interactive=True,
+                      elem_id="train-model")
+            dataset = L(gr.Dropdown, "ttab.dataset", choices=[], value=None, interactive=True, elem_id="train-dataset")
+            run_name = L(gr.Textbox, "ttab.field.run_name", info="ttab.help.run_name", elem_id="train-run-name")
+            inputs = []
+            for group_key, names in GROUPS:
+                with gr.Accordion(t(group_key, lang), open=group_key == "ttab.group.optim", elem_id="train-" + group_key.rsplit(".", 1)[1]) as box:
+                    L.register(box, label=group_key)
+                    for name in names:
+                        inputs.append(_field_component(L, name, specs[name]))
+            plan = gr.Markdown(t("ttab.plan_pick_dataset", lang), elem_id="train-plan")
+            with gr.Row():
+                start_button = L(gr.Button, "ttab.start", variant="primary", elem_id="train-start")
+                stop_button = L(gr.Button, "ttab.stop", variant="stop", elem_id="train-stop")
+            with gr.Row():
+                runs = L(gr.Dropdown, "ttab.runs", choices=[], value=None, interactive=True, scale=3, elem_id="train-runs")
+                resume_button = L(gr.Button, "ttab.resume", scale=1, elem_id="train-resume")
+            message = L.transient(gr.Markdown(elem_id="train-message"))
+        with gr.Column(scale=3):
+            status = gr.Markdown(t("ttab.idle", lang), elem_id="train-status")
+            plot = L(gr.LinePlot, "ttab.loss_plot", value=loss_frame(None), x="step", y="loss", color="series", height=300, elem_id="train-loss-plot")
+            tensorboard_button = L(gr.Button, "ttab.show_tensorboard", elem_id="train-show-tensorboard")
+            tensorboard = gr.HTML(elem_id="train-tensorboard")
+            with gr.Accordion(t("etab.samples", lang), open=False, elem_id="train-samples-box") as samples_box:
+                L.register(samples_box, label="etab.samples")
+                L(gr.Markdown, "etab.samples_note")
+                samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True, elem_id="train-samples")
+    with gr.Accordion(t("etab.section", lang), open=False, elem_id="eval-section") as eval_box:
+        L.register(eval_box, label="etab.section")
+        L(gr.Markdown, "etab.note")
+        shown_report = gr.State(None)  # which finished evaluation the tables show
+        with gr.Row():
+            eval_run = L(gr.Dropdown, "etab.run", choices=[], value=None, interactive=True, scale=3, elem_id="eval-run")
+            eval_max_items = L(gr.Number, "etab.max_items", info="etab.max_items_info", value=0, precision=0, minimum=0, scale=1)
+            eval_max_new = L(gr.Number, "etab.max_new_tokens", value=128, precision=0, minimum=1, scale=1)
+            eval_judge = L(gr.Dropdown, "etab.judge", choices=[(t("etab.judge_none", lang), "")], value="", interactive=True, scale=2)
+        with gr.Row():
+            eval_button = L(gr.Button, "etab.start", variant="primary", elem_id="eval-start")
+            eval_stop_button = L(gr.Button, "etab.stop", variant="stop", elem_id="eval-stop")
+        eval_status = gr.Markdown(t("etab.idle", lang), elem_id="eval-status")
+        L(gr.Markdown, "etab.summary")
+        eval_summary, eval_items, eval_paths = report_tables(lang, None)
+        eval_summary = gr.Dataframe(value=eval_summary, interactive=False)
+        L(gr.Markdown, "etab.items")
+        eval_items = gr.Dataframe(value=eval_items, interactive=False, wrap=True)
+        eval_paths = gr.Markdown(eval_paths)
+    timer = gr.Timer(POLL_SECONDS)
+
+    tab.select(refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run])
+    plan_inputs = [lang_state, model, dataset, run_name, *inputs]
+    for component in [dataset, *[inputs[FIELD_NAMES.index(n)] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio", "seed")]]:
+        component.change(show_plan, plan_inputs, plan, show_progress="hidden")
+    start_button.click(start, plan_inputs, [watched_run, runs, message, tensorboard])
+    stop_button.click(stop, [lang_state], message)
+    resume_button.click(resume, [lang_state, runs], [watched_run, message, tensorboard])
+    runs.select(select_run, [lang_state, runs], watched_run)
+    tensorboard_button.click(show_tensorboard, [lang_state, runs], tensorboard)
+    timer.tick(poll, [lang_state, watched_run], [status, plot], show_progress="hidden", queue=False)
+    timer.tick(poll_samples, [lang_state, watched_run], samples, show_progress="hidden", queue=False)
+    timer.tick(poll_evaluation, [lang_state, shown_report], [eval_status, eval_summary, eval_items, eval_paths, shown_report],
+               show_progress="hidden", queue=False)
+    tab.select(refresh_evaluation, [lang_state, eval_run, eval_judge], [eval_run, eval_judge])
+    eval_run.select(show_report, [lang_state, eval_run], [eval_summary, eval_items, eval_paths])
+    eval_button.click(start_evaluation, [lang_state, eval_run, eval_max_items, eval_judge, eval_max_new], eval_status)
+    eval_stop_button.click(stop_evaluation, [lang_state], eval_status)
+    L.on_switch(show_plan, plan_inputs[1:], [plan])
+    L.on_switch(refresh_evaluation, [eval_run, eval_judge], [eval_run, eval_judge])
+    L.on_switch(relabel_report, [eval_run], [eval_summary, eval_items, eval_paths])
+    return refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]

@@ -1,0 +1,131 @@
+"""The work directory: one place that resolves every path under it and checks user-given names."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+
+from tools.core.errors import UserError
+
+# The folders a work directory holds; every user-named thing lives in one of them.
+AREAS = ("docs", "models", "dataset", "db", "training")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The sample documentation set committed in the repo; copied into new work directories.
+SAMPLE_DOCS_SOURCE = REPO_ROOT / "workdir" / "docs"
+SAMPLE_DOCSET = "tidewater"
+
+MAX_NAME_LENGTH = 120
+_FORBIDDEN_CHARS = set('/\\:*?"<>|\x00')
+
+
+def default_workdir() -> Path:
+    """The work directory to use when none is given: env WORKBENCH_WORKDIR, else ./workdir."""
+    return Path(os.environ.get("WORKBENCH_WORKDIR") or "workdir").expanduser().resolve()
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    """Return `name` stripped if it is safe as one path component, else raise UserError.
+
+    Letters of any script (Chinese included), digits, spaces, '.', '-', '_' and most
+    punctuation are fine; path separators, '..', control characters and reserved
+    characters are not, so a name can never leave its folder.
+    """
+    if name is None:
+        raise UserError("error.name_empty", what=what)
+    cleaned = unicodedata.normalize("NFC", str(name)).strip()
+    if not cleaned:
+        raise UserError("error.name_empty", what=what)
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise UserError("error.name_too_long", what=what, limit=MAX_NAME_LENGTH)
+    bad = sorted({c for c in cleaned if c in _FORBIDDEN_CHARS or unicodedata.category(c) == "Cc"})
+    if bad:
+        shown = " ".join(repr(c) for c in bad)
+        raise UserError("error.name_bad_chars", what=what, name=cleaned, chars=shown)
+    if cleaned in (".", "..") or cleaned.startswith("."):
+        raise UserError("error.name_dot", what=what, name=cleaned)
+    return cleaned
+
+
+class WorkDir:
+    """Paths inside one work directory; created on first use."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).expanduser().resolve()
+
+    def area(self, area: str) -> Path:
+        if area not in AREAS:
+            raise ValueError(f"unknown work directory area {area!r}")
+        return self.root / area
+
+    def child(self, area: str, name: str, suffix: str = "", what: str | None = None) -> Path:
+        """The path of the user-named item `name` in `area`, guaranteed to stay inside it."""
+        safe = validate_name(name, what or area)
+        base = self.area(area)
+        path = (base / f"{safe}{suffix}").resolve()
+        if path.parent != base.resolve():
+            raise UserError("error.name_bad_chars", what=what or area, name=safe, chars="/")
+        return path
+
+    @property
+    def docs(self) -> Path:
+        return self.area("docs")
+
+    @property
+    def models(self) -> Path:
+        return self.area("models")
+
+    @property
+    def datasets(self) -> Path:
+        return self.area("dataset")
+
+    @property
+    def db(self) -> Path:
+        return self.area("db")
+
+    @property
+    def training(self) -> Path:
+        return self.area("training")
+
+    def ensure(self) -> "WorkDir":
+        """Create the folders and, on first run, copy in the sample documentation."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for area in AREAS:
+            self.area(area).mkdir(exist_ok=True)
+        self._install_sample_docs()
+        return self
+
+    def _install_sample_docs(self) -> None:
+        source = SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET
+        target = self.docs / SAMPLE_DOCSET
+        marker = self.db / ".sample_docs_installed"
+        # Once installed, a user who deletes the samples does not get them back.
+        if marker.exists() or not source.is_dir():
+            return
+        if source.resolve() != target.resolve() and not target.exists():
+            shutil.copytree(source, target)
+        marker.write_text("sample docs copied once; delete this file to copy them again\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a crash leaves either the old or the new file, never half."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        # The old file is untouched; only our temp file needs to go.
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,347 @@
+"""Docsets on disk: find their files and extract text from each supported format.
+
+A docset is a folder under the docs root (e.g. ``workdir/docs/tidewater``) holding one library's
+documentation, possibly in nested folders. A file that cannot be used is still listed, with the
+reason in ``DocumentFile.error``, so the UI can show it instead of silently skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from schema.document import DocumentFile, DocumentKind
+
+KIND_BY_SUFFIX: dict[str, DocumentKind] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".rst": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+TEXT_KINDS = ("markdown", "text", "html")
+PDF_SIGNATURE = b"%PDF-"
+
+if TYPE_CHECKING:  # python-docx is optional at runtime
+    from docx.text.paragraph import Paragraph
+
+
+class DocumentReadError(Exception):
+    """A listed document whose text cannot be extracted; the message says why and what to do."""
+
+
+def list_docsets(docs_root: Path) -> list[str]:
+    """Names of the docset folders directly under `docs_root`, sorted; [] when the root does not exist."""
+    docs_root = Path(docs_root)
+    if not docs_root.is_dir():
+        return []
+    return sorted(entry.name for entry in docs_root.iterdir() if entry.is_dir() and not _is_hidden(entry.name))
+
+
+def scan_docset(folder: Path) -> list[DocumentFile]:
+    """Every non-hidden file under `folder` (recursively), sorted by relative path, with problems noted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"docset folder {folder} does not exist or is not a folder")
+    documents = []
+    for directory, subdirectories, filenames in os.walk(folder):
+        # Pruning in place stops os.walk from descending into hidden folders (.git, .obsidian, ...).
+        subdirectories[:] = [name for name in subdirectories if not _is_hidden(name)]
+        documents.extend(describe_file(Path(directory) / name, folder) for name in filenames if not _is_hidden(name))
+    return sorted(documents, key=lambda document: document.path)
+
+
+def describe_file(path: Path, folder: Path) -> DocumentFile:
+    """Kind, size and (if any) the reason the file at `path` cannot be used; never raises for a bad file."""
+    relative = path.relative_to(folder).as_posix()
+    kind = KIND_BY_SUFFIX.get(path.suffix.lower())
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return DocumentFile(path=relative, kind=kind, size=0, error=f"cannot read file: {exc.strerror or exc}")
+    if kind is None:
+        suffix = path.suffix.lower() or "(no extension)"
+        return DocumentFile(path=relative, kind=None, size=size, error=f"unsupported file type {suffix}")
+    return DocumentFile(path=relative, kind=kind, size=size, error=_content_problem(path, kind))
+
+
+def _content_problem(path: Path, kind: DocumentKind) -> str | None:
+    """A cheap check that the file is what its extension says; full parsing happens when it is loaded."""
+    try:
+        if kind in TEXT_KINDS:
+            _decode_utf8(path.read_bytes())
+        elif kind == "pdf":
+            with path.open("rb") as handle:
+                if handle.read(1024).lstrip()[: len(PDF_SIGNATURE)] != PDF_SIGNATURE:
+                    return "not a PDF file (no %PDF- header)"
+        elif kind == "docx" and not zipfile.is_zipfile(path):
+            return "not a DOCX file (not a zip archive); save it as .docx, not .doc"
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    except DocumentReadError as exc:
+        return str(exc)
+    return None
+
+
+def _decode_utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")  # -sig: drop a byte-order mark left by Windows editors
+    except UnicodeDecodeError as exc:
+        raise DocumentReadError(
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); re-save the file as UTF-8"
+        ) from exc
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def load_document_text(folder: Path, doc: DocumentFile) -> str:
+    """The document's text: Markdown/plain text as is, HTML/DOCX converted to Markdown, PDF as plain text."""
+    if doc.kind is None:
+        raise DocumentReadError(f"{doc.path}: {doc.error or 'unsupported file type'}")
+    path = Path(folder) / doc.path
+    try:
+        if doc.kind in TEXT_KINDS:
+            text = _decode_utf8(path.read_bytes())
+            return html_to_markdown(text) if doc.kind == "html" else text
+        if doc.kind == "pdf":
+            return _pdf_text(path)
+        return _docx_markdown(path)
+    except OSError as exc:
+        raise DocumentReadError(f"{doc.path}: cannot read file: {exc.strerror or exc}") from exc
+
+
+# --- PDF and DOCX (optional packages) -------------------------------------------------------
+
+
+def _pdf_text(path: Path) -> str:
+    try:
+        from pypdf import PdfReader
+    except ImportError as exc:
+        raise DocumentReadError(f"{path.name}: reading PDF files needs the 'pypdf' package: pip install pypdf") from exc
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted:
+            reader.decrypt("")  # many "protected" PDFs only restrict printing, with an empty password
+        pages = [page.extract_text() or "" for page in reader.pages]
+    # pypdf signals malformed files with many exception types; all mean "cannot extract text".
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file name and cause
+        raise DocumentReadError(f"{path.name}: cannot extract text from PDF: {exc}") from exc
+    return "\n\n".join(page.strip() for page in pages if page.strip())
+
+
+def _docx_markdown(path: Path) -> str:
+    try:
+        import docx
+        from docx.table import Table
+        from docx.text.paragraph import Paragraph
+    except ImportError as exc:
+        raise DocumentReadError(
+            f"{path.name}: reading DOCX files needs the 'python-docx' package: pip install python-docx"
+        ) from exc
+    try:
+        document = docx.Document(str(path))
+        blocks = []
+        # Walk the body in order so that tables stay between the paragraphs around them.
+        for element in document.element.body.iterchildren():
+            tag = element.tag.rsplit("}", 1)[-1]
+            if tag == "p":
+                block = _docx_paragraph_markdown(Paragraph(element, document))
+            elif tag == "tbl":
+                block = _markdown_table([[cell.text.strip() for cell in row.cells] for row in Table(element, document).rows])
+            else:
+                continue
+            if block:
+                blocks.append(block)
+    except Exception as exc:  # noqa: BLE001 - python-docx/lxml raise many types for damaged files
+        raise DocumentReadError(f"{path.name}: cannot read DOCX: {exc}") from exc
+    return "\n\n".join(blocks) + "\n"
+
+
+DOCX_HEADING_STYLE = re.compile(r"Heading (\d)")
+
+
+def _docx_paragraph_markdown(paragraph: Paragraph) -> str:
+    """One DOCX paragraph as Markdown: "Heading N"/"Title" styles become ATX headings, list styles items."""
+    text = paragraph.text.strip()
+    if not text:
+        return ""
+    style = paragraph.style.name if paragraph.style is not None else ""
+    heading = DOCX_HEADING_STYLE.fullmatch(style)
+    if heading:
+        return "#" * min(max(int(heading.group(1)), 1), 6) + " " + text
+    if style == "Title":
+        return "# " + text
+    if style.startswith("List"):
+        return "- " + text
+    return _escape_block_start(text)
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+
+def html_to_markdown(html: str) -> str:
+    """Markdown-ish text of an HTML page: headings, paragraphs, list items, code blocks and table rows."""
+    converter = _HtmlToMarkdown()
+    converter.feed(html)
+    converter.close()
+    return converter.markdown()
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    rows = [[cell.replace("|", "\\|").replace("\n", " ") for cell in row] for row in rows if any(row)]
+    if not rows:
+        return ""
+    width = max(len(row) for row in rows)
+    lines = ["| " + " | ".join(row + [""] * (width - len(row))) + " |" for row in rows]
+    # A separator after the first row makes it a Markdown (GFM) table; readable either way.
+    lines.insert(1, "|" + " --- |" * width)
+    return "\n".join(lines)
+
+
+def _escape_block_start(text: str) -> str:
+    """Keep lines that start like Markdown block syntax ("# 1 tip", "> x") from becoming headings or quotes."""
+    return "\n".join("\\" + line if line[:1] in ("#", ">") else line for line in text.split("\n"))
+
+
+class _HtmlToMarkdown(HTMLParser):
+    """Collects blocks of text while walking the tags; inline markup is flattened to its text."""
+
+    SKIPPED = {"script", "style", "noscript", "template", "head", "title", "svg"}
+    BLOCK_BREAKS = {
+        "p", "div", "section", "article", "main", "header", "footer", "nav", "aside", "blockquote",
+        "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "form", "fieldset", "details", "summary",
+        "address", "caption", "body", "html",
+    }
+    HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+    LINE_BREAK = "\x00"  # stands for <br> until whitespace is collapsed
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self.inline: list[str] = []  # text of the block being collected
+        self.prefix = ""  # Markdown prefix of that block: "## " for a heading, "- " for a list item
+        self.skip_depth = 0
+        self.pre_depth = 0
+        self.pre_text: list[str] = []
+        self.table_rows: list[list[str]] | None = None
+        self.cell: list[str] | None = None
+
+    def markdown(self) -> str:
+        self._flush()
+        self._flush_table()
+        return "\n\n".join(self.blocks) + "\n" if self.blocks else ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIPPED:
+            self.skip_depth += 1
+        elif self.skip_depth:
+            return
+        elif tag == "pre":
+            self._flush()
+            self.pre_depth += 1
+        elif self.pre_depth:
+            return  # markup inside <pre> (e.g. <code>, <span> for highlighting) is not text
+        elif tag in self.HEADINGS:
+            self._flush()
+            self.prefix = "#" * self.HEADINGS[tag] + " "
+        elif tag == "li":
+            self._flush()
+            self.prefix = "- "
+        elif tag == "table":
+            self._flush()
+            self.table_rows = []
+        elif tag == "tr" and self.table_rows is not None:
+            self.table_rows.append([])
+        elif tag in ("td", "th") and self.table_rows is not None:
+            self.cell = []
+        elif tag == "br":
+            self._add_text(self.LINE_BREAK)
+        elif tag == "hr":
+            self._flush()
+            self.blocks.append("---")
+        elif tag == "code":
+            self._add_text("`")
+        elif tag in self.BLOCK_BREAKS:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIPPED:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif self.skip_depth:
+            return
+        elif tag == "pre":
+            self.pre_depth = max(0, self.pre_depth - 1)
+            if not self.pre_depth:
+                self._flush_pre()
+        elif self.pre_depth:
+            return
+        elif tag in self.HEADINGS or tag == "li" or tag in self.BLOCK_BREAKS:
+            self._flush()
+        elif tag in ("td", "th") and self.cell is not None and self.table_rows:
+            self.table_rows[-1].append(_collapse_whitespace("".join(self.cell)))
+            self.cell = None
+        elif tag == "table":
+            self._flush_table()
+        elif tag == "code":
+            self._add_text("`")
+
+    def handle_data(self, data: str) -> None:
+        if self.skip_depth:
+            return
+        if self.pre_depth:
+            self.pre_text.append(data)
+        else:
+            self._add_text(data)
+
+    def _add_text(self, text: str) -> None:
+        if self.cell is not None:
+            self.cell.append(text)
+        elif self.table_rows is None:
+            self.inline.append(text)
+
+    def _flush(self) -> None:
+        text = _collapse_whitespace("".join(self.inline))
+        self.inline = []
+        if not text.strip("`"):
+            # "<li><p>text</p></li>": the item's marker must wait for the paragraph's text.
+            if self.prefix != "- ":
+                self.prefix = ""
+            return
+        if self.prefix.startswith("#"):
+            self.blocks.append(self.prefix + text.replace("\n", " "))
+        else:
+            self.blocks.append(self.prefix + _escape_block_start(text))
+        self.prefix = ""
+
+    def _flush_pre(self) -> None:
+        code = "".join(self.pre_text).strip("\n")
+        self.pre_text = []
+        if not code.strip():
+            return
+        # The fence must be longer than any backtick run inside the code, or the code would close it.
+        longest_run = max((len(run) for run in re.findall(r"`+", code)), default=0)
+        fence = "`" * max(3, longest_run + 1)
+        self.blocks.append(f"{fence}\n{code}\n{fence}")
+
+    def _flush_table(self) -> None:
+        if self.table_rows is not None:
+            table = _markdown_table(self.table_rows)
+            if table:
+                self.blocks.append(table)
+        self.table_rows = None
+        self.cell = None
+
+
+def _collapse_whitespace(text: str) -> str:
+    """HTML whitespace rules: runs of whitespace are one space; <br> placeholders become newlines."""
+    lines = text.split(_HtmlToMarkdown.LINE_BREAK)
+    return "\n".join(" ".join(line.split()) for line in lines).strip()

@@ -1,0 +1,451 @@
+"""Cut documents into slices that each fit one generation prompt.
+
+Guarantees, for every document (front matter excepted):
+
+* No text is lost and order is kept: the slices' line ranges (0-based, end exclusive) follow each
+  other without gaps from the first content line to the last line. A slice's text is its lines
+  without leading/trailing blank lines, except that (a) pieces of a code fence too big for one
+  slice get a synthetic opening/closing fence line, so each piece is still a valid code block,
+  and (b) a single line too big for one slice is cut into fragments (the slices holding them
+  share that line's range) whose concatenation is the line.
+* Budget: no slice is estimated above `max_tokens`, as long as the budget is larger than a
+  fence's own marker lines (at tiny budgets a fence piece may exceed it).
+  Known limitation: fragments of an oversized line in a fence inside a block quote lose the
+  "> " marker, so such a piece is not a well-formed quoted code block (its text is all there).
+* Splits happen at paragraph boundaries (blank lines outside fenced code and raw HTML); an
+  oversized paragraph is cut between lines (never inside a fence that fits), an oversized fence
+  between its lines, an oversized line at sentence ends, then spaces, then anywhere.
+* A section's heading line stays with the text that follows it, even when that text is an
+  oversized fence or line that has to be cut.
+* A slice spans several sections only when they were merged because one of them was tiny (under
+  a quarter of the budget). The merged slice's heading path is the sections' common ancestor
+  (longest common heading prefix), so it never names a heading for text that is not under it;
+  the heading lines themselves stay in the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from schema.document import DocumentKind, DocumentSlice
+from tools.docs.markdown_tree import FenceSpan, HeadingNode, outline_markdown, split_lines
+
+DEFAULT_MAX_TOKENS = 800  # room for a slice plus instructions and answers in a typical prompt
+TINY_SECTION_DIVISOR = 4  # sections under max_tokens / 4 are merged with their neighbours
+
+# Characters a tokenizer typically turns into about one token each: CJK ideographs (with the
+# extensions and compatibility block), kana, hangul, CJK punctuation and fullwidth forms.
+CJK_CHARACTER = re.compile(
+    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+    "\U00020000-\U0002fa1f]"
+)
+SENTENCE_END = re.compile(r"(?<=[.!?;:。！？；])\s+|(?<=[。！？；])")
+WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def estimate_tokens(text: str) -> int:
+    """Token estimate without a tokenizer: 1 per CJK character plus 1 per 4 other characters (rounded up).
+
+    English BPE tokenizers average about 4 characters per token; CJK characters are usually a
+    token each (sometimes more). Newlines and spaces count as characters.
+    """
+    cjk = len(CJK_CHARACTER.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def slice_markdown(text: str, source: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[DocumentSlice]:
+    """Slices of a Markdown document, one or more per heading section, each labelled with its heading path."""
+    _check_budget(max_tokens)
+    outline = outline_markdown(text)
+    slicer = _RangeSlicer(outline.lines, max_tokens, outline.opaque_lines, outline.fences)
+    pieces: list[_Piece] = []
+    for heading_path, start, end in _sections(outline.root, outline.lines):
+        pieces.extend(slicer.slice_range(start, end, heading_path))
+    return [_to_slice(piece, source) for piece in slicer.finish(slicer.merge_small(pieces))]
+
+
+def slice_text(text: str, source: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[DocumentSlice]:
+    """Slices of plain text: paragraphs (blank-line separated) packed up to the budget; no headings."""
+    _check_budget(max_tokens)
+    lines = split_lines(text)
+    slicer = _RangeSlicer(lines, max_tokens, frozenset(), [])
+    return [_to_slice(piece, source) for piece in slicer.finish(slicer.slice_range(0, len(lines), []))]
+
+
+def slice_by_kind(text: str, kind: DocumentKind, source: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[DocumentSlice]:
+    """Slice text already extracted from a file of the given kind (HTML and DOCX arrive as Markdown)."""
+    if kind in ("markdown", "html", "docx"):
+        return slice_markdown(text, source, max_tokens)
+    return slice_text(text, source, max_tokens)
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _sections(root: HeadingNode, lines: list[str]) -> list[tuple[list[str], int, int]]:
+    """(heading path, start, end) of every section's own lines (up to its first subsection), in order.
+
+    Text before the first heading is a section with an empty heading path.
+    """
+    sections: list[tuple[list[str], int, int]] = []
+
+    def visit(node: HeadingNode, path: list[str]) -> None:
+        own_end = node.children[0].start_line if node.children else node.end_line
+        if own_end > node.start_line:
+            sections.append((path, node.start_line, own_end))
+        for child in node.children:
+            visit(child, [*path, child.title])
+
+    visit(root, [])
+    return sections
+
+
+def _is_blank(line: str) -> bool:
+    return not line.strip()
+
+
+def _check_budget(max_tokens: int) -> None:
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+
+
+# --- pieces -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Piece:
+    heading_path: list[str]
+    start_line: int
+    end_line: int
+    text: str
+    whole_lines: bool  # text is exactly lines[start_line:end_line] (no fence markers, no fragment)
+
+
+def _to_slice(piece: _Piece, source: str) -> DocumentSlice:
+    return DocumentSlice(
+        slice_id=DocumentSlice.make_id(source, piece.heading_path, piece.text),
+        source=source,
+        heading_path=piece.heading_path,
+        text=piece.text,
+        start_line=piece.start_line,
+        end_line=piece.end_line,
+        tokens=estimate_tokens(piece.text),
+    )
+
+
+def _common_prefix(first: list[str], second: list[str]) -> list[str]:
+    prefix = []
+    for left, right in zip(first, second):
+        if left != right:
+            break
+        prefix.append(left)
+    return prefix
+
+
+class _RangeSlicer:
+    """Splits line ranges of one document into pieces within the budget."""
+
+    def __init__(self, lines: list[str], max_tokens: int, opaque_lines: frozenset[int], fences: list[FenceSpan]):
+        self.lines = lines
+        self.max_tokens = max_tokens
+        self.opaque_lines = opaque_lines
+        self.fence_at = {fence.start_line: fence for fence in fences}
+        # Prefix sums make the cost of any line range O(1): the estimate is additive except for
+        # the rounding and the newlines that join the lines.
+        self._cjk_sum = [0]
+        self._other_sum = [0]
+        for line in lines:
+            cjk = len(CJK_CHARACTER.findall(line))
+            self._cjk_sum.append(self._cjk_sum[-1] + cjk)
+            self._other_sum.append(self._other_sum[-1] + len(line) - cjk)
+
+    def cost(self, start: int, end: int) -> int:
+        """estimate_tokens("\\n".join(lines[start:end])) without building the string."""
+        if end <= start:
+            return 0
+        cjk = self._cjk_sum[end] - self._cjk_sum[start]
+        other = self._other_sum[end] - self._other_sum[start] + (end - start - 1)
+        return cjk + math.ceil(other / 4)
+
+    def whole(self, heading_path: list[str], start: int, end: int) -> _Piece:
+        return _Piece(heading_path, start, end, "\n".join(self.lines[start:end]), True)
+
+    def slice_range(self, start: int, end: int, heading_path: list[str]) -> list[_Piece]:
+        """Pieces covering lines [start, end): paragraphs packed greedily up to the budget."""
+        if self.cost(start, end) <= self.max_tokens:
+            return [self.whole(heading_path, start, end)]
+        pieces: list[_Piece] = []
+        pending_start = start  # first line of the paragraphs gathered but not yet emitted
+        for block_start, block_end in self._paragraphs(start, end):
+            if self.cost(pending_start, block_end) <= self.max_tokens:
+                continue  # the paragraph fits with what is pending
+            if self.cost(block_start, block_end) <= self.max_tokens:
+                pieces.append(self.whole(heading_path, pending_start, block_start))
+                pending_start = block_start
+            else:
+                # The pending lines (often just the section's heading) go along with the first
+                # lines of the oversized paragraph, so a heading does not end up alone.
+                pieces.extend(self._slice_paragraph(pending_start, block_start, block_end, heading_path))
+                pending_start = block_end
+        if pending_start < end:
+            pieces.append(self.whole(heading_path, pending_start, end))
+        return pieces
+
+    def _paragraphs(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Blocks separated by blank lines outside fences/raw HTML; blank lines stay with the block before them."""
+        blocks = []
+        block_start = start
+        for line_no in range(start + 1, end):
+            previous_is_gap = _is_blank(self.lines[line_no - 1]) and line_no - 1 not in self.opaque_lines
+            if previous_is_gap and (not _is_blank(self.lines[line_no]) or line_no in self.opaque_lines):
+                blocks.append((block_start, line_no))
+                block_start = line_no
+        blocks.append((block_start, end))
+        return blocks
+
+    def _slice_paragraph(self, carried_start: int, start: int, end: int, heading_path: list[str]) -> list[_Piece]:
+        """An oversized paragraph [start, end), after lines [carried_start, start) that fit the budget.
+
+        Cuts between lines, keeping each code fence whole when it fits.
+        """
+        units: list[tuple[int, int]] = []  # line ranges that must not be cut: fences, else single lines
+        line_no = start
+        while line_no < end:
+            fence = self.fence_at.get(line_no)
+            unit_end = min(fence.end_line, end) if fence is not None else line_no + 1
+            units.append((line_no, unit_end))
+            line_no = unit_end
+
+        pieces: list[_Piece] = []
+        pending_start = carried_start
+        for unit_start, unit_end in units:
+            if self.cost(pending_start, unit_end) <= self.max_tokens:
+                continue
+            if self.cost(unit_start, unit_end) <= self.max_tokens:
+                pieces.append(self.whole(heading_path, pending_start, unit_start))
+                pending_start = unit_start
+                continue
+            fence = self.fence_at.get(unit_start)
+            if fence is not None:
+                pieces.extend(self._slice_fence(fence, unit_end, pending_start, heading_path))
+            else:
+                pieces.extend(self._fragment_pieces(pending_start, unit_start, heading_path))
+            pending_start = unit_end
+        if pending_start < end:
+            pieces.append(self.whole(heading_path, pending_start, end))
+        return pieces
+
+    def _lead(self, pending_start: int, line_no: int) -> str | None:
+        """Pending lines [pending_start, line_no) small enough to lead the first piece of an oversized unit.
+
+        Typically the section's heading: it should stay with the text under it, not form a slice alone.
+        """
+        lead_lines = self.lines[pending_start:line_no]
+        if not any(not _is_blank(line) for line in lead_lines):
+            return None
+        if self.cost(pending_start, line_no) >= self.max_tokens / TINY_SECTION_DIVISOR:
+            return None
+        first = next(index for index, line in enumerate(lead_lines) if not _is_blank(line))
+        return "\n".join(lead_lines[first:])
+
+    def _fragment_pieces(self, pending_start: int, line_no: int, heading_path: list[str]) -> list[_Piece]:
+        """A line too big for one slice, cut into fragments; small pending lines lead the first fragment."""
+        lead = self._lead(pending_start, line_no)
+        pieces: list[_Piece] = []
+        if lead is None and pending_start < line_no:
+            pieces.append(self.whole(heading_path, pending_start, line_no))
+        # The newline joining the lead adds at most one token to the two estimates.
+        first_budget = self.max_tokens - estimate_tokens(lead) - 1 if lead is not None else self.max_tokens
+        fragments = _fragment_line_with_first_budget(self.lines[line_no], first_budget, self.max_tokens)
+        for index, fragment in enumerate(fragments):
+            if index == 0 and lead is not None:
+                pieces.append(_Piece(heading_path, pending_start, line_no + 1, f"{lead}\n{fragment}", False))
+            else:
+                pieces.append(_Piece(heading_path, line_no, line_no + 1, fragment, False))
+        return pieces
+
+    def _slice_fence(self, fence: FenceSpan, end: int, pending_start: int, heading_path: list[str]) -> list[_Piece]:
+        """A fence [fence.start_line, end) bigger than the budget: runs of its lines, each wrapped in fence markers.
+
+        The first piece keeps the real opening line (after the pending lines, when they are small)
+        and the last the real closing line (if the fence has one); the other boundaries get
+        synthetic markers so every piece is a valid code block. A single code line too big even
+        for that is cut into fragments.
+        """
+        pieces: list[_Piece] = []
+        lead = self._lead(pending_start, fence.start_line)
+        if lead is None and pending_start < fence.start_line:
+            pieces.append(self.whole(heading_path, pending_start, fence.start_line))
+        content_start = fence.start_line + 1
+        has_closer = fence.closed and fence.end_line == end
+        content_end = end - 1 if has_closer else end
+        opener_cost = max(estimate_tokens(fence.opener), estimate_tokens(fence.reopen_line))
+        closer_cost = max(estimate_tokens(fence.close_line), self.cost(end - 1, end) if has_closer else 0)
+        # The two newlines joining markers and code add at most one token to the three estimates,
+        # and the one after a lead another.
+        content_budget = max(1, self.max_tokens - opener_cost - closer_cost - 1)
+        first_budget = max(1, content_budget - estimate_tokens(lead) - 1) if lead is not None else content_budget
+
+        # Each group is (first line, end line, fragment of a single oversized line or None).
+        groups: list[tuple[int, int, str | None]] = []
+        pending_code = content_start
+        for line_no in range(content_start, content_end):
+            budget = content_budget if groups else first_budget
+            if self.cost(pending_code, line_no + 1) <= budget:
+                continue
+            if pending_code < line_no:
+                groups.append((pending_code, line_no, None))
+                budget = content_budget
+            if self.cost(line_no, line_no + 1) <= budget:
+                pending_code = line_no
+            else:
+                fragments = _fragment_line_with_first_budget(self.lines[line_no], budget, content_budget)
+                groups.extend((line_no, line_no + 1, fragment) for fragment in fragments)
+                pending_code = line_no + 1
+        if pending_code < content_end and not all(_is_blank(line) for line in self.lines[pending_code:content_end]):
+            groups.append((pending_code, content_end, None))
+        elif not groups:
+            groups.append((content_start, content_end, None))
+        # (Trailing blank code lines left over are covered by the last piece's range; a piece
+        # holding nothing but them would be an empty code block.)
+
+        for index, (group_start, group_end, fragment) in enumerate(groups):
+            is_first, is_last = index == 0, index == len(groups) - 1
+            body = [fragment] if fragment is not None else self.lines[group_start:group_end]
+            opening = [self.lines[fence.start_line]] if is_first else [fence.reopen_line]
+            if is_first and lead is not None:
+                opening.insert(0, lead)
+            closing = self.lines[end - 1] if is_last and has_closer else fence.close_line
+            piece_start = (pending_start if lead is not None else fence.start_line) if is_first else group_start
+            piece_end = end if is_last else group_end
+            pieces.append(_Piece(heading_path, piece_start, piece_end, "\n".join([*opening, *body, closing]), False))
+        return pieces
+
+    def finish(self, pieces: list[_Piece]) -> list[_Piece]:
+        """Drop blank lines from the edges of whole-line pieces; a piece of blank lines only joins a neighbour.
+
+        The ranges keep tiling the document (a blank line is covered by the piece whose range
+        holds it), while the LLM never sees leading or trailing blank lines.
+        """
+        finished: list[_Piece] = []
+        pending_blank_start: int | None = None  # blank lines before the first non-blank piece
+        for piece in pieces:
+            if piece.whole_lines and self._is_blank_piece(piece):
+                if finished:
+                    finished[-1].end_line = piece.end_line
+                elif pending_blank_start is None:
+                    pending_blank_start = piece.start_line
+                continue
+            if piece.whole_lines:
+                text_lines = self.lines[piece.start_line:piece.end_line]
+                first = next(index for index, line in enumerate(text_lines) if not _is_blank(line))
+                last = max(index for index, line in enumerate(text_lines) if not _is_blank(line))
+                piece.text = "\n".join(text_lines[first:last + 1])
+            if pending_blank_start is not None:
+                piece.start_line, pending_blank_start = pending_blank_start, None
+            finished.append(piece)
+        return finished
+
+    def _is_blank_piece(self, piece: _Piece) -> bool:
+        return all(_is_blank(line) for line in self.lines[piece.start_line:piece.end_line])
+
+    def merge_small(self, pieces: list[_Piece]) -> list[_Piece]:
+        """Merge neighbouring pieces when one of them is tiny and together they fit the budget."""
+        tiny = self.max_tokens / TINY_SECTION_DIVISOR
+        merged: list[_Piece] = []
+        for piece in pieces:
+            previous = merged[-1] if merged else None
+            if (
+                previous is not None
+                and previous.whole_lines
+                and piece.whole_lines
+                and previous.end_line == piece.start_line
+                and min(self.cost(previous.start_line, previous.end_line), self.cost(piece.start_line, piece.end_line)) < tiny
+                and self.cost(previous.start_line, piece.end_line) <= self.max_tokens
+            ):
+                if self._is_blank_piece(previous):
+                    path = piece.heading_path  # blank lines (e.g. after front matter) belong to no heading
+                elif self._is_blank_piece(piece):
+                    path = previous.heading_path
+                else:
+                    path = _common_prefix(previous.heading_path, piece.heading_path)
+                merged[-1] = self.whole(path, previous.start_line, piece.end_line)
+            else:
+                merged.append(piece)
+        return merged
+
+
+# --- single lines -------------------------------------------------------------------------
+
+
+def _fragment_line(line: str, max_tokens: int) -> list[str]:
+    """Cut one line into fragments within the budget whose concatenation is the line.
+
+    Prefers sentence ends, then whitespace, then cuts anywhere (last resort, e.g. minified code).
+    """
+    fragments: list[str] = []
+    for sentence in _split_keeping(line, SENTENCE_END):
+        if estimate_tokens(sentence) <= max_tokens:
+            fragments.append(sentence)
+            continue
+        for word in _split_keeping(sentence, WHITESPACE_RUN):
+            if estimate_tokens(word) <= max_tokens:
+                fragments.append(word)
+            else:
+                fragments.extend(_hard_split(word, max_tokens))
+    return _pack_fragments(fragments, max_tokens)
+
+
+def _fragment_line_with_first_budget(line: str, first_budget: int, max_tokens: int) -> list[str]:
+    """Like _fragment_line, but the first fragment gets a smaller budget (it shares its slice)."""
+    first_budget = max(1, first_budget)
+    if first_budget >= max_tokens:
+        return _fragment_line(line, max_tokens)
+    # A fragment within the budget has at most 4 characters per token: no need to scan further.
+    first = _fragment_line(line[: 4 * first_budget + 1], first_budget)[0]
+    return [first, *_fragment_line(line[len(first):], max_tokens)] if len(first) < len(line) else [first]
+
+
+def _split_keeping(text: str, separator: re.Pattern[str]) -> list[str]:
+    """Split after each separator match, keeping the separator with the part before it."""
+    parts, start = [], 0
+    for match in separator.finditer(text):
+        if match.end() > start:
+            parts.append(text[start:match.end()])
+            start = match.end()
+    if start < len(text):
+        parts.append(text[start:])
+    return parts
+
+
+def _hard_split(text: str, max_tokens: int) -> list[str]:
+    parts, current, cjk, other = [], [], 0, 0
+    for char in text:
+        is_cjk = CJK_CHARACTER.fullmatch(char) is not None
+        next_cjk, next_other = cjk + is_cjk, other + (not is_cjk)
+        if current and next_cjk + math.ceil(next_other / 4) > max_tokens:
+            parts.append("".join(current))
+            current, next_cjk, next_other = [], int(is_cjk), int(not is_cjk)
+        current.append(char)
+        cjk, other = next_cjk, next_other
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def _pack_fragments(fragments: list[str], max_tokens: int) -> list[str]:
+    """Join consecutive fragments greedily while they fit the budget."""
+    packed: list[str] = []
+    packed_cjk = packed_other = 0  # character counts of packed[-1], to avoid re-counting it
+    for fragment in fragments:
+        cjk = len(CJK_CHARACTER.findall(fragment))
+        other = len(fragment) - cjk
+        if packed and packed_cjk + cjk + math.ceil((packed_other + other) / 4) <= max_tokens:
+            packed[-1] += fragment
+            packed_cjk, packed_other = packed_cjk + cjk, packed_other + other
+        else:
+            packed.append(fragment)
+            packed_cjk, packed_other = cjk, other
+    return packed
