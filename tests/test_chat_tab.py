@@ -66,7 +66,7 @@ def test_training_in_progress_is_refused(in_facts_run):
         def is_running(self):
             return True
 
-    global_var.start_job("training", "test-run", Running())
+    global_var.start_job("training", "busy-run", Running())
     assert "busy-run" in chat_tab.model_status("en")
     with pytest.raises(gr.Error, match="busy-run"):
         _respond("hello")

@@ -85,7 +85,7 @@ def test_start_watch_and_resume(server):
 
     # A reloaded page without a selection shows the stored summary of the dataset.
     assert generate_tab.progress_panel("en", "tab-ds").startswith("### Finished")
-    global_var.state().jobs.clear()
+    global_var.reset_runtime()
     stored = generate_tab.progress_panel("en", "tab-ds")
     assert stored.startswith("### Finished: tab-ds") and f"New items: {items}" in stored
 

@@ -80,7 +80,7 @@ def test_no_model_loading_and_training_are_refused_with_a_message(workbench):
         with pytest.raises(UserError) as caught:
             inference.generate_reply(_ask("hi"))
         assert caught.value.key == "error.chat_model_loading"
-    global_var.start_job("training", "test-run", FakeJob())
+    global_var.start_job("training", "busy-run", FakeJob())
     try:
         with pytest.raises(UserError) as caught:
             inference.stream_compare(_ask("hi"))

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+import global_var
+
 from tools.core.errors import UserError
 from tests.fixtures_train import TINY, tiny_model_dir, workbench  # noqa: F401
 
@@ -39,11 +41,11 @@ def test_load_and_unload_refused_while_an_evaluation_runs(workbench):
     from train.loading import load_model, unload_model
 
     job = evaluation.EvaluationJob(run="some-run", max_items=None, judge_provider=None, max_new_tokens=8)
-    evaluation._job = job
+    global_var.start_job("evaluation", "some-run", job)
     try:
         for action in (lambda: load_model(TINY, max_seq_length=256), unload_model):
             with pytest.raises(UserError) as caught:
                 action()
-            assert caught.value.key == "error.eval_running"
+            assert caught.value.key == "error.eval_busy" and "some-run" in caught.value.render("en")
     finally:
-        evaluation._job = None
+        global_var.reset_runtime()

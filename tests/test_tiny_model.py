@@ -111,7 +111,7 @@ def test_load_is_refused_while_training(workbench):
         def is_running(self):
             return True
 
-    global_var.start_job("training", "test-run", RunningJob())
+    global_var.start_job("training", "busy-run", RunningJob())
     try:
         for action in (lambda: load_model(TINY, max_seq_length=256), unload_model):
             with pytest.raises(UserError) as caught:
@@ -127,12 +127,12 @@ def test_make_tiny_model_command(tmp_path, monkeypatch):
     import argparse
 
     import global_var
-    from frontend.cli import train
+    from frontend.cli import train as train_cli
 
     calls = []
     monkeypatch.setattr("train.tiny_model.build_tiny_model", lambda out, seed=0: calls.append((out, seed)) or out)
     parser = argparse.ArgumentParser()
-    cli.register_make_tiny_model(parser.add_subparsers(dest="command"))
+    train_cli.register_make_tiny_model(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["make-tiny-model"])
     global_var.reset()
     global_var.init(tmp_path / "wd")
@@ -146,7 +146,7 @@ def test_make_tiny_model_command(tmp_path, monkeypatch):
 def test_registrars_and_state_do_not_import_torch():
     code = (
         "import sys, argparse\n"
-        "import train.state, frontend.cli.train, train.trainer, train.export, train.loading, train.config\n"
+        "import global_var, frontend.cli.train, train.trainer, train.export, train.loading, train.config\n"
         "p = argparse.ArgumentParser(); sub = p.add_subparsers()\n"
         "for r in (frontend.cli.train.register_make_tiny_model, frontend.cli.train.register_train, frontend.cli.train.register_export): r(sub)\n"
         "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))\n"
