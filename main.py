@@ -73,7 +73,10 @@ def exit_on_sigterm() -> None:
 
 
 def launch_ui(args) -> None:
+    from frontend.http_guard import parse_allowed_hosts
+
     auth = parse_auth(args.auth)
+    allowed_hosts = parse_allowed_hosts(args.allowed_hosts)
     check_bind_allowed(args.host, auth, args.insecure_no_auth)
     port = args.port if args.port_given else find_free_port(args.host, args.port)
     if args.port_given and port != find_free_port(args.host, port, attempts=1):
@@ -84,7 +87,7 @@ def launch_ui(args) -> None:
 
     global_var.set_api_key(args.api_key)
     exit_on_sigterm()
-    app = start_server(args.lang, args.host, port, auth)
+    app = start_server(args.lang, args.host, port, auth, allowed_hosts)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Workbench: http://{shown_host}:{port}  (work directory: {args.workdir})", flush=True)
     app.block_thread()
@@ -179,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workdir", default=None, help="work directory (default: ./workdir, or env WORKBENCH_WORKDIR)")
     parser.add_argument("--lang", choices=LANGUAGES, default=os.environ.get("WORKBENCH_LANG", "zh"), help="UI and message language (default: zh, or env WORKBENCH_LANG)")
+    parser.add_argument("--allowed-hosts", metavar="H1,H2", default=os.environ.get("WORKBENCH_ALLOWED_HOSTS"),
+                        help="host names besides loopback and --host that requests to the web UI or `serve` may be addressed to, "
+                             "e.g. this machine's DNS name with --host 0.0.0.0; *.example.com for its subdomains "
+                             "(or env WORKBENCH_ALLOWED_HOSTS; other names get 403: a guard against DNS rebinding)")
     ui = parser.add_argument_group("web UI options (no subcommand)")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; anything else requires --auth)")
     ui.add_argument("--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT}, or the next free one)")

@@ -106,12 +106,17 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None) -> dict:
     }
 
 
-def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None) -> gr.Blocks:
-    """Build the page, serve it, and add the workbench's own routes on the same port; returns at once."""
-    from frontend.server import add_workbench_routes
+def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None, allowed_hosts: list[str] | tuple[str, ...] = ()) -> gr.Blocks:
+    """Build the page, serve it, and add the workbench's own routes on the same port; returns at once.
+    `allowed_hosts`: host names beyond loopback and `host` that requests may be addressed to."""
+    from frontend.server import add_workbench_routes, guard_middleware
 
     app = build_app(lang)
     app.queue(default_concurrency_limit=4)
-    app.launch(**launch_kwargs(host, port, auth))
+    kwargs = launch_kwargs(host, port, auth)
+    # Given to the app gradio creates inside launch(): it serves requests before launch() returns.
+    app_kwargs = kwargs["app_kwargs"] = dict(kwargs.get("app_kwargs") or {})
+    app_kwargs["middleware"] = [*guard_middleware(host, allowed_hosts, login_required=auth is not None), *app_kwargs.get("middleware", [])]
+    app.launch(**kwargs)
     add_workbench_routes(app.server_app)
     return app
