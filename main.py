@@ -87,7 +87,7 @@ def launch_ui(args) -> None:
 
     global_var.set_api_key(args.api_key)
     exit_on_sigterm()
-    app = start_server(args.lang, args.host, port, auth, allowed_hosts)
+    app = start_server(args.lang, args.host, port, auth, allowed_hosts, max_upload_mb=args.max_upload_mb)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Workbench: http://{shown_host}:{port}  (work directory: {args.workdir})", flush=True)
     app.block_thread()
@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; anything else requires --auth)")
     ui.add_argument("--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT}, or the next free one)")
     ui.add_argument("--auth", default=os.environ.get("WORKBENCH_AUTH"), help="USER:PASSWORD required to open the UI (or env WORKBENCH_AUTH)")
+    ui.add_argument("--max-upload-mb", type=int, metavar="N", default=os.environ.get("WORKBENCH_MAX_UPLOAD_MB"),
+                    help="largest file the page accepts for upload, in MB (default: 512, or env WORKBENCH_MAX_UPLOAD_MB); larger uploads get 413")
     ui.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback --host without --auth (not recommended)")
     ui.add_argument("--api-key", default=os.environ.get("WORKBENCH_API_KEY"), help="key the OpenAI-compatible API at /v1 requires (or env WORKBENCH_API_KEY; without one only loopback may call it)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
