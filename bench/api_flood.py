@@ -152,7 +152,9 @@ async def flood(base_url: str, requests: int, max_tokens: int, seconds: float, r
     body = {"model": "tiny", "messages": [{"role": "user", "content": "What is TW-1203?"}], "max_tokens": max_tokens,
             "temperature": 0, "stream": True}
     limits = httpx.Limits(max_connections=requests + 8, max_keepalive_connections=requests + 8)
-    headers = {"Authorization": f"Bearer {KEY}"}
+    # A connection per attempt, as separate clients would have: a retry on a kept-alive connection
+    # can race the server closing it after 5 idle seconds when the client itself lags.
+    headers = {"Authorization": f"Bearer {KEY}", "Connection": "close"}
     async with httpx.AsyncClient(limits=limits, headers=headers, timeout=httpx.Timeout(seconds)) as client:
         started = time.monotonic()
         deadline = started + seconds
