@@ -24,10 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--workdir", default=None, help="work directory (default: ./workdir, or env WORKBENCH_WORKDIR)")
     parser.add_argument("--lang", choices=LANGUAGES, default=os.environ.get("WORKBENCH_LANG", "zh"), help="UI and message language (default: zh, or env WORKBENCH_LANG)")
+    parser.add_argument("--allowed-hosts", metavar="H1,H2", default=os.environ.get("WORKBENCH_ALLOWED_HOSTS"),
+                        help="host names besides loopback and --host that requests to the web UI or `serve` may be addressed to, "
+                             "e.g. this machine's DNS name with --host 0.0.0.0; *.example.com for its subdomains "
+                             "(or env WORKBENCH_ALLOWED_HOSTS; other names get 403: a guard against DNS rebinding)")
     ui = parser.add_argument_group("web UI options (no subcommand)")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; anything else requires --auth)")
     ui.add_argument("--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT}, or the next free one)")
     ui.add_argument("--auth", default=os.environ.get("WORKBENCH_AUTH"), help="USER:PASSWORD required to open the UI (or env WORKBENCH_AUTH)")
+    ui.add_argument("--max-upload-mb", type=int, metavar="N", default=os.environ.get("WORKBENCH_MAX_UPLOAD_MB"),
+                    help="largest file the page accepts for upload, in MB (default: 512, or env WORKBENCH_MAX_UPLOAD_MB); larger uploads get 413")
     ui.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback --host without --auth (not recommended)")
     ui.add_argument("--api-key", default=os.environ.get("WORKBENCH_API_KEY"), help="key the OpenAI-compatible API at /v1 requires (or env WORKBENCH_API_KEY; without one only loopback may call it)")
     from frontend.cli import registrars

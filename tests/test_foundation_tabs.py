@@ -82,9 +82,9 @@ def test_dataset_tab_browse_edit_split_export_import(workdir, tmp_path):
     status, table, selected = datasets_tab.import_dataset("en", exported, "copy", "auto")
     assert "Imported 30 items" in status and selected["value"] == "copy"
     assert [i["messages"] for i in store.items("copy")] == [i["messages"] for i in store.items("demo")]
-    status, confirm = datasets_tab.ask_delete_dataset("en", "copy")
+    status, confirm, pending = datasets_tab.ask_delete_dataset("en", "copy")
     assert "30 items" in status and confirm["visible"] is True
-    datasets_tab.confirm_delete_dataset("en", "copy")
+    datasets_tab.confirm_delete_dataset("en", "copy", pending)
     assert store.names() == ["demo"]
 
 

@@ -189,6 +189,14 @@ class GenerationQueue:
         self._cond = threading.Condition()
         self._waiting: deque = deque()
         self._busy = False
+        # Callbacks of the asyncio waiters (acquire_async): a thread cannot wait on their loop's events.
+        self._wakers: set = set()
+
+    def _changed(self) -> None:
+        """Wake every waiter, threads and event loops alike; the caller holds the lock."""
+        self._cond.notify_all()
+        for wake in list(self._wakers):
+            wake()
 
     def turns(self, stop_event: threading.Event | None = None, timeout: float | None = None,
               poll: float = 0.05) -> Iterator[int]:
@@ -225,7 +233,53 @@ class GenerationQueue:
         finally:
             with self._cond:
                 self._waiting.remove(ticket)
-                self._cond.notify_all()
+                self._changed()
+
+    async def acquire_async(self, stop_event: threading.Event | None = None, timeout: float | None = None,
+                            poll: float = 0.25) -> bool:
+        """Wait for the device on the event loop, holding no thread; same answers as `acquire`.
+
+        For the HTTP API, whose waiting requests must not each block a worker thread. The waiter
+        is woken when the device is released or the line moves, and checks `stop_event` and the
+        timeout every `poll` seconds. Cancelling the task leaves the line.
+        """
+        import asyncio
+        import time
+
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(changed.set)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        ticket = object()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._waiting.append(ticket)
+            self._wakers.add(wake)
+        try:
+            while True:
+                changed.clear()
+                with self._cond:
+                    if stop_event is not None and stop_event.is_set():
+                        return False
+                    if not self._busy and self._waiting[0] is ticket:
+                        self._busy = True
+                        return True
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise UserError("error.chat_busy_timeout", seconds=round(timeout))
+                try:
+                    await asyncio.wait_for(changed.wait(), poll)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            with self._cond:
+                self._wakers.discard(wake)
+                self._waiting.remove(ticket)
+                self._changed()
 
     def acquire(self, stop_event: threading.Event | None = None, timeout: float | None = None) -> bool:
         """Wait for the device; False when `stop_event` was set while waiting. UserError on timeout."""
@@ -239,7 +293,7 @@ class GenerationQueue:
     def release(self) -> None:
         with self._cond:
             self._busy = False
-            self._cond.notify_all()
+            self._changed()
 
     @contextlib.contextmanager
     def slot(self, stop_event: threading.Event | None = None, timeout: float | None = None):

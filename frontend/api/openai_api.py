@@ -3,8 +3,11 @@
 
 Access: with an API key configured (`--api-key`, WORKBENCH_API_KEY or Settings) every request
 must send `Authorization: Bearer KEY`; with none, only a server bound to loopback answers.
-Generation is synchronous torch work: it runs in worker threads and waits its turn in the
-process-wide queue of train.inference, so the event loop (and the page) never blocks.
+Generation is synchronous torch work on one device. A request takes a place in a bounded line
+(429 with Retry-After at once when it is full), waits for its turn in train.inference's
+process-wide queue on the event loop, holding no thread, and then generates in a thread of its own
+that hands each piece to the loop. Nothing here uses the server's shared worker-thread pool
+(40 threads in starlette/gradio), which the page needs: a flood of /v1 requests cannot freeze it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import asyncio
 import hmac
 import json
 import logging
+import math
+import os
 import threading
 import time
 import uuid
@@ -21,7 +26,6 @@ from typing import Any, Iterator
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 import global_var
 from tools.core.errors import UserError
@@ -33,6 +37,10 @@ log = logging.getLogger("workbench")
 LOCAL_PROVIDER = "workbench-local"
 # How long a request may wait behind other generations before it gets a 503.
 QUEUE_TIMEOUT_S = 600.0
+# How many chat requests may be in line at once (the one generating included); one more gets 429
+# at once. Waiting costs no thread, but a long line only turns into slow answers and 503s later.
+QUEUE_LIMIT = 32
+QUEUE_LIMIT_ENV = "WORKBENCH_API_QUEUE_LIMIT"
 # Errors that mean "the model cannot answer right now" rather than "the request is wrong".
 _UNAVAILABLE = {"error.chat_no_model", "error.chat_model_loading", "error.chat_training", "error.chat_busy_timeout"}
 
@@ -65,13 +73,14 @@ class ChatCompletionRequest(BaseModel):
 class ApiError(Exception):
     """An error answered in OpenAI's shape: {"error": {"message", "type", "code"}}."""
 
-    def __init__(self, status: int, message: str, error_type: str, code: str | None = None):
+    def __init__(self, status: int, message: str, error_type: str, code: str | None = None, headers: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.error_type, self.code = status, message, error_type, code
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         body = {"error": {"message": self.message, "type": self.error_type, "param": None, "code": self.code}}
-        return JSONResponse(body, status_code=self.status)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def api_error(exc: UserError) -> ApiError:
@@ -163,18 +172,129 @@ def usage_body(usage: dict) -> dict:
     return {key: int(usage.get(key, 0)) for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
 
 
-def start_generation(request: ChatCompletionRequest, stop_event: threading.Event, usage: dict, outcome: dict) -> Iterator[str]:
-    """Check the request and the model now (ApiError), then return the pieces of the answer."""
+def queue_limit() -> int:
+    """The line's length: env WORKBENCH_API_QUEUE_LIMIT, else QUEUE_LIMIT; UserError when the env value is wrong."""
+    raw = os.environ.get(QUEUE_LIMIT_ENV, "").strip()
+    if not raw:
+        return QUEUE_LIMIT
     try:
-        pieces = inference.stream_chat(request.messages, stop_event=stop_event, usage=usage,
-                                       queue_timeout=QUEUE_TIMEOUT_S, **generation_kwargs(request))
-    except UserError as exc:
-        raise api_error(exc) from None
-    return cut_at_stop(pieces, stop_strings(request), stop_event, outcome)
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise UserError("error.api_queue_limit", value=raw)
+    return limit
 
 
-def _next_piece(pieces: Iterator[str]) -> str | None:
-    return next(pieces, None)
+class Admission:
+    """The bounded line of chat requests: a place is taken on arrival and given back when the
+    request's generation has ended (or it stopped waiting); with every place taken, 429 at once."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._taken = 0
+        self._generation_s = 1.0  # moving average of one generation, for Retry-After
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._taken >= self.limit:
+                # A place frees when the running generation ends: within about one generation.
+                seconds = max(1, math.ceil(self._generation_s))
+                message = UserError("error.chat_queue_full", limit=self.limit, seconds=seconds).render()
+                raise ApiError(429, message, "rate_limit_error", "queue_full", headers={"Retry-After": str(seconds)})
+            self._taken += 1
+
+    def leave(self, generation_s: float | None = None) -> None:
+        with self._lock:
+            self._taken -= 1
+            if generation_s is not None:
+                self._generation_s = 0.8 * self._generation_s + 0.2 * generation_s
+
+    def taken(self) -> int:
+        with self._lock:
+            return self._taken
+
+
+class Generation:
+    """One chat request's answer. It waits for the device on the event loop (no thread held), then
+    a thread of its own generates and hands each piece to the loop through an asyncio.Queue."""
+
+    def __init__(self, chat: ChatCompletionRequest, admission: Admission):
+        # Checked now, before taking a place: a wrong request is a 400, a missing model a 503.
+        try:
+            self.params = inference.validate_generation_params(**generation_kwargs(chat))
+            self.conversation = inference.normalize_messages(chat.messages)
+            inference.require_model()
+        except UserError as exc:
+            raise api_error(exc) from None
+        self.stops = stop_strings(chat)
+        self.admission = admission
+        self.stop_event, self.usage, self.outcome = threading.Event(), {}, {}
+        self._pieces: asyncio.Queue | None = None
+        self._ended = False
+
+    async def start(self) -> None:
+        """Take a place in line (ApiError 429 when full), wait for the device, start generating.
+
+        Returns without generating when `stop_event` was set while waiting (the client left);
+        UserError when the wait timed out.
+        """
+        self.admission.enter()
+        handed_over = acquired = False
+        try:
+            acquired = await inference.GENERATION_QUEUE.acquire_async(self.stop_event, QUEUE_TIMEOUT_S)
+            if not acquired:
+                self.usage.update(prompt_tokens=0, completion_tokens=0, total_tokens=0, finish_reason="cancelled")
+                return
+            self._pieces = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=self._generate, args=(loop,), name="api-generation", daemon=True).start()
+            handed_over = True
+        finally:
+            if not handed_over:
+                if acquired:
+                    inference.GENERATION_QUEUE.release()
+                self.admission.leave()
+
+    def _generate(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The generating thread: it holds the device and gives it (and the place in line) back."""
+        started = time.monotonic()
+
+        def hand(kind: str, value: Any = None) -> None:
+            try:
+                loop.call_soon_threadsafe(self._pieces.put_nowait, (kind, value))
+            except RuntimeError:  # the loop is closed (server shutting down): nobody reads any more
+                pass
+
+        try:
+            # Checked again: the model may have changed while this request waited.
+            loaded = inference.require_model()
+            pieces = inference.stream_locked(loaded, self.conversation, self.params, None, self.stop_event, self.usage)
+            for piece in cut_at_stop(pieces, self.stops, self.stop_event, self.outcome):
+                hand("piece", piece)
+            hand("end")
+        except BaseException as exc:  # noqa: BLE001 - raised again on the event loop, by next_piece
+            hand("error", exc)
+        finally:
+            inference.GENERATION_QUEUE.release()
+            self.admission.leave(time.monotonic() - started)
+
+    async def next_piece(self) -> str | None:
+        """The answer's next piece, None at its end; the generation's error is raised here."""
+        if self._pieces is None or self._ended:
+            return None
+        kind, value = await self._pieces.get()
+        if kind == "piece":
+            return value
+        self._ended = True
+        if kind == "error":
+            raise value
+        return None
+
+    def stop(self) -> None:
+        """End the generation at the next token (or leave the line): the reader went away or is done."""
+        self.stop_event.set()
 
 
 async def _stop_on_disconnect(request: Request, stop_event: threading.Event) -> None:
@@ -186,22 +306,34 @@ async def _stop_on_disconnect(request: Request, stop_event: threading.Event) -> 
         await asyncio.sleep(0.25)
 
 
-def _close_later(pieces: Iterator[str]) -> None:
-    # Closing joins the generating thread (one more token at most): not on the event loop.
-    threading.Thread(target=pieces.close, name="close-generation", daemon=True).start()
+class GenerationStream(StreamingResponse):
+    """Stops its generation however the response ends, even when the body was never read."""
+
+    def __init__(self, generation: Generation, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.generation = generation
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.generation.stop()
 
 
-async def complete(request: Request, chat: ChatCompletionRequest) -> JSONResponse:
+async def complete(request: Request, chat: ChatCompletionRequest, admission: Admission) -> JSONResponse:
     """A whole `chat.completion` with usage."""
-    stop_event, usage, outcome = threading.Event(), {}, {}
-    pieces = start_generation(chat, stop_event, usage, outcome)
-    watcher = asyncio.create_task(_stop_on_disconnect(request, stop_event))
+    generation = Generation(chat, admission)
+    # A client that leaves (while queued or generating) gives up its place or stops its generation.
+    watcher = asyncio.create_task(_stop_on_disconnect(request, generation.stop_event))
+    parts: list[str] = []
     try:
-        text = await run_in_threadpool(lambda: "".join(pieces))
+        await generation.start()
+        while (piece := await generation.next_piece()) is not None:
+            parts.append(piece)
     except UserError as exc:
         raise api_error(exc) from None
     finally:
-        stop_event.set()
+        generation.stop()
         watcher.cancel()
     model_id = inference.served_model_id() or chat.model or "workbench"
     return JSONResponse({
@@ -209,31 +341,40 @@ async def complete(request: Request, chat: ChatCompletionRequest) -> JSONRespons
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model_id,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                     "finish_reason": finish_reason(usage, outcome)}],
-        "usage": usage_body(usage),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "logprobs": None,
+                     "finish_reason": finish_reason(generation.usage, generation.outcome)}],
+        "usage": usage_body(generation.usage),
     })
 
 
-async def stream(request: Request, chat: ChatCompletionRequest) -> StreamingResponse:
+def _error_event(exc: BaseException) -> str:
+    if isinstance(exc, UserError):
+        error = api_error(exc)
+    else:
+        log.error("chat completion stream failed", exc_info=exc)
+        error = ApiError(500, f"{type(exc).__name__}: {exc}", "server_error", "internal_error")
+    return f"data: {json.dumps({'error': {'message': error.message, 'type': error.error_type, 'code': error.code}}, ensure_ascii=False)}\n\n"
+
+
+async def stream(request: Request, chat: ChatCompletionRequest, admission: Admission) -> StreamingResponse:
     """`chat.completion.chunk` events ending with `data: [DONE]`; a usage chunk when asked for."""
-    stop_event, usage, outcome = threading.Event(), {}, {}
-    pieces = start_generation(chat, stop_event, usage, outcome)
-    # A client that leaves while queued gives up its place (the stream watches for itself later).
-    watcher = asyncio.create_task(_stop_on_disconnect(request, stop_event))
+    generation = Generation(chat, admission)
+    # A client that leaves while queued gives up its place (once streaming, the response watches).
+    watcher = asyncio.create_task(_stop_on_disconnect(request, generation.stop_event))
     try:
-        # The first piece is awaited before answering: waiting in the queue, a model that went
-        # away or a prompt that is too long still get a proper HTTP status instead of a broken stream.
-        first = await run_in_threadpool(_next_piece, pieces)
+        # The first piece is awaited before answering: a full line, a wait that timed out, a model
+        # that went away or a prompt that is too long still get a proper HTTP status.
+        await generation.start()
+        first = await generation.next_piece()
     except UserError as exc:
-        stop_event.set()
+        generation.stop()
         raise api_error(exc) from None
     except BaseException:
-        stop_event.set()
-        _close_later(pieces)
+        generation.stop()
         raise
     finally:
         watcher.cancel()
+    usage, outcome = generation.usage, generation.outcome
     model_id = inference.served_model_id() or chat.model or "workbench"
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -248,24 +389,22 @@ async def stream(request: Request, chat: ChatCompletionRequest) -> StreamingResp
     async def events():
         try:
             yield delta({"role": "assistant", "content": ""})
-            if first:
-                yield delta({"content": first})
-                async for piece in iterate_in_threadpool(pieces):
-                    yield delta({"content": piece})
+            piece = first
+            while piece is not None:
+                yield delta({"content": piece})
+                piece = await generation.next_piece()
             yield delta({}, finish_reason(usage, outcome))
             if include_usage:
                 yield event([], usage=usage_body(usage))
-        except UserError as exc:
-            # Headers are sent: the error goes into the stream, as OpenAI does.
-            error = api_error(exc)
-            yield f"data: {json.dumps({'error': {'message': error.message, 'type': error.error_type, 'code': error.code}}, ensure_ascii=False)}\n\n"
+        except Exception as exc:  # noqa: BLE001 - headers are sent: the error goes into the stream, as OpenAI does
+            yield _error_event(exc)
         finally:
             # Normal end, an error or a client that went away (the task is cancelled): stop generating.
-            stop_event.set()
-            _close_later(pieces)
+            generation.stop()
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return GenerationStream(generation, events(), media_type="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 # ---------------------------------------------------------------- routes
@@ -281,7 +420,10 @@ def list_models() -> dict:
 
 
 def create_router() -> APIRouter:
+    """The /v1 routes; each router has its own line of QUEUE_LIMIT (or WORKBENCH_API_QUEUE_LIMIT) places."""
     router = APIRouter(prefix="/v1")
+    admission = Admission(queue_limit())
+    router.admission = admission  # for tests and benchmarks
 
     @router.get("/models")
     async def models(request: Request):
@@ -300,7 +442,7 @@ def create_router() -> APIRouter:
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ApiError(400, UserError("error.chat_bad_request", detail=f"body is not JSON ({exc})").render(), "invalid_request_error", "bad_request") from None
             chat = parse_request(body)
-            return await (stream(request, chat) if chat.stream else complete(request, chat))
+            return await (stream(request, chat, admission) if chat.stream else complete(request, chat, admission))
         except ApiError as exc:
             return exc.response()
         except Exception as exc:  # noqa: BLE001 - the client gets a JSON error, the log the traceback

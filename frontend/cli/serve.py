@@ -22,9 +22,11 @@ def check_serve_bind(host: str, api_key: str | None) -> None:
 
 def cmd_serve(args) -> int:
     import global_var
+    from frontend.web.http_guard import guard_app, parse_allowed_hosts
 
     host, key = args.serve_host, (args.serve_api_key or "").strip() or None
     check_serve_bind(host, key)
+    allowed_hosts = parse_allowed_hosts(getattr(args, "allowed_hosts", None))
     if args.serve_port is None:
         port = find_free_port(host, DEFAULT_SERVE_PORT)
     elif find_free_port(host, args.serve_port, attempts=1) != args.serve_port:
@@ -51,7 +53,7 @@ def cmd_serve(args) -> int:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     auth = t("serve.auth_on" if key else "serve.auth_off")
     print(t("serve.listening", host=shown_host, port=port, model_id=served_model_id(), auth=auth), flush=True)
-    uvicorn.run(create_api_app(), host=host, port=port, log_level="warning")
+    uvicorn.run(guard_app(create_api_app(), host, allowed_hosts), host=host, port=port, log_level="warning")
     return 0
 
 

@@ -35,7 +35,10 @@ def exit_on_sigterm() -> None:
 
 
 def launch_ui(args) -> None:
+    from frontend.web.http_guard import parse_allowed_hosts
+
     auth = parse_auth(args.auth)
+    allowed_hosts = parse_allowed_hosts(args.allowed_hosts)
     check_bind_allowed(args.host, auth, args.insecure_no_auth)
     port = args.port if args.port_given else find_free_port(args.host, args.port)
     if args.port_given and port != find_free_port(args.host, port, attempts=1):
@@ -46,7 +49,7 @@ def launch_ui(args) -> None:
 
     global_var.set_api_key(args.api_key)
     exit_on_sigterm()
-    app = start_server(args.lang, args.host, port, auth)
+    app = start_server(args.lang, args.host, port, auth, allowed_hosts, max_upload_mb=args.max_upload_mb)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"Workbench: http://{shown_host}:{port}  (work directory: {args.workdir})", flush=True)
     app.block_thread()

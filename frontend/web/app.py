@@ -12,6 +12,7 @@ from frontend.web.models_tab import build_models_tab
 from frontend.web.prompts_tab import build_prompts_tab
 from frontend.web.settings_tab import build_settings_tab
 from frontend.web.train_tab import build_train_tab
+from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES
 
 # (string key of the tab label, builder); a builder returns (loader, inputs, outputs) for page load, or None.
@@ -24,6 +25,13 @@ TABS = [
     ("tab.train", build_train_tab),
     ("tab.chat", build_chat_tab),
 ]
+
+
+# Uploads are deleted once imported (frontend.web.datasets_tab); gradio removes the ones never
+# imported (a page closed after choosing a file): every hour, those older than a day, and all of
+# them when the server stops. Default values of components are kept.
+UPLOAD_CACHE_SWEEP = (3600, 86400)
+DEFAULT_MAX_UPLOAD_MB = 512  # --max-upload-mb, env WORKBENCH_MAX_UPLOAD_MB
 
 
 # Sets gradio's own interface language (its footer and other built-in texts are translated by gradio, in
@@ -50,7 +58,7 @@ def is_first_run() -> bool:
 
 def build_app(lang: str = "zh") -> gr.Blocks:
     L = Localizer(lang)
-    with gr.Blocks(title="Workbench") as app:
+    with gr.Blocks(title="Workbench", delete_cache=UPLOAD_CACHE_SWEEP) as app:
         lang_state = gr.State(lang)
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
@@ -91,11 +99,17 @@ def build_app(lang: str = "zh") -> gr.Blocks:
     return app
 
 
-def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None) -> dict:
+def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, max_upload_mb: int | None = None) -> dict:
+    """gradio's launch() arguments; `max_upload_mb`: the largest upload accepted (default 512 MB)."""
+    max_upload_mb = DEFAULT_MAX_UPLOAD_MB if max_upload_mb is None else max_upload_mb
+    if isinstance(max_upload_mb, bool) or not isinstance(max_upload_mb, int) or max_upload_mb < 1:
+        raise UserError("error.max_upload_mb", value=max_upload_mb)
     return {
         "server_name": host,
         "server_port": port,
         "auth": auth,
+        # gradio stops reading a larger upload and answers 413.
+        "max_file_size": max_upload_mb * 1024 * 1024,
         "show_error": True,
         "ssr_mode": False,
         "prevent_thread_lock": True,
@@ -106,12 +120,18 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None) -> dict:
     }
 
 
-def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None) -> gr.Blocks:
-    """Build the page, serve it, and add the workbench's own routes on the same port; returns at once."""
-    from frontend.web.server import add_workbench_routes
+def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None, allowed_hosts: list[str] | tuple[str, ...] = (),
+                 max_upload_mb: int | None = None) -> gr.Blocks:
+    """Build the page, serve it, and add the workbench's own routes on the same port; returns at once.
+    `allowed_hosts`: host names beyond loopback and `host` that requests may be addressed to."""
+    from frontend.web.server import add_workbench_routes, guard_middleware
 
     app = build_app(lang)
     app.queue(default_concurrency_limit=4)
-    app.launch(**launch_kwargs(host, port, auth))
+    kwargs = launch_kwargs(host, port, auth, max_upload_mb)
+    # Given to the app gradio creates inside launch(): it serves requests before launch() returns.
+    app_kwargs = kwargs["app_kwargs"] = dict(kwargs.get("app_kwargs") or {})
+    app_kwargs["middleware"] = [*guard_middleware(host, allowed_hosts, login_required=auth is not None), *app_kwargs.get("middleware", [])]
+    app.launch(**kwargs)
     add_workbench_routes(app.server_app)
     return app

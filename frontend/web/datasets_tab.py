@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
+import time
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 import global_var
 from db.dataset_formats import FORMATS, default_export_name, export_dataset, import_file
@@ -17,6 +21,8 @@ from tools.core.workdir import validate_name
 DATASET_COLUMNS = ("datasets.col.name", "datasets.col.items", "datasets.col.split", "datasets.col.modified")
 ITEM_COLUMNS = ("settings.col.id", "datasets.col.question", "datasets.col.answer", "datasets.col.turns", "datasets.col.source")
 DEFAULT_PAGE_SIZE = 20
+# How long the confirm button of a dataset deletion stays valid after the first click.
+DELETE_CONFIRM_SECONDS = 120
 
 
 def dataset_rows() -> list[list]:
@@ -129,18 +135,30 @@ def rename_dataset(lang: str, name, new_name):
 
 @user_errors
 def ask_delete_dataset(lang: str, name):
-    """First click: show how much would be lost and reveal the confirm button."""
+    """First click: show how much would be lost, reveal the confirm button, and put a one-time
+    deletion token for this dataset into the session's state (the server's copy is the only one)."""
     if not name:
         raise UserError("error.field_required", field=t("datasets.select", lang))
     count = global_var.datasets().count(name)
-    return t("datasets.confirm_prompt", lang, name=name, count=count), gr.update(visible=True)
+    pending = {"dataset": name, "token": secrets.token_urlsafe(16), "expires_at": time.monotonic() + DELETE_CONFIRM_SECONDS}
+    return t("datasets.confirm_prompt", lang, name=name, count=count), gr.update(visible=True), pending
+
+
+def _deletion_confirmed(pending, name) -> bool:
+    return (isinstance(pending, dict) and bool(pending.get("token")) and pending.get("dataset") == name
+            and isinstance(pending.get("expires_at"), float) and time.monotonic() < pending["expires_at"])
 
 
 @user_errors
-def confirm_delete_dataset(lang: str, name):
+def confirm_delete_dataset(lang: str, name, pending):
+    """Second click: deletes only with the token the first click left in this session for this
+    dataset; a direct API call without it deletes nothing. The token is used up either way."""
+    if not _deletion_confirmed(pending, name):
+        raise gr.Error(t("datasets.delete_not_confirmed", lang, minutes=DELETE_CONFIRM_SECONDS // 60))
     store = global_var.datasets()
     store.delete(name)
-    return t("datasets.deleted", lang, name=name), gr.update(visible=False), _datasets_table(lang), choices_update(store.names(), None, empty_allowed=False)
+    return (t("datasets.deleted", lang, name=name), gr.update(visible=False), _datasets_table(lang),
+            choices_update(store.names(), None, empty_allowed=False), None)
 
 
 @user_errors
@@ -151,8 +169,31 @@ def split_dataset(lang: str, name, ratio, seed):
     return t("datasets.split_done", lang, train=train, eval=evaluation, seed=int(seed or 0)), _datasets_table(lang)
 
 
+def _in_upload_cache(path: Path) -> bool:
+    """Whether `path` is a file gradio received as an upload, inside its upload folder."""
+    cache = Path(get_upload_folder()).resolve()
+    resolved = path.resolve()
+    return resolved != cache and resolved.is_relative_to(cache)
+
+
+def discard_upload(path: Path) -> None:
+    """Delete an upload once it was imported; anything outside gradio's upload folder (a user's
+    own file) is left alone."""
+    if not _in_upload_cache(path):
+        return
+    resolved = path.resolve()
+    resolved.unlink(missing_ok=True)
+    if resolved.parent != Path(get_upload_folder()).resolve():
+        # gradio keeps each upload in a folder named after its content hash; another session may
+        # have uploaded the same content under another name, so only an empty folder goes.
+        with contextlib.suppress(OSError):
+            resolved.parent.rmdir()
+
+
 @user_errors
 def import_dataset(lang: str, uploaded, new_name, fmt):
+    """Import the upload as a new dataset, then delete the upload (success or failure); a name
+    that is taken or invalid is refused first and keeps it, so the user can fix the name."""
     if not uploaded:
         raise UserError("error.field_required", field=t("datasets.import_file", lang))
     path = Path(uploaded if isinstance(uploaded, str) else uploaded.name)
@@ -160,10 +201,23 @@ def import_dataset(lang: str, uploaded, new_name, fmt):
     name = (new_name or "").strip() or path.stem.split(".")[0]
     if store.exists(name):
         raise UserError("error.already_exists", what="dataset", name=name)
-    detected, conversations = import_file(path, None if fmt in (None, "", "auto") else fmt)
-    store.create(name, meta={"imported_from": path.name, "format": detected})
-    store.append_items(name, [(messages, {"origin": f"imported:{path.name}"}) for messages in conversations])
+    if not path.is_file() and _in_upload_cache(path):
+        raise gr.Error(t("datasets.upload_gone", lang))
+    try:
+        detected, conversations = import_file(path, None if fmt in (None, "", "auto") else fmt)
+        store.create(name, meta={"imported_from": path.name, "format": detected})
+        store.append_items(name, [(messages, {"origin": f"imported:{path.name}"}) for messages in conversations])
+    finally:
+        discard_upload(path)
     return t("datasets.imported", lang, count=len(conversations), name=name, format=detected), _datasets_table(lang), choices_update(store.names(), name)
+
+
+def forget_consumed_upload(uploaded):
+    """After an import attempt: empty the file button (and its "chosen file" line) once its upload
+    is gone, so the page does not offer a file the server no longer has."""
+    if uploaded and not Path(uploaded if isinstance(uploaded, str) else uploaded.name).is_file():
+        return None, ""
+    return gr.skip(), gr.skip()
 
 
 @user_errors
@@ -183,6 +237,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     lang = L.lang
     page_ids = gr.State([])  # ids of the rows shown to this session, in table order
     selected_item = gr.State(None)
+    pending_delete = gr.State(None)  # the deletion token of the ask step (ask_delete_dataset)
     L(gr.Markdown, "datasets.title")
     with gr.Row():
         with gr.Column(scale=2):
@@ -239,10 +294,12 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     delete_item_button.click(delete_item, [lang_state, selected, selected_item, page, page_size],
                              [status, items_table, page, page_info, page_ids, selected_item, item_json, datasets_table])
     rename.click(rename_dataset, [lang_state, selected, new_name], [status, datasets_table, selected])
-    delete_dataset.click(ask_delete_dataset, [lang_state, selected], [status, confirm_delete])
-    confirm_delete.click(confirm_delete_dataset, [lang_state, selected], [status, confirm_delete, datasets_table, selected])
-    selected.change(lambda: gr.update(visible=False), None, confirm_delete)
+    delete_dataset.click(ask_delete_dataset, [lang_state, selected], [status, confirm_delete, pending_delete])
+    confirm_delete.click(confirm_delete_dataset, [lang_state, selected, pending_delete],
+                         [status, confirm_delete, datasets_table, selected, pending_delete])
+    selected.change(lambda: (gr.update(visible=False), None), None, [confirm_delete, pending_delete])
     split.click(split_dataset, [lang_state, selected, split_ratio, split_seed], [status, datasets_table])
-    import_button.click(import_dataset, [lang_state, upload, import_name, import_format], [status, datasets_table, selected])
+    import_button.click(import_dataset, [lang_state, upload, import_name, import_format], [status, datasets_table, selected]).then(
+        forget_consumed_upload, [upload], [upload, chosen_file], queue=False)
     export_button.click(export_selected, [lang_state, selected, export_format], [status, export_file])
     return refresh, [lang_state, selected], [datasets_table, selected]

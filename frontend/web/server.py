@@ -1,5 +1,6 @@
 """Routes served beside the page on the workbench's own port: the TensorBoard proxy behind the
-page's login, and the OpenAI-compatible API (frontend.api.openai_api) behind its API key.
+page's login, and the OpenAI-compatible API (frontend.api.openai_api) behind its API key; and the
+guards in front of every route (frontend.web.http_guard, frontend.web.login_throttle).
 
 TensorBoard runs on a private loopback port; the page embeds `/tensorboard/` from the
 workbench's own address, so it works when the workbench is opened from another machine or
@@ -8,14 +9,29 @@ through an SSH tunnel to its single port (the prototype pointed the viewer at th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.middleware import Middleware
+
+from frontend.web.http_guard import HostGuard, HostPolicy
+from frontend.web.login_throttle import LoginThrottle
 
 TENSORBOARD_PREFIX = "/tensorboard"
 RETRY_SECONDS = 2  # the "TensorBoard is starting" page reloads itself this often
 # Hop-by-hop and length headers are recomputed by the server; forwarding them corrupts responses.
 _SKIP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade"}
+
+
+def guard_middleware(bind_host: str, allowed_hosts: Iterable[str] = (), login_required: bool = False) -> list[Middleware]:
+    """The guards for gradio's app, outermost first; passed as `launch(app_kwargs={"middleware": ...})`
+    because Starlette builds its middleware stack on the first request and refuses additions after it."""
+    middleware = [Middleware(HostGuard, policy=HostPolicy.for_server(bind_host, allowed_hosts))]
+    if login_required:
+        middleware.append(Middleware(LoginThrottle))
+    return middleware
 
 
 def request_is_authorized(gradio_app: FastAPI, request: Request) -> bool:

@@ -103,4 +103,12 @@ STRINGS = {
         "This endpoint is reachable beyond loopback but no API key is configured: access refused. Configure an API key in Settings.",
     ),
     "error.chat_bad_request": _s("请求无效:{detail}", "Invalid request: {detail}"),
+    "error.chat_queue_full": _s(
+        "生成队列已满(已有 {limit} 个请求在生成或排队),请 {seconds} 秒后重试。",
+        "The generation queue is full ({limit} requests generating or waiting); retry in {seconds} s.",
+    ),
+    "error.api_queue_limit": _s(
+        "环境变量 WORKBENCH_API_QUEUE_LIMIT 必须是正整数(当前 {value})。",
+        "WORKBENCH_API_QUEUE_LIMIT must be a positive whole number (got {value}).",
+    ),
 }
