@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine, select
 
 from schema.errors import UserError
-from schema.provider import APIProvider, validate_provider_input
+from schema.provider import APIProvider, stored_key_for, validate_provider_input
 
 
 def _columns(conn: Connection, table: str) -> set[str]:
@@ -117,7 +117,10 @@ class ProviderStore:
             return provider
 
     def update(self, current_name: str, keep_key_if_empty: bool = True, **fields) -> APIProvider:
-        """Edit a provider; an empty api_key keeps the stored one (the UI never shows it back)."""
+        """Edit a provider; an empty api_key keeps the stored one (the UI never shows it back).
+
+        A kept key stays with the Base URL it was saved with: changing the URL needs the key again.
+        """
         values = validate_provider_input(**fields)
         with Session(self.engine) as session:
             provider = session.exec(select(APIProvider).where(APIProvider.name == current_name)).first()
@@ -128,7 +131,7 @@ class ProviderStore:
             ).first():
                 raise UserError("error.already_exists", what="provider", name=values["name"])
             if keep_key_if_empty and values["api_key"] is None:
-                values["api_key"] = provider.api_key
+                values["api_key"] = stored_key_for(provider, values["base_url"])
             for key, value in values.items():
                 setattr(provider, key, value)
             session.add(provider)
