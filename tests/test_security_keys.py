@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -144,3 +147,71 @@ def test_spellings_of_one_endpoint_are_the_same_url():
 def test_key_field_says_a_new_url_needs_the_key_again():
     assert "Changing the Base URL requires entering the key again" in t("settings.api_key_info", "en")
     assert "修改 Base URL 后须重新输入密钥" in t("settings.api_key_info", "zh")
+
+
+# --- file modes of db/ ---
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture()
+def usual_umask():
+    """The common umask 022, under which files are created world-readable unless the code says otherwise."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _assert_private(db_dir):
+    assert _mode(db_dir) == 0o700
+    files = [p for p in db_dir.iterdir() if p.is_file()]
+    assert {p.name for p in files} >= {"db.sqlite", "prompts.json"}
+    assert {p.name: oct(_mode(p)) for p in files} == {p.name: oct(0o600) for p in files}
+
+
+@posix_only
+def test_fresh_workdir_db_is_private(tmp_path, monkeypatch, usual_umask):
+    monkeypatch.chdir(tmp_path)
+    global_var.reset()
+    try:
+        global_var.init(tmp_path / "wd")
+        db_dir = tmp_path / "wd" / "db"
+        _assert_private(db_dir)
+        # SQLite gives its journal the main file's mode: a journal kept on disk is private too.
+        conn = sqlite3.connect(db_dir / "db.sqlite")
+        conn.execute("PRAGMA journal_mode=PERSIST")
+        conn.execute("CREATE TABLE t (x)")
+        conn.commit()
+        conn.close()
+        assert _mode(db_dir / "db.sqlite-journal") == 0o600
+    finally:
+        global_var.reset()
+
+
+@posix_only
+def test_older_world_readable_db_is_made_private_on_start(tmp_path, monkeypatch, usual_umask):
+    monkeypatch.chdir(tmp_path)
+    db_dir = tmp_path / "wd" / "db"
+    db_dir.mkdir(parents=True)
+    os.chmod(db_dir, 0o755)
+    # An older version's database, in WAL mode with its -wal and -shm files present, all 0644.
+    old = sqlite3.connect(db_dir / "db.sqlite")
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE keep (x)")
+    old.commit()
+    (db_dir / "prompts.json").write_text('{"_default": {}}')
+    for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm", "prompts.json"):
+        os.chmod(db_dir / name, 0o644)
+    global_var.reset()
+    try:
+        global_var.init(tmp_path / "wd")
+        _assert_private(db_dir)
+        assert {"db.sqlite-wal", "db.sqlite-shm"} <= {p.name for p in db_dir.iterdir()}
+        assert global_var.providers().list() == []
+    finally:
+        old.close()
+        global_var.reset()
