@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +13,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine, select
 
 from tools.core.errors import UserError
-from schema.provider import APIProvider, validate_provider_input
+from schema.provider import APIProvider, stored_key_for, validate_provider_input
+
+log = logging.getLogger("workbench")
+
+# The database and the files SQLite keeps beside it; they hold API keys, so only the owner reads them.
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 def _columns(conn: Connection, table: str) -> set[str]:
@@ -76,12 +82,30 @@ def migrate(engine: Engine) -> list[str]:
     return applied_now
 
 
+def make_database_private(db_path: Path) -> None:
+    """Create `db_path` as 0600 if missing (before SQLite opens it) and chmod it and its side files to 0600.
+
+    SQLite gives a new -journal/-wal file the main file's mode, so a private main file keeps them private;
+    files left by an older version (0644) are fixed here on every start.
+    """
+    db_path = Path(db_path)
+    if not db_path.exists():
+        db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path in [db_path, *(db_path.with_name(db_path.name + suffix) for suffix in SQLITE_SIDE_FILES)]:
+        try:
+            if path.is_file():
+                os.chmod(path, 0o600)
+        except OSError as exc:  # not our file (e.g. another user's work directory): say so, keep working
+            log.warning("could not make %s private (mode 0600): %s", path, exc)
+
+
 class ProviderStore:
     """CRUD for API providers; every write goes through `validate_provider_input`."""
 
     def __init__(self, db_path: Path):
         self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        make_database_private(self.db_path)
         self.engine = create_engine(f"sqlite:///{self.db_path}", connect_args={"check_same_thread": False})
         migrate(self.engine)
 
@@ -117,7 +141,10 @@ class ProviderStore:
             return provider
 
     def update(self, current_name: str, keep_key_if_empty: bool = True, **fields) -> APIProvider:
-        """Edit a provider; an empty api_key keeps the stored one (the UI never shows it back)."""
+        """Edit a provider; an empty api_key keeps the stored one (the UI never shows it back).
+
+        A kept key stays with the Base URL it was saved with: changing the URL needs the key again.
+        """
         values = validate_provider_input(**fields)
         with Session(self.engine) as session:
             provider = session.exec(select(APIProvider).where(APIProvider.name == current_name)).first()
@@ -128,7 +155,7 @@ class ProviderStore:
             ).first():
                 raise UserError("error.already_exists", what="provider", name=values["name"])
             if keep_key_if_empty and values["api_key"] is None:
-                values["api_key"] = provider.api_key
+                values["api_key"] = stored_key_for(provider, values["base_url"])
             for key, value in values.items():
                 setattr(provider, key, value)
             session.add(provider)

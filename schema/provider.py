@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Optional
+from urllib.parse import urlsplit
 
 from sqlmodel import Field, SQLModel
 
@@ -49,6 +50,38 @@ def mask_api_key(key: Optional[str]) -> str:
         return "****"
     prefix = key[:3] if key[:3].endswith("-") else key[:2]
     return f"{prefix}...{key[-4:]}"
+
+
+def normalise_base_url(url: Optional[str]) -> str:
+    """`url` as two spellings of one endpoint share it: scheme and host in lower case, no default port, no trailing slash."""
+    url = (url or "").strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.hostname:
+        return url
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        host = f"{userinfo}@{host}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{host}{parts.path.rstrip('/')}{query}"
+
+
+def stored_key_for(provider: "APIProvider", base_url: Optional[str]) -> Optional[str]:
+    """The provider's stored key, to be sent to `base_url`; a key only ever goes to the URL it was saved with.
+
+    Raises UserError (enter the key again) when the provider has a key and `base_url` is another endpoint.
+    """
+    if not provider.api_key or normalise_base_url(base_url) == normalise_base_url(provider.base_url):
+        return provider.api_key
+    raise UserError("error.key_for_other_url", name=provider.name, old_url=provider.base_url,
+                    new_url=(base_url or "").strip().rstrip("/"))
 
 
 def _number(value, field: str, low: float, high: float, integer: bool = False, optional: bool = False):

@@ -70,13 +70,13 @@ def delete_provider(lang: str, selected):
 
 @user_errors
 def test_connection(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s):
-    """Test the stored provider, or the form's values when it is new or its key was retyped."""
-    from schema.provider import APIProvider, validate_provider_input
+    """Test the form's values; an empty key uses the stored one, but only at the Base URL it was saved with."""
+    from schema.provider import APIProvider, stored_key_for, validate_provider_input
 
     values = validate_provider_input(name=name or "connection-test", base_url=base_url, model_id=model_id, api_key=api_key,
                                      max_concurrency=max_concurrency or 1, timeout_s=timeout_s or 30)
     if selected and not values["api_key"]:
-        values["api_key"] = global_var.providers().get(selected).api_key
+        values["api_key"] = stored_key_for(global_var.providers().get(selected), values["base_url"])
     result = check_provider(APIProvider(**values))
     if result["ok"]:
         return t("settings.test_ok", lang, model=result["model"], latency_ms=result["latency_ms"], reply=result["reply"] or "(empty)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # The sample documentation set committed in the repo; copied into new work directories.
 SAMPLE_DOCS_SOURCE = REPO_ROOT / "workdir" / "docs"
 SAMPLE_DOCSET = "tidewater"
+
+# db/ holds the provider database (API keys) and the prompt templates: only the owner may read it.
+PRIVATE_AREA_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+log = logging.getLogger("workbench")
 
 MAX_NAME_LENGTH = 120
 _FORBIDDEN_CHARS = set('/\\:*?"<>|\x00')
@@ -91,12 +98,23 @@ class WorkDir:
         return self.area("training")
 
     def ensure(self) -> "WorkDir":
-        """Create the folders and, on first run, copy in the sample documentation."""
+        """Create the folders, on first run copy in the sample documentation, and keep db/ private (0700/0600)."""
         self.root.mkdir(parents=True, exist_ok=True)
         for area in AREAS:
-            self.area(area).mkdir(exist_ok=True)
+            self.area(area).mkdir(mode=PRIVATE_AREA_MODE if area == "db" else 0o777, exist_ok=True)
         self._install_sample_docs()
+        self._make_db_private()
         return self
+
+    def _make_db_private(self) -> None:
+        """db/ 0700 and the files in it 0600, on every start, so folders made by older versions are fixed too."""
+        targets = [(self.db, PRIVATE_AREA_MODE)]
+        targets += [(path, PRIVATE_FILE_MODE) for path in self.db.iterdir() if path.is_file() and not path.is_symlink()]
+        for path, mode in targets:
+            try:
+                os.chmod(path, mode)
+            except OSError as exc:  # not ours (another user's work directory): say so, keep working
+                log.warning("could not set mode %o on %s: %s", mode, path, exc)
 
     def _install_sample_docs(self) -> None:
         source = SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET

@@ -41,7 +41,9 @@ STRINGS = {
     "settings.model_id": _s("模型 ID", "Model ID"),
     "settings.api_key": _s("API Key", "API key"),
     "settings.api_key_info": _s(
-        "保存后只显示掩码;编辑时留空表示保持原密钥。", "Shown masked after saving; leave empty when editing to keep the stored key."
+        "保存后只显示掩码;编辑时留空表示保持原密钥。修改 Base URL 后须重新输入密钥:保存的密钥只会发送到保存时的地址。",
+        "Shown masked after saving; leave empty when editing to keep the stored key. Changing the Base URL requires "
+        "entering the key again: a stored key is only sent to the URL it was saved with.",
     ),
     "settings.max_concurrency": _s("最大并发数", "Max concurrency"),
     "settings.timeout": _s("超时(秒)", "Timeout (s)"),
