@@ -1,4 +1,4 @@
-"""Training benchmark: runs the workbench's own training path (train.trainer.start_training) and
+"""Training benchmark: runs the workbench's own training path (train.launcher.start_training) and
 prints the backend, step time, throughput and peak memory.
 
     python -m bench.training                       # tiny model on CPU (what CI machines can do)
@@ -69,7 +69,7 @@ def main() -> int:
 
     from train.config import TrainConfig
     from train.tiny_model import build_tiny_model
-    from train.trainer import start_training
+    from train.launcher import start_training
     from train.runs import read_run_log
 
     root = Path(tempfile.mkdtemp(prefix="bench-training-"))

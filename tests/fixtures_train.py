@@ -149,7 +149,7 @@ def facts_run(tmp_path_factory, tiny_model_dir) -> FactsRun:
 
     from train.config import TrainConfig
     from train.loading import load_model
-    from train.trainer import start_training
+    from train.launcher import start_training
     from train.runs import read_run_log
 
     _finish_jobs()
@@ -168,16 +168,30 @@ def facts_run(tmp_path_factory, tiny_model_dir) -> FactsRun:
     job.raise_if_failed()
     seconds = time.monotonic() - started
 
-    loaded = global_var.loaded_model()
+    # The worker trained in its own process; the page's model is untouched until base + adapter are loaded.
+    from train.export import run_adapter_dir
+    from train.runs import require_run
+
+    assert global_var.loaded_model() is base
+    loaded = load_model(TINY, max_seq_length=512, adapter_dir=run_adapter_dir(require_run(job.run_name)))
     trained = loaded.model
     after = exact_matches(greedy_answers(trained, loaded.tokenizer, questions), facts)
-    # LoRA must leave every base weight as it was; peft renames base layers to *.base_layer.*.
+    # LoRA must leave every base weight as it was: the adapter holds LoRA weights only, and the base
+    # weights under it equal the snapshot (peft renames base layers to *.base_layer.*).
     base_now = {name.replace("base_model.model.", "").replace(".base_layer", ""): tensor for name, tensor in trained.named_parameters() if "lora_" not in name}
     unchanged = set(base_now) == set(snapshot) and all(torch.equal(snapshot[name], base_now[name]) for name in snapshot)
+    unchanged = unchanged and _adapter_holds_only_lora(run_adapter_dir(require_run(job.run_name)))
     losses = [record["loss"] for record in read_run_log(job.run_name) if "loss" in record]
     result = FactsRun(root, job.run_name, loaded, before, after, len(facts), unchanged, losses, seconds, loaded.model, loaded.tokenizer)
     global_var.reset()
     return result
+
+
+def _adapter_holds_only_lora(folder: Path) -> bool:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "adapter_model.safetensors"), framework="pt") as handle:
+        return all("lora_" in key for key in handle.keys())
 
 
 @pytest.fixture

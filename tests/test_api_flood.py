@@ -21,7 +21,7 @@ PIECES, PIECE_S = 6, 0.01  # one fake generation: about 60 ms
 
 
 class FakeModel:
-    """Stands in for train.state's LoadedModel: require_model returns it, stream_locked ignores it."""
+    """Stands in for train.loading's LoadedModel: require_model returns it, stream_locked ignores it."""
 
 
 def fake_stream_locked(loaded, conversation, params, adapter, stop_event, usage):

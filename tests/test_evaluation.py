@@ -95,7 +95,7 @@ EVAL_TRAINING = dict(max_steps=40, batch_size=8, grad_accum=1, learning_rate=1e-
 @pytest.fixture(scope="module")
 def eval_run(tmp_path_factory, tiny_model_dir):
     """(work directory, run name) of a 40-step run on the facts with 8 of them held out."""
-    from train.trainer import start_training
+    from train.launcher import start_training
 
     _finish_jobs()
     global_var.reset_runtime()
@@ -201,7 +201,7 @@ def test_background_evaluation_refuses_a_second_and_can_be_stopped(in_eval_run):
 
 
 def test_runs_without_eval_split_or_adapter_are_refused(workbench):
-    from train.trainer import start_training
+    from train.launcher import start_training
 
     job = start_training(TrainConfig(model=TINY, dataset=FACTS_DATASET, run_name="nosplit", max_steps=1, batch_size=8, max_length=128))
     assert job.wait(300)

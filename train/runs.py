@@ -4,7 +4,11 @@ A run folder workdir/training/<run>/ holds:
   config.json        the TrainConfig (+ model/dataset, plan)         written at start
   data/train.jsonl   the items trained on (and data/eval.jsonl)       so resume sees the same data
   trainer_log.jsonl  one JSON line per log/eval event                 read by the page every few seconds
-  status.json        state (running/completed/stopped/early_stopped/failed), error, best checkpoint
+  launch.json        how the launcher started the worker: command, pid, host, processes
+  status.json        state (starting/preparing/running/stopping/completed/stopped/early_stopped/failed),
+                     the worker's pid and host, step, error and exit reason, best checkpoint
+  worker.log         the worker's output (the last lines are shown when it fails)
+  stop               present while a stop was asked for
   tensorboard/       TensorBoard event files
   checkpoint-N/      trainer checkpoints (adapter + optimizer state), for stop/resume
   adapter/           the final LoRA adapter (best checkpoint's when early-stopped) + tokenizer
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import global_var
@@ -30,7 +35,10 @@ METRICS_FILE = "metrics.json"
 ADAPTER_DIR = "adapter"
 TENSORBOARD_DIR = "tensorboard"
 SAMPLES_FILE = "validation_samples.jsonl"
-RUNNING_STATES = ("preparing", "running", "stopping")
+STOP_FILE = "stop"  # created to ask the worker to stop after the current optimizer step
+LAUNCH_FILE = "launch.json"  # written by the launcher: the worker's command, pid and host
+WORKER_LOG = "worker.log"  # the worker's stdout and stderr
+RUNNING_STATES = ("starting", "preparing", "running", "stopping")
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -62,11 +70,11 @@ def list_runs() -> list[dict]:
     for folder in root.iterdir():
         if not (folder / CONFIG_FILE).exists():
             continue
-        status = read_json(folder / STATUS_FILE)
+        status = settled_status(folder)
         config = read_json(folder / CONFIG_FILE)
         runs.append({
             "run": folder.name,
-            "state": _effective_state(folder.name, status),
+            "state": status.get("state", "unknown"),
             "step": status.get("step", 0),
             "total_steps": status.get("total_steps") or config.get("plan", {}).get("total_steps"),
             "dataset": config.get("dataset"),
@@ -107,44 +115,98 @@ def read_json(path: Path) -> dict:
         return {}
 
 
-def _effective_state(run: str, status: dict) -> str:
-    job = global_var.current_training()
-    if job is not None and job.run_name == run:
-        return job.state
-    saved = status.get("state", "unknown")
-    # A run recorded as running that no job of this process owns was cut off by a restart/crash.
-    return "interrupted" if saved in RUNNING_STATES else saved
+def process_alive(pid, created: float | None) -> bool:
+    """True while process `pid` runs and is the one started at `created` (a recycled pid is not it)."""
+    import psutil
+
+    try:
+        process = psutil.Process(int(pid))
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return created is None or abs(process.create_time() - float(created)) < 1.0
+    except (psutil.Error, TypeError, ValueError):
+        return False
+
+
+def worker_alive(folder: Path, status: dict | None = None) -> bool:
+    """Is the worker of the run in `folder` running? The worker's own pid once it reported, else the launched one."""
+    status = read_json(folder / STATUS_FILE) if status is None else status
+    if status.get("pid"):
+        return process_alive(status["pid"], status.get("pid_created"))
+    launch = read_json(folder / LAUNCH_FILE)
+    return bool(launch.get("pid")) and process_alive(launch["pid"], launch.get("pid_created"))
+
+
+def log_tail(folder: Path, lines: int = 20) -> str:
+    """The last lines of the worker's output, for a failure message."""
+    path = folder / WORKER_LOG
+    if not path.exists():
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        handle.seek(max(0, handle.tell() - 16_384))
+        text = handle.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def mark_failed(folder: Path, reason: str) -> dict:
+    """Record that the worker ended without a final state: the reason and the last lines of its log."""
+    status = read_json(folder / STATUS_FILE)
+    status.update(state="failed", error=reason, exit_reason=reason, log_tail=log_tail(folder),
+                  finished=datetime.now().isoformat(sep=" ", timespec="seconds"))
+    atomic_write_text(folder / STATUS_FILE, json.dumps(status, ensure_ascii=False, indent=2))
+    return status
+
+
+def settled_status(folder: Path) -> dict:
+    """status.json, with a run whose worker is gone without a final state marked failed on the spot
+    (killed, out of memory, a crash in a kernel), and runs of older versions (no worker) as interrupted."""
+    status = read_json(folder / STATUS_FILE)
+    if status.get("state") not in RUNNING_STATES:
+        return status
+    if not status.get("pid") and not (folder / LAUNCH_FILE).exists():
+        return {**status, "state": "interrupted"}  # trained in the workbench's own process by an older version
+    if worker_alive(folder, status):
+        return status
+    # The worker may have written its final state between the two reads.
+    again = read_json(folder / STATUS_FILE)
+    if again.get("state") not in RUNNING_STATES:
+        return again
+    return mark_failed(folder, "the training process ended without reporting a result (killed, out of memory or crashed)")
 
 
 def run_status(run: str) -> dict:
     """What the page shows for `run`: state, progress, last metrics and the log for the loss plot."""
     folder = require_run(run)
-    status = read_json(folder / STATUS_FILE)
+    status = settled_status(folder)
     records = read_run_log(run)
     train_records = [r for r in records if "loss" in r]
     eval_records = [r for r in records if "eval_loss" in r]
     last = train_records[-1] if train_records else {}
-    job = global_var.current_training()
-    live = job is not None and job.run_name == run
-    total = (job.total_steps if live else status.get("total_steps")) or last.get("total_steps") or 0
-    step = max(job.step if live else status.get("step", 0), last.get("step", 0))
+    state = status.get("state", "unknown")
+    total = status.get("total_steps") or last.get("total_steps") or 0
+    step = max(status.get("step", 0) or 0, last.get("step", 0))
     return {
         "run": run,
-        "state": _effective_state(run, status),
+        "state": state,
         "step": step,
         "total_steps": total,
         "percent": round(100.0 * step / total, 1) if total else 0.0,
         "loss": last.get("loss"),
         "learning_rate": last.get("learning_rate"),
         "tokens_per_s": last.get("tokens_per_s"),
-        "eta_s": last.get("eta_s") if live else None,
+        "eta_s": last.get("eta_s") if state in RUNNING_STATES else None,
         "epoch": last.get("epoch"),
         "eval_loss": eval_records[-1]["eval_loss"] if eval_records else None,
         "eval_perplexity": eval_records[-1].get("eval_perplexity") if eval_records else None,
-        "early_stopped": (job.early_stopped if live else status.get("early_stopped", False)),
-        "best_checkpoint": (job.best_checkpoint if live else status.get("best_checkpoint")),
-        "error": (job.error if live else status.get("error")),
-        "resumable": latest_checkpoint(folder) is not None and _effective_state(run, status) in ("stopped", "interrupted", "failed"),
+        "early_stopped": status.get("early_stopped", False),
+        "best_checkpoint": status.get("best_checkpoint"),
+        "error": status.get("error"),
+        "log_tail": status.get("log_tail") if state == "failed" else None,
+        "processes": status.get("world_size") or 1,
+        "host": status.get("host"),
+        "pid": status.get("pid"),
+        "resumable": latest_checkpoint(folder) is not None and state in ("stopped", "interrupted", "failed"),
         "log": records,
     }
 

@@ -1,39 +1,39 @@
-"""Training a run in a background thread (one device job at a time); the run folder is described in train.runs."""
+"""Training one run inside its worker process (train.worker): TRL's SFTTrainer on the run folder's
+items, progress appended to trainer_log.jsonl, stop through the run folder's `stop` file (agreed by
+every rank), checkpoints for resume, the adapter and metrics at the end. The run folder is described
+in train.runs; starting and following workers is train.launcher's job.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import random
-import re
+import socket
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
-import global_var
 from tools.core.errors import UserError
-from tools.core.workdir import atomic_write_text, validate_name
+from tools.core.workdir import atomic_write_text
 from train.config import BATCHING_MODES, TrainConfig, plan_steps
 from train.runs import (
     ADAPTER_DIR,
-    LOG_FILE,
     CHECKPOINT_NAME,
     CONFIG_FILE,
+    LOG_FILE,
     METRICS_FILE,
+    RUNNING_STATES,
     SAMPLES_FILE,
     STATUS_FILE,
+    STOP_FILE,
     TENSORBOARD_DIR,
-    RUNNING_STATES,
-    load_items,
-    run_dir,
-    require_run,
     latest_checkpoint,
+    load_items,
     read_json,
-    save_items,
+    read_json_lines,
 )
 
 VALIDATION_MAX_NEW_TOKENS = 48  # samples are a glance at progress, kept cheap at every evaluation
@@ -45,7 +45,7 @@ VALIDATION_MAX_NEW_TOKENS = 48  # samples are a glance at progress, kept cheap a
 
 @dataclass
 class TrainingJob:
-    """In-memory state of the training run of this process."""
+    """The run being trained by this worker process (train.worker); rank 0 reports it in status.json."""
 
     run_name: str
     run_dir: Path
@@ -60,27 +60,24 @@ class TrainingJob:
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
-    done_event: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
+    rank: int = 0
+    world_size: int = 1
 
-    def is_running(self) -> bool:
-        return self.state in RUNNING_STATES
+    @property
+    def reports(self) -> bool:
+        """Only rank 0 writes the log, the status, the samples and the adapter."""
+        return self.rank == 0
 
-    def request_stop(self) -> None:
-        self.stop_event.set()
-        if self.state == "running":
-            self.state = "stopping"
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (True) or `timeout` passes (False)."""
-        return self.done_event.wait(timeout)
-
-    def raise_if_failed(self) -> None:
-        if self.state == "failed":
-            raise UserError("error.train_failed", run=self.run_name, detail=self.error or "")
+    def stop_requested(self) -> bool:
+        return self.stop_event.is_set() or (self.run_dir / STOP_FILE).exists()
 
 
-def _write_status(job: TrainingJob, **extra) -> None:
+def write_status(job: TrainingJob, **extra) -> None:
+    import psutil
+
+    if not job.reports:
+        return
+    me = psutil.Process()
     payload = {
         "run": job.run_name,
         "state": job.state,
@@ -89,6 +86,10 @@ def _write_status(job: TrainingJob, **extra) -> None:
         "early_stopped": job.early_stopped,
         "best_checkpoint": job.best_checkpoint,
         "error": job.error,
+        "pid": me.pid,
+        "pid_created": me.create_time(),
+        "host": socket.gethostname(),
+        "world_size": job.world_size,
         "started": datetime.fromtimestamp(job.started_at).isoformat(sep=" ", timespec="seconds"),
         "finished": datetime.fromtimestamp(job.finished_at).isoformat(sep=" ", timespec="seconds") if job.finished_at else None,
         **extra,
@@ -96,163 +97,74 @@ def _write_status(job: TrainingJob, **extra) -> None:
     atomic_write_text(job.run_dir / STATUS_FILE, json.dumps(payload, ensure_ascii=False, indent=2))
 
 
-# ---------------------------------------------------------------- data selection
-
-
-def select_items(config: TrainConfig) -> tuple[list[dict], list[dict]]:
-    """(train, eval) items: a fresh seeded split when eval_ratio > 0, else the dataset's own split."""
-    store = global_var.datasets()
-    if config.eval_ratio > 0:
-        items = store.items(config.dataset)
-        shuffled = list(items)
-        random.Random(config.seed).shuffle(shuffled)
-        eval_count = max(1, round(len(items) * config.eval_ratio))
-        if eval_count >= len(items):
-            raise UserError("error.split_too_small", count=len(items), ratio=config.eval_ratio)
-        return shuffled[eval_count:], shuffled[:eval_count]
-    return store.train_eval(config.dataset)
-
-
-def plan_training(config: TrainConfig) -> dict:
-    """The step plan shown before training: items, steps per epoch, total optimizer steps."""
-    config.validate()
-    train_items, eval_items = select_items(config)
-    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
-    plan["eval_items"] = len(eval_items)
-    return plan
-
-
-# ---------------------------------------------------------------- start / stop / resume
-
-
-def start_training(
-    config: TrainConfig,
-    on_progress: Callable[[dict], None] | None = None,
-    tensorboard: bool = False,
-) -> TrainingJob:
-    """Validate, create the run folder and start training in a background thread; returns the job.
-
-    Refused (UserError) while another training runs. `on_progress` receives every log record
-    (from the training thread). `tensorboard=True` serves the run's events (see train.tensorboard).
-    """
-    config.validate()
-    global_var.check_job_allowed("training", config.run_name or "")
-    train_items, eval_items = select_items(config)
-    if config.early_stopping_patience and not eval_items:
-        raise UserError("error.train_patience_needs_eval")
-    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
-    run = config.run_name or _new_run_name(config.dataset)
-    folder = run_dir(run)
-    if folder.exists():
-        raise UserError("error.already_exists", what="run", name=run)
-    config.run_name = run
-    job = TrainingJob(run_name=run, run_dir=folder, config=config, total_steps=plan["total_steps"])
-    global_var.start_job("training", run, job)
-    try:
-        (folder / "data").mkdir(parents=True)
-        save_items(folder / "data" / "train.jsonl", train_items)
-        save_items(folder / "data" / "eval.jsonl", eval_items)
-        saved = {**config.to_dict(), "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds")}
-        atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
-        _write_status(job)
-    except BaseException:
-        job.state = "failed"
-        raise
-    _launch(job, train_items, eval_items, on_progress, tensorboard)
-    return job
-
-
-def resume_training(run: str, on_progress: Callable[[dict], None] | None = None, tensorboard: bool = False) -> TrainingJob:
-    """Continue `run` from its latest checkpoint to the same total step count, on the same data."""
-    folder = require_run(run)
-    checkpoint = latest_checkpoint(folder)
-    if checkpoint is None:
-        raise UserError("error.train_no_checkpoint", run=run)
+def job_for_run_folder(folder: Path, rank: int = 0, world_size: int = 1) -> TrainingJob:
+    """The job a worker trains: the run folder's config, resumed from its latest checkpoint when there is one."""
     saved = read_json(folder / CONFIG_FILE)
+    if not saved:
+        raise UserError("error.not_found", what="run", name=folder.name)
     config = TrainConfig.from_dict(saved).validate()
-    train_items = load_items(folder / "data" / "train.jsonl")
-    eval_items = load_items(folder / "data" / "eval.jsonl")
-    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps)
-    job = TrainingJob(run_name=run, run_dir=folder, config=config, total_steps=plan["total_steps"], resume_from=checkpoint)
-    job.step = int(CHECKPOINT_NAME.match(checkpoint.name).group(1))
-    global_var.start_job("training", run, job)
-    _launch(job, train_items, eval_items, on_progress, tensorboard)
+    checkpoint = latest_checkpoint(folder)
+    job = TrainingJob(run_name=folder.name, run_dir=folder, config=config,
+                      total_steps=int(saved.get("plan", {}).get("total_steps") or 0), resume_from=checkpoint,
+                      rank=rank, world_size=world_size)
+    if checkpoint is not None:
+        job.step = int(CHECKPOINT_NAME.match(checkpoint.name).group(1))
     return job
 
 
-def stop_training() -> bool:
-    """Ask the running training to stop after the current optimizer step (it saves a checkpoint)."""
-    job = global_var.current_training()
-    if job is None or not job.is_running():
-        return False
-    job.request_stop()
-    return True
+def trim_log_to_checkpoint(job: TrainingJob) -> None:
+    """A resumed run logs again from its checkpoint's step: drop the records written after it, so the
+    log has every step once."""
+    if job.resume_from is None or not job.reports:
+        return
+    for name in (LOG_FILE, SAMPLES_FILE):
+        path = job.run_dir / name
+        if not path.exists():
+            continue
+        kept = [r for r in read_json_lines(path) if int(r.get("step", 0)) <= job.step]
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
 
 
-def _new_run_name(dataset: str) -> str:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = validate_name(f"{dataset}-{stamp}", "run name")
-    name, counter = base, 1
-    while run_dir(name).exists():
-        counter += 1
-        name = f"{base}-{counter}"
-    return name
-
-
-def _launch(job: TrainingJob, train_items, eval_items, on_progress, tensorboard: bool) -> None:
-    if tensorboard:
-        from train.tensorboard import start_tensorboard
-
-        start_tensorboard(job.run_dir / TENSORBOARD_DIR)
-    job.thread = threading.Thread(
-        target=_run_job, args=(job, train_items, eval_items, on_progress, tensorboard), name=f"train-{job.run_name}", daemon=True
-    )
-    job.thread.start()
-
-
-def _run_job(job: TrainingJob, train_items, eval_items, on_progress, tensorboard: bool) -> None:
+def run_job(job: TrainingJob) -> None:
+    """Train `job` to its end in this process, recording the outcome in status.json (rank 0)."""
+    train_items = load_items(job.run_dir / "data" / "train.jsonl")
+    eval_items = load_items(job.run_dir / "data" / "eval.jsonl")
+    trim_log_to_checkpoint(job)
+    write_status(job)
     try:
-        _train(job, train_items, eval_items, on_progress)
+        _train(job, train_items, eval_items)
     except UserError as exc:
         job.state, job.error = "failed", str(exc)
-    except Exception as exc:  # noqa: BLE001 - a background thread must record every failure for the page
+    except BaseException as exc:  # noqa: BLE001 - the page shows why the run failed (out of memory, ...)
         job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
-        (job.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        if job.reports:
+            (job.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        if not isinstance(exc, Exception):
+            raise
     finally:
         job.finished_at = time.time()
         if job.state in RUNNING_STATES:
             job.state = "failed"
             job.error = job.error or "training ended without a final state"
-        _write_status(job)
-        if tensorboard:
-            from train.tensorboard import stop_tensorboard
-
-            stop_tensorboard()
-        job.done_event.set()
+        (job.run_dir / STOP_FILE).unlink(missing_ok=True) if job.reports else None
+        write_status(job)
 
 
 # ---------------------------------------------------------------- the training itself
 
 
 def _prepare_model(job: TrainingJob):
-    """A base model ready for a fresh adapter: the loaded one when it matches, else loaded now."""
+    """The base model for a fresh adapter, from the location the launcher resolved."""
     from train import loading
 
     config = job.config
-    with global_var.model_lock():
-        current = global_var.loaded_model()
-        reusable = (
-            current is not None
-            and current.adapter_run is None
-            and current.source == config.model
-            and current.max_seq_length >= config.max_length
-            and bool(current.info.get("load_in_4bit")) == bool(config.load_in_4bit)
-        )
-        if reusable:
-            return current
-        global_var.set_loaded_model(None)
-    loading.free_memory()
-    return loading.load_for_training(config.model, config.max_length, config.load_in_4bit, config.rope_scaling or None)
+    saved = read_json(job.run_dir / CONFIG_FILE)
+    location = saved.get("model_location") or config.model
+    is_local = bool(saved.get("model_is_local", True))
+    # Several processes go through transformers + peft (+ bitsandbytes for 4 bit): DDP as documented
+    # by transformers; Unsloth's own multi-GPU support is not relied on.
+    return loading.load_for_training(config.model, location, is_local, config.max_length, config.load_in_4bit,
+                                     config.rope_scaling or None, use_unsloth=job.world_size == 1)
 
 
 def _apply_lora(loaded, config: TrainConfig):
@@ -278,7 +190,7 @@ def _apply_lora(loaded, config: TrainConfig):
     return get_peft_model(loaded.model, lora)
 
 
-def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, backend: str, model_dtype: str):
+def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, backend: str, model_dtype: str, world_size: int = 1):
     """The TRL SFTConfig for `config` (pre-tokenized data: TRL only batches, packs and trains)."""
     import torch
     from trl import SFTConfig
@@ -321,12 +233,16 @@ def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, back
         bf16=on_cuda and model_dtype == "bfloat16",
         fp16=on_cuda and model_dtype == "float16",
         use_cpu=not on_cuda,
+        # Several processes (torchrun): gloo on CPU, NCCL on GPUs; LoRA leaves most weights frozen,
+        # so DDP must not search the graph for parameters without gradients at every step.
+        ddp_backend="gloo" if world_size > 1 and not on_cuda else None,
+        ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
         save_only_model=False,  # optimizer and scheduler state are needed to resume
     )
 
 
-def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
+def _train(job: TrainingJob, train_items, eval_items) -> None:
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback
     from transformers.integrations import TensorBoardCallback
@@ -343,11 +259,9 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
     if not train_rows:
         raise UserError("error.train_no_items")
     # Dropped items change the step count: recompute so the display and the trainer agree.
-    job.total_steps = plan_steps(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps)["total_steps"]
+    job.total_steps = plan_steps(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps,
+                                 job.world_size)["total_steps"]
     model = _apply_lora(loaded, config)
-    loaded.model = model
-    loaded.adapter_run = job.run_name
-    loaded.refresh_info()
     has_eval = bool(eval_rows)
 
     class WorkbenchSFTTrainer(SFTTrainer):
@@ -359,16 +273,17 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
 
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(log_dir=str(job.run_dir / TENSORBOARD_DIR))
-    progress = ProgressCallback(job, on_progress)
-    callbacks = [progress, TensorBoardCallback(tb_writer=writer)]
-    if has_eval and config.validation_samples:
+    writer = SummaryWriter(log_dir=str(job.run_dir / TENSORBOARD_DIR)) if job.reports else None
+    progress = ProgressCallback(job)
+    callbacks = [progress] + ([TensorBoardCallback(tb_writer=writer)] if writer is not None else [])
+    if has_eval and config.validation_samples and job.reports:
         callbacks.append(ValidationSamplesCallback(job, eval_items[: config.validation_samples], tokenizer, loaded.backend))
     early = None
     if has_eval and config.early_stopping_patience:
         early = EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)
         callbacks.append(early)
-    args = build_sft_config(config, job.run_dir, has_eval, loaded.backend, str(next(model.parameters()).dtype).replace("torch.", ""))
+    args = build_sft_config(config, job.run_dir, has_eval, loaded.backend, str(next(model.parameters()).dtype).replace("torch.", ""),
+                            job.world_size)
     trainer = WorkbenchSFTTrainer(
         model=model,
         args=args,
@@ -386,8 +301,8 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
         from unsloth.utils import enable_padding_free_metadata, enable_sample_packing
 
         (enable_sample_packing if batching.trl_packing else enable_padding_free_metadata)(model, trainer)
-    job.state = "stopping" if job.stop_event.is_set() else "running"
-    _write_status(job, data=train_stats)
+    job.state = "stopping" if job.stop_requested() else "running"
+    write_status(job, data=train_stats)
     restore_cache = disable_kv_cache_for_training(model)
     restore_attention = lambda: None  # noqa: E731
     if loaded.backend != "unsloth" and batching.flattened:
@@ -400,17 +315,20 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
     finally:
         restore_cache()  # generation after training (chat, evaluation) wants the cache back
         restore_attention()
-        writer.close()
+        if writer is not None:
+            writer.close()
     job.step = trainer.state.global_step
     job.best_checkpoint = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
-    if job.stop_event.is_set():
+    if progress.stopped:
         job.state = "stopped"
     else:
         job.early_stopped = bool(early and early.early_stopping_patience_counter >= config.early_stopping_patience)
         job.state = "early_stopped" if job.early_stopped else "completed"
-        model.save_pretrained(str(job.run_dir / ADAPTER_DIR))
-        tokenizer.save_pretrained(str(job.run_dir / ADAPTER_DIR))
-    model.eval()
+        if job.reports:
+            model.save_pretrained(str(job.run_dir / ADAPTER_DIR))
+            tokenizer.save_pretrained(str(job.run_dir / ADAPTER_DIR))
+    if not job.reports:
+        return
     metrics = {
         **result.metrics,
         "state": job.state,
@@ -428,12 +346,27 @@ def _train(job: TrainingJob, train_items, eval_items, on_progress) -> None:
         torch.cuda.empty_cache()
 
 
-def ProgressCallback(job: TrainingJob, on_progress):  # noqa: N802 - a factory, so transformers loads lazily
-    """The trainer callback that appends JSON lines, tracks progress and honours stop requests."""
+def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transformers loads lazily
+    """The trainer callback that appends JSON lines (rank 0), tracks progress and honours stop requests."""
     from transformers import TrainerCallback
+
+    def agreed(flag: bool) -> bool:
+        """Every rank stops at the same step: the stop is the max of the ranks' flags."""
+        if job.world_size == 1:
+            return flag
+        import torch
+        import torch.distributed as dist
+
+        backend = dist.get_backend()
+        device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+        value = torch.tensor([1 if flag else 0], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
 
     class _Progress(TrainerCallback):
         def __init__(self):
+            self.stopped = False
+            self.last_status_write = 0.0
             self.log_path = job.run_dir / LOG_FILE
             self.session_start = None
             self.session_first_step = 0
@@ -449,13 +382,20 @@ def ProgressCallback(job: TrainingJob, on_progress):  # noqa: N802 - a factory, 
 
         def on_step_end(self, args, state_, control, **kwargs):
             job.step = state_.global_step
-            if job.stop_event.is_set():
+            if agreed(job.stop_requested()):
                 # Runs after an optimizer step, never mid-accumulation; the save makes resume possible.
+                self.stopped = True
+                job.state = "stopping"
                 control.should_training_stop = True
                 control.should_save = True
+            if job.reports and (self.stopped or time.monotonic() - self.last_status_write > 2.0):
+                self.last_status_write = time.monotonic()
+                write_status(job)
             return control
 
         def on_log(self, args, state_, control, logs=None, **kwargs):
+            if not job.reports:
+                return
             logs = dict(logs or {})
             now = time.monotonic()
             record = {"step": state_.global_step, "total_steps": state_.max_steps, "epoch": round(state_.epoch or 0.0, 4)}
@@ -484,8 +424,6 @@ def ProgressCallback(job: TrainingJob, on_progress):  # noqa: N802 - a factory, 
             # One line per event, appended: the page re-reads the file, a crash loses at most this line.
             with open(self.log_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            if on_progress is not None:
-                on_progress(record)
 
     return _Progress()
 

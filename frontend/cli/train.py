@@ -76,31 +76,44 @@ def config_from_args(args) -> TrainConfig:
 
 
 def cmd_train(args) -> int:
-    from train.trainer import plan_training, resume_training, start_training
+    from train.launcher import plan_training, resume_training, start_training
+    from train.runs import CONFIG_FILE, read_json
 
     def show(record: dict) -> None:
         print(format_progress(record), flush=True)
 
+    follow = None if args.detach else show
     if args.resume:
-        job = resume_training(args.resume, on_progress=show)
+        job = resume_training(args.resume, on_progress=follow)
     else:
         if not args.model or not args.dataset:
             raise SystemExit("train: --model and --dataset are required (or --resume RUN)")
         config = config_from_args(args)
         print(t("train.plan", **plan_training(config)), flush=True)
-        job = start_training(config, on_progress=show)
+        job = start_training(config, on_progress=follow)
     print(t("train.run_folder", path=job.run_dir), flush=True)
+    if args.detach:
+        # The worker runs in its own session: it goes on after this command, and the page follows it.
+        print(t("train.detached", run=job.run_name), flush=True)
+        return 0
     try:
         job.wait()
     except KeyboardInterrupt:
-        # First Ctrl-C: stop cleanly after this optimizer step (a checkpoint is saved); the second one kills.
+        # First Ctrl-C: stop cleanly after this optimizer step (a checkpoint is saved); the second
+        # one leaves the worker running on its own.
         job.request_stop()
         print(t("train.stop_requested"), flush=True)
-        job.wait()
+        try:
+            job.wait()
+        except KeyboardInterrupt:
+            print(t("train.detached", run=job.run_name), flush=True)
+            return 130
     job.raise_if_failed()
-    if job.early_stopped:
-        print(t("train.early_stopped", patience=job.config.early_stopping_patience, best=job.best_checkpoint), flush=True)
-    print(t("train.finished", state=job.state, step=job.step, total_steps=job.total_steps), flush=True)
+    status = job.status()
+    if status.get("early_stopped"):
+        config = TrainConfig.from_dict(read_json(job.run_dir / CONFIG_FILE))
+        print(t("train.early_stopped", patience=config.early_stopping_patience, best=status.get("best_checkpoint")), flush=True)
+    print(t("train.finished", state=status.get("state"), step=status.get("step", 0), total_steps=status.get("total_steps", 0)), flush=True)
     print(t("train.run_folder", path=job.run_dir), flush=True)
     return 0
 
@@ -108,11 +121,14 @@ def cmd_train(args) -> int:
 def register_train(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="fine-tune a model with LoRA on a dataset (blocking; prints progress and the run folder)",
+        help="fine-tune a model with LoRA on a dataset in a worker process (prints progress and the run folder; "
+             "--nproc N trains with N processes through torchrun)",
     )
     parser.add_argument("--model", help=TrainConfig.field_help()["model"]["help"])
     parser.add_argument("--dataset", help=TrainConfig.field_help()["dataset"]["help"])
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint (other flags are ignored)")
+    parser.add_argument("--detach", action="store_true",
+                        help="start the run's worker and return at once; follow it in the page (Fine-tuning tab)")
     length = parser.add_mutually_exclusive_group()
     for name, spec in TrainConfig.field_help().items():
         if name in _SPECIAL:

@@ -21,6 +21,7 @@ GROUPS = [
     ("ttab.group.data", ["max_length", "batching", "eval_ratio", "eval_steps", "early_stopping_patience", "validation_samples", "seed"]),
     ("ttab.group.checkpoints", ["save_steps", "save_total_limit", "logging_steps"]),
     ("ttab.group.loading", ["load_in_4bit", "rope_scaling", "fallback_template"]),
+    ("ttab.group.devices", ["nproc", "gpus", "nnodes", "node_rank", "master_addr", "master_port"]),
 ]
 FIELD_NAMES = [name for _, names in GROUPS for name in names]
 POLL_SECONDS = 2.0
@@ -65,8 +66,12 @@ def status_markdown(lang: str, status: dict | None) -> str:
     ]
     if status.get("early_stopped"):
         lines += ["", t("ttab.early_stopped", lang, checkpoint=status.get("best_checkpoint") or "-")]
+    if status.get("pid") and status["state"] in ("starting", "preparing", "running", "stopping"):
+        lines += ["", t("ttab.worker", lang, processes=status.get("processes") or 1, host=status.get("host") or "-", pid=status["pid"])]
     if status.get("error"):
         lines += ["", t("ttab.failed", lang, error=status["error"])]
+    if status.get("log_tail"):
+        lines += ["", t("ttab.log_tail", lang), "", "```", status["log_tail"], "```"]
     if status["state"] == "completed":
         lines += ["", t("ttab.completed_note", lang)]
     return "\n".join(lines)
@@ -111,10 +116,12 @@ def _run_choices() -> list[str]:
 
 @user_errors
 def refresh(lang: str, model, dataset, watched):
-    """Lists when the tab opens; re-attach to the running job so a reloaded page follows it."""
+    """Lists when the tab opens; re-attach to the running job so a reloaded page follows it, also one
+    started before the workbench was restarted or from a terminal."""
+    from train.launcher import attach_running_runs
     from train.loading import list_local_models
-    import global_var
 
+    attach_running_runs()
     job = global_var.current_training()
     if job is not None and job.is_running():
         watched = job.run_name
@@ -128,39 +135,41 @@ def refresh(lang: str, model, dataset, watched):
 def show_plan(lang: str, model, dataset, run_name, *values):
     if not dataset:
         return t("ttab.plan_pick_dataset", lang)
-    from train.trainer import plan_training
+    from train.launcher import plan_training
 
     config = config_from_inputs(model or "-", dataset, run_name, values)
     plan = plan_training(config)
     return t("ttab.plan", lang, items=plan["items"], eval_items=plan["eval_items"], batch=config.batch_size, accum=config.grad_accum,
-             effective=plan["effective_batch"], per_epoch=plan["steps_per_epoch"], epochs=plan["epochs"], total=plan["total_steps"])
+             processes=plan["processes"], effective=plan["effective_batch"], per_epoch=plan["steps_per_epoch"], epochs=plan["epochs"], total=plan["total_steps"])
 
 
 @user_errors
 def start(lang: str, model, dataset, run_name, *values):
-    from train.trainer import plan_training, start_training
+    from train.launcher import plan_training, start_training
 
     config = config_from_inputs(model, dataset, run_name, values)
     plan = plan_training(config)
-    job = start_training(config, tensorboard=True)
+    job = start_training(config, tensorboard=True, load_for_chat=True)
     message = t("ttab.started", lang, run=job.run_name, total=plan["total_steps"])
+    if job.notice:
+        message += "\n\n" + t(job.notice, lang)
     return job.run_name, gr.update(choices=_run_choices(), value=job.run_name), message, tensorboard_html(lang, True)
 
 
 @user_errors
 def stop(lang: str):
-    from train.trainer import stop_training
+    from train.launcher import stop_training
 
     return t("ttab.stop_requested" if stop_training() else "ttab.nothing_running", lang)
 
 
 @user_errors
 def resume(lang: str, run):
-    from train.trainer import resume_training
+    from train.launcher import resume_training
 
     if not run:
         raise UserError("error.field_required", field=t("ttab.run", lang))
-    job = resume_training(run, tensorboard=True)
+    job = resume_training(run, tensorboard=True, load_for_chat=True)
     return job.run_name, t("ttab.resumed", lang, run=job.run_name, step=job.step, total=job.total_steps), tensorboard_html(lang, True)
 
 

@@ -14,7 +14,10 @@ STRINGS = {
     ),
     "train.run_folder": _s("训练目录:{path}", "Run folder: {path}"),
     "train.finished": _s("训练结束:{state},第 {step}/{total_steps} 步。", "Training ended: {state} at step {step}/{total_steps}."),
-    "train.stop_requested": _s("已请求停止:当前优化步结束后保存检查点并停止。", "Stop requested: a checkpoint is saved after the current optimizer step."),
+    "train.stop_requested": _s("已请求停止:当前优化步结束后保存检查点并停止(再按一次 Ctrl-C 则让训练在后台继续)。",
+                               "Stop requested: a checkpoint is saved after the current optimizer step (Ctrl-C again leaves the run going in the background)."),
+    "train.detached": _s("训练 {run} 在后台的独立进程中继续;可在「模型微调」页查看进度或停止。",
+                         "Run {run} goes on in its own background process; follow or stop it on the Fine-tuning tab."),
     "train.early_stopped": _s(
         "验证损失连续 {patience} 次评估未改善,已提前停止并保留最佳检查点 {best}。",
         "Eval loss did not improve for {patience} evaluations: stopped early and kept the best checkpoint {best}.",
@@ -34,6 +37,14 @@ STRINGS = {
     "action.export a run": _s("导出训练结果", "export a run"),
     "action.generate": _s("生成数据", "generate"),
     # --- errors ---
+    "error.train_gpus_format": _s("「gpus」应为以逗号分隔的 GPU 编号,例如 0,1(当前 “{value}”)。",
+                                  "“gpus” must be GPU numbers separated by commas, e.g. 0,1 (got “{value}”)."),
+    "error.train_gpus_too_few": _s("「gpus」只列出了 {gpus},少于进程数 {nproc}:每个进程需要一块 GPU。",
+                                   "“gpus” lists {gpus}, fewer than the {nproc} processes: each process needs its own GPU."),
+    "error.train_node_rank": _s("「node_rank」({node_rank})必须小于节点数 nnodes({nnodes})。",
+                                "“node_rank” ({node_rank}) must be below the number of nodes, nnodes ({nnodes})."),
+    "error.train_multinode_master": _s("多机训练(nnodes > 1)需要设置 master_addr 和 master_port(0 号节点的地址和端口)。",
+                                       "Training on several machines (nnodes > 1) needs master_addr and master_port (node 0's address and port)."),
     "error.train_already_running": _s(
         "已有训练任务 {run} 正在运行:同一时间只能训练一个任务,请等待它结束或先停止它。",
         "Training run {run} is already running: only one training at a time. Wait for it to finish or stop it first.",

@@ -11,6 +11,25 @@ STRINGS = {
     "ttab.group.data": _s("数据、验证与早停", "Data, evaluation and early stopping"),
     "ttab.group.checkpoints": _s("检查点与日志", "Checkpoints and logging"),
     "ttab.group.loading": _s("模型加载", "Model loading"),
+    "ttab.group.devices": _s("进程与 GPU(多卡 / 多机)", "Processes and GPUs (several GPUs or machines)"),
+    "ttab.field.nproc": _s("进程数(每块 GPU 一个)", "Processes (one per GPU)"),
+    "ttab.help.nproc": _s("大于 1 时通过 torchrun 数据并行训练;有效批 = 批大小 × 梯度累积 × 进程数。",
+                          "More than 1 trains data-parallel through torchrun; effective batch = batch × accumulation × processes."),
+    "ttab.field.gpus": _s("使用的 GPU", "GPUs to use"),
+    "ttab.help.gpus": _s("例如 0,1;留空则使用前 N 块。", "e.g. 0,1; empty: the first N."),
+    "ttab.field.nnodes": _s("机器数", "Machines (nodes)"),
+    "ttab.help.nnodes": _s("多机训练时每台机器运行同一任务(torchrun --nnodes)。", "For several machines, run the same job on each (torchrun --nnodes)."),
+    "ttab.field.node_rank": _s("本机序号", "This machine's rank"),
+    "ttab.help.node_rank": _s("0 号机器为主节点(torchrun --node-rank)。", "Machine 0 is the master (torchrun --node-rank)."),
+    "ttab.field.master_addr": _s("主节点地址", "Master address"),
+    "ttab.help.master_addr": _s("0 号机器的地址;单机留空。", "Address of machine 0; empty on one machine."),
+    "ttab.field.master_port": _s("主节点端口", "Master port"),
+    "ttab.help.master_port": _s("0 号机器的端口;单机为 0(自动选择空闲端口)。", "Port on machine 0; 0 on one machine (a free port is chosen)."),
+    "ttab.notice_chat_model_unloaded": _s("已卸载对话模型,为训练腾出 GPU 显存(训练期间对话不可用)。",
+                                          "The chat model was unloaded to leave the GPU to training (chat is unavailable while training runs)."),
+    "ttab.state.starting": _s("启动中", "starting"),
+    "ttab.worker": _s("训练进程:{processes} 个,主机 {host},PID {pid}", "Worker: {processes} process(es) on {host}, pid {pid}"),
+    "ttab.log_tail": _s("训练进程的最后输出:", "Last lines of the worker's output:"),
     "ttab.field.run_name": _s("训练任务名称(可选)", "Run name (optional)"),
     "ttab.help.run_name": _s("留空则为 <数据集>-<时间>", "Empty: <dataset>-<time>"),
     "ttab.field.learning_rate": _s("学习率", "Learning rate"),
@@ -63,9 +82,9 @@ STRINGS = {
     "ttab.help.fallback_template": _s("分词器没有对话模板时使用的模板。", "Template used when the tokenizer has none."),
     "ttab.plan_pick_dataset": _s("选择数据集后显示训练步数。", "Pick a dataset to see the step plan."),
     "ttab.plan": _s(
-        "**训练计划:** 训练 {items} 条、验证 {eval_items} 条;批大小 {batch} × 梯度累积 {accum} = 有效批 {effective};"
+        "**训练计划:** 训练 {items} 条、验证 {eval_items} 条;批大小 {batch} × 梯度累积 {accum} × 进程 {processes} = 有效批 {effective};"
         "每轮 {per_epoch} 步 × {epochs} 轮 = **共 {total} 步**(向上取整)。",
-        "**Plan:** {items} train items, {eval_items} eval items; batch {batch} × accumulation {accum} = effective batch {effective}; "
+        "**Plan:** {items} train items, {eval_items} eval items; batch {batch} × accumulation {accum} × processes {processes} = effective batch {effective}; "
         "{per_epoch} steps per epoch × {epochs} epochs = **{total} optimizer steps** (rounded up).",
     ),
     "ttab.start": _s("开始微调", "Start training"),

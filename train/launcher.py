@@ -1,0 +1,453 @@
+"""Starting, stopping, resuming and following training runs, each as its own worker process.
+
+`start_training` checks the request, writes the run folder (config.json, the items, status.json
+"starting") and launches `python -m train.worker RUN_FOLDER` in its own session, or torchrun with
+one process per GPU when the run asks for several. The worker writes only into its run folder;
+the page and the CLI follow it through those files. A crash there (out of memory, a kernel)
+cannot take the workbench down, a restarted workbench finds the run again (`attach_running_runs`),
+and a worker that dies is marked failed with the reason and the last lines of its output.
+
+Stop is a file (`stop` in the run folder) rather than a signal: every rank of a torchrun launch
+sees it at the end of the same optimizer step (they agree on it through one all-reduce), it works
+after a workbench restart without owning the process, and a stop asked for while the worker is
+still loading the model is honoured at its first step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import global_var
+from tools.core.errors import UserError
+from tools.core.workdir import REPO_ROOT, atomic_write_text, validate_name
+from train.config import TrainConfig, plan_steps
+from train.runs import (
+    CHECKPOINT_NAME,
+    CONFIG_FILE,
+    LAUNCH_FILE,
+    LOG_FILE,
+    RUNNING_STATES,
+    STATUS_FILE,
+    STOP_FILE,
+    TENSORBOARD_DIR,
+    WORKER_LOG,
+    latest_checkpoint,
+    load_items,
+    mark_failed,
+    read_json,
+    read_json_lines,
+    require_run,
+    run_dir,
+    save_items,
+    settled_status,
+    worker_alive,
+)
+
+FOLLOW_INTERVAL_S = 0.5
+
+
+# ---------------------------------------------------------------- the handle of a running worker
+
+
+class WorkerRun:
+    """A training run's worker as the launching process sees it; registered in global_var's job registry.
+
+    `proc` is the Popen when this process launched the worker, None when it found it running
+    (after a restart of the workbench, or a run started from another terminal).
+    """
+
+    def __init__(self, run_name: str, folder: Path, proc: subprocess.Popen | None = None, notice: str | None = None):
+        self.run_name = run_name
+        self.run_dir = folder
+        self.proc = proc
+        self.notice = notice  # message key of something done on the user's behalf (the chat model unloaded)
+        self.thread = None  # the job registry lets a job's own thread through; a worker has none here
+        self._done = threading.Event()
+        self._followers: list[threading.Thread] = []  # the log follower and the exit watcher, joined by wait()
+
+    # ---- state, read from the run folder
+
+    def status(self) -> dict:
+        return settled_status(self.run_dir) if not self.is_running() else read_json(self.run_dir / STATUS_FILE)
+
+    @property
+    def state(self) -> str:
+        return self.status().get("state", "unknown")
+
+    @property
+    def step(self) -> int:
+        return int(self.status().get("step") or 0)
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.status().get("total_steps") or 0)
+
+    @property
+    def error(self) -> str | None:
+        return self.status().get("error")
+
+    def is_running(self) -> bool:
+        if self._done.is_set():
+            return False
+        if self.proc is not None:
+            running = self.proc.poll() is None
+        else:
+            running = worker_alive(self.run_dir)
+        if not running:
+            self._done.set()
+        return running
+
+    # ---- control
+
+    def request_stop(self) -> None:
+        request_stop(self.run_dir)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker has ended and the run has its final state (True), or `timeout` passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_running():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if self.proc is not None:
+                try:
+                    self.proc.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                time.sleep(0.2)
+        _settle_after_exit(self)
+        for follower in self._followers:
+            if follower is not threading.current_thread():
+                follower.join(timeout=300)
+        return True
+
+    def raise_if_failed(self) -> None:
+        status = self.status()
+        if status.get("state") == "failed":
+            raise UserError("error.train_failed", run=self.run_name, detail=status.get("error") or "")
+
+
+def _settle_after_exit(run: WorkerRun) -> None:
+    """After the worker ended: a run still marked running gets failed with the exit reason and log tail."""
+    status = read_json(run.run_dir / STATUS_FILE)
+    if status.get("state") not in RUNNING_STATES:
+        return
+    code = run.proc.poll() if run.proc is not None else None
+    mark_failed(run.run_dir, _exit_reason(code))
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "the training process ended without reporting a result (killed, out of memory or crashed)"
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"the training process was killed by signal {name}"
+    return f"the training process exited with code {code} without reporting a result"
+
+
+def _watch(run: WorkerRun, on_exit: Callable[[], None] | None) -> None:
+    """Reap the worker this process launched and settle its run the moment it ends."""
+    run.proc.wait()
+    _settle_after_exit(run)
+    run._done.set()
+    if on_exit is not None:
+        on_exit()
+
+
+def request_stop(folder: Path) -> None:
+    atomic_write_text(folder / STOP_FILE, datetime.now().isoformat(timespec="seconds") + "\n")
+
+
+# ---------------------------------------------------------------- data and plan
+
+
+def select_items(config: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """(train, eval) items: a fresh seeded split when eval_ratio > 0, else the dataset's own split."""
+    store = global_var.datasets()
+    if config.eval_ratio > 0:
+        items = store.items(config.dataset)
+        shuffled = list(items)
+        random.Random(config.seed).shuffle(shuffled)
+        eval_count = max(1, round(len(items) * config.eval_ratio))
+        if eval_count >= len(items):
+            raise UserError("error.split_too_small", count=len(items), ratio=config.eval_ratio)
+        return shuffled[eval_count:], shuffled[:eval_count]
+    return store.train_eval(config.dataset)
+
+
+def plan_training(config: TrainConfig) -> dict:
+    """The step plan shown before training: items, steps per epoch, total optimizer steps (all processes)."""
+    config.validate()
+    train_items, eval_items = select_items(config)
+    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+    plan["eval_items"] = len(eval_items)
+    return plan
+
+
+def _new_run_name(dataset: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = validate_name(f"{dataset}-{stamp}", "run name")
+    name, counter = base, 1
+    while run_dir(name).exists():
+        counter += 1
+        name = f"{base}-{counter}"
+    return name
+
+
+# ---------------------------------------------------------------- launching
+
+
+def worker_command(folder: Path, config: TrainConfig) -> list[str]:
+    """The command that runs the worker: plain Python for one process, torchrun for several (or several nodes)."""
+    if config.nproc == 1 and config.nnodes == 1:
+        return [sys.executable, "-m", "train.worker", str(folder)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(config.nproc)]
+    if config.nnodes > 1:
+        command += ["--nnodes", str(config.nnodes), "--node-rank", str(config.node_rank),
+                    "--master-addr", config.master_addr, "--master-port", str(config.master_port)]
+    else:
+        # One node: a free local port, so two runs (or a second workbench) never collide.
+        command += ["--master-addr", "127.0.0.1", "--master-port", str(config.master_port or _free_port())]
+    return command + ["-m", "train.worker", str(folder)]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _worker_env(config: TrainConfig) -> dict:
+    env = dict(os.environ)
+    # The worker imports the project's packages by name, wherever the launching command ran from.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if config.gpus.strip():
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(part.strip() for part in config.gpus.split(",") if part.strip())
+    return env
+
+
+def _spawn(folder: Path, config: TrainConfig) -> subprocess.Popen:
+    import psutil
+
+    command = worker_command(folder, config)
+    log = open(folder / WORKER_LOG, "ab")
+    try:
+        proc = subprocess.Popen(command, cwd=str(REPO_ROOT), env=_worker_env(config), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        log.close()
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        created = None
+    launch = {"pid": proc.pid, "pid_created": created, "host": socket.gethostname(), "command": shlex.join(command),
+              "processes": config.world_size, "launched": datetime.now().isoformat(sep=" ", timespec="seconds"),
+              "launched_by": os.getpid()}
+    atomic_write_text(folder / LAUNCH_FILE, json.dumps(launch, ensure_ascii=False, indent=2))
+    return proc
+
+
+def _free_the_gpu_for_training() -> str | None:
+    """On a GPU, the chat model is unloaded before a worker starts: otherwise the two copies would
+    double the memory (chat is refused while training anyway). On CPU both stay."""
+    loaded = global_var.loaded_model()
+    if loaded is None or loaded.model is None:
+        return None
+    try:
+        on_gpu = next(loaded.model.parameters()).device.type == "cuda"
+    except (StopIteration, AttributeError):
+        on_gpu = False
+    if not on_gpu:
+        return None
+    from train.loading import unload_model
+
+    unload_model()
+    return "ttab.notice_chat_model_unloaded"
+
+
+def _load_for_chat(folder: Path, config: TrainConfig) -> None:
+    """After a run started from the page completes, its base model and adapter are loaded for chat,
+    as when training ran inside the page: train, then try it in Chat."""
+    import logging
+
+    from train.export import run_adapter_dir
+    from train.loading import load_model
+
+    if settled_status(folder).get("state") not in ("completed", "early_stopped"):
+        return
+    try:
+        load_model(config.model, max_seq_length=config.max_length, load_in_4bit=config.load_in_4bit,
+                   rope_scaling=config.rope_scaling or None, adapter_dir=run_adapter_dir(folder))
+    except Exception:  # noqa: BLE001 - the run itself succeeded; Model management can load it by hand
+        logging.getLogger("workbench").exception("could not load the model of run %s for chat", folder.name)
+
+
+def _launch(folder: Path, config: TrainConfig, run: str, tensorboard: bool,
+            on_progress: Callable[[dict], None] | None, load_for_chat: bool = False) -> WorkerRun:
+    notice = _free_the_gpu_for_training()
+    if tensorboard:
+        from train.tensorboard import start_tensorboard
+
+        start_tensorboard(folder / TENSORBOARD_DIR)
+    proc = _spawn(folder, config)
+    handle = WorkerRun(run, folder, proc, notice)
+    global_var.start_job("training", run, handle)
+
+    def ended() -> None:
+        if tensorboard:
+            from train.tensorboard import stop_tensorboard
+
+            stop_tensorboard()
+        if load_for_chat:
+            _load_for_chat(folder, config)
+
+    watcher = threading.Thread(target=_watch, args=(handle, ended), name=f"watch-{run}", daemon=True)
+    handle._followers.append(watcher)
+    watcher.start()
+    if on_progress is not None:
+        follower = threading.Thread(target=follow_log, args=(handle, on_progress), name=f"follow-{run}", daemon=True)
+        handle._followers.append(follower)
+        follower.start()
+    return handle
+
+
+def _check_no_live_worker(name: str) -> None:
+    """Another process's worker (a CLI run, or the page's run seen from a terminal) holds the device too."""
+    attach_running_runs()
+    global_var.check_job_allowed("training", name)
+
+
+def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | None = None,
+                   tensorboard: bool = False, load_for_chat: bool = False) -> WorkerRun:
+    """Validate, write the run folder and launch its worker; returns the handle at once.
+
+    Refused (UserError naming the blocker) while another device job runs, in this process or as a
+    worker of another. `on_progress` receives every log record (from a follower thread);
+    `load_for_chat` loads base + adapter as this process's model when the run completes.
+    """
+    from train.loading import resolve_source
+
+    config.validate()
+    _check_no_live_worker(config.run_name or "")
+    train_items, eval_items = select_items(config)
+    if config.early_stopping_patience and not eval_items:
+        raise UserError("error.train_patience_needs_eval")
+    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+    location, is_local = resolve_source(config.model)
+    run = config.run_name or _new_run_name(config.dataset)
+    folder = run_dir(run)
+    if folder.exists():
+        raise UserError("error.already_exists", what="run", name=run)
+    config.run_name = run
+    (folder / "data").mkdir(parents=True)
+    save_items(folder / "data" / "train.jsonl", train_items)
+    save_items(folder / "data" / "eval.jsonl", eval_items)
+    saved = {**config.to_dict(), "model_location": location, "model_is_local": is_local,
+             "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds")}
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
+    _write_starting_status(folder, run, plan["total_steps"], 0)
+    return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)
+
+
+def resume_training(run: str, on_progress: Callable[[dict], None] | None = None, tensorboard: bool = False,
+                    load_for_chat: bool = False) -> WorkerRun:
+    """Continue `run` from its latest checkpoint to the same total step count, on the same data."""
+    folder = require_run(run)
+    checkpoint = latest_checkpoint(folder)
+    if checkpoint is None:
+        raise UserError("error.train_no_checkpoint", run=run)
+    status = settled_status(folder)
+    if status.get("state") in RUNNING_STATES:
+        raise UserError("error.train_already_running", run=run)
+    saved = read_json(folder / CONFIG_FILE)
+    config = TrainConfig.from_dict(saved).validate()
+    _check_no_live_worker(run)
+    train_items = load_items(folder / "data" / "train.jsonl")
+    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+    (folder / STOP_FILE).unlink(missing_ok=True)
+    _write_starting_status(folder, run, plan["total_steps"], int(CHECKPOINT_NAME.match(checkpoint.name).group(1)))
+    return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)
+
+
+def _write_starting_status(folder: Path, run: str, total_steps: int, step: int) -> None:
+    status = {"run": run, "state": "starting", "step": step, "total_steps": total_steps, "error": None,
+              "started": datetime.now().isoformat(sep=" ", timespec="seconds"), "finished": None}
+    atomic_write_text(folder / STATUS_FILE, json.dumps(status, ensure_ascii=False, indent=2))
+
+
+def stop_training(run: str | None = None) -> bool:
+    """Ask the running training (or `run`) to stop after the current optimizer step; it saves a checkpoint."""
+    if run is None:
+        attach_running_runs()
+        job = global_var.current_training()
+        if job is None or not job.is_running():
+            return False
+        job.request_stop()
+        return True
+    folder = require_run(run)
+    if settled_status(folder).get("state") not in RUNNING_STATES:
+        return False
+    request_stop(folder)
+    return True
+
+
+# ---------------------------------------------------------------- finding running workers again
+
+
+def attach_running_runs() -> list[str]:
+    """Register the workers that run without a handle in this process (started before a restart,
+    or from another terminal), so the page shows them live, Stop works and the device rule holds.
+    Runs whose worker is gone are marked failed on the way. Returns the names attached."""
+    root = global_var.workdir().training
+    if not root.is_dir():
+        return []
+    attached = []
+    for folder in sorted(root.iterdir()):
+        status_path = folder / STATUS_FILE
+        if not status_path.exists():
+            continue
+        status = settled_status(folder)
+        if status.get("state") not in RUNNING_STATES:
+            continue
+        current = global_var.find_job("training", folder.name)
+        if current is not None and current.is_running():
+            continue
+        try:
+            global_var.start_job("training", folder.name, WorkerRun(folder.name, folder))
+        except UserError:
+            continue  # another device job of this process runs; the worker is still found next time
+        attached.append(folder.name)
+    return attached
+
+
+def follow_log(run: WorkerRun, on_record: Callable[[dict], None], interval: float = FOLLOW_INTERVAL_S) -> None:
+    """Call `on_record` with every new line of the run's trainer log until the worker has ended."""
+    path = run.run_dir / LOG_FILE
+    seen = len(read_json_lines(path))
+    while True:
+        running = run.is_running()
+        records = read_json_lines(path)
+        for record in records[seen:]:
+            on_record(record)
+        seen = max(seen, len(records))
+        if not running:
+            return
+        time.sleep(interval)
