@@ -150,7 +150,9 @@ def register_train(subparsers) -> None:
 
 def cmd_export(args) -> int:
     from train.export import export_run
+    from train.launcher import attach_running_runs
 
+    attach_running_runs()  # a worker of the page or another terminal holds the device too
     result = export_run(args.run, args.format, args.out)
     print(t("models.exported", format=result["format"], path=result["path"]))
     return 0
@@ -171,7 +173,9 @@ def register_export(subparsers) -> None:
 
 def cmd_eval(args) -> int:
     from train.evaluation import check_evaluable, progress_text, start_evaluation, summary_text
+    from train.launcher import attach_running_runs
 
+    attach_running_runs()  # a worker of the page or another terminal holds the device too
     _folder, _config, items = check_evaluable(args.run)
     count = min(len(items), args.max_items) if args.max_items else len(items)
     print(t("eval.cli_started", run=args.run, items=count), flush=True)

@@ -105,9 +105,11 @@ def unload(lang: str):
 def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
     """Export a run; merging and quantising report through tqdm, which the page shows."""
     from train.export import export_run
+    from train.launcher import attach_running_runs
 
     if not run:
         raise UserError("error.field_required", field=t("mtab.export_run", lang))
+    attach_running_runs()
     result = export_run(run, fmt, (out_dir or "").strip() or None)
     return t("mtab.exported", lang, run=run, format=fmt, path=result["path"])
 

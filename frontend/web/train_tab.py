@@ -275,9 +275,11 @@ def show_report(lang: str, run):
 @user_errors
 def start_evaluation(lang: str, run, max_items, judge, max_new_tokens):
     from train.evaluation import start_evaluation as start
+    from train.launcher import attach_running_runs
 
     if not run:
         raise UserError("error.field_required", field=t("etab.run", lang))
+    attach_running_runs()
     job = start(run, max_items or None, judge or None, max_new_tokens, lang=lang)
     return t("etab.started", lang, run=job.run)
 
