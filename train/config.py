@@ -76,6 +76,9 @@ class TrainConfig:
     node_rank: int = _f(0, "This machine's rank among the nodes (torchrun --node-rank).", min=0, max=1023)
     master_addr: str = _f("", "Address of node 0 (torchrun --master-addr); empty: this machine.")
     master_port: int = _f(0, "Port of node 0's rendezvous (torchrun --master-port); 0: a free port (one node only).", min=0, max=65535)
+    deepspeed: str = _f("", "DeepSpeed ZeRO stage for several GPUs: zero2 (optimizer state and gradients sharded) or zero3 "
+                            "(the weights too); empty: plain data parallel. Needs `pip install deepspeed` (GPU extra).",
+                        choices=("", "zero2", "zero3"))
 
     # ---- validation ----
 
@@ -114,6 +117,13 @@ class TrainConfig:
             raise UserError("error.train_node_rank", node_rank=self.node_rank, nnodes=self.nnodes)
         if self.nnodes > 1 and not (self.master_addr.strip() and self.master_port):
             raise UserError("error.train_multinode_master")
+        if self.deepspeed:
+            import importlib.util
+
+            if importlib.util.find_spec("deepspeed") is None:
+                raise UserError("error.train_deepspeed_missing")
+            if self.deepspeed == "zero3" and self.load_in_4bit:
+                raise UserError("error.train_zero3_4bit")
 
     @property
     def world_size(self) -> int:

@@ -211,10 +211,9 @@ def parse_judge_reply(content: str | None) -> tuple[float, str]:
 async def _judge_all(provider, tasks: list[dict], lang: str | None, progress, stop_event) -> list[dict]:
     import asyncio
 
-    from openai import AsyncOpenAI
+    from tools.llm.client import make_async_client
 
-    client = AsyncOpenAI(api_key=provider.api_key or "no-key", base_url=provider.base_url,
-                         timeout=provider.timeout_s, max_retries=2)
+    client = make_async_client(provider, max_retries=2)
     limit = asyncio.Semaphore(max(1, int(provider.max_concurrency or 1)))
     results: list[dict] = [{} for _ in tasks]
     done = 0

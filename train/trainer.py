@@ -190,6 +190,16 @@ def _apply_lora(loaded, config: TrainConfig):
     return get_peft_model(loaded.model, lora)
 
 
+def deepspeed_config(stage: str) -> dict:
+    """A ZeRO config for transformers' DeepSpeed integration; "auto" values follow the SFTConfig."""
+    zero = {"stage": 3 if stage == "zero3" else 2, "overlap_comm": True, "contiguous_gradients": True}
+    if stage == "zero3":
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    return {"zero_optimization": zero, "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"},
+            "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto", "train_batch_size": "auto",
+            "gradient_clipping": "auto"}
+
+
 def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, backend: str, model_dtype: str, world_size: int = 1):
     """The TRL SFTConfig for `config` (pre-tokenized data: TRL only batches, packs and trains)."""
     import torch
@@ -237,6 +247,7 @@ def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, back
         # so DDP must not search the graph for parameters without gradients at every step.
         ddp_backend="gloo" if world_size > 1 and not on_cuda else None,
         ddp_find_unused_parameters=False,
+        deepspeed=deepspeed_config(config.deepspeed) if config.deepspeed else None,
         dataloader_num_workers=0,
         save_only_model=False,  # optimizer and scheduler state are needed to resume
     )

@@ -21,7 +21,7 @@ GROUPS = [
     ("ttab.group.data", ["max_length", "batching", "eval_ratio", "eval_steps", "early_stopping_patience", "validation_samples", "seed"]),
     ("ttab.group.checkpoints", ["save_steps", "save_total_limit", "logging_steps"]),
     ("ttab.group.loading", ["load_in_4bit", "rope_scaling", "fallback_template"]),
-    ("ttab.group.devices", ["nproc", "gpus", "nnodes", "node_rank", "master_addr", "master_port"]),
+    ("ttab.group.devices", ["nproc", "gpus", "deepspeed", "nnodes", "node_rank", "master_addr", "master_port"]),
 ]
 FIELD_NAMES = [name for _, names in GROUPS for name in names]
 POLL_SECONDS = 2.0

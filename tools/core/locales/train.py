@@ -43,6 +43,10 @@ STRINGS = {
                                    "“gpus” lists {gpus}, fewer than the {nproc} processes: each process needs its own GPU."),
     "error.train_node_rank": _s("「node_rank」({node_rank})必须小于节点数 nnodes({nnodes})。",
                                 "“node_rank” ({node_rank}) must be below the number of nodes, nnodes ({nnodes})."),
+    "error.train_deepspeed_missing": _s("使用 DeepSpeed 需要先安装:pip install deepspeed(需要 CUDA GPU)。",
+                                        "DeepSpeed is not installed: pip install deepspeed (it needs a CUDA GPU)."),
+    "error.train_zero3_4bit": _s("ZeRO-3 会切分权重,不能与 4 位量化加载同时使用:请选择 zero2 或关闭 4 位加载。",
+                                 "ZeRO-3 shards the weights and cannot be combined with 4-bit loading: choose zero2 or load in 16 bit."),
     "error.train_multinode_master": _s("多机训练(nnodes > 1)需要设置 master_addr 和 master_port(0 号节点的地址和端口)。",
                                        "Training on several machines (nnodes > 1) needs master_addr and master_port (node 0's address and port)."),
     "error.train_already_running": _s(
