@@ -524,7 +524,7 @@ class GenerationRun:
     # ---- lifecycle ----
 
     async def run(self) -> GenerationProgress:
-        from openai import AsyncOpenAI, DefaultAioHttpClient
+        from tools.llm.client import make_async_client
 
         prepared, progress = self.prepared, self.progress
         units = prepared.units
@@ -535,16 +535,8 @@ class GenerationRun:
         self._queue.extend(pending)
         progress.started_at = time.time()  # not counting the openai import and the resume scan
         self._publish()
-        self._client = AsyncOpenAI(
-            api_key=prepared.provider.api_key or "no-key",  # keyless local servers still need a value
-            base_url=prepared.provider.base_url,
-            timeout=self.settings.timeout_s or prepared.provider.timeout_s,
-            max_retries=0,
-            # openai's documented aiohttp transport: about 1 ms less client CPU per call than the
-            # default one, which at 32+ calls in flight decides how close the run gets to the ideal
-            # ceil(N/c)*latency (bench/generation.py).
-            http_client=DefaultAioHttpClient(),
-        )
+        # Retries are the engine's own (backoff, Retry-After, failure reasons), not the client's.
+        self._client = make_async_client(prepared.provider, timeout=self.settings.timeout_s or prepared.provider.timeout_s)
         try:
             await self._run_workers(min(self.settings.concurrency, len(pending)))
         except ProviderRejected as exc:
