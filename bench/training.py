@@ -65,8 +65,6 @@ def main() -> int:
                              "(answers of 20 to 800 tokens, the length spread of generated datasets)")
     args = parser.parse_args()
 
-    import torch
-
     from train.config import TrainConfig
     from train.tiny_model import build_tiny_model
     from train.launcher import start_training
@@ -102,8 +100,6 @@ def main() -> int:
     config = TrainConfig(model=model_source, dataset="bench", max_steps=args.steps, batch_size=args.batch_size,
                          grad_accum=args.grad_accum, max_length=args.max_length, logging_steps=1, save_steps=10_000,
                          load_in_4bit=args.load_in_4bit, batching=args.batching, learning_rate=2e-4)
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
     started = time.monotonic()
     job = start_training(config)
     if not job.wait(3600):
@@ -111,7 +107,6 @@ def main() -> int:
         return 1
     job.raise_if_failed()
     wall = time.monotonic() - started
-    loaded = global_var.loaded_model()
     records = [r for r in read_run_log(job.run_name) if "loss" in r]
     # Step time from the log's token counter is too coarse; use the run's own timestamps per step.
     summary = json.loads((global_var.workdir().training / job.run_name / "metrics.json").read_text())
@@ -123,18 +118,21 @@ def main() -> int:
     warm = [(b["tokens_seen"] - a["tokens_seen"], b["tokens_per_s"]) for a, b in zip(records[2:], records[3:]) if b.get("tokens_per_s")]
     steady_tokens = sum(count for count, _ in warm)
     steady_rate = steady_tokens / sum(count / rate for count, rate in warm) if warm else float("nan")
-    print(f"device            {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}")
-    print(f"backend           {loaded.backend}  (4-bit: {bool(loaded.info.get('load_in_4bit'))})")
-    print(f"model             {model_source}: {loaded.info.get('total_params', '?'):,} parameters, "
-          f"{loaded.info.get('trainable_params', '?'):,} trainable (LoRA r=16, all linear layers)")
+    # The run trained in its own worker process: what it ran on comes from its metrics.json.
+    print(f"device            {summary.get('device', '?')}")
+    print(f"backend           {summary.get('backend', '?')}  (4-bit: {summary.get('load_in_4bit')})")
+    print(f"model             {model_source}: {summary.get('total_params', 0):,} parameters, "
+          f"{summary.get('trainable_params', 0):,} trainable (LoRA r=16, all linear layers)")
     print(f"steps             {job.step} × batch {args.batch_size} × accumulation {args.grad_accum}, batching {args.batching}")
+    print(f"worker start-up   {summary.get('worker_startup_s', float('nan')):.1f} s (process start to first step: imports, "
+          f"model load, tokenization)")
     print(f"wall (incl. load) {wall:.1f} s; trainer runtime {runtime:.1f} s; {runtime / max(job.step, 1):.3f} s/step")
     print(f"tokens            {tokens} non-padding tokens seen; {tokens / runtime:.0f} tokens/s over the whole run, "
           f"{steady_rate:.0f} tokens/s after step 3")
     print(f"loss              {records[0]['loss']:.3f} -> {records[-1]['loss']:.3f}")
-    if torch.cuda.is_available():
-        print(f"peak GPU memory   {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated, "
-              f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB reserved")
+    if "peak_gpu_memory_allocated_gib" in summary:
+        print(f"peak GPU memory   {summary['peak_gpu_memory_allocated_gib']:.2f} GiB allocated, "
+              f"{summary['peak_gpu_memory_reserved_gib']:.2f} GiB reserved")
     return 0
 
 

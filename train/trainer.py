@@ -62,6 +62,7 @@ class TrainingJob:
     stop_event: threading.Event = field(default_factory=threading.Event)
     rank: int = 0
     world_size: int = 1
+    train_began: float | None = None  # when the first step started (the worker's start-up ends there)
 
     @property
     def reports(self) -> bool:
@@ -352,9 +353,28 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
     }
     if trainer.state.best_metric is not None:
         metrics["best_eval_perplexity"] = math.exp(min(trainer.state.best_metric, 50.0))
+    metrics.update(_run_facts(job, loaded, model))
     atomic_write_text(job.run_dir / METRICS_FILE, json.dumps(metrics, ensure_ascii=False, indent=2, default=str))
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _run_facts(job: TrainingJob, loaded, model) -> dict:
+    """What the run ran on, for metrics.json and the benchmarks: the worker cannot be asked afterwards."""
+    import psutil
+    import torch
+
+    from train.loading import parameter_counts
+
+    facts = {"backend": loaded.backend, "load_in_4bit": bool(loaded.info.get("load_in_4bit")), **parameter_counts(model),
+             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU", "world_size": job.world_size}
+    if job.train_began is not None:
+        # From the worker process's start to its first training step: imports, model load, tokenization.
+        facts["worker_startup_s"] = round(job.train_began - psutil.Process().create_time(), 2)
+    if torch.cuda.is_available():
+        facts["peak_gpu_memory_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        facts["peak_gpu_memory_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)
+    return facts
 
 
 def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transformers loads lazily
@@ -385,6 +405,7 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
             self.last_tokens = 0
 
         def on_train_begin(self, args, state_, control, **kwargs):
+            job.train_began = time.time()
             self.session_start = self.last_time = time.monotonic()
             self.session_first_step = state_.global_step
             self.last_tokens = state_.num_input_tokens_seen

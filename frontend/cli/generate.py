@@ -9,11 +9,35 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
+if TYPE_CHECKING:
+    from tools.generation.engine import GenerationProgress
+
 PROGRESS_INTERVAL_S = 1.0
+
+
+def progress_line(progress: GenerationProgress) -> str:
+    """One progress line for the terminal (English; the page renders its own localized panel)."""
+    from tools.generation.engine import format_duration
+
+    failures = ", ".join(f"{reason} {count}" for reason, count in sorted(progress.failures.items()))
+    parts = [
+        f"[{progress.skipped_units + progress.processed_units}/{progress.total_units} units]",
+        f"items {progress.items}",
+        f"failed {progress.failed_units}" + (f" ({failures})" if failures else ""),
+        f"duplicates {progress.duplicates}",
+        f"retries {progress.retries}",
+        f"tokens {progress.tokens_in}/{progress.tokens_out}",
+        f"elapsed {format_duration(progress.elapsed_s)}",
+        f"ETA {format_duration(progress.eta_s)}",
+    ]
+    if progress.cost is not None:
+        parts.append(f"cost {progress.cost:.4f}")
+    return "  ".join(parts)
 
 
 # ---------------------------------------------------------------- docs
@@ -107,7 +131,7 @@ def parse_variables(pairs: list[str] | None) -> dict[str, str]:
 def cmd_generate(args) -> int:
     import threading
 
-    from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation, progress_line, run_generation
+    from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation, run_generation
 
     if args.provider:
         provider = args.provider

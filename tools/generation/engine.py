@@ -405,24 +405,6 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def progress_line(progress: GenerationProgress) -> str:
-    """One line for logs and the CLI (English; the UI renders its own localized panel)."""
-    failures = ", ".join(f"{reason} {count}" for reason, count in sorted(progress.failures.items()))
-    parts = [
-        f"[{progress.skipped_units + progress.processed_units}/{progress.total_units} units]",
-        f"items {progress.items}",
-        f"failed {progress.failed_units}" + (f" ({failures})" if failures else ""),
-        f"duplicates {progress.duplicates}",
-        f"retries {progress.retries}",
-        f"tokens {progress.tokens_in}/{progress.tokens_out}",
-        f"elapsed {format_duration(progress.elapsed_s)}",
-        f"ETA {format_duration(progress.eta_s)}",
-    ]
-    if progress.cost is not None:
-        parts.append(f"cost {progress.cost:.4f}")
-    return "  ".join(parts)
-
-
 # ---------------------------------------------------------------- the run
 
 
