@@ -135,6 +135,18 @@ def refresh(lang: str):
     return model_status(lang)
 
 
+MODEL_WATCH_SECONDS = 3.0
+
+
+def watch_model(lang: str, shown: str | None):
+    """Timer tick: redraw the status line only when the model changed (loaded after a training run,
+    unloaded, training started), so an answer's usage line stays until then."""
+    current = model_status(lang)
+    if current == shown:
+        return gr.update(), shown
+    return current, current
+
+
 def show_compare(compare: bool):
     return gr.update(visible=not compare), gr.update(visible=bool(compare))
 
@@ -181,4 +193,6 @@ def build_chat_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     clear_button.click(clear, [lang_state, stop_state], [chatbot, base_bot, tuned_bot, message, status], queue=False)
     compare.change(show_compare, compare, [single_column, compare_row], queue=False)
     tab.select(refresh, [lang_state], status, queue=False)
+    shown_model = gr.State(None)
+    gr.Timer(MODEL_WATCH_SECONDS).tick(watch_model, [lang_state, shown_model], [status, shown_model], queue=False, show_progress="hidden")
     return refresh, [lang_state], [status]

@@ -184,7 +184,9 @@ def test_journey(workbench, openai_server, new_page):
 
     # 7. Chat: the answer streams in; compare mode shows two answers.
     ui.tab("chat")
-    ui.expect_text("chat-status", f"adapter {RUN}")
+    # The run trained in its own process; the page loads base + adapter for chat once it completes,
+    # and the status line follows by itself.
+    ui.expect_text("chat-status", f"adapter {RUN}", timeout_ms=90_000)
     ui.fill("chat-max-new-tokens", "24")
     ui.record("answer", "#chat-chatbot [data-testid=bot]")
     ui.fill("chat-message", "What is a tide in tidewater?")

@@ -17,7 +17,7 @@ STRINGS = {
                           "More than 1 trains data-parallel through torchrun; effective batch = batch × accumulation × processes."),
     "ttab.field.gpus": _s("使用的 GPU", "GPUs to use"),
     "ttab.help.gpus": _s("例如 0,1;留空则使用前 N 块。", "e.g. 0,1; empty: the first N."),
-    "ttab.field.deepspeed": _s("DeepSpeed ZeRO", "DeepSpeed ZeRO"),
+    "ttab.field.deepspeed": _s("DeepSpeed ZeRO 切分", "DeepSpeed ZeRO"),
     "ttab.help.deepspeed": _s("多卡时切分优化器状态(zero2)或连同权重一起切分(zero3);需安装 deepspeed。留空为普通数据并行。",
                               "With several GPUs: shard optimizer state (zero2) or the weights too (zero3); needs deepspeed. Empty: plain data parallel."),
     "ttab.field.nnodes": _s("机器数", "Machines (nodes)"),
@@ -77,6 +77,13 @@ STRINGS = {
     "ttab.help.save_total_limit": _s("最多保留的检查点数量(最佳检查点始终保留)。", "Keep at most N checkpoints (the best one is always kept)."),
     "ttab.field.logging_steps": _s("日志间隔步数", "Log every N steps"),
     "ttab.help.logging_steps": _s("每隔多少步记录损失、学习率和吞吐。", "Log loss, learning rate and throughput every N steps."),
+    "ttab.field.report_to": _s("实验跟踪", "Experiment tracker"),
+    "ttab.help.report_to": _s("除 TensorBoard 外,再通过 transformers 的集成记录到 wandb、mlflow 或 swanlab(需安装对应的包;"
+                              "离线使用 wandb 需设置 WANDB_MODE=offline)。留空:只用 TensorBoard。",
+                              "Besides TensorBoard, also log through transformers' integration to wandb, mlflow or swanlab (the package "
+                              "must be installed; wandb offline needs WANDB_MODE=offline). Empty: TensorBoard only."),
+    "error.train_tracker_missing": _s("实验跟踪 {tracker} 未安装:请先运行 {command},或把「实验跟踪」留空。",
+                                      "The experiment tracker {tracker} is not installed: run {command}, or leave the experiment tracker empty."),
     "ttab.field.load_in_4bit": _s("4 位量化加载(QLoRA)", "Load in 4 bit (QLoRA)"),
     "ttab.help.load_in_4bit": _s("需要 NVIDIA GPU;CPU 上不可用。", "Needs an NVIDIA GPU; unavailable on CPU."),
     "ttab.field.rope_scaling": _s("RoPE 缩放", "RoPE scaling"),
