@@ -10,8 +10,14 @@ heading: fences, indented code, raw HTML blocks, paragraphs (setext underlines a
 thematic breaks, block quotes and list items. Inline syntax does not matter for headings and is
 not parsed; heading titles are the raw inline source (e.g. ``Use `pip` \\#1``).
 
-Known gap: a paragraph made only of link reference definitions still becomes a setext heading
-when underlined (CommonMark says it stays a paragraph).
+Hostile input: the scanner keeps no recursion (open containers form a chain walked in loops)
+and opens at most MAX_NESTING nested block quotes and list items; deeper markers are read as
+paragraph text of the innermost container. Every line then costs at most MAX_NESTING passes over
+its own characters, so time and memory stay linear in the document's size.
+
+Known gaps: a paragraph made only of link reference definitions still becomes a setext heading
+when underlined (CommonMark says it stays a paragraph); fences, raw HTML and headings inside
+containers nested deeper than MAX_NESTING are not recognised (they never become tree nodes anyway).
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ TAB_STOP = 4
 # CommonMark: four columns of indentation turn a line into indented code, so block syntax
 # (headings, fences, lists, ...) may be indented by at most three.
 MAX_BLOCK_INDENT = 3
+# Block quotes and list items nested deeper than this are read as text of the innermost one.
+# Real documents rarely nest past 6; the bound keeps "- - - ... x" or ">>>>...>" linear.
+MAX_NESTING = 32
 
 ATX_HEADING = re.compile(r"(#{1,6})(?=[ \t]|$)(.*)")
-ATX_CLOSING_SEQUENCE = re.compile(r"(?:^|[ \t]+)#+$")
 FENCE_OPENER = re.compile(r"(`{3,}|~{3,})(.*)")
 FENCE_CLOSER = re.compile(r"(`{3,}|~{3,})[ \t]*")
 SETEXT_UNDERLINE = re.compile(r"(=+|-+)[ \t]*")
@@ -165,8 +173,20 @@ def _build_tree(headings: list[tuple[int, str, int]], content_start: int, line_c
 # --- line helpers -------------------------------------------------------------------------
 
 
+def _leading_spaces(text: str) -> int | None:
+    """How many spaces the line starts with, when its indentation is spaces only; None for tabs and the like.
+
+    The common case, in C speed: deeply nested lines are indented by thousands of spaces.
+    """
+    lead = len(text) - len(text.lstrip())
+    return lead if text.count(" ", 0, lead) == lead else None
+
+
 def _split_indent(text: str) -> tuple[int, str]:
     """Columns of leading whitespace (tabs advance to the next multiple of 4) and the rest."""
+    lead = _leading_spaces(text)
+    if lead is not None:
+        return lead, text[lead:]
     columns = 0
     for index, char in enumerate(text):
         if char == " ":
@@ -180,6 +200,9 @@ def _split_indent(text: str) -> tuple[int, str]:
 
 def _strip_columns(text: str, count: int) -> str:
     """Remove `count` columns of leading whitespace; a tab that straddles the cut leaves spaces."""
+    lead = _leading_spaces(text)
+    if lead is not None:
+        return text[min(count, lead):]
     columns = 0
     for index, char in enumerate(text):
         if columns >= count:
@@ -201,9 +224,13 @@ def _atx_heading(rest: str) -> tuple[int, str] | None:
     match = ATX_HEADING.fullmatch(rest)
     if match is None:
         return None
-    # The optional closing sequence needs whitespace before it, so "# C#" keeps its "#".
-    title = ATX_CLOSING_SEQUENCE.sub("", match.group(2).strip()).strip()
-    return len(match.group(1)), title
+    title = match.group(2).strip()
+    # The optional closing sequence needs whitespace before it, so "# C#" keeps its "#". (Not a
+    # regex: "[ \t]+#+$" backtracks quadratically through a long run of spaces inside the title.)
+    without_closer = title.rstrip("#")
+    if without_closer != title and (not without_closer or without_closer[-1] in " \t"):
+        title = without_closer
+    return len(match.group(1)), title.strip()
 
 
 def _fence_opener(rest: str) -> str | None:
@@ -326,7 +353,9 @@ class _BlockScanner:
     """Classifies the lines of one container (the document, a block quote or a list item).
 
     A container's lines are fed one at a time, already stripped of the container's own prefix
-    ("> " or the list item's indentation). Nested containers get a scanner of their own.
+    ("> " or the list item's indentation). Nested containers get a scanner of their own; the open
+    ones form a chain (document -> quote -> item -> ...) that is walked in loops, not recursion,
+    so no nesting depth can exhaust the stack.
     """
 
     def __init__(self, recorder: _Recorder, depth: int) -> None:
@@ -338,91 +367,104 @@ class _BlockScanner:
         self.paragraph_start: int | None = None
         self.paragraph_texts: list[str] = []
 
+    def innermost(self) -> _BlockScanner:
+        """The scanner of the innermost open container (this one when none is open)."""
+        scanner = self
+        while scanner.container is not None:
+            scanner = scanner.container.scanner
+        return scanner
+
     # The "tip" is the innermost open block; laziness depends on whether it is a paragraph.
     def tip_is_paragraph(self) -> bool:
-        if self.container is not None:
-            return self.container.scanner.tip_is_paragraph()
-        return self.paragraph_start is not None
+        return self.innermost().paragraph_start is not None
 
     def add_lazy_line(self, line_no: int, text: str) -> None:
-        if self.container is not None:
-            self.container.scanner.add_lazy_line(line_no, text)
-        else:
-            self.paragraph_texts.append(text)
+        self.innermost().paragraph_texts.append(text)
 
     def close(self, end_line: int) -> None:
         """Close everything still open; `end_line` is the first line no longer inside."""
-        if self.container is not None:
-            self.container.scanner.close(end_line)
-            self.container = None
-        if self.fence is not None:
-            # An unclosed fence runs to the end of its container (or of the document).
-            self.recorder.fences.append((self.fence.start_line, end_line, self.fence.marker, False))
-            self.fence = None
-        self.html_end = None
-        self._close_paragraph()
+        scanner: _BlockScanner | None = self
+        while scanner is not None:
+            container, scanner.container = scanner.container, None
+            if scanner.fence is not None:
+                # An unclosed fence runs to the end of its container (or of the document).
+                scanner.recorder.fences.append((scanner.fence.start_line, end_line, scanner.fence.marker, False))
+                scanner.fence = None
+            scanner.html_end = None
+            scanner._close_paragraph()
+            scanner = container.scanner if container is not None else None
 
     def feed(self, line_no: int, text: str) -> None:
-        if self.container is not None:
-            inner = self.container.continuation(text)
+        scanner = self
+        # Down the chain of open containers as far as the line continues them.
+        while scanner.container is not None:
+            container = scanner.container
+            inner = container.continuation(text)
             if inner is not None:
-                self.container.has_content |= bool(inner.strip())
-                self.container.scanner.feed(line_no, inner)
-                return
+                container.has_content |= bool(inner.strip())
+                scanner, text = container.scanner, inner
+                continue
             # A line that starts no block of its own continues a paragraph open inside the
             # container, even without the container's prefix ("lazy continuation").
-            may_be_lazy = bool(text.strip()) and self.container.scanner.tip_is_paragraph()
-            if may_be_lazy and not _starts_block(text, indented_code_possible=self.container.kind == "quote"):
-                self.container.scanner.add_lazy_line(line_no, text)
+            may_be_lazy = bool(text.strip()) and container.scanner.tip_is_paragraph()
+            if may_be_lazy and not _starts_block(text, indented_code_possible=container.kind == "quote"):
+                container.scanner.add_lazy_line(line_no, text)
                 return
-            self.container.scanner.close(line_no)
-            self.container = None
-        self._feed_own_line(line_no, text)
+            container.scanner.close(line_no)
+            scanner.container = None
+        # Then into the containers the line opens ("> - > x" opens three), one level per turn.
+        opened = scanner._feed_own_line(line_no, text)
+        while opened is not None:
+            scanner, text = opened
+            opened = scanner._feed_own_line(line_no, text)
 
-    def _feed_own_line(self, line_no: int, text: str) -> None:
-        """A line of this container itself (no nested container is open)."""
+    def _feed_own_line(self, line_no: int, text: str) -> tuple[_BlockScanner, str] | None:
+        """A line of this container itself (no nested container is open).
+
+        Returns the scanner of a container the line opened and the rest of the line it must see.
+        """
         if self.fence is not None:
             self._feed_fenced_line(line_no, text)
-            return
+            return None
         is_blank = not text.strip()
         if self.html_end == ENDS_AT_BLANK_LINE:
             if not is_blank:
-                return
+                return None
             self.html_end = None  # the blank line itself is not part of the block
         elif self.html_end is not None:
             # Types 1-5 may span blank lines, so their lines are as opaque as fenced code.
             self.recorder.opaque_lines.add(line_no)
             if self.html_end.search(text):
                 self.html_end = None
-            return
+            return None
         if is_blank:
             self._close_paragraph()
-            return
+            return None
 
         indent, rest = _split_indent(text)
         if indent > MAX_BLOCK_INDENT:
             # Indented code, unless it continues a paragraph (indented code cannot interrupt one).
             if self.paragraph_start is not None:
                 self.paragraph_texts.append(text)
-            return
+            return None
 
-        if rest.startswith(">"):
+        may_nest = self.depth < MAX_NESTING
+        if may_nest and rest.startswith(">"):
             self._close_paragraph()
-            self._open_container(_Container("quote", 0, _BlockScanner(self.recorder, self.depth + 1)), line_no, text)
-            return
+            return self._open_container(_Container("quote", 0, _BlockScanner(self.recorder, self.depth + 1)), text)
 
         heading = _atx_heading(rest)
         if heading is not None:
             self._close_paragraph()
             self._record_heading(heading[0], heading[1], line_no)
-            return
+            return None
 
         marker = _fence_opener(rest)
         if marker is not None:
             self._close_paragraph()
             self.fence = _OpenFence(marker, line_no)
             self.recorder.opaque_lines.add(line_no)
-            return
+            return None
 
         html_end = _html_block_end(rest, paragraph_open=self.paragraph_start is not None)
         if html_end is not None:
@@ -432,7 +474,7 @@ class _BlockScanner:
                 self.recorder.opaque_lines.add(line_no)
                 if html_end.search(rest):  # e.g. "<!-- note -->" on one line
                     self.html_end = None
-            return
+            return None
 
         if self.paragraph_start is not None and SETEXT_UNDERLINE.fullmatch(rest):
             level = 1 if rest[0] == "=" else 2
@@ -441,24 +483,24 @@ class _BlockScanner:
             start = self.paragraph_start
             self._close_paragraph()
             self._record_heading(level, title, start)
-            return
+            return None
 
         if THEMATIC_BREAK.fullmatch(rest):
             self._close_paragraph()
-            return
+            return None
 
-        item = _list_marker(text)
+        item = _list_marker(text) if may_nest else None
         if item is not None and self._list_item_may_start(item):
             self._close_paragraph()
             container = _Container("item", item.content_indent, _BlockScanner(self.recorder, self.depth + 1))
             self.container = container
             container.has_content = not item.is_empty
-            container.scanner.feed(line_no, item.first_line)
-            return
+            return container.scanner, item.first_line
 
         if self.paragraph_start is None:
             self.paragraph_start = line_no
         self.paragraph_texts.append(text)
+        return None
 
     def _list_item_may_start(self, item: _ListMarker) -> bool:
         # Inside a paragraph, only a non-empty bullet item or an ordered item numbered 1 can
@@ -467,12 +509,12 @@ class _BlockScanner:
             return True
         return not item.is_empty and item.ordered_start in (None, 1)
 
-    def _open_container(self, container: _Container, line_no: int, text: str) -> None:
+    def _open_container(self, container: _Container, text: str) -> tuple[_BlockScanner, str]:
         self.container = container
         inner = container.continuation(text)
         assert inner is not None, "a block quote line always continues its own block quote"
         container.has_content = bool(inner.strip())
-        container.scanner.feed(line_no, inner)
+        return container.scanner, inner
 
     def _feed_fenced_line(self, line_no: int, text: str) -> None:
         assert self.fence is not None

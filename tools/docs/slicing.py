@@ -7,14 +7,18 @@ Guarantees, for every document (front matter excepted):
   without leading/trailing blank lines, except that (a) pieces of a code fence too big for one
   slice get a synthetic opening/closing fence line, so each piece is still a valid code block,
   and (b) a single line too big for one slice is cut into fragments (the slices holding them
-  share that line's range) whose concatenation is the line.
-* Budget: no slice is estimated above `max_tokens`, as long as the budget is larger than a
-  fence's own marker lines (at tiny budgets a fence piece may exceed it).
+  share that line's range) whose concatenation is the line, less any fragment that is only
+  whitespace (a run of spaces longer than a slice): such a fragment would be an empty slice.
+* Budget: no slice is ever estimated above `max_tokens`.
   Known limitation: fragments of an oversized line in a fence inside a block quote lose the
   "> " marker, so such a piece is not a well-formed quoted code block (its text is all there).
 * Splits happen at paragraph boundaries (blank lines outside fenced code and raw HTML); an
   oversized paragraph is cut between lines (never inside a fence that fits), an oversized fence
-  between its lines, an oversized line at sentence ends, then spaces, then anywhere.
+  between its lines, an oversized line at sentence ends, then spaces, then anywhere. A fence
+  whose own marker lines take more than half the budget (e.g. a 100,000-backtick opener) is cut
+  like plain lines, without synthetic markers: repeating such markers in every piece would make
+  the slices' total size grow with the square of the input.
+* Time and memory are linear in the document's size (slices hold each line about once).
 * A section's heading line stays with the text that follows it, even when that text is an
   oversized fence or line that has to be cut.
 * A slice spans several sections only when they were merged because one of them was tiny (under
@@ -156,10 +160,12 @@ class _RangeSlicer:
         # the rounding and the newlines that join the lines.
         self._cjk_sum = [0]
         self._other_sum = [0]
+        self._blank_sum = [0]  # blank lines before each line: "is this range blank?" in O(1)
         for line in lines:
             cjk = len(CJK_CHARACTER.findall(line))
             self._cjk_sum.append(self._cjk_sum[-1] + cjk)
             self._other_sum.append(self._other_sum[-1] + len(line) - cjk)
+            self._blank_sum.append(self._blank_sum[-1] + _is_blank(line))
 
     def cost(self, start: int, end: int) -> int:
         """estimate_tokens("\\n".join(lines[start:end])) without building the string."""
@@ -170,7 +176,8 @@ class _RangeSlicer:
         return cjk + math.ceil(other / 4)
 
     def whole(self, heading_path: list[str], start: int, end: int) -> _Piece:
-        return _Piece(heading_path, start, end, "\n".join(self.lines[start:end]), True)
+        # The text is joined in finish(), once: merging pieces then costs nothing per merge.
+        return _Piece(heading_path, start, end, "", True)
 
     def slice_range(self, start: int, end: int, heading_path: list[str]) -> list[_Piece]:
         """Pieces covering lines [start, end): paragraphs packed greedily up to the budget."""
@@ -210,24 +217,28 @@ class _RangeSlicer:
 
         Cuts between lines, keeping each code fence whole when it fits.
         """
-        units: list[tuple[int, int]] = []  # line ranges that must not be cut: fences, else single lines
+        # Line ranges that must not be cut: fences (with their fence when too big), else single lines.
+        units: list[tuple[int, int, FenceSpan | None]] = []
         line_no = start
         while line_no < end:
             fence = self.fence_at.get(line_no)
-            unit_end = min(fence.end_line, end) if fence is not None else line_no + 1
-            units.append((line_no, unit_end))
-            line_no = unit_end
+            fence_end = min(fence.end_line, end) if fence is not None else line_no + 1
+            if fence is not None and (self.cost(line_no, fence_end) <= self.max_tokens or self._markers_fit(fence, fence_end)):
+                units.append((line_no, fence_end, fence))
+                line_no = fence_end
+            else:
+                units.append((line_no, line_no + 1, None))  # a fence with huge markers is cut like text
+                line_no += 1
 
         pieces: list[_Piece] = []
         pending_start = carried_start
-        for unit_start, unit_end in units:
+        for unit_start, unit_end, fence in units:
             if self.cost(pending_start, unit_end) <= self.max_tokens:
                 continue
             if self.cost(unit_start, unit_end) <= self.max_tokens:
                 pieces.append(self.whole(heading_path, pending_start, unit_start))
                 pending_start = unit_start
                 continue
-            fence = self.fence_at.get(unit_start)
             if fence is not None:
                 pieces.extend(self._slice_fence(fence, unit_end, pending_start, heading_path))
             else:
@@ -252,19 +263,38 @@ class _RangeSlicer:
 
     def _fragment_pieces(self, pending_start: int, line_no: int, heading_path: list[str]) -> list[_Piece]:
         """A line too big for one slice, cut into fragments; small pending lines lead the first fragment."""
+        if _is_blank(self.lines[line_no]):
+            # Nothing to send, however long: finish() joins a piece of blank lines to its neighbour.
+            pieces = [self.whole(heading_path, pending_start, line_no)] if pending_start < line_no else []
+            return [*pieces, self.whole(heading_path, line_no, line_no + 1)]
         lead = self._lead(pending_start, line_no)
+        # The newline joining the lead adds at most one token to the two estimates.
+        first_budget = self.max_tokens - estimate_tokens(lead) - 1 if lead is not None else self.max_tokens
+        fragments, first_dropped = _without_blank_fragments(
+            _fragment_line_with_first_budget(self.lines[line_no], first_budget, self.max_tokens))
+        if first_dropped:
+            lead = None  # the fragment sized to share a slice with it was only whitespace
         pieces: list[_Piece] = []
         if lead is None and pending_start < line_no:
             pieces.append(self.whole(heading_path, pending_start, line_no))
-        # The newline joining the lead adds at most one token to the two estimates.
-        first_budget = self.max_tokens - estimate_tokens(lead) - 1 if lead is not None else self.max_tokens
-        fragments = _fragment_line_with_first_budget(self.lines[line_no], first_budget, self.max_tokens)
         for index, fragment in enumerate(fragments):
             if index == 0 and lead is not None:
                 pieces.append(_Piece(heading_path, pending_start, line_no + 1, f"{lead}\n{fragment}", False))
             else:
                 pieces.append(_Piece(heading_path, line_no, line_no + 1, fragment, False))
         return pieces
+
+    def _marker_costs(self, fence: FenceSpan, end: int) -> tuple[bool, int, int]:
+        """(has its real closer, tokens of an opening line, tokens of a closing line) for pieces of [fence.start_line, end)."""
+        has_closer = fence.closed and fence.end_line == end
+        opener_cost = max(estimate_tokens(fence.opener), estimate_tokens(fence.reopen_line))
+        closer_cost = max(estimate_tokens(fence.close_line), self.cost(end - 1, end) if has_closer else 0)
+        return has_closer, opener_cost, closer_cost
+
+    def _markers_fit(self, fence: FenceSpan, end: int) -> bool:
+        """Whether an opening and a closing line (and their newlines) leave at least half the budget for code."""
+        _, opener_cost, closer_cost = self._marker_costs(fence, end)
+        return opener_cost + closer_cost + 1 <= self.max_tokens // 2
 
     def _slice_fence(self, fence: FenceSpan, end: int, pending_start: int, heading_path: list[str]) -> list[_Piece]:
         """A fence [fence.start_line, end) bigger than the budget: runs of its lines, each wrapped in fence markers.
@@ -275,21 +305,22 @@ class _RangeSlicer:
         for that is cut into fragments.
         """
         pieces: list[_Piece] = []
+        has_closer, opener_cost, closer_cost = self._marker_costs(fence, end)
+        # The two newlines joining markers and code add at most one token to the three estimates,
+        # and the one after a lead another. _markers_fit() leaves at least half the budget here.
+        content_budget = self.max_tokens - opener_cost - closer_cost - 1
         lead = self._lead(pending_start, fence.start_line)
+        if lead is not None and content_budget - estimate_tokens(lead) - 1 < 1:
+            lead = None  # no room for the lead beside the markers: it becomes a slice of its own
         if lead is None and pending_start < fence.start_line:
             pieces.append(self.whole(heading_path, pending_start, fence.start_line))
         content_start = fence.start_line + 1
-        has_closer = fence.closed and fence.end_line == end
         content_end = end - 1 if has_closer else end
-        opener_cost = max(estimate_tokens(fence.opener), estimate_tokens(fence.reopen_line))
-        closer_cost = max(estimate_tokens(fence.close_line), self.cost(end - 1, end) if has_closer else 0)
-        # The two newlines joining markers and code add at most one token to the three estimates,
-        # and the one after a lead another.
-        content_budget = max(1, self.max_tokens - opener_cost - closer_cost - 1)
-        first_budget = max(1, content_budget - estimate_tokens(lead) - 1) if lead is not None else content_budget
+        first_budget = content_budget - estimate_tokens(lead) - 1 if lead is not None else content_budget
 
         # Each group is (first line, end line, fragment of a single oversized line or None).
         groups: list[tuple[int, int, str | None]] = []
+        lead_dropped = False
         pending_code = content_start
         for line_no in range(content_start, content_end):
             budget = content_budget if groups else first_budget
@@ -301,15 +332,22 @@ class _RangeSlicer:
             if self.cost(line_no, line_no + 1) <= budget:
                 pending_code = line_no
             else:
-                fragments = _fragment_line_with_first_budget(self.lines[line_no], budget, content_budget)
+                fragments, first_dropped = _without_blank_fragments(
+                    _fragment_line_with_first_budget(self.lines[line_no], budget, content_budget))
+                if first_dropped and not groups and lead is not None:
+                    lead_dropped, lead = True, None  # the fragment sized to share a slice with it was only whitespace
                 groups.extend((line_no, line_no + 1, fragment) for fragment in fragments)
                 pending_code = line_no + 1
-        if pending_code < content_end and not all(_is_blank(line) for line in self.lines[pending_code:content_end]):
+        if pending_code < content_end and not self._is_blank_range(pending_code, content_end):
             groups.append((pending_code, content_end, None))
         elif not groups:
-            groups.append((content_start, content_end, None))
-        # (Trailing blank code lines left over are covered by the last piece's range; a piece
-        # holding nothing but them would be an empty code block.)
+            # Only blank code (maybe one huge line of spaces): an empty code block within the budget.
+            fits = self.cost(content_start, content_end) <= content_budget
+            groups.append((content_start, content_end, None if fits else ""))
+        # (Blank code lines left over, or dropped as too long, are covered by the ranges of the
+        # pieces around them; a piece holding nothing but them would be an empty code block.)
+        if lead_dropped:
+            pieces.append(self.whole(heading_path, pending_start, fence.start_line))
 
         for index, (group_start, group_end, fragment) in enumerate(groups):
             is_first, is_last = index == 0, index == len(groups) - 1
@@ -319,7 +357,7 @@ class _RangeSlicer:
                 opening.insert(0, lead)
             closing = self.lines[end - 1] if is_last and has_closer else fence.close_line
             piece_start = (pending_start if lead is not None else fence.start_line) if is_first else group_start
-            piece_end = end if is_last else group_end
+            piece_end = end if is_last else max(group_end, groups[index + 1][0])
             pieces.append(_Piece(heading_path, piece_start, piece_end, "\n".join([*opening, *body, closing]), False))
         return pieces
 
@@ -349,7 +387,10 @@ class _RangeSlicer:
         return finished
 
     def _is_blank_piece(self, piece: _Piece) -> bool:
-        return all(_is_blank(line) for line in self.lines[piece.start_line:piece.end_line])
+        return self._is_blank_range(piece.start_line, piece.end_line)
+
+    def _is_blank_range(self, start: int, end: int) -> bool:
+        return self._blank_sum[end] - self._blank_sum[start] == end - start
 
     def merge_small(self, pieces: list[_Piece]) -> list[_Piece]:
         """Merge neighbouring pieces when one of them is tiny and together they fit the budget."""
@@ -408,6 +449,16 @@ def _fragment_line_with_first_budget(line: str, first_budget: int, max_tokens: i
     return [first, *_fragment_line(line[len(first):], max_tokens)] if len(first) < len(line) else [first]
 
 
+def _without_blank_fragments(fragments: list[str]) -> tuple[list[str], bool]:
+    """The fragments that hold more than whitespace, and whether the first one did not.
+
+    A run of whitespace longer than a slice (or, at tiny budgets, a space cut off a word) would
+    otherwise become a slice with nothing in it; its line's range stays covered by the others.
+    """
+    kept = [fragment for fragment in fragments if fragment.strip()]
+    return kept, bool(fragments) and not fragments[0].strip()
+
+
 def _split_keeping(text: str, separator: re.Pattern[str]) -> list[str]:
     """Split after each separator match, keeping the separator with the part before it."""
     parts, start = [], 0
@@ -421,6 +472,9 @@ def _split_keeping(text: str, separator: re.Pattern[str]) -> list[str]:
 
 
 def _hard_split(text: str, max_tokens: int) -> list[str]:
+    if CJK_CHARACTER.search(text) is None:
+        width = 4 * max_tokens  # no CJK: every 4 characters are a token
+        return [text[index:index + width] for index in range(0, len(text), width)]
     parts, current, cjk, other = [], [], 0, 0
     for char in text:
         is_cjk = CJK_CHARACTER.fullmatch(char) is not None
