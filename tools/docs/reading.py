@@ -3,18 +3,28 @@
 A docset is a folder under the docs root (e.g. ``workdir/docs/tidewater``) holding one library's
 documentation, possibly in nested folders. A file that cannot be used is still listed, with the
 reason in ``DocumentFile.error``, so the UI can show it instead of silently skipping it.
+
+Whatever a docset holds is sent to an API provider, so nothing outside it may be read: a link
+(to a file or a folder) whose resolved path leaves the docset folder is refused and listed;
+links that stay inside are followed. Pipes and devices are never opened, and a DOCX may not
+unpack to more than DOCX_MAX_PART_BYTES per part or DOCX_MAX_TOTAL_BYTES in all (zip bombs).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import stat
 import zipfile
+import zlib
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from schema.document import DocumentFile, DocumentKind
+from tools.core.i18n import t
 
 KIND_BY_SUFFIX: dict[str, DocumentKind] = {
     ".md": "markdown",
@@ -28,6 +38,12 @@ KIND_BY_SUFFIX: dict[str, DocumentKind] = {
 }
 TEXT_KINDS = ("markdown", "text", "html")
 PDF_SIGNATURE = b"%PDF-"
+MB = 1024 * 1024
+# A 500-page manual's word/document.xml is about 10 MB; python-docx holds every part in memory
+# and lxml's tree of an XML part takes several times its size.
+DOCX_MAX_PART_BYTES = 64 * MB
+DOCX_MAX_TOTAL_BYTES = 256 * MB
+UNPACK_CHUNK_BYTES = MB
 
 if TYPE_CHECKING:  # python-docx is optional at runtime
     from docx.text.paragraph import Paragraph
@@ -48,24 +64,85 @@ def list_docsets(docs_root: Path) -> list[str]:
 def scan_docset(folder: Path) -> list[DocumentFile]:
     """Every non-hidden file under `folder` (recursively), sorted by relative path, with problems noted."""
     folder = Path(folder)
+    documents = []
+    for entry in walk_docset(folder):
+        if entry.problem is None:
+            documents.append(describe_file(entry.path, folder))
+        else:
+            relative = entry.path.relative_to(folder).as_posix()
+            documents.append(DocumentFile(path=relative, kind=None, size=0, error=entry.problem))
+    return sorted(documents, key=lambda document: document.path)
+
+
+@dataclass(frozen=True)
+class DocsetEntry:
+    """A file found in a docset (its path under the docset folder, links not resolved), or a folder refused with `problem`."""
+
+    path: Path
+    problem: str | None = None
+
+
+def walk_docset(folder: Path) -> list[DocsetEntry]:
+    """Non-hidden files under `folder`, following links only while they stay inside it.
+
+    Each real folder is walked once: a link to a folder already walked (an ancestor of the link
+    included) is listed with the reason instead, so links can neither loop nor multiply the
+    files. Links to folders are walked last, so a folder's files are listed under its own name.
+    """
+    folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"docset folder {folder} does not exist or is not a folder")
-    documents = []
-    for directory, subdirectories, filenames in os.walk(folder):
-        # Pruning in place stops os.walk from descending into hidden folders (.git, .obsidian, ...).
-        subdirectories[:] = [name for name in subdirectories if not _is_hidden(name)]
-        documents.extend(describe_file(Path(directory) / name, folder) for name in filenames if not _is_hidden(name))
-    return sorted(documents, key=lambda document: document.path)
+    root = Path(os.path.realpath(folder))
+    walked: dict[Path, Path] = {root: folder}  # real folder -> the path it was walked under
+    entries: list[DocsetEntry] = []
+    folders: list[Path] = [folder]
+    linked_folders: list[Path] = []
+    while folders or linked_folders:
+        directory = folders.pop() if folders else linked_folders.pop(0)
+        if directory != folder:
+            real = Path(os.path.realpath(directory))
+            if not real.is_relative_to(root):
+                entries.append(DocsetEntry(directory, t("docs.link_outside", target=real)))
+                continue
+            if real in walked:
+                listed = (Path(folder.name) / walked[real].relative_to(folder)).as_posix()
+                entries.append(DocsetEntry(directory, t("docs.link_repeat", listed=listed)))
+                continue
+            walked[real] = directory
+        try:
+            children = sorted(os.scandir(directory), key=lambda child: child.name)
+        except OSError as exc:
+            entries.append(DocsetEntry(directory, t("docs.cannot_list", reason=exc.strerror or str(exc))))
+            continue
+        for child in children:
+            if _is_hidden(child.name):
+                continue  # .git, .obsidian, editor backups
+            path = Path(child.path)
+            try:
+                is_folder = child.is_dir()  # follows a link
+            except OSError:
+                is_folder = False
+            if not is_folder:
+                entries.append(DocsetEntry(path))  # describe_file checks where a link to a file leads
+            elif child.is_symlink():
+                linked_folders.append(path)
+            else:
+                folders.append(path)
+    return entries
 
 
 def describe_file(path: Path, folder: Path) -> DocumentFile:
     """Kind, size and (if any) the reason the file at `path` cannot be used; never raises for a bad file."""
+    path, folder = Path(path), Path(folder)
     relative = path.relative_to(folder).as_posix()
     kind = KIND_BY_SUFFIX.get(path.suffix.lower())
     try:
-        size = path.stat().st_size
+        problem = unsafe_file_problem(path, folder)
+        size = path.stat().st_size if problem is None else 0
     except OSError as exc:
         return DocumentFile(path=relative, kind=kind, size=0, error=f"cannot read file: {exc.strerror or exc}")
+    if problem is not None:
+        return DocumentFile(path=relative, kind=kind, size=size, error=problem)
     if kind is None:
         suffix = path.suffix.lower() or "(no extension)"
         return DocumentFile(path=relative, kind=None, size=size, error=f"unsupported file type {suffix}")
@@ -81,12 +158,30 @@ def _content_problem(path: Path, kind: DocumentKind) -> str | None:
             with path.open("rb") as handle:
                 if handle.read(1024).lstrip()[: len(PDF_SIGNATURE)] != PDF_SIGNATURE:
                     return "not a PDF file (no %PDF- header)"
-        elif kind == "docx" and not zipfile.is_zipfile(path):
-            return "not a DOCX file (not a zip archive); save it as .docx, not .doc"
+        elif kind == "docx":
+            if not zipfile.is_zipfile(path):
+                return "not a DOCX file (not a zip archive); save it as .docx, not .doc"
+            with zipfile.ZipFile(path) as archive:
+                return docx_size_problem(archive)  # the central directory only: nothing is unpacked
     except OSError as exc:
         return f"cannot read file: {exc.strerror or exc}"
+    except zipfile.BadZipFile as exc:
+        return f"cannot read DOCX: {exc}"
     except DocumentReadError as exc:
         return str(exc)
+    return None
+
+
+def unsafe_file_problem(path: Path, folder: Path) -> str | None:
+    """Why the file at `path` must not be opened: it resolves outside `folder`, or is no regular file.
+
+    Raises OSError when it cannot be looked at (a broken link, no permission).
+    """
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(os.path.realpath(folder)):
+        return t("docs.link_outside", target=real)
+    if not stat.S_ISREG(os.stat(real).st_mode):
+        return t("docs.not_regular_file")  # reading a pipe would wait forever
     return None
 
 
@@ -109,6 +204,10 @@ def load_document_text(folder: Path, doc: DocumentFile) -> str:
         raise DocumentReadError(f"{doc.path}: {doc.error or 'unsupported file type'}")
     path = Path(folder) / doc.path
     try:
+        # Checked again when read: the file may have become a link out of the docset since the scan.
+        problem = unsafe_file_problem(path, folder)
+        if problem is not None:
+            raise DocumentReadError(f"{doc.path}: {problem}")
         if doc.kind in TEXT_KINDS:
             text = _decode_utf8(path.read_bytes())
             return html_to_markdown(text) if doc.kind == "html" else text
@@ -135,7 +234,11 @@ def _pdf_text(path: Path) -> str:
     # pypdf signals malformed files with many exception types; all mean "cannot extract text".
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name and cause
         raise DocumentReadError(f"{path.name}: cannot extract text from PDF: {exc}") from exc
-    return "\n\n".join(page.strip() for page in pages if page.strip())
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        # Scanned pages are images: zero slices without a word would look like success.
+        raise DocumentReadError(f"{path.name}: {t('docs.pdf_no_text')}")
+    return text
 
 
 def _docx_markdown(path: Path) -> str:
@@ -147,8 +250,20 @@ def _docx_markdown(path: Path) -> str:
         raise DocumentReadError(
             f"{path.name}: reading DOCX files needs the 'python-docx' package: pip install python-docx"
         ) from exc
+    if path.stat().st_size > DOCX_MAX_TOTAL_BYTES:
+        raise DocumentReadError(f"{path.name}: {_too_big_total(path.stat().st_size)}")
+    # One copy in memory, checked and then parsed: the file cannot change in between.
+    data = path.read_bytes()
     try:
-        document = docx.Document(str(path))
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            problem = docx_size_problem(archive) or _docx_unpacked_problem(archive)
+    # zipfile stops an entry at its declared size and then fails its CRC check (BadZipFile).
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as exc:
+        raise DocumentReadError(f"{path.name}: cannot read DOCX: {exc}") from exc
+    if problem is not None:
+        raise DocumentReadError(f"{path.name}: {problem}")
+    try:
+        document = docx.Document(io.BytesIO(data))
         blocks = []
         # Walk the body in order so that tables stay between the paragraphs around them.
         for element in document.element.body.iterchildren():
@@ -164,6 +279,47 @@ def _docx_markdown(path: Path) -> str:
     except Exception as exc:  # noqa: BLE001 - python-docx/lxml raise many types for damaged files
         raise DocumentReadError(f"{path.name}: cannot read DOCX: {exc}") from exc
     return "\n\n".join(blocks) + "\n"
+
+
+def docx_size_problem(archive: zipfile.ZipFile) -> str | None:
+    """Why the archive is refused by the sizes its entries declare (a zip bomb), or None."""
+    total = 0
+    for info in archive.infolist():
+        if info.file_size > DOCX_MAX_PART_BYTES:
+            return _too_big_part(info.filename, info.file_size)
+        total += info.file_size
+    return _too_big_total(total) if total > DOCX_MAX_TOTAL_BYTES else None
+
+
+def _docx_unpacked_problem(archive: zipfile.ZipFile) -> str | None:
+    """Like docx_size_problem, counting what each entry really unpacks to, a chunk at a time.
+
+    Declared sizes can lie; memory stays at one chunk however far an entry inflates.
+    """
+    total = 0
+    for info in archive.infolist():
+        size = 0
+        with archive.open(info) as entry:
+            while chunk := entry.read(UNPACK_CHUNK_BYTES):
+                size += len(chunk)
+                total += len(chunk)
+                if size > DOCX_MAX_PART_BYTES:
+                    return _too_big_part(info.filename, size)
+                if total > DOCX_MAX_TOTAL_BYTES:
+                    return _too_big_total(total)
+    return None
+
+
+def _too_big_part(part: str, size: int) -> str:
+    return t("docs.docx_part_too_big", part=part, size=_megabytes(size), limit=_megabytes(DOCX_MAX_PART_BYTES))
+
+
+def _too_big_total(size: int) -> str:
+    return t("docs.docx_total_too_big", size=_megabytes(size), limit=_megabytes(DOCX_MAX_TOTAL_BYTES))
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / MB:,.0f}" if size >= 10 * MB else f"{size / MB:.1f}"
 
 
 DOCX_HEADING_STYLE = re.compile(r"Heading (\d)")
