@@ -57,12 +57,13 @@ def _whole_number(lang: str, value, key: str) -> int:
 
 
 def _slices(lang: str, docs: str, max_slice_tokens):
-    from tools.docs.docsets import slice_docset
+    from tools.docs.docsets import slice_docset_cached
 
     budget = _whole_number(lang, max_slice_tokens, "generate.max_slice_tokens")
     if not 32 <= budget <= 1_000_000:
         raise UserError("error.number_range", field=t("generate.max_slice_tokens", lang), low=32, high=1_000_000, value=budget)
-    return slice_docset(_docset_folder(docs), budget)
+    # Cached: clicking a slice row must not read and slice the whole doc set again.
+    return slice_docset_cached(_docset_folder(docs), budget)
 
 
 def generated_dataset_names() -> list[str]:
