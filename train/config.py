@@ -14,6 +14,10 @@ from typing import Any
 from tools.core.errors import UserError
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+# Experiment trackers a run may also log to, through transformers' own integrations (report_to):
+# name -> the package that must be importable, and how to install it.
+TRACKERS = {"wandb": ("wandb", "pip install wandb"), "mlflow": ("mlflow", "pip install mlflow (or the smaller mlflow-skinny)"),
+            "swanlab": ("swanlab", "pip install swanlab")}
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class TrainConfig:
     max_length: int = _f(2048, "Tokens per item; longer items are cut (items whose answer is cut away are dropped).", min=16, max=1_048_576)
     seed: int = _f(42, "Random seed (data order, LoRA init, eval split).", min=0, max=2**31 - 1)
     logging_steps: int = _f(1, "Log loss, learning rate and throughput every N optimizer steps.", min=1, max=1_000_000)
+    report_to: str = _f("", "Also log the run to an experiment tracker through transformers' integration: wandb, mlflow or "
+                            "swanlab (its package must be installed); TensorBoard is always written. Empty: TensorBoard only.",
+                        choices=("", *TRACKERS))
     save_steps: int = _f(50, "Save a checkpoint every N optimizer steps (stop and resume use them).", min=1, max=1_000_000)
     save_total_limit: int = _f(3, "Keep at most N checkpoints (the best one is always kept).", min=1, max=1000)
     eval_steps: int = _f(50, "Evaluate on the eval split every N optimizer steps.", min=1, max=1_000_000)
@@ -105,7 +112,16 @@ class TrainConfig:
 
             self.run_name = validate_name(self.run_name, "run name")
         self._validate_launch()
+        self._validate_tracker()
         return self
+
+    def _validate_tracker(self) -> None:
+        if self.report_to:
+            import importlib.util
+
+            package, command = TRACKERS[self.report_to]
+            if importlib.util.find_spec(package) is None:
+                raise UserError("error.train_tracker_missing", tracker=self.report_to, command=command)
 
     def _validate_launch(self) -> None:
         devices = [part.strip() for part in self.gpus.split(",") if part.strip()]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 import threading
 import time
@@ -201,11 +202,32 @@ def deepspeed_config(stage: str) -> dict:
             "gradient_clipping": "auto"}
 
 
+def tracker_environment(report_to: str, run_dir: Path) -> dict[str, str]:
+    """Where the chosen tracker's integration keeps its local files: inside the run folder.
+
+    Read by transformers' callbacks from the environment; a value the user set already wins
+    (a team's MLflow server, say), so build_sft_config only fills what is missing.
+    """
+    run_dir = Path(run_dir).resolve()
+    return {
+        "wandb": {"WANDB_DIR": str(run_dir)},  # wandb writes <run>/wandb/
+        # MLflow 3's file store works with mlflow-skinny and keeps the run in one folder, but is in
+        # "maintenance mode" and refused unless allowed; its sqlite store needs the full mlflow (alembic).
+        "mlflow": {"MLFLOW_TRACKING_URI": (run_dir / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"},
+        "swanlab": {"SWANLAB_LOG_DIR": str(run_dir / "swanlog")},
+    }.get(report_to, {})
+
+
 def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, backend: str, model_dtype: str, world_size: int = 1):
-    """The TRL SFTConfig for `config` (pre-tokenized data: TRL only batches, packs and trains)."""
+    """The TRL SFTConfig for `config` (pre-tokenized data: TRL only batches, packs and trains).
+
+    It runs in the worker: a chosen tracker's file locations go into this process's environment.
+    """
     import torch
     from trl import SFTConfig
 
+    for name, value in tracker_environment(config.report_to, output_dir).items():
+        os.environ.setdefault(name, value)
     on_cuda = torch.cuda.is_available()
     patience = config.early_stopping_patience if has_eval else 0
     return SFTConfig(
@@ -231,7 +253,10 @@ def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, back
         load_best_model_at_end=bool(patience),
         metric_for_best_model="eval_loss" if patience else None,
         greater_is_better=False if patience else None,
-        report_to="none",  # TensorBoard is attached as a callback writing into the run folder
+        # TensorBoard is attached as a callback writing into the run folder; a chosen tracker
+        # (wandb, mlflow, swanlab) through transformers' own integration, named after the run.
+        report_to=config.report_to or "none",
+        run_name=Path(output_dir).name,
         disable_tqdm=True,
         include_num_input_tokens_seen="non_padding",
         # Items are truncated during our own tokenization; packing needs the length to fill rows.

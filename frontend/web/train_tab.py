@@ -19,7 +19,7 @@ GROUPS = [
     ("ttab.group.optim", ["learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "warmup_ratio", "scheduler", "weight_decay"]),
     ("ttab.group.lora", ["lora_r", "lora_alpha", "lora_dropout", "target_modules"]),
     ("ttab.group.data", ["max_length", "batching", "eval_ratio", "eval_steps", "early_stopping_patience", "validation_samples", "seed"]),
-    ("ttab.group.checkpoints", ["save_steps", "save_total_limit", "logging_steps"]),
+    ("ttab.group.checkpoints", ["save_steps", "save_total_limit", "logging_steps", "report_to"]),
     ("ttab.group.loading", ["load_in_4bit", "rope_scaling", "fallback_template"]),
     ("ttab.group.devices", ["nproc", "gpus", "deepspeed", "nnodes", "node_rank", "master_addr", "master_port"]),
 ]
