@@ -23,6 +23,8 @@ PIECES, PIECE_S = 6, 0.01  # one fake generation: about 60 ms
 class FakeModel:
     """Stands in for train.loading's LoadedModel: require_model returns it, stream_locked ignores it."""
 
+    source, adapter_run = "m", None  # served as "m", the model the requests name
+
 
 def fake_stream_locked(loaded, conversation, params, adapter, stop_event, usage):
     """Generation that takes PIECES * PIECE_S seconds of its thread, like torch would; ends on Stop."""

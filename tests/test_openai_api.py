@@ -57,7 +57,7 @@ def _question(index: int = 0) -> list[dict]:
 
 def test_models_completion_and_stream_agree(in_facts_run, api_url):
     client = _client(api_url)
-    assert [m.id for m in client.models.list().data] == [in_facts_run.run]
+    assert [m.id for m in client.models.list().data] == [in_facts_run.run, TINY]  # the adapter, and the base without it
 
     reply = client.chat.completions.create(model=in_facts_run.run, messages=_question(), temperature=0, max_tokens=24)
     text = reply.choices[0].message.content
@@ -81,7 +81,7 @@ def test_requests_queue_on_the_model_and_the_server_stays_responsive(in_facts_ru
     answers: list[str] = []
 
     def ask():
-        reply = client.chat.completions.create(model="any", messages=_question(1), temperature=0, max_tokens=32)
+        reply = client.chat.completions.create(model=in_facts_run.run, messages=_question(1), temperature=0, max_tokens=32)
         answers.append(reply.choices[0].message.content)
 
     workers = [threading.Thread(target=ask) for _ in range(3)]
@@ -98,10 +98,10 @@ def test_requests_queue_on_the_model_and_the_server_stays_responsive(in_facts_ru
 
 def test_stop_string_ends_the_answer(in_facts_run, api_url):
     client = _client(api_url)
-    full = client.chat.completions.create(model="m", messages=_question(), temperature=0, max_tokens=24).choices[0].message.content
+    full = client.chat.completions.create(model=in_facts_run.run, messages=_question(), temperature=0, max_tokens=24).choices[0].message.content
     stop = full.strip()[3:6]
     assert stop
-    cut = client.chat.completions.create(model="m", messages=_question(), temperature=0, max_tokens=24, stop=[stop])
+    cut = client.chat.completions.create(model=in_facts_run.run, messages=_question(), temperature=0, max_tokens=24, stop=[stop])
     assert cut.choices[0].message.content == full[: full.index(stop)]
     assert cut.choices[0].finish_reason == "stop"
 
@@ -214,7 +214,7 @@ def test_serve_command_serves_a_run_adapter_with_a_key_from_env(facts_run):
             except openai.APIConnectionError:
                 assert time.monotonic() < deadline, "serve did not start in 120 s"
                 time.sleep(0.5)
-        assert [m.id for m in models.data] == [facts_run.run]
+        assert [m.id for m in models.data] == [facts_run.run, TINY]
         reply = client.chat.completions.create(model=facts_run.run, messages=_question(), temperature=0, max_tokens=16)
         assert reply.choices[0].message.content.strip() and reply.usage.total_tokens > 0
         chunks = list(client.chat.completions.create(model=facts_run.run, messages=_question(), temperature=0, max_tokens=16, stream=True))

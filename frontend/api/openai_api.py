@@ -1,5 +1,12 @@
-"""OpenAI-compatible API for the loaded model: `GET /v1/models` and `POST /v1/chat/completions`
-(streaming with SSE or not, `usage` filled), served beside the page or alone by `main.py serve`.
+"""OpenAI-compatible API for the loaded model: `GET /v1/models`, `GET /v1/models/{id}` and
+`POST /v1/chat/completions` (streaming with SSE or not, `usage` filled), served beside the page or
+alone by `main.py serve`.
+
+Strict like OpenAI's: `model` must name a served id (the loaded model, and its adapter when one is
+loaded: the base id answers with the adapter switched off), else 404 `model_not_found`; parameters
+this server cannot honour (tools, logprobs, response formats, n > 1, audio...) are a 400 naming the
+parameter instead of being ignored; `seed` makes sampling reproducible. Every error, unknown /v1
+routes and wrong methods included, is answered in OpenAI's shape with the API's own English messages.
 
 Access: with an API key configured (`--api-key`, WORKBENCH_API_KEY or Settings) every request
 must send `Authorization: Bearer KEY`; with none, only a server bound to loopback answers.
@@ -13,6 +20,7 @@ that hands each piece to the loop. Nothing here uses the server's shared worker-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -26,9 +34,11 @@ from typing import Any, Iterator
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.routing import Match
 
 import global_var
 from tools.core.errors import UserError
+from tools.core.i18n import t
 from tools.core.net import is_loopback
 from train import inference
 
@@ -41,8 +51,15 @@ QUEUE_TIMEOUT_S = 600.0
 # at once. Waiting costs no thread, but a long line only turns into slow answers and 503s later.
 QUEUE_LIMIT = 32
 QUEUE_LIMIT_ENV = "WORKBENCH_API_QUEUE_LIMIT"
-# Errors that mean "the model cannot answer right now" rather than "the request is wrong".
-_UNAVAILABLE = {"error.chat_no_model", "error.chat_model_loading", "error.chat_training", "error.chat_busy_timeout"}
+# The library's errors that reach the API, as (HTTP status, OpenAI error type, the API's message).
+# 503: the model cannot answer right now; 500: the generation failed; 400: the request is wrong.
+_LIBRARY_ERRORS = {
+    "error.chat_no_model": (503, "service_unavailable", "api.no_model"),
+    "error.chat_model_loading": (503, "service_unavailable", "api.model_loading"),
+    "error.chat_training": (503, "service_unavailable", "api.training"),
+    "error.chat_busy_timeout": (503, "service_unavailable", "api.busy_timeout"),
+    "error.chat_generation_failed": (500, "server_error", "api.generation_failed"),
+}
 
 
 # ---------------------------------------------------------------- request and errors
@@ -53,12 +70,14 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """The subset of OpenAI's chat completion request the workbench honours; unknown fields are ignored."""
+    """The subset of OpenAI's chat completion request the workbench honours. Parameters it cannot
+    honour are refused before this (`unsupported_parameter`); other fields that do not change the
+    answer (user, metadata, store, service_tier...) are ignored."""
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = None  # any name is accepted: there is one loaded model
-    messages: list[dict[str, Any]] = Field(min_length=1)
+    model: str | None = None  # required: checked by parse_request, with OpenAI's message
+    messages: list[Any] = Field(min_length=1)  # each message checked by check_messages
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     temperature: float | None = None
@@ -68,29 +87,46 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
     n: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # torch.manual_seed's range
+
+
+def api_text(key: str, **params) -> str:
+    """One of the API's messages; always English, whatever the page's language, as OpenAI's are."""
+    return t(key, "en", **params)
 
 
 class ApiError(Exception):
-    """An error answered in OpenAI's shape: {"error": {"message", "type", "code"}}."""
+    """An error answered in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
 
-    def __init__(self, status: int, message: str, error_type: str, code: str | None = None, headers: dict | None = None):
+    def __init__(self, status: int, message: str, error_type: str, code: str | None = None, headers: dict | None = None,
+                 param: str | None = None):
         super().__init__(message)
         self.status, self.message, self.error_type, self.code = status, message, error_type, code
-        self.headers = headers
+        self.headers, self.param = headers, param
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.error_type, "param": None, "code": self.code}}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def invalid(key: str, param: str | None, code: str | None = "invalid_value", **params) -> ApiError:
+    """A 400 `invalid_request_error` with one of the API's messages (`{param}` in it is the parameter)."""
+    return ApiError(400, api_text(key, param=param, **params), "invalid_request_error", code, param=param)
 
 
 def api_error(exc: UserError) -> ApiError:
-    """Map a UserError to its HTTP status: the model is unavailable (503), the generation failed (500), else 400."""
+    """Map a library UserError to the API's answer: unavailable (503), failed (500), a prompt longer
+    than the context (400 `context_length_exceeded`, as OpenAI says it), else 400."""
     code = exc.key.removeprefix("error.")
-    if exc.key in _UNAVAILABLE:
-        return ApiError(503, exc.render(), "service_unavailable", code)
-    if exc.key == "error.chat_generation_failed":
-        return ApiError(500, exc.render(), "server_error", code)
-    return ApiError(400, exc.render(), "invalid_request_error", code)
+    if exc.key in _LIBRARY_ERRORS:
+        status, error_type, key = _LIBRARY_ERRORS[exc.key]
+        return ApiError(status, api_text(key, **exc.params), error_type, code)
+    if exc.key == "error.chat_prompt_too_long":
+        return invalid("api.context_length_exceeded", "messages", "context_length_exceeded", **exc.params)
+    # Checked before reaching the library, so rare: the library's own (English) wording.
+    return ApiError(400, exc.render("en"), "invalid_request_error", code)
 
 
 def check_api_key(authorization: str | None) -> None:
@@ -99,36 +135,173 @@ def check_api_key(authorization: str | None) -> None:
     if key is None:
         address = global_var.api_address()
         if not is_loopback(address[0] if address else None):
-            raise ApiError(401, UserError("error.chat_api_key_required").render(), "invalid_request_error", "api_key_required")
+            raise ApiError(401, UserError("error.chat_api_key_required").render("en"), "invalid_request_error", "api_key_required")
         return
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-        raise ApiError(401, UserError("error.chat_api_key_invalid").render(), "invalid_request_error", "invalid_api_key")
+        raise ApiError(401, UserError("error.chat_api_key_invalid").render("en"), "invalid_request_error", "invalid_api_key")
+
+
+# Parameters of OpenAI's chat request this server cannot honour: sent with a value that asks for
+# them, they are refused (400 naming the parameter) rather than silently ignored. Each maps to
+# (the values that ask for nothing, the message key). `parallel_tool_calls`, `user`, `metadata`,
+# `store` and `service_tier` are accepted: without tools they change nothing in the answer.
+def _off(*values) -> Any:
+    return lambda value: any(value == off and type(value) is type(off) for off in values) or value is None
+
+
+UNSUPPORTED: dict[str, tuple[Any, str]] = {
+    "tools": (_off([]), "api.unsupported_parameter"),
+    "tool_choice": (_off("none"), "api.unsupported_parameter"),
+    "functions": (_off([]), "api.unsupported_parameter"),
+    "function_call": (_off("none"), "api.unsupported_parameter"),
+    "logprobs": (_off(False), "api.unsupported_parameter"),
+    "top_logprobs": (_off(0), "api.unsupported_parameter"),
+    "logit_bias": (_off({}), "api.unsupported_parameter"),
+    "audio": (_off(), "api.unsupported_parameter"),
+    "prediction": (_off(), "api.unsupported_parameter"),
+    "web_search_options": (_off(), "api.unsupported_parameter"),
+    "reasoning_effort": (_off(), "api.unsupported_parameter"),
+    "verbosity": (_off(), "api.unsupported_parameter"),
+    "frequency_penalty": (_off(0, 0.0), "api.unsupported_penalty"),
+    "presence_penalty": (_off(0, 0.0), "api.unsupported_penalty"),
+    "n": (_off(1), "api.unsupported_n"),
+    "response_format": (_off({"type": "text"}), "api.unsupported_response_format"),
+    "modalities": (_off(["text"]), "api.unsupported_modalities"),
+}
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def refuse_unsupported(body: dict) -> None:
+    """400 `unsupported_parameter` / `unsupported_value` for the first parameter this server cannot honour."""
+    for name, (accepted, key) in UNSUPPORTED.items():
+        if name in body and not accepted(body[name]):
+            value = json.dumps(body[name], ensure_ascii=False)[:80]
+            code = "unsupported_parameter" if key in ("api.unsupported_parameter", "api.unsupported_penalty") else "unsupported_value"
+            raise invalid(key, name, code, value=value)
+
+
+def _param_path(loc: tuple) -> str:
+    """pydantic's location as OpenAI names a parameter: messages[0].content."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
 
 
 def parse_request(body: Any) -> ChatCompletionRequest:
-    """The validated request, or a 400 naming what is wrong."""
+    """The validated request, or a 400 naming the parameter that is wrong."""
+    if not isinstance(body, dict):
+        raise invalid("api.not_an_object", None, "invalid_type", kind=_json_kind(body))
+    refuse_unsupported(body)
     try:
         request = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise ApiError(400, UserError("error.chat_bad_request", detail=detail).render(), "invalid_request_error", "bad_request") from None
-    if request.n not in (None, 1):
-        raise ApiError(400, UserError("error.chat_unsupported", detail="n must be 1").render(), "invalid_request_error", "unsupported")
+        error = exc.errors()[0]
+        param = _param_path(error["loc"]) or None
+        raise invalid("api.invalid_field", param, "invalid_type" if "type" in error["type"] else "invalid_value",
+                      detail=error["msg"]) from None
+    if not (request.model or "").strip():
+        raise invalid("api.model_required", "model", None)
     return request
 
 
+# The API's names for the generation parameters, and the library's (whose LIMITS they share).
+_GENERATION_FIELDS = (("max_completion_tokens", "max_new_tokens"), ("max_tokens", "max_new_tokens"),
+                      ("temperature", "temperature"), ("top_p", "top_p"), ("repetition_penalty", "repetition_penalty"))
+
+
 def generation_kwargs(request: ChatCompletionRequest) -> dict:
-    """stream_chat's parameters from the request; left-out values keep the workbench defaults."""
-    max_tokens = request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens
-    chosen = {"max_new_tokens": max_tokens, "temperature": request.temperature, "top_p": request.top_p,
-              "repetition_penalty": request.repetition_penalty}
-    return {name: value for name, value in chosen.items() if value is not None}
+    """stream_chat's parameters from the request, each checked under its API name (400 naming it);
+    left-out values keep the workbench defaults. max_completion_tokens wins over max_tokens."""
+    chosen = {}
+    for field_name, library_name in _GENERATION_FIELDS:
+        value = getattr(request, field_name)
+        if value is None or library_name in chosen:
+            continue
+        low, high = inference.LIMITS[library_name]
+        if math.isnan(value) or not low <= value <= high:
+            raise invalid("api.value_range", field_name, low=low, high=high, value=value)
+        chosen[library_name] = value
+    return chosen
+
+
+def check_messages(messages: list) -> None:
+    """The messages as OpenAI would check them, with its wording and the parameter's path: an object
+    per message, a known role, text content (a string or `text` parts), no tool calls, and a
+    conversation that ends with the user's text."""
+    roles = ("system", "developer", "user", "assistant")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise invalid("api.message_not_object", f"messages[{index}]", "invalid_type", index=index, kind=_json_kind(message))
+        role = message.get("role")
+        if role in ("tool", "function"):
+            raise invalid("api.message_tools", f"messages[{index}].role", "unsupported_value", index=index, field="role")
+        if role not in roles:
+            raise invalid("api.message_role", f"messages[{index}].role", index=index, value=json.dumps(role), roles=", ".join(roles))
+        for field_name in ("tool_calls", "function_call"):
+            if message.get(field_name):
+                raise invalid("api.message_tools", f"messages[{index}].{field_name}", "unsupported_parameter", index=index, field=field_name)
+        content = message.get("content")
+        if isinstance(content, list):
+            for part_index, part in enumerate(content):
+                kind = part.get("type") if isinstance(part, dict) else _json_kind(part)
+                if kind != "text" or not isinstance(part.get("text"), str):
+                    raise invalid("api.message_part", f"messages[{index}].content[{part_index}]", "unsupported_value",
+                                  index=index, part=part_index, kind=kind)
+        elif content is not None and not isinstance(content, str):
+            raise invalid("api.message_content", f"messages[{index}].content", "invalid_type", index=index, kind=_json_kind(content))
+    last = messages[-1]
+    text = last.get("content") if isinstance(last.get("content"), str) else "".join(p["text"] for p in last.get("content") or [])
+    if last.get("role") != "user" or not text.strip():
+        raise invalid("api.last_message_user", "messages")
 
 
 def stop_strings(request: ChatCompletionRequest) -> list[str]:
     stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
     return [s for s in stop if s]
+
+
+# ---------------------------------------------------------------- the models served
+
+
+def served_models(loaded) -> dict[str, bool | None]:
+    """The ids the API answers to, each with the `adapter` setting of its generations: with a LoRA
+    adapter loaded, the adapter's run (on, listed first: the model as loaded) and the base model
+    (the adapter switched off, as the Chat tab's compare does); else the one model as loaded."""
+    if loaded is None:
+        return {}
+    if inference.has_adapter(loaded):
+        return {loaded.adapter_run: True, loaded.source: False}
+    return {inference.served_model_id(loaded): None}
+
+
+def resolve_model(loaded, model_id: str | None) -> bool | None:
+    """The `adapter` setting that serves `model_id`; 404 `model_not_found` when it is not served."""
+    served = served_models(loaded)
+    if model_id not in served:
+        raise ApiError(404, api_text("api.model_not_found", model=model_id, served=", ".join(served) or api_text("api.no_models")),
+                       "invalid_request_error", "model_not_found", param="model")
+    return served[model_id]
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None):
+    """Sample from torch's RNG seeded with `seed` (same seed, same request: same text), and give
+    the process its RNG state back afterwards; the caller holds the device, so nothing else draws."""
+    if seed is None:
+        yield
+        return
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 # ---------------------------------------------------------------- generation
@@ -201,7 +374,7 @@ class Admission:
             if self._taken >= self.limit:
                 # A place frees when the running generation ends: within about one generation.
                 seconds = max(1, math.ceil(self._generation_s))
-                message = UserError("error.chat_queue_full", limit=self.limit, seconds=seconds).render()
+                message = api_text("api.queue_full", limit=self.limit, seconds=seconds)
                 raise ApiError(429, message, "rate_limit_error", "queue_full", headers={"Retry-After": str(seconds)})
             self._taken += 1
 
@@ -221,13 +394,17 @@ class Generation:
     a thread of its own generates and hands each piece to the loop through an asyncio.Queue."""
 
     def __init__(self, chat: ChatCompletionRequest, admission: Admission):
-        # Checked now, before taking a place: a wrong request is a 400, a missing model a 503.
+        # Checked now, before taking a place: a wrong request is a 400, a missing model a 503, a
+        # model id that is not served a 404.
+        kwargs = generation_kwargs(chat)
+        check_messages(chat.messages)
         try:
-            self.params = inference.validate_generation_params(**generation_kwargs(chat))
+            self.params = inference.validate_generation_params(**kwargs)
             self.conversation = inference.normalize_messages(chat.messages)
-            inference.require_model()
+            resolve_model(inference.require_model(), chat.model)
         except UserError as exc:
             raise api_error(exc) from None
+        self.model_id, self.seed = chat.model, chat.seed
         self.stops = stop_strings(chat)
         self.admission = admission
         self.stop_event, self.usage, self.outcome = threading.Event(), {}, {}
@@ -270,9 +447,12 @@ class Generation:
         try:
             # Checked again: the model may have changed while this request waited.
             loaded = inference.require_model()
-            pieces = inference.stream_locked(loaded, self.conversation, self.params, None, self.stop_event, self.usage)
-            for piece in cut_at_stop(pieces, self.stops, self.stop_event, self.outcome):
-                hand("piece", piece)
+            adapter = resolve_model(loaded, self.model_id)
+            # The device is held (GENERATION_QUEUE): no other generation draws from the seeded RNG.
+            with seeded(self.seed):
+                pieces = inference.stream_locked(loaded, self.conversation, self.params, adapter, self.stop_event, self.usage)
+                for piece in cut_at_stop(pieces, self.stops, self.stop_event, self.outcome):
+                    hand("piece", piece)
             hand("end")
         except BaseException as exc:  # noqa: BLE001 - raised again on the event loop, by next_piece
             hand("error", exc)
@@ -335,7 +515,7 @@ async def complete(request: Request, chat: ChatCompletionRequest, admission: Adm
     finally:
         generation.stop()
         watcher.cancel()
-    model_id = inference.served_model_id() or chat.model or "workbench"
+    model_id = generation.model_id
     return JSONResponse({
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -347,13 +527,19 @@ async def complete(request: Request, chat: ChatCompletionRequest, admission: Adm
     })
 
 
+def server_error(exc: BaseException) -> ApiError:
+    return ApiError(500, api_text("api.server_error", detail=f"{type(exc).__name__}: {exc}"), "server_error", "internal_error")
+
+
 def _error_event(exc: BaseException) -> str:
     if isinstance(exc, UserError):
         error = api_error(exc)
+    elif isinstance(exc, ApiError):
+        error = exc
     else:
         log.error("chat completion stream failed", exc_info=exc)
-        error = ApiError(500, f"{type(exc).__name__}: {exc}", "server_error", "internal_error")
-    return f"data: {json.dumps({'error': {'message': error.message, 'type': error.error_type, 'code': error.code}}, ensure_ascii=False)}\n\n"
+        error = server_error(exc)
+    return f"data: {json.dumps(error.body(), ensure_ascii=False)}\n\n"
 
 
 async def stream(request: Request, chat: ChatCompletionRequest, admission: Admission) -> StreamingResponse:
@@ -375,7 +561,7 @@ async def stream(request: Request, chat: ChatCompletionRequest, admission: Admis
     finally:
         watcher.cancel()
     usage, outcome = generation.usage, generation.outcome
-    model_id = inference.served_model_id() or chat.model or "workbench"
+    model_id = generation.model_id
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
@@ -410,13 +596,34 @@ async def stream(request: Request, chat: ChatCompletionRequest, admission: Admis
 # ---------------------------------------------------------------- routes
 
 
-def list_models() -> dict:
-    """The loaded model as the one entry of `/v1/models` (an empty list when none is loaded)."""
+def model_cards() -> list[dict]:
+    """`/v1/models`'s entries: what served_models answers to (none while no model is loaded)."""
     loaded = global_var.loaded_model()
-    data = []
-    if loaded is not None and loaded.model is not None:
-        data.append({"id": inference.served_model_id(loaded), "object": "model", "created": 0, "owned_by": "workbench"})
-    return {"object": "list", "data": data}
+    if loaded is None or loaded.model is None:
+        return []
+    served = served_models(loaded)
+    cards = [{"id": model_id, "object": "model", "created": 0, "owned_by": "workbench"} for model_id in served]
+    for card in cards:
+        if served[card["id"]] is True:
+            card["parent"] = loaded.source  # the adapter's base, as vLLM lists LoRA adapters
+    return cards
+
+
+def list_models() -> dict:
+    return {"object": "list", "data": model_cards()}
+
+
+def retrieve_model(model_id: str) -> dict:
+    """One entry of `/v1/models`, or 404 `model_not_found`."""
+    for card in model_cards():
+        if card["id"] == model_id:
+            return card
+    served = ", ".join(card["id"] for card in model_cards()) or api_text("api.no_models")
+    raise ApiError(404, api_text("api.model_not_found", model=model_id, served=served), "invalid_request_error",
+                   "model_not_found", param="model")
+
+
+HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def create_router() -> APIRouter:
@@ -433,6 +640,15 @@ def create_router() -> APIRouter:
             return exc.response()
         return list_models()
 
+    # `path`: an id may hold slashes (a hub id, a folder); the openai client sends them as %2F.
+    @router.get("/models/{model_id:path}")
+    async def model(model_id: str, request: Request):
+        try:
+            check_api_key(request.headers.get("authorization"))
+            return retrieve_model(model_id)
+        except ApiError as exc:
+            return exc.response()
+
     @router.post("/chat/completions")
     async def chat_completions(request: Request):
         try:
@@ -447,7 +663,25 @@ def create_router() -> APIRouter:
             return exc.response()
         except Exception as exc:  # noqa: BLE001 - the client gets a JSON error, the log the traceback
             log.exception("chat completion failed")
-            return ApiError(500, f"{type(exc).__name__}: {exc}", "server_error", "internal_error").response()
+            return server_error(exc).response()
+
+    served_routes = list(router.routes)
+
+    # Last: whatever else reaches /v1 gets OpenAI's 404 "Invalid URL", or a 405 naming the methods a
+    # known path takes. Only /v1 is caught: gradio's pages and their errors stay as they are.
+    @router.api_route("/{path:path}", methods=HTTP_METHODS, include_in_schema=False)
+    async def unknown(path: str, request: Request):
+        try:
+            check_api_key(request.headers.get("authorization"))
+        except ApiError as exc:
+            return exc.response()
+        allowed = sorted({method for route in served_routes if route.matches(request.scope)[0] == Match.PARTIAL
+                          for method in route.methods})
+        if allowed:
+            return ApiError(405, api_text("api.method_not_allowed", method=request.method, path=request.url.path, allowed=", ".join(allowed)),
+                            "invalid_request_error", "method_not_allowed", headers={"Allow": ", ".join(allowed)}).response()
+        return ApiError(404, api_text("api.invalid_url", method=request.method, path=request.url.path),
+                        "invalid_request_error", None).response()
 
     return router
 
@@ -478,8 +712,6 @@ def endpoint_url() -> str:
 
 def endpoint_summary(lang: str | None = None) -> str:
     """One line for the Settings tab: where the endpoint is, which model it serves, whether a key is needed."""
-    from tools.core.i18n import t
-
     try:
         url = endpoint_url()
     except UserError as exc:
