@@ -26,7 +26,32 @@ PRIVATE_FILE_MODE = 0o600
 log = logging.getLogger("workbench")
 
 MAX_NAME_LENGTH = 120
+# File systems allow 255 bytes per name (ext4, btrfs, APFS; NTFS 255 UTF-16 units), and a name is
+# counted in UTF-8 bytes: "中" takes 3, an emoji 4, so 100 Chinese characters (300 bytes) pass a
+# character count and then fail with "File name too long". 200 bytes leaves 55 for what the
+# workbench adds to a name: ".jsonl", an export's ".sharegpt.json" and the temp name an atomic
+# write uses around it (".NAME.sharegpt.json.XXXXXXXX.tmp" is NAME + 28 bytes).
+MAX_NAME_BYTES = 200
 _FORBIDDEN_CHARS = set('/\\:*?"<>|\x00')
+# Characters nobody sees or that rearrange what is seen: controls (Cc), format characters such as
+# zero-width spaces and bidirectional overrides (Cf: "evil\u202egpj" shows as "eviljpg"), line and
+# paragraph separators (Zl, Zp), surrogates (Cs), private-use (Co) and unassigned (Cn) code points.
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# Letters and symbols that render as nothing although their category says otherwise.
+_BLANK_CHARS = set("\u115f\u1160\u3164\uffa0\u2800\u034f")
+# Look-alikes of path separators and dots, mapped to what they imitate. NFKC (which some tools and
+# Windows' "best fit" code pages apply) turns several of them into the real thing: "．．" and "․․"
+# become "..", "／" becomes "/".
+_LOOKALIKES = {
+    "\u2044": "/", "\u2215": "/", "\u29f8": "/", "\u2571": "/", "\u27cb": "/", "\u1735": "/", "\uff0f": "/",
+    "\u29f9": "\\", "\u2216": "\\", "\u2572": "\\", "\u27cd": "\\", "\ufe68": "\\", "\uff3c": "\\",
+    "\u2024": ".", "\u2025": "..", "\u2026": "...", "\ufe52": ".", "\uff0e": ".", "\u0701": ".", "\u0702": ".",
+    "\ua4f8": ".",
+}
+# Device names Windows reserves in every folder, in any case and with any extension ("aux.txt").
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    f"{device}{digit}" for device in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"
+}
 
 
 def default_workdir() -> Path:
@@ -34,12 +59,34 @@ def default_workdir() -> Path:
     return Path(os.environ.get("WORKBENCH_WORKDIR") or "workdir").expanduser().resolve()
 
 
-def validate_name(name: str, what: str = "name") -> str:
-    """Return `name` stripped if it is safe as one path component, else raise UserError.
+def _char_label(char: str) -> str:
+    """How a message names a character it should not print as is: "U+202E RIGHT-TO-LEFT OVERRIDE"."""
+    label = f"U+{ord(char):04X}"
+    name = unicodedata.name(char, "")
+    return f"{label} {name}" if name else label
 
-    Letters of any script (Chinese included), digits, spaces, '.', '-', '_' and most
-    punctuation are fine; path separators, '..', control characters and reserved
-    characters are not, so a name can never leave its folder.
+
+def _shown_name(name: str) -> str:
+    """The name with its invisible characters written as escapes, safe to echo in a message."""
+    return "".join(f"\\u{ord(c):04x}" if _is_invisible(c) else c for c in name)
+
+
+def _is_invisible(char: str) -> bool:
+    return unicodedata.category(char) in _INVISIBLE_CATEGORIES or char in _BLANK_CHARS
+
+
+def _imitates(char: str) -> str:
+    """What a character may turn into under normalisation: its look-alike target, else its NFKC form."""
+    return _LOOKALIKES.get(char) or unicodedata.normalize("NFKC", char)
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    """Return `name` stripped if it is safe as one path component, else raise UserError saying why.
+
+    Letters of any script (Chinese included), digits, spaces, '.', '-', '_' and most punctuation
+    are fine. Refused: path separators and their look-alikes, '.'/'..' and leading dots, control and
+    invisible characters, names over MAX_NAME_BYTES in UTF-8, Windows device names and trailing
+    dots, so a name can never leave its folder, hide what it is, or break on another system.
     """
     if name is None:
         raise UserError("error.name_empty", what=what)
@@ -48,12 +95,29 @@ def validate_name(name: str, what: str = "name") -> str:
         raise UserError("error.name_empty", what=what)
     if len(cleaned) > MAX_NAME_LENGTH:
         raise UserError("error.name_too_long", what=what, limit=MAX_NAME_LENGTH)
-    bad = sorted({c for c in cleaned if c in _FORBIDDEN_CHARS or unicodedata.category(c) == "Cc"})
+    invisible = sorted({c for c in cleaned if _is_invisible(c)})
+    if invisible:
+        raise UserError("error.name_invisible", what=what, name=_shown_name(cleaned), chars=", ".join(map(_char_label, invisible)))
+    size = len(cleaned.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise UserError("error.name_too_many_bytes", what=what, size=size, limit=MAX_NAME_BYTES)
+    bad = sorted({c for c in cleaned if c in _FORBIDDEN_CHARS})
     if bad:
         shown = " ".join(repr(c) for c in bad)
         raise UserError("error.name_bad_chars", what=what, name=cleaned, chars=shown)
     if cleaned in (".", "..") or cleaned.startswith("."):
         raise UserError("error.name_dot", what=what, name=cleaned)
+    lookalikes = {c for c in cleaned if c not in "/\\" and ("/" in _imitates(c) or "\\" in _imitates(c))}
+    if "".join(map(_imitates, cleaned)).startswith("."):  # "．．", "․․", "．hidden": a dot name in disguise
+        lookalikes |= {c for c in cleaned if c != "." and "." in _imitates(c)}
+    if lookalikes:
+        labels = ", ".join(map(_char_label, sorted(lookalikes)))
+        raise UserError("error.name_lookalike", what=what, name=cleaned, chars=labels)
+    device = cleaned.split(".", 1)[0].rstrip(" ").upper()
+    if device in _WINDOWS_RESERVED:
+        raise UserError("error.name_reserved", what=what, name=cleaned, device=device)
+    if cleaned.endswith((".", " ")):
+        raise UserError("error.name_trailing", what=what, name=cleaned)
     return cleaned
 
 
