@@ -51,6 +51,8 @@ QUEUE_TIMEOUT_S = 600.0
 # at once. Waiting costs no thread, but a long line only turns into slow answers and 503s later.
 QUEUE_LIMIT = 32
 QUEUE_LIMIT_ENV = "WORKBENCH_API_QUEUE_LIMIT"
+# How deep a request body's JSON may nest; a chat request needs 4 or 5 levels.
+MAX_BODY_DEPTH = 32
 # The library's errors that reach the API, as (HTTP status, OpenAI error type, the API's message).
 # 503: the model cannot answer right now; 500: the generation failed; 400: the request is wrong.
 _LIBRARY_ERRORS = {
@@ -140,6 +142,28 @@ def check_api_key(authorization: str | None) -> None:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
         raise ApiError(401, UserError("error.chat_api_key_invalid").render("en"), "invalid_request_error", "invalid_api_key")
+
+
+def read_body(raw: bytes) -> Any:
+    """The request body as JSON, or a 400: not JSON, or nested deeper than MAX_BODY_DEPTH (which would
+    otherwise end in a RecursionError, a 500, in the parser or in whatever walks the value later)."""
+    def bad(key: str, **params) -> ApiError:
+        return ApiError(400, api_text(key, **params), "invalid_request_error", "bad_request")
+
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad("error.chat_bad_request", detail=f"body is not JSON ({exc})") from None
+    except RecursionError:
+        raise bad("error.chat_too_deep", limit=MAX_BODY_DEPTH) from None
+    # Walked level by level, without recursion: body, messages, a message, its content parts.
+    containers, depth = [body], 0
+    while containers := [value for value in containers if isinstance(value, (dict, list))]:
+        depth += 1
+        if depth > MAX_BODY_DEPTH:
+            raise bad("error.chat_too_deep", limit=MAX_BODY_DEPTH)
+        containers = [child for value in containers for child in (value.values() if isinstance(value, dict) else value)]
+    return body
 
 
 # Parameters of OpenAI's chat request this server cannot honour: sent with a value that asks for
@@ -653,11 +677,7 @@ def create_router() -> APIRouter:
     async def chat_completions(request: Request):
         try:
             check_api_key(request.headers.get("authorization"))
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ApiError(400, UserError("error.chat_bad_request", detail=f"body is not JSON ({exc})").render(), "invalid_request_error", "bad_request") from None
-            chat = parse_request(body)
+            chat = parse_request(read_body(await request.body()))
             return await (stream(request, chat, admission) if chat.stream else complete(request, chat, admission))
         except ApiError as exc:
             return exc.response()
