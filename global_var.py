@@ -18,7 +18,7 @@ from db.dataset_store import DatasetStore
 from db.prompt_store import PromptStore
 from db.provider_store import ProviderStore
 from tools.core.errors import UserError
-from tools.core.workdir import WorkDir
+from tools.core.workdir import WorkDir, remove_stale_temps, workdir_temp_folders
 
 _lock = threading.RLock()
 
@@ -42,6 +42,9 @@ def init(workdir: Path | str) -> AppState:
         if _state is not None and _state.workdir.root == root.root:
             return _state
         root.ensure()
+        # Temp files of writers killed mid-way (a compaction, an import, an export): gone once old
+        # enough and locked by no live process.
+        remove_stale_temps(workdir_temp_folders(root))
         providers = ProviderStore(root.db / "db.sqlite")
         providers.bootstrap_from_env()
         prompts = PromptStore(root.db / "prompts.json")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import secrets
 import shutil
+import socket
+import sys
 import tempfile
+import time
 import unicodedata
+from datetime import datetime
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from tools.core.errors import UserError
 
@@ -211,3 +219,242 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         # The old file is untouched; only our temp file needs to go.
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+# ---------------------------------------------------------------- locks between processes
+
+try:  # Linux (the target) and macOS; elsewhere the locks below only count nesting in one process
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+# A hidden temp file or folder (`.*.tmp`) older than this that no live process holds locked was left
+# by a killed writer (a compaction, an import, an export) and is removed on start.
+STALE_TEMP_AGE_S = 300.0
+TEMP_SUFFIX = ".tmp"
+_SECRET_FLAG_WORDS = ("key", "auth", "token", "password", "secret")
+_holder_command_text: str | None = None
+
+
+def holder_command() -> str:
+    """This process's command line as lock files show it, with the values of secret flags hidden."""
+    global _holder_command_text
+    if _holder_command_text is None:
+        words, hide_next = [Path(sys.executable).name], False
+        for word in sys.argv:
+            if hide_next:
+                words.append("***")
+                hide_next = False
+                continue
+            flag, equals, _value = word.partition("=")
+            if flag.startswith("-") and any(part in flag.lower() for part in _SECRET_FLAG_WORDS):
+                words.append(f"{flag}=***" if equals else word)
+                hide_next = not equals
+                continue
+            words.append(word)
+        text = " ".join(words)
+        _holder_command_text = text if len(text) <= 300 else text[:299] + "…"
+    return _holder_command_text
+
+
+def read_lock_holder(path: Path | str) -> dict:
+    """Who holds (or, after a crash, last held) the lock file `path`: pid, host, command, since; {} if unknown."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+class FileLock:
+    """An exclusive advisory lock shared by every process of the machine: flock(2) on the file `path`,
+    which also names the holder (pid, host, command, since) for the refusal message.
+
+    The kernel drops a flock when its holder dies, however it dies (SIGKILL included), so the lock of
+    a dead process is simply taken over by the next one; the holder written in the file only ever
+    describes a live holder or, after a crash, a dead one nobody waits for. Two FileLock objects on
+    one path exclude each other even inside one process; one object acquired again while held only
+    counts the nesting (its callers keep their threads apart themselves). `acquire()` returns the lock
+    for `with lock.acquire(): ...`. Without fcntl (Windows) only the nesting is counted.
+    """
+
+    def __init__(self, path: Path | str, refusal: str, keep_open: bool = False, remove_on_release: bool = False, **params):
+        self.path = Path(path)
+        self.refusal = refusal  # the message key of the UserError a taken lock raises
+        self.params = params
+        self.keep_open = keep_open  # keep the file open between uses (a lock taken for every append)
+        self.remove_on_release = remove_on_release
+        self._fd: int | None = None
+        self._depth = 0
+
+    @property
+    def held(self) -> bool:
+        return self._depth > 0
+
+    def acquire(self, timeout: float = 0.0) -> "FileLock":
+        """Take the lock, waiting up to `timeout` seconds; UserError(refusal) naming the holder if it stays taken."""
+        if self._depth:
+            self._depth += 1
+            return self
+        if fcntl is not None:
+            self._lock_file(timeout)
+        self._depth = 1
+        return self
+
+    def _lock_file(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except (BlockingIOError, PermissionError):
+                if time.monotonic() >= deadline:
+                    self._close()
+                    raise self._refused() from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+                continue
+            if self._is_current_file():
+                break
+            # The lock file was removed (its dataset deleted or renamed) while we waited: lock the new one.
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._close()
+        previous = os.pread(self._fd, 4096, 0)
+        if previous.strip():
+            # Only a holder that died leaves its name behind (a release empties the file).
+            log.info("lock %s taken over from a process that ended without releasing it (the kernel released "
+                     "its flock): %s", self.path, previous.decode("utf-8", errors="replace"))
+            os.ftruncate(self._fd, 0)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": holder_command(),
+                  "since": datetime.now().isoformat(sep=" ", timespec="seconds")}
+        os.pwrite(self._fd, json.dumps(holder, ensure_ascii=False).encode("utf-8"), 0)
+
+    def _is_current_file(self) -> bool:
+        try:
+            ours, current = os.fstat(self._fd), os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (ours.st_dev, ours.st_ino) == (current.st_dev, current.st_ino)
+
+    def _refused(self) -> UserError:
+        holder = read_lock_holder(self.path)
+        if not holder:
+            time.sleep(0.05)  # taken a moment ago: its holder is writing its name
+            holder = read_lock_holder(self.path)
+        unknown = "?"
+        return UserError(self.refusal, **self.params, pid=holder.get("pid", unknown), host=holder.get("host", unknown),
+                         command=holder.get("command", unknown), since=holder.get("since", unknown))
+
+    def release(self) -> None:
+        if self._depth == 0:
+            return
+        self._depth -= 1
+        if self._depth or self._fd is None:
+            return
+        try:
+            if self.remove_on_release:
+                if self._is_current_file():
+                    self.path.unlink()
+            else:
+                os.ftruncate(self._fd, 0)  # a clean release leaves no holder named
+        except OSError:
+            pass
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if not self.keep_open or self.remove_on_release:
+            self._close()
+
+    def _close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "FileLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+@contextlib.contextmanager
+def temp_beside(target: Path, tag: str, folder: bool = False) -> Iterator[Path]:
+    """A hidden temp file (or folder) `.<target name>.<tag>-<random>.tmp` beside `target`, to be written
+    and then moved into place with os.replace, so that `target` appears complete or not at all.
+
+    It is held locked (flock) while the block runs, so however long the write takes, no other
+    process's stale-temp cleanup removes it; whatever is still there after the block is removed.
+    A writer killed meanwhile leaves it behind for `remove_stale_temps`.
+    """
+    target = Path(target)
+    temp = target.parent / f".{target.name}.{tag}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    if folder:
+        temp.mkdir()
+        fd = os.open(temp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    else:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield temp
+    finally:
+        try:
+            if temp.is_dir() and not temp.is_symlink():
+                shutil.rmtree(temp, ignore_errors=True)
+            else:
+                temp.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def remove_stale_temps(folders: Iterable[Path], max_age_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Remove the hidden temp files and folders (`.*.tmp`) in `folders` that are older than `max_age_s`
+    and that no live process holds locked: what killed writers left. Returns what was removed."""
+    removed = []
+    now = time.time()
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime < max_age_s:
+                    continue
+                if _remove_unless_locked(Path(entry.path), entry.is_dir(follow_symlinks=False)):
+                    removed.append(Path(entry.path))
+            except OSError as exc:
+                log.warning("could not remove the stale temporary %s: %s", entry.path, exc)
+    if removed:
+        log.info("removed %d temporary file(s) left by killed writers: %s", len(removed), ", ".join(map(str, removed)))
+    return removed
+
+
+def _remove_unless_locked(path: Path, is_dir: bool) -> bool:
+    """Remove `path` unless a live process holds a flock on it (a writer still at work)."""
+    if path.is_symlink():
+        path.unlink()
+        return True
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if is_dir else 0))
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except (BlockingIOError, PermissionError):
+                return False
+        if is_dir:
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        return True
+    finally:
+        os.close(fd)
+
+
+def workdir_temp_folders(workdir: "WorkDir") -> list[Path]:
+    """Where writers of the work directory put their temp files: the areas, dataset exports and every run folder."""
+    folders = [workdir.datasets, workdir.datasets / "exports", workdir.db, workdir.models, workdir.training]
+    if workdir.training.is_dir():
+        folders += [p for p in workdir.training.iterdir() if p.is_dir() and not p.is_symlink()]
+    return folders
