@@ -10,10 +10,19 @@ Appending one item writes one line and never reads or rewrites the file, so its 
 grow with the dataset; a process killed mid-write leaves at most one torn last line, which is
 ignored on read and cut off before the next append. Edits append too; when dead records
 outnumber live ones the journal is compacted with an atomic rewrite.
+
+Between processes (the page, `generate`, `datasets import`): every change of a journal (append, edit,
+compaction, creation) holds its journal lock `.<name>.jsonl.lock` for the moment it takes, and an
+append opens the file only once it holds it, so a compaction that replaces the file can never drop
+an append of another process. A long writer (a generation run, an import) also holds the writer
+lock `.<name>.writer.lock` for its whole run: a second one is refused with who holds it. An import
+writes a hidden temp journal and moves it into place when complete: all or nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
@@ -27,9 +36,14 @@ from typing import Any, Iterable
 
 from schema.dataset import Provenance, first_exchange, validate_messages
 from tools.core.errors import UserError
-from tools.core.workdir import atomic_write_text, validate_name
+from tools.core.workdir import FileLock, atomic_write_text, temp_beside, validate_name
 
 SUFFIX = ".jsonl"
+# How long a change waits for another process's hold of the journal (a compaction takes about a
+# second per 50,000 items) before it gives up naming the holder.
+JOURNAL_LOCK_WAIT_S = 60.0
+# Items an import validates and writes at a time.
+IMPORT_BATCH = 2000
 
 
 def new_item_id() -> str:
@@ -38,6 +52,16 @@ def new_item_id() -> str:
 
 def _dumps(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def item_version(item: dict) -> str:
+    """A fingerprint of an item as stored: any save of it, anywhere, changes it (the editor's conflict check)."""
+    return hashlib.sha256(_dumps(item).encode("utf-8")).hexdigest()[:16]
+
+
+def _signature(stat: os.stat_result) -> tuple[int, int, int]:
+    # The inode too: a compaction by another process replaces the file.
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 @dataclass
@@ -86,9 +110,9 @@ class DatasetStore:
         self._root = self.folder.resolve()
         self._paths: dict[str, Path] = {}
         self._lock = threading.RLock()
-        # name -> ((size, mtime_ns), view): replaying a big journal once, not at every page turn.
-        self._cache: dict[str, tuple[tuple[int, int], DatasetView]] = {}
-        self._tail_checked: set[str] = set()
+        # name -> ((size, mtime_ns, inode), view): replaying a big journal once, not at every page turn.
+        self._cache: dict[str, tuple[tuple[int, int, int], DatasetView]] = {}
+        self._journal_locks: dict[str, FileLock] = {}
 
     # ---- paths and listing ----
 
@@ -106,6 +130,38 @@ class DatasetStore:
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
+
+    # ---- locks between processes ----
+
+    def writer_lock(self, name: str) -> FileLock:
+        """The lock a long writer (a generation run, an import) holds on dataset `name` for its whole run;
+        `acquire()` it: a second writer, in any process, is refused with the holder's pid and command."""
+        path = self.path(name)
+        return FileLock(path.parent / f".{path.name[: -len(SUFFIX)]}.writer.lock", "error.lock_dataset", name=name)
+
+    @contextlib.contextmanager
+    def _journal(self, name: str):
+        """Hold the journal of `name` against every other change: threads of this process (the store's
+        lock) and other processes (its flock, waited for up to JOURNAL_LOCK_WAIT_S)."""
+        with self._lock:
+            lock = self._journal_locks.get(name)
+            if lock is None:
+                path = self.path(name)
+                lock = FileLock(path.parent / f".{path.name}.lock", "error.lock_journal", keep_open=True,
+                                name=name, seconds=int(JOURNAL_LOCK_WAIT_S))
+                self._journal_locks[name] = lock
+            lock.acquire(JOURNAL_LOCK_WAIT_S)
+            try:
+                yield
+            finally:
+                lock.release()
+
+    def _forget_locks(self, name: str, *locks: FileLock) -> None:
+        """A dataset that is gone (deleted, renamed away) keeps no lock files: removed as they are released."""
+        journal = self._journal_locks.pop(name, None)
+        for lock in (journal, *locks):
+            if lock is not None:
+                lock.remove_on_release = True
 
     def names(self) -> list[str]:
         return sorted(p.name[: -len(SUFFIX)] for p in self.folder.glob(f"*{SUFFIX}") if not p.name.startswith("."))
@@ -132,8 +188,7 @@ class DatasetStore:
         """The dataset's current state, replayed from its journal (cached until the file changes)."""
         with self._lock:
             path = self._require(name)
-            stat = path.stat()
-            signature = (stat.st_size, stat.st_mtime_ns)
+            signature = _signature(path.stat())
             cached = self._cache.get(name)
             if cached and cached[0] == signature:
                 return cached[1]
@@ -206,7 +261,7 @@ class DatasetStore:
     # ---- writing ----
 
     def create(self, name: str, meta: dict | None = None, exist_ok: bool = False) -> Path:
-        with self._lock:
+        with self._journal(name):
             path = self.path(name)
             if path.exists():
                 if exist_ok:
@@ -219,27 +274,30 @@ class DatasetStore:
     def _append_lines(self, name: str, records: list[dict]) -> None:
         if not records:
             return
-        with self._lock:
-            path = self._require(name)
-            if name not in self._tail_checked:
-                _cut_torn_tail(path)
-                self._tail_checked.add(name)
-            payload = "".join(_dumps(r) + "\n" for r in records).encode("utf-8")
-            cached = self._cache.get(name)
-            before = path.stat() if cached else None
-            # One write() with O_APPEND: the records land whole at the end even if another
-            # process (the CLI generator) appends to the same journal.
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        payload = "".join(_dumps(r) + "\n" for r in records).encode("utf-8")
+        with self._journal(name):
+            # Opened only now that the journal is ours: a compaction by another process may have
+            # replaced the file since this process last wrote to it.
+            fd = os.open(self._require(name), os.O_RDWR | os.O_APPEND)
             try:
-                os.write(fd, payload)
+                before = os.fstat(fd)
+                # No live writer can be mid-line while we hold the lock: a last line without its
+                # newline was torn by a killed one. Cut it, or our record would be glued to it.
+                if before.st_size and os.pread(fd, 1, before.st_size - 1) != b"\n":
+                    _cut_torn_tail(self.path(name))
+                    before = os.fstat(fd)
+                written = 0
+                while written < len(payload):
+                    written += os.write(fd, payload[written:])
+                after = os.fstat(fd)
             finally:
                 os.close(fd)
-            if cached and before and cached[0] == (before.st_size, before.st_mtime_ns):
+            cached = self._cache.get(name)
+            if cached and cached[0] == _signature(before):
                 view = cached[1]
                 for record in records:
                     view.apply(record)
-                after = path.stat()
-                self._cache[name] = ((after.st_size, after.st_mtime_ns), view)
+                self._cache[name] = (_signature(after), view)
 
     def append_item(self, name: str, messages: list[dict], provenance: dict | Provenance | None = None, item_id: str | None = None) -> dict:
         """Validate and append one item; O(1) in the dataset size."""
@@ -267,9 +325,18 @@ class DatasetStore:
         """Merge `meta` into the dataset's metadata (one appended line)."""
         self._append_lines(dataset, [{"meta": meta}])
 
-    def update_item(self, name: str, item_id: str, messages: list[dict]) -> dict:
-        with self._lock:
-            item = self.get_item(name, item_id)
+    def update_item(self, name: str, item_id: str, messages: list[dict], expected: str | None = None) -> dict:
+        """Replace the messages of an item. With `expected` (its `item_version` when the editor opened it),
+        a save over a change made since (another browser, another process) is refused, not lost silently."""
+        with self._journal(name):
+            try:
+                item = self.get_item(name, item_id)
+            except UserError:
+                if expected is None:
+                    raise
+                raise UserError("error.item_changed_elsewhere", name=name, item_id=item_id) from None
+            if expected is not None and item_version(item) != expected:
+                raise UserError("error.item_changed_elsewhere", name=name, item_id=item_id)
             clean = validate_messages(messages)
             provenance = dict(item.get("provenance") or {})
             provenance["edited_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -279,27 +346,70 @@ class DatasetStore:
             return record
 
     def delete_item(self, name: str, item_id: str) -> None:
-        with self._lock:
+        with self._journal(name):
             self.get_item(name, item_id)
             self._append_lines(name, [{"deleted": item_id}])
             self._maybe_compact(name)
 
     def rename(self, old: str, new: str) -> None:
-        with self._lock:
-            source = self._require(old)
-            target = self.path(new)
+        """Refused while a writer (a generation run, an import) holds either name, in any process."""
+        self._require(old)
+        if self.path(new).exists():
+            raise UserError("error.already_exists", what="dataset", name=new)
+        with contextlib.ExitStack() as held:
+            writers = {n: held.enter_context(self.writer_lock(n).acquire()) for n in sorted({old, new})}
+            for n in sorted({old, new}):  # one order for every process: no deadlock
+                held.enter_context(self._journal(n))
+            source, target = self._require(old), self.path(new)
             if target.exists():
                 raise UserError("error.already_exists", what="dataset", name=new)
             os.replace(source, target)
             self._cache.pop(old, None)
-            self._tail_checked.discard(old)
             self.set_meta(new, name=new)
+            self._forget_locks(old, writers[old])
 
     def delete(self, name: str) -> None:
-        with self._lock:
+        """Refused while a writer (a generation run, an import) holds it, in any process."""
+        self._require(name)
+        with self.writer_lock(name).acquire() as writer, self._journal(name):
             self._require(name).unlink()
             self._cache.pop(name, None)
-            self._tail_checked.discard(name)
+            self._forget_locks(name, writer)
+
+    def import_items(self, name: str, conversations: Iterable[list[dict]], meta: dict | None = None,
+                     provenance: dict | None = None) -> int:
+        """Create dataset `name` from `conversations` (an iterable: a streaming reader is welcome), all or
+        nothing: the journal is written aside under a hidden temp name and moved into place when complete,
+        so an import that fails or is killed leaves no dataset. Returns the item count."""
+        path = self.path(name)
+        if path.exists():
+            raise UserError("error.already_exists", what="dataset", name=name)
+        with self.writer_lock(name).acquire():
+            if path.exists():
+                raise UserError("error.already_exists", what="dataset", name=name)
+            created = {"name": name, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(meta or {})}
+            stamp = _provenance(provenance)
+            count = 0
+            with temp_beside(path, "import") as temp:
+                with open(temp, "wb") as handle:
+                    lines = [_dumps({"meta": created})]
+                    for index, messages in enumerate(conversations):
+                        clean = validate_messages(messages, where=f"item {index}")
+                        lines.append(_dumps({"id": new_item_id(), "messages": clean, "provenance": stamp}))
+                        count += 1
+                        if len(lines) >= IMPORT_BATCH:
+                            handle.write(("\n".join(lines) + "\n").encode("utf-8"))
+                            lines = []
+                    if lines:
+                        handle.write(("\n".join(lines) + "\n").encode("utf-8"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                with self._journal(name):
+                    if path.exists():
+                        raise UserError("error.already_exists", what="dataset", name=name)
+                    os.replace(temp, path)
+                    self._cache.pop(name, None)
+            return count
 
     def split(self, name: str, eval_ratio: float, seed: int = 42) -> tuple[int, int]:
         """Mark a random `eval_ratio` of the items as the eval split (reproducible with `seed`)."""
@@ -325,9 +435,9 @@ class DatasetStore:
         return train, evaluation
 
     def compact(self, name: str) -> None:
-        """Rewrite the journal with only live records (atomically)."""
-        with self._lock:
-            view = self.load(name)
+        """Rewrite the journal with only live records (atomically), holding it against every other writer."""
+        with self._journal(name):
+            view = self.load(name)  # re-read if another process appended since
             lines = [_dumps({"meta": view.meta})]
             lines += [_dumps({"event": event}) for event in view.events]
             lines += [_dumps(item) for item in view.items.values()]

@@ -47,10 +47,10 @@ def cmd_datasets_import(args) -> int:
     if store.exists(args.name):
         raise UserError("error.already_exists", what="dataset", name=args.name)
     fmt, conversations = import_file(Path(args.path), args.format)
-    origin = f"imported:{Path(args.path).name}"
-    store.create(args.name, meta={"imported_from": str(args.path), "format": fmt})
-    store.append_items(args.name, [(messages, {"origin": origin}) for messages in conversations])
-    print(t("datasets.imported", count=len(conversations), name=args.name, format=fmt))
+    # All or nothing: the dataset appears only once every item is written (a kill leaves none).
+    count = store.import_items(args.name, conversations, meta={"imported_from": str(args.path), "format": fmt},
+                               provenance={"origin": f"imported:{Path(args.path).name}"})
+    print(t("datasets.imported", count=count, name=args.name, format=fmt))
     return 0
 
 

@@ -13,6 +13,7 @@ from gradio.utils import get_upload_folder
 
 import global_var
 from db.dataset_formats import FORMATS, default_export_name, export_dataset, import_file
+from db.dataset_store import item_version
 from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
 from tools.core.errors import UserError
 from tools.core.i18n import t
@@ -84,14 +85,24 @@ def select_dataset_row(lang: str, evt: gr.SelectData):
     return names[row] if 0 <= row < len(names) else None
 
 
+def _open_item(name, page_ids, evt: gr.SelectData) -> tuple:
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    if not name or not page_ids or not 0 <= row < len(page_ids):
+        return None, "", None
+    item = global_var.datasets().get_item(name, page_ids[row])
+    return item["id"], json.dumps(item["messages"], ensure_ascii=False, indent=2), item_version(item)
+
+
 @user_errors
 def select_item(lang: str, name, page_ids, evt: gr.SelectData):
     """Load the clicked item into the editor; the id comes from this session's page, not the table text."""
-    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-    if not name or not page_ids or not 0 <= row < len(page_ids):
-        return None, ""
-    item = global_var.datasets().get_item(name, page_ids[row])
-    return item["id"], json.dumps(item["messages"], ensure_ascii=False, indent=2)
+    return _open_item(name, page_ids, evt)[:2]
+
+
+@user_errors
+def open_item(lang: str, name, page_ids, evt: gr.SelectData):
+    """`select_item` plus the item's version as opened, which the save carries (a conflict check)."""
+    return _open_item(name, page_ids, evt)
 
 
 def _parse_messages(text: str):
@@ -102,14 +113,17 @@ def _parse_messages(text: str):
 
 
 @user_errors
-def save_item(lang: str, name, item_id, messages_json, page, page_size):
+def save_item(lang: str, name, item_id, messages_json, page, page_size, opened_version=None):
+    """Save the editor's messages; with `opened_version` (the page always sends it) a save over a change
+    made since the item was opened (another browser or process) is refused with a reload hint."""
     if not name:
         raise UserError("error.field_required", field=t("datasets.select", lang))
     if not item_id:
         raise gr.Error(t("datasets.no_item_selected", lang))
-    global_var.datasets().update_item(name, item_id, _parse_messages(messages_json))
+    saved = global_var.datasets().update_item(name, item_id, _parse_messages(messages_json), expected=opened_version or None)
     table, page, info, ids = _items_page(lang, name, page, page_size)
-    return t("datasets.item_saved", lang, item_id=item_id), table, info, ids, _datasets_table(lang)
+    return (t("datasets.item_saved", lang, item_id=item_id), table, info, ids, _datasets_table(lang),
+            item_version(saved))
 
 
 @user_errors
@@ -205,11 +219,12 @@ def import_dataset(lang: str, uploaded, new_name, fmt):
         raise gr.Error(t("datasets.upload_gone", lang))
     try:
         detected, conversations = import_file(path, None if fmt in (None, "", "auto") else fmt)
-        store.create(name, meta={"imported_from": path.name, "format": detected})
-        store.append_items(name, [(messages, {"origin": f"imported:{path.name}"}) for messages in conversations])
+        # All or nothing: the dataset appears only once every item is written.
+        count = store.import_items(name, conversations, meta={"imported_from": path.name, "format": detected},
+                                   provenance={"origin": f"imported:{path.name}"})
     finally:
         discard_upload(path)
-    return t("datasets.imported", lang, count=len(conversations), name=name, format=detected), _datasets_table(lang), choices_update(store.names(), name)
+    return t("datasets.imported", lang, count=count, name=name, format=detected), _datasets_table(lang), choices_update(store.names(), name)
 
 
 def forget_consumed_upload(uploaded):
@@ -237,6 +252,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     lang = L.lang
     page_ids = gr.State([])  # ids of the rows shown to this session, in table order
     selected_item = gr.State(None)
+    item_version_opened = gr.State(None)  # the selected item's version as opened: its save is refused if it changed since
     pending_delete = gr.State(None)  # the deletion token of the ask step (ask_delete_dataset)
     L(gr.Markdown, "datasets.title")
     with gr.Row():
@@ -286,11 +302,12 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     selected.change(show_page, [lang_state, selected, gr.State(1), page_size], page_outputs)
     page.submit(show_page, [lang_state, selected, page, page_size], page_outputs)
     page_size.submit(show_page, [lang_state, selected, page, page_size], page_outputs)
-    items_table.select(select_item, [lang_state, selected, page_ids], [selected_item, item_json])
+    items_table.select(open_item, [lang_state, selected, page_ids], [selected_item, item_json, item_version_opened])
     L.on_switch(relabel_page, [selected, page, page_size], [items_table, page_info, page_ids])
     upload.upload(show_chosen_file, [lang_state, upload], chosen_file)
     L.on_switch(show_chosen_file, [upload], [chosen_file])
-    save_item_button.click(save_item, [lang_state, selected, selected_item, item_json, page, page_size], [status, items_table, page_info, page_ids, datasets_table])
+    save_item_button.click(save_item, [lang_state, selected, selected_item, item_json, page, page_size, item_version_opened],
+                           [status, items_table, page_info, page_ids, datasets_table, item_version_opened])
     delete_item_button.click(delete_item, [lang_state, selected, selected_item, page, page_size],
                              [status, items_table, page, page_info, page_ids, selected_item, item_json, datasets_table])
     rename.click(rename_dataset, [lang_state, selected, new_name], [status, datasets_table, selected])

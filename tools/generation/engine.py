@@ -323,6 +323,10 @@ def prepare_generation(
     if not slices:
         raise UserError("error.generate_no_slices", docs=docs, files=len(files))
 
+    # Another process writing into this dataset (a generation run, an import) is named before any work.
+    # (A run of this very process is refused by start_generation_job, with the job rule's message.)
+    if not any(name == dataset for _, name, _ in global_var.running_jobs("generation")):
+        store.writer_lock(dataset).acquire().release()
     resuming = store.exists(dataset)
     if resuming:
         meta = store.load(dataset).meta
@@ -506,6 +510,21 @@ class GenerationRun:
     # ---- lifecycle ----
 
     async def run(self) -> GenerationProgress:
+        """The whole run, holding the dataset's writer lock: a second run into the same dataset, from any
+        process, ends at once as failed with a message naming this one (it would duplicate every unit)."""
+        try:
+            writer = self.store.writer_lock(self.prepared.dataset).acquire()
+        except UserError as exc:
+            self.progress.status, self.progress.message = "failed", str(exc)
+            self.progress.finished_at = time.time()
+            self._publish()
+            return self.progress
+        try:
+            return await self._run_holding_the_dataset()
+        finally:
+            writer.release()
+
+    async def _run_holding_the_dataset(self) -> GenerationProgress:
         from tools.llm.client import make_async_client
 
         prepared, progress = self.prepared, self.progress
