@@ -5,11 +5,15 @@ what its README says); the Model tab, the `export` command and validation all re
 format is one row and one function. Every export folder gets the tokenizer with its chat
 template and a README.md naming the base model, dataset, run config and metrics. An export holds
 the device (global_var's job rule): it is refused while training or an evaluation runs.
+
+An export is written aside, into a hidden temp folder beside its target, and renamed into place
+once complete (README included): a failed or killed export never shows up as a model.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +22,7 @@ from typing import Callable
 
 import global_var
 from tools.core.errors import UserError
-from tools.core.workdir import atomic_write_text
+from tools.core.workdir import atomic_write_text, temp_beside
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
@@ -71,14 +75,18 @@ def export_run(run: str, fmt: str, out_dir: Path | str | None = None) -> dict:
     if out.exists() and any(out.iterdir()):
         raise UserError("error.train_export_out_not_empty", path=str(out))
     with global_var.device_job("export", run):
-        out.mkdir(parents=True, exist_ok=True)
-        try:
-            EXPORT_FORMATS[fmt].write(adapter, config, out)
-        except BaseException:
-            # Never leave a half-written export that looks complete.
-            shutil.rmtree(out, ignore_errors=True)
-            raise
-    _write_readme(out, run, fmt, adapter, config, metrics)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Written into <hidden temp>/<out name> (writers that name files after their folder see the
+        # real name), then renamed onto `out` (absent or empty) in one step. A failure removes the
+        # temp; a kill leaves it hidden, for the stale-temp cleanup at the next start.
+        with temp_beside(out, "export", folder=True) as temp:
+            staged = temp / out.name
+            staged.mkdir()
+            EXPORT_FORMATS[fmt].write(adapter, config, staged)
+            _write_readme(staged, run, fmt, adapter, config, metrics)
+            if out.exists() and any(out.iterdir()):
+                raise UserError("error.train_export_out_not_empty", path=str(out))
+            os.replace(staged, out)
     return {"run": run, "format": fmt, "path": str(out), "adapter": str(adapter)}
 
 

@@ -11,6 +11,12 @@ Stop is a file (`stop` in the run folder) rather than a signal: every rank of a 
 sees it at the end of the same optimizer step (they agree on it through one all-reduce), it works
 after a workbench restart without owning the process, and a stop asked for while the worker is
 still loading the model is honoured at its first step.
+
+Starting is guarded between processes too: from the check for a live worker until the new worker's
+launch.json is written, the launcher holds the GPU slot lock (workdir/training/.gpu-slot.lock) and
+the run's lock (.run-<run>.lock), so two processes starting at the same moment (the page and a
+terminal, two `train --resume RUN`) cannot both pass; the one refused is told who holds it. The
+kernel drops a lock when its holder dies, so a killed launcher blocks nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Callable
 
 import global_var
 from tools.core.errors import UserError
-from tools.core.workdir import REPO_ROOT, atomic_write_text, validate_name
+from tools.core.workdir import REPO_ROOT, FileLock, atomic_write_text, validate_name
 from train.config import TrainConfig, plan_steps
 from train.runs import (
     CHECKPOINT_NAME,
@@ -55,6 +61,21 @@ from train.runs import (
 )
 
 FOLLOW_INTERVAL_S = 0.5
+GPU_SLOT_LOCK = ".gpu-slot.lock"  # in workdir/training; run locks there are ".run-<run>.lock"
+
+
+def gpu_slot_lock() -> FileLock:
+    """The one training slot of the work directory, held while a worker is checked for and launched."""
+    root = global_var.workdir().training
+    root.mkdir(parents=True, exist_ok=True)
+    return FileLock(root / GPU_SLOT_LOCK, "error.lock_gpu_slot")
+
+
+def run_folder_lock(run: str) -> FileLock:
+    """The lock of run folder `run`, held while the run is started or resumed (removed when released)."""
+    folder = run_dir(run)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(folder.parent / f".run-{folder.name}.lock", "error.lock_run", remove_on_release=True, run=run)
 
 
 # ---------------------------------------------------------------- the handle of a running worker
@@ -346,45 +367,50 @@ def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | No
     from train.loading import resolve_source
 
     config.validate()
-    _check_no_live_worker(config.run_name or "")
-    train_items, eval_items = select_items(config)
-    if config.early_stopping_patience and not eval_items:
-        raise UserError("error.train_patience_needs_eval")
-    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
-    location, is_local = resolve_source(config.model)
-    run = config.run_name or _new_run_name(config.dataset)
-    folder = run_dir(run)
-    if folder.exists():
-        raise UserError("error.already_exists", what="run", name=run)
-    config.run_name = run
-    (folder / "data").mkdir(parents=True)
-    save_items(folder / "data" / "train.jsonl", train_items)
-    save_items(folder / "data" / "eval.jsonl", eval_items)
-    saved = {**config.to_dict(), "model_location": location, "model_is_local": is_local,
-             "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds")}
-    atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
-    _write_starting_status(folder, run, plan["total_steps"], 0)
-    return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)
+    # From the check for a live worker to the new worker's launch.json: no other process in between.
+    with gpu_slot_lock().acquire():
+        _check_no_live_worker(config.run_name or "")
+        train_items, eval_items = select_items(config)
+        if config.early_stopping_patience and not eval_items:
+            raise UserError("error.train_patience_needs_eval")
+        plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+        location, is_local = resolve_source(config.model)
+        run = config.run_name or _new_run_name(config.dataset)
+        with run_folder_lock(run).acquire():
+            folder = run_dir(run)
+            if folder.exists():
+                raise UserError("error.already_exists", what="run", name=run)
+            config.run_name = run
+            (folder / "data").mkdir(parents=True)
+            save_items(folder / "data" / "train.jsonl", train_items)
+            save_items(folder / "data" / "eval.jsonl", eval_items)
+            saved = {**config.to_dict(), "model_location": location, "model_is_local": is_local,
+                     "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds")}
+            atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
+            _write_starting_status(folder, run, plan["total_steps"], 0)
+            return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)
 
 
 def resume_training(run: str, on_progress: Callable[[dict], None] | None = None, tensorboard: bool = False,
                     load_for_chat: bool = False) -> WorkerRun:
     """Continue `run` from its latest checkpoint to the same total step count, on the same data."""
     folder = require_run(run)
-    checkpoint = latest_checkpoint(folder)
-    if checkpoint is None:
-        raise UserError("error.train_no_checkpoint", run=run)
-    status = settled_status(folder)
-    if status.get("state") in RUNNING_STATES:
-        raise UserError("error.train_already_running", run=run)
-    saved = read_json(folder / CONFIG_FILE)
-    config = TrainConfig.from_dict(saved).validate()
-    _check_no_live_worker(run)
-    train_items = load_items(folder / "data" / "train.jsonl")
-    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
-    (folder / STOP_FILE).unlink(missing_ok=True)
-    _write_starting_status(folder, run, plan["total_steps"], int(CHECKPOINT_NAME.match(checkpoint.name).group(1)))
-    return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)
+    # Two resumes of one run (or a resume and a start) at the same moment: the second is refused.
+    with gpu_slot_lock().acquire(), run_folder_lock(run).acquire():
+        checkpoint = latest_checkpoint(folder)
+        if checkpoint is None:
+            raise UserError("error.train_no_checkpoint", run=run)
+        status = settled_status(folder)
+        if status.get("state") in RUNNING_STATES:
+            raise UserError("error.train_already_running", run=run)
+        saved = read_json(folder / CONFIG_FILE)
+        config = TrainConfig.from_dict(saved).validate()
+        _check_no_live_worker(run)
+        train_items = load_items(folder / "data" / "train.jsonl")
+        plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+        (folder / STOP_FILE).unlink(missing_ok=True)
+        _write_starting_status(folder, run, plan["total_steps"], int(CHECKPOINT_NAME.match(checkpoint.name).group(1)))
+        return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)
 
 
 def _write_starting_status(folder: Path, run: str, total_steps: int, step: int) -> None:
