@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from db.dataset_store import DatasetStore
 from db.prompt_store import PromptStore
 from db.provider_store import ProviderStore
+from tools.core.device_queue import DeviceQueue
 from tools.core.errors import UserError
 from tools.core.workdir import WorkDir, remove_stale_temps, workdir_temp_folders
 
@@ -128,6 +129,14 @@ def set_loaded_model(loaded) -> None:
 def model_lock() -> threading.RLock:
     """The state lock, for callers that must check and change the model atomically."""
     return _lock
+
+
+_generation_queue = DeviceQueue()
+
+
+def generation_queue() -> DeviceQueue:
+    """The line every generation on the loaded model waits in (chat, /v1, evaluation; a model load holds it)."""
+    return _generation_queue
 
 
 def model_loading_lock() -> threading.Lock:

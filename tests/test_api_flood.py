@@ -15,6 +15,7 @@ import pytest
 
 from frontend.web.app import start_server
 from frontend.api import openai_api
+from tools.core.device_queue import DeviceQueue
 from train import inference
 
 PIECES, PIECE_S = 6, 0.01  # one fake generation: about 60 ms
@@ -223,7 +224,7 @@ def test_a_full_line_answers_429_with_retry_after():
 def test_async_waiters_share_the_line_with_threads_and_hold_no_thread():
     from tools.core.errors import UserError
 
-    queue = inference.GenerationQueue()
+    queue = DeviceQueue()
     assert queue.acquire()  # a thread (the Chat tab, say) generates
 
     async def scenario() -> None:
