@@ -23,7 +23,8 @@ from tools.core.i18n import STRINGS, t
 TABS = ("settings", "prompts", "generate", "datasets", "models", "train", "chat")
 CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
 KEY_PREFIXES = sorted({key.split(".", 1)[0] for key in STRINGS}, key=len, reverse=True)
-SHOWN_KEY = re.compile(r"\b(?:" + "|".join(map(re.escape, KEY_PREFIXES)) + r")\.[a-z0-9_]+(?:\.[a-z0-9_]+)*\b")
+# Not inside a URL or host name ("https://api.deepseek.com/v1" is no "api." key).
+SHOWN_KEY = re.compile(r"(?<![/@.])\b(?:" + "|".join(map(re.escape, KEY_PREFIXES)) + r")\.[a-z0-9_]+(?:\.[a-z0-9_]+)*\b")
 # Shown in English in both languages on purpose: names of things, units, formats.
 TECHNICAL = re.compile(
     r"^(?:[\W\d_]*|LoRA.*|QLoRA.*|RoPE.*|JSONL?|CSV|GGUF.*|TensorBoard.*|Unsloth.*|API.*|URL.*|Base URL|"
