@@ -41,13 +41,14 @@ def cmd_datasets_export(args) -> int:
 
 def cmd_datasets_import(args) -> int:
     import global_var
-    from db.dataset_formats import import_file
+    from db.dataset_formats import open_import
 
     store = global_var.datasets()
     if store.exists(args.name):
         raise UserError("error.already_exists", what="dataset", name=args.name)
-    fmt, conversations = import_file(Path(args.path), args.format)
-    # All or nothing: the dataset appears only once every item is written (a kill leaves none).
+    fmt, conversations = open_import(Path(args.path), args.format)
+    # Streamed into a hidden temp journal; all or nothing: the dataset appears only once every item
+    # is written (a bad record half way or a kill leaves none).
     count = store.import_items(args.name, conversations, meta={"imported_from": str(args.path), "format": fmt},
                                provenance={"origin": f"imported:{Path(args.path).name}"})
     print(t("datasets.imported", count=count, name=args.name, format=fmt))

@@ -12,7 +12,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 import global_var
-from db.dataset_formats import FORMATS, default_export_name, export_dataset, import_file
+from db.dataset_formats import FORMATS, default_export_name, export_dataset, open_import
 from db.dataset_store import item_version
 from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
 from tools.core.errors import UserError
@@ -218,8 +218,9 @@ def import_dataset(lang: str, uploaded, new_name, fmt):
     if not path.is_file() and _in_upload_cache(path):
         raise gr.Error(t("datasets.upload_gone", lang))
     try:
-        detected, conversations = import_file(path, None if fmt in (None, "", "auto") else fmt)
-        # All or nothing: the dataset appears only once every item is written.
+        detected, conversations = open_import(path, None if fmt in (None, "", "auto") else fmt)
+        # Streamed into a hidden temp journal; all or nothing: the dataset appears only once every
+        # item is written.
         count = store.import_items(name, conversations, meta={"imported_from": path.name, "format": detected},
                                    provenance={"origin": f"imported:{path.name}"})
     finally:
