@@ -1,5 +1,6 @@
 """Peak memory of importing a generated ~200 MB dataset file, streaming (iter_conversations) or whole
-(import_file); REPO may be an older checkout to measure the code before a change.
+(import_file). REPO only labels the output; to measure an older checkout, run this file from it:
+`cd /tmp/old && PYTHONPATH=. /work/main/.venv/bin/python /work/main/bench/import_memory.py old iter FILE`.
 
     .venv/bin/python -m bench.import_memory . gen /tmp/big.jsonl      # write the file once
     .venv/bin/python -m bench.import_memory . iter /tmp/big.jsonl     # then measure each way in a fresh process
@@ -27,7 +28,6 @@ if mode == "gen":
     print(f"wrote {path}: {os.path.getsize(path) / 2**20:.0f} MB, {i} records")
     sys.exit()
 
-sys.path.insert(0, os.path.abspath(repo))  # a benchmark may measure another checkout
 import db.dataset_formats as formats  # noqa: E402
 
 def rss_mb():
