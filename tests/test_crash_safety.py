@@ -298,7 +298,7 @@ def test_compaction_and_appends_of_two_processes_lose_nothing(workdir):
         time.sleep(0.01)  # back to back, an appender would only get the journal between two compactions
     assert process.wait() == 0, process.stdout.read()
     process.stdout.close()
-    assert compactions > 3
+    assert compactions >= 2, "the appends ended before two compactions: nothing was raced"
     questions = {item["messages"][0]["content"] for item in DatasetStore(workdir.datasets).items("shared")}
     assert len(questions) == count, f"{count - len(questions)} appended items lost over {compactions} compactions"
 
