@@ -8,8 +8,13 @@
 It speaks real HTTP (aiohttp on its own thread and event loop), so the official `openai` client is
 exercised end to end, and any number of requests wait out their latency at the same time.
 
+It also plays judge: a request whose system message names the rubric key "groundedness" (the
+workbench's judge, tools/quality/judge.py) gets a rubric verdict instead of pairs, with deterministic
+scores derived from the prompt; groundedness is null when the system message asks for
+`"groundedness": null` (an item without a source). Every fault kind applies to it alike.
+
 Fault kinds (what one request gets):
-  ok            a valid JSON reply {"pairs": [...]}
+  ok            a valid JSON reply {"pairs": [...]} (a judge request: a valid verdict)
   fenced        the same JSON inside a ```json fence          (the parser must cope)
   think         a <think>...</think> preamble before the JSON (the parser must cope)
   malformed     truncated, invalid JSON
@@ -64,8 +69,85 @@ class RequestInfo:
 
 
 def default_responder(info: RequestInfo) -> str:
-    """Deterministic pairs derived from the prompt: questions quote the section and words of the slice."""
+    """Deterministic pairs derived from the prompt: questions quote the section and words of the slice.
+    A judge request gets a verdict (make_judgement)."""
+    if is_judge_request(info):
+        return json.dumps(make_judgement(info), ensure_ascii=False)
+    if is_exam_request(info):
+        return json.dumps({"questions": make_exam_questions(info)}, ensure_ascii=False)
     return json.dumps({"pairs": make_pairs(info)}, ensure_ascii=False)
+
+
+JUDGE_CRITERIA = ("groundedness", "correctness", "relevance", "completeness", "clarity")
+
+
+def _system_text(info: RequestInfo) -> str:
+    return "\n".join(str(m.get("content") or "") for m in info.messages if m.get("role") == "system")
+
+
+def is_judge_request(info: RequestInfo) -> bool:
+    return '"groundedness"' in _system_text(info)
+
+
+def judgement_scores(prompt: str) -> dict[str, int]:
+    """The scores (4-10) the server gives a judge prompt: a digest of the prompt, so the same item always
+    gets the same verdict; "overall" is the rounded mean."""
+    digest = hashlib.sha1(prompt.encode("utf-8")).digest()
+    scores = {name: 4 + digest[i] % 7 for i, name in enumerate(JUDGE_CRITERIA)}
+    scores["overall"] = round(sum(scores.values()) / len(JUDGE_CRITERIA))
+    return scores
+
+
+def make_judgement(info: RequestInfo) -> dict:
+    scores = judgement_scores(info.prompt)
+    verdict = {name: {"score": scores[name], "reason": f"The answer rates {scores[name]} on {name}."} for name in JUDGE_CRITERIA}
+    if '"groundedness": null' in _system_text(info):
+        verdict["groundedness"] = None
+    verdict["overall"] = {"score": scores["overall"], "reason": f"Overall the item rates {scores['overall']}."}
+    return verdict
+
+
+_EXAM_COUNT = re.compile(r"exactly (\d+) questions|恰好包含 (\d+) 道题")
+
+
+def is_exam_request(info: RequestInfo) -> bool:
+    """An exam-creation request (tools/generation/exams.py): its system message asks for {"questions": ...}."""
+    return '{"questions": [' in _system_text(info)
+
+
+def exam_request_kind(info: RequestInfo) -> str:
+    system = _system_text(info)
+    if '"options"' in system:
+        return "mc"
+    if "<a statement>" in system:
+        return "tf"
+    return "code" if "<reference code>" in system else "short"
+
+
+def make_exam_questions(info: RequestInfo) -> list[dict]:
+    """Deterministic questions of the requested kind and count, distinct per slice (a digest of the prompt):
+    mc with 4 distinct options and the answer index, tf with true/false, short/code with a text answer."""
+    kind = exam_request_kind(info)
+    match = _EXAM_COUNT.search(_system_text(info))
+    count = max(1, min(int(match.group(1) or match.group(2)), 20)) if match else 2
+    section = _SECTION_LINE.search(info.prompt)
+    heading = section.group(1).strip() if section else "the documentation"
+    digest = hashlib.sha1(info.prompt.encode("utf-8")).hexdigest()
+    questions = []
+    for i in range(count):
+        tag = f"{digest[i * 4: i * 4 + 8]}-{i}"
+        if kind == "mc":
+            options = [f"Option {letter} of {tag}" for letter in "ABCD"]
+            questions.append({"question": f"Which value does “{heading}” document? (q {tag})", "options": options,
+                              "answer": int(digest[i], 16) % 4})
+        elif kind == "tf":
+            questions.append({"question": f"“{heading}” states fact {tag}.", "answer": int(digest[i], 16) % 2 == 0})
+        elif kind == "code":
+            questions.append({"question": f"Write code with the library that does task {tag} of “{heading}”.",
+                              "answer": f"import tidewater\ntidewater.run({tag!r})"})
+        else:
+            questions.append({"question": f"What does “{heading}” say about item {tag}?", "answer": f"It says {tag}."})
+    return questions
 
 
 def make_pairs(info: RequestInfo) -> list[dict]:
@@ -203,7 +285,8 @@ class OpenAITestServer:
     def reset_stats(self) -> None:
         with getattr(self, "_lock", threading.Lock()):
             self.stats = {"requests": 0, "by_kind": Counter(), "by_status": Counter(), "json_mode_rejected": 0,
-                          "unauthorized": 0, "in_flight": 0, "max_in_flight": 0}
+                          "unauthorized": 0, "in_flight": 0, "max_in_flight": 0, "prompt_tokens": 0,
+                          "completion_tokens": 0}
 
     @property
     def requests(self) -> int:
@@ -308,6 +391,9 @@ class OpenAITestServer:
         prompt_chars = sum(len(str(m.get("content") or "")) for m in info.messages)
         usage = {"prompt_tokens": max(1, prompt_chars // 4), "completion_tokens": max(1, len(content) // 4)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        with self._lock:
+            self.stats["prompt_tokens"] += usage["prompt_tokens"]
+            self.stats["completion_tokens"] += usage["completion_tokens"]
         self.stats["by_status"][200] += 1
         return web.json_response(
             {

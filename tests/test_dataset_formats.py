@@ -50,10 +50,11 @@ def test_export_writes_llamafactory_dataset_info(tmp_path):
     export_dataset(_items(SINGLE), "alpaca", tmp_path / "a.json", "first")
     export_dataset(_items(MULTI), "openai", tmp_path / "b.jsonl", "second")
     info = json.loads((tmp_path / "dataset_info.json").read_text())
-    assert info["first"]["file_name"] == "a.json" and info["first"]["formatting"] == "alpaca"
-    assert info["second"]["formatting"] == "sharegpt" and info["second"]["tags"]["role_tag"] == "role"
+    # One entry per exported file, named after the file.
+    assert info["a"]["file_name"] == "a.json" and info["a"]["formatting"] == "alpaca"
+    assert info["b"]["formatting"] == "sharegpt" and info["b"]["tags"]["role_tag"] == "role"
     alpaca = json.loads((tmp_path / "a.json").read_text())[0]
-    assert set(info["first"]["columns"].values()) >= {"instruction", "output"}
+    assert set(info["a"]["columns"].values()) >= {"instruction", "output"}
     assert alpaca["instruction"] == SINGLE[0]["content"]
 
 

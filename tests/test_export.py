@@ -17,7 +17,7 @@ def test_capabilities_on_this_machine():
 
     capabilities = export_capabilities("en")
     assert capabilities["lora"]["available"] and capabilities["merged_16bit"]["available"]
-    for fmt in ("merged_4bit", "gguf_q4_k_m", "gguf_q8_0", "gguf_f16"):
+    for fmt in ("merged_4bit", "gguf_unsloth_q4_k_m", "gguf_unsloth_q8_0", "gguf_unsloth_f16"):
         assert capabilities[fmt]["available"] is unsloth_available()
         if not unsloth_available():
             assert "Unsloth" in capabilities[fmt]["reason"]
@@ -70,7 +70,7 @@ def test_default_export_folder_is_listed_as_a_model(in_facts_run):
     assert caught.value.key == "error.train_export_out_not_empty"
 
 
-@pytest.mark.parametrize("fmt", ["merged_4bit", "gguf_q4_k_m", "gguf_q8_0", "gguf_f16"])
+@pytest.mark.parametrize("fmt", ["merged_4bit", "gguf_unsloth_q4_k_m", "gguf_unsloth_q8_0", "gguf_unsloth_f16"])
 def test_unsloth_only_formats_say_why(in_facts_run, tmp_path, fmt):
     from train.export import export_run
     from train.loading import unsloth_available
@@ -100,7 +100,7 @@ def test_unknown_run_and_format(in_facts_run, tmp_path):
 def test_gguf_export_on_gpu(in_facts_run, tmp_path):
     from train.export import export_run
 
-    result = export_run(in_facts_run.run, "gguf_q8_0", tmp_path / "gguf")
+    result = export_run(in_facts_run.run, "gguf_unsloth_q8_0", tmp_path / "gguf")
     assert list((tmp_path / "gguf").rglob("*.gguf")), result
     assert global_var.loaded_model() is not None
 

@@ -1,8 +1,9 @@
-"""Saving a run's result: LoRA adapter, merged 16-bit, and (Unsloth only) merged 4-bit and GGUF.
+"""Saving a run's result: LoRA adapter, merged 16-bit, GGUF (llama.cpp's converter, CPU or GPU, with an
+Ollama Modelfile), and (Unsloth only) merged 4-bit and Unsloth's GGUF.
 
-The formats are one table, EXPORT_FORMATS (name, needs Unsloth/GPU, the function that writes it,
-what its README says); the Model tab, the `export` command and validation all read it, so a new
-format is one row and one function. Every export folder gets the tokenizer with its chat
+The formats are one table, EXPORT_FORMATS (name, what it needs: Unsloth/GPU or llama.cpp's tools,
+the function that writes it, what its README says); the Model tab, the `export` command and
+validation all read it, so a new format is one row and one function. Every export folder gets the tokenizer with its chat
 template and a README.md naming the base model, dataset, run config and metrics. An export holds
 the device (global_var's job rule): it is refused while training or an evaluation runs.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,21 +24,27 @@ from typing import Callable
 
 import global_var
 from tools.core.errors import UserError
-from tools.core.workdir import atomic_write_text, temp_beside
+from tools.core.workdir import SHARED_FILE_MODE, atomic_write_text, temp_beside
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
 def export_capabilities(lang: str | None = None) -> dict[str, dict]:
-    """format -> {"available": bool, "reason": str | None}; the reason is in `lang` (default language)."""
+    """format -> {"available": bool, "reason": str | None}; the reason is in `lang` (default language)
+    and names what to do (Unsloth on a GPU, `make gguf-tools`, `make gguf-quantize`)."""
     from tools.core.i18n import t
+    from train.gguf import missing_tools_reason
     from train.loading import unsloth_available
 
     unsloth = unsloth_available()
     capabilities = {}
     for fmt, spec in EXPORT_FORMATS.items():
-        available = not spec.needs_unsloth or unsloth
-        capabilities[fmt] = {"available": available, "reason": None if available else t("models.export_needs_unsloth", lang)}
+        reason = None
+        if spec.needs_unsloth and not unsloth:
+            reason = t("models.export_needs_unsloth", lang)
+        elif spec.needs_llama_cpp:
+            reason = missing_tools_reason(spec.needs_quantize, lang)
+        capabilities[fmt] = {"available": reason is None, "reason": reason}
     return capabilities
 
 
@@ -58,8 +66,10 @@ def default_export_dir(run: str, fmt: str) -> Path:
     return global_var.workdir().child("models", f"{run}-{fmt}", what="model")
 
 
-def export_run(run: str, fmt: str, out_dir: Path | str | None = None) -> dict:
-    """Export run `run` as `fmt` into `out_dir` (default: workdir/models/<run>-<fmt>); returns a summary."""
+def export_run(run: str, fmt: str, out_dir: Path | str | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """Export run `run` as `fmt` into `out_dir` (default: workdir/models/<run>-<fmt>); returns a summary.
+
+    `progress` receives progress lines (the GGUF tools' output); without it they go to the log."""
     from train.runs import CONFIG_FILE, METRICS_FILE, read_json, require_run
 
     if fmt not in FORMATS:
@@ -82,12 +92,14 @@ def export_run(run: str, fmt: str, out_dir: Path | str | None = None) -> dict:
         with temp_beside(out, "export", folder=True) as temp:
             staged = temp / out.name
             staged.mkdir()
-            EXPORT_FORMATS[fmt].write(adapter, config, staged)
-            _write_readme(staged, run, fmt, adapter, config, metrics)
+            details = EXPORT_FORMATS[fmt].write(adapter, config, staged, progress) or {}
+            _write_readme(staged, run, fmt, adapter, config, metrics, out, details)
             if out.exists() and any(out.iterdir()):
                 raise UserError("error.train_export_out_not_empty", path=str(out))
             os.replace(staged, out)
-    return {"run": run, "format": fmt, "path": str(out), "adapter": str(adapter)}
+    # Writers name their files relative to the folder; the summary gives them where they now are.
+    details.update({key: str(out / details[key]) for key in ("gguf", "base_gguf") if key in details})
+    return {"run": run, "format": fmt, "path": str(out), "adapter": str(adapter), **details}
 
 
 def _backend_is_unsloth() -> bool:
@@ -96,7 +108,7 @@ def _backend_is_unsloth() -> bool:
     return unsloth_available()
 
 
-def _export_merged_16bit(adapter: Path, config: dict, out: Path) -> None:
+def _export_merged_16bit(adapter: Path, config: dict, out: Path, progress=None) -> None:
     if _backend_is_unsloth():
         _export_unsloth(adapter, "merged_16bit", out)
     else:
@@ -118,7 +130,7 @@ def _base_tokenizer(adapter: Path, config: dict):
     return tokenizer
 
 
-def _export_lora(adapter: Path, config: dict, out: Path) -> None:
+def _export_lora(adapter: Path, config: dict, out: Path, progress=None) -> None:
     for name in ADAPTER_FILES:
         if (adapter / name).exists():
             shutil.copy2(adapter / name, out / name)
@@ -148,7 +160,7 @@ def _export_merged_transformers(adapter: Path, config: dict, out: Path) -> None:
     _base_tokenizer(adapter, config).save_pretrained(str(out))
 
 
-def _export_unsloth(adapter: Path, fmt: str, out: Path) -> None:
+def _export_unsloth(adapter: Path, fmt: str, out: Path, gguf_method: str | None = None) -> None:
     # Imported only here: unsloth patches torch/transformers at import time and needs CUDA.
     from unsloth import FastLanguageModel
 
@@ -158,7 +170,118 @@ def _export_unsloth(adapter: Path, fmt: str, out: Path) -> None:
     elif fmt == "merged_4bit":
         model.save_pretrained_merged(str(out), tokenizer, save_method="merged_4bit_forced")
     else:
-        model.save_pretrained_gguf(str(out), tokenizer, quantization_method=EXPORT_FORMATS[fmt].gguf_method)
+        model.save_pretrained_gguf(str(out), tokenizer, quantization_method=gguf_method)
+
+
+# ---------------------------------------------------------------- GGUF
+
+
+def _context_length(config: dict, model_dir: Path) -> int | None:
+    """The Modelfile's num_ctx: the length the run trained at, within the model's native context."""
+    try:
+        native = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("max_position_embeddings")
+    except (OSError, ValueError):
+        native = None
+    lengths = [n for n in (config.get("max_length"), native) if isinstance(n, int) and n > 0]
+    return min(lengths) if lengths else None
+
+
+def _export_gguf(kind: str):
+    """gguf_f16 / gguf_q8_0 (llama.cpp's converter) and gguf_q4_k_m (converter f16 + llama-quantize),
+    from the merged 16-bit model, with an Ollama Modelfile beside the file."""
+
+    def write(adapter: Path, config: dict, out: Path, progress=None) -> dict:
+        from tools.core.i18n import t
+        from train import gguf
+
+        gguf.require_tools(need_quantize=kind in gguf.QUANTIZE_METHODS)
+        progress = progress or gguf.log_progress
+        gguf_file = out / f"{out.name}.gguf"
+        # Intermediate files go beside `out` (inside the export's hidden temp folder), never into it.
+        with tempfile.TemporaryDirectory(prefix=".gguf-", dir=out.parent) as work:
+            merged = Path(work) / "merged"
+            merged.mkdir()
+            progress(t("gguf.progress_merge"))
+            _export_merged_16bit(adapter, config, merged)
+            if kind in gguf.QUANTIZE_METHODS:
+                f16 = gguf.convert_model(merged, Path(work) / "f16.gguf", "f16", progress)
+                gguf.quantize(f16, gguf_file, kind, progress)
+            else:
+                gguf.convert_model(merged, gguf_file, kind, progress)
+            facts = gguf.check_gguf(gguf_file, progress=progress)
+            modelfile = gguf.write_modelfile(out, gguf_file.name, _base_tokenizer(adapter, config), merged,
+                                             _context_length(config, merged), progress=progress)
+        return {"gguf": gguf_file.name, "architecture": facts["architecture"], "size": facts["size"],
+                "chat_family": modelfile["family"], "warning": modelfile["warning"]}
+
+    return write
+
+
+def _base_model_dir(config: dict) -> Path:
+    """The base model as a local folder (a hub id resolves to its cached snapshot)."""
+    from train.loading import hub_kwargs, resolve_source
+
+    location, is_local = resolve_source(config["model"])
+    if is_local:
+        return Path(location)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(location, **hub_kwargs(False)))
+    except Exception as exc:  # offline without a cached copy, gated, gone: say which base is needed
+        raise UserError("gguf.error_base_missing", model=location, detail=f"{type(exc).__name__}: {exc}") from None
+
+
+_TOKENIZER_FILE_PREFIXES = ("tokenizer", "special_tokens", "chat_template", "vocab", "merges", "added_tokens")
+
+
+def _export_gguf_lora(adapter: Path, config: dict, out: Path, progress=None) -> dict:
+    """The adapter as a GGUF LoRA (convert_lora_to_gguf.py --base), plus the base model as f16 GGUF so
+    that the folder runs as it is (Modelfile: FROM the base, ADAPTER the adapter)."""
+    from train import gguf
+
+    gguf.require_tools()
+    progress = progress or gguf.log_progress
+    base_dir = _base_model_dir(config)
+    adapter_file = out / f"{out.name}-adapter-f16.gguf"
+    base_file = out / f"{out.name}-base-f16.gguf"
+    tokenizer = _base_tokenizer(adapter, config)
+    with tempfile.TemporaryDirectory(prefix=".gguf-", dir=out.parent) as work:
+        # The base's weights (linked, not copied) with the tokenizer the run trained with (its chat
+        # template may be the fallback one the base lacked).
+        base = Path(work) / "base"
+        base.mkdir()
+        for item in base_dir.iterdir():
+            if item.is_file() and not item.name.startswith(_TOKENIZER_FILE_PREFIXES):
+                (base / item.name).symlink_to(item.resolve())
+        tokenizer.save_pretrained(str(base))
+        gguf.convert_model(base, base_file, "f16", progress)
+        gguf.convert_lora(adapter, base, adapter_file, "f16", progress)
+        base_facts = gguf.check_gguf(base_file, progress=progress)
+        adapter_facts = gguf.check_gguf(adapter_file, architecture=base_facts["architecture"], adapter=True, progress=progress)
+        modelfile = gguf.write_modelfile(out, base_file.name, tokenizer, base, _context_length(config, base),
+                                         adapter_name=adapter_file.name, progress=progress)
+    return {"gguf": adapter_file.name, "base_gguf": base_file.name, "architecture": base_facts["architecture"],
+            "size": adapter_facts["size"], "chat_family": modelfile["family"], "warning": modelfile["warning"]}
+
+
+def _export_gguf_unsloth(method: str):
+    def write(adapter: Path, config: dict, out: Path, progress=None) -> dict:
+        from train import gguf
+
+        _export_unsloth(adapter, "gguf", out, gguf_method=method)
+        files = sorted(out.rglob("*.gguf"), key=lambda path: path.stat().st_size, reverse=True)
+        if not files:
+            return {}
+        # Our Modelfile (template checked against the tokenizer) replaces Unsloth's when we know the layout.
+        tokenizer = _base_tokenizer(adapter, config)
+        relative = str(files[0].relative_to(out))
+        if gguf.identify_chat(tokenizer) is None and (files[0].parent / "Modelfile").exists():
+            return {"gguf": relative}
+        modelfile = gguf.write_modelfile(files[0].parent, files[0].name, tokenizer, None, config.get("max_length"), progress=progress)
+        return {"gguf": relative, "chat_family": modelfile["family"], "warning": modelfile["warning"]}
+
+    return write
 
 
 @dataclass(frozen=True)
@@ -166,32 +289,95 @@ class ExportFormat:
     """One way to ship a run: the UI's choices, the CLI's --format and validation read this table."""
 
     name: str
-    needs_unsloth: bool  # CUDA + Unsloth (merged 4-bit, GGUF); the others work everywhere
-    write: Callable[[Path, dict, Path], None]  # (adapter folder, run config, empty output folder)
+    needs_unsloth: bool  # CUDA + Unsloth (merged 4-bit, Unsloth's GGUF)
+    # (adapter folder, run config, empty output folder, progress callback or None) -> extra summary;
+    # its "gguf"/"base_gguf" are paths relative to the output folder
+    write: Callable[[Path, dict, Path, Callable[[str], None] | None], dict | None]
     how_to_use: str  # the line of the export's README that says how to load it
-    gguf_method: str | None = None
+    needs_llama_cpp: bool = False  # llama.cpp's converter from `make gguf-tools`
+    needs_quantize: bool = False  # llama-quantize from `make gguf-quantize`
+    run_help: str = ""  # the README's "Run it" section: {folder}, {name}, {gguf}, {base}
 
 
-def _gguf(method: str) -> ExportFormat:
-    return ExportFormat(f"gguf_{method}", True, lambda adapter, config, out: _export_unsloth(adapter, f"gguf_{method}", out),
-                        "GGUF file for llama.cpp / Ollama, written by Unsloth.", gguf_method=method)
+_OLLAMA_HELP = (
+    "With Ollama (the Modelfile beside the GGUF sets the chat template, stop tokens and default parameters):\n\n"
+    "    cd {folder}\n    ollama create {name} -f Modelfile\n    ollama run {name}\n\n"
+)
+_GGUF_HELP = _OLLAMA_HELP + (
+    "With llama.cpp: `llama-cli -m {folder}/{gguf}` or `llama-server -m {folder}/{gguf} --jinja` "
+    "(the chat template is inside the GGUF).\n"
+)
+_GGUF_LORA_HELP = _OLLAMA_HELP + (
+    "With llama.cpp: `llama-cli -m {folder}/{base} --lora {folder}/{gguf}`. If you already have the base model "
+    "in Ollama or as a GGUF, point FROM at it and delete the base file here.\n"
+)
+_VLLM_MERGED_HELP = (
+    "With vLLM (an OpenAI-compatible server):\n\n    vllm serve {folder} --served-model-name {name}\n"
+)
+_VLLM_LORA_HELP = (
+    "With vLLM, on the base model with this adapter (requests use the model name `{name}`):\n\n"
+    "    vllm serve {base} --enable-lora --lora-modules {name}={folder}\n"
+)
+
+
+def _gguf_row(kind: str) -> ExportFormat:
+    how = {"f16": "GGUF, 16-bit (llama.cpp's converter).", "q8_0": "GGUF, 8-bit Q8_0 (llama.cpp's converter).",
+           "q4_k_m": "GGUF, 4-bit Q4_K_M (llama.cpp's converter, then llama-quantize)."}[kind]
+    return ExportFormat(f"gguf_{kind}", False, _export_gguf(kind), how + " Runs on llama.cpp and Ollama (Modelfile beside it).",
+                        needs_llama_cpp=True, needs_quantize=kind == "q4_k_m", run_help=_GGUF_HELP)
+
+
+def _unsloth_gguf_row(method: str) -> ExportFormat:
+    return ExportFormat(f"gguf_unsloth_{method}", True, _export_gguf_unsloth(method),
+                        "GGUF file for llama.cpp / Ollama, written by Unsloth (CUDA GPU).", run_help=_GGUF_HELP)
 
 
 EXPORT_FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
     ExportFormat("lora", False, _export_lora,
-                 "LoRA adapter: load the base model, then `PeftModel.from_pretrained(base, this_folder)`."),
+                 "LoRA adapter: load the base model, then `PeftModel.from_pretrained(base, this_folder)`.", run_help=_VLLM_LORA_HELP),
     ExportFormat("merged_16bit", False, _export_merged_16bit,
-                 "Base and adapter merged into plain weights: load with `AutoModelForCausalLM.from_pretrained(this_folder)`."),
-    ExportFormat("merged_4bit", True, lambda adapter, config, out: _export_unsloth(adapter, "merged_4bit", out),
+                 "Base and adapter merged into plain weights: load with `AutoModelForCausalLM.from_pretrained(this_folder)`.",
+                 run_help=_VLLM_MERGED_HELP),
+    ExportFormat("merged_4bit", True, lambda adapter, config, out, progress=None: _export_unsloth(adapter, "merged_4bit", out),
                  "Merged and quantised to 4 bit (bitsandbytes) by Unsloth."),
-    _gguf("q4_k_m"),
-    _gguf("q8_0"),
-    _gguf("f16"),
+    _gguf_row("f16"),
+    _gguf_row("q8_0"),
+    _gguf_row("q4_k_m"),
+    ExportFormat("gguf_lora", False, _export_gguf_lora,
+                 "LoRA adapter as GGUF (convert_lora_to_gguf.py), with the base model as f16 GGUF so the folder runs as it is.",
+                 needs_llama_cpp=True, run_help=_GGUF_LORA_HELP),
+    _unsloth_gguf_row("q4_k_m"),
+    _unsloth_gguf_row("q8_0"),
+    _unsloth_gguf_row("f16"),
 )}
 FORMATS = tuple(EXPORT_FORMATS)
 
 
-def _write_readme(out: Path, run: str, fmt: str, adapter: Path, config: dict, metrics: dict) -> None:
+def _run_help(fmt: str, final: Path, config: dict, details: dict) -> str:
+    """The README's "Run it" section, with this export's paths filled in."""
+    from tools.core.i18n import t
+
+    spec = EXPORT_FORMATS[fmt]
+    if not spec.run_help:
+        return ""
+    from train.loading import resolve_source
+
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in final.name.lower())
+    if "base_gguf" in details:
+        base = Path(details["base_gguf"]).name
+    else:
+        try:
+            base = resolve_source(config.get("model") or "")[0]
+        except UserError:
+            base = config.get("model")
+    text = spec.run_help.format(folder=final, name=name, gguf=details.get("gguf", ""), base=base)
+    if details.get("warning"):
+        text += "\n> " + t(details["warning"], "en") + "\n"
+    return "## Run it\n\n" + text + "\n"
+
+
+def _write_readme(out: Path, run: str, fmt: str, adapter: Path, config: dict, metrics: dict,
+                  final: Path | None = None, details: dict | None = None) -> None:
     shown_config = {k: v for k, v in config.items() if k not in ("plan",)}
     keep = ("state", "global_step", "total_steps", "train_loss", "train_runtime", "best_eval_loss", "best_eval_perplexity", "best_checkpoint")
     shown_metrics = {k: metrics[k] for k in keep if k in metrics}
@@ -203,7 +389,8 @@ def _write_readme(out: Path, run: str, fmt: str, adapter: Path, config: dict, me
         f"- Base model: `{config.get('model')}`\n"
         f"- Dataset: `{config.get('dataset')}`\n"
         f"- Run: `{run}` (weights from `{adapter.name}`)\n\n"
+        + _run_help(fmt, final or out, config, details or {}) +
         "## Run config\n\n```json\n" + json.dumps(shown_config, ensure_ascii=False, indent=2) + "\n```\n\n"
         "## Metrics\n\n```json\n" + json.dumps(shown_metrics, ensure_ascii=False, indent=2, default=str) + "\n```\n"
     )
-    atomic_write_text(out / "README.md", text)
+    atomic_write_text(out / "README.md", text, SHARED_FILE_MODE)  # read by other tools and users

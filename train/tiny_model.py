@@ -12,7 +12,9 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
+from tools.core.i18n import t
 from tools.core.workdir import REPO_ROOT, SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
 from train.chat_templates import CHATML, CHATML_SPECIAL_TOKENS
 
@@ -57,12 +59,22 @@ def heading_sections(text: str) -> list[tuple[str, str]]:
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = VOCAB_SIZE):
-    """A byte-level BPE tokenizer (any script, Chinese included) wrapped for transformers."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """A byte-level BPE tokenizer (any script, Chinese included) wrapped for transformers.
+
+    It splits text exactly as Qwen2's tokenizer does (its Split regex, then byte-level), so that
+    llama.cpp's converter can give it Qwen2's pre-tokenizer type (see train.gguf_convert) and a
+    GGUF of the tiny model tokenizes as the Hugging Face folder does.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from train.gguf_convert import QWEN2_SPLIT_PATTERN
+
     core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
+    ])
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -96,8 +108,10 @@ def _pretraining_sequences(tokenizer, docs: list[str]) -> list[list[int]]:
     return blocks
 
 
-def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | None = None, log=print) -> Path:
-    """Build, pre-train and save the tiny model as a normal Hugging Face folder at `out_dir`."""
+def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | None = None, log=print,
+                     progress: Callable[[int, int], None] | None = None) -> Path:
+    """Build, pre-train and save the tiny model as a normal Hugging Face folder at `out_dir`;
+    `log` gets a line now and then (in the process language), `progress(step, total)` every step."""
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
@@ -160,8 +174,10 @@ def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | 
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
+        if progress is not None:
+            progress(step + 1, PRETRAIN_STEPS)
         if step % 50 == 0 or step == PRETRAIN_STEPS - 1:
-            log(f"pre-training step {step + 1}/{PRETRAIN_STEPS}  loss {loss.item():.3f}")
+            log(t("tiny.step", step=step + 1, total=PRETRAIN_STEPS, loss=f"{loss.item():.3f}"))
     model.eval()
     model.to("cpu")
 
@@ -190,5 +206,5 @@ def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log(f"tiny model saved to {out_dir} in {time.monotonic() - started:.1f} s")
+    log(t("tiny.saved", path=out_dir, seconds=f"{time.monotonic() - started:.1f}"))
     return out_dir

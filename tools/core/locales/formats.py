@@ -1,0 +1,90 @@
+"""Dataset files from and for the peers: LLaMA-Factory's dataset_info.json, Easy Dataset,
+synthetic-data-kit and OpenAI fine-tuning files (db/dataset_formats.py)."""
+
+from tools.core.locales import s as _s
+
+STRINGS = {
+    # --- export ---
+    "formats.note_system_dropped": _s(
+        "注意:{count} 条数据带有系统提示词,qa 格式没有系统提示词字段,已将其丢弃。",
+        "Note: {count} items had a system prompt; the qa format has no place for one, so it was dropped.",
+    ),
+    "formats.note_flattened": _s(
+        "注意:{items} 条多轮对话被拆成了 {pairs} 条单轮问答。",
+        "Note: {items} multi-turn items were split into {pairs} single question/answer pairs.",
+    ),
+    "formats.note_weight_dropped": _s(
+        "注意:{count} 个标记为 weight 0(不训练)的回答在 {format} 格式中没有这个标记,用该文件训练时会被学习。",
+        "Note: {count} answers marked weight 0 (not trained on) lose that mark in the {format} format: training on this file learns them.",
+    ),
+    "formats.dataset_info_corrupt": _s(
+        "{path} 已存在,但不是由数据集条目组成的 JSON 对象({detail})。该文件未被改动,也没有导出任何内容:请修复或移走它,然后重新导出。",
+        "{path} exists but is not a JSON object of dataset entries ({detail}). It was left unchanged and nothing was exported: fix or move it, then export again.",
+    ),
+    # --- import: shapes ---
+    "formats.unknown_shape": _s(
+        "无法识别 {file} 的格式:它是有效的 JSON,但 {where} 处的对象的键为 {keys},不是可导入的任何一种结构"
+        "(alpaca、sharegpt、openai、qa,Easy Dataset 的导出,synthetic-data-kit 的 qa_pairs / cot_examples)。",
+        "Cannot tell the format of {file}: it is valid JSON, but the object at {where} has the keys {keys}, which is none of the shapes "
+        "that can be imported (alpaca, sharegpt, openai, qa, Easy Dataset exports, synthetic-data-kit's qa_pairs / cot_examples).",
+    ),
+    "formats.container_empty": _s(
+        "{file} 中的 “{field}” 是空列表:没有可导入的问答。",
+        "{file}: “{field}” is an empty list: there are no question/answer pairs to import.",
+    ),
+    **{
+        f"formats.preference_{kind}": _s(
+            f"{{where}}:这是偏好数据({zh})。偏好数据(DPO、KTO)要用另一种训练方法,不能作为监督微调(SFT)对话导入;请导入普通对话数据。",
+            f"{{where}}: this is preference data ({en}). Preference data (DPO, KTO) is trained with another method and cannot be "
+            "imported as supervised fine-tuning (SFT) conversations; import a file of plain conversations instead.",
+        )
+        for kind, zh, en in (
+            ("dpo", "DPO:“chosen” 和 “rejected” 两个回答", "DPO: a “chosen” and a “rejected” answer"),
+            ("kto", "KTO:回答带有 true/false 标签 “{field}”", "KTO: the answer carries a true/false “{field}”"),
+            ("openai", "OpenAI 偏好微调:“preferred_output” 和 “non_preferred_output”",
+             "OpenAI preference fine-tuning: “preferred_output” and “non_preferred_output”"),
+        )
+    },
+    **{
+        f"formats.tool_{kind}": _s(
+            f"{{where}}:{zh}。暂不支持工具调用数据(工具调用、工具结果、工具定义):请删去这些对话或轮次后重新导入。",
+            f"{{where}}: {en}. Tool-calling data (tool calls, tool results, tool definitions) is not supported yet: remove those "
+            "conversations or turns and import again.",
+        )
+        for kind, zh, en in (
+            ("role", "字段 “{field}” 的角色是 “{role}”", "field “{field}” has the role “{role}”"),
+            ("call", "字段 “{field}” 是一次工具调用", "field “{field}” is a tool call"),
+            ("definitions", "字段 “{field}” 定义了工具", "field “{field}” defines tools"),
+        )
+    },
+    "formats.content_part": _s(
+        "{where}:字段 “{field}” 是类型为 “{kind}” 的内容片段;只能导入文本片段({{\"type\": \"text\", \"text\": …}})。",
+        "{where}: field “{field}” is a content part of type “{kind}”; only text parts ({{\"type\": \"text\", \"text\": …}}) can be imported.",
+    ),
+    "formats.no_question": _s(
+        "{where}:“instruction” 和 “input” 都为空:问题文本应放在其中之一。",
+        "{where}: “instruction” and “input” are both empty: the question belongs in one of them.",
+    ),
+    "formats.weight_not_assistant": _s(
+        "{where}:字段 “{field}” 只能用于 assistant 消息(这里是 “{role}”):weight 表示是否在该回答上训练。",
+        "{where}: field “{field}” is only allowed on assistant messages (this one is “{role}”): a weight says whether that answer is trained on.",
+    ),
+    "formats.weight_value": _s(
+        "{where}:字段 “{field}” 应为 0(不训练该回答)或 1(训练),收到的是 {value}。",
+        "{where}: field “{field}” must be 0 (not trained on) or 1 (trained on), not {value}.",
+    ),
+    # --- import: CSV ---
+    "formats.csv_no_header": _s(
+        "{file} 的第一行应是列名(例如 instruction,input,output 或 question,answer)。",
+        "{file}: the first line must name the columns (e.g. instruction,input,output or question,answer).",
+    ),
+    "formats.csv_extra_cells": _s(
+        "{file} 第 {line} 行的单元格比表头多:含逗号或换行的单元格需要用双引号括起来。",
+        "{file} line {line} has more cells than the header: a cell holding a comma or a line break must be in double quotes.",
+    ),
+    "formats.csv_json_cell": _s(
+        "{file} 第 {line} 行的 “{column}” 列应为 JSON 消息列表:{detail}",
+        "{file} line {line}: the “{column}” column must hold a JSON list of messages: {detail}",
+    ),
+    "formats.csv_error": _s("{file} 第 {line} 行不是有效的 CSV:{detail}", "{file} line {line} is not valid CSV: {detail}"),
+}
