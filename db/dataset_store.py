@@ -5,15 +5,37 @@ Each line of `<name>.jsonl` is one record:
   {"deleted": "<id>"}                                     the item is gone
   {"meta": {...}}                                         dataset metadata, merged key by key
   {"event": {...}}                                        a generation event (unit done/failed), kept in order
+  {"begin": {"run", "kind", "details", "at"}}             a long change (a generation run, a bulk action) starts
+  {"version": {"n", "at", "kind", "details", "items", "train", "eval"[, "run", "partial"]}}
+                                                          the end of version n: the dataset as replayed up
+                                                          to and including this line IS version n
+
+Versions cost one line each and copy nothing: version n is the journal's prefix up to its version
+line (its byte offset is indexed, so `view_at` reads only that prefix). Listing versions reads only
+the version lines (they carry their counts); `diff` parses only the records between the two versions
+and the older records of the items they touch; `restore` appends that diff. Every change made for
+a user is one version: create, import, an item edit or delete, a split, a restore, a redaction, and
+a generation run or bulk action as a whole (`begin_version`/`end_version`, or `with changes(...)`,
+inside which edits and deletes are part of the one version). `append_item(s)`, `append_event` and
+`set_meta` are raw appends for such writers. Records after the last version line that change the
+data (items, deletions, a split) are the "pending" version: shown by `versions()` with the next
+number, and closed with that number by the next change (labelled by the run that wrote them, marked
+`partial` when that run goes on, e.g. an edit during a generation run; a run killed mid-way is
+closed the same way). Old journals without any version line read as version 1 ("legacy"); their
+next change closes it under that number. Old code reading a new journal ignores the new lines.
+
+History stays: compaction no longer drops superseded records (each is some version's state); it
+only rewrites the journal without the torn tail and unparseable lines a crash left. The one way to
+change history is `rewrite_history` (a redaction): every record is transformed in one atomic rewrite
+and a "redact" version is appended; the old file and every temp of this journal are gone after it.
 
 Appending one item writes one line and never reads or rewrites the file, so its cost does not
 grow with the dataset; a process killed mid-write leaves at most one torn last line, which is
-ignored on read and cut off before the next append. Edits append too; when dead records
-outnumber live ones the journal is compacted with an atomic rewrite.
+ignored on read and cut off before the next append.
 
 Between processes (the page, `generate`, `datasets import`): every change of a journal (append, edit,
-compaction, creation) holds its journal lock `.<name>.jsonl.lock` for the moment it takes, and an
-append opens the file only once it holds it, so a compaction that replaces the file can never drop
+rewrite, creation) holds its journal lock `.<name>.jsonl.lock` for the moment it takes, and an
+append opens the file only once it holds it, so a rewrite that replaces the file can never drop
 an append of another process. A long writer (a generation run, an import) also holds the writer
 lock `.<name>.writer.lock` for its whole run: a second one is refused with who holds it. An import
 writes a hidden temp journal and moves it into place when complete: all or nothing.
@@ -22,6 +44,7 @@ writes a hidden temp journal and moves it into place when complete: all or nothi
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -29,14 +52,16 @@ import os
 import random
 import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from schema.dataset import Provenance, first_exchange, validate_messages
 from tools.core.errors import UserError
-from tools.core.workdir import FileLock, atomic_write_text, temp_beside, validate_name
+from tools.core.i18n import STRINGS, t
+from tools.core.workdir import TEMP_SUFFIX, FileLock, atomic_write_text, temp_beside, validate_name
 
 SUFFIX = ".jsonl"
 # How long a change waits for another process's hold of the journal (a compaction takes about a
@@ -44,6 +69,8 @@ SUFFIX = ".jsonl"
 JOURNAL_LOCK_WAIT_S = 60.0
 # Items an import validates and writes at a time.
 IMPORT_BATCH = 2000
+# Replayed past versions kept in memory (a diff needs two; each holds its items).
+VERSION_VIEWS_KEPT = 2
 
 
 def new_item_id() -> str:
@@ -66,29 +93,75 @@ def _signature(stat: os.stat_result) -> tuple[int, int, int]:
 
 @dataclass
 class DatasetView:
-    """The replayed state of one journal."""
+    """The replayed state of one journal (or of its prefix up to a version line)."""
 
     name: str
     items: dict[str, dict] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
-    records: int = 0  # lines in the journal, live or dead: drives compaction
+    records: int = 0  # lines in the journal, live or dead
     torn_tail: bool = False
+    versions: list[dict] = field(default_factory=list)  # the version records, in order
+    offsets: dict[int, int] = field(default_factory=dict)  # version n -> byte offset just past its line
+    tail_changes: int = 0  # records changing the data (items, deletions, splits) after the last version line
+    tail_begin: dict | None = None  # the latest begin record after the last version line
+    open_runs: dict[str, dict] = field(default_factory=dict)  # run token -> begin record, until its run ends
+    inode: int = 0  # of the file replayed: offsets are only good for it
 
     @property
     def eval_ids(self) -> set[str]:
         return set((self.meta.get("split") or {}).get("eval_ids") or [])
 
+    @property
+    def last_version(self) -> int:
+        return self.versions[-1]["n"] if self.versions else 0
+
+    def counts(self) -> dict[str, int]:
+        eval_count = sum(1 for item_id in self.eval_ids if item_id in self.items)
+        return {"items": len(self.items), "train": len(self.items) - eval_count, "eval": eval_count}
+
     def apply(self, record: dict) -> None:
         self.records += 1
         if "meta" in record:
             self.meta.update(record["meta"])
+            if "split" in record["meta"]:
+                self.tail_changes += 1
         elif "deleted" in record:
             self.items.pop(record["deleted"], None)
+            self.tail_changes += 1
         elif "event" in record:
             self.events.append(record["event"])
         elif "id" in record:
             self.items[record["id"]] = record
+            self.tail_changes += 1
+        elif "version" in record:
+            version = record["version"]
+            self.versions.append(version)
+            if version.get("run") and not version.get("partial"):
+                self.open_runs.pop(version["run"], None)
+            self.tail_changes, self.tail_begin = 0, None
+        elif "begin" in record:
+            begin = record["begin"]
+            # One run of a kind at a time (generation holds the writer lock): an older open run of this
+            # kind was killed and is over.
+            for token in [t for t, b in self.open_runs.items() if b.get("kind") == begin.get("kind")]:
+                del self.open_runs[token]
+            self.open_runs[begin.get("run")] = begin
+            self.tail_begin = begin
+
+    def tail_label(self) -> dict:
+        """What made the records after the last version line: the run that began them (or is still
+        open), else "legacy" (a journal from before versions) or "unrecorded" (a raw append)."""
+        begin = self.tail_begin or (next(reversed(self.open_runs.values())) if self.open_runs else None)
+        if begin:
+            return {"kind": begin.get("kind") or "unrecorded", "details": dict(begin.get("details") or {}),
+                    "run": begin.get("run")}
+        return {"kind": "unrecorded" if self.versions else "legacy", "details": {}}
+
+    def snapshot(self) -> "DatasetView":
+        """A copy whose items and metadata later replay does not change (records are shared, never mutated)."""
+        return DatasetView(name=self.name, items=dict(self.items), meta=dict(self.meta), events=list(self.events),
+                           records=self.records, versions=list(self.versions), offsets=dict(self.offsets))
 
 
 @dataclass
@@ -113,6 +186,11 @@ class DatasetStore:
         # name -> ((size, mtime_ns, inode), view): replaying a big journal once, not at every page turn.
         self._cache: dict[str, tuple[tuple[int, int, int], DatasetView]] = {}
         self._journal_locks: dict[str, FileLock] = {}
+        # (name, inode, version, rewrites) -> replayed view: a journal's prefix never changes but by a rewrite.
+        self._version_views: OrderedDict[tuple, DatasetView] = OrderedDict()
+        self._local = threading.local()  # the `changes` blocks open on each thread
+        # name -> (signature, light view): versions and offsets without a full replay (see _index).
+        self._indexes: dict[str, tuple[tuple[int, int, int], DatasetView]] = {}
 
     # ---- paths and listing ----
 
@@ -192,28 +270,10 @@ class DatasetStore:
             cached = self._cache.get(name)
             if cached and cached[0] == signature:
                 return cached[1]
-            view = DatasetView(name=name)
             with open(path, "rb") as handle:
                 data = handle.read()
-            lines = data.split(b"\n")
-            # A file not ending in a newline was cut mid-write: its last line is incomplete.
-            view.torn_tail = bool(lines and lines[-1])
-            complete = [raw for raw in lines[:-1] if raw.strip()]
-            try:
-                # One C-level parse of the whole journal is ~2x faster than a call per line.
-                records = json.loads(b"[" + b",".join(complete) + b"]")
-            except json.JSONDecodeError:
-                records = None
-            if records is not None:
-                for record in records:
-                    view.apply(record)
-            else:
-                for raw in complete:
-                    try:
-                        view.apply(json.loads(raw))
-                    except json.JSONDecodeError:
-                        # Only a crash can produce this; skipping keeps the rest usable.
-                        view.records += 1
+            view, _ = _replay(name, data)
+            view.inode = signature[2]
             self._cache[name] = (signature, view)
             return view
 
@@ -261,22 +321,25 @@ class DatasetStore:
     # ---- writing ----
 
     def create(self, name: str, meta: dict | None = None, exist_ok: bool = False) -> Path:
+        """A new empty dataset: its metadata and version 1 ("create"), in one atomic write."""
         with self._journal(name):
             path = self.path(name)
             if path.exists():
                 if exist_ok:
                     return path
                 raise UserError("error.already_exists", what="dataset", name=name)
-            created = {"name": name, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(meta or {})}
-            atomic_write_text(path, _dumps({"meta": created}) + "\n")
+            created = {"name": name, "created_at": _now(), **(meta or {})}
+            version = {"n": 1, "at": _now(), "kind": "create", "details": {}, "items": 0, "train": 0, "eval": 0}
+            atomic_write_text(path, _dumps({"meta": created}) + "\n" + _dumps({"version": version}) + "\n")
             return path
 
     def _append_lines(self, name: str, records: list[dict]) -> None:
         if not records:
             return
-        payload = "".join(_dumps(r) + "\n" for r in records).encode("utf-8")
+        lines = [(_dumps(r) + "\n").encode("utf-8") for r in records]
+        payload = b"".join(lines)
         with self._journal(name):
-            # Opened only now that the journal is ours: a compaction by another process may have
+            # Opened only now that the journal is ours: a rewrite by another process may have
             # replaced the file since this process last wrote to it.
             fd = os.open(self._require(name), os.O_RDWR | os.O_APPEND)
             try:
@@ -295,19 +358,26 @@ class DatasetStore:
             cached = self._cache.get(name)
             if cached and cached[0] == _signature(before):
                 view = cached[1]
-                for record in records:
+                position = before.st_size
+                for record, line in zip(records, lines):
                     view.apply(record)
+                    position += len(line)
+                    if "version" in record:
+                        view.offsets[record["version"]["n"]] = position
+                view.torn_tail = False
                 self._cache[name] = (_signature(after), view)
 
     def append_item(self, name: str, messages: list[dict], provenance: dict | Provenance | None = None, item_id: str | None = None) -> dict:
-        """Validate and append one item; O(1) in the dataset size."""
+        """Validate and append one item; O(1) in the dataset size. A raw append: it joins the pending
+        version (use `changes` or `commit_items` to make it a version of its own)."""
         record = {"id": item_id or new_item_id(), "messages": validate_messages(messages), "provenance": _provenance(provenance)}
         self._append_lines(name, [record])
         return record
 
     def append_items(self, name: str, items: Iterable[tuple[list[dict], dict | None]], event: dict | None = None) -> int:
         """Validate and append items, and `event` after them in the same single write (so a
-        generator's unit lands with its completion record or not at all); returns the item count."""
+        generator's unit lands with its completion record or not at all); returns the item count.
+        A raw append, like `append_item`: a generation run marks its version with begin/end_version."""
         records = []
         for index, (messages, provenance) in enumerate(items):
             clean = validate_messages(messages, where=f"item {index}")
@@ -322,12 +392,13 @@ class DatasetStore:
         self._append_lines(name, [{"event": event}])
 
     def set_meta(self, dataset: str, **meta) -> None:
-        """Merge `meta` into the dataset's metadata (one appended line)."""
+        """Merge `meta` into the dataset's metadata (one appended line; a raw append)."""
         self._append_lines(dataset, [{"meta": meta}])
 
     def update_item(self, name: str, item_id: str, messages: list[dict], expected: str | None = None) -> dict:
-        """Replace the messages of an item. With `expected` (its `item_version` when the editor opened it),
-        a save over a change made since (another browser, another process) is refused, not lost silently."""
+        """Replace the messages of an item (a version "edit"). With `expected` (its `item_version` when the
+        editor opened it), a save over a change made since (another browser, another process) is refused,
+        not lost silently."""
         with self._journal(name):
             try:
                 item = self.get_item(name, item_id)
@@ -339,17 +410,240 @@ class DatasetStore:
                 raise UserError("error.item_changed_elsewhere", name=name, item_id=item_id)
             clean = validate_messages(messages)
             provenance = dict(item.get("provenance") or {})
-            provenance["edited_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            provenance["edited_at"] = _now()
             record = {"id": item_id, "messages": clean, "provenance": provenance}
-            self._append_lines(name, [record])
-            self._maybe_compact(name)
+            self.commit(name, "edit", [record], item=item_id)
             return record
 
     def delete_item(self, name: str, item_id: str) -> None:
+        """Delete one item (a version "delete")."""
         with self._journal(name):
             self.get_item(name, item_id)
-            self._append_lines(name, [{"deleted": item_id}])
-            self._maybe_compact(name)
+            self.commit(name, "delete", [{"deleted": item_id}], item=item_id)
+
+    def delete_items(self, name: str, item_ids: Iterable[str], kind: str = "delete", **details) -> dict | None:
+        """Delete many items as one version (a bulk action: `kind` and `details` say which); ids that
+        are not there are skipped. Returns the version record (None inside `changes`)."""
+        with self._journal(name):
+            items = self.load(name).items
+            gone = list(dict.fromkeys(i for i in item_ids if i in items))
+            return self.commit(name, kind, [{"deleted": i} for i in gone], deleted=len(gone), **details)
+
+    def set_eval_ids(self, name: str, eval_ids: Iterable[str], kind: str = "split", **details) -> dict | None:
+        """Set which items form the eval split (e.g. move leaking eval items to train) as one version."""
+        with self._journal(name):
+            split = dict(self.load(name).meta.get("split") or {})
+            split["eval_ids"] = list(dict.fromkeys(eval_ids))
+            return self.commit(name, kind, [{"meta": {"split": split}}], **details)
+
+    # ---- versions ----
+
+    def _groups(self) -> dict[str, str]:
+        """The `changes` blocks open on this thread: dataset name -> run token."""
+        groups = getattr(self._local, "groups", None)
+        if groups is None:
+            groups = self._local.groups = {}
+        return groups
+
+    @staticmethod
+    def _closing(view: DatasetView, run: str | None = None) -> list[dict]:
+        """The version line closing the data changes after the last one (a run's part, a killed run, a
+        raw append, a legacy journal), unless they belong to `run`, whose own version line closes them."""
+        if not view.tail_changes:
+            return []
+        label = view.tail_label()
+        if run is not None and label.get("run") == run:
+            return []
+        version = {"n": view.last_version + 1, "at": _now(), "kind": label["kind"], "details": label["details"], **view.counts()}
+        if label.get("run"):
+            version.update(run=label["run"], partial=True)
+        return [{"version": version}]
+
+    def commit(self, name: str, kind: str, records: list[dict], run: str | None = None,
+               counts: dict[str, int] | None = None, **details) -> dict | None:
+        """Append `records` and the version line that makes them version `kind` (with `details`), in
+        one write; pending changes of others are closed as their own version first. `counts` (items,
+        train, eval after the change), when the caller knows them, spare replaying the journal. Inside a
+        `changes` block on this thread the records join that block's version instead (returns None)."""
+        with self._journal(name):
+            if run is None and name in self._groups():
+                self._append_lines(name, records)
+                return None
+            index = self._index(name)
+            view = index if counts is not None and not index.tail_changes else self.load(name)
+            closing = self._closing(view, run)
+            version = {"n": view.last_version + 1 + len(closing), "at": _now(), "kind": kind, "details": details,
+                       **(counts if counts is not None else _counts_after(view, records))}
+            if run:
+                version["run"] = run
+            self._append_lines(name, closing + records + [{"version": version}])
+            return version
+
+    def begin_version(self, name: str, kind: str, **details) -> str:
+        """Start a long change (a generation run, a bulk action) that ends as ONE version with
+        `end_version(name, run)`; returns its run token. Records appended meanwhile belong to it."""
+        run = uuid.uuid4().hex[:12]
+        with self._journal(name):
+            view = self.load(name)
+            begin = {"run": run, "kind": kind, "details": details, "at": _now()}
+            self._append_lines(name, self._closing(view) + [{"begin": begin}])
+        return run
+
+    def end_version(self, name: str, run: str, **details) -> dict:
+        """Close the long change `run` as one version; `details` are added to those it began with."""
+        with self._journal(name):
+            begin = self.load(name).open_runs.get(run) or {}
+            return self.commit(name, begin.get("kind") or "unrecorded", [], run=run,
+                               **{**(begin.get("details") or {}), **details})
+
+    @contextlib.contextmanager
+    def changes(self, name: str, kind: str, **details):
+        """A bulk action as one version: edits, deletes and appends made on this thread inside the
+        block are its records (`with store.changes(name, "filter", min_score=7): ...`)."""
+        run = self.begin_version(name, kind, **details)
+        groups = self._groups()
+        outer = groups.get(name)
+        groups[name] = run
+        try:
+            yield run
+        finally:
+            if outer is None:
+                groups.pop(name, None)
+            else:
+                groups[name] = outer
+            self.end_version(name, run)
+
+    def _index(self, name: str) -> DatasetView:
+        """The versions, their offsets and the pending tail, without replaying the whole journal: the
+        loaded view when it is current, else a light one (version and begin lines found with a C-level
+        search, only the records after the last version line replayed; its `items` hold only those)."""
+        with self._lock:
+            path = self._require(name)
+            signature = _signature(path.stat())
+            for cache in (self._cache, self._indexes):
+                hit = cache.get(name)
+                if hit and hit[0] == signature:
+                    return hit[1]
+            with open(path, "rb") as handle:
+                data = handle.read()
+            view = _light_replay(name, data)
+            if view is None:  # a journal from before versions: its tail is all of it
+                return self.load(name)
+            view.inode = signature[2]
+            self._indexes[name] = (signature, view)
+            return view
+
+    def versions(self, name: str) -> list[dict]:
+        """Every version, oldest first: n, at, kind, details, items, train, eval (+ run, partial); the
+        changes after the last version line, if any, as a last one marked pending."""
+        index = self._index(name)
+        rows = [dict(version) for version in index.versions]
+        if index.tail_changes or not rows:
+            view = self.load(name)  # the pending version's counts need the whole state
+            label = view.tail_label()
+            modified = datetime.fromtimestamp(self.path(name).stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+            rows.append({"n": view.last_version + 1, "at": modified, "kind": label["kind"], "details": label["details"],
+                         **view.counts(), "pending": True})
+        return rows
+
+    def latest_version(self, name: str) -> int:
+        index = self._index(name)
+        return index.last_version + (1 if index.tail_changes or not index.versions else 0)
+
+    def resolve_version(self, name: str, version: int | str | None) -> int:
+        """`version` checked against the dataset's versions; None or 0 means the latest."""
+        latest = self.latest_version(name)
+        if version in (None, "", 0, "0"):
+            return latest
+        try:
+            number = int(version)
+        except (TypeError, ValueError):
+            raise UserError("versions.not_found", name=name, version=version, latest=latest) from None
+        if number != latest and number not in self._index(name).offsets:
+            raise UserError("versions.not_found", name=name, version=version, latest=latest)
+        return number
+
+    def view_at(self, name: str, version: int | str | None) -> DatasetView:
+        """The dataset as it was at `version` (None: now), replaying only the journal up to its line."""
+        return self._views_at(name, [version])[0]
+
+    def _views_at(self, name: str, versions: list) -> list[DatasetView]:
+        """Views at several versions with one replay of the journal's prefix (the latest is the live view)."""
+        with self._lock:
+            for _attempt in range(3):
+                index = self._index(name)
+                latest = self.latest_version(name)
+                numbers = [self.resolve_version(name, v) for v in versions]
+                inode = index.inode
+                rewrites = sum(1 for v in index.versions if v.get("rewrite"))
+                found: dict[int, DatasetView] = {}
+                for n in numbers:
+                    if n == latest or (n == index.last_version and not index.tail_changes):
+                        found[n] = self.load(name)  # later lines, if any, change no item and no split
+                    elif (name, inode, n, rewrites) in self._version_views:
+                        self._version_views.move_to_end((name, inode, n, rewrites))
+                        found[n] = self._version_views[(name, inode, n, rewrites)]
+                missing = sorted(set(numbers) - found.keys())
+                if missing:
+                    with open(self._require(name), "rb") as handle:
+                        if os.fstat(handle.fileno()).st_ino != inode:
+                            continue  # rewritten since it was indexed: its offsets are another file's
+                        data = handle.read(max(index.offsets[n] for n in missing))
+                    _, snapshots = _replay(name, data, missing)
+                    if set(missing) - snapshots.keys():
+                        continue
+                    for n in missing:
+                        found[n] = snapshots[n]
+                        self._version_views[(name, inode, n, rewrites)] = snapshots[n]
+                    while len(self._version_views) > VERSION_VIEWS_KEPT:
+                        self._version_views.popitem(last=False)
+                return [found[n] for n in numbers]
+            raise UserError("versions.journal_busy", name=name)
+
+    def items_at(self, name: str, version: int | str | None) -> list[dict]:
+        """The items of `version` (None: now), for export or training."""
+        return list(self.view_at(name, version).items.values())
+
+    def diff(self, name: str, a: int | str, b: int | str) -> dict:
+        """What changed from version `a` to version `b`: items added, removed and changed (old and new
+        record side by side), items moved into the eval split or back to train, both versions' counts
+        (and both splits). Only the records between the two versions are parsed, plus the older records
+        of the items they touch."""
+        with self._lock:
+            a, b = self.resolve_version(name, a), self.resolve_version(name, b)
+            index = self._index(name)
+            with open(self._require(name), "rb") as handle:
+                same_file = os.fstat(handle.fileno()).st_ino == index.inode
+                data = handle.read()
+            result = _diff_between(data, index, a, b) if same_file else None
+            if result is None:  # records not in the store's own form (or a rewrite meanwhile): replay
+                result = _diff_views(*self._views_at(name, [a, b]))
+            return {"name": name, "a": a, "b": b, **result}
+
+    def restore(self, name: str, version: int | str) -> dict:
+        """Bring the data back to `version` as a NEW version ("restore"): the records that differ are
+        appended (deletions, the old records, the old split); nothing of the history is lost."""
+        with self._journal(name):
+            number = self.resolve_version(name, version)
+            back = self.diff(name, self.latest_version(name), number)
+            records: list[dict] = [{"deleted": item["id"]} for item in back["removed"]]
+            records += back["added"] + [change["new"] for change in back["changed"]]
+            if back["splits"]["a"] != back["splits"]["b"]:
+                records.append({"meta": {"split": back["splits"]["b"]}})
+            return self.commit(name, "restore", records, counts=back["counts"]["b"], version=number)
+
+    def version_rows(self, name: str, lang: str | None = None) -> list[list]:
+        """Rows for a versions table: n, time, what made it, details, items, train, eval."""
+        rows = []
+        for version in self.versions(name):
+            kind = kind_label(version["kind"], lang)
+            if version.get("pending"):
+                kind += " " + t("versions.mark_pending", lang)
+            elif version.get("partial"):
+                kind += " " + t("versions.mark_part", lang)
+            rows.append([version["n"], version["at"], kind, describe_details(version.get("details")),
+                         version["items"], version["train"], version["eval"]])
+        return rows
 
     def rename(self, old: str, new: str) -> None:
         """Refused while a writer (a generation run, an import) holds either name, in any process."""
@@ -365,6 +659,7 @@ class DatasetStore:
                 raise UserError("error.already_exists", what="dataset", name=new)
             os.replace(source, target)
             self._cache.pop(old, None)
+            self._indexes.pop(old, None)
             self.set_meta(new, name=new)
             self._forget_locks(old, writers[old])
 
@@ -374,20 +669,22 @@ class DatasetStore:
         with self.writer_lock(name).acquire() as writer, self._journal(name):
             self._require(name).unlink()
             self._cache.pop(name, None)
+            self._indexes.pop(name, None)
             self._forget_locks(name, writer)
 
     def import_items(self, name: str, conversations: Iterable[list[dict]], meta: dict | None = None,
                      provenance: dict | None = None) -> int:
-        """Create dataset `name` from `conversations` (an iterable: a streaming reader is welcome), all or
-        nothing: the journal is written aside under a hidden temp name and moved into place when complete,
-        so an import that fails or is killed leaves no dataset. Returns the item count."""
+        """Create dataset `name` from `conversations` (an iterable: a streaming reader is welcome) as its
+        version 1 ("import"), all or nothing: the journal is written aside under a hidden temp name and
+        moved into place when complete, so an import that fails or is killed leaves no dataset. Returns
+        the item count."""
         path = self.path(name)
         if path.exists():
             raise UserError("error.already_exists", what="dataset", name=name)
         with self.writer_lock(name).acquire():
             if path.exists():
                 raise UserError("error.already_exists", what="dataset", name=name)
-            created = {"name": name, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(meta or {})}
+            created = {"name": name, "created_at": _now(), **(meta or {})}
             stamp = _provenance(provenance)
             count = 0
             with temp_beside(path, "import") as temp:
@@ -400,8 +697,10 @@ class DatasetStore:
                         if len(lines) >= IMPORT_BATCH:
                             handle.write(("\n".join(lines) + "\n").encode("utf-8"))
                             lines = []
-                    if lines:
-                        handle.write(("\n".join(lines) + "\n").encode("utf-8"))
+                    details = {"file": (meta or {}).get("imported_from"), "format": (meta or {}).get("format")}
+                    lines.append(_dumps({"version": {"n": 1, "at": _now(), "kind": "import", "details": details,
+                                                     "items": count, "train": count, "eval": 0}}))
+                    handle.write(("\n".join(lines) + "\n").encode("utf-8"))
                     handle.flush()
                     os.fsync(handle.fileno())
                 with self._journal(name):
@@ -409,47 +708,354 @@ class DatasetStore:
                         raise UserError("error.already_exists", what="dataset", name=name)
                     os.replace(temp, path)
                     self._cache.pop(name, None)
+                    self._indexes.pop(name, None)
             return count
 
     def split(self, name: str, eval_ratio: float, seed: int = 42) -> tuple[int, int]:
-        """Mark a random `eval_ratio` of the items as the eval split (reproducible with `seed`)."""
+        """Mark a random `eval_ratio` of the items as the eval split (reproducible with `seed`): a version "split"."""
         try:
             ratio = float(eval_ratio)
         except (TypeError, ValueError):
             raise UserError("error.not_a_number", field="eval ratio", value=eval_ratio) from None
         if not 0 < ratio < 1:
             raise UserError("error.number_range", field="eval ratio", low=0, high=1, value=eval_ratio)
-        ids = list(self.load(name).items.keys())
-        eval_count = max(1, round(len(ids) * ratio))
-        if len(ids) < 2 or eval_count >= len(ids):
-            raise UserError("error.split_too_small", count=len(ids), ratio=ratio)
-        chosen = random.Random(int(seed)).sample(ids, eval_count)
-        self.set_meta(name, split={"eval_ratio": ratio, "seed": int(seed), "eval_ids": chosen})
+        with self._journal(name):
+            ids = list(self.load(name).items.keys())
+            eval_count = max(1, round(len(ids) * ratio))
+            if len(ids) < 2 or eval_count >= len(ids):
+                raise UserError("error.split_too_small", count=len(ids), ratio=ratio)
+            chosen = random.Random(int(seed)).sample(ids, eval_count)
+            self.commit(name, "split", [{"meta": {"split": {"eval_ratio": ratio, "seed": int(seed), "eval_ids": chosen}}}],
+                        eval_ratio=ratio, seed=int(seed))
         return len(ids) - eval_count, eval_count
 
-    def train_eval(self, name: str) -> tuple[list[dict], list[dict]]:
-        view = self.load(name)
+    def train_eval(self, name: str, version: int | str | None = None) -> tuple[list[dict], list[dict]]:
+        """(train, eval) items now, or at `version`."""
+        view = self.load(name) if version in (None, "", 0) else self.view_at(name, version)
         eval_ids = view.eval_ids
         train = [item for item_id, item in view.items.items() if item_id not in eval_ids]
         evaluation = [item for item_id, item in view.items.items() if item_id in eval_ids]
         return train, evaluation
 
+    # ---- rewriting the whole journal ----
+
+    def _rewrite(self, name: str, lines: list[bytes]) -> None:
+        """Replace the journal by `lines` (held by the caller's journal lock): a hidden temp beside it,
+        fsynced, moved into place; then no temp of this journal is left that no live writer holds."""
+        path = self._require(name)
+        with temp_beside(path, "rewrite") as temp:
+            with open(temp, "wb") as handle:
+                handle.write(b"".join(line + b"\n" for line in lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        self._cache.pop(name, None)
+        self._indexes.pop(name, None)
+        for key in [k for k in self._version_views if k[0] == name]:
+            del self._version_views[key]
+        for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                _remove_unless_held(leftover)
+
     def compact(self, name: str) -> None:
-        """Rewrite the journal with only live records (atomically), holding it against every other writer."""
+        """Rewrite the journal atomically without the torn tail and unparseable lines a crash left.
+        Every complete record stays: each one is part of some version's state."""
         with self._journal(name):
-            view = self.load(name)  # re-read if another process appended since
-            lines = [_dumps({"meta": view.meta})]
-            lines += [_dumps({"event": event}) for event in view.events]
-            lines += [_dumps(item) for item in view.items.values()]
-            atomic_write_text(self.path(name), "\n".join(lines) + "\n")
-            self._cache.pop(name, None)
+            data = self._require(name).read_bytes()
+            records, _torn = _parse_records(data)
+            lines = [raw for raw in data.split(b"\n")[:-1] if raw.strip()]
+            self._rewrite(name, [raw for raw, record in zip(lines, records) if isinstance(record, dict)])
 
-    def _maybe_compact(self, name: str) -> None:
-        view = self.load(name)
-        live = len(view.items) + len(view.events) + 1
-        if view.records - live > max(1000, live):
-            self.compact(name)
+    def rewrite_history(self, name: str, transform: Callable[[dict], dict], reason: str) -> dict:
+        """Apply `transform(record) -> record` to every record of the journal, every version's included,
+        in one atomic rewrite under the journal lock, and append a version "redact" (details: `reason`).
+        The old file does not survive (temp beside it + os.replace, then this journal's stale temps
+        are removed); lines a crash left unparseable are dropped, since they may hold the old text too.
+        Returns the new version record."""
+        with self._journal(name):
+            data = self._require(name).read_bytes()
+            records, _torn = _parse_records(data)
+            rewritten = []
+            for record in records:
+                if not isinstance(record, dict):
+                    continue
+                new = transform(record)
+                if not isinstance(new, dict):
+                    raise TypeError(f"rewrite_history: the transform returned {type(new).__name__}, not a record (dict)")
+                rewritten.append(new)
+            view, _ = _replay(name, b"".join((_dumps(r) + "\n").encode("utf-8") for r in rewritten))
+            closing = self._closing(view)
+            for record in closing:
+                view.apply(record)
+            version = {"n": view.last_version + 1, "at": _now(), "kind": "redact", "details": {"reason": reason},
+                       **view.counts(), "rewrite": True}
+            self._rewrite(name, [_dumps(r).encode("utf-8") for r in rewritten + closing + [{"version": version}]])
+            return version
 
+
+
+_VERSION_LINE = b'{"version":'
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse_records(data: bytes) -> tuple[list, bool]:
+    """The complete records of a journal's bytes (None for a line only a crash can produce) and
+    whether the last line is torn (a file not ending in a newline was cut mid-write)."""
+    lines = data.split(b"\n")
+    torn = bool(lines and lines[-1])
+    complete = [raw for raw in lines[:-1] if raw.strip()]
+    try:
+        # One C-level parse of the whole journal is ~2x faster than a call per line.
+        return json.loads(b"[" + b",".join(complete) + b"]"), torn
+    except json.JSONDecodeError:
+        records = []
+        for raw in complete:
+            try:
+                records.append(json.loads(raw))
+            except json.JSONDecodeError:
+                records.append(None)
+        return records, torn
+
+
+def _replay(name: str, data: bytes, stop_at: Iterable[int] = ()) -> tuple[DatasetView, dict[int, DatasetView]]:
+    """Replay a journal's bytes; also snapshots of the state at each version of `stop_at`."""
+    records, torn = _parse_records(data)
+    view = DatasetView(name=name, torn_tail=torn)
+    wanted, snapshots = set(stop_at), {}
+    for record in records:
+        if not isinstance(record, dict):
+            view.records += 1  # skipping a crash's garbage keeps the rest usable
+            continue
+        view.apply(record)
+        if wanted and "version" in record and record["version"].get("n") in wanted:
+            snapshots[record["version"]["n"]] = view.snapshot()
+    view.offsets = _version_offsets(data)
+    return view, snapshots
+
+
+def _line_starts(data: bytes, prefix: bytes) -> Iterable[int]:
+    """Where lines beginning with `prefix` start (a C-level search)."""
+    if data.startswith(prefix):
+        yield 0
+    position = data.find(b"\n" + prefix)
+    while position >= 0:
+        yield position + 1
+        position = data.find(b"\n" + prefix, position + 1)
+
+
+def _light_replay(name: str, data: bytes) -> DatasetView | None:
+    """A view with the versions, offsets, open runs and pending tail of a journal, parsing only its
+    version and begin lines and the records after the last version line; None without version lines."""
+    entries = []
+    for prefix in (_VERSION_LINE, b'{"begin":'):
+        for start in _line_starts(data, prefix):
+            end = data.find(b"\n", start)
+            if end < 0:
+                continue  # a torn last line
+            try:
+                entries.append((start, end + 1, json.loads(data[start:end])))
+            except json.JSONDecodeError:
+                continue
+    entries.sort(key=lambda entry: entry[0])
+    last = max((i for i, entry in enumerate(entries) if "version" in entry[2]), default=None)
+    if last is None:
+        return None
+    view = DatasetView(name=name)
+    for _start, end, record in entries[: last + 1]:
+        view.apply(record)
+        if "version" in record:
+            view.offsets[record["version"]["n"]] = end
+    records, view.torn_tail = _parse_records(data[entries[last][1]:])
+    for record in records:
+        if isinstance(record, dict):
+            view.apply(record)
+    return view
+
+
+def _diff_views(old: DatasetView, new: DatasetView) -> dict:
+    """A diff from two replayed views (the general way; `_diff_between` is the fast one)."""
+    added = [item for item_id, item in new.items.items() if item_id not in old.items]
+    removed = [item for item_id, item in old.items.items() if item_id not in new.items]
+    changed = []
+    for item_id, item in new.items.items():
+        before = old.items.get(item_id)
+        if before is not None and before is not item and before != item:
+            changed.append({"id": item_id, "old": before, "new": item})
+    old_eval, new_eval = old.eval_ids, new.eval_ids
+    kept = [item for item_id, item in new.items.items() if item_id in old.items]
+    return {
+        "counts": {"a": old.counts(), "b": new.counts()},
+        "added": added, "removed": removed, "changed": changed,
+        "to_eval": [item for item in kept if item["id"] in new_eval and item["id"] not in old_eval],
+        "to_train": [item for item in kept if item["id"] in old_eval and item["id"] not in new_eval],
+        "splits": {"a": old.meta.get("split"), "b": new.meta.get("split")},
+    }
+
+
+def _diff_between(data: bytes, index: DatasetView, a: int, b: int) -> dict | None:
+    """The diff of versions `a` and `b` from the journal's bytes without replaying it: one pass over the
+    lines finds each item's last record before either version's offset; only the records of items
+    touched between the two, and the split lines, are parsed. None when a line is not in the store's
+    own form (an item line not starting with its id), so the caller replays instead."""
+    complete = data.rfind(b"\n") + 1
+    offset_a, offset_b = (index.offsets.get(n, complete) for n in (a, b))
+    low, high = sorted((offset_a, offset_b))
+    lines = data[:high].split(b"\n")[:-1]
+    low_line = data.count(b"\n", 0, low)
+    # id -> 1 + the line of its last record before the offset, negative for a deletion
+    last = ({}, {})
+    touched: dict[bytes, None] = {}
+    splits = [None, None]
+    other = (b'{"event":', b'{"version":', b'{"begin":')
+    for number, line in enumerate(lines):
+        if line.startswith(b'{"id":"'):
+            ident, mark = line[7:line.find(b'"', 7)], number + 1
+        elif line.startswith(b'{"deleted":"'):
+            ident, mark = line[12:line.find(b'"', 12)], -(number + 1)
+        elif line.startswith(b'{"meta":'):
+            if b'"split"' in line:
+                try:
+                    meta = json.loads(line)["meta"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    return None
+                if "split" in meta:
+                    splits[1] = meta["split"]
+                    if number < low_line:
+                        splits[0] = meta["split"]
+            continue
+        elif line.startswith(other):
+            continue
+        else:
+            return None
+        if b"\\" in ident:
+            return None
+        last[1][ident] = mark
+        if number < low_line:
+            last[0][ident] = mark
+        else:
+            touched[ident] = None
+
+    def record(mark: int | None) -> dict | None:
+        return json.loads(lines[mark - 1]) if mark and mark > 0 else None
+
+    try:
+        sides = []
+        for side in (0, 1):
+            alive = {ident for ident, mark in last[side].items() if mark > 0}
+            eval_ids = {i.encode() for i in (splits[side] or {}).get("eval_ids") or []}
+            records = {ident: record(last[side].get(ident)) for ident in touched}
+            sides.append((records, alive, eval_ids, splits[side], last[side]))
+    except json.JSONDecodeError:
+        return None
+    old, new = sides if offset_a <= offset_b else sides[::-1]
+    (old_records, old_alive, old_eval, old_split, _), (new_records, new_alive, new_eval, new_split, new_last) = old, new
+
+    def counts(alive: set, eval_ids: set) -> dict[str, int]:
+        eval_count = len(eval_ids & alive)
+        return {"items": len(alive), "train": len(alive) - eval_count, "eval": eval_count}
+
+    def moved(ids: set) -> list[dict]:
+        ordered = sorted(ids & old_alive & new_alive, key=lambda i: new_last[i])
+        return [new_records[i] if i in new_records else record(new_last[i]) for i in ordered]
+
+    return {
+        "counts": {"a": counts(old_alive, old_eval), "b": counts(new_alive, new_eval)},
+        "added": [new_records[i] for i in touched if old_records[i] is None and new_records[i] is not None],
+        "removed": [old_records[i] for i in touched if old_records[i] is not None and new_records[i] is None],
+        "changed": [{"id": new_records[i]["id"], "old": old_records[i], "new": new_records[i]} for i in touched
+                    if old_records[i] is not None and new_records[i] is not None and old_records[i] != new_records[i]],
+        "to_eval": moved(new_eval - old_eval),
+        "to_train": moved(old_eval - new_eval),
+        "splits": {"a": old_split, "b": new_split},
+    }
+
+
+def _version_offsets(data: bytes) -> dict[int, int]:
+    """Version n -> the byte offset just past its line: a C-level search for version lines (JSON
+    strings escape newlines, so only a record can start a line with them)."""
+    offsets: dict[int, int] = {}
+    start = 0 if data.startswith(_VERSION_LINE) else -1
+    position = 0
+    while True:
+        if start < 0:
+            found = data.find(b"\n" + _VERSION_LINE, position)
+            if found < 0:
+                break
+            start = found + 1
+        end = data.find(b"\n", start)
+        if end < 0:
+            break  # a torn last line
+        try:
+            offsets[int(json.loads(data[start:end])["version"]["n"])] = end + 1
+        except (ValueError, KeyError, TypeError):
+            pass
+        position, start = end, -1
+    return offsets
+
+
+def _counts_after(view: DatasetView, records: list[dict]) -> dict[str, int]:
+    """The counts of `view` once `records` are applied, without copying its items."""
+    added: set[str] = set()
+    removed: set[str] = set()
+    split = None
+    for record in records:
+        if "id" in record:
+            removed.discard(record["id"])
+            if record["id"] not in view.items:
+                added.add(record["id"])
+        elif "deleted" in record:
+            added.discard(record["deleted"])
+            if record["deleted"] in view.items:
+                removed.add(record["deleted"])
+        elif "meta" in record and "split" in record["meta"]:
+            split = record["meta"]["split"] or {}
+    eval_ids = view.eval_ids if split is None else set(split.get("eval_ids") or [])
+    total = len(view.items) + len(added) - len(removed)
+    eval_count = sum(1 for i in eval_ids if i in added or (i in view.items and i not in removed))
+    return {"items": total, "train": total - eval_count, "eval": eval_count}
+
+
+def kind_label(kind: str, lang: str | None = None) -> str:
+    """What made a version, in the UI language (a bulk action's own name when it has no string)."""
+    key = f"versions.kind.{kind}"
+    return t(key, lang) if key in STRINGS else kind
+
+
+def describe_details(details: dict | None) -> str:
+    """A version's details as one short line: key=value, ..."""
+    parts = []
+    for key, value in (details or {}).items():
+        if value is None or value == "" or isinstance(value, (dict, list)):
+            continue
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def diff_rows(diff: dict, width: int = 80, lang: str | None = None) -> list[list]:
+    """Rows for a diff table: change, id, old question, new question, old answer, new answer
+    (an item moved between the splits shows its question on both sides)."""
+    def exchange(item: dict) -> tuple[str, str]:
+        question, answer = first_exchange(item["messages"])
+        return _clip(question, width), _clip(answer, width)
+
+    rows = []
+    for item in diff["added"]:
+        question, answer = exchange(item)
+        rows.append([t("versions.change.added", lang), item["id"], "", question, "", answer])
+    for item in diff["removed"]:
+        question, answer = exchange(item)
+        rows.append([t("versions.change.removed", lang), item["id"], question, "", answer, ""])
+    for change in diff["changed"]:
+        (old_q, old_a), (new_q, new_a) = exchange(change["old"]), exchange(change["new"])
+        rows.append([t("versions.change.changed", lang), change["id"], old_q, new_q, old_a, new_a])
+    for kind in ("to_eval", "to_train"):
+        for item in diff[kind]:
+            question, _answer = exchange(item)
+            rows.append([t(f"versions.change.{kind}", lang), item["id"], question, question, "", ""])
+    return rows
 
 def _provenance(provenance: dict | Provenance | None) -> dict:
     """Provenance as stored: given fields plus the creation time."""
@@ -481,6 +1087,21 @@ def _cut_torn_tail(path: Path) -> None:
                 handle.truncate(position + cut + 1)
                 return
         handle.truncate(0)
+
+
+def _remove_unless_held(path: Path) -> None:
+    """Remove a temp file unless a live writer holds its flock (temp_beside holds it while it writes)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):
+            return
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
 
 
 def _clip(text: str, width: int) -> str:

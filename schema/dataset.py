@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any, Literal, Optional
 
@@ -15,6 +16,9 @@ ROLES = ("system", "user", "assistant")
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
+    # OpenAI's fine-tuning format: an assistant turn with weight 0 is shown to the model but not
+    # trained on (its tokens get no loss). Absent means trained, like 1.
+    weight: Optional[Literal[0, 1]] = None
 
 
 class Provenance(BaseModel):
@@ -59,6 +63,8 @@ def validate_messages(messages: Any, where: str = "item") -> list[dict]:
         if not isinstance(content, str) or not content.strip():
             fail(f"field '{field}.content' must be a non-empty string")
         clean.append({"role": role, "content": content})
+        if "weight" in message:
+            clean[-1]["weight"] = _checked_weight(message["weight"], role, field, where)
     turns = clean[1:] if clean[0]["role"] == "system" else clean
     if not turns:
         fail("a conversation needs at least one user and one assistant message")
@@ -72,6 +78,20 @@ def validate_messages(messages: Any, where: str = "item") -> list[dict]:
     return clean
 
 
+def _checked_weight(weight: Any, role: str, field: str, where: str) -> int:
+    """An assistant turn's training weight, 0 or 1 (booleans are refused: JSON true is not OpenAI's 1)."""
+    if role != "assistant":
+        raise UserError("formats.weight_not_assistant", where=where, field=f"{field}.weight", role=role)
+    if type(weight) is not int or weight not in (0, 1):
+        raise UserError("formats.weight_value", where=where, field=f"{field}.weight", value=repr(weight))
+    return weight
+
+
+def trained_turn(message: dict) -> bool:
+    """Whether training learns this message: an assistant turn not marked weight 0."""
+    return message["role"] == "assistant" and message.get("weight", 1) != 0
+
+
 def qa_messages(question: str, answer: str, system: str | None = None) -> list[dict]:
     messages = [{"role": "system", "content": system}] if system else []
     return messages + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
@@ -82,3 +102,28 @@ def first_exchange(messages: list[dict]) -> tuple[str, str]:
     question = next((m["content"] for m in messages if m["role"] == "user"), "")
     answer = next((m["content"] for m in messages if m["role"] == "assistant"), "")
     return question, answer
+
+
+# ---------------------------------------------------------------- comparing questions
+
+
+def normalize_question(text: str) -> str:
+    """The form under which two questions count as the same: case, whitespace and punctuation
+    (Chinese and fullwidth included) removed."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return folded.translate(_DROPPED_FOR_COMPARISON)
+
+
+class _DroppedCharacters(dict):
+    """str.translate table: whitespace and punctuation map to None, anything else to itself.
+    Filled per distinct character on first sight (a category lookup per character of every
+    question was a measurable share of the generator's CPU; the full table costs 0.5 s to build)."""
+
+    def __missing__(self, code: int):
+        character = chr(code)
+        value = None if character.isspace() or unicodedata.category(character).startswith("P") else code
+        self[code] = value
+        return value
+
+
+_DROPPED_FOR_COMPARISON = _DroppedCharacters()

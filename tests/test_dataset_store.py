@@ -78,15 +78,25 @@ def test_edit_delete_keep_order_and_survive_reload(workdir):
         store.delete_item("demo", "nope")
 
 
-def test_compaction_rewrites_only_live_records(workdir):
+def test_compaction_keeps_every_version_and_drops_only_a_crash_garbage(workdir):
+    """Each edit is a version (issue 14): compaction may no longer drop superseded records."""
     store = global_var.datasets()
     _fill(store, "demo", 10)
     item_id = store.items("demo")[0]["id"]
-    for i in range(1100):
+    for i in range(30):
         store.update_item("demo", item_id, qa_messages(f"v{i}?", "a"))
-    lines = store.path("demo").read_text().splitlines()
-    assert len(lines) < 200, "journal was not compacted"
-    assert DatasetStore(workdir.datasets).get_item("demo", item_id)["messages"][0]["content"] == "v1099?"
+    path = store.path("demo")
+    with open(path, "ab") as handle:
+        handle.write(b'{"id": "garbage" this line a crash cut\n{"id": "torn", "messages": [')
+    records = len(path.read_text().splitlines())
+    store.compact("demo")
+    lines = path.read_text().splitlines()
+    assert len(lines) == records - 2 and all(json.loads(line) for line in lines)
+    fresh = DatasetStore(workdir.datasets)
+    assert fresh.get_item("demo", item_id)["messages"][0]["content"] == "v29?"
+    edits = [v for v in fresh.versions("demo") if v["kind"] == "edit"]
+    assert len(edits) == 30
+    assert fresh.view_at("demo", edits[4]["n"]).items[item_id]["messages"][0]["content"] == "v4?"
 
 
 def test_invalid_items_name_the_field(workdir):

@@ -123,6 +123,15 @@ def test_clean_run_persists_items_with_provenance_and_a_summary(workdir):
     summary = view.meta["generation"]
     assert summary["status"] == "finished" and summary["units"]["done_total"] == units and summary["items"] == 2 * units
     assert summary["settings"]["rounds"] == 2 and summary["variables"] == VARIABLES
+    # The checks without an LLM ran by themselves once the run ended: their result is saved for
+    # the dataset's current journal, and the run's summary says what they found.
+    from tools.quality.checks import check_summary_line, load_result
+
+    saved = load_result(global_var.datasets(), "ds")
+    assert saved is not None and saved["items"] == 2 * units
+    assert final.checks["items"] == 2 * units and final.checks["flagged_items"] == saved["summary"]["flagged_items"]
+    line = check_summary_line(final.checks, "ds", "en")
+    assert line.startswith("Checks:") and "ds" in line
 
 
 # Each prompt (unit) meets one scenario: the kinds its successive requests get (then "ok").

@@ -11,6 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from frontend.cli.score import generation_scoring_line
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
@@ -128,11 +129,54 @@ def parse_variables(pairs: list[str] | None) -> dict[str, str]:
     return variables
 
 
+def print_doc_changes(changes, limit: int = 40) -> None:
+    """The docs-sync summary line, the slices that are not unchanged, and the edited items kept."""
+    from tools.generation.docsync import changes_rows, changes_summary
+
+    print(changes_summary(changes))
+    rows = changes_rows(changes)
+    for status, source, heading, items in rows[:limit]:
+        print(f"  {status:<10} {source} | {heading} | {items}")
+    if len(rows) > limit:
+        print(f"  ... {len(rows) - limit} more")
+    if changes.kept_edited:
+        print(t("docsync.kept_header"))
+        for entry in changes.kept_edited:
+            print(f"  {entry['id']}  {entry['source']} | {entry['heading']} | {entry['question'][:80]}")
+
+
+def cmd_generate_dry_run(args) -> int:
+    """Slices and units the run would send, and the dataset's doc changes; no call is made."""
+    import global_var
+    from tools.core.workdir import validate_name
+    from tools.docs.docsets import slice_docset
+    from tools.generation.docsync import doc_changes
+
+    store = global_var.datasets()
+    dataset = validate_name(args.dataset, "dataset name")
+    budget = args.max_slice_tokens
+    if store.exists(dataset):
+        changes = doc_changes(dataset, store)
+        if changes.docs != args.docs:
+            raise UserError("error.generate_other_docs", name=dataset, docs=changes.docs, requested=args.docs)
+        print_doc_changes(changes)
+        return 0
+    folder = global_var.workdir().child("docs", validate_name(args.docs, "docs"), what="docs")
+    if not folder.is_dir():
+        raise UserError("error.not_found", what="docs", name=args.docs)
+    slices, files = slice_docset(folder, budget)
+    print(t("docsync.not_generated_yet", name=dataset))
+    print(f"{len(slices)} slices from {len(files)} files; {len(slices) * args.rounds} calls of {args.pairs} pairs each")
+    return 0
+
+
 def cmd_generate(args) -> int:
     import threading
 
     from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation, run_generation
 
+    if args.dry_run:
+        return cmd_generate_dry_run(args)
     if args.provider:
         provider = args.provider
     elif args.base_url and args.model:
@@ -144,9 +188,30 @@ def cmd_generate(args) -> int:
                                   max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts)
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
-    prepared = prepare_generation(args.docs, args.dataset, provider, args.template, parse_variables(args.var), settings)
+    import global_var
+    from tools.core.i18n import default_language
+
+    # Without --template: the built-in template of the command's language (--lang).
+    template = args.template or global_var.prompts().default_name(default_language()) or "default"
+    prepared = prepare_generation(args.docs, args.dataset, provider, template, parse_variables(args.var), settings)
+    if args.score_with:
+        from tools.quality.judge import enable_scoring
+
+        enable_scoring(prepared, args.score_with, args.score_template)
     for key, params in prepared.notes:
         print(t(key, **params))
+    if prepared.resuming:
+        from tools.generation.docsync import doc_changes, retire_outdated
+
+        if args.update:
+            changes, version = retire_outdated(prepared.dataset, prepared.store)
+            print_doc_changes(changes)
+            print(t("docsync.retired", name=prepared.dataset, count=len(changes.retire), version=version["n"])
+                  if version else t("docsync.nothing_retired"))
+        else:
+            changes = doc_changes(prepared.dataset, prepared.store)
+            if changes.has_changes:
+                print_doc_changes(changes)
     print(t("generate.started", name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency), flush=True)
 
     # The run lives on a worker thread so that Ctrl-C reaches this one, which asks it to stop cleanly.
@@ -199,6 +264,12 @@ def print_summary(progress) -> None:
             print(f"  {failure['unit']} ({failure['source']}): {failure['reason']}: {failure['detail']}")
     print(f"tokens in/out: {progress.tokens_in}/{progress.tokens_out}" + (f"; estimated cost {progress.cost:.4f}" if progress.cost is not None else ""))
     print(f"duration: {progress.elapsed_s:.1f} s; JSON mode {'on' if progress.json_mode else 'off (rejected by the provider)'}")
+    if progress.scoring:
+        print(generation_scoring_line(progress.scoring))
+    if progress.items:
+        from tools.quality.checks import check_summary_line
+
+        print(check_summary_line(progress.checks, progress.dataset))
     if progress.status == "cancelled":
         print("run the same command again to resume: finished units are skipped")
 
@@ -218,7 +289,7 @@ def register_generate(subparsers) -> None:
     generate.add_argument("--model", help="model id (with --base-url)")
     generate.add_argument("--api-key", help="API key (with --base-url)")
     generate.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
-    generate.add_argument("--template", default="default", help="prompt template name (default: default)")
+    generate.add_argument("--template", default=None, help="prompt template name (default: default-en with --lang en, default with --lang zh)")
     generate.add_argument("--var", action="append", metavar="NAME=VALUE", help="a template variable; repeat for each")
     generate.add_argument("--rounds", type=int, default=1, help="calls per slice (default 1)")
     generate.add_argument("--pairs", type=int, default=3, help="question/answer pairs per call (default 3)")
@@ -228,4 +299,14 @@ def register_generate(subparsers) -> None:
     generate.add_argument("--max-slice-tokens", type=int, default=DEFAULT_MAX_TOKENS, help=f"token budget per slice (default {DEFAULT_MAX_TOKENS})")
     generate.add_argument("--max-attempts", type=int, default=5, help="attempts per call on rate limits, 5xx, timeouts (default 5)")
     generate.add_argument("--backoff", type=float, default=None, help="first retry delay in seconds (default 1; doubles per attempt)")
+    generate.add_argument("--score-with", metavar="PROVIDER", help="score each unit's new items with this saved provider "
+                          "as the LLM judge, right after they are written (see `datasets score`)")
+    generate.add_argument("--score-template", default=None, help="judge template with --score-with (default: by --lang)")
+    generate.add_argument("--dry-run", action="store_true",
+                          help="call nothing: print the plan and, for a dataset generated before, which slices are "
+                               "unchanged, changed, new or gone since (no provider needed)")
+    generate.add_argument("--update", action="store_true",
+                          help="for a dataset generated before: first retire the items of changed and gone slices (one "
+                               "version; items a person edited are kept when their slice changed), then generate for "
+                               "changed and new slices only")
     generate.set_defaults(func=cmd_generate)

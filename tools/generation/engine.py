@@ -30,16 +30,15 @@ import random
 import re
 import threading
 import time
-import unicodedata
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Protocol
 
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 
 import global_var
-from schema.dataset import Provenance, first_exchange, qa_messages
+from schema.dataset import Provenance, first_exchange, normalize_question, qa_messages  # noqa: F401 - normalize_question: part of the engine's interface
 from schema.document import DocumentSlice
 from tools.core.errors import UserError
 from schema.prompt import PromptTemplateRecord, template_renderer
@@ -153,17 +152,7 @@ class OutputError(Exception):
 def parse_pairs(content: str | None) -> list[QAPair]:
     """Pairs from a model reply. Tolerant of <think> blocks, code fences and prose around the JSON;
     strict about the shape: {"pairs": [...]}, one {"question", "answer"} object, or a list of them."""
-    text = _THINK_BLOCK.sub("", content or "")
-    if "<think>" in text.lower():
-        # An unclosed think block: the model ran out of tokens while reasoning.
-        text = ""
-    text = text.strip()
-    if not text:
-        raise OutputError("empty_output", "the reply was empty")
-    fenced = _FENCED.search(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    data = _loads_json(text)
+    data = json_from_reply(content)
     if isinstance(data, dict) and "pairs" in data:
         data = data["pairs"]
     elif isinstance(data, dict) and {"question", "answer"} <= data.keys():
@@ -182,6 +171,23 @@ def parse_pairs(content: str | None) -> list[QAPair]:
     return pairs
 
 
+def json_from_reply(content: str | None) -> Any:
+    """The JSON value of a model reply, repaired the way every run needs (generation, the judge): <think>
+    blocks, code fences and prose around the JSON are dropped; OutputError (empty_output, invalid_json)
+    otherwise. The caller checks the shape."""
+    text = _THINK_BLOCK.sub("", content or "")
+    if "<think>" in text.lower():
+        # An unclosed think block: the model ran out of tokens while reasoning.
+        text = ""
+    text = text.strip()
+    if not text:
+        raise OutputError("empty_output", "the reply was empty")
+    fenced = _FENCED.search(text)
+    if fenced:
+        text = fenced.group(1).strip()
+    return _loads_json(text)
+
+
 def _loads_json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -197,26 +203,6 @@ def _loads_json(text: str) -> Any:
         raise OutputError("invalid_json", f"not valid JSON ({first_error.msg} at line {first_error.lineno} column {first_error.colno})") from None
 
 
-def normalize_question(text: str) -> str:
-    """The form under which two questions count as the same: case, whitespace and punctuation
-    (Chinese and fullwidth included) removed."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return folded.translate(_DROPPED_FOR_COMPARISON)
-
-
-class _DroppedCharacters(dict):
-    """str.translate table: whitespace and punctuation map to None, anything else to itself.
-    Filled per distinct character on first sight (a category lookup per character of every
-    question was a measurable share of the generator's CPU; the full table costs 0.5 s to build)."""
-
-    def __missing__(self, code: int):
-        character = chr(code)
-        value = None if character.isspace() or unicodedata.category(character).startswith("P") else code
-        self[code] = value
-        return value
-
-
-_DROPPED_FOR_COMPARISON = _DroppedCharacters()
 
 
 # ---------------------------------------------------------------- prompts
@@ -267,6 +253,9 @@ class PreparedGeneration:
     resuming: bool = False
     # (message key, params) the caller should show, e.g. the concurrency was lowered.
     notes: list[tuple[str, dict]] = field(default_factory=list)
+    # The "score as it goes" option: an ItemScorer that judges each unit's new items right after they
+    # are written (tools.quality.judge.enable_scoring sets one); None: no scoring.
+    scorer: Any = None
 
     @property
     def units(self) -> list[GenerationUnit]:
@@ -290,8 +279,10 @@ def prepare_generation(
     variables: dict[str, str] | None = None,
     settings: GenerationSettings | None = None,
     store=None,
+    slice_ids: list[str] | None = None,
 ) -> PreparedGeneration:
-    """The one place that checks a generation request; raises UserError saying what to fix."""
+    """The one place that checks a generation request; raises UserError saying what to fix.
+    `slice_ids`: generate from exactly these slices of the doc set (None: all of them)."""
     from tools.docs.docsets import slice_docset
     from tools.core.workdir import validate_name
 
@@ -322,6 +313,12 @@ def prepare_generation(
     slices, files = slice_docset(folder, settings.max_slice_tokens)
     if not slices:
         raise UserError("error.generate_no_slices", docs=docs, files=len(files))
+    if slice_ids is not None:
+        wanted = list(dict.fromkeys(slice_ids))
+        missing = sorted(set(wanted) - {s.slice_id for s in slices})
+        if missing or not wanted:
+            raise UserError("error.examgen_unknown_slices", docs=docs, ids=", ".join(missing) or "-")
+        slices = [s for s in slices if s.slice_id in set(wanted)]
 
     # Another process writing into this dataset (a generation run, an import) is named before any work.
     # (A run of this very process is refused by start_generation_job, with the job rule's message.)
@@ -370,6 +367,8 @@ class GenerationProgress:
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     message: str = ""  # why a run was aborted
+    scoring: dict | None = None  # the scorer's live counters when the run scores as it goes
+    checks: dict | None = None  # what the automatic checks found once the run ended (tools.quality.checks)
 
     @property
     def pending_units(self) -> int:
@@ -487,102 +486,33 @@ def _mentions_response_format(exc) -> bool:
     return "response_format" in text or "json_object" in text or "json mode" in text
 
 
-class GenerationRun:
-    """One execution of a prepared generation; `await run()` returns the final progress."""
+class ItemScorer(Protocol):
+    """What a generation run that scores as it goes calls (PreparedGeneration.scorer); the judge's
+    tools.quality.judge.InlineScorer is one. Its calls share the run's event loop and cancel."""
 
-    def __init__(self, prepared: PreparedGeneration, cancel_event: threading.Event | None = None,
-                 on_progress: Callable[[GenerationProgress], None] | None = None):
-        self.prepared = prepared
-        self.settings = prepared.settings
-        self.store = prepared.store
-        self.cancel_event = cancel_event or threading.Event()
-        self.on_progress = on_progress
-        self.progress = GenerationProgress(dataset=prepared.dataset, json_mode=self.settings.json_mode,
-                                           concurrency=self.settings.concurrency)
-        self.json_mode = self.settings.json_mode
-        self._queue: deque[GenerationUnit] = deque()
-        self._seen_questions: set[str] = set()
-        self._failure_list: list[dict] = []
-        self._client = None
-        self._random = random.Random()
-        self._render_prompt = template_renderer(prepared.template.content, prepared.variables)
+    async def open(self, run: "GenerationRun") -> None: ...  # before the first unit
 
-    # ---- lifecycle ----
+    async def score_unit(self, run: "GenerationRun", unit_key: str, count: int) -> None: ...  # its `count` new items
 
-    async def run(self) -> GenerationProgress:
-        """The whole run, holding the dataset's writer lock: a second run into the same dataset, from any
-        process, ends at once as failed with a message naming this one (it would duplicate every unit)."""
-        try:
-            writer = self.store.writer_lock(self.prepared.dataset).acquire()
-        except UserError as exc:
-            self.progress.status, self.progress.message = "failed", str(exc)
-            self.progress.finished_at = time.time()
-            self._publish()
-            return self.progress
-        try:
-            return await self._run_holding_the_dataset()
-        finally:
-            writer.release()
+    async def score_leftovers(self, run: "GenerationRun") -> None: ...  # after the last unit, if not cancelled
 
-    async def _run_holding_the_dataset(self) -> GenerationProgress:
-        from tools.llm.client import make_async_client
+    async def close(self, run: "GenerationRun") -> None: ...  # always, last
 
-        prepared, progress = self.prepared, self.progress
-        units = prepared.units
-        pending = self._resume_state(units)
-        progress.total_units = len(units)
-        progress.skipped_units = len(units) - len(pending)
-        progress.status = "running"
-        self._queue.extend(pending)
-        progress.started_at = time.time()  # not counting the openai import and the resume scan
-        self._publish()
-        # Retries are the engine's own (backoff, Retry-After, failure reasons), not the client's.
-        self._client = make_async_client(prepared.provider, timeout=self.settings.timeout_s or prepared.provider.timeout_s)
-        try:
-            await self._run_workers(min(self.settings.concurrency, len(pending)))
-        except ProviderRejected as exc:
-            progress.status, progress.message = "failed", str(exc)
-        except asyncio.CancelledError:
-            # The loop itself was cancelled (Ctrl-C under asyncio.run): record and pass it on.
-            progress.status = "cancelled"
-            self._finish()
-            raise
-        except Exception as exc:
-            # A bug or a full disk: keep what is known in the dataset, then let the caller report it.
-            progress.status, progress.message = "failed", _short(exc)
-            self._finish()
-            raise
-        finally:
-            await self._client.close()
-        if progress.status in ("running", "cancelling"):
-            cut_short = self.cancel_event.is_set() and progress.processed_units < progress.pending_units
-            progress.status = "cancelled" if cut_short else "finished"
-        self._finish()
-        return progress
 
-    def _resume_state(self, units: list[GenerationUnit]) -> list[GenerationUnit]:
-        """Create the dataset or read what earlier runs finished; returns the units still to do."""
-        prepared, store = self.prepared, self.store
-        if not store.exists(prepared.dataset):
-            store.create(prepared.dataset, meta={
-                "generated_from": {"docs": prepared.docs, "max_slice_tokens": self.settings.max_slice_tokens},
-            }, exist_ok=True)
-        view = store.load(prepared.dataset)
-        done = {event.get("unit") for event in view.events if event.get("type") == UNIT_DONE}
-        items_by_unit: Counter[str] = Counter()
-        for item in view.items.values():
-            question, _ = first_exchange(item["messages"])
-            self._seen_questions.add(normalize_question(question))
-            unit = (item.get("provenance") or {}).get("unit")
-            if unit:
-                items_by_unit[unit] += 1
-        # Killed between writing a call's items and its event: the call did finish.
-        for unit, count in items_by_unit.items():
-            if unit not in done:
-                store.append_event(prepared.dataset, {"type": UNIT_DONE, "unit": unit, "items": count, "recovered": True,
-                                                      "at": _now_iso()})
-                done.add(unit)
-        return [unit for unit in units if unit.key not in done]
+class UnitRunner:
+    """The machinery every LLM run shares (generation, the judge): a queue of units worked by a bounded
+    number of workers with a cooperative cancel, one chat call with the retry policy (429/Retry-After,
+    5xx, timeouts, lost connections; JSON mode dropped if the provider rejects it) and token/cost
+    accounting, and progress publishing.
+
+    A subclass sets `prepared` (with `.provider`), `settings` (temperature, max_tokens, max_attempts,
+    backoff_base_s, backoff_max_s), `progress` (status, retries, tokens_in, tokens_out, cost, json_mode),
+    `json_mode`, `cancel_event`, `on_progress`, `_queue` (a deque of units), `_client` (an async client
+    from tools.llm.client) and `_random`, and implements `async _process(unit)`, which must record the
+    unit's outcome itself (a worker goes on with the next unit)."""
+
+    async def _process(self, unit) -> None:
+        raise NotImplementedError
 
     async def _run_workers(self, count: int) -> None:
         if count <= 0:
@@ -614,64 +544,6 @@ class GenerationRun:
     async def _worker(self) -> None:
         while self._queue and not self.cancel_event.is_set():
             await self._process(self._queue.popleft())
-
-    # ---- one unit ----
-
-    async def _process(self, unit: GenerationUnit) -> None:
-        prepared, progress = self.prepared, self.progress
-        try:
-            pairs, tokens = await self._generate(unit)
-        except UnitFailure as failure:
-            self.store.append_event(prepared.dataset, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
-                                                       "detail": failure.detail, "at": _now_iso()})
-            progress.failed_units += 1
-            progress.failures[failure.reason] = progress.failures.get(failure.reason, 0) + 1
-            record = {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason, "detail": failure.detail}
-            if len(self._failure_list) < MAX_LISTED_FAILURES:
-                self._failure_list.append(record)
-            progress.recent_failures = (progress.recent_failures + [record])[-10:]
-            self._publish()
-            return
-        provenance = Provenance(source_doc=unit.slice.source, heading_path=unit.slice.heading_path,
-                                provider=prepared.provider.name, model=prepared.provider.model_id,
-                                template_id=prepared.template.name, origin=ORIGIN, unit=unit.key).model_dump(exclude_none=True)
-        items, duplicates = [], 0
-        for pair in pairs:
-            key = normalize_question(pair.question)
-            if not key or key in self._seen_questions:
-                duplicates += 1
-                continue
-            self._seen_questions.add(key)
-            items.append((qa_messages(pair.question, pair.answer), provenance))
-        # One write for the items and the unit's completion event: neither a cancel nor a kill can
-        # separate them.
-        self.store.append_items(prepared.dataset, items, event={
-            "type": UNIT_DONE, "unit": unit.key, "items": len(items), "duplicates": duplicates,
-            "tokens_in": tokens[0], "tokens_out": tokens[1], "at": _now_iso()})
-        progress.done_units += 1
-        progress.items += len(items)
-        progress.duplicates += duplicates
-        self._publish()
-
-    async def _generate(self, unit: GenerationUnit) -> tuple[list[QAPair], tuple[int, int]]:
-        """Pairs for one unit; an unusable reply is retried once with the problem explained."""
-        pairs_wanted = self.settings.pairs_per_call
-        prompt = self._render_prompt(slice_block(unit.slice))
-        messages = [{"role": "system", "content": system_prompt(pairs_wanted, unit.round)}, {"role": "user", "content": prompt}]
-        tokens = [0, 0]
-        problem: OutputError | None = None
-        for correction in (False, True):
-            content = await self._call(messages, tokens)
-            try:
-                return parse_pairs(content), (tokens[0], tokens[1])
-            except OutputError as exc:
-                problem = exc
-            if not correction:
-                messages = messages + [
-                    {"role": "assistant", "content": content or "(empty reply)"},
-                    {"role": "user", "content": correction_prompt(problem.detail, pairs_wanted)},
-                ]
-        raise UnitFailure(problem.reason, problem.detail)
 
     async def _call(self, messages: list[dict], tokens: list[int]) -> str | None:
         """One chat completion with retries on rate limits, server errors, timeouts and lost connections."""
@@ -737,16 +609,194 @@ class GenerationRun:
         delay = min(cap, self.settings.backoff_base_s * 2 ** (attempt - 1))
         return self._random.uniform(delay / 2, delay)
 
-    # ---- reporting ----
-
     def _publish(self) -> None:
         if self.on_progress is not None:
             self.on_progress(copy.deepcopy(self.progress))
+
+
+class GenerationRun(UnitRunner):
+    """One execution of a prepared generation; `await run()` returns the final progress."""
+
+    def __init__(self, prepared: PreparedGeneration, cancel_event: threading.Event | None = None,
+                 on_progress: Callable[[GenerationProgress], None] | None = None):
+        self.prepared = prepared
+        self.settings = prepared.settings
+        self.store = prepared.store
+        self.cancel_event = cancel_event or threading.Event()
+        self.on_progress = on_progress
+        self.progress = GenerationProgress(dataset=prepared.dataset, json_mode=self.settings.json_mode,
+                                           concurrency=self.settings.concurrency)
+        self.json_mode = self.settings.json_mode
+        self._queue: deque[GenerationUnit] = deque()
+        self._seen_questions: set[str] = set()
+        self._failure_list: list[dict] = []
+        self._client = None
+        self._random = random.Random()
+        self._render_prompt = template_renderer(prepared.template.content, prepared.variables)
+
+    # ---- lifecycle ----
+
+    async def run(self) -> GenerationProgress:
+        """The whole run, holding the dataset's writer lock: a second run into the same dataset, from any
+        process, ends at once as failed with a message naming this one (it would duplicate every unit)."""
+        try:
+            writer = self.store.writer_lock(self.prepared.dataset).acquire()
+        except UserError as exc:
+            self.progress.status, self.progress.message = "failed", str(exc)
+            self.progress.finished_at = time.time()
+            self._publish()
+            return self.progress
+        try:
+            return await self._run_holding_the_dataset()
+        finally:
+            writer.release()
+
+    async def _run_holding_the_dataset(self) -> GenerationProgress:
+        from tools.llm.client import make_async_client
+
+        prepared, progress = self.prepared, self.progress
+        units = prepared.units
+        pending = self._resume_state(units)
+        # The whole run is one dataset version (db.dataset_store: begin_version/end_version).
+        self._version_run = self.store.begin_version(prepared.dataset, "generation", docs=prepared.docs,
+                                                     template=prepared.template.name, model=prepared.provider.model_id)
+        progress.total_units = len(units)
+        progress.skipped_units = len(units) - len(pending)
+        progress.status = "running"
+        self._queue.extend(pending)
+        progress.started_at = time.time()  # not counting the openai import and the resume scan
+        self._publish()
+        # Retries are the engine's own (backoff, Retry-After, failure reasons), not the client's.
+        self._client = make_async_client(prepared.provider, timeout=self.settings.timeout_s or prepared.provider.timeout_s)
+        scorer = prepared.scorer
+        try:
+            if scorer is not None:
+                await scorer.open(self)
+            await self._run_workers(min(self.settings.concurrency, len(pending)))
+            if scorer is not None and not self.cancel_event.is_set():
+                # Items an earlier, killed run wrote but did not get to score.
+                await scorer.score_leftovers(self)
+        except ProviderRejected as exc:
+            progress.status, progress.message = "failed", str(exc)
+        except asyncio.CancelledError:
+            # The loop itself was cancelled (Ctrl-C under asyncio.run): record and pass it on.
+            progress.status = "cancelled"
+            self._finish()
+            raise
+        except Exception as exc:
+            # A bug or a full disk: keep what is known in the dataset, then let the caller report it.
+            progress.status, progress.message = "failed", _short(exc)
+            self._finish()
+            raise
+        finally:
+            await self._client.close()
+            if scorer is not None:
+                await scorer.close(self)
+        if progress.status in ("running", "cancelling"):
+            cut_short = self.cancel_event.is_set() and progress.processed_units < progress.pending_units
+            progress.status = "cancelled" if cut_short else "finished"
+        self._finish()
+        return progress
+
+    def _resume_state(self, units: list[GenerationUnit]) -> list[GenerationUnit]:
+        """Create the dataset or read what earlier runs finished; returns the units still to do."""
+        prepared, store = self.prepared, self.store
+        if not store.exists(prepared.dataset):
+            store.create(prepared.dataset, meta={
+                "generated_from": {"docs": prepared.docs, "max_slice_tokens": self.settings.max_slice_tokens},
+            }, exist_ok=True)
+        view = store.load(prepared.dataset)
+        done = {event.get("unit") for event in view.events if event.get("type") == UNIT_DONE}
+        items_by_unit: Counter[str] = Counter()
+        for item in view.items.values():
+            question, _ = first_exchange(item["messages"])
+            self._seen_questions.add(normalize_question(question))
+            unit = (item.get("provenance") or {}).get("unit")
+            if unit:
+                items_by_unit[unit] += 1
+        # Killed between writing a call's items and its event: the call did finish.
+        for unit, count in items_by_unit.items():
+            if unit not in done:
+                store.append_event(prepared.dataset, {"type": UNIT_DONE, "unit": unit, "items": count, "recovered": True,
+                                                      "at": _now_iso()})
+                done.add(unit)
+        return [unit for unit in units if unit.key not in done]
+
+    # ---- one unit ----
+
+    async def _process(self, unit: GenerationUnit) -> None:
+        prepared, progress = self.prepared, self.progress
+        try:
+            pairs, tokens = await self._generate(unit)
+        except UnitFailure as failure:
+            self.store.append_event(prepared.dataset, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
+                                                       "detail": failure.detail, "at": _now_iso()})
+            progress.failed_units += 1
+            progress.failures[failure.reason] = progress.failures.get(failure.reason, 0) + 1
+            record = {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason, "detail": failure.detail}
+            if len(self._failure_list) < MAX_LISTED_FAILURES:
+                self._failure_list.append(record)
+            progress.recent_failures = (progress.recent_failures + [record])[-10:]
+            self._publish()
+            return
+        provenance = Provenance(source_doc=unit.slice.source, heading_path=unit.slice.heading_path,
+                                provider=prepared.provider.name, model=prepared.provider.model_id,
+                                template_id=prepared.template.name, origin=ORIGIN, unit=unit.key).model_dump(exclude_none=True)
+        items, duplicates = [], 0
+        for pair in pairs:
+            key = normalize_question(pair.question)
+            if not key or key in self._seen_questions:
+                duplicates += 1
+                continue
+            self._seen_questions.add(key)
+            items.append((qa_messages(pair.question, pair.answer), provenance))
+        # One write for the items and the unit's completion event: neither a cancel nor a kill can
+        # separate them.
+        self.store.append_items(prepared.dataset, items, event={
+            "type": UNIT_DONE, "unit": unit.key, "items": len(items), "duplicates": duplicates,
+            "tokens_in": tokens[0], "tokens_out": tokens[1], "at": _now_iso()})
+        progress.done_units += 1
+        progress.items += len(items)
+        progress.duplicates += duplicates
+        self._publish()
+        if prepared.scorer is not None and items:
+            await prepared.scorer.score_unit(self, unit.key, len(items))
+
+    async def _generate(self, unit: GenerationUnit) -> tuple[list[QAPair], tuple[int, int]]:
+        """Pairs for one unit; an unusable reply is retried once with the problem explained."""
+        pairs_wanted = self.settings.pairs_per_call
+        prompt = self._render_prompt(slice_block(unit.slice))
+        messages = [{"role": "system", "content": system_prompt(pairs_wanted, unit.round)}, {"role": "user", "content": prompt}]
+        tokens = [0, 0]
+        problem: OutputError | None = None
+        for correction in (False, True):
+            content = await self._call(messages, tokens)
+            try:
+                return parse_pairs(content), (tokens[0], tokens[1])
+            except OutputError as exc:
+                problem = exc
+            if not correction:
+                messages = messages + [
+                    {"role": "assistant", "content": content or "(empty reply)"},
+                    {"role": "user", "content": correction_prompt(problem.detail, pairs_wanted)},
+                ]
+        raise UnitFailure(problem.reason, problem.detail)
+
+    # ---- reporting ----
 
     def _finish(self) -> None:
         progress = self.progress
         progress.finished_at = time.time()
         self.store.set_meta(self.prepared.dataset, generation=self.summary())
+        run, self._version_run = getattr(self, "_version_run", None), None
+        if run:
+            self.store.end_version(self.prepared.dataset, run, status=progress.status, new_items=progress.items)
+        if progress.items:
+            # The checks without an LLM run after every run that added items, so that the dataset's
+            # flags are there when the user looks; the summary line says what they found.
+            from tools.quality.checks import check_after_change
+
+            progress.checks = check_after_change(self.prepared.dataset, self.store)
         self._publish()
 
     def summary(self) -> dict:
@@ -776,6 +826,7 @@ class GenerationRun:
             "failed_units": self._failure_list,
             "tokens": {"in": progress.tokens_in, "out": progress.tokens_out},
             "cost": progress.cost,
+            "scoring": progress.scoring,
         }
 
 

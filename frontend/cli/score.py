@@ -1,0 +1,150 @@
+"""`python main.py datasets score NAME ...`: the LLM judge over a dataset, with progress lines and a summary.
+
+Imports stay light at module level (main.py builds every parser at start); the judge and the openai
+client are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from tools.core.errors import UserError
+from tools.core.i18n import LANGUAGES, t
+
+PROGRESS_INTERVAL_S = 1.0
+
+
+def _reasons(failures: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(failures.items()))
+
+
+def judge_progress_line(progress) -> str:
+    """One progress line of a judging run (a JudgeProgress) for the terminal."""
+    from tools.generation.engine import format_duration
+
+    reasons = _reasons(progress.failures)
+    return t("judge.progress", done=progress.processed_items, pending=progress.pending_items, scored=progress.scored,
+             unscored=progress.unscored, reasons=f" ({reasons})" if reasons else "", retries=progress.retries,
+             tokens_in=progress.tokens_in, tokens_out=progress.tokens_out, elapsed=format_duration(progress.elapsed_s),
+             eta=format_duration(progress.eta_s),
+             cost=t("judge.cost", cost=f"{progress.cost:.4f}") if progress.cost is not None else "")
+
+
+def judge_summary_lines(progress) -> list[str]:
+    """The final summary of a judging run: status, counts, unscored items with their reasons, tokens, cost."""
+    lines = [t("judge.summary_status", status=progress.status, message=f" ({progress.message})" if progress.message else ""),
+             t("judge.summary_items", total=progress.total_items, scored=progress.scored, no_source=progress.no_source,
+               unscored=progress.unscored, skipped=progress.skipped_items)]
+    if progress.mean_overall is not None:
+        lines.append(t("judge.summary_mean", mean=progress.mean_overall))
+    if progress.failures:
+        lines.append(t("judge.summary_unscored", reasons=_reasons(progress.failures)))
+        for failure in progress.recent_failures[-5:]:
+            lines.append(t("judge.summary_unscored_item", id=failure["id"], reason=failure["reason"], detail=failure["detail"]))
+    lines.append(t("judge.summary_tokens", tokens_in=progress.tokens_in, tokens_out=progress.tokens_out,
+                   cost=t("judge.summary_cost", cost=f"{progress.cost:.4f}") if progress.cost is not None else "",
+                   retries=progress.retries, duration=f"{progress.elapsed_s:.1f}"))
+    if progress.status == "cancelled" or progress.unscored:
+        lines.append(t("judge.summary_resume"))
+    return lines
+
+
+def generation_scoring_line(scoring: dict) -> str:
+    """The scoring part of a `generate --score-with` summary (scoring: a JudgeProgress as a dict)."""
+    reasons = _reasons(scoring.get("failures") or {})
+    cost = scoring.get("cost")
+    return t("judge.generation_scoring", scored=scoring.get("scored", 0), unscored=scoring.get("unscored", 0),
+             reasons=f" ({reasons})" if reasons else "", tokens_in=scoring.get("tokens_in", 0),
+             tokens_out=scoring.get("tokens_out", 0),
+             cost=t("judge.summary_cost", cost=f"{cost:.4f}") if cost is not None else "",
+             message=f" ({scoring['message']})" if scoring.get("message") else "")
+
+
+def cmd_datasets_score(args) -> int:
+    from tools.generation.engine import adhoc_provider
+    from tools.quality.judge import JudgeSettings, prepare_judge, run_judge
+
+    if args.judge:
+        provider = args.judge
+    elif args.base_url and args.model:
+        provider = adhoc_provider(args.base_url, args.model, args.api_key, concurrency=args.concurrency, timeout_s=args.timeout)
+    else:
+        raise UserError("error.judge_provider_args")
+    settings = JudgeSettings(concurrency=args.concurrency, max_attempts=args.max_attempts)
+    if args.backoff is not None:
+        settings.backoff_base_s = args.backoff
+    prepared = prepare_judge(args.name, provider, args.template, args.judge_lang, settings)
+    for key, params in prepared.notes:
+        print(t(key, **params))
+
+    cancel = threading.Event()
+    last_print = [0.0]
+    final = []
+    announced = []
+
+    def show(progress) -> None:
+        if progress.status == "running" and not announced:
+            announced.append(True)
+            print(t("judge.started", name=prepared.dataset, items=progress.total_items, skipped=progress.skipped_items,
+                    model=prepared.provider.model_id, template=prepared.template.name,
+                    concurrency=prepared.settings.concurrency), flush=True)
+        if not progress.pending_items:
+            return  # nothing to judge: the summary says so
+        now = time.monotonic()
+        if now - last_print[0] >= PROGRESS_INTERVAL_S or not progress.active:
+            last_print[0] = now
+            print(judge_progress_line(progress), flush=True)
+
+    # The run lives on a worker thread so that Ctrl-C reaches this one, which asks it to stop cleanly
+    # (the same arrangement as `generate`).
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            final.append(run_judge(prepared, cancel, show))
+        finally:
+            finished.set()
+
+    threading.Thread(target=work, name="judge", daemon=True).start()
+    try:
+        while not finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        print(t("judge.cancelling"), file=sys.stderr, flush=True)
+        cancel.set()
+        while not finished.wait(0.2):
+            pass
+    if not final:
+        return 1  # the worker raised; its traceback is already on stderr
+    progress = final[0]
+    for line in judge_summary_lines(progress):
+        print(line)
+    if progress.status == "cancelled":
+        return 130
+    return 0 if progress.status == "finished" else 1
+
+
+def add_score_actions(actions) -> None:
+    """Add `score` to the `datasets` subcommands."""
+    score = actions.add_parser(
+        "score", help="score every item with an LLM judge (rubric 1-10); resumable",
+        description="Score each item of a dataset with an LLM judge: groundedness in its source slice, correctness, "
+                    "relevance, completeness, clarity (1-10, each with a reason) and an overall score. Running it again "
+                    "skips the items already scored as they are now, and judges edited and unscored ones.",
+    )
+    score.add_argument("name", help="dataset name")
+    score.add_argument("--judge", metavar="PROVIDER", help="name of a saved API provider to judge with")
+    score.add_argument("--base-url", help="OpenAI-compatible base URL (instead of --judge)")
+    score.add_argument("--model", help="model id (with --base-url)")
+    score.add_argument("--api-key", help="API key (with --base-url)")
+    score.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
+    score.add_argument("--concurrency", type=int, default=8, help="judge calls in flight (default 8; at most the provider's limit)")
+    score.add_argument("--template", default=None, help="judge template: judge-default (zh), judge-default-en, or a saved "
+                                                        "prompt template holding {question} and {answer} (default: by --lang)")
+    score.add_argument("--lang", dest="judge_lang", choices=LANGUAGES, default=None,
+                       help="language of the default template and of the reasons (default: the global --lang)")
+    score.add_argument("--max-attempts", type=int, default=5, help="attempts per call on rate limits, 5xx, timeouts (default 5)")
+    score.add_argument("--backoff", type=float, default=None, help="first retry delay in seconds (default 1; doubles per attempt)")
+    score.set_defaults(func=cmd_datasets_score)

@@ -1,0 +1,191 @@
+"""Keeping a generated dataset in step with a doc set that changed since its last run (issue 14).
+
+A slice's id is a hash of its file, heading path and text (schema.document.DocumentSlice.make_id), and
+each generated item names the unit it came from ("<slice id>:<round>"). Slicing the doc set again with
+the dataset's budget therefore tells, for each slice:
+
+  unchanged  its id is still there: its items stand;
+  changed    its id is gone, but its file still has a slice under the same heading path: the text
+             under that heading changed, so its items may state what is no longer true;
+  new        a slice of the doc set that no item comes from yet;
+  gone       its id is gone and so is every slice of its file under its heading path.
+
+Updating the dataset retires the items of changed and gone slices as one version ("docs_sync"), then
+a generation run over the doc set makes items for the slices that have none: the changed ones under
+their new ids and the new ones (done units of unchanged slices are skipped, as on any resume). An item
+a person edited (provenance.edited_at) is kept when its slice changed, and listed for a decision; it is
+retired only when its source is gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import global_var
+from schema.dataset import first_exchange
+from tools.core.errors import UserError
+
+STATUSES = ("unchanged", "changed", "new", "gone")
+SYNC_VERSION_KIND = "docs_sync"
+
+
+@dataclass
+class SliceStatus:
+    status: str  # one of STATUSES
+    source: str
+    heading_path: tuple[str, ...]
+    slice_id: str  # the current id; for a gone slice the old one
+    items: int  # the dataset's items from it (for a changed slice: from its old text)
+
+
+@dataclass
+class DocChanges:
+    dataset: str
+    docs: str
+    slices: list[SliceStatus] = field(default_factory=list)
+    retire: list[str] = field(default_factory=list)  # ids of the items an update removes
+    kept_edited: list[dict] = field(default_factory=list)  # {id, question, source, heading}: edited, slice changed
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for entry in self.slices:
+            counts[entry.status] += 1
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        counts = self.counts()
+        return bool(counts["changed"] or counts["new"] or counts["gone"])
+
+    def listed(self, *statuses: str) -> list[SliceStatus]:
+        return [entry for entry in self.slices if entry.status in statuses]
+
+
+def _slice_of(item: dict) -> str | None:
+    unit = (item.get("provenance") or {}).get("unit") or ""
+    return unit.rsplit(":", 1)[0] if ":" in unit else None
+
+
+def compare_slices(items: list[dict], slices: list) -> tuple[list[SliceStatus], dict[str, str]]:
+    """Each slice's status (see the module's docstring) and, per old slice id that changed or is gone,
+    that status. `items`: the dataset's items; `slices`: the doc set's DocumentSlices now."""
+    old: dict[str, dict] = {}  # old slice id -> {source, heading_path, items}
+    for item in items:
+        slice_id = _slice_of(item)
+        if slice_id is None:
+            continue  # imported or added by hand: from no slice
+        provenance = item.get("provenance") or {}
+        entry = old.setdefault(slice_id, {"source": provenance.get("source_doc") or "",
+                                          "heading_path": tuple(provenance.get("heading_path") or ()), "items": 0})
+        entry["items"] += 1
+    current_ids = {s.slice_id for s in slices}
+    by_place: dict[tuple[str, tuple[str, ...]], list] = {}
+    for s in slices:
+        by_place.setdefault((s.source, tuple(s.heading_path)), []).append(s)
+
+    statuses: list[SliceStatus] = []
+    old_status: dict[str, str] = {}
+    changed_places: dict[tuple[str, tuple[str, ...]], int] = {}  # place -> items of its old slices
+    changed_seen: set[tuple[str, tuple[str, ...]]] = set()
+    for slice_id, entry in old.items():
+        if slice_id in current_ids:
+            continue
+        place = (entry["source"], entry["heading_path"])
+        if place in by_place:
+            old_status[slice_id] = "changed"
+            changed_places[place] = changed_places.get(place, 0) + entry["items"]
+        else:
+            old_status[slice_id] = "gone"
+            statuses.append(SliceStatus("gone", entry["source"], entry["heading_path"], slice_id, entry["items"]))
+    for s in slices:
+        place = (s.source, tuple(s.heading_path))
+        if s.slice_id in old:
+            statuses.append(SliceStatus("unchanged", s.source, place[1], s.slice_id, old[s.slice_id]["items"]))
+        elif place in changed_places:
+            # The new text under a heading whose old text had items; a heading cut into several
+            # slices counts its old items once, on its first slice.
+            statuses.append(SliceStatus("changed", s.source, place[1], s.slice_id, changed_places.pop(place)))
+            changed_seen.add(place)
+        elif place in changed_seen:
+            statuses.append(SliceStatus("changed", s.source, place[1], s.slice_id, 0))
+        else:
+            statuses.append(SliceStatus("new", s.source, place[1], s.slice_id, 0))
+    order = {status: index for index, status in enumerate(STATUSES)}
+    statuses.sort(key=lambda e: (order[e.status], e.source, e.heading_path))
+    return statuses, old_status
+
+
+def doc_changes(dataset: str, store=None) -> DocChanges:
+    """What changed in the doc set since dataset `dataset` was generated from it, and what an update
+    would retire. Refused for a dataset that was not generated from a doc set, or whose doc set is gone."""
+    from tools.core.workdir import validate_name
+    from tools.docs.docsets import slice_docset
+
+    store = store or global_var.datasets()
+    name = validate_name(dataset, "dataset name")
+    if not store.exists(name):
+        raise UserError("error.not_found", what="dataset", name=name)
+    view = store.load(name)
+    source = view.meta.get("generated_from") or {}
+    docs, budget = source.get("docs"), source.get("max_slice_tokens")
+    if not docs or not budget:
+        raise UserError("error.generate_not_generated", name=name)
+    folder = global_var.workdir().child("docs", docs, what="docs")
+    if not folder.is_dir():
+        raise UserError("error.not_found", what="docs", name=docs)
+    slices, _files = slice_docset(folder, budget)
+    items = list(view.items.values())
+    statuses, old_status = compare_slices(items, slices)
+    changes = DocChanges(dataset=name, docs=docs, slices=statuses)
+    for item in items:
+        status = old_status.get(_slice_of(item) or "")
+        if status is None:
+            continue
+        provenance = item.get("provenance") or {}
+        if status == "changed" and provenance.get("edited_at"):
+            question = first_exchange(item["messages"])[0]
+            changes.kept_edited.append({"id": item["id"], "question": question, "source": provenance.get("source_doc") or "",
+                                        "heading": " > ".join(provenance.get("heading_path") or ())})
+        else:
+            changes.retire.append(item["id"])
+    return changes
+
+
+def retire_outdated(dataset: str, store=None) -> tuple[DocChanges, dict | None]:
+    """Remove the items of changed and gone slices (edited items of changed slices kept) as one version,
+    holding the dataset's writer lock (refused while a generation run or an import writes to it).
+    Returns (the changes as found under the lock, the version record or None when nothing was retired)."""
+    store = store or global_var.datasets()
+    lock = store.writer_lock(dataset).acquire()
+    try:
+        changes = doc_changes(dataset, store)
+        if not changes.retire:
+            return changes, None
+        counts = changes.counts()
+        version = store.delete_items(changes.dataset, changes.retire, kind=SYNC_VERSION_KIND, docs=changes.docs,
+                                     changed=counts["changed"], gone=counts["gone"], kept_edited=len(changes.kept_edited))
+        return changes, version
+    finally:
+        lock.release()
+
+
+def changes_summary(changes: DocChanges, lang: str | None = None) -> str:
+    """One line: how many slices are unchanged, changed, new and gone, and what an update does."""
+    from tools.core.i18n import t
+
+    counts = changes.counts()
+    line = t("docsync.summary", lang, docs=changes.docs, name=changes.dataset, **counts)
+    if not changes.has_changes:
+        return line + " " + t("docsync.up_to_date", lang)
+    line += " " + t("docsync.update_does", lang, retire=len(changes.retire), generate=counts["changed"] + counts["new"])
+    if changes.kept_edited:
+        line += " " + t("docsync.kept_edited", lang, count=len(changes.kept_edited))
+    return line
+
+
+def changes_rows(changes: DocChanges, lang: str | None = None, include_unchanged: bool = False) -> list[list]:
+    """Table rows (status, file, heading path, items) of the slices that are not unchanged (or all)."""
+    from tools.core.i18n import t
+
+    return [[t(f"docsync.status.{entry.status}", lang), entry.source, " > ".join(entry.heading_path) or "-", entry.items]
+            for entry in changes.slices if include_unchanged or entry.status != "unchanged"]

@@ -1,0 +1,216 @@
+"""All checks without an LLM over one dataset, their result document, and where it is kept.
+
+A finding is {item_id, kind, severity, where: {message, field, span}, detail: {...}}; `KINDS` is the
+table of kinds (severity, what they mean) that the page, the CLI and `datasets filter --drop-flag`
+read. `run_checks` is pure (items in, result out); `check_dataset` loads a dataset and its doc set,
+runs the checks and saves the result beside the journal as `.<name>.checks.json`, keyed by a hash
+of the journal's bytes so that a stale result is recognised (`load_result`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tools.core.errors import UserError
+from tools.core.workdir import atomic_write_text
+from tools.quality.answers import answer_findings, message_order_findings
+from tools.quality.duplicates import duplicate_findings
+from tools.quality.grounding import grounding_findings
+from tools.quality.kinds import FLAG_KINDS, KINDS, SEVERITIES
+from tools.quality.language import detect_language, item_languages, language_findings, majority_language
+from tools.quality.names import invented_name_findings
+from tools.quality.secrets import secret_findings
+from tools.quality.sources import DocContext, load_doc_context
+from tools.quality.stats import dataset_stats
+
+RESULT_VERSION = 1
+
+
+def run_checks(items: list[dict], eval_ids: set[str], context: DocContext | None = None) -> dict:
+    """Every check over `items` (dicts with id, messages, provenance); `context` is the doc set they came
+    from (None: grounding and invented names are skipped). Returns the JSON-serialisable result."""
+    timings: dict[str, float] = {}
+    findings: list[dict] = []
+
+    def timed(check: str, work) -> None:
+        started = time.perf_counter()
+        findings.extend(work())
+        timings[check] = round(timings.get(check, 0.0) + time.perf_counter() - started, 4)
+
+    timed("duplicates", lambda: duplicate_findings(items, eval_ids))
+    timed("answers", lambda: [f for item in items for f in message_order_findings(item) + answer_findings(item)])
+    grounding: dict[str, float] = {}
+    skipped = []
+    if context is not None:
+        timed("grounding", lambda: [f for item in items for f in grounding_findings(item, context, grounding)])
+        timed("names", lambda: [f for item in items for f in invented_name_findings(item, context)])
+    else:
+        skipped = [{"check": "grounding", "reason": "no_docs"}, {"check": "names", "reason": "no_docs"}]
+    timed("language", lambda: _language_findings(items, context))
+    timed("secrets", lambda: secret_findings(items))
+    started = time.perf_counter()
+    stats = dataset_stats(items, eval_ids, context)
+    timings["stats"] = round(time.perf_counter() - started, 4)
+    for finding in findings:
+        finding["severity"] = KINDS[finding["kind"]].severity
+    return {
+        "version": RESULT_VERSION,
+        "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "docs": context.docs if context is not None else None,
+        "items": len(items),
+        "summary": summarize(findings),
+        "skipped": skipped,
+        "timings_s": timings,
+        "stats": stats,
+        "grounding": grounding,
+        "findings": findings,
+    }
+
+
+def _language_findings(items: list[dict], context: DocContext | None) -> list[dict]:
+    languages = [item_languages(item) for item in items]
+    majority = majority_language([answer for _, answer, _, _ in languages])
+    slice_language: dict[tuple[str, ...], str] = {}
+    findings = []
+    for item, item_langs in zip(items, languages):
+        source_language = None
+        if context is not None:
+            source = context.source_of(item)
+            if source.text:
+                source_language = slice_language.get(source.slice_ids)
+                if source_language is None:
+                    source_language = slice_language[source.slice_ids] = detect_language(source.text)
+        findings.extend(language_findings(item, item_langs, source_language, majority))
+    return findings
+
+
+def summarize(findings: list[dict]) -> dict:
+    by_kind = Counter(f["kind"] for f in findings)
+    by_severity = Counter(KINDS[f["kind"]].severity for f in findings)
+    flagged = {f["item_id"] for f in findings if f["kind"] in FLAG_KINDS}
+    return {"by_kind": {kind: by_kind[kind] for kind in KINDS if by_kind[kind]},
+            "by_severity": {severity: by_severity[severity] for severity in SEVERITIES},
+            "flagged_items": len(flagged)}
+
+
+def findings_by_item(result: dict) -> dict[str, list[dict]]:
+    """The result's findings grouped per item id, in item order of first finding."""
+    grouped: dict[str, list[dict]] = {}
+    for finding in result["findings"]:
+        grouped.setdefault(finding["item_id"], []).append(finding)
+    return grouped
+
+
+# ---------------------------------------------------------------- a dataset on disk
+
+
+def journal_fingerprint(path: Path) -> str:
+    """A hash of the journal's bytes: any change to the dataset (an append, an edit, a compaction) changes it."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def result_path(store, name: str) -> Path:
+    journal = store.path(name)
+    return journal.parent / f".{journal.name[: -len('.jsonl')]}.checks.json"
+
+
+def doc_context_for(meta: dict, docs_root: Path, docs: str | None = None) -> tuple[DocContext | None, str | None]:
+    """The doc set to check against: `docs` if given, else the one the dataset was generated from.
+    Returns (context, None) or (None, reason) with reason 'no_docs' or 'docs_missing'."""
+    generated = meta.get("generated_from") or {}
+    name = docs or generated.get("docs")
+    if not name:
+        return None, "no_docs"
+    from tools.core.workdir import validate_name
+
+    folder = Path(docs_root) / validate_name(name, "docs")
+    if not folder.is_dir():
+        return None, "docs_missing"
+    budget = generated.get("max_slice_tokens") if generated.get("docs") == name else None
+    return load_doc_context(folder, name, budget), None
+
+
+def check_dataset(name: str, store=None, docs_root: Path | None = None, docs: str | None = None, save: bool = True) -> dict:
+    """Run every check on dataset `name` (against doc set `docs`, default: the one it was generated from)
+    and save the result beside the journal; returns the result."""
+    import global_var
+
+    store = store or global_var.datasets()
+    if docs_root is None:
+        docs_root = global_var.workdir().docs
+    journal = store.path(name)
+    if not journal.exists():
+        raise UserError("error.not_found", what="dataset", name=name)
+    fingerprint = journal_fingerprint(journal)  # before reading: a change meanwhile makes the result stale
+    view = store.load(name)
+    context, reason = doc_context_for(view.meta, docs_root, docs)
+    if docs and reason == "docs_missing":
+        raise UserError("error.not_found", what="docs", name=docs)
+    result = run_checks(list(view.items.values()), view.eval_ids, context)
+    if reason and reason != "no_docs":
+        result["skipped"] = [{**entry, "reason": reason} for entry in result["skipped"]]
+    result.update(dataset=name, fingerprint=fingerprint)
+    if save:
+        atomic_write_text(result_path(store, name), json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+    return result
+
+
+def load_result(store, name: str, allow_stale: bool = False) -> dict | None:
+    """The saved result of dataset `name`, or None when there is none or the dataset changed since
+    (with `allow_stale`, a stale one too, marked {"stale": true})."""
+    path = result_path(store, name)
+    journal = store.path(name)
+    if not path.exists() or not journal.exists():
+        return None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if result.get("version") != RESULT_VERSION:
+        return None
+    stale = result.get("fingerprint") != journal_fingerprint(journal) or result.get("dataset") != name
+    if stale and not allow_stale:
+        return None
+    result["stale"] = stale
+    return result
+
+
+def check_after_change(name: str, store=None) -> dict | None:
+    """The checks run by themselves after a generation run or an import: the dataset checked and the
+    result saved (so the page and `datasets check` show it at once); returns a short summary
+    {items, flagged_items, by_kind, seconds}, or None when the checks could not run. Never raises: a
+    failed check must not turn a finished generation or import into a failure; the reason is logged."""
+    import logging
+    import time
+
+    started = time.monotonic()
+    try:
+        result = check_dataset(name, store=store)
+    except Exception as exc:  # noqa: BLE001 - logged and reported as "not checked"
+        logging.getLogger(__name__).warning("checks of dataset %s did not run: %s: %s", name, type(exc).__name__, exc)
+        return None
+    summary = summarize(result["findings"])
+    return {"items": result["stats"]["items"], "flagged_items": summary["flagged_items"], "by_kind": summary["by_kind"],
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+def check_summary_line(summary: dict | None, name: str, lang: str | None = None) -> str:
+    """One line saying what the automatic checks found (the kinds most often first), in `lang`."""
+    from tools.core.i18n import t
+
+    if summary is None:
+        return t("quality.auto_failed", lang, name=name)
+    if not summary["flagged_items"] and not summary["by_kind"]:
+        return t("quality.auto_clean", lang, name=name, seconds=summary["seconds"])
+    kinds = ", ".join(f"{t('quality.kind.' + kind, lang)} {count}"
+                      for kind, count in sorted(summary["by_kind"].items(), key=lambda pair: -pair[1]))
+    return t("quality.auto_found", lang, name=name, flagged=summary["flagged_items"], kinds=kinds, seconds=summary["seconds"])

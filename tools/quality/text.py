@@ -1,0 +1,135 @@
+"""Text helpers shared by the checks: code spans, content tokens, CJK share, character shingles."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from tools.docs.slicing import CJK_CHARACTER, estimate_tokens
+
+# Fenced code blocks (``` or ~~~, closed or running to the end) and inline code spans.
+FENCED_CODE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+FENCE_LINE = re.compile(r"^[ \t]*(`{3,}|~{3,})", re.M)
+# Words of Latin script (identifiers included) and runs of CJK characters.
+LATIN_WORD = re.compile(r"[A-Za-z0-9_]+(?:[.'-][A-Za-z0-9_]+)*")
+CJK_RUN = re.compile(CJK_CHARACTER.pattern + "+")
+LATIN_LETTER = re.compile(r"[A-Za-z]")
+
+# Function words that say nothing about whether an answer's facts come from its source.
+STOPWORDS = frozenset("""
+a an the and or but if then else of to in on at by for with from as is are was were be been being it its
+this that these those there here which who whom whose what when where why how do does did done can could
+should would will shall may might must not no yes so such than too very also just only about into over
+under up down out off again more most some any each all both few other own same you your yours we our
+us they them their he she his her i me my mine has have had having one use used using get gets set sets
+""".split()) | frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+STOPWORDS_BYTES = frozenset(word.encode() for word in STOPWORDS)
+# bytes.translate table: ASCII letters lower-cased, digits, '_' and '-' kept, everything else (UTF-8
+# bytes of other scripts included) a space.
+_WORD_BYTES = bytes(ord(chr(c).lower()) if c < 128 and (chr(c).isalnum() or chr(c) in "_-") else 32 for c in range(256))
+
+
+def fenced_blocks(text: str) -> list[tuple[int, int]]:
+    """(body start, body end) of each fenced code block (``` or ~~~ at a line start, up to the next fence
+    line or the end), found with str.find: cheaper than a DOTALL regex over every answer."""
+    blocks = []
+    fences = []
+    for marker in ("```", "~~~"):
+        position = text.find(marker)
+        while position >= 0:
+            line_start = text.rfind("\n", 0, position) + 1
+            if not text[line_start:position].strip(" \t"):
+                fences.append(line_start)
+            position = text.find(marker, text.find("\n", position) if "\n" in text[position:] else len(text))
+    fences.sort()
+    for opening, closing in zip(fences[0::2], fences[1::2] + [len(text)] * (len(fences) % 2)):
+        body = text.find("\n", opening)
+        body = len(text) if body < 0 else body + 1
+        blocks.append((min(body, closing), closing))
+    return blocks
+
+
+def strip_code(text: str) -> str:
+    """The text without fenced blocks and inline code: what is left is prose."""
+    return INLINE_CODE.sub(" ", FENCED_CODE.sub(" ", text))
+
+
+def cjk_count(text: str) -> int:
+    return len(CJK_CHARACTER.findall(text))
+
+
+def content_units(text: str) -> set[bytes]:
+    """The units grounding compares, as UTF-8 bytes: Latin words (lower-cased, split at anything but
+    letters, digits, '_' and '-', so `tide.max_workers` gives tide and max_workers; stopwords and
+    one-character words left out; numbers kept: they are facts) and CJK character bigrams (Chinese has
+    no spaces and single characters are too common to mean anything; a bigram approximates a word).
+    Made with bytes.translate and split, C loops only: a regex per answer cost twice as much."""
+    units = set(text.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
+    units -= STOPWORDS_BYTES
+    if not text.isascii():
+        for run in CJK_RUN.findall(text):
+            if len(run) == 1:
+                units.add(run.encode("utf-8"))
+            else:
+                units.update(run[i:i + 2].encode("utf-8") for i in range(len(run) - 1))
+    return units
+
+
+def with_plurals(units: set[bytes]) -> set[bytes]:
+    """`units` plus each word's plural or singular form ("retry" / "retries" are one fact): applied to
+    the source's units once, so that the answers' side needs no per-word work."""
+    more = set(units)
+    for word in units:
+        if word.isascii() and len(word) > 2 and word[-1:].isalpha():
+            if word.endswith(b"ies"):
+                more.add(word[:-3] + b"y")
+            elif word.endswith(b"s"):
+                more.add(word[:-1])
+                more.add(word[:-2])  # "classes" -> "class"
+            else:
+                more.add(word + b"s")
+                more.add(word + b"es")
+                if word.endswith(b"y"):
+                    more.add(word[:-1] + b"ies")
+    return more
+
+
+def fast_tokens(text: str) -> int:
+    """tools.docs.slicing.estimate_tokens, with a shortcut for ASCII text (no CJK to count)."""
+    if text.isascii():
+        return -(-len(text) // 4)
+    return estimate_tokens(text)
+
+
+def normalize_for_shingles(text: str) -> str:
+    """Case, width and punctuation folded, whitespace runs made one space: the text near-duplicate
+    detection compares (character shingles of it)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(folded.translate(_PUNCTUATION_TO_SPACE).split())
+
+
+class _PunctuationToSpace(dict):
+    """str.translate table mapping punctuation and symbols to a space; filled per character on first sight."""
+
+    def __missing__(self, code: int):
+        category = unicodedata.category(chr(code))
+        value = " " if category[0] in "PS" else code
+        self[code] = value
+        return value
+
+
+_PUNCTUATION_TO_SPACE = _PunctuationToSpace()
+
+
+def char_shingles(text: str, size: int = 3) -> set[str]:
+    """Character n-grams of an already normalised text (the whole text when it is shorter)."""
+    if len(text) <= size:
+        return {text} if text else set()
+    return {text[i:i + size] for i in range(len(text) - size + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
