@@ -137,7 +137,7 @@ class FactsRun:
     tokenizer: object = None
 
 
-# Settings that make the tiny model memorise most facts in ~150 steps (measured: 0 -> 23 of 40).
+# Settings that make the tiny model memorise most facts in ~150 steps (measured: 0 -> 34 of 40).
 FACTS_TRAINING = dict(max_steps=150, batch_size=8, grad_accum=1, learning_rate=1e-2, lora_r=32, lora_alpha=32,
                       warmup_ratio=0.05, scheduler="linear", save_steps=1000, logging_steps=10, seed=42)
 

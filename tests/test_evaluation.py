@@ -62,6 +62,39 @@ def test_max_items_is_checked():
 # ---------------------------------------------------------------- eval loss
 
 
+def test_progress_moves_per_finished_answer_within_a_batch():
+    import torch
+
+    seen = []
+    watch = evaluation._AnswersDone(width=2, end_ids=[9], before=8, total=12, progress=lambda d, t: seen.append((d, t)), stop_event=None)
+    prompt = [[1, 1], [1, 1], [1, 1], [1, 1]]
+    steps = [[5, 5, 5, 9], [9, 5, 9, 0], [0, 9, 0, 0]]  # generated token per row at each step (0: padding after the end)
+    for step in range(1, len(steps) + 1):
+        ids = torch.tensor([row + [steps[s][r] for s in range(step)] for r, row in enumerate(prompt)])
+        assert not watch(ids, None).any()  # it never stops generation by itself
+    # After 8 answers of earlier batches: one row ended at step 1, two more at step 2, the last at step 3.
+    assert seen == [(9, 12), (11, 12), (12, 12)]
+
+
+def test_greedy_answers_stop_mid_batch(tiny_model_dir):
+    import threading
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    prompts = [[{"role": "user", "content": f"What is stage {n} of a tide?"}] for n in range(4)]
+    stop = threading.Event()
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        stop.set()  # Stop pressed while the first batch is generating
+
+    with pytest.raises(Exception):
+        evaluation.greedy_answers(model, tokenizer, prompts, max_new_tokens=500, batch_size=4, progress=progress, stop_event=stop)
+    assert calls == [0]  # the batch ended at the next token, without another answer
+
 def test_eval_loss_equals_a_hand_computation_for_one_item(tiny_model_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -75,7 +75,9 @@ def test_labels_for_a_template_without_generation_markers(tiny_model_dir):
     tokenizer.chat_template = ZEPHYR
     example = render_example(tokenizer, MULTI_TURN)
     trained = tokenizer.decode([label for label in example.labels if label != IGNORE_INDEX])
-    assert trained == "A pipeline library.</s>默认超时是 300 秒。</s>"
+    # Qwen2's split keeps punctuation with the newlines after it (">\n" is one token), so the token
+    # that ends each "</s>" also carries the template's newline: trained, as the template emits it.
+    assert trained.replace("</s>\n", "</s>") == "A pipeline library.</s>默认超时是 300 秒。</s>"
 
 
 def test_tokenizer_without_template_gets_the_named_fallback(tiny_model_dir):
@@ -186,6 +188,8 @@ def test_run_folder_holds_everything(in_facts_run):
     for name in ("config.json", "status.json", "metrics.json", "trainer_log.jsonl", "data/train.jsonl", "adapter/adapter_config.json"):
         assert (folder / name).exists(), name
     assert list((folder / "tensorboard").glob("events.out.tfevents.*"))
+    # TRL's "padding-free without Flash Attention" warning does not hold for our per-item attention.
+    assert "Flash Attention" not in (folder / "worker.log").read_text(encoding="utf-8")
     config = json.loads((folder / "config.json").read_text())
     assert config["plan"]["total_steps"] == 150 and config["model"] == TINY
     status = run_status(in_facts_run.run)
@@ -265,14 +269,14 @@ def test_early_stopping_on_rising_eval_loss_keeps_best_checkpoint(workbench):
     eval_ids = [item["id"] for item in store.items("contradict")[len(facts):]]
     store.set_meta("contradict", split={"eval_ratio": 0.5, "seed": 0, "eval_ids": eval_ids})
 
-    config = _short_config(dataset="contradict", max_steps=60, batch_size=8, grad_accum=1, learning_rate=1e-2, lora_r=32,
+    config = _short_config(dataset="contradict", max_steps=150, batch_size=8, grad_accum=1, learning_rate=1e-2, lora_r=32,
                            lora_alpha=32, eval_steps=3, save_steps=3, early_stopping_patience=2, scheduler="constant")
     job = start_training(config)
     assert job.wait(300)
     job.raise_if_failed()
     status = run_status(job.run_name)
     assert status["state"] == "early_stopped" and status["early_stopped"] is True
-    assert status["step"] < 60
+    assert status["step"] < 150
     evals = [r for r in status["log"] if "eval_loss" in r]
     best = min(evals, key=lambda r: r["eval_loss"])
     assert status["best_checkpoint"] == f"checkpoint-{best['step']}"

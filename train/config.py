@@ -46,6 +46,8 @@ def _f(default, help: str, **extra) -> Any:
 class TrainConfig:
     model: str = _f("", "Base model: a folder under workdir/models, an absolute path or a Hugging Face hub id.", required=True)
     dataset: str = _f("", "Dataset name (workdir/dataset/<name>.jsonl).", required=True)
+    dataset_version: int = _f(0, "Dataset version to train on (`datasets versions NAME` lists them); 0: the latest, "
+                                 "which the run records as the version it used.", min=0, max=2**31 - 1)
     run_name: str = _f("", "Name of the run folder under workdir/training (default: <dataset>-<timestamp>).")
     learning_rate: float = _f(2e-4, "Peak learning rate of the optimizer.", min=1e-7, max=1.0)
     epochs: float = _f(3.0, "Passes over the training items (ignored when max_steps > 0).", min=0.01, max=1000)
@@ -69,6 +71,9 @@ class TrainConfig:
     save_total_limit: int = _f(3, "Keep at most N checkpoints (the best one is always kept).", min=1, max=1000)
     eval_steps: int = _f(50, "Evaluate on the eval split every N optimizer steps.", min=1, max=1_000_000)
     eval_ratio: float = _f(0.0, "Share of items held out for evaluation; 0 uses the dataset's own split (if it has one).", min=0.0, max=0.9)
+    general_mix: float = _f(0.0, "Share of general (non-doc) items mixed into the training items, a guard against forgetting: "
+                                 "question/answer pairs from Python standard-library docstrings; 0.1 = one item in ten. 0 = off.",
+                            min=0.0, max=0.5)
     early_stopping_patience: int = _f(0, "Stop when eval loss has not improved for N evaluations and keep the best checkpoint; 0 = off.", min=0, max=1000)
     validation_samples: int = _f(0, "At each evaluation, answer the first N held-out questions greedily and save them to validation_samples.jsonl; 0 = off.", min=0, max=100)
     batching: str = _f("padding_free", "How items are batched: padding_free (default, no pad tokens), packing (items packed to max_length) or padded (like the prototype).", choices=BATCHING)

@@ -8,12 +8,14 @@ the answer plus the template's end-of-turn marker; trailing whitespace after the
 out. Tokens whose first character falls inside a span are trained on. Templates that rewrite
 earlier turns (e.g. dropping past reasoning) break the prefix property; for those the answer text
 is searched in the full rendering instead, followed by the end-of-turn token if one comes next.
+An assistant turn with weight 0 (OpenAI's fine-tuning format) is rendered but not trained on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schema.dataset import trained_turn
 from tools.core.errors import UserError
 from train.chat_templates import fallback_template
 
@@ -52,8 +54,15 @@ def _end_markers(tokenizer) -> list[str]:
     return markers
 
 
+def _for_template(messages: list[dict]) -> list[dict]:
+    """The messages as the chat template sees them: `weight` is training metadata, not text."""
+    return [{key: value for key, value in message.items() if key != "weight"} for message in messages]
+
+
 def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The fully rendered conversation and the character spans of each assistant answer (+ end marker)."""
+    """The fully rendered conversation and the character spans of each trained assistant answer (+ end
+    marker); a turn with weight 0 has none."""
+    weighted, messages = messages, _for_template(messages)
     full = _render(tokenizer, messages, add_generation_prompt=False)
     spans: list[tuple[int, int]] = []
     cursor = 0
@@ -74,7 +83,8 @@ def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[in
                 if rest.lstrip(" ").startswith(marker):
                     end += len(rest) - len(rest.lstrip(" ")) + len(marker)
                     break
-        spans.append((start, end))
+        if trained_turn(weighted[index]):
+            spans.append((start, end))
         cursor = end
     return full, spans
 

@@ -153,6 +153,39 @@ def _end_ids(model, tokenizer) -> list[int]:
     return ids
 
 
+class _AnswersDone:
+    """A stopping criterion that stops nothing by itself: at each generated token it counts the rows of
+    the batch that have ended, so progress moves per finished answer rather than per batch (a batch of
+    8 sat at 0 % and then jumped); it also ends the batch early when Stop is asked."""
+
+    def __init__(self, width: int, end_ids, before: int, total: int, progress, stop_event):
+        self.width, self.end_ids, self.before, self.total = width, list(end_ids), before, total
+        self.progress, self.stop_event, self.reported = progress, stop_event, -1
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        if self.progress is not None:
+            generated = input_ids[:, self.width:]
+            ended = int(torch.isin(generated, torch.tensor(self.end_ids, device=generated.device)).any(dim=1).sum()) if generated.shape[1] else 0
+            if ended != self.reported:
+                self.reported = ended
+                self.progress(self.before + ended, self.total)
+        stop = self.stop_event is not None and self.stop_event.is_set()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+def _criteria(check):
+    """`check` (a callable like a StoppingCriteria's) as the list generate() takes."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Delegate(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return check(input_ids, scores, **kwargs)
+
+    return StoppingCriteriaList([Delegate()])
+
+
 def greedy_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 64, batch_size: int = 8,
                    progress: Callable[[int, int], None] | None = None, stop_event: threading.Event | None = None) -> list[str]:
     """Greedy answers to conversations (each ending with a user turn), batched with left padding."""
@@ -172,10 +205,12 @@ def greedy_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: 
             _check_stop(stop_event)
             texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts[start:start + batch_size]]
             encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            width = encoded["input_ids"].shape[1]
+            watch = _AnswersDone(width, end_ids, len(answers), len(prompts), progress, stop_event)
             with torch.inference_mode():
                 output = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                        eos_token_id=end_ids, pad_token_id=pad_id)
-            width = encoded["input_ids"].shape[1]
+                                        eos_token_id=end_ids, pad_token_id=pad_id, stopping_criteria=_criteria(watch))
+            _check_stop(stop_event)
             answers += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
             if progress:
                 progress(len(answers), len(prompts))
@@ -351,6 +386,7 @@ def evaluate_run(
                     answers[variant] = greedy_answers(
                         model, tokenizer, list(prompts), max_new_tokens, batch_size,
                         lambda done, total: answers_phase(offset + done, 2 * total), stop_event)
+            forgetting = _forgetting(model, tokenizer, batch_size, phase("forgetting"))
     finally:
         if was_training:
             model.train()
@@ -387,6 +423,7 @@ def evaluate_run(
         "run": run,
         "model": config.get("model"),
         "dataset": config.get("dataset"),
+        "dataset_version": config.get("dataset_version") or None,  # None: a run from before dataset versions
         "items": len(items),
         "eval_tokens": numbers["tuned"]["tokens"],
         "max_new_tokens": max_new_tokens,
@@ -394,6 +431,7 @@ def evaluate_run(
         "created": datetime.now().isoformat(sep=" ", timespec="seconds"),
         "seconds": round(time.monotonic() - started, 1),
         "summary": summary,
+        "forgetting": forgetting,
         "per_item": per_item,
     }
     atomic_write_text(folder / REPORT_JSON, json.dumps(report, ensure_ascii=False, indent=2))
@@ -401,6 +439,16 @@ def evaluate_run(
     report["paths"] = {"json": str(folder / REPORT_JSON), "md": str(folder / REPORT_MD)}
     phase("done", path=str(folder / REPORT_MD))(1, 1)
     return report
+
+
+def _forgetting(model, tokenizer, batch_size: int, update) -> dict | None:
+    """General-text perplexity with the adapter off and on (train.forgetting); None without an adapter."""
+    if not hasattr(model, "disable_adapter"):
+        return None
+    from train.forgetting import forgetting_figure
+
+    update(0, 1)
+    return forgetting_figure(model, tokenizer, batch_size=batch_size)
 
 
 def read_report(run: str) -> dict:
@@ -485,7 +533,10 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def report_markdown(report: dict, lang: str | None = None) -> str:
     """The report as Markdown: title, what was evaluated, summary table and per-item table."""
-    meta = t("eval.report_meta", lang, model=report["model"], dataset=report["dataset"], items=report["items"],
+    dataset = report["dataset"]
+    if report.get("dataset_version"):
+        dataset = t("versions.dataset_at", lang, name=dataset, version=report["dataset_version"])
+    meta = t("eval.report_meta", lang, model=report["model"], dataset=dataset, items=report["items"],
              created=report["created"], seconds=report["seconds"])
     if report.get("judge"):
         meta += f"  {t('eval.judge', lang)}: {report['judge']['provider']} ({report['judge']['model']})"
@@ -495,9 +546,17 @@ def report_markdown(report: dict, lang: str | None = None) -> str:
         meta,
         f"## {t('eval.summary', lang)}",
         markdown_table(summary_headers, summary_rows(report, lang)),
+        *_forgetting_markdown(report, lang),
         f"## {t('eval.per_item', lang)}",
         markdown_table(item_headers(lang, bool(report.get("judge"))), item_rows(report, lang)),
     ]) + "\n"
+
+
+def _forgetting_markdown(report: dict, lang: str | None) -> list[str]:
+    from train.forgetting import forgetting_lines
+
+    lines = forgetting_lines(report.get("forgetting"), lang)
+    return [f"## {t('exam.forget.title', lang)}", "\n".join(f"- {line}" for line in lines)] if lines else []
 
 
 def summary_text(report: dict, lang: str | None = None) -> str:
@@ -505,7 +564,10 @@ def summary_text(report: dict, lang: str | None = None) -> str:
     headers = [t("eval.metric", lang), t("eval.base", lang), t("eval.tuned", lang), t("eval.delta", lang)]
     rows = [headers] + summary_rows(report, lang)
     widths = [max(_display_width(row[i]) for row in rows) for i in range(len(headers))]
-    return "\n".join("  ".join(cell + " " * (widths[i] - _display_width(cell)) for i, cell in enumerate(row)) for row in rows)
+    table = "\n".join("  ".join(cell + " " * (widths[i] - _display_width(cell)) for i, cell in enumerate(row)) for row in rows)
+    from train.forgetting import forgetting_lines
+
+    return "\n".join([table] + forgetting_lines(report.get("forgetting"), lang))
 
 
 def _display_width(text: str) -> int:
@@ -525,6 +587,8 @@ def progress_text(update: dict | None, lang: str | None = None) -> str:
         return t(f"eval.phase.{name}", lang, done=update["done"], total=update["total"])
     if name == "done":
         return t("eval.phase.done", lang, path=update.get("path", ""))
+    if name == "forgetting":
+        return t("exam.run.phase.forgetting", lang)
     return ""
 
 
@@ -532,7 +596,7 @@ def progress_text(update: dict | None, lang: str | None = None) -> str:
 
 
 @dataclass
-class EvaluationJob:
+class EvaluationJob(global_var.StoppableJob):
     """The evaluation running (or last run) in this process; the page polls its fields."""
 
     run: str
@@ -551,17 +615,6 @@ class EvaluationJob:
     stop_event: threading.Event = field(default_factory=threading.Event)
     done_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
-
-    def is_running(self) -> bool:
-        return self.state in ("running", "stopping")
-
-    def request_stop(self) -> None:
-        self.stop_event.set()
-        if self.state == "running":
-            self.state = "stopping"
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.done_event.wait(timeout)
 
     def progress_line(self, lang: str | None = None) -> str:
         return progress_text(self.last_update, lang)

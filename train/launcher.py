@@ -199,17 +199,20 @@ def request_stop(folder: Path) -> None:
 
 
 def select_items(config: TrainConfig) -> tuple[list[dict], list[dict]]:
-    """(train, eval) items: a fresh seeded split when eval_ratio > 0, else the dataset's own split."""
+    """(train, eval) items of the config's dataset version (0: the latest, which is then written into the
+    config, so the run records the version it used): a fresh seeded split when eval_ratio > 0, else the
+    dataset's own split at that version."""
     store = global_var.datasets()
+    config.dataset_version = store.resolve_version(config.dataset, config.dataset_version)
     if config.eval_ratio > 0:
-        items = store.items(config.dataset)
+        items = store.items_at(config.dataset, config.dataset_version)
         shuffled = list(items)
         random.Random(config.seed).shuffle(shuffled)
         eval_count = max(1, round(len(items) * config.eval_ratio))
         if eval_count >= len(items):
             raise UserError("error.split_too_small", count=len(items), ratio=config.eval_ratio)
         return shuffled[eval_count:], shuffled[:eval_count]
-    return store.train_eval(config.dataset)
+    return store.train_eval(config.dataset, config.dataset_version)
 
 
 def plan_training(config: TrainConfig) -> dict:
@@ -327,7 +330,7 @@ def _launch(folder: Path, config: TrainConfig, run: str, tensorboard: bool,
     if tensorboard:
         from train.tensorboard import start_tensorboard
 
-        start_tensorboard(folder / TENSORBOARD_DIR)
+        start_tensorboard(folder / TENSORBOARD_DIR, name=folder.name)
     proc = _spawn(folder, config)
     handle = WorkerRun(run, folder, proc, notice)
     global_var.start_job("training", run, handle)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -62,6 +63,23 @@ def list_local_models(models_dir: Path | None = None) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "config.json").exists())
+
+
+def local_native_context(source: str | None) -> int | None:
+    """The native context (max_position_embeddings) of a local model folder, read from its
+    config.json without loading anything; None for a hub id or an unreadable config."""
+    try:
+        location, is_local = resolve_source(source or "")
+    except UserError:
+        return None
+    if not is_local:
+        return None
+    try:
+        config = json.loads((Path(location) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = config.get("max_position_embeddings") or (config.get("text_config") or {}).get("max_position_embeddings")
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def _workdir_models() -> Path:

@@ -6,6 +6,7 @@ in train.runs; starting and following workers is train.launcher's job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -131,6 +132,11 @@ def run_job(job: TrainingJob) -> None:
     """Train `job` to its end in this process, recording the outcome in status.json (rank 0)."""
     train_items = load_items(job.run_dir / "data" / "train.jsonl")
     eval_items = load_items(job.run_dir / "data" / "eval.jsonl")
+    if job.config.general_mix:
+        from train.forgetting import mix_general_items
+
+        # Seeded: a resumed run sees the same mixed items; the step count is recomputed from them in _train.
+        train_items = mix_general_items(train_items, job.config.general_mix, job.config.seed)
     trim_log_to_checkpoint(job)
     write_status(job)
     try:
@@ -279,6 +285,29 @@ def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, back
     )
 
 
+@contextlib.contextmanager
+def _own_attention_notice(flattened: bool):
+    """While the trainer is built: drop TRL's warning that padding-free batches or packing without
+    Flash Attention "may lead to unexpected behavior" / "cross-contamination between samples". It
+    does not hold for our path: a flattened batch attends per item (train/attention.py finds the items'
+    boundaries in position_ids and runs SDPA per item; Unsloth is given the lengths), which the
+    padding-free tests check against padded batches. Only that warning is dropped, only here."""
+    import logging
+
+    class DropNotice(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "attention implementation is not set to a supported Flash Attention" not in record.getMessage()
+
+    sft_logger = logging.getLogger("trl.trainer.sft_trainer")
+    notice = DropNotice()
+    if flattened:
+        sft_logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        sft_logger.removeFilter(notice)
+
+
 def _train(job: TrainingJob, train_items, eval_items) -> None:
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback
@@ -321,14 +350,15 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
         callbacks.append(early)
     args = build_sft_config(config, job.run_dir, has_eval, loaded.backend, str(next(model.parameters()).dtype).replace("torch.", ""),
                             job.world_size)
-    trainer = WorkbenchSFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=to_hf_dataset(train_rows),
-        eval_dataset=to_hf_dataset(eval_rows) if has_eval else None,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    with _own_attention_notice(BATCHING_MODES[config.batching].flattened):
+        trainer = WorkbenchSFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=to_hf_dataset(train_rows),
+            eval_dataset=to_hf_dataset(eval_rows) if has_eval else None,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
     # Our progress callback reports; the default printer would dump every log dict to stdout.
     trainer.remove_callback(PrinterCallback)
     batching = BATCHING_MODES[config.batching]

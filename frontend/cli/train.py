@@ -6,13 +6,14 @@ Importing this module must not import torch: the parser is built at every start 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import fields
 
 from tools.core.i18n import t
 from train.config import TrainConfig
 
 # Flags that are spelled differently from the TrainConfig field (or positional/required).
-_FLAG_NAMES = {"grad_accum": "--grad-accum", "eval_ratio": "--eval-ratio"}
+_FLAG_NAMES = {"grad_accum": "--grad-accum", "eval_ratio": "--eval-ratio", "dataset_version": "--version"}
 _SPECIAL = {"model", "dataset"}
 
 
@@ -75,21 +76,38 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def version_notice(dataset: str, version: int) -> str:
+    """Which dataset version a run trains on, and the latest one when the dataset changed since."""
+    import global_var
+
+    store = global_var.datasets()
+    if not version:
+        return t("versions.train_uses_unknown", name=dataset)
+    if not store.exists(dataset):
+        return t("versions.train_uses_saved", name=dataset, version=version)
+    latest = store.latest_version(dataset)
+    key = "versions.train_uses" if latest != version else "versions.train_uses_latest"
+    return t(key, name=dataset, version=version, latest=latest)
+
+
 def cmd_train(args) -> int:
     from train.launcher import plan_training, resume_training, start_training
-    from train.runs import CONFIG_FILE, read_json
+    from train.runs import CONFIG_FILE, read_json, require_run
 
     def show(record: dict) -> None:
         print(format_progress(record), flush=True)
 
     follow = None if args.detach else show
     if args.resume:
+        saved = TrainConfig.from_dict(read_json(require_run(args.resume) / CONFIG_FILE))
+        print(version_notice(saved.dataset, saved.dataset_version), flush=True)
         job = resume_training(args.resume, on_progress=follow)
     else:
         if not args.model or not args.dataset:
             raise SystemExit("train: --model and --dataset are required (or --resume RUN)")
         config = config_from_args(args)
         print(t("train.plan", **plan_training(config)), flush=True)
+        print(version_notice(config.dataset, config.dataset_version), flush=True)
         job = start_training(config, on_progress=follow)
     print(t("train.run_folder", path=job.run_dir), flush=True)
     if args.detach:
@@ -153,8 +171,11 @@ def cmd_export(args) -> int:
     from train.launcher import attach_running_runs
 
     attach_running_runs()  # a worker of the page or another terminal holds the device too
-    result = export_run(args.run, args.format, args.out)
+    # The GGUF tools' output lines go to stderr as progress; the result line to stdout.
+    result = export_run(args.run, args.format, args.out, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(t("models.exported", format=result["format"], path=result["path"]))
+    if result.get("warning"):  # e.g. a chat template the Modelfile could not translate
+        print(t(result["warning"]), file=sys.stderr)
     return 0
 
 
@@ -163,7 +184,8 @@ def register_export(subparsers) -> None:
 
     parser = subparsers.add_parser("export", help="export a training run (LoRA adapter, merged model, GGUF)")
     parser.add_argument("--run", required=True, help="run name under workdir/training")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="lora and merged_16bit everywhere; merged_4bit and gguf_* need CUDA + Unsloth")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="lora and merged_16bit everywhere; gguf_f16, gguf_q8_0 and gguf_lora after `make gguf-tools`, gguf_q4_k_m also "
+                        "after `make gguf-quantize`; merged_4bit and gguf_unsloth_* need CUDA + Unsloth")
     parser.add_argument("--out", help="output folder (default: workdir/models/<run>-<format>)")
     parser.set_defaults(func=cmd_export)
 

@@ -1,0 +1,270 @@
+"""`python main.py exam ...`: create exams from a doc set, list and show them, check them for leakage into a
+training dataset, find a run's weak sections and generate more data for them. `exam run` (scoring) comes
+from frontend/cli/exam_run.py.
+
+Imports stay light at module level (main.py builds every parser at start).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from tools.core.errors import UserError
+from tools.core.i18n import t
+
+PROGRESS_INTERVAL_S = 1.0
+
+
+def _provider_from_args(args):
+    from tools.generation.engine import adhoc_provider
+
+    if args.provider:
+        return args.provider
+    if args.base_url and args.model:
+        return adhoc_provider(args.base_url, args.model, args.api_key, concurrency=args.concurrency, timeout_s=args.timeout)
+    raise UserError("error.examgen_provider_args")
+
+
+def _run_on_thread(work) -> list:
+    """Run `work(cancel)` on a worker thread so that Ctrl-C reaches this one and asks it to stop cleanly."""
+    cancel, finished, result = threading.Event(), threading.Event(), []
+
+    def body() -> None:
+        try:
+            result.append(work(cancel))
+        finally:
+            finished.set()
+
+    threading.Thread(target=body, name="exam-cli", daemon=True).start()
+    try:
+        while not finished.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        print(t("examgen.cancelling"), file=sys.stderr, flush=True)
+        cancel.set()
+        while not finished.wait(0.2):
+            pass
+    return result
+
+
+def _printer():
+    from frontend.cli.generate import progress_line
+
+    last = [0.0]
+
+    def show(progress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL_S or not progress.active:
+            last[0] = now
+            print(progress_line(progress).replace(" items ", " questions "), flush=True)
+
+    return show
+
+
+def cmd_exam_create(args) -> int:
+    from tools.generation.exams import ExamSettings, prepare_exam, run_exam_creation
+
+    settings = ExamSettings(per_slice=args.per_slice, concurrency=args.concurrency, temperature=args.temperature,
+                            max_tokens=args.max_tokens, max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts)
+    if args.backoff is not None:
+        settings.backoff_base_s = args.backoff
+    slices = [part for value in (args.slices or []) for part in value.split(",")]
+    prepared = prepare_exam(args.name, args.docs, _provider_from_args(args), args.kinds, settings, slices or None,
+                            args.question_lang, restart=args.restart)
+    for key, params in prepared.notes:
+        print(t(key, **params))
+    print(t("examgen.started", name=prepared.name, units=len(prepared.units), slices=len(prepared.slices),
+            kinds=", ".join(prepared.kinds), language=prepared.lang), flush=True)
+    show = _printer()
+    outcome = _run_on_thread(lambda cancel: run_exam_creation(prepared, cancel, show))
+    if not outcome:
+        return 1  # the worker raised; its traceback is already on stderr
+    progress, exam = outcome[0]
+    print(t("examgen.summary", status=progress.status, done=progress.done_units, failed=progress.failed_units,
+            skipped=progress.skipped_units, questions=progress.items, duplicates=progress.duplicates,
+            retries=progress.retries, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out,
+            seconds=f"{progress.elapsed_s:.1f}"))
+    if progress.message:
+        print(progress.message)
+    for failure in progress.recent_failures[-5:]:
+        print(f"  {failure['unit']} ({failure['source']}): {failure['reason']}: {failure['detail']}")
+    if exam is not None:
+        print(t("examgen.frozen", name=exam.name, version=exam.version, questions=len(exam.questions)))
+        return 0
+    if progress.status == "cancelled":
+        print(t("examgen.resume_hint"))
+        return 130
+    return 1
+
+
+def cmd_exam_list(args) -> int:
+    from tools.generation.exams import exam_store
+
+    store = exam_store()
+    rows = store.summaries()
+    drafts = store.drafts()
+    if not rows and not drafts:
+        print(t("examgen.none"))
+        return 0
+    for row in rows:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in row["kinds"].items())
+        checked = t("examgen.list_checked", dataset=row["leakage_checked"], leaked=row["leaked"]) if row["leakage_checked"] else ""
+        print(t("examgen.list_row", name=row["name"], version=row["version"], versions=len(row["versions"]),
+                docset=row["docset"], questions=row["questions"], kinds=kinds, language=row["lang"], created=row["created_at"])
+              + (f"  {checked}" if checked else ""))
+    for name in drafts:
+        print(t("examgen.list_draft", name=name))
+    return 0
+
+
+def cmd_exam_show(args) -> int:
+    from tools.generation.exams import load_exam
+
+    exam = load_exam(args.exam, args.version)
+    if args.json:
+        print(exam.model_dump_json(indent=2))
+        return 0
+    print(t("examgen.show_title", name=exam.name, version=exam.version, docset=exam.docset, language=exam.lang,
+            questions=len(exam.questions), created=exam.created_at))
+    for number, question in enumerate(exam.questions, 1):
+        flag = t("examgen.show_leaked", similarity=f"{question.leakage.similarity or 0:.2f}",
+                 item=question.leakage.item_id or "?") if question.leakage.flagged else ""
+        print(f"\n[{number}] ({question.kind}) {question.source.section}{flag}")
+        print(f"  {question.question}")
+        for index, option in enumerate(question.options):
+            mark = "*" if index == question.answer else " "
+            print(f"  {mark} {chr(ord('A') + index)}. {option}")
+        if not question.options:
+            print("  -> " + str(question.answer).replace("\n", "\n     "))
+    return 0
+
+
+def cmd_exam_check(args) -> int:
+    from tools.generation.exams import check_exam_leakage
+
+    result = check_exam_leakage(args.exam, args.dataset, args.version, drop=args.drop, threshold=args.threshold)
+    print(t("examgen.check_result", name=result.exam, version=result.version, dataset=result.dataset,
+            checked=result.checked, flagged=len(result.flagged)))
+    for entry in result.flagged:
+        print(f"  {entry['id']}  {entry['similarity']:.2f}  {entry['question']}")
+        print(f"    ~ {entry['item_id']}: {entry['item_question']}")
+    if result.new_version is not None:
+        print(t("examgen.check_dropped", name=result.exam, version=result.new_version, dropped=len(result.flagged)))
+    elif result.flagged and not args.drop:
+        print(t("examgen.check_drop_hint", name=result.exam, dataset=result.dataset))
+    return 0
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def cmd_exam_weak(args) -> int:
+    from frontend.cli.exam_run import format_table
+    from train.weak_sections import DEFAULT_THRESHOLD, prepare_weak_generation, weak_section_results
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    exam, rows = weak_section_results(args.exam, args.run, threshold)
+    headers = [t("examgen.weak_section"), t("examgen.weak_questions"), t("exam.run.base"), t("exam.run.tuned"),
+               t("examgen.weak_train_items"), t("examgen.weak_flag")]
+    table = [[row.section, str(row.questions), _percent(row.base), _percent(row.tuned), str(row.train_items),
+              t("examgen.weak_yes") if row.weak else ""] for row in rows]
+    print(format_table(headers, table))
+    weak = [row for row in rows if row.weak]
+    print()
+    print(t("examgen.weak_count", weak=len(weak), total=len(rows), threshold=_percent(threshold)))
+    if not args.generate:
+        if weak:
+            print(t("examgen.weak_generate_hint", exam=args.exam, run=args.run, dataset=args.dataset))
+        return 0
+    if not weak:
+        return 0
+    from frontend.cli.generate import parse_variables, print_summary
+    from tools.generation.engine import GenerationSettings, run_generation
+
+    settings = GenerationSettings(pairs_per_call=args.pairs, concurrency=args.concurrency)
+    prepared = prepare_weak_generation(exam, rows, args.dataset, _provider_from_args(args), args.template,
+                                       parse_variables(args.var), settings)
+    for key, params in prepared.notes:
+        print(t(key, **params))
+    print(t("examgen.weak_started", dataset=prepared.dataset, slices=len(prepared.slices), units=len(prepared.units),
+            rounds=prepared.settings.rounds), flush=True)
+    show = _printer()
+    outcome = _run_on_thread(lambda cancel: run_generation(prepared, cancel, show))
+    if not outcome:
+        return 1
+    print_summary(outcome[0])
+    return 0 if outcome[0].status == "finished" else (130 if outcome[0].status == "cancelled" else 1)
+
+
+def _add_provider_args(parser, required_hint: str) -> None:
+    parser.add_argument("--provider", help=f"name of a saved API provider {required_hint}")
+    parser.add_argument("--base-url", help="OpenAI-compatible base URL (instead of --provider)")
+    parser.add_argument("--model", help="model id (with --base-url)")
+    parser.add_argument("--api-key", help="API key (with --base-url)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
+    parser.add_argument("--concurrency", type=int, default=8, help="calls in flight (default 8; at most the provider's limit)")
+
+
+def register_exam(subparsers) -> None:
+    from tools.docs.slicing import DEFAULT_MAX_TOKENS
+
+    exam = subparsers.add_parser("exam", help="exams built from the docs: create, list, show, check for leakage, run, weak sections")
+    actions = exam.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = actions.add_parser(
+        "create", help="write a new exam version from a doc set through an LLM",
+        description="Write exam questions from a document set (one call per slice and kind) and freeze them as the next "
+                    "version of the exam. Running the same command again after an interruption resumes it.")
+    create.add_argument("--docs", required=True, help="document set (a folder under workdir/docs)")
+    create.add_argument("--name", required=True, help="exam name (a folder under workdir/exams)")
+    _add_provider_args(create, "(or --base-url and --model)")
+    create.add_argument("--kinds", default="mc,tf,short,code", help="question kinds, comma-separated: mc, tf, short, code (default: all)")
+    create.add_argument("--per-slice", type=int, default=2, help="questions of each kind per slice (default 2)")
+    create.add_argument("--slices", action="append", metavar="ID[,ID...]", help="only these slice ids (see `docs slice`); repeatable")
+    create.add_argument("--question-lang", choices=("zh", "en"), default=None, help="language of the questions (default: the docs')")
+    create.add_argument("--temperature", type=float, default=0.3, help="sampling temperature (default 0.3)")
+    create.add_argument("--max-tokens", type=int, default=2048, help="completion token limit per call (default 2048)")
+    create.add_argument("--max-slice-tokens", type=int, default=DEFAULT_MAX_TOKENS, help=f"token budget per slice (default {DEFAULT_MAX_TOKENS})")
+    create.add_argument("--max-attempts", type=int, default=5, help="attempts per call on rate limits, 5xx, timeouts (default 5)")
+    create.add_argument("--backoff", type=float, default=None, help="first retry delay in seconds (default 1)")
+    create.add_argument("--restart", action="store_true", help="discard an interrupted creation of this exam instead of resuming it")
+    create.set_defaults(func=cmd_exam_create)
+
+    actions.add_parser("list", help="list the exams (latest version) and unfinished creations").set_defaults(func=cmd_exam_list)
+
+    show = actions.add_parser("show", help="print an exam's questions and answers")
+    show.add_argument("exam", help="exam name")
+    show.add_argument("--version", type=int, default=None, help="version number (default: the latest)")
+    show.add_argument("--json", action="store_true", help="print the exam file as JSON")
+    show.set_defaults(func=cmd_exam_show)
+
+    check = actions.add_parser("check", help="flag questions that are near-duplicates of a training dataset's questions")
+    check.add_argument("exam", help="exam name")
+    check.add_argument("--dataset", required=True, help="training dataset to compare with")
+    check.add_argument("--version", type=int, default=None, help="version to check (default: the latest)")
+    check.add_argument("--threshold", type=float, default=None, help="near-duplicate Jaccard threshold on character 3-grams (default 0.7)")
+    check.add_argument("--drop", action="store_true", help="also freeze a new version without the flagged questions")
+    check.set_defaults(func=cmd_exam_check)
+
+    weak = actions.add_parser("weak", help="a run's weak doc sections on an exam; with --generate, more data for them",
+                              description="Per doc section: questions, base and tuned accuracy, training items. With --generate, "
+                                          "start a generation run on exactly the weak sections' slices into --dataset.")
+    weak.add_argument("exam", help="exam name (scored on the run with `exam run`)")
+    weak.add_argument("--run", required=True, help="training run whose exam report is read")
+    weak.add_argument("--dataset", required=True, help="dataset that gets the new items (a new version of it)")
+    weak.add_argument("--threshold", type=float, default=None, help="a section is weak below this tuned accuracy (default 0.6)")
+    weak.add_argument("--generate", action="store_true", help="generate items for the weak sections now")
+    _add_provider_args(weak, "(with --generate)")
+    weak.add_argument("--template", default="default", help="generation prompt template (default: default)")
+    weak.add_argument("--var", action="append", metavar="NAME=VALUE", help="a template variable; repeat for each")
+    weak.add_argument("--pairs", type=int, default=3, help="question/answer pairs per call (default 3)")
+    weak.set_defaults(func=cmd_exam_weak)
+
+    try:
+        from frontend.cli.exam_run import add_exam_run
+    except ImportError:  # scoring not installed in this checkout: the other commands still work
+        return
+    add_exam_run(actions)

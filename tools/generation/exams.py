@@ -1,0 +1,814 @@
+"""Exam creation on the generation engine: questions of four kinds written from document slices,
+validated, and frozen as a version of an exam (db.exam_store); then the leakage check against a dataset.
+
+A creation is a list of *units*: (slice, kind) pairs keyed `"{slice_id}:{kind}"`, one call each asking for
+`per_slice` questions of that kind. It runs on `engine.UnitRunner`, like generation and the judge: bounded
+concurrency, the same retried call (429/Retry-After, 5xx, timeouts, lost connections), JSON mode dropped
+if rejected, `json_from_reply` repair plus one correction round, token and cost accounting, cancel.
+
+Each unit's questions are appended to the exam's draft journal (exams/<name>/draft.jsonl) in one write
+as soon as its call returns; a killed or cancelled creation loses only the calls in flight, and the
+same command resumes it (units with a line are skipped, so no question is written twice). Once every
+unit has an outcome, the draft is frozen into the next version (v1, v2, ...) and removed.
+
+Kinds and their checks (a reply that fails them is sent back once with the problem named):
+  mc     4 distinct options, one correct (`answer` its index; a letter "B" or the option's text repaired);
+         the distractors come from the docs: the prompt adds an excerpt of another slice to draw them from
+  tf     a statement and whether it is true (true/false, "对"/"错" repaired); options True/False (对/错)
+  short  a question and a short reference answer
+  code   a task "write code with the library that ..." and a reference solution
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import global_var
+from db.exam_store import ExamStore
+from schema.document import DocumentSlice
+from schema.exam import QUESTION_KINDS, TF_OPTIONS_EN, TF_OPTIONS_ZH, Exam, Leakage, Question, QuestionSource
+from schema.provider import APIProvider
+from tools.core.errors import UserError
+from tools.generation.engine import (
+    MAX_LISTED_FAILURES,
+    GenerationProgress,
+    GenerationSettings,
+    OutputError,
+    ProviderRejected,
+    UnitFailure,
+    UnitRunner,
+    json_from_reply,
+    normalize_question,
+    slice_block,
+)
+from tools.docs.slicing import DEFAULT_MAX_TOKENS
+
+EXAMS_FOLDER = "exams"  # inside the work directory
+UNIT_DONE = "unit_done"
+UNIT_FAILED = "unit_failed"
+MC_OPTIONS = 4
+# How much of another slice the multiple-choice prompt shows as the source of distractors.
+DISTRACTOR_EXCERPT_CHARS = 1500
+# The header fields that must match for a draft to be resumed.
+DRAFT_SPEC = ("docset", "kinds", "per_slice", "lang", "slices", "max_slice_tokens")
+
+
+def exam_store() -> ExamStore:
+    """The exams of the current work directory (workdir/exams)."""
+    return ExamStore(global_var.workdir().root / EXAMS_FOLDER)
+
+
+def load_exam(name: str, version: int | None = None) -> Exam:
+    """Exam `name` (latest version by default) with its leakage flags; UserError when there is none."""
+    return exam_store().load(name, version)
+
+
+# ---------------------------------------------------------------- settings and units
+
+
+@dataclass
+class ExamSettings:
+    """Knobs of one exam creation; `validated()` checks them and names the one out of range."""
+
+    per_slice: int = field(default=2, metadata={"help": "questions of each kind per slice"})
+    concurrency: int = field(default=8, metadata={"help": "calls in flight at once (at most the provider's limit)"})
+    temperature: float = field(default=0.3, metadata={"help": "sampling temperature"})
+    max_tokens: int = field(default=2048, metadata={"help": "completion token limit per call"})
+    max_slice_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "token budget of one document slice"})
+    max_attempts: int = field(default=5, metadata={"help": "transport attempts per call before the unit fails"})
+    backoff_base_s: float = field(default=1.0, metadata={"help": "first retry delay; doubles per attempt, with jitter"})
+    backoff_max_s: float = field(default=30.0, metadata={"help": "longest backoff delay (a Retry-After is honoured as sent)"})
+    timeout_s: float | None = field(default=None, metadata={"help": "per-call timeout; None: the provider's"})
+    json_mode: bool = field(default=True, metadata={"help": "ask for response_format json_object (dropped if rejected)"})
+
+    LIMITS = {
+        "per_slice": (1, 20, True),
+        "concurrency": (1, 512, True),
+        "temperature": (0.0, 2.0, False),
+        "max_tokens": (16, 1_000_000, True),
+        "max_slice_tokens": (32, 1_000_000, True),
+        "max_attempts": (1, 20, True),
+        "backoff_base_s": (0.0, 600.0, False),
+        "backoff_max_s": (0.0, 3600.0, False),
+    }
+
+    # One range validator for every run's settings (it reads LIMITS from the instance).
+    validated = GenerationSettings.validated
+
+
+@dataclass(frozen=True)
+class ExamUnit:
+    """One call: `per_slice` questions of one kind from one slice; `other` is the distractor excerpt (mc)."""
+
+    slice: DocumentSlice
+    kind: str
+    other: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.slice.slice_id}:{self.kind}"
+
+
+def plan_exam_units(slices: list[DocumentSlice], kinds: list[str]) -> list[ExamUnit]:
+    """Every kind of the first slice, then of the next: an interrupted creation has covered whole slices.
+    A multiple-choice unit gets the next slice of another section (wrapping) as its source of distractors."""
+    units = []
+    for index, current in enumerate(slices):
+        other = ""
+        if "mc" in kinds and len(slices) > 1:
+            for step in range(1, len(slices)):
+                candidate = slices[(index + step) % len(slices)]
+                if candidate.heading_path != current.heading_path or candidate.source != current.source:
+                    other = candidate.text[:DISTRACTOR_EXCERPT_CHARS]
+                    break
+        units += [ExamUnit(current, kind, other if kind == "mc" else "") for kind in kinds]
+    return units
+
+
+def parse_kinds(value: str | list[str] | None) -> list[str]:
+    """'mc,tf' -> ['mc', 'tf'] in the canonical order; UserError naming an unknown kind."""
+    if value is None or value == "":
+        return list(QUESTION_KINDS)
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    kinds = {part.strip().lower() for part in parts if part.strip()}
+    unknown = sorted(kinds - set(QUESTION_KINDS))
+    if unknown or not kinds:
+        raise UserError("error.examgen_kinds", kinds=", ".join(unknown) or "-", choices=", ".join(QUESTION_KINDS))
+    return [kind for kind in QUESTION_KINDS if kind in kinds]
+
+
+# ---------------------------------------------------------------- prompts
+
+_SHAPES = {
+    "mc": '{"questions": [{"question": "...", "options": ["...", "...", "...", "..."], "answer": 0}]}',
+    "tf": '{"questions": [{"question": "<a statement>", "answer": true}]}',
+    "short": '{"questions": [{"question": "...", "answer": "..."}]}',
+    "code": '{"questions": [{"question": "Write code with the library that ...", "answer": "<reference code>"}]}',
+}
+_SYSTEM = {
+    "en": ("You write exam questions that test whether a model has learned a software library's documentation. "
+           "Reply with one JSON object and nothing else, of the form {shape}, holding exactly {count} questions. "
+           "Write the questions and answers in {language}."),
+    "zh": ("你为考试出题,检验一个模型是否掌握了某个软件库的文档。只输出一个 JSON 对象,不要输出其他内容,"
+           "格式为:{shape},恰好包含 {count} 道题。题目和答案用{language}写。"),
+}
+_LANGUAGE_NAMES = {"en": {"en": "English", "zh": "Chinese"}, "zh": {"en": "英文", "zh": "中文"}}
+_KIND_RULES = {
+    "en": {
+        "mc": ("Multiple choice: each question has exactly 4 options, all different, exactly one correct; \"answer\" is the "
+               "0-based index of the correct option. The 3 wrong options must be plausible: take them from other facts of "
+               "the documentation (the other excerpt below, or other values of the same excerpt), never nonsense. Do not "
+               "label the options with letters."),
+        "tf": ("True/false: each question is a statement about the library; \"answer\" is true when the documentation "
+               "says it is right, false otherwise. Write about as many false statements as true ones; a false one changes "
+               "one fact of the documentation."),
+        "short": "Short answer: each question has one short factual answer (a name, a value, a phrase) found in the excerpt.",
+        "code": ("Code task: each question asks to write code with the library that does something the excerpt documents "
+                 "(\"Write code with the library that ...\"); \"answer\" is a short reference solution using only names "
+                 "the documentation shows."),
+    },
+    "zh": {
+        "mc": ("单选题:每题恰好 4 个互不相同的选项,只有一个正确;\"answer\" 是正确选项的下标(从 0 开始)。"
+               "3 个错误选项要有迷惑性:取自文档中的其他事实(下面的另一段节选,或本段中的其他取值),不要胡编。选项前不要加字母。"),
+        "tf": ("判断题:每题是一句关于这个库的陈述;文档说它对时 \"answer\" 为 true,否则为 false。"
+               "对错题目数量大致相当;错误的陈述改动文档中的一个事实。"),
+        "short": "简答题:每题有一个简短的事实性答案(名称、取值或短语),可在节选中找到。",
+        "code": ("编程题:每题要求用这个库写代码完成节选中记载的某件事(“用这个库写代码,实现……”);"
+                 "\"answer\" 是简短的参考代码,只使用文档中出现的名称。"),
+    },
+}
+DEFAULT_EXAM_TEMPLATE_EN = """{rules}
+
+Documentation excerpt:
+{document_slice}
+{other}"""
+DEFAULT_EXAM_TEMPLATE_ZH = """{rules}
+
+文档节选:
+{document_slice}
+{other}"""
+_OTHER_HEADING = {"en": "Another part of the same documentation (for the wrong options only):",
+                  "zh": "同一文档的另一部分(仅用于错误选项):"}
+EXAM_TEMPLATES = {"zh": DEFAULT_EXAM_TEMPLATE_ZH, "en": DEFAULT_EXAM_TEMPLATE_EN}
+
+
+def exam_system_prompt(kind: str, count: int, lang: str) -> str:
+    return _SYSTEM[lang].format(shape=_SHAPES[kind], count=count, language=_LANGUAGE_NAMES[lang][lang])
+
+
+def exam_user_prompt(unit: ExamUnit, lang: str) -> str:
+    other = f"\n{_OTHER_HEADING[lang]}\n{unit.other}\n" if unit.other else ""
+    # Plain replacement, not str.format: the document text is full of braces.
+    text = EXAM_TEMPLATES[lang]
+    for name, value in (("{rules}", _KIND_RULES[lang][unit.kind]), ("{other}", other), ("{document_slice}", slice_block(unit.slice))):
+        text = text.replace(name, value, 1)
+    return text
+
+
+def exam_correction_prompt(detail: str, kind: str, count: int) -> str:
+    return (f"Your reply could not be used: {detail}. Reply again with only the JSON object {_SHAPES[kind]} "
+            f"holding {count} questions.")
+
+
+# ---------------------------------------------------------------- parsing and validating a reply
+
+_OPTION_LABEL = re.compile(r"^\s*(?:[A-Da-d]|[1-4])\s*[.)::、]\s*")
+_TRUE_WORDS = {"true", "t", "yes", "correct", "对", "正确", "是", "√"}
+_FALSE_WORDS = {"false", "f", "no", "incorrect", "wrong", "错", "错误", "否", "×"}
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise OutputError("wrong_schema", f"{where}: expected non-empty text, got {value!r}"[:200])
+    return value.strip()
+
+
+def _mc_answer(value: Any, options: list[str], where: str) -> int:
+    """The correct option's index from an index, a letter ("B", "B."), or the option's own text."""
+    if isinstance(value, bool):
+        raise OutputError("wrong_schema", f"{where}.answer: expected the index 0-3 of the correct option, got {value!r}")
+    if isinstance(value, int):
+        index = value
+    elif isinstance(value, str) and value.strip():
+        word = value.strip()
+        letter = word.rstrip(".)").upper()
+        if len(letter) == 1 and "A" <= letter <= chr(ord("A") + len(options) - 1):
+            index = ord(letter) - ord("A")
+        elif word.isdigit():
+            index = int(word)
+        else:
+            matches = [i for i, option in enumerate(options) if normalize_question(option) == normalize_question(word)]
+            if len(matches) != 1:
+                raise OutputError("wrong_schema", f"{where}.answer: {word!r} is not one of the options"[:200])
+            index = matches[0]
+    else:
+        raise OutputError("wrong_schema", f"{where}.answer: expected the index 0-3 of the correct option, got {value!r}")
+    if not 0 <= index < len(options):
+        raise OutputError("out_of_range", f"{where}.answer: {index} is not an option index (0-{len(options) - 1})")
+    return index
+
+
+def _tf_answer(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().casefold() if isinstance(value, (str, int)) else None
+    if word in _TRUE_WORDS or word == "1":
+        return True
+    if word in _FALSE_WORDS or word == "0":
+        return False
+    raise OutputError("wrong_schema", f"{where}.answer: expected true or false, got {value!r}"[:200])
+
+
+def validate_question(data: Any, kind: str, lang: str, where: str = "questions[0]") -> dict:
+    """{question, options, answer} of one question of `kind`, repaired where the intent is clear;
+    OutputError naming what is wrong otherwise."""
+    if not isinstance(data, dict):
+        raise OutputError("wrong_schema", f"{where}: expected an object, got {type(data).__name__}")
+    data = {str(key).strip().lower(): value for key, value in data.items()}
+    question = _text(data.get("question"), f"{where}.question")
+    if kind == "mc":
+        options = data.get("options")
+        if isinstance(options, dict):  # {"A": "...", "B": "..."}
+            options = [options[key] for key in sorted(options)]
+        if not isinstance(options, list) or len(options) != MC_OPTIONS:
+            count = len(options) if isinstance(options, list) else type(options).__name__
+            raise OutputError("wrong_schema", f"{where}.options: expected exactly {MC_OPTIONS} options, got {count}")
+        options = [_text(option, f"{where}.options[{i}]") if not isinstance(option, (int, float)) or isinstance(option, bool)
+                   else str(option) for i, option in enumerate(options)]
+        if all(_OPTION_LABEL.match(option) for option in options):
+            options = [_OPTION_LABEL.sub("", option, count=1).strip() or option for option in options]
+        keys = [normalize_question(option) or option for option in options]
+        if len(set(keys)) != len(keys):
+            raise OutputError("wrong_schema", f"{where}.options: the {MC_OPTIONS} options must all differ")
+        return {"question": question, "options": options, "answer": _mc_answer(data.get("answer"), options, where)}
+    if kind == "tf":
+        truth = _tf_answer(data.get("answer"), where)
+        return {"question": question, "options": list(TF_OPTIONS_ZH if lang == "zh" else TF_OPTIONS_EN),
+                "answer": 0 if truth else 1}
+    answer = data.get("answer")
+    if kind == "code" and isinstance(answer, str):
+        answer = answer.strip("\n")
+    return {"question": question, "options": [], "answer": _text(answer, f"{where}.answer")}
+
+
+def parse_exam_questions(content: str | None, kind: str, lang: str) -> list[dict]:
+    """Questions of `kind` from a reply: {"questions": [...]}, one question object, or a list of them."""
+    data = json_from_reply(content)
+    if isinstance(data, dict) and "questions" in data:
+        data = data["questions"]
+    elif isinstance(data, dict) and "question" in data:
+        data = [data]
+    if not isinstance(data, list):
+        keys = ", ".join(sorted(map(str, data))) if isinstance(data, dict) else type(data).__name__
+        raise OutputError("wrong_schema", f"expected {_SHAPES[kind]}, got an object with {keys}"[:300])
+    if not data:
+        raise OutputError("no_questions", "the list of questions was empty")
+    return [validate_question(entry, kind, lang, f"questions[{i}]") for i, entry in enumerate(data)]
+
+
+# ---------------------------------------------------------------- preparing a creation
+
+
+@dataclass
+class PreparedExam:
+    """Everything an exam creation needs, checked: build it with `prepare_exam`."""
+
+    name: str
+    docset: str
+    provider: APIProvider
+    kinds: list[str]
+    lang: str
+    settings: ExamSettings
+    slices: list[DocumentSlice]
+    store: ExamStore
+    selected_slices: list[str] | None = None  # the ids asked for (None: all slices)
+    resuming: bool = False
+    notes: list[tuple[str, dict]] = field(default_factory=list)
+
+    @property
+    def units(self) -> list[ExamUnit]:
+        return plan_exam_units(self.slices, self.kinds)
+
+    @property
+    def template(self):  # what UnitRunner-based code may read for its summary
+        return None
+
+    def header(self) -> dict:
+        return {"docset": self.docset, "kinds": self.kinds, "per_slice": self.settings.per_slice, "lang": self.lang,
+                "slices": self.selected_slices, "max_slice_tokens": self.settings.max_slice_tokens,
+                "provider": self.provider.name, "model": self.provider.model_id}
+
+
+def docs_language(slices: list[DocumentSlice]) -> str:
+    """'zh' or 'en': the language most of the slices' text is written in."""
+    from tools.quality.language import detect_language
+
+    votes = Counter(detect_language(s.text) for s in slices)
+    return "zh" if votes["zh"] > votes["en"] else "en"
+
+
+def prepare_exam(name: str, docset: str, provider: str | APIProvider, kinds: str | list[str] | None = None,
+                 settings: ExamSettings | None = None, slice_ids: list[str] | None = None, lang: str | None = None,
+                 restart: bool = False, store: ExamStore | None = None) -> PreparedExam:
+    """The one place that checks an exam-creation request; raises UserError saying what to fix."""
+    from tools.core.i18n import LANGUAGES
+    from tools.core.workdir import validate_name
+    from tools.docs.docsets import slice_docset
+
+    settings = (settings or ExamSettings()).validated()
+    store = store or exam_store()
+    name = validate_name(name, "exam name")
+    docset = validate_name(docset, "docs")
+    kinds = parse_kinds(kinds)
+    if lang is not None and lang not in LANGUAGES:
+        raise UserError("error.examgen_lang", lang=lang, choices=", ".join(LANGUAGES))
+    if isinstance(provider, str):
+        if not provider.strip():
+            raise UserError("error.examgen_provider_args")
+        provider = global_var.providers().get(provider.strip())
+    notes: list[tuple[str, dict]] = []
+    if settings.concurrency > provider.max_concurrency:
+        notes.append(("generate.concurrency_clamped",
+                      {"requested": settings.concurrency, "limit": provider.max_concurrency, "provider": provider.name}))
+        settings.concurrency = provider.max_concurrency
+    folder = global_var.workdir().child("docs", docset, what="docs")
+    if not folder.is_dir():
+        raise UserError("error.not_found", what="docs", name=docset)
+    slices, files = slice_docset(folder, settings.max_slice_tokens)
+    if not slices:
+        raise UserError("error.generate_no_slices", docs=docset, files=len(files))
+    selected = None
+    if slice_ids:
+        selected = list(dict.fromkeys(s.strip() for s in slice_ids if s.strip()))
+        missing = sorted(set(selected) - {s.slice_id for s in slices})
+        if missing or not selected:
+            raise UserError("error.examgen_unknown_slices", docs=docset, ids=", ".join(missing) or "-")
+        slices = [s for s in slices if s.slice_id in set(selected)]
+    lang = lang or docs_language(slices)
+    # Another process creating this exam is named before any work.
+    store.lock(name).acquire().release()
+    prepared = PreparedExam(name=name, docset=docset, provider=provider, kinds=kinds, lang=lang, settings=settings,
+                            slices=slices, store=store, selected_slices=selected, notes=notes)
+    header, _ = store.read_draft(name)
+    if header is not None:
+        if restart:
+            store.discard_draft(name)
+            notes.append(("examgen.draft_discarded", {"name": name}))
+        else:
+            wanted = prepared.header()
+            differs = [key for key in DRAFT_SPEC if header.get(key) != wanted[key]]
+            if differs:
+                raise UserError("error.examgen_draft_mismatch", name=name, fields=", ".join(differs))
+            prepared.resuming = True
+            notes.append(("examgen.resuming", {"name": name}))
+    versions = store.versions(name)
+    if versions and not prepared.resuming:
+        notes.append(("examgen.next_version", {"name": name, "version": versions[-1] + 1}))
+    return prepared
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ExamRun(UnitRunner):
+    """One execution of a prepared exam creation; `await run()` returns the final progress (the engine's
+    GenerationProgress, `dataset` naming the exam and `items` counting questions). `self.exam` is the
+    frozen version once the run finished."""
+
+    def __init__(self, prepared: PreparedExam, cancel_event: threading.Event | None = None,
+                 on_progress: Callable[[GenerationProgress], None] | None = None):
+        self.prepared = prepared
+        self.settings = prepared.settings
+        self.store = prepared.store
+        self.cancel_event = cancel_event or threading.Event()
+        self.on_progress = on_progress
+        self.progress = GenerationProgress(dataset=prepared.name, json_mode=self.settings.json_mode,
+                                           concurrency=self.settings.concurrency)
+        self.json_mode = self.settings.json_mode
+        self._queue: deque[ExamUnit] = deque()
+        self._seen: set[str] = set()
+        self._failure_list: list[dict] = []
+        self._client = None
+        self._random = random.Random()
+        self.exam: Exam | None = None
+
+    async def run(self) -> GenerationProgress:
+        """The whole creation, holding the exam's lock: a second one, from any process, ends at once as failed."""
+        try:
+            lock = self.store.lock(self.prepared.name).acquire()
+        except UserError as exc:
+            self.progress.status, self.progress.message = "failed", str(exc)
+            self.progress.finished_at = time.time()
+            self._publish()
+            return self.progress
+        try:
+            return await self._run_holding_the_lock()
+        finally:
+            lock.release()
+
+    async def _run_holding_the_lock(self) -> GenerationProgress:
+        from tools.llm.client import make_async_client
+
+        prepared, progress = self.prepared, self.progress
+        units = prepared.units
+        pending = self._resume_state(units)
+        progress.total_units = len(units)
+        progress.skipped_units = len(units) - len(pending)
+        progress.status = "running"
+        self._queue.extend(pending)
+        progress.started_at = time.time()
+        self._publish()
+        self._client = make_async_client(prepared.provider, timeout=self.settings.timeout_s or prepared.provider.timeout_s)
+        try:
+            await self._run_workers(min(self.settings.concurrency, len(pending)))
+        except ProviderRejected as exc:
+            progress.status, progress.message = "failed", str(exc)
+        except asyncio.CancelledError:
+            progress.status = "cancelled"
+            self._finish()
+            raise
+        except Exception as exc:
+            progress.status, progress.message = "failed", _short(exc)
+            self._finish()
+            raise
+        finally:
+            await self._client.close()
+        if progress.status in ("running", "cancelling"):
+            cut_short = self.cancel_event.is_set() and progress.processed_units < progress.pending_units
+            progress.status = "cancelled" if cut_short else "finished"
+        self._finish()
+        return progress
+
+    def _resume_state(self, units: list[ExamUnit]) -> list[ExamUnit]:
+        """Start the draft, or read what an earlier (killed or cancelled) run finished; the units still to do.
+        Failed units are tried again."""
+        prepared, store = self.prepared, self.store
+        header, records = store.read_draft(prepared.name)
+        if header is None:
+            store.start_draft(prepared.name, {**prepared.header(), "started_at": _now_iso()})
+            return list(units)
+        done = set()
+        for record in records:
+            if record.get("type") == UNIT_DONE:
+                done.add(record.get("unit"))
+                for question in record.get("questions") or []:
+                    self._seen.add(normalize_question(question.get("question", "")))
+        return [unit for unit in units if unit.key not in done]
+
+    async def _process(self, unit: ExamUnit) -> None:
+        prepared, progress = self.prepared, self.progress
+        tokens = [0, 0]
+        try:
+            questions = await self._questions(unit, tokens)
+        except UnitFailure as failure:
+            self.store.append_draft(prepared.name, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
+                                                    "detail": failure.detail, "tokens": tokens, "at": _now_iso()})
+            progress.failed_units += 1
+            progress.failures[failure.reason] = progress.failures.get(failure.reason, 0) + 1
+            record = {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason, "detail": failure.detail}
+            if len(self._failure_list) < MAX_LISTED_FAILURES:
+                self._failure_list.append(record)
+            progress.recent_failures = (progress.recent_failures + [record])[-10:]
+            self._publish()
+            return
+        kept, duplicates = [], 0
+        source = QuestionSource(source_doc=unit.slice.source, heading_path=list(unit.slice.heading_path),
+                                slice_id=unit.slice.slice_id)
+        for number, question in enumerate(questions, 1):
+            key = normalize_question(question["question"])
+            if not key or key in self._seen:
+                duplicates += 1
+                continue
+            self._seen.add(key)
+            kept.append(Question(id=f"{unit.key}:{number}", kind=unit.kind, source=source, **question).model_dump())
+        # One line per unit: the unit's questions and its completion cannot be separated by a kill.
+        self.store.append_draft(prepared.name, {"type": UNIT_DONE, "unit": unit.key, "questions": kept,
+                                                "duplicates": duplicates, "tokens": tokens, "at": _now_iso()})
+        progress.done_units += 1
+        progress.items += len(kept)
+        progress.duplicates += duplicates
+        self._publish()
+
+    async def _questions(self, unit: ExamUnit, tokens: list[int]) -> list[dict]:
+        """Validated questions for one unit; an unusable reply is retried once with the problem explained."""
+        lang, count = self.prepared.lang, self.settings.per_slice
+        messages = [{"role": "system", "content": exam_system_prompt(unit.kind, count, lang)},
+                    {"role": "user", "content": exam_user_prompt(unit, lang)}]
+        problem: OutputError | None = None
+        for correction in (False, True):
+            content = await self._call(messages, tokens)
+            try:
+                return parse_exam_questions(content, unit.kind, lang)
+            except OutputError as exc:
+                problem = exc
+            if not correction:
+                messages = messages + [{"role": "assistant", "content": content or "(empty reply)"},
+                                       {"role": "user", "content": exam_correction_prompt(problem.detail, unit.kind, count)}]
+        raise UnitFailure(problem.reason, problem.detail)
+
+    # ---- freezing ----
+
+    def _finish(self) -> None:
+        progress = self.progress
+        progress.finished_at = time.time()
+        if progress.status == "finished":
+            try:
+                self.exam = self._freeze()
+            except UserError as exc:
+                progress.status, progress.message = "failed", str(exc)
+        self._publish()
+
+    def _freeze(self) -> Exam:
+        """The draft as the next frozen version, questions in plan order; the draft is then removed."""
+        prepared = self.prepared
+        _, records = self.store.read_draft(prepared.name)
+        by_unit: dict[str, list[dict]] = {}
+        failed: dict[str, dict] = {}
+        tokens = [0, 0]
+        for record in records:
+            unit = record.get("unit")
+            tokens[0] += (record.get("tokens") or [0, 0])[0]
+            tokens[1] += (record.get("tokens") or [0, 0])[1]
+            if record.get("type") == UNIT_DONE:
+                by_unit[unit] = record.get("questions") or []
+                failed.pop(unit, None)
+            elif record.get("type") == UNIT_FAILED and unit not in by_unit:
+                failed[unit] = {"unit": unit, "reason": record.get("reason"), "detail": record.get("detail")}
+        questions = [question for unit in prepared.units for question in by_unit.get(unit.key, [])]
+        if not questions:
+            raise UserError("error.examgen_no_questions", name=prepared.name, failed=len(failed))
+        generator = {"provider": prepared.provider.name, "model": prepared.provider.model_id, "kinds": prepared.kinds,
+                     "per_slice": self.settings.per_slice, "slices": len(prepared.slices),
+                     "selected_slices": prepared.selected_slices, "max_slice_tokens": self.settings.max_slice_tokens,
+                     "units": len(prepared.units), "failed_units": list(failed.values())[:MAX_LISTED_FAILURES],
+                     "tokens": {"in": tokens[0], "out": tokens[1]},
+                     "cost": prepared.provider.estimate_cost(tokens[0], tokens[1]),
+                     "settings": {k: v for k, v in asdict(self.settings).items()}}
+        exam = Exam(name=prepared.name, docset=prepared.docset, lang=prepared.lang, generator=generator,
+                    questions=[Question.model_validate(q) for q in questions])
+        frozen = self.store.save_new_version(exam)
+        self.store.discard_draft(prepared.name)
+        return frozen
+
+
+def run_exam_creation(prepared: PreparedExam, cancel_event: threading.Event | None = None,
+                      on_progress: Callable[[GenerationProgress], None] | None = None) -> tuple[GenerationProgress, Exam | None]:
+    """Run to the end (or until `cancel_event` is set) on a fresh event loop: (final progress, frozen exam or None)."""
+    run = ExamRun(prepared, cancel_event, on_progress)
+    progress = asyncio.run(run.run())
+    return progress, run.exam
+
+
+class ExamCreationJob:
+    """An exam creation on a background thread with its own event loop; the page polls `progress()`."""
+
+    def __init__(self, prepared: PreparedExam):
+        self.prepared = prepared
+        self.cancel_event = threading.Event()
+        self.error: str | None = None
+        self.exam: Exam | None = None
+        self._lock = threading.Lock()
+        self._progress = GenerationProgress(dataset=prepared.name, concurrency=prepared.settings.concurrency)
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"exam:{prepared.name}", daemon=True)
+
+    def start(self) -> "ExamCreationJob":
+        self._thread.start()
+        return self
+
+    def _update(self, progress: GenerationProgress) -> None:
+        with self._lock:
+            self._progress = progress
+
+    def _run(self) -> None:
+        try:
+            final, self.exam = run_exam_creation(self.prepared, self.cancel_event, self._update)
+            self._update(final)
+        except Exception as exc:  # shown in the progress panel; the thread must not die silently
+            import logging
+
+            logging.getLogger("workbench").exception("creating exam %s failed", self.prepared.name)
+            with self._lock:
+                self.error = _short(exc)
+                failed = copy.deepcopy(self._progress)
+                failed.status, failed.message, failed.finished_at = "failed", self.error, time.time()
+                self._progress = failed
+        finally:
+            self._finished.set()
+
+    def progress(self) -> GenerationProgress:
+        with self._lock:
+            return copy.deepcopy(self._progress)
+
+    def is_running(self) -> bool:
+        return not self._finished.is_set()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def wait(self, timeout: float | None = None) -> GenerationProgress:
+        self._finished.wait(timeout)
+        return self.progress()
+
+
+# ---------------------------------------------------------------- leakage
+
+
+def leaked_questions(questions: list[Question], items: list[dict], threshold: float | None = None) -> dict[str, Leakage]:
+    """question id -> Leakage for the exam questions that repeat a dataset item's question, exactly (the same
+    `normalize_question` key) or nearly, by the rules of tools.quality.duplicates: MinHash over character
+    3-grams with LSH banding for candidates, each verified by Jaccard >= threshold with the same numbers.
+    Only exam x dataset pairs are looked at (the dataset's own duplicates are the quality check's business),
+    so the cost is one signature per item: 50,000 items take seconds, not the minute a full duplicate scan takes."""
+    import numpy as np
+
+    from tools.quality.duplicates import BANDS, NEAR_THRESHOLD, NUMBER, ROWS, SHINGLE, first_question, minhash_signatures
+    from tools.quality.text import char_shingles, jaccard, normalize_for_shingles
+
+    threshold = NEAR_THRESHOLD if threshold is None else threshold
+    flags: dict[str, Leakage] = {}
+    if not questions or not items:
+        return flags
+    texts = [first_question(item)[1] for item in items]
+    exact = {}
+    for item, text in zip(items, texts):
+        exact.setdefault(normalize_question(text), item["id"])
+    for question in questions:
+        found = exact.get(normalize_question(question.question))
+        if found is not None and normalize_question(question.question):
+            flags[question.id] = Leakage(flagged=True, similarity=1.0, item_id=found)
+    rest = [q for q in questions if q.id not in flags]
+    if not rest:
+        return flags
+    exam_norm = [normalize_for_shingles(q.question) for q in rest]
+    item_norm = [normalize_for_shingles(text) for text in texts]
+
+    def band_keys(signatures: np.ndarray) -> np.ndarray:
+        wide = signatures.astype(np.uint64)
+        keys = np.zeros((signatures.shape[0], BANDS), dtype=np.uint64)
+        for band in range(BANDS):
+            for row in range(band * ROWS, (band + 1) * ROWS):
+                keys[:, band] = keys[:, band] * np.uint64(0x100000001B3) + wide[:, row]
+        return keys
+
+    exam_signatures, item_signatures = minhash_signatures(exam_norm), minhash_signatures(item_norm)
+    exam_keys, item_keys = band_keys(exam_signatures), band_keys(item_signatures)
+    # Candidate pairs: an item and an exam question that agree on all rows of a band (searchsorted per band).
+    pair_codes = []
+    for band in range(BANDS):
+        order = np.argsort(exam_keys[:, band], kind="stable")
+        ordered = exam_keys[order, band]
+        left = np.searchsorted(ordered, item_keys[:, band], "left")
+        right = np.searchsorted(ordered, item_keys[:, band], "right")
+        counts = right - left
+        hit = np.flatnonzero(counts)
+        if not len(hit):
+            continue
+        repeats = counts[hit]
+        offsets = np.arange(int(repeats.sum())) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        exam_index = order[np.repeat(left[hit], repeats) + offsets]
+        pair_codes.append(exam_index.astype(np.int64) * len(items) + np.repeat(hit, repeats))
+    if not pair_codes:
+        return flags
+    codes = np.unique(np.concatenate(pair_codes))
+    exam_of, item_of = codes // len(items), codes % len(items)
+    # The signatures' agreement estimates the Jaccard similarity (standard error about 0.06 with 64 hashes):
+    # only pairs within 0.2 of the threshold are verified exactly, in Python.
+    estimate = np.concatenate([(exam_signatures[exam_of[i:i + 65536]] == item_signatures[item_of[i:i + 65536]]).mean(axis=1)
+                               for i in range(0, len(codes), 65536)])
+    keep = estimate >= threshold - 0.2
+    exam_shingles = [char_shingles(text, SHINGLE) for text in exam_norm]
+    exam_numbers = [NUMBER.findall(q.question) for q in rest]
+    item_numbers: dict[int, list[str]] = {}
+    item_shingles: dict[int, set[str]] = {}
+    best: dict[int, tuple[float, int]] = {}
+    for exam_index, item_index in zip(exam_of[keep].tolist(), item_of[keep].tolist()):
+        # Numbers are facts: "error TW-1202" and "error TW-1203" are two questions however alike (and the
+        # comparison is cheap, so it goes first).
+        numbers = item_numbers.get(item_index)
+        if numbers is None:
+            numbers = item_numbers[item_index] = NUMBER.findall(texts[item_index])
+        if numbers != exam_numbers[exam_index]:
+            continue
+        shingles = item_shingles.get(item_index)
+        if shingles is None:
+            shingles = item_shingles[item_index] = char_shingles(item_norm[item_index], SHINGLE)
+        similarity = jaccard(exam_shingles[exam_index], shingles)
+        if similarity >= threshold and similarity > best.get(exam_index, (-1.0, 0))[0]:
+            best[exam_index] = (similarity, item_index)
+    for exam_index, (similarity, item_index) in best.items():
+        flags[rest[exam_index].id] = Leakage(flagged=True, similarity=round(min(1.0, similarity), 3), item_id=items[item_index]["id"])
+    return flags
+
+
+@dataclass
+class LeakageResult:
+    exam: str
+    version: int  # the version checked
+    dataset: str
+    checked: int
+    flagged: list[dict]  # {"id", "question", "similarity", "item_id", "item_question"}
+    new_version: int | None = None  # with drop: the version written without the flagged questions
+
+
+def check_exam_leakage(name: str, dataset: str, version: int | None = None, drop: bool = False,
+                       threshold: float | None = None, store: ExamStore | None = None, datasets=None) -> LeakageResult:
+    """Flag the exam's questions that are near-duplicates of `dataset`'s questions and record the check with the
+    version; with `drop`, freeze a new version without them (the checked one stays as it was)."""
+    from schema.dataset import first_exchange
+    from tools.core.workdir import validate_name
+
+    store = store or exam_store()
+    datasets = datasets or global_var.datasets()
+    dataset = validate_name(dataset, "dataset name")
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) <= 1.0):
+        raise UserError("error.examgen_threshold", value=threshold)
+    if not datasets.exists(dataset):
+        raise UserError("error.not_found", what="dataset", name=dataset)
+    exam = store.load(name, version, with_leakage=False)
+    items = list(datasets.load(dataset).items.values())
+    flags = leaked_questions(exam.questions, items, threshold)
+    by_id = {item["id"]: item for item in items}
+    flagged = []
+    for question in exam.questions:
+        leak = flags.get(question.id)
+        if leak is None:
+            continue
+        leak.dataset = dataset
+        other = by_id.get(leak.item_id or "")
+        flagged.append({"id": question.id, "question": question.question, "similarity": leak.similarity,
+                        "item_id": leak.item_id, "item_question": first_exchange(other["messages"])[0] if other else ""})
+    check = {"dataset": dataset, "threshold": threshold, "checked_at": _now_iso(), "questions": len(exam.questions),
+             "flags": {qid: leak.model_dump() for qid, leak in flags.items()}}
+    result = LeakageResult(exam=exam.name, version=exam.version, dataset=dataset, checked=len(exam.questions), flagged=flagged)
+    with store.lock(exam.name).acquire():
+        store.save_leakage(exam.name, exam.version, check)
+        if drop and flags:
+            kept = [q for q in exam.questions if q.id not in flags]
+            if not kept:
+                raise UserError("error.examgen_all_leaked", name=exam.name, dataset=dataset)
+            generator = {**exam.generator, "derived_from": exam.version, "dropped": sorted(flags),
+                         "dropped_for": dataset}
+            derived = store.save_new_version(Exam(name=exam.name, docset=exam.docset, lang=exam.lang,
+                                                  generator=generator, questions=kept))
+            store.save_leakage(exam.name, derived.version, {**check, "flags": {}, "derived_from": exam.version})
+            result.new_version = derived.version
+    return result

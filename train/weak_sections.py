@@ -1,0 +1,157 @@
+"""From weak sections back to data: which doc sections a run's exam shows the tuned model does not know,
+and a generation run on exactly the slices of those sections into a dataset (a new dataset version).
+
+A section is a document and its heading path (schema.exam.QuestionSource.section), the grouping of the
+exam report. A section is weak when the tuned model's accuracy there (mean score where no question has a
+right/wrong verdict) is below the threshold. The number of training items per section counts the run's
+training items (data/train.jsonl) by the provenance their dataset gives them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import global_var
+from schema.exam import Exam, ExamReport, QuestionSource
+from tools.core.errors import UserError
+from tools.generation.engine import UNIT_DONE
+
+DEFAULT_THRESHOLD = 0.6
+
+
+@dataclass
+class SectionResult:
+    section: str
+    questions: int
+    base: float | None
+    tuned: float | None
+    train_items: int
+    weak: bool
+    slice_ids: list[str] = field(default_factory=list)
+
+
+def _figure(group) -> float | None:
+    if group is None:
+        return None
+    return group.accuracy if group.accuracy is not None else group.mean_score
+
+
+def section_of(source_doc: str | None, heading_path: list[str] | None) -> str:
+    return QuestionSource(source_doc=source_doc, heading_path=list(heading_path or [])).section
+
+
+def training_items_by_section(run: str) -> dict[str, int]:
+    """section -> number of the run's training items from it (items whose dataset record has a provenance)."""
+    from train.runs import CONFIG_FILE, load_items, read_json, require_run
+
+    folder = require_run(run)
+    dataset = read_json(folder / CONFIG_FILE).get("dataset")
+    ids = [item.get("id") for item in load_items(folder / "data" / "train.jsonl")]
+    store = global_var.datasets()
+    if not dataset or not store.exists(dataset):
+        return {}
+    items = store.load(dataset).items
+    counts: dict[str, int] = {}
+    for item_id in ids:
+        provenance = (items.get(item_id) or {}).get("provenance") or {}
+        if provenance.get("source_doc") or provenance.get("heading_path"):
+            label = section_of(provenance.get("source_doc"), provenance.get("heading_path"))
+            counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def validate_threshold(value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError("error.examgen_threshold", value=value) from None
+    if isinstance(value, bool) or not 0.0 < number <= 1.0:
+        raise UserError("error.examgen_threshold", value=value)
+    return number
+
+
+def section_results(report: ExamReport, exam: Exam, train_items: dict[str, int],
+                    threshold: float = DEFAULT_THRESHOLD) -> list[SectionResult]:
+    """One row per section of the report: questions, base and tuned figures, training items, weak or not,
+    and the slice ids the section's questions came from."""
+    threshold = validate_threshold(threshold)
+    tuned = report.results.get("tuned")
+    base = report.results.get("base")
+    if tuned is None:
+        raise UserError("error.examgen_weak_no_tuned", exam=report.exam, run=report.run or "")
+    slices: dict[str, list[str]] = {}
+    for question in exam.questions:
+        if question.source.slice_id:
+            ids = slices.setdefault(question.source.section, [])
+            if question.source.slice_id not in ids:
+                ids.append(question.source.slice_id)
+    rows = []
+    for section, group in tuned.by_section.items():
+        figure = _figure(group)
+        rows.append(SectionResult(section=section, questions=group.n, base=_figure(base.by_section.get(section)) if base else None,
+                                  tuned=figure, train_items=train_items.get(section, 0),
+                                  weak=figure is not None and figure < threshold, slice_ids=slices.get(section, [])))
+    return rows
+
+
+def weak_section_results(exam_name: str, run: str, threshold: float = DEFAULT_THRESHOLD,
+                         exam_version: int | None = None) -> tuple[Exam, list[SectionResult]]:
+    """(exam, per-section rows) from the report `exam run` saved with `run`; UserError when there is none."""
+    from tools.generation.exams import load_exam
+    from train.exam import read_exam_report
+
+    report = read_exam_report(run, exam_name)
+    if report is None:
+        raise UserError("error.examgen_weak_no_report", exam=exam_name, run=run)
+    exam = load_exam(exam_name, exam_version or report.exam_version)
+    return exam, section_results(report, exam, training_items_by_section(run), threshold)
+
+
+def weak_slices(exam: Exam, rows: list[SectionResult]) -> list[str]:
+    """The slice ids of the doc set that make up the weak sections: every current slice whose document and
+    heading path is a weak section (slices the exam's questions named are kept only while they still exist)."""
+    from tools.docs.docsets import slice_docset
+
+    weak = {row.section for row in rows if row.weak}
+    if not weak:
+        return []
+    folder = global_var.workdir().child("docs", exam.docset, what="docs")
+    if not folder.is_dir():
+        raise UserError("error.not_found", what="docs", name=exam.docset)
+    max_tokens = (exam.generator or {}).get("max_slice_tokens")
+    slices, _ = slice_docset(folder, max_tokens) if max_tokens else slice_docset(folder)
+    return [s.slice_id for s in slices if section_of(s.source, s.heading_path) in weak]
+
+
+def next_rounds(dataset: str, slice_ids: list[str]) -> int:
+    """Rounds to plan so each chosen slice gets at least one new unit: one past the highest round already
+    done for any of them in `dataset` (1 for a new dataset)."""
+    store = global_var.datasets()
+    if not store.exists(dataset):
+        return 1
+    chosen = set(slice_ids)
+    highest = 0
+    for event in store.load(dataset).events:
+        if event.get("type") != UNIT_DONE:
+            continue
+        slice_id, _, round_text = str(event.get("unit") or "").rpartition(":")
+        if slice_id in chosen and round_text.isdigit():
+            highest = max(highest, int(round_text))
+    return highest + 1
+
+
+def prepare_weak_generation(exam: Exam, rows: list[SectionResult], dataset: str, provider, template: str = "default",
+                            variables: dict[str, str] | None = None, settings=None):
+    """A prepared generation (tools.generation.engine) on exactly the weak sections' slices into `dataset`;
+    run it with run_generation or start_generation_job. UserError when no section is weak."""
+    from tools.generation.engine import GenerationSettings, prepare_generation
+
+    ids = weak_slices(exam, rows)
+    if not ids:
+        raise UserError("error.examgen_weak_none")
+    settings = settings or GenerationSettings()
+    max_tokens = (exam.generator or {}).get("max_slice_tokens")
+    if max_tokens:
+        settings.max_slice_tokens = max_tokens
+    settings.rounds = next_rounds(dataset, ids)
+    return prepare_generation(exam.docset, dataset, provider, template, variables, settings, slice_ids=ids)
