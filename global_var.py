@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from db.dataset_store import DatasetStore
 from db.prompt_store import PromptStore
 from db.provider_store import ProviderStore
+from db.score_store import ScoreStore
 from tools.core.device_queue import DeviceQueue
 from tools.core.errors import UserError
 from tools.core.workdir import WorkDir, remove_stale_temps, workdir_temp_folders
@@ -30,6 +31,7 @@ class AppState:
     providers: ProviderStore
     prompts: PromptStore
     datasets: DatasetStore
+    scores: ScoreStore
 
 
 _state: AppState | None = None
@@ -50,7 +52,8 @@ def init(workdir: Path | str) -> AppState:
         providers.bootstrap_from_env()
         prompts = PromptStore(root.db / "prompts.json")
         prompts.seed_defaults()
-        _state = AppState(workdir=root, providers=providers, prompts=prompts, datasets=DatasetStore(root.datasets))
+        _state = AppState(workdir=root, providers=providers, prompts=prompts, datasets=DatasetStore(root.datasets),
+                          scores=ScoreStore(root.datasets))
         return _state
 
 
@@ -75,6 +78,11 @@ def prompts() -> PromptStore:
 
 def datasets() -> DatasetStore:
     return state().datasets
+
+
+def scores() -> ScoreStore:
+    """The judge's scores of dataset items (sidecars beside the datasets)."""
+    return state().scores
 
 
 # The OpenAI-compatible endpoint's key and the address the server listens on: process-wide,
@@ -159,10 +167,29 @@ class JobKind:
 
 JOB_KINDS = {kind.name: kind for kind in (
     JobKind("generation", uses_device=False, already_running="error.generate_running", blocks=""),
+    JobKind("judge", uses_device=False, already_running="error.judge_running", blocks=""),
     JobKind("training", uses_device=True, already_running="error.train_already_running", blocks="error.train_busy"),
     JobKind("evaluation", uses_device=True, already_running="error.eval_running", blocks="error.eval_busy"),
     JobKind("export", uses_device=True, already_running="error.export_running", blocks="error.export_busy"),
+    JobKind("exam", uses_device=True, already_running="error.exam_running", blocks="error.exam_busy"),
 )}
+
+
+class StoppableJob:
+    """What a background job object answers (train.evaluation.EvaluationJob, the page's exam job): it
+    has `state` ("running", "stopping", then its end), a `stop_event` the work checks, and a `done_event`
+    set when it ends."""
+
+    def is_running(self) -> bool:
+        return self.state in ("running", "stopping")
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+        if self.state == "running":
+            self.state = "stopping"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done_event.wait(timeout)
 
 
 @dataclass
@@ -190,7 +217,8 @@ def _blocker(kind: JobKind, name: str) -> UserError | None:
 
 
 # What a refused device job was about to do, for the "cannot {action} while ..." messages.
-_ACTIONS = {"training": "start training", "evaluation": "evaluate a run", "export": "export a run", "generation": "generate"}
+_ACTIONS = {"training": "start training", "evaluation": "evaluate a run", "export": "export a run", "generation": "generate",
+            "exam": "run an exam"}
 
 
 def check_job_allowed(kind: str, name: str) -> None:

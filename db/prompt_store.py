@@ -1,4 +1,5 @@
-"""Prompt templates in TinyDB, written atomically, seeded with a Chinese and an English default."""
+"""Prompt templates in TinyDB, written atomically, seeded with a Chinese and an English default
+(the built-in templates, which restore_defaults brings back as shipped)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ DEFAULT_TEMPLATES = [
     ("default", "默认提示词模板(中文)", DEFAULT_TEMPLATE_ZH),
     ("default-en", "Default template (English)", DEFAULT_TEMPLATE_EN),
 ]
+BUILTIN_NAMES = tuple(name for name, _, _ in DEFAULT_TEMPLATES)
+# The built-in template a page or command in each language starts with.
+DEFAULT_TEMPLATE_BY_LANGUAGE = {"zh": "default", "en": "default-en"}
+
+
+def is_builtin(name: str | None) -> bool:
+    return name in BUILTIN_NAMES
 
 
 class PromptStore:
@@ -66,6 +74,36 @@ class PromptStore:
             if not self.db.all():
                 for name, description, content in DEFAULT_TEMPLATES:
                     self.add(name=name, description=description, content=content)
+
+    def restore_defaults(self) -> list[str]:
+        """Bring back the built-in templates that are missing or changed, as shipped; user
+        templates are left alone. Returns the names restored."""
+        restored = []
+        with self._lock:
+            for name, description, content in DEFAULT_TEMPLATES:
+                doc = self.db.get(Query().name == name)
+                if doc is None:
+                    self.add(name=name, description=description, content=content)
+                elif doc.get("content") != content or doc.get("description") != description:
+                    self.db.update({"description": description, "content": content}, doc_ids=[doc.doc_id])
+                else:
+                    continue
+                restored.append(name)
+        return restored
+
+    def exists(self, name: str) -> bool:
+        with self._lock:
+            return self.db.contains(Query().name == (name or "").strip())
+
+    def default_name(self, lang: str | None) -> str | None:
+        """The template a page or command in `lang` starts with: that language's built-in, else the
+        other built-in, else the first template; None when there is none."""
+        names = self.names()
+        preferred = DEFAULT_TEMPLATE_BY_LANGUAGE.get(lang or "", "default")
+        for name in (preferred, *BUILTIN_NAMES):
+            if name in names:
+                return name
+        return names[0] if names else None
 
     def list(self) -> list[PromptTemplateRecord]:
         with self._lock:

@@ -81,6 +81,7 @@ def test_dataset_tab_browse_edit_split_export_import(workdir, tmp_path):
     exported = file_update["value"]
     status, table, selected = datasets_tab.import_dataset("en", exported, "copy", "auto")
     assert "Imported 30 items" in status and selected["value"] == "copy"
+    assert "Checks:" in status and "copy" in status.split("Checks:")[1]  # run by themselves after the import
     assert [i["messages"] for i in store.items("copy")] == [i["messages"] for i in store.items("demo")]
     status, confirm, pending = datasets_tab.ask_delete_dataset("en", "copy")
     assert "30 items" in status and confirm["visible"] is True

@@ -22,7 +22,7 @@ def test_models_tab_lists_loads_and_unloads(workbench):
     model_update, four_bit, info, runs, note, adapters = models_tab.refresh("en", None, None)
     assert TINY in model_update["choices"]
     assert four_bit["interactive"] is False and "no CUDA" in four_bit["info"]
-    assert "gguf_q4_k_m" in note, "formats the CPU backend cannot do are named with the reason"
+    assert "gguf_unsloth_q4_k_m" in note, "formats the CPU backend cannot do are named with the reason"
     steps = list(models_tab.load("en", TINY, 512, False, "auto", "none"))
     assert steps[0].startswith("Loading") and "Qwen2" in steps[-1] and "transformers" in steps[-1]
     assert "unloaded" in models_tab.unload("en")

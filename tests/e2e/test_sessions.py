@@ -48,6 +48,7 @@ def import_facts(ui: UI, name: str) -> None:
 
 def ask(ui: UI, question: str) -> None:
     ui.tab("chat")
+    ui.expand("chat-settings")
     ui.fill("chat-max-new-tokens", "8")
     ui.fill("chat-message", question)
     ui.click("chat-send")
@@ -113,6 +114,7 @@ def test_two_users_do_not_share_selections_and_one_training_runs_at_a_time(start
         ui.tab("train")
         ui.choose("train-model", "tiny")
         ui.choose("train-dataset", dataset)
+        ui.expand("train-optim")
         ui.fill("train-max-steps", "200")
         ui.fill("train-batch-size", "4")
         ui.expand("train-data")

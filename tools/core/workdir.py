@@ -30,6 +30,9 @@ SAMPLE_DOCSET = "tidewater"
 # db/ holds the provider database (API keys) and the prompt templates: only the owner may read it.
 PRIVATE_AREA_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+# Files meant for other tools and users (exported datasets, dataset_info.json, export READMEs): what
+# the umask gives a normal file, 0644 with the usual umask 022.
+SHARED_FILE_MODE = 0o666
 
 log = logging.getLogger("workbench")
 
@@ -200,16 +203,31 @@ class WorkDir:
         marker.write_text("sample docs copied once; delete this file to copy them again\n")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a crash leaves either the old or the new file, never half."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Write `text` to `path` so that a crash leaves either the old or the new file, never half.
+    The file is private (0600) unless `mode` is given (e.g. SHARED_FILE_MODE), which the umask then narrows."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask would race other threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if mode is not None:  # mkstemp makes the file 0600 whatever the umask
+            os.chmod(tmp_name, mode & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -42,5 +42,26 @@ def check_provider(provider: APIProvider, timeout: float | None = None) -> dict:
         )
         reply = (response.choices[0].message.content or "").strip()
         return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000), "reply": reply[:200], "model": response.model or provider.model_id}
-    except Exception as exc:  # every failure is reported to the user, with its type
-        return {"ok": False, "latency_ms": round((time.perf_counter() - started) * 1000), "error": f"{type(exc).__name__}: {exc}"[:500]}
+    except Exception as exc:  # every failure is reported to the user, with its type and what to check
+        return {"ok": False, "latency_ms": round((time.perf_counter() - started) * 1000),
+                "error": f"{type(exc).__name__}: {exc}"[:500], "kind": failure_kind(exc)}
+
+
+# What a failed call most likely means, by the openai client's exception class: the page turns the
+# kind into advice ("settings.check.<kind>"). Order matters: a timeout is also a connection error.
+FAILURE_KINDS = (
+    ("APITimeoutError", "timeout"),
+    ("APIConnectionError", "connection"),
+    ("AuthenticationError", "auth"),
+    ("PermissionDeniedError", "auth"),
+    ("NotFoundError", "not_found"),
+    ("RateLimitError", "rate_limit"),
+    ("BadRequestError", "bad_request"),
+    ("InternalServerError", "server"),
+)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """"timeout", "connection", "auth", "not_found", "rate_limit", "bad_request", "server" or "other"."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return next((kind for name, kind in FAILURE_KINDS if name in names), "other")

@@ -11,11 +11,12 @@ STRINGS = {
         "**第一次使用?** ① 在「设置」添加一个 API 服务(DeepSeek、OpenAI 或本地 vLLM/Ollama);"
         "没有 API 也可以:在「模型管理」加载本地模型,再在「设置」点「将本工作台已加载的模型添加为服务」。"
         "② 在「数据集生成」选择示例文档 `tidewater` 生成数据集。"
-        "③ 在「模型管理」加载基座模型,到「模型微调」开始训练,最后在「模型推理」检验效果。",
+        "③ 在「模型管理」加载基座模型(还没有模型?点「生成演示模型(离线)」),到「模型微调」开始训练,最后在「模型推理」检验效果。",
         "**First time here?** ① Add an API provider in *Settings* (DeepSeek, OpenAI or a local vLLM/Ollama); "
         "no API? Load a local model in *Model management*, then click *Add this workbench's loaded model as a provider* in *Settings*. "
         "② Generate a dataset from the sample docs `tidewater` in *Dataset generation*. "
-        "③ Load a base model in *Model management*, train it in *Fine-tuning*, and try it in *Chat*.",
+        "③ Load a base model in *Model management* (no model yet? press *Build the demo model (offline)* there), "
+        "train it in *Fine-tuning*, and try it in *Chat*.",
     ),
     "tab.settings": _s("设置", "Settings"),
     "tab.prompts": _s("提示词模板管理", "Prompt templates"),
@@ -60,7 +61,7 @@ STRINGS = {
     # --- prompt templates tab ---
     "prompts.title": _s("## 提示词模板管理", "## Prompt templates"),
     "prompts.table": _s("模板列表", "Templates"),
-    "prompts.select": _s("选择模板(留空表示新建)", "Template (empty: new)"),
+    "prompts.select": _s("模板", "Template"),
     "prompts.name": _s("模板名称", "Name"),
     "prompts.description": _s("模板描述", "Description"),
     "prompts.content": _s("模板内容", "Content"),
@@ -102,7 +103,7 @@ STRINGS = {
     "datasets.split": _s("划分训练/验证集", "Split train/eval"),
     "datasets.split_done": _s("已划分:训练 {train} 条,验证 {eval} 条(种子 {seed})。", "Split: {train} train, {eval} eval (seed {seed})."),
     "datasets.import_file": _s("导入文件", "File to import"),
-    "datasets.choose_file": _s("选择要导入的文件(.json / .jsonl)", "Choose a file to import (.json / .jsonl)"),
+    "datasets.choose_file": _s("选择要导入的文件(.json / .jsonl / .csv)", "Choose a file to import (.json / .jsonl / .csv)"),
     "datasets.chosen_file": _s("已选择文件:{name}", "Chosen file: {name}"),
     "datasets.import_name": _s("导入后的数据集名称", "Name for the imported dataset"),
     "datasets.format": _s("格式", "Format"),

@@ -128,4 +128,8 @@ STRINGS = {
     "ttab.loss_plot": _s("损失曲线", "Loss"),
     "ttab.show_tensorboard": _s("显示 TensorBoard", "Show TensorBoard"),
     "ttab.tensorboard_note": _s("TensorBoard 通过工作台自身的端口提供,远程或 SSH 隧道访问时同样可用。", "TensorBoard is served through the workbench's own port, so it works remotely and through an SSH tunnel."),
+    "ttab.plot_step": _s("步数", "step"),
+    "ttab.plot_loss": _s("损失", "loss"),
+    "ttab.plot_series": _s("曲线", "curve"),
+    "ttab.tensorboard_new_tab": _s("在新标签页中打开 TensorBoard ↗", "Open TensorBoard in a new tab ↗"),
 }

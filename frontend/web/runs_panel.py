@@ -1,0 +1,542 @@
+"""The Fine-tuning tab's "Runs & exams" panel: every run compared (table, overlaid loss curves, Markdown and
+CSV), an exam scored on a run in the background, and a run's weak doc sections fed back into generation.
+
+The work is train.compare, train.exam, train.weak_sections and the generation engine; this module lays the
+panel out and wires it. An exam runs as a device job in global_var's registry (kind "exam", a device kind: one model
+job at a time, whatever starts it), so a reloaded page finds it again through `current_exam_job`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+
+import global_var
+from frontend.web.common import Localizer, headers, reloaded_choices, user_errors
+from frontend.web.generate_tab import VARIABLE_COLUMNS, progress_panel, render_progress, template_changed
+from frontend.web.prompts_tab import variables_dict
+from tools.core.errors import UserError
+from tools.core.i18n import STRINGS, t
+
+POLL_SECONDS = 2.0
+X_AXES = ("step", "epoch")
+REPORT_COLUMNS = ("exam.run.group", "exam.run.count", "exam.run.base", "exam.run.tuned")
+WEAK_COLUMNS = ("examgen.weak_section", "examgen.weak_questions", "exam.run.base", "exam.run.tuned", "examgen.weak_train_items",
+                "examgen.weak_flag")
+# Curve colours, one per (run, series) line in the order the lines appear; cycled past the end.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+JOB_KIND = "exam"  # the registry's kind: a device job, so one model job at a time with training, evaluation, export
+
+
+# ---------------------------------------------------------------- the exam job
+
+
+@dataclass
+class ExamJob(global_var.StoppableJob):
+    """An exam scored on a run in a background thread (registry kind "exam"); the page polls its fields."""
+
+    exam: str
+    version: int
+    run: str
+    base_only: bool
+    state: str = "running"  # running | stopping | finished | stopped | failed
+    last_update: dict = field(default_factory=dict)
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    exam_report: object = None  # schema.exam.ExamReport once finished
+    report_path: str = ""
+    lang: str | None = None
+    started_at: float = field(default_factory=time.time)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    done_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def progress_line(self, lang: str | None = None) -> str:
+        return t("runs.exam_running", lang, exam=self.exam, run=self.run, line=exam_phase_line(self.last_update, lang))
+
+
+def exam_phase_line(update: dict | None, lang: str | None = None) -> str:
+    """One line for the latest progress update of `train.exam.run_exam`."""
+    phase = (update or {}).get("phase")
+    if phase == "questions":
+        return t("exam.run.phase.questions", lang, model=t(f"exam.run.{update.get('model', 'tuned')}", lang),
+                 done=update["done"], total=update["total"])
+    if phase == "forgetting":
+        return t("exam.run.phase.forgetting", lang)
+    if phase == "done":
+        return t("runs.exam_phase_done", lang)
+    return t("exam.run.phase.load", lang)
+
+
+def current_exam_job() -> ExamJob | None:
+    """The exam job started last in this process when it is the latest model-scoring job, else None."""
+    job = global_var.find_job(JOB_KIND)
+    return job if isinstance(job, ExamJob) else None
+
+
+def start_exam_job(exam_name: str, run: str, base_only: bool = False, lang: str | None = None) -> ExamJob:
+    """Check the inputs now (errors reach the caller), then score the exam on the run in a background thread."""
+    from train.exam import resolve_exam, run_exam
+    from train.evaluation import EvaluationStopped
+    from train.launcher import attach_running_runs
+    from train.runs import ADAPTER_DIR, require_run, run_status
+
+    exam = resolve_exam(exam_name)
+    folder = require_run(run)
+    if not base_only and not (folder / ADAPTER_DIR / "adapter_config.json").exists():
+        raise UserError("error.eval_no_adapter", run=run, state=run_status(run)["state"])
+    if not exam.usable_questions():
+        raise UserError("error.exam_run_empty", exam=exam.name)
+    attach_running_runs()  # a training started from a terminal or before a restart blocks the exam too
+    job = ExamJob(exam=exam.name, version=exam.version, run=run, base_only=bool(base_only), lang=lang)
+
+    def update(progress: dict) -> None:
+        job.last_update, job.done, job.total = progress, progress.get("done", 0), progress.get("total", 0)
+
+    def work() -> None:
+        try:
+            job.exam_report = run_exam(exam, run, base_only=bool(base_only), lang=lang, progress=update, stop_event=job.stop_event)
+            job.report_path = str(job.last_update.get("path") or "")
+            job.state = "finished"
+        except EvaluationStopped:
+            job.state = "stopped"
+        except UserError as exc:
+            job.state, job.error = "failed", exc.render(lang)
+        except Exception as exc:  # noqa: BLE001 - a background thread must record every failure for the page
+            import logging
+
+            logging.getLogger("workbench").exception("exam %s on %s failed", exam.name, run)
+            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            job.done_event.set()
+
+    # The thread is known before the job is registered: run_exam lets its own job's thread load the model.
+    job.thread = threading.Thread(target=work, name=f"exam-{exam.name}-{run}", daemon=True)
+    global_var.start_job(JOB_KIND, run, job)
+    job.thread.start()
+    return job
+
+
+# ---------------------------------------------------------------- runs table and comparison
+
+
+def _run_names() -> list[str]:
+    from train.runs import list_runs
+
+    return [run["run"] for run in list_runs()]
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _state_label(state: str, lang: str) -> str:
+    key = f"ttab.state.{state}"
+    return t(key, lang) if key in STRINGS else state
+
+
+def runs_frame(lang: str, runs: list[str] | None = None):
+    """Every run (or `runs`) as one table row, headers and exam cells in the page's language."""
+    import pandas as pd
+
+    from train.compare import comparison_table, header_label, run_summary
+
+    summaries = []
+    for name in _run_names() if runs is None else runs:
+        try:
+            summaries.append(run_summary(name))
+        except UserError:
+            continue  # a folder removed since it was listed
+    columns, rows = comparison_table(summaries)
+    exam_columns = {index: column[len("exam:"):] for index, column in enumerate(columns) if column.startswith("exam:")}
+    state_column = columns.index("state")
+    for summary, row in zip(summaries, rows):
+        row[state_column] = _state_label(row[state_column], lang)
+        for index, exam in exam_columns.items():
+            scores = summary.exams.get(exam)
+            if scores:
+                row[index] = t("runs.exam_cell", lang, tuned=_percent(scores.get("tuned")), base=_percent(scores.get("base")))
+    return pd.DataFrame(rows, columns=[header_label(column, lang) for column in columns])
+
+
+def curves_frame(lang: str, runs: list[str], x: str = "step"):
+    """The selected runs' train and eval loss as one line per (run, series), labelled in the page's language."""
+    import pandas as pd
+
+    from train.compare import loss_curves_frame
+
+    frame = loss_curves_frame(runs, x) if runs else pd.DataFrame([], columns=["run", "x", "series", "value"])
+    labels = {series: t(f"runs.series.{series}", lang) for series in ("loss", "eval_loss")}
+    lines = [f"{run} · {labels.get(series, series)}" for run, series in zip(frame["run"], frame["series"])]
+    out = pd.DataFrame({"x": frame["x"], "value": frame["value"], "line": lines}, columns=["x", "value", "line"])
+    return out.astype({"x": "float64", "value": "float64", "line": "object"})
+
+
+def curves_update(lang: str, runs: list[str], x: str = "step"):
+    """The line plot's new points with axis titles and a colour per line (fixed here, not by the first frame shown)."""
+    frame = curves_frame(lang, runs, x)
+    lines = list(dict.fromkeys(frame["line"]))
+    return gr.update(value=frame, x_title=t(f"runs.x.{x}", lang), y_title=t("runs.curve_value", lang),
+                     color_title=t("runs.curve_line", lang),
+                     color_map={line: PALETTE[index % len(PALETTE)] for index, line in enumerate(lines)} or None)
+
+
+def comparison_files(runs: list[str], lang: str) -> list[str]:
+    """The comparison as CSV (column ids, for scripts) and Markdown files in a fresh folder gradio serves from."""
+    from train.compare import format_comparison
+
+    folder = Path(tempfile.mkdtemp(prefix="workbench-runs-"))
+    paths = []
+    for fmt in ("csv", "md"):
+        path = folder / f"runs-comparison.{fmt}"
+        path.write_text(format_comparison(runs, fmt, lang), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def _x_axis(x) -> str:
+    return x if x in X_AXES else "step"
+
+
+def exam_sections_markdown(runs: list[str], lang: str) -> str:
+    """Each exam the runs sat, side by side: a row per group (overall, kind, section), base and tuned per run."""
+    from train.compare import compare_runs, exam_sections_table, header_label, to_markdown
+
+    summaries = compare_runs(runs)
+    parts = []
+    for exam in sorted({name for s in summaries for name in s.exams}):
+        _, rows = exam_sections_table(runs, exam, lang)
+        columns = [header_label("group", lang)] + [t("examgen.col.run_variant", lang, run=run, variant=t(f"exam.run.{variant}", lang))
+                                                   for run in runs for variant in ("base", "tuned")]
+        parts.append(f"#### {t('examgen.col.exam', lang, name=exam)}\n\n{to_markdown(columns, rows)}")
+    return "\n".join(parts)
+
+
+@user_errors
+def compare(lang: str, picked, x):
+    """(curves, table of the picked runs, their exams side by side as Markdown, CSV and Markdown files);
+    a hint and nothing to download without any run."""
+    runs = [run for run in (picked or []) if run]
+    x = _x_axis(x)
+    if not runs:
+        return curves_update(lang, [], x), runs_frame(lang, []), t("runs.compare_hint", lang), None
+    return curves_update(lang, runs, x), runs_frame(lang, runs), exam_sections_markdown(runs, lang), comparison_files(runs, lang)
+
+
+def _exam_choices(lang: str) -> list[tuple[str, str]]:
+    from tools.generation.exams import exam_store
+
+    return [(t("runs.exam_choice", lang, name=row["name"], version=row["version"], questions=row["questions"]), row["name"])
+            for row in exam_store().summaries()]
+
+
+@user_errors
+def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template):
+    """Every list of the panel read again (page load, Refresh, a language switch): runs table, runs, exams,
+    providers, datasets, templates."""
+    runs = _run_names()
+    exams = _exam_choices(lang)
+    exam_names = [name for _, name in exams]
+    prompts = global_var.prompts()
+    return (
+        runs_frame(lang),
+        gr.update(choices=runs, value=[run for run in (picked or []) if run in runs]),
+        gr.update(choices=[(t(f"runs.x.{axis}", lang), axis) for axis in X_AXES], value=_x_axis(x)),
+        gr.update(choices=exams, value=exam if exam in exam_names else None),
+        reloaded_choices(runs, run),
+        reloaded_choices(global_var.providers().names(), provider),
+        gr.update(choices=global_var.datasets().names(), value=dataset),
+        reloaded_choices(prompts.names(), template, empty_allowed=False, default=prompts.default_name(lang)),
+        t("runs.exam_none", lang) if not exams else "",
+    )
+
+
+# ---------------------------------------------------------------- exams
+
+
+def report_frame(lang: str, report=None):
+    """The exam report as [group, questions, base, tuned] rows (empty without one)."""
+    import pandas as pd
+
+    from train.exam import report_rows
+
+    columns = headers(lang, *REPORT_COLUMNS)
+    if report is None or not report.results:
+        return pd.DataFrame([], columns=columns)
+    return pd.DataFrame(report_rows(report, lang), columns=columns)
+
+
+def _report_lines(lang: str, report, path: str = "") -> list[str]:
+    from train.forgetting import forgetting_lines
+
+    lines = [t("exam.run.title", lang, exam=report.exam, version=report.exam_version, run=report.run or "")]
+    if path:
+        lines.append(t("runs.exam_saved", lang, path=path))
+    forgetting = forgetting_lines(report.forgetting, lang)
+    if forgetting:
+        lines += ["", f"**{t('exam.forget.title', lang)}**"] + [f"- {line}" for line in forgetting]
+    return lines
+
+
+def exam_job_status(lang: str, job: ExamJob | None) -> str:
+    """Markdown of the exam job: progress while it runs, the outcome after."""
+    if job is None:
+        return t("runs.exam_idle", lang)
+    if job.state == "failed":
+        return t("runs.exam_failed", lang, exam=job.exam, run=job.run, error=job.error or "")
+    if job.state == "stopped":
+        return t("runs.exam_stopped", lang, exam=job.exam, run=job.run)
+    if job.state == "finished" and job.exam_report is not None:
+        seconds = sum(result.seconds for result in job.exam_report.results.values())
+        done = t("runs.exam_done", lang, exam=job.exam, version=job.version, run=job.run, seconds=f"{seconds:.1f}")
+        return "\n".join([done, ""] + _report_lines(lang, job.exam_report, job.report_path)[1:])
+    line = job.progress_line(lang)
+    if job.state == "stopping":
+        line += " — " + t("runs.exam_stopping", lang)
+    elif job.total:
+        line += f" ({100 * job.done / job.total:.0f}%)"
+    return line
+
+
+@user_errors
+def start_exam(lang: str, exam, run, base_only):
+    if not exam:
+        raise UserError("error.field_required", field=t("runs.exam", lang))
+    if not run:
+        raise UserError("error.field_required", field=t("runs.run", lang))
+    job = start_exam_job(exam, run, bool(base_only), lang)
+    return t("runs.exam_started", lang, exam=job.exam, run=job.run)
+
+
+@user_errors
+def stop_exam(lang: str):
+    job = current_exam_job()
+    if job is None or not job.is_running():
+        return t("runs.exam_nothing_running", lang)
+    job.request_stop()
+    return t("runs.exam_stop_requested", lang)
+
+
+@user_errors
+def show_exam(lang: str, exam, run):
+    """The status line and report table for the picked exam and run: the running job, else the saved report."""
+    from train.exam import read_exam_report
+
+    job = current_exam_job()
+    if job is not None and job.is_running():
+        return exam_job_status(lang, job), gr.skip()
+    if not exam or not run:  # nothing picked: the last exam job's outcome, if any
+        return exam_job_status(lang, job), report_frame(lang, job.exam_report if job is not None else None)
+    report = read_exam_report(run, exam)
+    if report is None:
+        return t("runs.exam_no_report", lang), report_frame(lang)
+    lines = _report_lines(lang, report)
+    lines[0] = t("runs.exam_saved_report", lang, exam=report.exam, version=report.exam_version, run=run)
+    return "\n".join(lines), report_frame(lang, report)
+
+
+def _job_key(job: ExamJob) -> str:
+    return f"{job.exam}@{job.run}@{job.started_at}"
+
+
+@user_errors
+def poll(lang: str, shown, watched_dataset):
+    """Timer tick: the exam job's progress; once it ends, its report and the runs table (with the new scores);
+    the weak-sections generation's progress panel."""
+    job = current_exam_job()
+    status = table = runs = gr.skip()
+    if job is not None and job.is_running():
+        status = exam_job_status(lang, job)
+    elif job is not None and _job_key(job) != shown:
+        status = exam_job_status(lang, job)
+        shown = _job_key(job)
+        if job.state == "finished":
+            table, runs = report_frame(lang, job.exam_report), runs_frame(lang)
+    weak = progress_panel(lang, watched_dataset) if watched_dataset else gr.skip()
+    return status, table, runs, shown, weak
+
+
+def something_to_follow(watched_dataset) -> bool:
+    """An exam job runs, or the weak-sections generation this page started still runs."""
+    from tools.generation.engine import find_generation_job
+
+    job = current_exam_job()
+    if job is not None and job.is_running():
+        return True
+    generation = find_generation_job(watched_dataset) if watched_dataset else None
+    return generation is not None and generation.running
+
+
+def poll_while_busy(lang: str, shown, watched_dataset):
+    """`poll`, and the timer switched off once nothing is left to follow (after one last update)."""
+    return (*poll(lang, shown, watched_dataset), gr.Timer(active=something_to_follow(watched_dataset)))
+
+
+# ---------------------------------------------------------------- weak sections
+
+
+def _threshold(value):
+    from train.weak_sections import DEFAULT_THRESHOLD, validate_threshold
+
+    return DEFAULT_THRESHOLD if value is None or value == "" else validate_threshold(value)
+
+
+def weak_frame(lang: str, rows=None):
+    import pandas as pd
+
+    table = [[row.section, str(row.questions), _percent(row.base), _percent(row.tuned), str(row.train_items),
+              t("examgen.weak_yes", lang) if row.weak else ""] for row in rows or []]
+    return pd.DataFrame(table, columns=headers(lang, *WEAK_COLUMNS))
+
+
+def _run_dataset(run: str) -> str | None:
+    from train.runs import CONFIG_FILE, read_json, require_run
+
+    return read_json(require_run(run) / CONFIG_FILE).get("dataset") or None
+
+
+@user_errors
+def show_weak(lang: str, exam, run, threshold, dataset):
+    """(summary line, per-section table, dataset) of a run's exam; the dataset defaults to the run's own."""
+    from train.weak_sections import weak_section_results
+
+    if not exam or not run:
+        raise UserError("runs.pick_first")
+    limit = _threshold(threshold)
+    _, rows = weak_section_results(exam, run, limit)
+    weak = sum(1 for row in rows if row.weak)
+    summary = t("examgen.weak_count", lang, weak=weak, total=len(rows), threshold=_percent(limit))
+    return summary, weak_frame(lang, rows), dataset or _run_dataset(run) or gr.skip()
+
+
+def relabel_weak(lang: str, exam, run, threshold, dataset):
+    """The weak-sections table in a new language; empty when it cannot be shown (no report yet)."""
+    try:
+        summary, frame, _ = show_weak(lang, exam, run, threshold, dataset)
+    except gr.Error:
+        return "", weak_frame(lang)
+    return summary, frame
+
+
+@user_errors
+def generate_weak(lang: str, exam, run, threshold, provider, dataset, template, variables, pairs):
+    """What `exam weak --generate` does: a background generation run on exactly the weak sections' slices
+    into `dataset` (a new version). Returns (progress panel, the dataset the panel follows)."""
+    from tools.generation.engine import GenerationSettings, start_generation_job
+    from train.weak_sections import prepare_weak_generation, weak_section_results
+
+    if not exam or not run:
+        raise UserError("runs.pick_first")
+    if not provider:
+        raise UserError("error.generate_no_provider")
+    dataset = str(dataset or "").strip() or _run_dataset(run)
+    if not dataset:
+        raise UserError("error.field_required", field=t("runs.weak_dataset", lang))
+    try:
+        pairs_per_call = int(pairs if pairs not in (None, "") else 3)
+    except (TypeError, ValueError):
+        raise UserError("error.not_a_number", field=t("runs.weak_pairs", lang), value=pairs) from None
+    exam_obj, rows = weak_section_results(exam, run, _threshold(threshold))
+    prepared = prepare_weak_generation(exam_obj, rows, dataset, provider, template or "default", variables_dict(variables),
+                                       GenerationSettings(pairs_per_call=pairs_per_call))
+    job = start_generation_job(prepared)
+    for key, params in prepared.notes:
+        gr.Info(t(key, lang, **params))
+    gr.Info(t("runs.weak_started", lang, slices=len(prepared.slices), dataset=prepared.dataset, rounds=prepared.settings.rounds))
+    return render_progress(lang, job.progress()), prepared.dataset
+
+
+# ---------------------------------------------------------------- layout
+
+
+def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
+    """Lay the panel out inside the caller's container and wire it."""
+    lang = L.lang
+    shown_exam = gr.State(None)  # which finished exam job the report table shows
+    watched_dataset = gr.State(None)  # the dataset of the weak-sections generation this session started
+    L(gr.Markdown, "runs.note")
+    refresh_button = L(gr.Button, "runs.refresh", size="sm", elem_id="runs-refresh")
+    runs_table = gr.Dataframe(value=runs_frame(lang, []), interactive=False, max_height=360, label=t("runs.table", lang),
+                              elem_id="runs-table")
+    L.register(runs_table, label="runs.table")
+    with gr.Row():
+        picked = L(gr.Dropdown, "runs.compare_pick", info="runs.compare_pick_info", choices=[], value=[], multiselect=True,
+                   interactive=True, scale=4, elem_id="runs-compare-pick")
+        x_axis = L(gr.Radio, "runs.x_axis", info="runs.x_axis_info", choices=[(t(f"runs.x.{axis}", lang), axis) for axis in X_AXES],
+                   value="step", scale=2, elem_id="runs-x-axis")
+        compare_button = L(gr.Button, "runs.compare", variant="primary", scale=1, elem_id="runs-compare")
+    curves = L(gr.LinePlot, "runs.curves", value=curves_frame(lang, []), x="x", y="value", color="line",
+               x_title=t("runs.x.step", lang), y_title=t("runs.curve_value", lang), color_title=t("runs.curve_line", lang),
+               elem_id="runs-curves")
+    compared = gr.Dataframe(value=runs_frame(lang, []), interactive=False, label=t("runs.comparison", lang), elem_id="runs-compared")
+    L.register(compared, label="runs.comparison")
+    comparison = gr.Markdown(t("runs.compare_hint", lang), elem_id="runs-comparison")
+    files = L(gr.File, "runs.files", file_count="multiple", interactive=False, elem_id="runs-files")
+
+    L(gr.Markdown, "runs.exams")
+    exam_none = gr.Markdown("", elem_id="runs-exam-none")
+    with gr.Row():
+        exam = L(gr.Dropdown, "runs.exam", choices=[], value=None, interactive=True, scale=3, elem_id="runs-exam")
+        exam_run = L(gr.Dropdown, "runs.run", choices=[], value=None, interactive=True, scale=3, elem_id="runs-exam-run")
+        base_only = L(gr.Checkbox, "runs.base_only", info="runs.base_only_info", value=False, scale=2, elem_id="runs-base-only")
+    with gr.Row():
+        run_button = L(gr.Button, "runs.run_exam", variant="primary", elem_id="runs-run-exam")
+        stop_button = L(gr.Button, "runs.stop_exam", variant="stop", elem_id="runs-stop-exam")
+    exam_status = gr.Markdown(t("runs.exam_idle", lang), elem_id="runs-exam-status")
+    report_table = gr.Dataframe(value=report_frame(lang), interactive=False, wrap=True, elem_id="runs-exam-report")
+
+    L(gr.Markdown, "runs.weak")
+    L(gr.Markdown, "runs.weak_note")
+    with gr.Row():
+        threshold = L(gr.Number, "runs.threshold", info="runs.threshold_info", value=0.6, minimum=0.01, maximum=1.0, step=0.05,
+                      scale=1, elem_id="runs-threshold")
+        weak_button = L(gr.Button, "runs.show_weak", scale=1, elem_id="runs-show-weak")
+    weak_summary = gr.Markdown(elem_id="runs-weak-summary")
+    weak_table = gr.Dataframe(value=weak_frame(lang), interactive=False, wrap=True, elem_id="runs-weak-table")
+    with gr.Row():
+        provider = L(gr.Dropdown, "runs.weak_provider", choices=[], value=None, interactive=True, elem_id="runs-weak-provider")
+        dataset = L(gr.Dropdown, "runs.weak_dataset", info="runs.weak_dataset_info", choices=[], value=None, allow_custom_value=True,
+                    interactive=True, elem_id="runs-weak-dataset")
+        template = L(gr.Dropdown, "runs.weak_template", choices=[], value=None, interactive=True, elem_id="runs-weak-template")
+        pairs = L(gr.Number, "runs.weak_pairs", value=3, precision=0, minimum=1, maximum=50, elem_id="runs-weak-pairs")
+    variables = gr.Dataframe(value=[], headers=headers(lang, *VARIABLE_COLUMNS), interactive=True, column_count=(2, "fixed"),
+                             label=t("runs.weak_variables", lang), elem_id="runs-weak-variables")
+    L.register(variables, label="runs.weak_variables")
+    generate_button = L(gr.Button, "runs.weak_generate", variant="primary", elem_id="runs-weak-generate")
+    weak_progress = gr.Markdown(elem_id="runs-weak-progress")
+    # Ticks only while there is something to follow (an exam, a weak-sections generation): every tick
+    # costs the browser a pass over the page's state, and the Fine-tuning tab has a timer of its own.
+    timer = gr.Timer(POLL_SECONDS, active=False)
+
+    refresh_inputs = [picked, x_axis, exam, exam_run, provider, dataset, template]
+    refresh_outputs = [runs_table, picked, x_axis, exam, exam_run, provider, dataset, template, exam_none]
+    refresh_button.click(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs, show_progress="hidden")
+    L.on_load(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs)
+    compare_inputs = [lang_state, picked, x_axis]
+    compare_button.click(compare, compare_inputs, [curves, compared, comparison, files])
+    picked.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
+    x_axis.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
+    run_button.click(start_exam, [lang_state, exam, exam_run, base_only], exam_status).success(
+        lambda: gr.Timer(active=True), None, timer, queue=False, show_progress="hidden")
+    stop_button.click(stop_exam, [lang_state], exam_status)
+    exam.input(show_exam, [lang_state, exam, exam_run], [exam_status, report_table], show_progress="hidden")
+    exam_run.input(show_exam, [lang_state, exam, exam_run], [exam_status, report_table], show_progress="hidden")
+    weak_button.click(show_weak, [lang_state, exam, exam_run, threshold, dataset], [weak_summary, weak_table, dataset])
+    template.change(template_changed, [lang_state, template, variables], variables, show_progress="hidden")
+    generate_button.click(generate_weak, [lang_state, exam, exam_run, threshold, provider, dataset, template, variables, pairs],
+                          [weak_progress, watched_dataset]).success(lambda: gr.Timer(active=True), None, timer, queue=False,
+                                                                     show_progress="hidden")
+    timer.tick(poll_while_busy, [lang_state, shown_exam, watched_dataset],
+               [exam_status, report_table, runs_table, shown_exam, weak_progress, timer], show_progress="hidden", queue=False)
+    L.on_load(lambda: gr.Timer(active=something_to_follow(None)), [], [timer])
+    L.on_switch(refresh_panel, refresh_inputs, refresh_outputs)
+    L.on_switch(compare, [picked, x_axis], [curves, compared, comparison, files])
+    L.on_switch(show_exam, [exam, exam_run], [exam_status, report_table])
+    L.on_switch(relabel_weak, [exam, exam_run, threshold, dataset], [weak_summary, weak_table])
+    L.on_switch(template_changed, [template, variables], [variables])

@@ -1,0 +1,81 @@
+"""Dataset management in a real browser at 1400 x 900: the items table fits the width, an item is edited
+through the form, a broken JSON edit leaves the tables intact, items are filtered by score, and an old
+version is restored after a confirmation. Scores are placed behind the page by the setup (the judge's
+own browser-free tests cover scoring)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from db.dataset_store import DatasetStore, item_version
+from db.score_store import ScoreStore
+from schema.dataset import qa_messages
+from tests.e2e.ui import UI
+
+DATASET = "scored"
+FORM_ANSWER = "Edited in the form: a tide is a chain of stages."
+
+
+def place_scored_dataset(workdir):
+    store = DatasetStore(workdir / "dataset")
+    store.create(DATASET)
+    for i in range(12):
+        store.append_item(DATASET, qa_messages(f"How do I configure tide number {i} for several workers?",
+                                               f"Set workers={i} in tide.toml and run `tw run` again; " * 6))
+    store.commit(DATASET, "import", [])
+    items = store.items(DATASET)
+    ScoreStore(workdir / "dataset").append(DATASET, [{"id": item["id"], "v": item_version(item), "status": "scored",
+                                                     "overall": i % 10} for i, item in enumerate(items)])
+
+
+def test_read_edit_filter_and_restore(start_workbench, new_page):
+    workbench = start_workbench("en", tiny_model=False, setup=place_scored_dataset)
+    ui = UI(new_page(viewport=(1400, 900))).open(workbench.url)
+    ui.tab("datasets")
+    ui.choose("datasets-select", DATASET)
+    rows = ui.wait_rows("datasets-items", lambda rows: len(rows) == 12)
+    original_answer = rows[0][2]
+    # No column beyond the right edge: no scrolling container of the table is wider than it shows, so the
+    # answer is read without scrolling sideways (cells clip their own hidden overflow; not counted).
+    overflow = ui.el("datasets-items").evaluate(
+        "el => Array.from(el.querySelectorAll('*')).filter(e => e.clientWidth > 0 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))"
+        ".map(e => e.scrollWidth - e.clientWidth)")
+    assert max(overflow, default=0) <= 1, overflow
+
+    # Open an item: the conversation and the form show it; the form's edit is saved.
+    ui.cell("datasets-items", 0, 1).click()
+    expect(ui.el("datasets-item-conversation")).to_contain_text("Assistant")
+    expect(ui.el("datasets-item-source")).to_contain_text("No source")
+    assert ui.value("datasets-slot-text-1").startswith("Set workers=0")
+    ui.fill("datasets-slot-text-1", FORM_ANSWER)
+    expect(ui.el("datasets-item-json").locator(".cm-content")).to_contain_text("Edited in the form")
+    ui.click("datasets-save-item")
+    ui.expect_text("datasets-status", "saved.")
+    ui.wait_rows("datasets-items", lambda rows: rows[0][2] == FORM_ANSWER)
+
+    # A broken JSON edit: the message says what to fix and both tables stay as they were.
+    ui.set_code("datasets-item-json", '[{"role": "user", "content": ')
+    ui.click("datasets-save-item")
+    ui.error_toast("Invalid JSON")
+    assert ui.rows("datasets-items")[0][2] == FORM_ANSWER
+    assert any(row[0] == DATASET for row in ui.rows("datasets-table"))
+
+    # Filter by score: only items scored 7 or more, highest first (the edited item lost its score).
+    ui.expand("datasets-filters")
+    ui.fill("datasets-min-score", "7")
+    ui.choose("datasets-sort", "score, highest first")
+    ui.click("datasets-apply-filters")
+    ui.wait_rows("datasets-items", lambda rows: [row[4] for row in rows] == ["9", "8", "7"])
+
+    # Restore the imported version after a confirmation: the edit is undone, as a new version.
+    ui.expand("datasets-versions-box")
+    ui.wait_rows("datasets-versions", lambda rows: len(rows) >= 3)
+    imported = next(row[0] for row in ui.rows("datasets-versions") if row[2] == "import")
+    ui.choose("datasets-restore-version", imported)
+    ui.click("datasets-restore")
+    expect(ui.el("datasets-restore-confirm")).to_be_visible()
+    ui.click("datasets-restore-confirm")
+    ui.expect_text("datasets-status", f"to version {imported}")
+    ui.fill("datasets-min-score", "")
+    ui.click("datasets-apply-filters")
+    ui.wait_rows("datasets-items", lambda rows: any(row[2] == original_answer for row in rows) and all(row[2] != FORM_ANSWER for row in rows))

@@ -1,0 +1,83 @@
+"""Strings of the Fine-tuning tab's "Runs & exams" panel (frontend/web/runs_panel.py)."""
+
+from tools.core.locales import s as _s
+
+STRINGS = {
+    "runs.section": _s("训练任务对比与考试", "Runs & exams"),
+    "runs.note": _s(
+        "每个训练任务的数据集与版本、关键超参数、用时、验证损失、考试成绩与遗忘情况;选择几个任务叠加损失曲线并导出对比。"
+        "考试在后台对基座(关闭适配器)和微调模型(开启适配器)打分,结果随任务保存。",
+        "Every run with its dataset and version, key hyper-parameters, duration, eval loss, exam scores and forgetting; "
+        "pick runs to overlay their loss curves and export the comparison. An exam scores the base (adapter off) and the "
+        "tuned model (adapter on) in the background; the results are saved with the run."),
+    "runs.refresh": _s("刷新", "Refresh"),
+    "runs.table": _s("全部训练任务", "All runs"),
+    "runs.none": _s("还没有训练任务。", "No runs yet."),
+    "runs.compare_pick": _s("对比的训练任务", "Runs to compare"),
+    "runs.compare_pick_info": _s("选择一个或多个任务", "Pick one or more runs"),
+    "runs.x_axis": _s("横轴", "x-axis"),
+    "runs.x_axis_info": _s("步数不同的任务请按轮次(epoch)对比", "Runs of different sizes compare on epochs"),
+    "runs.x.step": _s("步数", "step"),
+    "runs.x.epoch": _s("轮次", "epoch"),
+    "runs.compare": _s("对比", "Compare"),
+    "runs.curves": _s("损失曲线", "Loss curves"),
+    "runs.curve_value": _s("损失", "loss"),
+    "runs.curve_line": _s("曲线", "curve"),
+    "runs.series.loss": _s("训练", "train"),
+    "runs.series.eval_loss": _s("验证", "eval"),
+    "runs.comparison": _s("对比结果", "Comparison"),
+    "runs.compare_hint": _s("选择训练任务后点击「对比」。", "Pick runs and press Compare."),
+    "runs.files": _s("下载对比(CSV / Markdown)", "Download the comparison (CSV / Markdown)"),
+    "runs.exam_cell": _s("{tuned}(基座 {base})", "{tuned} (base {base})"),
+    "runs.exams": _s("### 考试", "### Exams"),
+    "runs.exam": _s("试卷", "Exam"),
+    "runs.exam_choice": _s("{name}(第 {version} 版,{questions} 题)", "{name} (v{version}, {questions} questions)"),
+    "runs.exam_none": _s("还没有试卷:用 `python main.py exam create` 从文档生成。",
+                         "No exams yet: create one from a doc set with `python main.py exam create`."),
+    "runs.run": _s("训练任务", "Run"),
+    "runs.base_only": _s("只考基座模型", "Base model only"),
+    "runs.base_only_info": _s("关闭适配器;训练未结束的任务也可以", "Adapter off; works for a run that has not finished"),
+    "runs.run_exam": _s("开始考试", "Run exam"),
+    "runs.stop_exam": _s("停止考试", "Stop exam"),
+    "runs.exam_idle": _s("没有正在进行的考试。", "No exam is running."),
+    "runs.exam_started": _s("已在后台开始考试 {exam}(训练任务 {run})。", "Exam {exam} started on run {run} in the background."),
+    "runs.exam_running": _s("考试 {exam} · {run}:{line}", "Exam {exam} · {run}: {line}"),
+    "runs.exam_done": _s("考试 {exam}(第 {version} 版)· {run}:已完成,用时 {seconds} 秒。",
+                         "Exam {exam} (version {version}) · {run}: done in {seconds} s."),
+    "runs.exam_saved": _s("结果已随训练任务保存:{path}", "Saved with the run: {path}"),
+    "runs.exam_failed": _s("考试 {exam} · {run} 失败:{error}", "Exam {exam} · {run} failed: {error}"),
+    "runs.exam_stopped": _s("考试 {exam} · {run} 已停止。", "Exam {exam} · {run} was stopped."),
+    "runs.exam_phase_done": _s("已完成", "done"),
+    "runs.exam_stopping": _s("正在停止……", "stopping…"),
+    "runs.exam_stop_requested": _s("已请求停止考试。", "Asked the exam to stop."),
+    "runs.exam_nothing_running": _s("没有正在进行的考试。", "No exam is running."),
+    "runs.exam_saved_report": _s("已保存的结果:试卷 {exam}(第 {version} 版)· {run}",
+                                 "Saved result: exam {exam} (version {version}) · {run}"),
+    "runs.exam_no_report": _s("该训练任务还没有考过这份试卷。", "This exam has not run on this run yet."),
+    "runs.weak": _s("### 薄弱章节", "### Weak sections"),
+    "runs.weak_note": _s(
+        "按文档章节列出所选训练任务在所选试卷上的成绩;微调后正确率低于阈值的章节为薄弱章节。"
+        "「为薄弱章节生成更多数据」会用所选服务商只对这些章节的切片生成问答,写入数据集(新版本)。",
+        "The chosen run's results on the chosen exam per doc section; a section is weak when the tuned accuracy is "
+        "below the threshold. \"Generate more for the weak sections\" generates items from exactly those sections' "
+        "slices with the chosen provider into the dataset (a new version)."),
+    "runs.threshold": _s("薄弱阈值", "Weak below"),
+    "runs.threshold_info": _s("0 到 1 之间,例如 0.6 表示 60%", "Between 0 and 1; 0.6 means 60%"),
+    "runs.show_weak": _s("查看薄弱章节", "Show weak sections"),
+    "runs.weak_provider": _s("生成所用的服务商", "Provider for the generation"),
+    "runs.weak_dataset": _s("写入的数据集", "Dataset to add to"),
+    "runs.weak_dataset_info": _s("默认是训练该任务所用的数据集", "By default the dataset the run was trained on"),
+    "runs.weak_template": _s("提示词模板", "Prompt template"),
+    "runs.weak_variables": _s("模板变量", "Template variables"),
+    "runs.weak_pairs": _s("每次调用的问答对数", "Pairs per call"),
+    "runs.weak_generate": _s("为薄弱章节生成更多数据", "Generate more for the weak sections"),
+    "runs.weak_started": _s("已在后台开始为 {slices} 个切片生成数据,写入数据集 {dataset}(第 {rounds} 轮)。",
+                            "Generating for {slices} slices into dataset {dataset} in the background (round {rounds})."),
+    "runs.pick_first": _s("请先选择试卷和训练任务。", "Pick an exam and a run first."),
+    "action.run an exam": _s("运行考试", "run an exam"),
+    "error.exam_running": _s("考试正在 {run} 上进行:同一时间只能运行一场考试。", "An exam is running on {run}: only one at a time."),
+    "error.exam_busy": _s(
+        "考试正在 {run} 上进行,无法{action}:同一时间只能有一个任务使用模型,请等待考试结束或先停止它。",
+        "Cannot {action} while an exam runs on {run}: one job uses the model at a time. Wait for it to finish or stop it first.",
+    ),
+}
