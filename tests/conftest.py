@@ -13,6 +13,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import global_var  # noqa: E402
 from tools.core.i18n import set_default_language  # noqa: E402
 
+# The model fixtures are defined here, once for every test module: a session-scoped fixture imported into
+# each module was a fixture of each module, so the shared facts run trained again in every module that
+# used it (about 18 s each, a dozen times per suite).
+from tests.fixtures_train import facts_run, in_facts_run, tiny_model_dir, workbench  # noqa: E402,F401
+
 
 @pytest.fixture(autouse=True)
 def english_messages():

@@ -1,7 +1,7 @@
 """Shared fixtures of the model/training tests: the tiny model (built once, cached across sessions),
 temporary work directories holding it, and one fine-tuning run on the Tidewater facts.
 
-Import the fixtures you use into a test module: `from tests.fixtures_train import workbench  # noqa: F401`.
+The fixtures are made known to every test by tests/conftest.py; test modules import only the helpers.
 """
 
 from __future__ import annotations

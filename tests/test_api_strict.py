@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 import global_var
 from frontend.api import openai_api
-from tests.fixtures_train import TINY, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import TINY
 from tools.core.errors import UserError
 from train import inference
 

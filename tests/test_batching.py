@@ -3,7 +3,7 @@ items flattened into one row may not attend to each other."""
 
 from __future__ import annotations
 
-from tests.fixtures_train import fact_messages, load_facts, tiny_model_dir  # noqa: F401
+from tests.fixtures_train import fact_messages, load_facts
 
 
 def test_padding_free_loss_equals_padded_loss(tiny_model_dir):

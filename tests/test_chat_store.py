@@ -12,7 +12,6 @@ import pytest
 from db.chat_store import ChatMessage, ChatRecord, ChatStore, check_chat_id, default_title, export_json, export_markdown
 from frontend.web import chat_tab
 from tools.core.errors import UserError
-from tests.fixtures_train import tiny_model_dir  # noqa: F401
 from train.inference import whole_characters
 
 SETTINGS = ("Be brief.", 64, 0.2, 0.9, 1.05)  # system prompt, max new tokens, temperature, top_p, repetition penalty

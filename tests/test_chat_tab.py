@@ -4,7 +4,7 @@ import gradio as gr
 import pytest
 
 from frontend.web import chat_tab
-from tests.fixtures_train import facts_run, in_facts_run, load_facts, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import load_facts
 from train import inference
 import global_var
 

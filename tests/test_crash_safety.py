@@ -23,7 +23,7 @@ import global_var
 from db.dataset_store import DatasetStore, item_version
 from frontend.web import datasets_tab
 from schema.dataset import first_exchange, qa_messages
-from tests.fixtures_train import FACTS_DATASET, TINY, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import FACTS_DATASET, TINY
 from tests.openai_test_server import OpenAITestServer
 from tools.core.errors import UserError
 from tools.core.workdir import FileLock, STALE_TEMP_AGE_S, read_lock_holder, remove_stale_temps

@@ -10,7 +10,7 @@ import pytest
 
 import global_var
 from tools.core.errors import UserError
-from tests.fixtures_train import FACTS_DATASET, TINY, _finish_jobs, add_facts_dataset, open_workdir, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import FACTS_DATASET, TINY, _finish_jobs, add_facts_dataset, open_workdir
 from tests.openai_test_server import OpenAITestServer
 from tools.core.workdir import REPO_ROOT
 from train import evaluation

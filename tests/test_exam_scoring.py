@@ -11,7 +11,7 @@ import pytest
 
 import global_var
 from schema.exam import Exam, ExamReport, Question, QuestionSource
-from tests.fixtures_train import facts_run, in_facts_run, load_facts, tiny_model_dir  # noqa: F401
+from tests.fixtures_train import load_facts
 from tools.core.errors import UserError
 from train.exam import (
     ChoiceEncoding,

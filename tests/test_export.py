@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tools.core.errors import UserError
-from tests.fixtures_train import TINY, facts_run, greedy_answers, in_facts_run, load_facts, tiny_model_dir  # noqa: F401
+from tests.fixtures_train import TINY, greedy_answers, load_facts
 import global_var
 
 QUESTIONS = [f["question"] for f in load_facts()[:12]]

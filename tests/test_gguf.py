@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_train import TINY, facts_run, in_facts_run, tiny_model_dir  # noqa: F401
+from tests.fixtures_train import TINY
 from tools.core.errors import UserError
 from train import gguf
 from train.gguf_convert import pre_tokenizer_is_qwen2

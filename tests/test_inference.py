@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tools.core.errors import UserError
-from tests.fixtures_train import TINY, facts_run, in_facts_run, load_facts, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import TINY, load_facts
 from train import inference, loading
 import global_var
 from train.inference import GENERATION_QUEUE, Queued

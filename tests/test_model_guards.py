@@ -11,7 +11,7 @@ import pytest
 import global_var
 
 from tools.core.errors import UserError
-from tests.fixtures_train import TINY, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import TINY
 
 
 def test_unload_waits_for_the_generation_in_progress(workbench):

@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from frontend.web import models_tab, train_tab
-from tests.fixtures_train import FACTS_DATASET, TINY, facts_run, in_facts_run, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import FACTS_DATASET, TINY
 import global_var
 from train.config import TrainConfig
 

@@ -19,7 +19,7 @@ import pytest
 import global_var
 from frontend.web import settings_tab
 from frontend.web.app import start_server
-from tests.fixtures_train import TINY, facts_run, in_facts_run, load_facts, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import TINY, load_facts
 from frontend.api import openai_api
 from tools.llm.client import check_provider
 

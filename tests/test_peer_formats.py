@@ -12,7 +12,6 @@ import pytest
 
 from db.dataset_formats import import_file
 from schema.dataset import validate_messages
-from tests.fixtures_train import tiny_model_dir  # noqa: F401
 from tools.core.errors import UserError
 
 PEERS = Path(__file__).parent / "data" / "peers"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tools.core.errors import UserError
-from tests.fixtures_train import TINY, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import TINY
 from tools.core.workdir import REPO_ROOT
 import global_var
 

@@ -8,17 +8,7 @@ import threading
 import pytest
 
 from tools.core.errors import UserError
-from tests.fixtures_train import (  # noqa: F401
-    FACTS_DATASET,
-    TINY,
-    add_facts_dataset,
-    facts_run,
-    fact_messages,
-    in_facts_run,
-    load_facts,
-    tiny_model_dir,
-    workbench,
-)
+from tests.fixtures_train import FACTS_DATASET, TINY, add_facts_dataset, fact_messages, load_facts
 import global_var
 from train.config import TrainConfig, plan_steps
 

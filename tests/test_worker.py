@@ -14,7 +14,7 @@ import time
 import pytest
 
 import global_var
-from tests.fixtures_train import FACTS_DATASET, TINY, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import FACTS_DATASET, TINY
 from tools.core.errors import UserError
 from tools.core.workdir import REPO_ROOT
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_train import TINY, tiny_model_dir  # noqa: F401 - a fixture, used below
+from tests.fixtures_train import TINY
 from tools.core.workdir import REPO_ROOT
 
 CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
@@ -184,6 +184,11 @@ def new_page(browser, _recorder):
     def open_page(viewport=(1280, 1000)):
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        # expect() has a timeout of its own (5 s by default): the same for assertions as for actions, so a
+        # busy CI machine's slow render is waited for instead of failing an assertion that would hold.
+        from playwright.sync_api import expect
+
+        expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
         _recorder.watch(page)
