@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -175,10 +176,17 @@ JOB_KINDS = {kind.name: kind for kind in (
 )}
 
 
+@dataclass(kw_only=True)
 class StoppableJob:
-    """What a background job object answers (train.evaluation.EvaluationJob, the page's exam job): it
-    has `state` ("running", "stopping", then its end), a `stop_event` the work checks, and a `done_event`
-    set when it ends."""
+    """What a background model job answers (train.evaluation.EvaluationJob, train.exam.ExamJob): it has
+    `state` ("running", "stopping", then its end), a `stop_event` the work checks, and a `done_event` set
+    when it ends; the subclass adds `state` and what its page shows."""
+
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    done_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
     def is_running(self) -> bool:
         return self.state in ("running", "stopping")

@@ -16,6 +16,7 @@ from frontend.web.runs_panel import (
     ExamJob,
     compare,
     current_exam_job,
+    followed_on_load,
     generate_weak,
     poll,
     refresh_panel,
@@ -26,12 +27,13 @@ from frontend.web.runs_panel import (
     stop_exam,
 )
 from schema.exam import ExamReport, GroupScore, ModelExamScore
-from tests.fixtures_train import TINY, load_facts, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import TINY, load_facts
 from tests.openai_test_server import OpenAITestServer
 from tools.core.i18n import t
 from tools.generation.engine import UNIT_DONE, find_generation_job
 from tools.generation.exams import exam_store
 from train.exam import build_facts_exam
+from train.weak_sections import WEAK_PURPOSE
 
 
 @pytest.fixture()
@@ -73,10 +75,11 @@ def test_runs_table_and_comparison_in_both_languages(three_runs):
     curves, table, hint, files = compare("en", [], "step")
     assert curves["value"].empty and table.empty and hint == t("runs.compare_hint", "en") and files is None
 
-    table, picked, x_axis, exam, run, provider, dataset, template, no_exams = refresh_panel(
-        "zh", ["small", "gone"], "epoch", None, "large", None, None, None)
+    table, picked, x_axis, exam, run, provider, dataset, template, no_exams, judge, normalise = refresh_panel(
+        "zh", ["small", "gone"], "epoch", None, "large", None, None, None, None, "sum")
     assert sorted(picked["choices"]) == sorted(three_runs) and picked["value"] == ["small"]
     assert x_axis["value"] == "epoch" and ("轮次", "epoch") in x_axis["choices"]
+    assert normalise["value"] == "sum" and ("求和", "sum") in normalise["choices"] and judge["choices"] == []
     assert "value" not in run and no_exams == t("runs.exam_none", "zh")
 
 
@@ -107,11 +110,19 @@ def test_an_exam_runs_in_the_background_and_the_timer_shows_its_report(workbench
     with pytest.raises(Exception, match="Exam"):
         start_exam("en", None, "r1", True)
 
-    message = start_exam("en", "facts-exam", "r1", True)
+    # The exam options (those of `exam run`) are checked before anything starts.
+    for options, named in (({"margin": 0}, "margin"), ({"normalise": "max"}, "max"), ({"judge": "nobody"}, "nobody"),
+                           ({"max_new_tokens": 0}, "max_new_tokens|0")):
+        with pytest.raises(Exception, match=named):
+            start_exam("en", "facts-exam", "r1", True, **options)
+    assert current_exam_job() is None
+
+    message = start_exam("en", "facts-exam", "r1", True, normalise="sum", list_options=False, forgetting=False, margin=0.2)
     assert message == t("runs.exam_started", "en", exam="facts-exam", run="r1")
     job = current_exam_job()
     assert isinstance(job, ExamJob) and job.wait(120), "the exam did not finish"
     assert job.state == "finished", job.error
+    assert job.exam_report.scoring["normalise"] == "sum" and job.exam_report.scoring["list_options"] is False
     status, report, runs, shown, weak = poll("en", None, None)
     assert "facts-exam" in status and "done in" in status and shown
     assert list(report.columns) == ["Group", "Questions", "Base", "Tuned"]
@@ -177,9 +188,29 @@ def test_weak_sections_table_and_generation_on_exactly_their_slices(workdir):
 
         panel, watched = generate_weak("en", "ex", "r1", 0.6, "local", "", "default-en", [["project_name", "Tidewater"]], 1)
         assert watched == "facts" and "facts" in panel
-        progress = find_generation_job("facts").wait(60)
+        job = find_generation_job("facts")
+        assert job.prepared.purpose == WEAK_PURPOSE
+        progress = job.wait(60)
         assert progress.status == "finished", progress.message
         assert "finished" in poll("en", None, "facts")[4].lower()
     units = {e["unit"].rsplit(":", 1)[0] for e in global_var.datasets().load("facts").events if e.get("type") == UNIT_DONE}
     assert units == set(sections[chosen[0]] + sections[chosen[2]]), "exactly the weak sections' slices"
     assert global_var.datasets().load("facts").items and exam.name == "ex", "the new items landed in the dataset"
+
+
+def test_a_reloaded_page_follows_the_weak_sections_generation_that_still_runs(workdir):
+    class Running:
+        def __init__(self, dataset, purpose):
+            self.dataset, self.prepared = dataset, type("Prepared", (), {"purpose": purpose})()
+            self.running = True
+
+        def is_running(self):
+            return True
+
+    assert followed_on_load()[0] is None
+    global_var.start_job("generation", "plain", Running("plain", ""))
+    watched, timer = followed_on_load()
+    assert watched is None and timer.active is False, "a Generation-tab run is that tab's to show"
+    global_var.start_job("generation", "facts", Running("facts", WEAK_PURPOSE))
+    watched, timer = followed_on_load()
+    assert watched == "facts" and timer.active is True

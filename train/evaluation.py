@@ -610,14 +610,30 @@ class EvaluationJob(global_var.StoppableJob):
     last_update: dict = field(default_factory=dict)
     error: str | None = None
     report: dict | None = None
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    done_event: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
 
     def progress_line(self, lang: str | None = None) -> str:
         return progress_text(self.last_update, lang)
+
+
+def record_job_outcome(job, work: Callable[[], None], finished_state: str, description: str, lang: str | None = None) -> None:
+    """Run a background model job's `work` (its thread's body) and record how it ended on `job`, whatever
+    happens: `finished_state`, "stopped" when it was asked to stop, "failed" with the message (a user error
+    in the page's language; anything else also logged with its traceback); then `finished_at` and `done_event`."""
+    try:
+        work()
+        job.state = finished_state
+    except EvaluationStopped:
+        job.state = "stopped"
+    except UserError as exc:
+        job.state, job.error = "failed", exc.render(lang)
+    except Exception as exc:  # noqa: BLE001 - a background thread must record every failure for the page
+        import logging
+
+        logging.getLogger("workbench").exception("%s failed", description)
+        job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+    finally:
+        job.finished_at = time.time()
+        job.done_event.set()
 
 
 def current_evaluation() -> EvaluationJob | None:
@@ -643,23 +659,12 @@ def start_evaluation(run: str, max_items=None, judge_provider: str | None = None
         if on_progress is not None:
             on_progress(progress)
 
-    def work() -> None:
-        try:
-            job.report = evaluate_run(run, max_items, judge_provider, max_new_tokens, progress=update,
-                                      stop_event=job.stop_event, lang=lang)
-            job.state = "completed"
-        except EvaluationStopped:
-            job.state = "stopped"
-        except UserError as exc:
-            job.state, job.error = "failed", exc.render(lang)
-        except Exception as exc:  # noqa: BLE001 - a background thread must record every failure for the page
-            import logging
+    def evaluate() -> None:
+        job.report = evaluate_run(run, max_items, judge_provider, max_new_tokens, progress=update, stop_event=job.stop_event,
+                                  lang=lang)
 
-            logging.getLogger("workbench").exception("evaluation of %s failed", run)
-            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            job.finished_at = time.time()
-            job.done_event.set()
+    def work() -> None:
+        record_job_outcome(job, evaluate, "completed", f"evaluation of {run}", lang)
 
     # Set before the job is registered as running matters: its thread may load the model it evaluates.
     job.thread = threading.Thread(target=work, name=f"eval-{run}", daemon=True)

@@ -25,10 +25,11 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import global_var
 from schema.exam import CHOICE_KINDS, Exam, ExamReport, GroupScore, ModelExamScore, Question, QuestionScore, QuestionSource
 from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text
@@ -335,7 +336,6 @@ def api_grounding(answer: str, index: set[str]) -> tuple[float | None, list[str]
 
 def docset_texts(docset: str) -> list[str]:
     """The texts of a doc set's usable documents (for the grounding index); [] when it has none."""
-    import global_var
     from tools.docs.reading import load_document_text, scan_docset
 
     if not docset:
@@ -504,7 +504,6 @@ def list_exam_reports(run: str) -> list[ExamReport]:
 
 def _load_run_model(run: str, need_adapter: bool):
     """(loaded model, run config): the run's base + adapter (adapter off gives the base), or the bare base."""
-    import global_var
     from train.evaluation import _model_for_run
     from train.loading import load_model
     from train.runs import ADAPTER_DIR, CONFIG_FILE, read_json, require_run, run_status
@@ -528,7 +527,6 @@ def run_exam(exam: Exam, run: str, base_only: bool = False, normalise: str = "me
              progress: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None) -> ExamReport:
     """Score `exam` on the run's base model (adapter off) and, unless `base_only`, tuned (adapter on);
     measure the forgetting figure when both ran; save runs/<run>/exams/<exam>.json and return the report."""
-    import global_var
     from train.forgetting import DEFAULT_MARGIN, forgetting_figure
     from train.evaluation import EvaluationStopped
     from train.inference import GENERATION_QUEUE, adapter_enabled, validate_generation_params
@@ -625,3 +623,118 @@ def resolve_exam(reference: str) -> Exam:
 
 def report_json(report: ExamReport) -> str:
     return json.dumps(report.model_dump(), ensure_ascii=False, indent=2)
+
+
+# ---------------------------------------------------------------- the background job (the page's exam runs)
+
+EXAM_JOB_KIND = "exam"  # global_var's registry kind: a device job, one model job at a time with training, evaluation, export
+
+
+@dataclass
+class ExamOptions:
+    """How an exam is scored: what `exam run` takes on the command line, and the page's exam options."""
+
+    normalise: str = "mean"
+    judge_provider: str | None = None
+    max_new_tokens: int = 128
+    drop_leaked: bool = False
+    forgetting: bool = True
+    margin: float | None = None
+    list_options: bool = True
+
+    def checked(self) -> "ExamOptions":
+        """The options with every value checked (UserError naming the bad one): a job refuses at its start,
+        not minutes later in its thread."""
+        from train.inference import validate_generation_params
+
+        if self.normalise not in NORMALISATIONS:
+            raise UserError("error.exam_run_normalise", value=self.normalise, choices=", ".join(NORMALISATIONS))
+        margin = None if self.margin in (None, "") else validate_margin(self.margin)
+        max_new_tokens = validate_generation_params(max_new_tokens=self.max_new_tokens).max_new_tokens
+        judge = str(self.judge_provider or "").strip() or None
+        if judge:
+            global_var.providers().get(judge)  # UserError when no provider has that name
+        return ExamOptions(self.normalise, judge, max_new_tokens, bool(self.drop_leaked), bool(self.forgetting), margin,
+                           bool(self.list_options))
+
+
+@dataclass
+class ExamJob(global_var.StoppableJob):
+    """An exam scored on a run in a background thread (registry kind "exam"); the page polls its fields."""
+
+    exam: str
+    version: int
+    run: str
+    base_only: bool
+    options: ExamOptions = field(default_factory=ExamOptions)
+    state: str = "running"  # running | stopping | finished | stopped | failed
+    last_update: dict = field(default_factory=dict)
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    exam_report: ExamReport | None = None
+    report_path: str = ""
+    lang: str | None = None
+
+    def progress_line(self, lang: str | None = None) -> str:
+        from tools.core.i18n import t
+
+        return t("runs.exam_running", lang, exam=self.exam, run=self.run, line=exam_phase_line(self.last_update, lang))
+
+
+def exam_phase_line(update: dict | None, lang: str | None = None) -> str:
+    """One line for the latest progress update of `run_exam`."""
+    from tools.core.i18n import t
+
+    phase = (update or {}).get("phase")
+    if phase == "questions":
+        return t("exam.run.phase.questions", lang, model=t(f"exam.run.{update.get('model', 'tuned')}", lang),
+                 done=update["done"], total=update["total"])
+    if phase == "forgetting":
+        return t("exam.run.phase.forgetting", lang)
+    if phase == "done":
+        return t("runs.exam_phase_done", lang)
+    return t("exam.run.phase.load", lang)
+
+
+def current_exam_job() -> ExamJob | None:
+    """The exam job started last in this process when it is the latest model-scoring job, else None."""
+    job = global_var.find_job(EXAM_JOB_KIND)
+    return job if isinstance(job, ExamJob) else None
+
+
+def start_exam_job(exam_name: str, run: str, base_only: bool = False, lang: str | None = None,
+                   options: ExamOptions | None = None) -> ExamJob:
+    """Check the inputs now (errors reach the caller), then score the exam on the run in a background thread."""
+    from train.evaluation import record_job_outcome
+    from train.launcher import attach_running_runs
+    from train.runs import ADAPTER_DIR, require_run, run_status
+
+    options = (options or ExamOptions()).checked()
+    exam = resolve_exam(exam_name)
+    folder = require_run(run)
+    if not base_only and not (folder / ADAPTER_DIR / "adapter_config.json").exists():
+        raise UserError("error.eval_no_adapter", run=run, state=run_status(run)["state"])
+    if not exam.usable_questions(options.drop_leaked):
+        raise UserError("error.exam_run_empty", exam=exam.name)
+    attach_running_runs()  # a training started from a terminal or before a restart blocks the exam too
+    job = ExamJob(exam=exam.name, version=exam.version, run=run, base_only=bool(base_only), options=options, lang=lang)
+
+    def update(progress: dict) -> None:
+        job.last_update, job.done, job.total = progress, progress.get("done", 0), progress.get("total", 0)
+
+    def score() -> None:
+        job.exam_report = run_exam(exam, run, base_only=bool(base_only), normalise=options.normalise,
+                                   judge_provider=options.judge_provider, max_new_tokens=options.max_new_tokens,
+                                   drop_leaked=options.drop_leaked, forgetting=options.forgetting, margin=options.margin,
+                                   list_options=options.list_options, lang=lang, progress=update, stop_event=job.stop_event)
+        job.report_path = str(job.last_update.get("path") or "")
+
+    def work() -> None:
+        record_job_outcome(job, score, "finished", f"exam {exam.name} on {run}", lang)
+
+    # The thread is known before the job is registered: run_exam lets its own job's thread load the model.
+    job.thread = threading.Thread(target=work, name=f"exam-{exam.name}-{run}", daemon=True)
+    global_var.start_job(EXAM_JOB_KIND, run, job)
+    job.thread.start()
+    return job

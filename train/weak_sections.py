@@ -17,6 +17,7 @@ from tools.core.errors import UserError
 from tools.generation.engine import UNIT_DONE
 
 DEFAULT_THRESHOLD = 0.6
+WEAK_PURPOSE = "weak_sections"  # PreparedGeneration.purpose of the runs started here
 
 
 @dataclass
@@ -154,4 +155,6 @@ def prepare_weak_generation(exam: Exam, rows: list[SectionResult], dataset: str,
     if max_tokens:
         settings.max_slice_tokens = max_tokens
     settings.rounds = next_rounds(dataset, ids)
-    return prepare_generation(exam.docset, dataset, provider, template, variables, settings, slice_ids=ids)
+    prepared = prepare_generation(exam.docset, dataset, provider, template, variables, settings, slice_ids=ids)
+    prepared.purpose = WEAK_PURPOSE
+    return prepared

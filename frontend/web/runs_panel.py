@@ -2,16 +2,13 @@
 CSV), an exam scored on a run in the background, and a run's weak doc sections fed back into generation.
 
 The work is train.compare, train.exam, train.weak_sections and the generation engine; this module lays the
-panel out and wires it. An exam runs as a device job in global_var's registry (kind "exam", a device kind: one model
+panel out and wires it. An exam runs as train.exam's ExamJob in global_var's registry (a device kind: one model
 job at a time, whatever starts it), so a reloaded page finds it again through `current_exam_job`.
 """
 
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -22,6 +19,8 @@ from frontend.web.generate_tab import VARIABLE_COLUMNS, progress_panel, render_p
 from frontend.web.prompts_tab import variables_dict
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
+from train.exam import NORMALISATIONS, ExamJob, ExamOptions, current_exam_job, start_exam_job
+from train.forgetting import DEFAULT_MARGIN
 
 POLL_SECONDS = 2.0
 X_AXES = ("step", "epoch")
@@ -30,97 +29,6 @@ WEAK_COLUMNS = ("examgen.weak_section", "examgen.weak_questions", "exam.run.base
                 "examgen.weak_flag")
 # Curve colours, one per (run, series) line in the order the lines appear; cycled past the end.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-JOB_KIND = "exam"  # the registry's kind: a device job, so one model job at a time with training, evaluation, export
-
-
-# ---------------------------------------------------------------- the exam job
-
-
-@dataclass
-class ExamJob(global_var.StoppableJob):
-    """An exam scored on a run in a background thread (registry kind "exam"); the page polls its fields."""
-
-    exam: str
-    version: int
-    run: str
-    base_only: bool
-    state: str = "running"  # running | stopping | finished | stopped | failed
-    last_update: dict = field(default_factory=dict)
-    done: int = 0
-    total: int = 0
-    error: str | None = None
-    exam_report: object = None  # schema.exam.ExamReport once finished
-    report_path: str = ""
-    lang: str | None = None
-    started_at: float = field(default_factory=time.time)
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    done_event: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-    def progress_line(self, lang: str | None = None) -> str:
-        return t("runs.exam_running", lang, exam=self.exam, run=self.run, line=exam_phase_line(self.last_update, lang))
-
-
-def exam_phase_line(update: dict | None, lang: str | None = None) -> str:
-    """One line for the latest progress update of `train.exam.run_exam`."""
-    phase = (update or {}).get("phase")
-    if phase == "questions":
-        return t("exam.run.phase.questions", lang, model=t(f"exam.run.{update.get('model', 'tuned')}", lang),
-                 done=update["done"], total=update["total"])
-    if phase == "forgetting":
-        return t("exam.run.phase.forgetting", lang)
-    if phase == "done":
-        return t("runs.exam_phase_done", lang)
-    return t("exam.run.phase.load", lang)
-
-
-def current_exam_job() -> ExamJob | None:
-    """The exam job started last in this process when it is the latest model-scoring job, else None."""
-    job = global_var.find_job(JOB_KIND)
-    return job if isinstance(job, ExamJob) else None
-
-
-def start_exam_job(exam_name: str, run: str, base_only: bool = False, lang: str | None = None) -> ExamJob:
-    """Check the inputs now (errors reach the caller), then score the exam on the run in a background thread."""
-    from train.exam import resolve_exam, run_exam
-    from train.evaluation import EvaluationStopped
-    from train.launcher import attach_running_runs
-    from train.runs import ADAPTER_DIR, require_run, run_status
-
-    exam = resolve_exam(exam_name)
-    folder = require_run(run)
-    if not base_only and not (folder / ADAPTER_DIR / "adapter_config.json").exists():
-        raise UserError("error.eval_no_adapter", run=run, state=run_status(run)["state"])
-    if not exam.usable_questions():
-        raise UserError("error.exam_run_empty", exam=exam.name)
-    attach_running_runs()  # a training started from a terminal or before a restart blocks the exam too
-    job = ExamJob(exam=exam.name, version=exam.version, run=run, base_only=bool(base_only), lang=lang)
-
-    def update(progress: dict) -> None:
-        job.last_update, job.done, job.total = progress, progress.get("done", 0), progress.get("total", 0)
-
-    def work() -> None:
-        try:
-            job.exam_report = run_exam(exam, run, base_only=bool(base_only), lang=lang, progress=update, stop_event=job.stop_event)
-            job.report_path = str(job.last_update.get("path") or "")
-            job.state = "finished"
-        except EvaluationStopped:
-            job.state = "stopped"
-        except UserError as exc:
-            job.state, job.error = "failed", exc.render(lang)
-        except Exception as exc:  # noqa: BLE001 - a background thread must record every failure for the page
-            import logging
-
-            logging.getLogger("workbench").exception("exam %s on %s failed", exam.name, run)
-            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
-        finally:
-            job.done_event.set()
-
-    # The thread is known before the job is registered: run_exam lets its own job's thread load the model.
-    job.thread = threading.Thread(target=work, name=f"exam-{exam.name}-{run}", daemon=True)
-    global_var.start_job(JOB_KIND, run, job)
-    job.thread.start()
-    return job
 
 
 # ---------------------------------------------------------------- runs table and comparison
@@ -237,9 +145,9 @@ def _exam_choices(lang: str) -> list[tuple[str, str]]:
 
 
 @user_errors
-def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template):
+def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template, judge=None, normalise="mean"):
     """Every list of the panel read again (page load, Refresh, a language switch): runs table, runs, exams,
-    providers, datasets, templates."""
+    providers, datasets, templates, the exam options' judge and normalisation."""
     runs = _run_names()
     exams = _exam_choices(lang)
     exam_names = [name for _, name in exams]
@@ -254,6 +162,9 @@ def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template):
         gr.update(choices=global_var.datasets().names(), value=dataset),
         reloaded_choices(prompts.names(), template, empty_allowed=False, default=prompts.default_name(lang)),
         t("runs.exam_none", lang) if not exams else "",
+        reloaded_choices(global_var.providers().names(), judge),
+        gr.update(choices=[(t(f"runs.normalise.{way}", lang), way) for way in NORMALISATIONS],
+                  value=normalise if normalise in NORMALISATIONS else "mean"),
     )
 
 
@@ -305,12 +216,18 @@ def exam_job_status(lang: str, job: ExamJob | None) -> str:
 
 
 @user_errors
-def start_exam(lang: str, exam, run, base_only):
+def start_exam(lang: str, exam, run, base_only, normalise="mean", judge=None, max_new_tokens=128, drop_leaked=False,
+               list_options=True, forgetting=True, margin=None):
+    """Start scoring the exam on the run with the panel's exam options (those of `exam run`)."""
     if not exam:
         raise UserError("error.field_required", field=t("runs.exam", lang))
     if not run:
         raise UserError("error.field_required", field=t("runs.run", lang))
-    job = start_exam_job(exam, run, bool(base_only), lang)
+    if max_new_tokens in (None, ""):
+        raise UserError("error.field_required", field=t("runs.max_new_tokens", lang))
+    options = ExamOptions(normalise=normalise or "mean", judge_provider=judge or None, max_new_tokens=int(max_new_tokens),
+                          drop_leaked=bool(drop_leaked), forgetting=bool(forgetting), margin=margin, list_options=bool(list_options))
+    job = start_exam_job(exam, run, bool(base_only), lang, options)
     return t("runs.exam_started", lang, exam=job.exam, run=job.run)
 
 
@@ -371,6 +288,17 @@ def something_to_follow(watched_dataset) -> bool:
         return True
     generation = find_generation_job(watched_dataset) if watched_dataset else None
     return generation is not None and generation.running
+
+
+def followed_on_load():
+    """A (re)loaded page follows what still runs: the exam job, and a weak-sections generation (started from
+    this page before the reload, or from another one): (watched dataset, timer)."""
+    from tools.generation.engine import running_generation_jobs
+    from train.weak_sections import WEAK_PURPOSE
+
+    running = running_generation_jobs(WEAK_PURPOSE)
+    watched = running[-1].dataset if running else None
+    return watched, gr.Timer(active=something_to_follow(watched))
 
 
 def poll_while_busy(lang: str, shown, watched_dataset):
@@ -485,6 +413,22 @@ def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
         exam = L(gr.Dropdown, "runs.exam", choices=[], value=None, interactive=True, scale=3, elem_id="runs-exam")
         exam_run = L(gr.Dropdown, "runs.run", choices=[], value=None, interactive=True, scale=3, elem_id="runs-exam-run")
         base_only = L(gr.Checkbox, "runs.base_only", info="runs.base_only_info", value=False, scale=2, elem_id="runs-base-only")
+    with L(gr.Accordion, "runs.exam_options", open=False, elem_id="runs-exam-options"):
+        with gr.Row():
+            normalise = L(gr.Radio, "runs.normalise", info="runs.normalise_info",
+                          choices=[(t(f"runs.normalise.{way}", lang), way) for way in NORMALISATIONS], value="mean",
+                          elem_id="runs-normalise")
+            judge = L(gr.Dropdown, "runs.judge", info="runs.judge_info", choices=[], value=None, interactive=True,
+                      elem_id="runs-judge")
+            max_new_tokens = L(gr.Number, "runs.max_new_tokens", info="runs.max_new_tokens_info", value=128, precision=0,
+                               minimum=1, elem_id="runs-max-new-tokens")
+        with gr.Row():
+            drop_leaked = L(gr.Checkbox, "runs.drop_leaked", info="runs.drop_leaked_info", value=False, elem_id="runs-drop-leaked")
+            list_options = L(gr.Checkbox, "runs.list_options", info="runs.list_options_info", value=True,
+                             elem_id="runs-list-options")
+            forgetting = L(gr.Checkbox, "runs.forgetting", info="runs.forgetting_info", value=True, elem_id="runs-forgetting")
+            margin = L(gr.Number, "runs.margin", info="runs.margin_info", value=DEFAULT_MARGIN, minimum=0.001, maximum=10,
+                       step=0.05, elem_id="runs-margin")
     with gr.Row():
         run_button = L(gr.Button, "runs.run_exam", variant="primary", elem_id="runs-run-exam")
         stop_button = L(gr.Button, "runs.stop_exam", variant="stop", elem_id="runs-stop-exam")
@@ -514,15 +458,16 @@ def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
     # costs the browser a pass over the page's state, and the Fine-tuning tab has a timer of its own.
     timer = gr.Timer(POLL_SECONDS, active=False)
 
-    refresh_inputs = [picked, x_axis, exam, exam_run, provider, dataset, template]
-    refresh_outputs = [runs_table, picked, x_axis, exam, exam_run, provider, dataset, template, exam_none]
+    refresh_inputs = [picked, x_axis, exam, exam_run, provider, dataset, template, judge, normalise]
+    refresh_outputs = [runs_table, picked, x_axis, exam, exam_run, provider, dataset, template, exam_none, judge, normalise]
     refresh_button.click(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs, show_progress="hidden")
     L.on_load(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs)
     compare_inputs = [lang_state, picked, x_axis]
     compare_button.click(compare, compare_inputs, [curves, compared, comparison, files])
     picked.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
     x_axis.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
-    run_button.click(start_exam, [lang_state, exam, exam_run, base_only], exam_status).success(
+    exam_options = [normalise, judge, max_new_tokens, drop_leaked, list_options, forgetting, margin]
+    run_button.click(start_exam, [lang_state, exam, exam_run, base_only, *exam_options], exam_status).success(
         lambda: gr.Timer(active=True), None, timer, queue=False, show_progress="hidden")
     stop_button.click(stop_exam, [lang_state], exam_status)
     exam.input(show_exam, [lang_state, exam, exam_run], [exam_status, report_table], show_progress="hidden")
@@ -534,7 +479,7 @@ def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
                                                                      show_progress="hidden")
     timer.tick(poll_while_busy, [lang_state, shown_exam, watched_dataset],
                [exam_status, report_table, runs_table, shown_exam, weak_progress, timer], show_progress="hidden", queue=False)
-    L.on_load(lambda: gr.Timer(active=something_to_follow(None)), [], [timer])
+    L.on_load(followed_on_load, [], [watched_dataset, timer])
     L.on_switch(refresh_panel, refresh_inputs, refresh_outputs)
     L.on_switch(compare, [picked, x_axis], [curves, compared, comparison, files])
     L.on_switch(show_exam, [exam, exam_run], [exam_status, report_table])

@@ -256,6 +256,9 @@ class PreparedGeneration:
     # The "score as it goes" option: an ItemScorer that judges each unit's new items right after they
     # are written (tools.quality.judge.enable_scoring sets one); None: no scoring.
     scorer: Any = None
+    # What started the run, for a page that follows it after a reload: "" (the Generation tab, the CLI) or
+    # "weak_sections" (train.weak_sections: generation for a run's weak exam sections).
+    purpose: str = ""
 
     @property
     def units(self) -> list[GenerationUnit]:
@@ -930,5 +933,7 @@ def find_generation_job(dataset: str | None) -> GenerationJob | None:
     return global_var.find_job("generation", dataset)
 
 
-def running_generation_jobs() -> list[GenerationJob]:
-    return [handle for _, _, handle in global_var.running_jobs("generation")]
+def running_generation_jobs(purpose: str | None = None) -> list[GenerationJob]:
+    """The generation runs running now; with `purpose`, only those started for it."""
+    return [handle for _, _, handle in global_var.running_jobs("generation")
+            if purpose is None or handle.prepared.purpose == purpose]
