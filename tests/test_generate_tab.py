@@ -108,3 +108,22 @@ def test_cancel_and_reattach(server):
     assert not find_generation_job("slow").running
     with pytest.raises(gr.Error, match="No generation is running"):
         generate_tab.cancel_generation("en", "slow")
+
+
+def test_score_as_it_goes_from_the_tab(server):
+    choices = generate_tab.score_with_choices("en", "gone")
+    assert choices["choices"] == [("No scoring", ""), ("local", "local")] and choices["value"] == ""
+    assert generate_tab.score_with_choices("zh", "local")["choices"][0] == ("不评分", "")
+    with pytest.raises(gr.Error, match="nobody"):
+        generate_tab.start_generation("en", "tidewater", "default-en", VARIABLES, "local", 1, 2, 4, 0.7, 512, 800, "scored-ds",
+                                      False, "nobody")
+    assert find_generation_job("scored-ds") is None
+    generate_tab.start_generation("en", "tidewater", "default-en", VARIABLES, "local", 1, 2, 4, 0.7, 512, 800, "scored-ds",
+                                  False, "local")
+    frames = watch_to_the_end("scored-ds")
+    progress = find_generation_job("scored-ds").wait(60)
+    assert progress.status == "finished" and progress.scoring["scored"] == progress.items > 0
+    assert f"- scored as it went: {progress.items} items scored, 0 unscored" in frames[-1], frames[-1]
+    from tools.quality.judge import item_scores
+
+    assert len(item_scores("scored-ds")) == progress.items

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from frontend.cli.score import generation_scoring_line
+from tools.quality.judge import generation_scoring_line
 from tools.core.errors import UserError
 from tools.core.i18n import t
 

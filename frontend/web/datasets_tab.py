@@ -19,6 +19,7 @@ from db.dataset_formats import FORMATS, default_export_name, export_dataset, exp
 from db.dataset_store import item_version
 from frontend.web import dataset_views as views
 from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
+from frontend.web.judge_panel import build_judge_panel
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import validate_name
@@ -662,6 +663,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             length_plot = L(gr.BarPlot, "dtab.length_plot", value=pd.DataFrame({"bin": [], "count": []}), x="bin", y="count",
                             x_title=t("dtab.length_plot", lang), y_title=t("dtab.col.count", lang), height=260, y_lim=[0, None],
                             x_label_angle=-40, elem_id="datasets-length-plot")
+        judged = build_judge_panel(L, lang_state, selected, tab)
         L(gr.Markdown, "dtab.bulk")
         with gr.Row():
             bulk_kinds = L(gr.Dropdown, "dtab.bulk_kinds", choices=_kind_choices(lang), value=[], multiselect=True, scale=3,
@@ -754,6 +756,9 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     export_button.click(export_selected, [lang_state, selected, export_format, export_split, export_version], [status, export_file])
 
     check_button.click(run_check, [lang_state, selected], [status, *quality_outputs]).success(
+        show_page, [lang_state, selected, page, page_size, *filters], page_outputs)
+    # A judging run ended: its scores into the histogram and the items table.
+    judged.change(quality_view, [lang_state, selected], quality_outputs).then(
         show_page, [lang_state, selected, page, page_size, *filters], page_outputs)
     confirm_outputs = [status, bulk_confirm, bulk_cancel, pending_action]
     for action, button in bulk_buttons.items():

@@ -90,6 +90,10 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
     lines.append(t("generate.panel.time", lang, elapsed=format_duration(progress.elapsed_s), eta=format_duration(progress.eta_s)))
     if not progress.json_mode:
         lines.append(t("generate.panel.no_json_mode", lang))
+    if progress.scoring:
+        from tools.quality.judge import generation_scoring_line
+
+        lines.append("- " + generation_scoring_line(progress.scoring, lang))
     if progress.message:
         lines.append(t("generate.panel.message", lang, message=progress.message))
     if progress.recent_failures:
@@ -237,9 +241,10 @@ def provider_changed(lang: str, provider, concurrency):
 
 @user_errors
 def start_generation(lang: str, docs, template, variables, provider, rounds, pairs, concurrency, temperature,
-                     max_tokens, max_slice_tokens, dataset, update=False):
+                     max_tokens, max_slice_tokens, dataset, update=False, score_with=""):
     """Check the inputs and start the background run; the progress panel then follows it. With
-    `update`, a dataset generated before first loses the items of changed and gone slices."""
+    `update`, a dataset generated before first loses the items of changed and gone slices; with
+    `score_with` (a provider), the judge scores each unit's new items as they are written."""
     if not docs:
         raise UserError("error.field_required", field=t("generate.docs", lang))
     if not template:
@@ -257,6 +262,10 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
         max_slice_tokens=_whole_number(lang, max_slice_tokens, "generate.max_slice_tokens"),
     )
     prepared = prepare_generation(docs, str(dataset), provider, template, variables_dict(variables), settings)
+    if score_with:
+        from tools.quality.judge import enable_scoring
+
+        enable_scoring(prepared, score_with, None, lang)
     if update and prepared.resuming:
         changes, version = retire_outdated(prepared.dataset, prepared.store)
         gr.Info(t("docsync.retired", lang, name=prepared.dataset, count=len(changes.retire), version=version["n"])
@@ -267,6 +276,13 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
     gr.Info(t("generate.started", lang, name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency))
     return (render_progress(lang, job.progress()), gr.update(choices=generated_dataset_names(), value=prepared.dataset),
             prepared.settings.concurrency)
+
+
+def score_with_choices(lang: str, current):
+    """"No scoring" and the providers, for the score-as-it-goes option."""
+    names = global_var.providers().names()
+    return gr.update(choices=[(t("generate.no_scoring", lang), "")] + [(name, name) for name in names],
+                     value=current if current in names else "")
 
 
 def show_doc_changes(lang: str, docs, dataset):
@@ -356,7 +372,10 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             doc_changes_line = gr.Markdown(elem_id="generate-doc-changes")
             doc_changes_table = gr.Dataframe(value=[], headers=headers(lang, *DOC_CHANGE_COLUMNS), interactive=False, wrap=True,
                                              max_height=240, visible=False, elem_id="generate-doc-changes-table")
-            update = L(gr.Checkbox, "docsync.update", info="docsync.update_info", value=False, elem_id="generate-update")
+            with gr.Row():
+                update = L(gr.Checkbox, "docsync.update", info="docsync.update_info", value=False, elem_id="generate-update")
+                score_with = L(gr.Dropdown, "generate.score_with", info="generate.score_with_info",
+                               choices=[(t("generate.no_scoring", lang), "")], value="", interactive=True, elem_id="generate-score-with")
             with gr.Row():
                 start = L(gr.Button, "generate.start", variant="primary", elem_id="generate-start")
                 cancel = L(gr.Button, "generate.cancel", variant="stop", elem_id="generate-cancel")
@@ -382,10 +401,12 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     for trigger in (docs.change, dataset.change):
         trigger(show_doc_changes, [lang_state, docs, dataset], [doc_changes_line, doc_changes_table], show_progress="hidden")
     L.on_switch(show_doc_changes, [docs, dataset], [doc_changes_line, doc_changes_table])
+    tab.select(score_with_choices, [lang_state, score_with], score_with, show_progress="hidden")
+    L.on_switch(score_with_choices, [score_with], [score_with])
     start.click(
         start_generation,
         [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens,
-         dataset, update],
+         dataset, update, score_with],
         [progress, dataset, concurrency],
     ).success(watch_progress, [lang_state, dataset], progress, concurrency_limit=None, show_progress="hidden").then(
         show_doc_changes, [lang_state, docs, dataset], [doc_changes_line, doc_changes_table], show_progress="hidden")

@@ -1,7 +1,7 @@
 """Dataset management in a real browser at 1400 x 900: the items table fits the width, an item is edited
 through the form, a broken JSON edit leaves the tables intact, items are filtered by score, and an old
-version is restored after a confirmation. Scores are placed behind the page by the setup (the judge's
-own browser-free tests cover scoring)."""
+version is restored after a confirmation, and a dataset is scored by the LLM judge from the page. The
+scores the filter reads are placed behind the page by the setup."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from schema.dataset import qa_messages
 from tests.e2e.ui import UI
 
 DATASET = "scored"
+UNSCORED = "unscored"
+JUDGE = "judge"
 FORM_ANSWER = "Edited in the form: a tide is a chain of stages."
 
 
@@ -28,19 +30,32 @@ def place_scored_dataset(workdir):
                                                      "overall": i % 10} for i, item in enumerate(items)])
 
 
-def test_read_edit_filter_and_restore(start_workbench, new_page):
-    workbench = start_workbench("en", tiny_model=False, setup=place_scored_dataset)
+def place_unscored_dataset_and_judge(workdir, base_url: str):
+    from db.provider_store import ProviderStore
+
+    store = DatasetStore(workdir / "dataset")
+    store.create(UNSCORED)
+    for i in range(5):
+        store.append_item(UNSCORED, qa_messages(f"Which stage of a tide runs number {i}?", f"Stage {i} runs after stage {i - 1}."))
+    store.commit(UNSCORED, "import", [])
+    (workdir / "db").mkdir(exist_ok=True)
+    ProviderStore(workdir / "db" / "db.sqlite").add(name=JUDGE, base_url=base_url, model_id="judge-model", api_key="k",
+                                                   max_concurrency=4, timeout_s=10)
+
+
+def test_read_edit_filter_restore_and_score(start_workbench, new_page, openai_server):
+    def setup(workdir):
+        place_scored_dataset(workdir)
+        place_unscored_dataset_and_judge(workdir, openai_server.base_url)
+
+    workbench = start_workbench("en", tiny_model=False, setup=setup)
     ui = UI(new_page(viewport=(1400, 900))).open(workbench.url)
     ui.tab("datasets")
     ui.choose("datasets-select", DATASET)
     rows = ui.wait_rows("datasets-items", lambda rows: len(rows) == 12)
     original_answer = rows[0][2]
-    # No column beyond the right edge: no scrolling container of the table is wider than it shows, so the
-    # answer is read without scrolling sideways (cells clip their own hidden overflow; not counted).
-    overflow = ui.el("datasets-items").evaluate(
-        "el => Array.from(el.querySelectorAll('*')).filter(e => e.clientWidth > 0 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))"
-        ".map(e => e.scrollWidth - e.clientWidth)")
-    assert max(overflow, default=0) <= 1, overflow
+    # No column beyond the right edge: the answer is read without scrolling sideways.
+    ui.table_fits("datasets-items")
 
     # Open an item: the conversation and the form show it; the form's edit is saved.
     ui.cell("datasets-items", 0, 1).click()
@@ -79,3 +94,13 @@ def test_read_edit_filter_and_restore(start_workbench, new_page):
     ui.fill("datasets-min-score", "")
     ui.click("datasets-apply-filters")
     ui.wait_rows("datasets-items", lambda rows: any(row[2] == original_answer for row in rows) and all(row[2] != FORM_ANSWER for row in rows))
+
+    # Score through the page: the LLM judge (the OpenAI test server) scores an unscored dataset in the
+    # background; the scores reach the items table when it ends.
+    ui.choose("datasets-select", UNSCORED)
+    ui.wait_rows("datasets-items", lambda rows: len(rows) == 5 and all(row[4] == "-" for row in rows))
+    ui.expand("datasets-quality")
+    ui.choose("datasets-judge-provider", JUDGE)
+    ui.click("datasets-judge-start")
+    ui.expect_text("datasets-judge-progress", "finished", timeout_ms=60_000)
+    ui.wait_rows("datasets-items", lambda rows: len(rows) == 5 and all(row[4] not in ("", "-") for row in rows))

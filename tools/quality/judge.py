@@ -41,7 +41,7 @@ from schema.document import DocumentSlice
 from schema.prompt import PromptTemplateRecord, SLICE_VARIABLE, parse_template
 from schema.provider import APIProvider
 from tools.core.errors import UserError
-from tools.core.i18n import LANGUAGES, default_language
+from tools.core.i18n import LANGUAGES, default_language, t
 from tools.generation.engine import (
     MAX_LISTED_FAILURES,
     GenerationSettings,
@@ -794,6 +794,54 @@ def enable_scoring(prepared_generation, provider: str | APIProvider, template: s
 
 
 # ---------------------------------------------------------------- what the UI shows
+
+
+def _reasons(failures: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(failures.items()))
+
+
+def judge_progress_line(progress, lang: str | None = None) -> str:
+    """One progress line of a judging run (a JudgeProgress) for the terminal."""
+    from tools.generation.engine import format_duration
+
+    reasons = _reasons(progress.failures)
+    return t("judge.progress", lang, done=progress.processed_items, pending=progress.pending_items, scored=progress.scored,
+             unscored=progress.unscored, reasons=f" ({reasons})" if reasons else "", retries=progress.retries,
+             tokens_in=progress.tokens_in, tokens_out=progress.tokens_out, elapsed=format_duration(progress.elapsed_s),
+             eta=format_duration(progress.eta_s),
+             cost=t("judge.cost", lang, cost=f"{progress.cost:.4f}") if progress.cost is not None else "")
+
+
+def judge_summary_lines(progress, lang: str | None = None) -> list[str]:
+    """The final summary of a judging run: status, counts, unscored items with their reasons, tokens, cost."""
+    lines = [t("judge.summary_status", lang, status=progress.status, message=f" ({progress.message})" if progress.message else ""),
+             t("judge.summary_items", lang, total=progress.total_items, scored=progress.scored, no_source=progress.no_source,
+               unscored=progress.unscored, skipped=progress.skipped_items)]
+    if progress.mean_overall is not None:
+        lines.append(t("judge.summary_mean", lang, mean=progress.mean_overall))
+    if progress.failures:
+        lines.append(t("judge.summary_unscored", lang, reasons=_reasons(progress.failures)))
+        for failure in progress.recent_failures[-5:]:
+            lines.append(t("judge.summary_unscored_item", lang, id=failure["id"], reason=failure["reason"], detail=failure["detail"]))
+    lines.append(t("judge.summary_tokens", lang, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out,
+                   cost=t("judge.summary_cost", lang, cost=f"{progress.cost:.4f}") if progress.cost is not None else "",
+                   retries=progress.retries, duration=f"{progress.elapsed_s:.1f}"))
+    if progress.status == "cancelled" or progress.unscored:
+        lines.append(t("judge.summary_resume", lang))
+    return lines
+
+
+def generation_scoring_line(scoring: dict, lang: str | None = None) -> str:
+    """The scoring part of a `generate --score-with` summary (scoring: a JudgeProgress as a dict)."""
+    reasons = _reasons(scoring.get("failures") or {})
+    cost = scoring.get("cost")
+    return t("judge.generation_scoring", lang, scored=scoring.get("scored", 0), unscored=scoring.get("unscored", 0),
+             reasons=f" ({reasons})" if reasons else "", tokens_in=scoring.get("tokens_in", 0),
+             tokens_out=scoring.get("tokens_out", 0),
+             cost=t("judge.summary_cost", lang, cost=f"{cost:.4f}") if cost is not None else "",
+             message=f" ({scoring['message']})" if scoring.get("message") else "")
+
+
 
 
 @dataclass

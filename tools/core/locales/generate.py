@@ -67,6 +67,10 @@ STRINGS = {
     "generate.no_job": _s("数据集 {name} 没有正在运行的生成任务。", "No generation is running for dataset {name}."),
     "generate.no_run": _s("尚无运行记录。", "No run yet."),
     # --- progress panel ---
+    "generate.score_with": _s("边生成边评分", "Score as it goes"),
+    "generate.score_with_info": _s("用所选服务的 LLM 评审为每批新数据打分,生成结束时即有分数",
+                                   "An LLM judge (the chosen provider) scores each unit's new items, so the run ends with scores"),
+    "generate.no_scoring": _s("不评分", "No scoring"),
     "generate.status.starting": _s("准备中", "Starting"),
     "generate.status.running": _s("生成中", "Running"),
     "generate.status.cancelling": _s("正在取消", "Cancelling"),
