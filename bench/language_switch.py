@@ -62,7 +62,8 @@ def start(workdir: Path, repo: Path) -> tuple[subprocess.Popen, str]:
 def english_strings_shown(page) -> list[str]:
     """English strings of the tables (at least two words) that the page shows now."""
     text = page.evaluate("() => document.body.innerText")
-    candidates = {entry["en"].strip("# ").split("\n")[0] for entry in STRINGS.values() if "{" not in entry["en"]}
+    candidates = {entry["en"].strip("# ").split("\n")[0] for entry in STRINGS.values()
+                  if "{" not in entry["en"] and entry["en"] != entry["zh"]}  # "Base URL" is the same in both
     return sorted(s for s in candidates if len(s) >= 8 and " " in s and re.search(r"[A-Za-z]", s) and s in text)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import global_var
 from frontend.web import models_tab
-from tests.fixtures_train import TINY, in_facts_run, facts_run, tiny_model_dir, workbench  # noqa: F401
+from tests.fixtures_train import TINY
 
 
 class _Progress:
@@ -68,3 +68,25 @@ def test_the_form_shows_the_loaded_runs_adapter(in_facts_run):
     model_update, _, info, _, _, adapters = models_tab.refresh("en", None, None, None)
     assert adapters["value"] == in_facts_run.run and model_update["value"] == TINY
     models_tab.unload("en")
+
+
+def test_the_first_run_panel_builds_the_demo_model_and_its_button_goes(workdir, monkeypatch):
+    import train.tiny_model as tiny
+    from frontend.web import app
+
+    monkeypatch.setattr(tiny, "PRETRAIN_STEPS", 2)
+    assert app.is_first_run() and not models_tab.has_models()
+    status, button = app.build_first_demo_model("en", progress=_Progress())
+    assert tiny.DEFAULT_TINY_NAME in status and button["visible"] is False
+    assert models_tab.has_models(), "Model management lists the model now"
+    import threading
+    from types import SimpleNamespace
+
+    export = SimpleNamespace(thread=threading.Thread(), running=True)
+    export.is_running = lambda: export.running
+    global_var.start_job("export", "run-y", export)  # the first-run button keeps the device rule too
+    try:
+        with pytest.raises(gr.Error, match="run-y"):
+            app.build_first_demo_model("en", progress=_Progress())
+    finally:
+        export.running = False

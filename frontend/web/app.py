@@ -8,7 +8,8 @@ from frontend.web.chat_tab import build_chat_tab
 from frontend.web.common import Localizer, keep_outputs_on_error
 from frontend.web.datasets_tab import build_datasets_tab
 from frontend.web.generate_tab import build_generate_tab
-from frontend.web.models_tab import build_models_tab
+from frontend.web.models_tab import build_demo_model, build_models_tab, has_models
+from frontend.web.page_language import PageLanguage
 from frontend.web.prompts_tab import build_prompts_tab
 from frontend.web.settings_tab import build_settings_tab
 from frontend.web.train_tab import build_train_tab
@@ -56,12 +57,20 @@ def is_first_run() -> bool:
     return not global_var.providers().names() and not global_var.datasets().names()
 
 
+def build_first_demo_model(lang: str, progress=gr.Progress()):
+    """The first-run panel's demo button: Model management's build (same progress, same job rule), then
+    the button goes; the Model management tab lists the model when opened."""
+    status, *_ = build_demo_model(lang, progress)
+    return status, gr.update(visible=False)
+
+
 # How the language switch names the languages, each in itself.
 LANGUAGE_CHOICES = [("中文", "zh"), ("English", "en")]
 LANGUAGE_STORAGE_KEY = "workbench.lang"  # localStorage: the language this browser chose last
 
 # The switch's own js: gradio's texts follow, and the browser remembers the choice.
-SWITCH_JS = f"""(lang) => {{ ({GRADIO_LOCALE_JS})(lang); try {{ localStorage.setItem({LANGUAGE_STORAGE_KEY!r}, lang); }} catch (e) {{}} return lang; }}"""
+SWITCH_JS = (f"""(lang, ...rest) => {{ ({GRADIO_LOCALE_JS})(lang); try {{ localStorage.setItem({LANGUAGE_STORAGE_KEY!r}, lang); }} catch (e) {{}} """
+             "return [lang, ...rest]; }")
 
 
 def stored_language_js(lang: str) -> str:
@@ -84,63 +93,46 @@ def tab_name(key: str) -> str:
     return key.split(".", 1)[1]
 
 
-def _relabel_parts(loader, switch_handlers) -> list[tuple]:
-    """A tab's loader and its on_switch handlers as (handler, inputs, outputs), inputs with lang first."""
-    parts = [loader] if loader else []
-    return parts + [(handler, [None, *inputs], outputs) for handler, inputs, outputs in switch_handlers]
-
-
-def make_relabel(name: str, parts: list[tuple], outputs: list):
-    """One handler re-rendering a tab's computed texts (its loader, then its on_switch handlers) in the
-    page's language, only when the tab is the one shown and was rendered in another language; else
-    it sends nothing. Returns (relabel, the number of inputs it takes after (current tab, rendered, lang))."""
-    sizes = [(handler, len(inputs) - 1, part_outputs) for handler, inputs, part_outputs in parts]
-    slots = {id(component): index for index, component in enumerate(outputs)}
-
-    def relabel(current_tab, rendered, lang, *values):
-        rendered = dict(rendered or {})
-        results = [gr.skip()] * len(outputs)
-        if current_tab != name or rendered.get(name) == lang:
-            return [*results, gr.skip()]
-        offset = 0
-        for handler, count, part_outputs in sizes:
-            args, offset = values[offset:offset + count], offset + count
-            try:
-                returned = handler(lang, *args)
-            except gr.Error:  # the part's own event shows its message; the switch goes on
-                continue
-            returned = list(returned) if len(part_outputs) > 1 else [returned]
-            for component, value in zip(part_outputs, returned):
-                results[slots[id(component)]] = value
-        rendered[name] = lang
-        return [*results, rendered]
-
-    return relabel
-
-
 def build_app(lang: str = "zh") -> gr.Blocks:
     L = Localizer(lang)
     with gr.Blocks(title="Workbench", delete_cache=UPLOAD_CACHE_SWEEP) as app:
+        # Where the events that show no progress point their (unseen) progress (keep_outputs_on_error). First
+        # in the page: gradio finds a component by walking the component tree from the top, for every
+        # loading-status update of every event.
+        progress_sink = gr.HTML("", visible=False, elem_id="progress-sink")
         lang_state = gr.State(lang)
         current_tab = gr.State(tab_name(TABS[0][0]))  # the tab this session shows
-        # tab -> the language its computed texts are known to be in. Empty at first: the page may open in
-        # the language the browser kept, so each tab re-renders once when first opened after a switch
-        # rather than trusting a guess (a wrong "already in zh" would leave English tables in a Chinese page).
+        # tab -> the language of its components' labels (built in `lang`; only the switch and opening the tab
+        # change them). A switch (also the one the browser's kept language makes at load) relabels the tab
+        # shown; another tab is relabelled when it is opened, where its entry says another language.
+        labelled = gr.State({tab_name(key): lang for key, _ in TABS})
+        # tab -> the language its computed texts (tables, summaries) are known to be in. Empty at first: events
+        # at page load (a loaded list firing its change event) render them in whatever language the page has
+        # by then, so each tab re-renders once when first opened rather than trusting a guess (a wrong
+        # "already in zh" left English tables in a Chinese page).
         rendered = gr.State({})
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
                 L(gr.Markdown, "app.heading")
             with gr.Column(scale=1, min_width=120):
                 language = L(gr.Dropdown, "app.language", choices=LANGUAGE_CHOICES, value=lang, interactive=True, elem_id="app-language")
-        # Shown while nothing is configured yet (no provider, no dataset): what to do first.
-        first_run = L(gr.Markdown, "app.welcome", elem_id="app-first-run", visible=is_first_run())
+        # Shown while nothing is configured yet (no provider, no dataset): what to do first, and the
+        # offline demo model in one click while there is no model at all.
+        with gr.Column(visible=is_first_run(), elem_id="app-first-run-panel") as first_run:
+            L(gr.Markdown, "app.welcome", elem_id="app-first-run")
+            with gr.Row():
+                first_demo = L(gr.Button, "mtab.demo_build", size="sm", scale=0, min_width=260, elem_id="app-first-run-demo",
+                               visible=not has_models())
+                first_demo_status = L.transient(gr.Markdown(elem_id="app-first-run-demo-status"))
         loaders = []
         tabs = []  # (name, tab, loader, its on_switch handlers)
         with gr.Tabs():
             for key, builder in TABS:
                 with L.tab(key, elem_id="tab-" + tab_name(key)) as tab:
                     switch_count = len(L.switch_handlers)
+                    L.building = tab_name(key)
                     loader = builder(L, lang_state, tab)
+                    L.building = None
                     if loader:
                         loaders.append(loader)
                     tabs.append((tab_name(key), tab, loader, L.switch_handlers[switch_count:]))
@@ -151,34 +143,23 @@ def build_app(lang: str = "zh") -> gr.Blocks:
             app.load(loader, inputs, outputs, js=stored_language_inputs_js(lang) if inputs and inputs[0] is lang_state else None)
         for handler, inputs, outputs, js in L.page_loads:
             app.load(handler, inputs, outputs, js=js)
-        app.load(lambda: gr.update(visible=is_first_run()), None, first_run)
+        app.load(lambda: (gr.update(visible=is_first_run()), gr.update(visible=not has_models())), None, [first_run, first_demo])
+        first_demo.click(build_first_demo_model, [lang_state], [first_demo_status, first_demo], concurrency_limit=1,
+                         concurrency_id="model_device", show_progress_on=first_demo_status)
         # The language this browser chose last, if any; gradio's own texts (the footer) follow the
         # page's language, not only the browser's.
         app.load(None, None, language, js=stored_language_js(lang))
 
-        localized = L.components()
-
-        def switch_language(new_lang: str):
-            return [new_lang, *L.updates(new_lang)]
-
-        # Labels first, outside the queue; then only the tab shown re-renders what it computes
-        # (tables, summaries); another tab does so when it is opened (see below). Status lines
-        # about past actions are emptied.
-        switched = language.change(switch_language, language, [lang_state, *localized], queue=False, js=SWITCH_JS, show_progress="hidden")
-        if L.transients:
-            switched.then(lambda: [gr.update(value="")] * len(L.transients), None, L.transients, queue=False, show_progress="hidden")
-        for name, tab, loader, switch_handlers in tabs:
-            parts = _relabel_parts(loader, switch_handlers)
-            if not parts:
-                tab.select(lambda n=name: n, None, current_tab, queue=False, show_progress="hidden")
-                continue
-            outputs = list({id(component): component for _, _, part_outputs in parts for component in part_outputs}.values())
-            relabel = make_relabel(name, parts, outputs)
-            inputs = [current_tab, rendered, lang_state] + [component for _, part_inputs, _ in parts for component in part_inputs[1:]]
-            switched.then(relabel, inputs, [*outputs, rendered], show_progress="hidden")
-            opened = tab.select(lambda n=name: n, None, current_tab, queue=False, show_progress="hidden")
-            opened.then(relabel, inputs, [*outputs, rendered], show_progress="hidden")
-        keep_outputs_on_error(app, L.transients)
+        # The switch: one event for what is visible; each tab relabels the rest when it is opened (the event
+        # opening it sends anyway). See frontend.web.page_language for why so few events.
+        language_texts = PageLanguage(L, [(name, loader, switch_handlers) for name, _, loader, switch_handlers in tabs])
+        language.change(language_texts.switch, [language, current_tab, labelled, rendered, *language_texts.inputs],
+                        [lang_state, labelled, rendered, *language_texts.outputs], queue=False, js=SWITCH_JS, show_progress="hidden")
+        for name, tab, _, _ in tabs:
+            texts = language_texts.tabs[name]
+            tab.select(language_texts.opener(name), [lang_state, labelled, rendered, *texts.inputs],
+                       [current_tab, labelled, rendered, *texts.outputs], queue=False, show_progress="hidden")
+        keep_outputs_on_error(app, L.transients, progress_sink)
     return app
 
 
@@ -207,7 +188,12 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, max_upload
 # gradio 6 titles a toast with its type ("Error", "Warning", "Info"), in English whatever the locale,
 # and drops the title a handler gives: the label is hidden so no English word sits in a Chinese page
 # (the toast's colour and icon say what it is; the message is in the page's language).
-PAGE_CSS = "[data-testid=toast-body] .toast-title { display: none; }"
+#
+# A table cell may break a long word anywhere: answers hold URLs, paths and identifiers without spaces
+# (and a small model's output may be one long run), and a word that cannot break widened its column past
+# the table's edge, pushing the other columns out of view. Headers keep whole words.
+PAGE_CSS = ("[data-testid=toast-body] .toast-title { display: none; }\n"
+            "td[role=gridcell] .wrap { overflow-wrap: anywhere; }")
 
 
 def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None, allowed_hosts: list[str] | tuple[str, ...] = (),

@@ -22,6 +22,10 @@ class Localizer:
     def __init__(self, lang: str):
         self.lang = lang
         self.entries: list[tuple[gr.components.Component | gr.blocks.Block, dict[str, str]]] = []
+        # The tab each entry sits in (None: outside the tabs, always visible), set by `building`: a language
+        # switch relabels the visible part at once and a tab's own components when the tab is opened.
+        self.entry_tabs: list[str | None] = []
+        self.building: str | None = None
         # Run after a language switch, in the new language: (handler, inputs, outputs).
         self.switch_handlers: list[tuple[Callable, list, list]] = []
         # Messages about a past action, in the old language: emptied by a switch.
@@ -46,6 +50,7 @@ class Localizer:
 
     def register(self, component, **keys: str):
         self.entries.append((component, keys))
+        self.entry_tabs.append(self.building)
         return component
 
     def __call__(self, factory: Callable, key: str | None = None, info: str | None = None, **kwargs):
@@ -66,10 +71,21 @@ class Localizer:
         return self.register(gr.Tab(label=t(key, self.lang), **kwargs), label=key)
 
     def components(self) -> list:
+        """Every localized component."""
         return [component for component, _ in self.entries]
 
+    def tab_components(self, tab: str | None) -> list:
+        """The localized components of one tab; None: those outside the tabs."""
+        return [component for (component, _), where in zip(self.entries, self.entry_tabs) if where == tab]
+
     def updates(self, lang: str) -> list:
-        return [gr.update(**{attr: t(key, lang) for attr, key in keys.items()}) for _, keys in self.entries]
+        """The label updates of every entry (`components()`) in `lang`."""
+        return [label_update(keys, lang) for _, keys in self.entries]
+
+
+def label_update(keys: dict[str, str], lang: str):
+    """A component's label update: each attribute (label, info, value of a button) from its key."""
+    return gr.update(**{attr: t(key, lang) for attr, key in keys.items()})
 
 
 def headers(lang: str, *keys: str) -> list[str]:
@@ -137,18 +153,25 @@ def reloaded_choices(choices: list[str], current: Any = None, empty_allowed: boo
     return update
 
 
-def keep_outputs_on_error(blocks: gr.Blocks, status_lines: list) -> None:
+def keep_outputs_on_error(blocks: gr.Blocks, status_lines: list, sink) -> None:
     """When a handler fails, gradio puts an "Error" label over every component its progress is
     shown on: by default all outputs, so a refused edit blanked both tables of a tab and a
     refused start covered the very field the message asked to fill. Here an event shows its
     progress (and so a failure) only on the status lines among its outputs, which the error
-    makes stale anyway; an event without one shows none. The message itself is the toast."""
+    makes stale anyway; an event without one shows none. The message itself is the toast.
+
+    An event that shows no progress still has progress targets in gradio's page (all its outputs),
+    and the page keeps a loading status for every target of every event that ever ran and rewrites all
+    of them, each looked up by a walk of the whole component tree, at every status message of every event:
+    the cost of any event grew with the components the page had touched (a language switch, 279 outputs,
+    made every later event slow). Those events point their progress at `sink`, one hidden component."""
     status_ids = {id(component) for component in status_lines}
     for fn in blocks.fns.values():
-        if fn.show_progress == "hidden" or fn.show_progress_on:
+        if fn.show_progress_on:
             continue
-        statuses = [block for block in fn.outputs if id(block) in status_ids]
+        statuses = [block for block in fn.outputs if id(block) in status_ids] if fn.show_progress != "hidden" else []
         if statuses:
             fn.show_progress_on = statuses
         else:
             fn.show_progress = "hidden"
+            fn.show_progress_on = [sink]

@@ -48,7 +48,7 @@ def model_info_markdown(lang: str) -> str:
     return "\n".join(lines)
 
 
-def _has_models() -> bool:
+def has_models() -> bool:
     from train.loading import list_local_models
 
     return bool(list_local_models())
@@ -199,6 +199,6 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     demo_button.click(build_demo_model, [lang_state], [demo_status, source, max_seq_length, demo_hint],
                       concurrency_limit=1, concurrency_id="model_device", show_progress_on=demo_status)
     # Without any model, the page says where to get one offline.
-    tab.select(lambda: gr.update(visible=not _has_models()), None, demo_hint, show_progress="hidden")
+    tab.select(lambda: gr.update(visible=not has_models()), None, demo_hint, show_progress="hidden")
     export_button.click(export, [lang_state, export_run_choice, export_format, export_dir], export_status, concurrency_limit=1, concurrency_id="model_device")
     return refresh, [lang_state, source, export_run_choice, adapter_run], outputs

@@ -13,6 +13,7 @@ from frontend.api.openai_api import add_local_provider, endpoint_summary
 
 COLUMNS = ("settings.col.id", "settings.name", "settings.base_url", "settings.model_id", "settings.api_key",
            "settings.max_concurrency", "settings.timeout", "settings.col.prices")
+COLUMN_WIDTHS = ["5%", "13%", "27%", "15%", "12%", "10%", "8%", "10%"]
 
 
 def provider_rows() -> list[list]:
@@ -102,15 +103,18 @@ def add_workbench_provider(lang: str):
 def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
     lang = L.lang
     L(gr.Markdown, "settings.title")
+    # The list at the page's full width, the form under it: eight columns with URLs in a side column
+    # were wider than the column (the base URL, a word without spaces, pushed the rest out of view).
+    table = gr.Dataframe(value=[], headers=headers(lang, *COLUMNS), interactive=False, wrap=True, label=t("settings.table", lang),
+                         column_widths=COLUMN_WIDTHS, elem_id="settings-table")
+    L.register(table, label="settings.table")
     with gr.Row():
         with gr.Column(scale=3):
-            table = gr.Dataframe(value=[], headers=headers(lang, *COLUMNS), interactive=False, wrap=True, label=t("settings.table", lang), elem_id="settings-table")
-            L.register(table, label="settings.table")
-        with gr.Column(scale=2):
             selected = L(gr.Dropdown, "settings.select", choices=[], value=None, allow_custom_value=False, interactive=True, elem_id="settings-select")
             name = L(gr.Textbox, "settings.name", elem_id="settings-name")
             base_url = L(gr.Textbox, "settings.base_url", placeholder="https://api.deepseek.com/v1", elem_id="settings-base-url")
             model_id = L(gr.Textbox, "settings.model_id", placeholder="deepseek-chat", elem_id="settings-model-id")
+        with gr.Column(scale=2):
             api_key = L(gr.Textbox, "settings.api_key", info="settings.api_key_info", type="password", elem_id="settings-api-key")
             with gr.Row():
                 max_concurrency = L(gr.Number, "settings.max_concurrency", value=8, precision=0, minimum=1, maximum=512, elem_id="settings-max-concurrency")

@@ -408,7 +408,8 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             with gr.Accordion(t("etab.samples", lang), open=False, elem_id="train-samples-box") as samples_box:
                 L.register(samples_box, label="etab.samples")
                 L(gr.Markdown, "etab.samples_note")
-                samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True, elem_id="train-samples")
+                samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True, elem_id="train-samples",
+                                       column_widths=["9%", "29%", "31%", "31%"])
     tensorboard = gr.HTML(elem_id="train-tensorboard")  # the page's whole width
     with gr.Accordion(t("etab.section", lang), open=False, elem_id="eval-section") as eval_box:
         L.register(eval_box, label="etab.section")
@@ -416,8 +417,9 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         shown_report = gr.State(None)  # which finished evaluation the tables show
         with gr.Row():
             eval_run = L(gr.Dropdown, "etab.run", choices=[], value=None, interactive=True, scale=3, elem_id="eval-run")
-            eval_max_items = L(gr.Number, "etab.max_items", info="etab.max_items_info", value=0, precision=0, minimum=0, scale=1)
-            eval_max_new = L(gr.Number, "etab.max_new_tokens", value=128, precision=0, minimum=1, scale=1)
+            eval_max_items = L(gr.Number, "etab.max_items", info="etab.max_items_info", value=0, precision=0, minimum=0, scale=1,
+                               elem_id="eval-max-items")
+            eval_max_new = L(gr.Number, "etab.max_new_tokens", value=128, precision=0, minimum=1, scale=1, elem_id="eval-max-new-tokens")
             eval_judge = L(gr.Dropdown, "etab.judge", choices=[(t("etab.judge_none", lang), "")], value="", interactive=True, scale=2)
         with gr.Row():
             eval_button = L(gr.Button, "etab.start", variant="primary", elem_id="eval-start")
@@ -425,9 +427,10 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         eval_status = gr.Markdown(t("etab.idle", lang), elem_id="eval-status")
         L(gr.Markdown, "etab.summary")
         eval_summary, eval_items, eval_paths = report_tables(lang, None)
-        eval_summary = gr.Dataframe(value=eval_summary, interactive=False)
+        eval_summary = gr.Dataframe(value=eval_summary, interactive=False, elem_id="eval-summary")
         L(gr.Markdown, "etab.items")
-        eval_items = gr.Dataframe(value=eval_items, interactive=False, wrap=True)
+        eval_items = gr.Dataframe(value=eval_items, interactive=False, wrap=True, elem_id="eval-items",
+                                  column_widths=["18%", "18%", "18%", "18%", "7%", "7%", "7%", "7%"])
         eval_paths = gr.Markdown(eval_paths)
     with gr.Accordion(t("runs.section", lang), open=False, elem_id="runs-section") as runs_box:
         L.register(runs_box, label="runs.section")
@@ -450,19 +453,20 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     def poll_tab(lang, run):
         from train.evaluation import current_evaluation
 
-        return (*poll_run(lang, run), evaluation_status(lang, current_evaluation()))
+        # The runs that can be evaluated join the list as soon as they finish, not when the tab is next opened.
+        return (*poll_run(lang, run), evaluation_status(lang, current_evaluation()), gr.update(choices=_evaluable_runs()))
 
     watch = only_changes(poll_tab)
 
     def tick(lang, run, shown_keys, report_key):
         # One event per tick for the whole tab (each event costs the browser a pass over the page's
         # state), and only what changed is sent.
-        status_md, plot_frame, samples_frame_, eval_line, keys = watch(lang, run, shown_keys)
+        status_md, plot_frame, samples_frame_, eval_line, eval_runs, keys = watch(lang, run, shown_keys)
         _, summary, items, paths, report_key = poll_evaluation(lang, report_key)
-        return status_md, plot_frame, samples_frame_, keys, eval_line, summary, items, paths, report_key
+        return status_md, plot_frame, samples_frame_, keys, eval_line, eval_runs, summary, items, paths, report_key
 
     timer.tick(tick, [lang_state, watched_run, shown, shown_report],
-               [status, plot, samples, shown, eval_status, eval_summary, eval_items, eval_paths, shown_report],
+               [status, plot, samples, shown, eval_status, eval_run, eval_summary, eval_items, eval_paths, shown_report],
                show_progress="hidden", queue=False)
     tab.select(refresh_evaluation, [lang_state, eval_run, eval_judge], [eval_run, eval_judge])
     eval_run.select(show_report, [lang_state, eval_run], [eval_summary, eval_items, eval_paths])

@@ -84,6 +84,7 @@ def test_journey(workbench, openai_server, new_page):
     ui.click("settings-save")
     ui.expect_text("settings-status", f"Provider {PROVIDER} saved.")
     rows = ui.wait_rows("settings-table", lambda rows: any(row[1] == PROVIDER for row in rows))
+    ui.table_fits("settings-table")
     key_shown = next(row for row in rows if row[1] == PROVIDER)[4]
     assert "sk-e2e-secret-7890" not in key_shown and key_shown.endswith("7890"), key_shown
     ui.click("settings-test")  # the saved provider, with its stored key
@@ -179,6 +180,7 @@ def test_journey(workbench, openai_server, new_page):
     ui.fill("train-batch-size", "4")
     ui.expand("train-data")
     ui.fill("train-eval-steps", "3")
+    ui.fill("train-validation-samples", "2")
     ui.expect_text("train-plan", f"{train_count} train items, {eval_count} eval items")
     ui.click("train-start")
     ui.expect_text("train-message", f"Training {RUN} started: {STEPS} steps")
@@ -191,6 +193,18 @@ def test_journey(workbench, openai_server, new_page):
     assert re.search(rf"{STEPS}/{STEPS} \(100%\)\s+\d+\.\d{{4}}\s", statuses[-1]), statuses[-1]  # with a loss value
     lines = ui.wait_for(lambda: plot_lines(ui), lambda lines: len(lines.get("train", "")) >= STEPS, what="the train loss line")
     assert set(lines) == {"train", "eval"}, lines  # eval ran at step 3 and 6
+    # Validation samples and an evaluation of the run (base vs tuned): answers read without scrolling sideways.
+    ui.expand("train-samples-box")
+    ui.wait_rows("train-samples", lambda rows: len(rows) >= 2)
+    ui.table_fits("train-samples")
+    ui.expand("eval-section")
+    ui.choose("eval-run", RUN)
+    ui.fill("eval-max-items", "2")
+    ui.fill("eval-max-new-tokens", "8")
+    ui.click("eval-start")
+    ui.wait_rows("eval-items", lambda rows: len(rows) == 2, timeout_ms=120_000)
+    ui.table_fits("eval-items")
+    ui.table_fits("eval-summary")
     # Training stops its TensorBoard; "Show TensorBoard" serves the finished run and reloads the frame.
     ui.choose("train-runs", RUN)
     ui.click("train-show-tensorboard")

@@ -125,6 +125,34 @@ class UI:
             }"""
         )
 
+    def table_fits(self, elem_id: str) -> None:
+        """A table is read without scrolling sideways and its headers are whole words: no scrolling container
+        of the table is wider than it shows (cells clip their own hidden overflow; not counted), and no
+        one-word header breaks inside the word (the providers table once showed "Max concurrency" one letter
+        per line, the samples table "Ste p")."""
+        overflow = self.el(elem_id).evaluate(
+            "el => Array.from(el.querySelectorAll('*')).filter(e => e.clientWidth > 0 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))"
+            ".map(e => e.scrollWidth - e.clientWidth)")
+        assert max(overflow, default=0) <= 1, f"{elem_id}: content wider than the table by {max(overflow)} px"
+        broken = self.el(elem_id).evaluate(
+            """el => {
+                const out = [];
+                for (const head of el.querySelectorAll('thead th, [role=columnheader]')) {
+                    const walker = document.createTreeWalker(head, NodeFilter.SHOW_TEXT);
+                    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                        for (const match of node.textContent.matchAll(/\S+/g)) {
+                            const range = document.createRange();
+                            range.setStart(node, match.index);
+                            range.setEnd(node, match.index + match[0].length);
+                            const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+                            if (tops.size > 1) out.push(match[0]);
+                        }
+                    }
+                }
+                return out;
+            }""")
+        assert broken == [], f"{elem_id}: header words broken across lines: {broken}"
+
     def cell(self, elem_id: str, row: int, col: int) -> Locator:
         return self.el(elem_id).locator(f"[data-testid=cell-{row}-{col}]")
 
