@@ -1,0 +1,64 @@
+"""What a new user meets first, in a real browser at 1400 x 900: templates (Save as new keeps the built-in,
+renaming a built-in asks first, Restore brings it back, New empties the form), the first-run panel's demo
+model button building a model that Model management then loads, and a refused action whose message holds
+no character of the other language."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.e2e.ui import UI
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def pick_template(ui: UI, name: str) -> None:
+    """Select a template and wait for the form to show it (typing before would be overwritten)."""
+    ui.choose("prompts-select", name)
+    expect(ui.textbox("prompts-name")).to_have_value(name)
+
+
+def test_templates_demo_model_and_messages(start_workbench, new_page):
+    workbench = start_workbench("en", tiny_model=False)
+    ui = UI(new_page(viewport=(1400, 900))).open(workbench.url)
+
+    # Templates: Save as new keeps the built-in it started from.
+    ui.tab("prompts")
+    pick_template(ui, "default-en")
+    ui.fill("prompts-name", "mine")
+    ui.click("prompts-save-as-new")
+    ui.expect_text("prompts-status", "Template mine saved.")
+    ui.wait_rows("prompts-table", lambda rows: {"default-en", "mine"} <= {row[1] for row in rows})
+    # Renaming a built-in asks first; confirmed, it is renamed; Restore brings the built-in back.
+    pick_template(ui, "default-en")
+    ui.fill("prompts-name", "renamed")
+    ui.click("prompts-save")
+    ui.expect_text("prompts-status", "is a built-in template")
+    ui.click("prompts-confirm")
+    ui.expect_text("prompts-status", "Template default-en renamed to renamed and saved.")
+    ui.wait_rows("prompts-table", lambda rows: "default-en" not in {row[1] for row in rows})
+    ui.click("prompts-restore")
+    ui.expect_text("prompts-status", "Built-in templates restored: default-en")
+    ui.wait_rows("prompts-table", lambda rows: {"default-en", "renamed", "mine"} <= {row[1] for row in rows})
+    ui.click("prompts-new")
+    ui.expect_text("prompts-status", "New template")
+    assert ui.value("prompts-name") == "" and ui.choice("prompts-select") in ("", None)
+
+    # A refused action says what to fix, in the page's language only.
+    ui.tab("models")
+    ui.click("models-export")
+    message = ui.error_toast(re.compile(r"\S"))
+    assert not CJK.search(message), message
+
+    # The first-run panel builds the demo model offline; Model management loads it.
+    expect(ui.el("app-first-run-demo")).to_be_visible()
+    ui.click("app-first-run-demo")
+    ui.expect_text("app-first-run-demo-status", "Demo model tiny-qwen2 built", timeout_ms=180_000)
+    expect(ui.el("app-first-run-demo")).to_be_hidden()
+    ui.tab("chat")
+    ui.tab("models")  # opening the tab reads the model list again
+    ui.choose("models-source", "tiny-qwen2")
+    ui.click("models-load")
+    ui.expect_text("models-state", "Model loaded", timeout_ms=120_000)
