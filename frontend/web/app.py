@@ -106,11 +106,12 @@ def build_app(lang: str = "zh") -> gr.Blocks:
         # change them). A switch (also the one the browser's kept language makes at load) relabels the tab
         # shown; another tab is relabelled when it is opened, where its entry says another language.
         labelled = gr.State({tab_name(key): lang for key, _ in TABS})
-        # tab -> the language its computed texts (tables, summaries) are known to be in. Empty at first: events
-        # at page load (a loaded list firing its change event) render them in whatever language the page has
-        # by then, so each tab re-renders once when first opened rather than trusting a guess (a wrong
-        # "already in zh" left English tables in a Chinese page).
-        rendered = gr.State({})
+        # tab -> the language its computed texts (tables, summaries) are known to be in: `lang` until a switch
+        # (also the one the browser's kept language makes at load), which keeps only the tab shown. The other
+        # tabs are re-rendered when next opened: their events may have rendered in either language since (a
+        # wrong "already in zh" left English tables in a Chinese page). Not re-rendering a tab opened before
+        # any switch keeps that event from racing the user's first action there (a table emptied after a save).
+        rendered = gr.State({tab_name(key): lang for key, _ in TABS})
         with gr.Row(equal_height=True):
             with gr.Column(scale=5):
                 L(gr.Markdown, "app.heading")

@@ -350,7 +350,8 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 files_table = gr.Dataframe(value=[], headers=headers(lang, *FILE_COLUMNS), interactive=False, wrap=True, elem_id="generate-files")
                 L.register(files_table, label="generate.files")
             slices_table = gr.Dataframe(value=[], headers=headers(lang, *SLICE_COLUMNS), interactive=False, wrap=True,
-                                        max_height=320, label=t("generate.slices", lang), elem_id="generate-slices")
+                                        max_height=320, label=t("generate.slices", lang), elem_id="generate-slices",
+                                        column_widths=["7%", "27%", "40%", "11%", "15%"])
             L.register(slices_table, label="generate.slices")
             slice_text = L(gr.Textbox, "generate.slice_text", lines=8, max_lines=16, interactive=False, elem_id="generate-slice-text")
         with gr.Column(scale=2):

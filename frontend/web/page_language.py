@@ -117,7 +117,10 @@ class PageLanguage:
         tab_values = {}
         for name, tab in self.tabs.items():
             tab_values[name], offset = values[offset:offset + len(tab.inputs)], offset + len(tab.inputs)
-        labelled, rendered = self._tab(shown_tab, lang, dict(labelled or {}), dict(rendered or {}), tab_values.get(shown_tab, ()), updates)
+        # After a switch only the tab shown is known to be rendered in the new language: events of the other
+        # tabs may have rendered in either language since, so each re-renders when it is next opened.
+        shown_rendered = {shown_tab: rendered[shown_tab]} if shown_tab in (rendered or {}) else {}
+        labelled, rendered = self._tab(shown_tab, lang, dict(labelled or {}), shown_rendered, tab_values.get(shown_tab, ()), updates)
         return [lang, labelled, rendered, *self._in_order(self.outputs, updates)]
 
     def opener(self, name: str):
