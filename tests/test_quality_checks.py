@@ -309,6 +309,43 @@ def test_run_checks_gives_a_json_document_with_a_summary_and_findings_per_item()
     assert set(result["timings_s"]) >= {"duplicates", "answers", "grounding", "names", "language", "secrets", "stats"}
 
 
+def _comparable(result: dict) -> dict:
+    return {key: value for key, value in result.items() if key not in ("checked_at", "timings_s", "seconds", "parallel")}
+
+
+def _crafted_items(ctx) -> tuple[list[dict], set[str]]:
+    api = ctx.slices[0]
+    items = [item("a", "What is the default timeout?", "The default stage timeout is 300 seconds.", api),
+             item("b", "What is the default timeout", "Use `tide.explode()` and mail ops@acme-corp.com", api),
+             item("c", "How do I set the retry policy for a stage?", "阶段的默认超时是三百秒。", api),
+             item("d", "How can I set the retry policy for a stage?", "Token: sk-proj-4fJ2kQz9Lm8Xc1Vb7Nn0Pq3Rs6Tu5Wy2", api)]
+    return items, {"b", "d"}
+
+
+def test_checks_in_two_processes_give_the_same_result_as_in_one():
+    ctx = context()
+    items, eval_ids = _crafted_items(ctx)
+    serial = run_checks(items, eval_ids, ctx, parallel=False)
+    forked = run_checks(items, eval_ids, ctx, parallel=True)
+    assert serial["parallel"] is False and forked["parallel"] is True
+    assert _comparable(forked) == _comparable(serial)
+    assert {"leak_exact", "leak_near", "invented_name", "language_mismatch", "personal_data", "secret"} <= set(serial["summary"]["by_kind"])
+    assert set(forked["timings_s"]) == set(serial["timings_s"])
+
+
+def test_a_failed_child_process_leaves_its_checks_to_the_parent(monkeypatch):
+    import os
+
+    import tools.quality.checks as checks
+
+    ctx = context()
+    items, eval_ids = _crafted_items(ctx)
+    # The child is forked: what the module holds at that moment is what it runs. This one dies at once.
+    monkeypatch.setattr(checks, "_child_main", lambda *args: os._exit(3))
+    result = run_checks(items, eval_ids, ctx, parallel=True)
+    assert _comparable(result) == _comparable(run_checks(items, eval_ids, ctx, parallel=False))
+
+
 def test_check_dataset_saves_the_result_and_a_changed_journal_makes_it_stale(workdir):
     store = global_var.datasets()
     store.create("demo", meta={"generated_from": {"docs": "tidewater", "max_slice_tokens": 800}})

@@ -136,7 +136,7 @@ def _saved_checks(store, dataset: str) -> dict | None:
         return None
     summary = summarize(result["findings"])
     return {"items": result["stats"]["items"], "flagged_items": summary["flagged_items"], "by_kind": summary["by_kind"],
-            "seconds": round(sum(result.get("timings_s", {}).values()), 2)}
+            "seconds": round(result.get("seconds") or sum(result.get("timings_s", {}).values()), 2)}
 
 
 def progress_panel(lang: str, dataset: str | None) -> str:

@@ -80,8 +80,8 @@ def minhash_signatures(texts: list[str], num_perm: int = BANDS * ROWS) -> np.nda
     return signatures
 
 
-def candidate_pairs(signatures: np.ndarray, bands: int = BANDS, rows: int = ROWS) -> np.ndarray:
-    """Pairs (i < j), as an (n, 2) array, that agree on all rows of at least one band. Within a band's
+def candidate_pairs(signatures: np.ndarray, bands: int = BANDS, rows: int = ROWS, unique: bool = True) -> np.ndarray:
+    """Pairs (i < j), as an (n, 2) array (each once; with unique=False a pair found in several bands repeats), that agree on all rows of at least one band. Within a band's
     bucket each member is paired with the bucket's first member and with its neighbour: linear in the
     bucket's size even when a thousand templated questions share one, and enough for the clusters
     (union-find) to join every member that is close to another."""
@@ -111,6 +111,11 @@ def candidate_pairs(signatures: np.ndarray, bands: int = BANDS, rows: int = ROWS
     pairs = np.concatenate(found)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     pairs.sort(axis=1)
+    return _unique_pairs(pairs, count) if unique else pairs
+
+
+def _unique_pairs(pairs: np.ndarray, count: int) -> np.ndarray:
+    """Each (i < j) pair once, in order."""
     codes = np.unique(pairs[:, 0].astype(np.int64) * count + pairs[:, 1])  # 1-D unique: much faster than axis=0
     return np.stack((codes // count, codes % count), axis=1)
 
@@ -167,24 +172,20 @@ def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float =
 
     union = _UnionFind(len(representatives))
     signatures = minhash_signatures(normalised)
-    pairs = candidate_pairs(signatures)
+    pairs = candidate_pairs(signatures, unique=False)
+    # Numbers are facts: "error TW-1202" and "error TW-1203" are two questions however alike. They are
+    # compared first, as one hash of each question's numbers compared in numpy: templated questions
+    # ("... stage 3 ...", "... stage 4 ...") are the bulk of the candidates, and a Python loop over
+    # them cost more than everything else here. Equal hashes are confirmed on the numbers themselves.
+    numbers = [tuple(NUMBER.findall(questions[index][1])) for index in representatives]
+    number_keys = np.fromiter((hash(found) for found in numbers), dtype=np.int64, count=len(numbers))
+    pairs = pairs[number_keys[pairs[:, 0]] == number_keys[pairs[:, 1]]]
     # The estimate (64 rows: standard error about 0.06) drops the clearly dissimilar candidates before
     # the exact check, which builds Python sets.
-    pairs = pairs[estimated_similarity(signatures, pairs) >= threshold - ESTIMATE_MARGIN]
-    # Numbers are facts: "error TW-1202" and "error TW-1203" are two questions however alike. They are
-    # compared first, as one small tuple per question: far cheaper than the exact 3-gram sets, and
-    # templated questions ("... stage 3 ...", "... stage 4 ...") are the bulk of the candidates.
-    numbers: dict[int, tuple[str, ...]] = {}
-
-    def numbers_of(index: int) -> tuple[str, ...]:
-        found = numbers.get(index)
-        if found is None:
-            found = numbers[index] = tuple(NUMBER.findall(questions[index][1]))
-        return found
-
+    pairs = _unique_pairs(pairs[estimated_similarity(signatures, pairs) >= threshold - ESTIMATE_MARGIN], len(representatives))
     for a, b in pairs.tolist():
         first, second = representatives[a], representatives[b]
-        if numbers_of(first) == numbers_of(second) and jaccard(shingles(first), shingles(second)) >= threshold:
+        if numbers[a] == numbers[b] and jaccard(shingles(first), shingles(second)) >= threshold:
             union.union(a, b)
     clusters: dict[int, list[int]] = {}
     for index, group in enumerate(group_of):

@@ -134,12 +134,17 @@ def _candidates(text: str):
     seen: set[str] = set()
     if "def " in text or "class " in text:
         seen.update(DEFINITION.findall(text))
-    for name, start in _code_candidates(text):
-        if name not in seen:
-            seen.add(name)
-            yield name, start, start + len(name)
+    if "`" in text or "~~~" in text:
+        for name, start in _code_candidates(text):
+            if name not in seen:
+                seen.add(name)
+                yield name, start, start + len(name)
+    cache = _token_names
     for token in text.split():
-        for name in _prose_names(token):
+        names = cache.get(token)
+        if names is None:
+            names = _prose_names(token)
+        for name in names:
             if name not in seen:
                 seen.add(name)
                 start = text.find(name)

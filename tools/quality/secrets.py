@@ -93,6 +93,11 @@ def _detect_secrets_plugins() -> tuple:
     return tuple(plugin() for secret_type, plugin in sorted(mapping.items()) if secret_type not in SKIPPED_PLUGINS)
 
 
+def warm_up() -> None:
+    """Import and build what find_sensitive uses on first need (before a process forks a checker)."""
+    _detect_secrets_plugins()
+
+
 def _might_hold(text: str) -> bool:
     data = text.encode("utf-8", "surrogatepass")
     lowered = data.lower()
@@ -122,9 +127,10 @@ def candidate_texts(texts: list[str]) -> list[int]:
     return sorted(hits)
 
 
-def find_sensitive(text: str) -> list[tuple[int, int, str, str]]:
-    """(start, end, kind, label) of every secret or personal datum in `text`, non-overlapping, in order."""
-    if not text or not _might_hold(text):
+def find_sensitive(text: str, screened: bool = False) -> list[tuple[int, int, str, str]]:
+    """(start, end, kind, label) of every secret or personal datum in `text`, non-overlapping, in order;
+    `screened`: the caller already knows the text might hold one (candidate_texts picked it)."""
+    if not text or not (screened or _might_hold(text)):
         return []
     spans: list[tuple[int, int, str, str]] = []
     lowered = text.lower()
@@ -212,7 +218,7 @@ def secret_findings(items: list[dict]) -> list[dict]:
     findings = []
     for position in candidate_texts([text for _, _, text in located]):
         item, index, text = located[position]
-        for start, end, kind, label in find_sensitive(text):
+        for start, end, kind, label in find_sensitive(text, screened=True):
             findings.append({"item_id": item["id"], "kind": kind, "where": {"message": index, "field": "content", "span": [start, end]},
                              "detail": {"type": label, "length": end - start}})
     return findings

@@ -69,10 +69,13 @@ def content_units(text: str) -> set[bytes]:
     units -= STOPWORDS_BYTES
     if not text.isascii():
         for run in CJK_RUN.findall(text):
+            encoded = run.encode("utf-8")
             if len(run) == 1:
-                units.add(run.encode("utf-8"))
+                units.add(encoded)
+            elif len(encoded) == 3 * len(run):  # every character 3 bytes (the BMP): bigrams are byte slices
+                units.update([encoded[i:i + 6] for i in range(0, len(encoded) - 3, 3)])
             else:
-                units.update(run[i:i + 2].encode("utf-8") for i in range(len(run) - 1))
+                units.update([run[i:i + 2].encode("utf-8") for i in range(len(run) - 1)])
     return units
 
 
