@@ -374,5 +374,8 @@ def build_chat_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     # Opening the tab shows the model line and records it as shown, so the watcher's next tick does not
     # draw it again over an answer's usage line (a fast answer lost its line that way).
     tab.select(lambda lang: (model_status(lang),) * 2, [lang_state], [status, shown_model], queue=False)
+    # The switch draws the model line in the new language and records it as shown, like opening the tab
+    # (else the next tick drew the same line again a second later).
+    L.on_switch(lambda lang: (model_status(lang),) * 2, [], [status, shown_model])
     gr.Timer(MODEL_WATCH_SECONDS).tick(watch_model, [lang_state, shown_model], [status, shown_model], queue=False, show_progress="hidden")
     return refresh, [lang_state], [status]

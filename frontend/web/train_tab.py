@@ -472,6 +472,9 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     eval_run.select(show_report, [lang_state, eval_run], [eval_summary, eval_items, eval_paths])
     eval_button.click(start_evaluation, [lang_state, eval_run, eval_max_items, eval_judge, eval_max_new], eval_status)
     eval_stop_button.click(stop_evaluation, [lang_state], eval_status)
+    # What the tick shows is rendered by the switch too (else the status line stayed in the old language
+    # until the next tick, up to POLL_SECONDS later), and marked shown so that the tick does not send it again.
+    L.on_switch(watch, [watched_run, shown], [status, plot, samples, eval_status, eval_run, shown])
     L.on_switch(show_plan, plan_inputs[1:], [plan])
     L.on_switch(refresh_evaluation, [eval_run, eval_judge], [eval_run, eval_judge])
     L.on_switch(relabel_report, [eval_run], [eval_summary, eval_items, eval_paths])

@@ -1,7 +1,7 @@
 """What a new user meets first, in a real browser at 1400 x 900: templates (Save as new keeps the built-in,
 renaming a built-in asks first, Restore brings it back, New empties the form), the first-run panel's demo
-model button building a model that Model management then loads, and a refused action whose message holds
-no character of the other language."""
+model button building a model that Model management then loads, a chat with it that a restart of the
+workbench keeps, and a refused action whose message holds no character of the other language."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import launch_workbench
 from tests.e2e.ui import UI
 
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -62,3 +63,21 @@ def test_templates_demo_model_and_messages(start_workbench, new_page):
     ui.choose("models-source", "tiny-qwen2")
     ui.click("models-load")
     ui.expect_text("models-state", "Model loaded", timeout_ms=120_000)
+
+    # A chat is kept in the work directory: after a restart of the workbench it is listed and reopens.
+    ui.tab("chat")
+    ui.fill("chat-message", "What is a tide?")
+    ui.textbox("chat-message").press("Enter")
+    ui.expect_text("chat-status", re.compile(r"\d+ tokens in [\d.]+ s"), timeout_ms=60_000)
+    workbench.stop()
+    again = launch_workbench(workbench.workdir.parent, "en")
+    try:
+        ui.open(again.url)
+        ui.tab("chat")
+        saved = ui.wait_for(lambda: [option for option in ui.options("chat-saved-list") if option.startswith("What is a tide ·")],
+                            lambda found: len(found) == 1, what="the saved chat listed")
+        ui.choose("chat-saved-list", saved[0])
+        expect(ui.el("chat-chatbot").locator("[data-testid=user]")).to_have_text("What is a tide?")
+        expect(ui.el("chat-chatbot").locator("[data-testid=bot]")).to_have_count(1)
+    finally:
+        again.stop()
