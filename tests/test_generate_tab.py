@@ -127,3 +127,13 @@ def test_score_as_it_goes_from_the_tab(server):
     from tools.quality.judge import item_scores
 
     assert len(item_scores("scored-ds")) == progress.items
+
+
+def test_the_built_in_template_the_page_picked_follows_a_language_switch(workdir):
+    """An English page must not generate Chinese data because the Chinese page picked the template."""
+    assert generate_tab.follow_language("en", "default", False)["value"] == "default-en"
+    assert generate_tab.follow_language("zh", "default-en", False)["value"] == "default"
+    assert generate_tab.follow_language("en", "default", True) == gr.skip(), "the user's choice stays"
+    assert generate_tab.follow_language("en", "default-en", False) == gr.skip()
+    global_var.prompts().add(name="mine", content="Write questions about {project_name}: {document_slice}")
+    assert generate_tab.follow_language("en", "mine", False) == gr.skip(), "a saved template is always a choice"

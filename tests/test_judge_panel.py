@@ -31,6 +31,10 @@ def test_the_page_scores_a_dataset_in_the_background(workdir):
         providers, templates = refresh_judge("en", None, None)
         assert providers["choices"] == ["judge"] and templates["value"] == "judge-default-en"
         assert refresh_judge("zh", None, None)[1]["value"] == "judge-default", "the default follows the page's language"
+        # A switch: the built-in the page picked follows the new language; what the user picked stays.
+        assert refresh_judge("en", "judge", "judge-default", False)[1]["value"] == "judge-default-en"
+        assert refresh_judge("zh", "judge", "judge-default-en", False)[1]["value"] == "judge-default"
+        assert refresh_judge("en", "judge", "judge-default", True)[1]["value"] == "judge-default"
         with pytest.raises(gr.Error, match="Judge provider"):
             start_scoring("en", "ds", None, "judge-default-en", 4)
         with pytest.raises(gr.Error, match="Concurrency"):

@@ -153,6 +153,16 @@ def reloaded_choices(choices: list[str], current: Any = None, empty_allowed: boo
     return update
 
 
+def language_default(current, chosen: bool, defaults_by_language: dict[str, str], lang: str):
+    """The value a template dropdown takes after a language switch: the new language's built-in default
+    when the page picked the current one (a built-in default the user did not choose: `chosen` is set
+    by the dropdown's input event), so that an English page does not keep the Chinese template the
+    Chinese page started with; what the user chose stays."""
+    if chosen or current not in defaults_by_language.values():
+        return current
+    return defaults_by_language.get(lang, current)
+
+
 def keep_outputs_on_error(blocks: gr.Blocks, status_lines: list, sink) -> None:
     """When a handler fails, gradio puts an "Error" label over every component its progress is
     shown on: by default all outputs, so a refused edit blanked both tables of a tab and a

@@ -12,7 +12,7 @@ import time
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, headers, reloaded_choices, user_errors
+from frontend.web.common import Localizer, headers, language_default, reloaded_choices, user_errors
 from frontend.web.prompts_tab import variables_dict
 from tools.core.errors import UserError
 from tools.generation.engine import (
@@ -173,6 +173,15 @@ def refresh_choices(lang: str, docs, template, provider, dataset):
         gr.update(choices=generated_dataset_names(), value=dataset),
         progress_panel(lang, dataset),
     )
+
+
+def follow_language(lang: str, template, chosen: bool):
+    """A language switch: the built-in template the page picked becomes the new language's (an English
+    page must not generate Chinese data because the Chinese page started it); the user's choice stays."""
+    from db.prompt_store import DEFAULT_TEMPLATE_BY_LANGUAGE
+
+    value = language_default(template, chosen, DEFAULT_TEMPLATE_BY_LANGUAGE, lang)
+    return gr.skip() if value == template or value not in global_var.prompts().names() else gr.update(value=value)
 
 
 @user_errors
@@ -397,6 +406,10 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     template.change(template_changed, [lang_state, template, variables], variables)
     provider.change(provider_changed, [lang_state, provider, concurrency], [provider_info, concurrency])
     L.on_switch(relabel_docset, [docs, max_slice_tokens], [files_table, slice_summary, slices_table])
+    template_chosen = gr.State(False)  # the user picked the template (else it follows the page's language)
+    template.input(lambda: True, None, template_chosen, queue=False, show_progress="hidden")
+    # A new template value fires template.change, which shows its variables.
+    L.on_switch(follow_language, [template, template_chosen], [template])
     L.on_switch(template_changed, [template, variables], [variables])
     L.on_switch(provider_changed, [provider, concurrency], [provider_info, concurrency])
     for trigger in (docs.change, dataset.change):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, reloaded_choices, user_errors
+from frontend.web.common import Localizer, language_default, reloaded_choices, user_errors
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
@@ -37,12 +37,14 @@ def template_choices(lang: str) -> list[tuple[str, str]]:
     return choices
 
 
-def refresh_judge(lang: str, provider, template):
-    """Providers and judge templates read again (tab opened, a language switch)."""
+def refresh_judge(lang: str, provider, template, chosen: bool = False):
+    """Providers and judge templates read again (tab opened, a language switch); a built-in template the
+    page picked follows the page's language, one the user chose (`chosen`) stays."""
     from tools.quality.judge import DEFAULT_TEMPLATE_FOR
 
     choices = template_choices(lang)
     names = [name for _, name in choices]
+    template = language_default(template, chosen, DEFAULT_TEMPLATE_FOR, lang)
     value = template if template in names else DEFAULT_TEMPLATE_FOR.get(lang, names[0])
     return reloaded_choices(global_var.providers().names(), provider), gr.update(choices=choices, value=value)
 
@@ -133,8 +135,10 @@ def build_judge_panel(L: Localizer, lang_state: gr.State, dataset: gr.Dropdown, 
     ended = gr.State(None)  # key of the last run this page saw end
     timer = gr.Timer(POLL_SECONDS, active=False)
 
-    tab.select(refresh_judge, [lang_state, provider, template], [provider, template], show_progress="hidden")
-    L.on_switch(refresh_judge, [provider, template], [provider, template])
+    template_chosen = gr.State(False)  # the user picked the template (else it follows the page's language)
+    template.input(lambda: True, None, template_chosen, queue=False, show_progress="hidden")
+    tab.select(refresh_judge, [lang_state, provider, template, template_chosen], [provider, template], show_progress="hidden")
+    L.on_switch(refresh_judge, [provider, template, template_chosen], [provider, template])
     start.click(start_scoring, [lang_state, dataset, provider, template, concurrency], [progress, timer])
     stop.click(stop_scoring, [lang_state, dataset], progress)
     timer.tick(poll_scoring, [lang_state, dataset, ended], [progress, ended, timer], show_progress="hidden")

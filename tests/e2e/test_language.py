@@ -164,6 +164,12 @@ def test_language_switch_is_complete_on_every_tab_of_a_first_run(start_workbench
     switch_language(ui, "en")
     expect(ui.el("app-first-run")).to_contain_text(t("tab.settings", "en"))
     assert_complete(ui, "en")
+    # The built-in templates the Chinese page picked follow the switch: English data from an English page.
+    ui.tab("generate")
+    expect(ui.el("generate-template").locator("input[role=combobox]")).to_have_value("default-en")
+    ui.tab("datasets")
+    ui.expand("datasets-quality")
+    expect(ui.el("datasets-judge-template").locator("input[role=combobox]")).to_have_value(re.compile(r"^judge-default-en "))
     # A message and an error follow the switch too: saving a provider with no name.
     ui.tab("settings")
     ui.click("settings-save")
