@@ -19,6 +19,7 @@ from tools.core.errors import UserError
 from schema.provider import APIProvider
 from tests.openai_test_server import OpenAITestServer
 from tools.generation.engine import (
+    GenerationProgress,
     UNIT_DONE,
     UNIT_FAILED,
     GenerationSettings,
@@ -365,3 +366,30 @@ def test_prepare_says_what_to_fix(workdir):
         assert other_budget.value.key == "error.generate_other_budget"
         resumed = prepare_generation("other", "from-other", provider, "default-en", VARIABLES)
         assert resumed.resuming and resumed.notes[-1][0] == "generate.resuming"
+
+
+def test_the_command_lines_progress_and_summary_speak_its_language(workdir, capsys):
+    """`generate` prints its progress and summary in --lang: no English line in a Chinese terminal."""
+    import re
+
+    import main
+    from frontend.cli.generate import progress_line
+
+    with OpenAITestServer(latency=0.01) as server:
+        for lang in ("zh", "en"):
+            code = main.main(["--workdir", str(workdir.root), "--lang", lang, "generate", "--docs", "tidewater",
+                              "--dataset", f"cli-{lang}", "--base-url", server.base_url, "--model", "test-model",
+                              "--api-key", "k", "--template", "default-en", "--var", "project_name=Tidewater"])
+            out = capsys.readouterr().out
+            assert code == 0, out
+            summary = out[out.index("status:" if lang == "en" else "状态:"):]
+            if lang == "zh":
+                assert "新增条目" in summary and "已完成" in summary
+                # Left in English only: names (JSON, token, the dataset's) and commands to type (in backticks).
+                words = set(re.findall(r"[A-Za-z]{3,}", re.sub(r"`[^`]*`", "", summary))) - {"JSON", "token", "cli"}
+                assert not words, (words, summary)
+            else:
+                assert "status: finished" in summary and "items added:" in summary
+    progress = GenerationProgress(dataset="d", total_units=4, failures={"rate_limited": 2})
+    assert progress_line(progress, "zh").startswith("[0/4 单元]  条目 0  失败 0 (限流 2)")
+    assert progress_line(progress, "en", what="questions").startswith("[0/4 units]  questions 0  failed 0 (rate limited 2)")

@@ -58,7 +58,7 @@ def _printer():
         now = time.monotonic()
         if now - last[0] >= PROGRESS_INTERVAL_S or not progress.active:
             last[0] = now
-            print(progress_line(progress).replace(" items ", " questions "), flush=True)
+            print(progress_line(progress, what="questions"), flush=True)
 
     return show
 

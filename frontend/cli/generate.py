@@ -21,24 +21,27 @@ if TYPE_CHECKING:
 PROGRESS_INTERVAL_S = 1.0
 
 
-def progress_line(progress: GenerationProgress) -> str:
-    """One progress line for the terminal (English; the page renders its own localized panel)."""
+def failure_reasons(failures: dict[str, int], lang: str | None = None) -> str:
+    """"rate limited 2, timeout 1": each failure reason by its name in `lang` (the raw kind if it has none)."""
+    from tools.core.i18n import STRINGS
+
+    return ", ".join(f"{t(f'generate.reason.{reason}', lang) if f'generate.reason.{reason}' in STRINGS else reason} {count}"
+                     for reason, count in sorted(failures.items()))
+
+
+def progress_line(progress: GenerationProgress, lang: str | None = None, what: str = "items") -> str:
+    """One progress line for the terminal, in `lang` (default: the CLI's --lang); `what` the run makes
+    ("items", or "questions" for an exam)."""
     from tools.generation.engine import format_duration
 
-    failures = ", ".join(f"{reason} {count}" for reason, count in sorted(progress.failures.items()))
-    parts = [
-        f"[{progress.skipped_units + progress.processed_units}/{progress.total_units} units]",
-        f"items {progress.items}",
-        f"failed {progress.failed_units}" + (f" ({failures})" if failures else ""),
-        f"duplicates {progress.duplicates}",
-        f"retries {progress.retries}",
-        f"tokens {progress.tokens_in}/{progress.tokens_out}",
-        f"elapsed {format_duration(progress.elapsed_s)}",
-        f"ETA {format_duration(progress.eta_s)}",
-    ]
+    failures = failure_reasons(progress.failures, lang)
+    line = t("gcli.progress", lang, what=t(f"gcli.what.{what}", lang), done=progress.skipped_units + progress.processed_units, total=progress.total_units,
+             items=progress.items, failed=progress.failed_units, failures=f" ({failures})" if failures else "",
+             duplicates=progress.duplicates, retries=progress.retries, tokens_in=progress.tokens_in,
+             tokens_out=progress.tokens_out, elapsed=format_duration(progress.elapsed_s), eta=format_duration(progress.eta_s))
     if progress.cost is not None:
-        parts.append(f"cost {progress.cost:.4f}")
-    return "  ".join(parts)
+        line += t("gcli.progress_cost", lang, cost=f"{progress.cost:.4f}")
+    return line
 
 
 # ---------------------------------------------------------------- docs
@@ -64,7 +67,7 @@ def cmd_docs_list(args) -> int:
     for name in names:
         files = scan_docset(global_var.workdir().docs / name)
         usable = sum(1 for f in files if f.error is None and f.kind is not None)
-        print(f"{name}  ({usable}/{len(files)} usable files)")
+        print(t("gcli.docset", name=name, usable=usable, total=len(files)))
     return 0
 
 
@@ -92,11 +95,12 @@ def cmd_docs_slice(args) -> int:
         print()
         return 0
     for index, s in enumerate(slices, 1):
-        print(f"--- [{index}/{len(slices)}] {s.source}:{s.start_line + 1}-{s.end_line}  {s.heading_label or '(no heading)'}  ({s.tokens} tokens, id {s.slice_id})")
+        print(t("gcli.slice_head", index=index, count=len(slices), where=f"{s.source}:{s.start_line + 1}-{s.end_line}",
+                heading=s.heading_label or t("gcli.no_heading"), tokens=s.tokens, id=s.slice_id))
         print(s.text.rstrip("\n"))
     for f in files:
         if f.error:
-            print(f"skipped {f.path}: {f.error}", file=sys.stderr)
+            print(t("gcli.skipped_file", path=f.path, error=f.error), file=sys.stderr)
     return 0
 
 
@@ -166,7 +170,7 @@ def cmd_generate_dry_run(args) -> int:
         raise UserError("error.not_found", what="docs", name=args.docs)
     slices, files = slice_docset(folder, budget)
     print(t("docsync.not_generated_yet", name=dataset))
-    print(f"{len(slices)} slices from {len(files)} files; {len(slices) * args.rounds} calls of {args.pairs} pairs each")
+    print(t("gcli.plan", slices=len(slices), files=len(files), calls=len(slices) * args.rounds, pairs=args.pairs))
     return 0
 
 
@@ -240,7 +244,7 @@ def cmd_generate(args) -> int:
         while not finished.wait(0.2):
             pass
     except KeyboardInterrupt:
-        print("cancelling: waiting for the run to record its state (Ctrl-C again to quit at once)...", file=sys.stderr, flush=True)
+        print(t("gcli.cancelling"), file=sys.stderr, flush=True)
         cancel.set()
         while not finished.wait(0.2):
             pass
@@ -253,25 +257,32 @@ def cmd_generate(args) -> int:
     return 0 if progress.status == "finished" else 1
 
 
-def print_summary(progress) -> None:
-    print(f"status: {progress.status}" + (f" ({progress.message})" if progress.message else ""))
-    print(f"units: {progress.total_units} in all, {progress.skipped_units} finished before, "
-          f"{progress.done_units} done and {progress.failed_units} failed in this run")
-    print(f"items added: {progress.items}; duplicate questions dropped: {progress.duplicates}; retries: {progress.retries}")
+def print_summary(progress, lang: str | None = None) -> None:
+    """The end of a run for the terminal, in `lang` (default: the CLI's --lang)."""
+    from tools.quality.checks import check_summary_line
+    from tools.quality.judge import generation_scoring_line
+
+    from tools.core.i18n import default_language
+
+    # English keeps the status as the engine names it ("finished"), as scripts read it.
+    status = progress.status if (lang or default_language()) == "en" else t(f"generate.status.{progress.status}", lang)
+    print(t("gcli.status_message", lang, status=status, message=progress.message) if progress.message else t("gcli.status", lang, status=status))
+    print(t("gcli.units", lang, total=progress.total_units, skipped=progress.skipped_units, done=progress.done_units,
+            failed=progress.failed_units))
+    print(t("gcli.items", lang, items=progress.items, duplicates=progress.duplicates, retries=progress.retries))
     if progress.failures:
-        print("failures: " + ", ".join(f"{reason} {count}" for reason, count in sorted(progress.failures.items())))
+        print(t("gcli.failures", lang, reasons=failure_reasons(progress.failures, lang)))
         for failure in progress.recent_failures[-5:]:
             print(f"  {failure['unit']} ({failure['source']}): {failure['reason']}: {failure['detail']}")
-    print(f"tokens in/out: {progress.tokens_in}/{progress.tokens_out}" + (f"; estimated cost {progress.cost:.4f}" if progress.cost is not None else ""))
-    print(f"duration: {progress.elapsed_s:.1f} s; JSON mode {'on' if progress.json_mode else 'off (rejected by the provider)'}")
+    print(t("gcli.tokens_cost", lang, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out, cost=f"{progress.cost:.4f}")
+          if progress.cost is not None else t("gcli.tokens", lang, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out))
+    print(t("gcli.duration_json" if progress.json_mode else "gcli.duration_no_json", lang, elapsed=f"{progress.elapsed_s:.1f}"))
     if progress.scoring:
-        print(generation_scoring_line(progress.scoring))
+        print(generation_scoring_line(progress.scoring, lang))
     if progress.items:
-        from tools.quality.checks import check_summary_line
-
-        print(check_summary_line(progress.checks, progress.dataset))
+        print(check_summary_line(progress.checks, progress.dataset, lang))
     if progress.status == "cancelled":
-        print("run the same command again to resume: finished units are skipped")
+        print(t("gcli.resume", lang))
 
 
 def register_generate(subparsers) -> None:
