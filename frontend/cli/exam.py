@@ -7,15 +7,8 @@ Imports stay light at module level (main.py builds every parser at start).
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
-
 from tools.core.errors import UserError
 from tools.core.i18n import t
-
-PROGRESS_INTERVAL_S = 1.0
-
 
 def _provider_from_args(args):
     from tools.generation.engine import adhoc_provider
@@ -28,39 +21,16 @@ def _provider_from_args(args):
 
 
 def _run_on_thread(work) -> list:
-    """Run `work(cancel)` on a worker thread so that Ctrl-C reaches this one and asks it to stop cleanly."""
-    cancel, finished, result = threading.Event(), threading.Event(), []
+    from frontend.cli.running import run_until_done
 
-    def body() -> None:
-        try:
-            result.append(work(cancel))
-        finally:
-            finished.set()
-
-    threading.Thread(target=body, name="exam-cli", daemon=True).start()
-    try:
-        while not finished.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        print(t("examgen.cancelling"), file=sys.stderr, flush=True)
-        cancel.set()
-        while not finished.wait(0.2):
-            pass
-    return result
+    return run_until_done(work, "examgen.cancelling", "exam-cli")
 
 
 def _printer():
     from frontend.cli.generate import progress_line
+    from frontend.cli.running import throttled
 
-    last = [0.0]
-
-    def show(progress) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_INTERVAL_S or not progress.active:
-            last[0] = now
-            print(progress_line(progress, what="questions"), flush=True)
-
-    return show
+    return throttled(lambda progress: progress_line(progress, what="questions"))
 
 
 def cmd_exam_create(args) -> int:

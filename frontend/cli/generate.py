@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import TYPE_CHECKING
 
-from tools.quality.judge import generation_scoring_line
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
 if TYPE_CHECKING:
     from tools.generation.engine import GenerationProgress
-
-PROGRESS_INTERVAL_S = 1.0
-
 
 def failure_reasons(failures: dict[str, int], lang: str | None = None) -> str:
     """"rate limited 2, timeout 1": each failure reason by its name in `lang` (the raw kind if it has none)."""
@@ -175,8 +170,6 @@ def cmd_generate_dry_run(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    import threading
-
     from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation, run_generation
 
     if args.dry_run:
@@ -218,36 +211,10 @@ def cmd_generate(args) -> int:
                 print_doc_changes(changes)
     print(t("generate.started", name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency), flush=True)
 
-    # The run lives on a worker thread so that Ctrl-C reaches this one, which asks it to stop cleanly.
-    cancel = threading.Event()
-    last_print = [0.0]
-    final = []
+    from frontend.cli.running import run_until_done, throttled
 
-    def show(progress) -> None:
-        now = time.monotonic()
-        if now - last_print[0] >= PROGRESS_INTERVAL_S or not progress.active:
-            last_print[0] = now
-            print(progress_line(progress), flush=True)
-
-    # Waiting on an Event, not on Thread.join(): a join interrupted by Ctrl-C can leave the
-    # thread looking finished while it still runs (CPython issue), and we must wait for its summary.
-    finished = threading.Event()
-
-    def work() -> None:
-        try:
-            final.append(run_generation(prepared, cancel, show))
-        finally:
-            finished.set()
-
-    threading.Thread(target=work, name="generate", daemon=True).start()
-    try:
-        while not finished.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        print(t("gcli.cancelling"), file=sys.stderr, flush=True)
-        cancel.set()
-        while not finished.wait(0.2):
-            pass
+    show = throttled(progress_line)
+    final = run_until_done(lambda cancel: run_generation(prepared, cancel, show), "gcli.cancelling", "generate")
     if not final:
         return 1  # the worker raised; its traceback is already on stderr
     progress = final[0]

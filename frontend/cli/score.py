@@ -6,15 +6,8 @@ client are imported when the command runs.
 
 from __future__ import annotations
 
-import sys
-import threading
-import time
-
 from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, t
-
-PROGRESS_INTERVAL_S = 1.0
-
 
 def cmd_datasets_score(args) -> int:
     from tools.generation.engine import adhoc_provider
@@ -33,9 +26,9 @@ def cmd_datasets_score(args) -> int:
     for key, params in prepared.notes:
         print(t(key, **params))
 
-    cancel = threading.Event()
-    last_print = [0.0]
-    final = []
+    from frontend.cli.running import run_until_done, throttled
+
+    print_progress = throttled(judge_progress_line)
     announced = []
 
     def show(progress) -> None:
@@ -44,32 +37,10 @@ def cmd_datasets_score(args) -> int:
             print(t("judge.started", name=prepared.dataset, items=progress.total_items, skipped=progress.skipped_items,
                     model=prepared.provider.model_id, template=prepared.template.name,
                     concurrency=prepared.settings.concurrency), flush=True)
-        if not progress.pending_items:
-            return  # nothing to judge: the summary says so
-        now = time.monotonic()
-        if now - last_print[0] >= PROGRESS_INTERVAL_S or not progress.active:
-            last_print[0] = now
-            print(judge_progress_line(progress), flush=True)
+        if progress.pending_items:  # nothing to judge: the summary says so
+            print_progress(progress)
 
-    # The run lives on a worker thread so that Ctrl-C reaches this one, which asks it to stop cleanly
-    # (the same arrangement as `generate`).
-    finished = threading.Event()
-
-    def work() -> None:
-        try:
-            final.append(run_judge(prepared, cancel, show))
-        finally:
-            finished.set()
-
-    threading.Thread(target=work, name="judge", daemon=True).start()
-    try:
-        while not finished.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        print(t("judge.cancelling"), file=sys.stderr, flush=True)
-        cancel.set()
-        while not finished.wait(0.2):
-            pass
+    final = run_until_done(lambda cancel: run_judge(prepared, cancel, show), "judge.cancelling", "judge")
     if not final:
         return 1  # the worker raised; its traceback is already on stderr
     progress = final[0]

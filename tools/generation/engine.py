@@ -456,7 +456,8 @@ def reply_content(response: Any) -> str | None:
     return content if isinstance(content, str) else None
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+def short_error(exc: BaseException, limit: int = 300) -> str:
+    """"TypeName: message", cut to `limit` characters: what a progress panel and a summary show."""
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -574,20 +575,20 @@ class UnitRunner:
                     self.json_mode = progress.json_mode = False
                     attempt -= 1
                     continue
-                raise UnitFailure("bad_request", _short(exc)) from None
+                raise UnitFailure("bad_request", short_error(exc)) from None
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-                raise ProviderRejected(_short(exc)) from None
+                raise ProviderRejected(short_error(exc)) from None
             except openai.RateLimitError as exc:
-                reason, detail, retry_after = "rate_limited", _short(exc), _retry_after_seconds(exc)
+                reason, detail, retry_after = "rate_limited", short_error(exc), _retry_after_seconds(exc)
             except openai.APITimeoutError as exc:
                 # The aiohttp transport reports a dropped connection as a connect timeout.
-                reason, detail = ("connection" if _connection_dropped(exc) else "timeout"), _short(exc)
+                reason, detail = ("connection" if _connection_dropped(exc) else "timeout"), short_error(exc)
             except openai.APIConnectionError as exc:
-                reason, detail = "connection", _short(exc)
+                reason, detail = "connection", short_error(exc)
             except openai.APIStatusError as exc:
                 if exc.status_code < 500 and exc.status_code not in (408, 409):
-                    raise UnitFailure(f"http_{exc.status_code}", _short(exc)) from None
-                reason, detail = "server_error", _short(exc)
+                    raise UnitFailure(f"http_{exc.status_code}", short_error(exc)) from None
+                reason, detail = "server_error", short_error(exc)
             else:
                 usage = response.get("usage")
                 if isinstance(usage, dict):
@@ -688,7 +689,7 @@ class GenerationRun(UnitRunner):
             raise
         except Exception as exc:
             # A bug or a full disk: keep what is known in the dataset, then let the caller report it.
-            progress.status, progress.message = "failed", _short(exc)
+            progress.status, progress.message = "failed", short_error(exc)
             self._finish()
             raise
         finally:
@@ -858,50 +859,53 @@ def run_generation(prepared: PreparedGeneration, cancel_event: threading.Event |
 # ---------------------------------------------------------------- background jobs
 
 
-class GenerationJob:
-    """A run on a background thread with its own event loop; the UI polls `progress()`."""
+class BackgroundRun:
+    """A run on a background thread with its own event loop, which the page polls: generation, judging and
+    exam creation are each one of these. `run(prepared, cancel_event, on_progress)` runs to the end,
+    publishing progress through `on_progress`, and returns the final progress (a subclass may override
+    `_work` to keep more). A run that raises ends as "failed" with the reason in its progress (the thread
+    must not die silently); `error` keeps the reason."""
 
-    def __init__(self, prepared: PreparedGeneration):
+    def __init__(self, prepared, progress, run: Callable, thread_name: str, failure_log: str):
         self.prepared = prepared
-        self.dataset = prepared.dataset
+        self.dataset = progress.dataset  # what the run is for: a dataset, or an exam's name
         self.cancel_event = threading.Event()
         self.error: str | None = None
+        self._run_function = run
         self._lock = threading.Lock()
-        self._progress = GenerationProgress(dataset=prepared.dataset, concurrency=prepared.settings.concurrency)
-        self._thread = threading.Thread(target=self._run, name=f"generate:{self.dataset}", daemon=True)
+        self._progress = progress
+        self._failure_log = failure_log  # "generation of ds": what the log says failed
         # Running from its registration on (before the thread starts), so a second start is refused.
         self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 
-    def start(self) -> "GenerationJob":
+    def _work(self):
+        return self._run_function(self.prepared, self.cancel_event, self._update)
+
+    def start(self):
         self._thread.start()
         return self
 
-    def _update(self, progress: GenerationProgress) -> None:
+    def _update(self, progress) -> None:
         with self._lock:
             self._progress = progress
 
     def _run(self) -> None:
         try:
-            self._run_to_end()
-        finally:
-            self._finished.set()
-
-    def _run_to_end(self) -> None:
-        try:
-            final = run_generation(self.prepared, self.cancel_event, self._update)
-        except Exception as exc:  # shown in the progress panel; the thread must not die silently
+            self._update(self._work())
+        except Exception as exc:  # shown in the progress panel
             import logging
 
-            logging.getLogger("workbench").exception("generation of %s failed", self.dataset)
+            logging.getLogger("workbench").exception("%s failed", self._failure_log)
             with self._lock:
-                self.error = _short(exc)
+                self.error = short_error(exc)
                 failed = copy.deepcopy(self._progress)
                 failed.status, failed.message, failed.finished_at = "failed", self.error, time.time()
                 self._progress = failed
-            return
-        self._update(final)
+        finally:
+            self._finished.set()
 
-    def progress(self) -> GenerationProgress:
+    def progress(self):
         with self._lock:
             return copy.deepcopy(self._progress)
 
@@ -915,9 +919,15 @@ class GenerationJob:
     def cancel(self) -> None:
         self.cancel_event.set()
 
-    def wait(self, timeout: float | None = None) -> GenerationProgress:
-        self._thread.join(timeout)
+    def wait(self, timeout: float | None = None):
+        self._finished.wait(timeout)
         return self.progress()
+
+
+class GenerationJob(BackgroundRun):
+    def __init__(self, prepared: PreparedGeneration):
+        super().__init__(prepared, GenerationProgress(dataset=prepared.dataset, concurrency=prepared.settings.concurrency),
+                         run_generation, f"generate:{prepared.dataset}", f"generation of {prepared.dataset}")
 
 
 def start_generation_job(prepared: PreparedGeneration) -> GenerationJob:

@@ -22,7 +22,6 @@ Kinds and their checks (a reply that fails them is sent back once with the probl
 from __future__ import annotations
 
 import asyncio
-import copy
 import random
 import re
 import threading
@@ -40,6 +39,7 @@ from schema.provider import APIProvider
 from tools.core.errors import UserError
 from tools.generation.engine import (
     MAX_LISTED_FAILURES,
+    BackgroundRun,
     GenerationProgress,
     GenerationSettings,
     OutputError,
@@ -49,6 +49,7 @@ from tools.generation.engine import (
     json_from_reply,
     normalize_question,
     slice_block,
+    short_error,
 )
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 
@@ -423,11 +424,6 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 class ExamRun(UnitRunner):
     """One execution of a prepared exam creation; `await run()` returns the final progress (the engine's
     GenerationProgress, `dataset` naming the exam and `items` counting questions). `self.exam` is the
@@ -486,7 +482,7 @@ class ExamRun(UnitRunner):
             self._finish()
             raise
         except Exception as exc:
-            progress.status, progress.message = "failed", _short(exc)
+            progress.status, progress.message = "failed", short_error(exc)
             self._finish()
             raise
         finally:
@@ -617,56 +613,17 @@ def run_exam_creation(prepared: PreparedExam, cancel_event: threading.Event | No
     return progress, run.exam
 
 
-class ExamCreationJob:
-    """An exam creation on a background thread with its own event loop; the page polls `progress()`."""
+class ExamCreationJob(BackgroundRun):
+    """An exam creation in the background; `exam` is the frozen exam once it ends well."""
 
     def __init__(self, prepared: PreparedExam):
-        self.prepared = prepared
-        self.cancel_event = threading.Event()
-        self.error: str | None = None
+        super().__init__(prepared, GenerationProgress(dataset=prepared.name, concurrency=prepared.settings.concurrency),
+                         run_exam_creation, f"exam:{prepared.name}", f"creating exam {prepared.name}")
         self.exam: Exam | None = None
-        self._lock = threading.Lock()
-        self._progress = GenerationProgress(dataset=prepared.name, concurrency=prepared.settings.concurrency)
-        self._finished = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"exam:{prepared.name}", daemon=True)
 
-    def start(self) -> "ExamCreationJob":
-        self._thread.start()
-        return self
-
-    def _update(self, progress: GenerationProgress) -> None:
-        with self._lock:
-            self._progress = progress
-
-    def _run(self) -> None:
-        try:
-            final, self.exam = run_exam_creation(self.prepared, self.cancel_event, self._update)
-            self._update(final)
-        except Exception as exc:  # shown in the progress panel; the thread must not die silently
-            import logging
-
-            logging.getLogger("workbench").exception("creating exam %s failed", self.prepared.name)
-            with self._lock:
-                self.error = _short(exc)
-                failed = copy.deepcopy(self._progress)
-                failed.status, failed.message, failed.finished_at = "failed", self.error, time.time()
-                self._progress = failed
-        finally:
-            self._finished.set()
-
-    def progress(self) -> GenerationProgress:
-        with self._lock:
-            return copy.deepcopy(self._progress)
-
-    def is_running(self) -> bool:
-        return not self._finished.is_set()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def wait(self, timeout: float | None = None) -> GenerationProgress:
-        self._finished.wait(timeout)
-        return self.progress()
+    def _work(self) -> GenerationProgress:
+        final, self.exam = run_exam_creation(self.prepared, self.cancel_event, self._update)
+        return final
 
 
 # ---------------------------------------------------------------- leakage

@@ -25,7 +25,6 @@ since the parser depends on it.
 from __future__ import annotations
 
 import asyncio
-import copy
 import random
 import threading
 import time
@@ -44,6 +43,7 @@ from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, default_language, t
 from tools.generation.engine import (
     MAX_LISTED_FAILURES,
+    BackgroundRun,
     GenerationSettings,
     OutputError,
     ProviderRejected,
@@ -51,6 +51,7 @@ from tools.generation.engine import (
     UnitRunner,
     json_from_reply,
     slice_block,
+    short_error,
 )
 
 CRITERIA = ("groundedness", "correctness", "relevance", "completeness", "clarity")
@@ -502,7 +503,7 @@ class JudgeRun(UnitRunner):
             self._finish()
             raise
         except Exception as exc:
-            progress.status, progress.message = "failed", _short(exc)
+            progress.status, progress.message = "failed", short_error(exc)
             self._finish()
             raise
         finally:
@@ -618,11 +619,6 @@ class JudgeRun(UnitRunner):
         }
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def run_judge(prepared: PreparedJudge, cancel_event: threading.Event | None = None,
               on_progress: Callable[[JudgeProgress], None] | None = None) -> JudgeProgress:
     """Run to the end (or until `cancel_event` is set) on a fresh event loop; returns the final progress."""
@@ -632,55 +628,10 @@ def run_judge(prepared: PreparedJudge, cancel_event: threading.Event | None = No
 # ---------------------------------------------------------------- background jobs
 
 
-class JudgeJob:
-    """A judging run on a background thread with its own event loop; the UI polls `progress()`."""
-
+class JudgeJob(BackgroundRun):
     def __init__(self, prepared: PreparedJudge):
-        self.prepared = prepared
-        self.dataset = prepared.dataset
-        self.cancel_event = threading.Event()
-        self.error: str | None = None
-        self._lock = threading.Lock()
-        self._progress = JudgeProgress(dataset=prepared.dataset, concurrency=prepared.settings.concurrency)
-        self._finished = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"judge:{self.dataset}", daemon=True)
-
-    def start(self) -> "JudgeJob":
-        self.thread.start()
-        return self
-
-    def _update(self, progress: JudgeProgress) -> None:
-        with self._lock:
-            self._progress = progress
-
-    def _run(self) -> None:
-        try:
-            self._update(run_judge(self.prepared, self.cancel_event, self._update))
-        except Exception as exc:  # shown in the progress panel; the thread must not die silently
-            import logging
-
-            logging.getLogger("workbench").exception("judging %s failed", self.dataset)
-            with self._lock:
-                self.error = _short(exc)
-                failed = copy.deepcopy(self._progress)
-                failed.status, failed.message, failed.finished_at = "failed", self.error, time.time()
-                self._progress = failed
-        finally:
-            self._finished.set()
-
-    def progress(self) -> JudgeProgress:
-        with self._lock:
-            return copy.deepcopy(self._progress)
-
-    def is_running(self) -> bool:
-        return not self._finished.is_set()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def wait(self, timeout: float | None = None) -> JudgeProgress:
-        self._finished.wait(timeout)
-        return self.progress()
+        super().__init__(prepared, JudgeProgress(dataset=prepared.dataset, concurrency=prepared.settings.concurrency),
+                         run_judge, f"judge:{prepared.dataset}", f"judging {prepared.dataset}")
 
 
 def start_judge_job(prepared: PreparedJudge) -> JudgeJob:
