@@ -49,6 +49,10 @@ def test_the_page_scores_a_dataset_in_the_background(workdir):
         text, ended, timer = poll_scoring("en", "ds", None)
         assert "finished" in text and "6 scored" in text and ended and timer.active is False
         assert "已完成" in judge_panel_text("zh", job)
+        from tools.quality.judge import judge_summary_lines
+
+        assert judge_summary_lines(job.progress(), "zh")[0] == "状态:已完成", "no English status word in a Chinese summary"
+        assert judge_summary_lines(job.progress(), "en")[0] == "status: finished"
         assert stop_scoring("en", "ds") == t("jtab.nothing_running", "en")
         shown, timer = show_for_dataset("en", "ds")
         assert "finished" in shown and timer.active is False
