@@ -66,6 +66,19 @@ def test_plan_shows_correct_step_arithmetic(workbench):
         train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(batch_size=0))
 
 
+def test_plan_warns_of_a_length_past_the_models_native_context(workbench):
+    """The tiny model's native context is 1,024; the default length 2,048 without RoPE scaling is warned of."""
+    from train.loading import local_native_context
+
+    native = local_native_context(TINY)
+    assert native == 1024
+    over = train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(max_length=2048))
+    assert "above the model's native context of 1024" in over
+    assert "原生上下文 1024" in train_tab.show_plan("zh", TINY, FACTS_DATASET, "", *_values(max_length=2048))
+    assert "native context" not in train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(max_length=1024))
+    assert "native context" not in train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(max_length=2048, rope_scaling="linear"))
+
+
 def test_train_tab_start_poll_refuse_second_and_export(workbench):
     values = _values(max_steps=4, batch_size=4, grad_accum=1, logging_steps=1, save_steps=2, max_length=256)
     run, runs, message, iframe = train_tab.start("en", TINY, FACTS_DATASET, "ui-run", *values)

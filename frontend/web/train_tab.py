@@ -145,8 +145,16 @@ def show_plan(lang: str, model, dataset, run_name, *values):
 
     config = config_from_inputs(model or "-", dataset, run_name, values)
     plan = plan_training(config)
-    return t("ttab.plan", lang, items=plan["items"], eval_items=plan["eval_items"], batch=config.batch_size, accum=config.grad_accum,
+    text = t("ttab.plan", lang, items=plan["items"], eval_items=plan["eval_items"], batch=config.batch_size, accum=config.grad_accum,
              processes=plan["processes"], effective=plan["effective_batch"], per_epoch=plan["steps_per_epoch"], epochs=plan["epochs"], total=plan["total_steps"])
+    from train.loading import local_native_context
+
+    # A length past the model's native context without RoPE scaling trains long items on positions the
+    # model never saw (the tiny demo model: 1,024 against the default 2,048).
+    native = local_native_context(model)
+    if native and config.max_length > native and not config.rope_scaling:
+        text += "\n\n" + t("ttab.plan_over_native", lang, length=config.max_length, native=native)
+    return text
 
 
 @user_errors
@@ -442,7 +450,8 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     # since changes the train/eval counts).
     tab.select(refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]).then(
         show_plan, plan_inputs, plan, show_progress="hidden")
-    for component in [dataset, *[inputs[FIELD_NAMES.index(n)] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio", "seed")]]:
+    for component in [model, dataset, *[inputs[FIELD_NAMES.index(n)] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio",
+                                                                             "seed", "max_length", "rope_scaling")]]:
         component.change(show_plan, plan_inputs, plan, show_progress="hidden")
     start_button.click(start, plan_inputs, [watched_run, runs, message, tensorboard])
     stop_button.click(stop, [lang_state], message)

@@ -91,6 +91,11 @@ STRINGS = {
     "ttab.field.fallback_template": _s("备用对话模板", "Fallback chat template"),
     "ttab.help.fallback_template": _s("分词器没有对话模板时使用的模板。", "Template used when the tokenizer has none."),
     "ttab.plan_pick_dataset": _s("选择数据集后显示训练步数。", "Pick a dataset to see the step plan."),
+    "ttab.plan_over_native": _s(
+        "⚠️ 最大长度 {length} 超过该模型的原生上下文 {native},且未设置 RoPE 缩放:超过 {native} token 的条目会用到模型从未见过的位置。请调低最大长度,或在「模型加载」中选择 RoPE 缩放。",
+        "⚠️ Max length {length} is above the model's native context of {native} and RoPE scaling is off: items longer than "
+        "{native} tokens train on positions the model never saw. Lower the max length, or choose a RoPE scaling under Model loading.",
+    ),
     "ttab.plan": _s(
         "**训练计划:** 训练 {items} 条、验证 {eval_items} 条;批大小 {batch} × 梯度累积 {accum} × 进程 {processes} = 有效批 {effective};"
         "每轮 {per_epoch} 步 × {epochs} 轮 = **共 {total} 步**(向上取整)。",
