@@ -10,9 +10,10 @@ from the click on the option to the first frame that shows no text of the old on
 going to Chinese, none of the English strings of the string tables that were visible before is
 left. Prints one line per switch and the median per tab and direction.
 
-The Prompt templates and Dataset generation tabs cannot be timed this way: they show Chinese data in either
-language (the built-in Chinese template's text, the sample docs' headings), so "no Chinese character left"
-never holds there; tests/e2e/test_language.py checks their labels instead.
+The Prompt templates and Dataset generation tabs show Chinese data in either language (the built-in
+Chinese template's text, the sample docs' headings), so "no Chinese character left" never holds there:
+going to English, those two wait until none of the Chinese strings of the string tables is left that an
+untimed switch there (left to settle) removed.
 """
 
 from __future__ import annotations
@@ -71,6 +72,36 @@ def english_strings_shown(page) -> list[str]:
     return sorted(s for s in candidates if len(s) >= 8 and " " in s and re.search(r"[A-Za-z]", s) and s in text)
 
 
+def chinese_strings_shown(page) -> list[str]:
+    """Chinese strings of the tables (three characters or more) that the page shows now."""
+    text = page.evaluate("() => document.body.innerText")
+    candidates = {entry["zh"].strip("# ").split("\n")[0] for entry in STRINGS.values() if "{" not in entry["zh"]}
+    return sorted(s for s in candidates if len(s) >= 3 and re.search(r"[\u3400-\u9fff]", s) and s in text)
+
+
+# Tabs that show Chinese data in either language (the built-in Chinese template, the sample docs'
+# headings): "no Chinese character left" never holds there, so going to English waits until none of the
+# Chinese strings of the tables that a settled English page no longer shows is left.
+DATA_IN_CHINESE = ("prompts", "generate")
+
+
+def ui_strings_of(page, to_language: str) -> list[str]:
+    """For a DATA_IN_CHINESE tab shown in Chinese: the tables' Chinese strings it shows that a switch to
+    `to_language` removes (found by one untimed switch there and back, each left to settle)."""
+    shown = chinese_strings_shown(page)
+    pick(page, to_language)
+    time.sleep(3)
+    still = set(chinese_strings_shown(page))
+    pick(page, "zh")
+    time.sleep(3)
+    return [s for s in shown if s not in still]
+
+
+def pick(page, to: str) -> None:
+    page.locator("#app-language input[role=combobox]").click()
+    page.locator(f'#app-language [role=option][aria-label="{LABELS[to]}"], #app-language [role=option][aria-label="{to}"]').first.click()
+
+
 # In the page: when the option is clicked (capture phase, before gradio's own handler) ...
 MARK_CLICK = """() => { window.__switchClicked = null;
   document.addEventListener("click", () => { window.__switchClicked = window.__switchClicked ?? performance.now(); },
@@ -81,21 +112,22 @@ DONE_AT = """([check, arg]) => { const done = new Function("arg", "return (" + c
   return done && window.__switchClicked !== null ? performance.now() - window.__switchClicked : false; }"""
 
 
-def switch(page, to: str) -> float:
-    """Seconds from the click on the language option to the first frame without the old language's text."""
-    shown = english_strings_shown(page) if to == "zh" else []
+def switch(page, to: str, chinese_ui: list[str] | None = None) -> float:
+    """Seconds from the click on the language option to the first frame without the old language's text
+    (`chinese_ui`: for a DATA_IN_CHINESE tab, the Chinese strings that must go)."""
+    shown = english_strings_shown(page) if to == "zh" else (chinese_ui or [])
     combo = page.locator("#app-language input[role=combobox]")
     combo.click()
     page.evaluate(MARK_CLICK)
     page.locator(f'#app-language [role=option][aria-label="{LABELS[to]}"], #app-language [role=option][aria-label="{to}"]').first.click()
-    check = NO_CJK if to == "en" else NONE_OF
+    check = NONE_OF if to == "zh" or chinese_ui is not None else NO_CJK
     elapsed_ms = page.wait_for_function(DONE_AT, arg=[check, shown], polling="raf", timeout=120_000).json_value()
     return elapsed_ms / 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tabs", default="train", help="comma-separated tab names (settings, datasets, models, train, chat)")
+    parser.add_argument("--tabs", default="train", help="comma-separated tab names (settings, prompts, generate, datasets, models, train, chat)")
     parser.add_argument("--repeat", type=int, default=3, help="switches each way per tab")
     parser.add_argument("--repo", type=Path, default=REPO, help="checkout whose main.py serves the page (default: this one)")
     args = parser.parse_args()
@@ -112,10 +144,13 @@ def main() -> None:
                 for tab in args.tabs.split(","):
                     page.locator(f"#tab-{tab}-button").click()
                     time.sleep(3)  # the tab's own refresh
+                    chinese_ui = ui_strings_of(page, "en") if tab in DATA_IN_CHINESE else None
+                    if chinese_ui is not None:
+                        print(f"{tab}: going to English waits for {len(chinese_ui)} Chinese strings of the tables to go", flush=True)
                     times = {"en": [], "zh": []}
                     for _ in range(args.repeat):
                         for to in ("en", "zh"):
-                            seconds = switch(page, to)
+                            seconds = switch(page, to, chinese_ui)
                             times[to].append(seconds)
                             print(f"{tab}: to {to} {seconds:.2f} s", flush=True)
                             time.sleep(1)
