@@ -390,10 +390,11 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             # The essentials first (what, on what, how long a sequence, start/stop); every other
             # setting sits in a closed section below, so Start is in view without scrolling.
             essentials = {name: _field_component(L, name, specs[name]) for name in ESSENTIAL_FIELDS}
-            plan = gr.Markdown(t("ttab.plan_pick_dataset", lang), elem_id="train-plan")
             with gr.Row():
                 start_button = L(gr.Button, "ttab.start", variant="primary", elem_id="train-start")
                 stop_button = L(gr.Button, "ttab.stop", variant="stop", elem_id="train-stop")
+            # Below Start: a plan with a warning grows by lines and would push Start out of view.
+            plan = gr.Markdown(t("ttab.plan_pick_dataset", lang), elem_id="train-plan")
             with gr.Row():
                 runs = L(gr.Dropdown, "ttab.runs", choices=[], value=None, interactive=True, scale=3, elem_id="train-runs")
                 resume_button = L(gr.Button, "ttab.resume", scale=1, elem_id="train-resume")
