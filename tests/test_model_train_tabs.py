@@ -62,8 +62,11 @@ def test_plan_shows_correct_step_arithmetic(workbench):
     plan = train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(batch_size=2, grad_accum=4, epochs=3))
     # 40 items / (2 x 4) = 5 steps per epoch, x 3 epochs = 15.
     assert "5 steps per epoch" in plan and "**15 optimizer steps**" in plan
+    # A field being typed into is not an error toast: the plan says what is wrong; Start refuses it.
+    refused = train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(batch_size=0))
+    assert refused.startswith("⚠️") and "batch_size" in refused
     with pytest.raises(gr.Error, match="batch_size"):
-        train_tab.show_plan("en", TINY, FACTS_DATASET, "", *_values(batch_size=0))
+        train_tab.start("en", TINY, FACTS_DATASET, "", *_values(batch_size=0))
 
 
 def test_plan_warns_of_a_length_past_the_models_native_context(workbench):

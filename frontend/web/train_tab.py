@@ -143,8 +143,11 @@ def show_plan(lang: str, model, dataset, run_name, *values):
         return t("ttab.plan_pick_dataset", lang)
     from train.launcher import plan_training
 
-    config = config_from_inputs(model or "-", dataset, run_name, values)
-    plan = plan_training(config)
+    try:
+        config = config_from_inputs(model or "-", dataset, run_name, values)
+        plan = plan_training(config)
+    except UserError as exc:  # said in the plan, not as a toast: the plan follows each keystroke of a field
+        return "⚠️ " + exc.render(lang)
     text = t("ttab.plan", lang, items=plan["items"], eval_items=plan["eval_items"], batch=config.batch_size, accum=config.grad_accum,
              processes=plan["processes"], effective=plan["effective_batch"], per_epoch=plan["steps_per_epoch"], epochs=plan["epochs"], total=plan["total_steps"])
     from train.loading import local_native_context
