@@ -120,8 +120,9 @@ def _start_child(items, eval_ids, context):
 
     warm_up()
     try:
-        receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
-        process = multiprocessing.get_context("fork").Process(
+        forking = multiprocessing.get_context("fork")
+        receiver, sender = forking.Pipe(duplex=False)
+        process = forking.Process(
             target=_child_main, args=(sender, items, eval_ids, context), daemon=True, name="quality-checks")
         process.start()
     except (OSError, ValueError) as exc:
