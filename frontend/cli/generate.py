@@ -16,18 +16,11 @@ from tools.core.i18n import t
 if TYPE_CHECKING:
     from tools.generation.engine import GenerationProgress
 
-def failure_reasons(failures: dict[str, int], lang: str | None = None) -> str:
-    """"rate limited 2, timeout 1": each failure reason by its name in `lang` (the raw kind if it has none)."""
-    from tools.core.i18n import STRINGS
-
-    return ", ".join(f"{t(f'generate.reason.{reason}', lang) if f'generate.reason.{reason}' in STRINGS else reason} {count}"
-                     for reason, count in sorted(failures.items()))
-
 
 def progress_line(progress: GenerationProgress, lang: str | None = None, what: str = "items") -> str:
     """One progress line for the terminal, in `lang` (default: the CLI's --lang); `what` the run makes
     ("items", or "questions" for an exam)."""
-    from tools.generation.engine import format_duration
+    from tools.generation.engine import failure_reasons, format_duration
 
     failures = failure_reasons(progress.failures, lang)
     line = t("gcli.progress", lang, what=t(f"gcli.what.{what}", lang), done=progress.skipped_units + progress.processed_units, total=progress.total_units,
@@ -238,6 +231,8 @@ def print_summary(progress, lang: str | None = None) -> None:
             failed=progress.failed_units))
     print(t("gcli.items", lang, items=progress.items, duplicates=progress.duplicates, retries=progress.retries))
     if progress.failures:
+        from tools.generation.engine import failure_reasons
+
         print(t("gcli.failures", lang, reasons=failure_reasons(progress.failures, lang)))
         for failure in progress.recent_failures[-5:]:
             print(f"  {failure['unit']} ({failure['source']}): {failure['reason']}: {failure['detail']}")

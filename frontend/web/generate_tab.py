@@ -18,6 +18,7 @@ from tools.core.errors import UserError
 from tools.generation.engine import (
     GenerationProgress,
     GenerationSettings,
+    failure_reasons,
     find_generation_job,
     format_duration,
     prepare_generation,
@@ -80,8 +81,7 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
     lines.append(t("generate.panel.units", lang, processed=progress.processed_units, pending=progress.pending_units,
                    skipped=progress.skipped_units, total=progress.total_units))
     lines.append(t("generate.panel.items", lang, items=progress.items, duplicates=progress.duplicates))
-    reasons = ", ".join(f"{t(f'generate.reason.{reason}', lang) if f'generate.reason.{reason}' in _known_reasons() else reason} {count}"
-                        for reason, count in sorted(progress.failures.items()))
+    reasons = failure_reasons(progress.failures, lang)
     lines.append(t("generate.panel.failures", lang, failed=progress.failed_units, reasons=f" ({reasons})" if reasons else "",
                    retries=progress.retries))
     lines.append(t("generate.panel.tokens", lang, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out))
@@ -104,12 +104,6 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
 
         lines.append(check_summary_line(progress.checks, progress.dataset, lang))
     return "\n".join(lines)
-
-
-def _known_reasons() -> set[str]:
-    from tools.core.i18n import STRINGS
-
-    return {key for key in STRINGS if key.startswith("generate.reason.")}
 
 
 def progress_from_summary(dataset: str, summary: dict) -> GenerationProgress:

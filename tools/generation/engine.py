@@ -411,6 +411,15 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def failure_reasons(failures: dict[str, int], lang: str | None = None) -> str:
+    """"rate limited 2, timeout 1": each failure kind by its name in `lang` (the raw kind if it has none),
+    as the page's panel and the command line both say it."""
+    from tools.core.i18n import STRINGS, t
+
+    return ", ".join(f"{t(f'generate.reason.{reason}', lang) if f'generate.reason.{reason}' in STRINGS else reason} {count}"
+                     for reason, count in sorted(failures.items()))
+
+
 # ---------------------------------------------------------------- the run
 
 
