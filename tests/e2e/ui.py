@@ -2,7 +2,8 @@
 
 Every component the tests touch has an `elem_id` in frontend/ ("settings-name", "train-start",
 tabs "tab-<name>" with their buttons "tab-<name>-button"), so these helpers work in any UI
-language. Waits are on what the page shows, never on fixed sleeps, except `sample()`.
+language. Waits are on what the page shows, never on fixed sleeps, except `sample()` and a fill
+right after an accordion opened (see JUST_MOUNTED_S).
 """
 
 from __future__ import annotations
@@ -16,9 +17,18 @@ from playwright.sync_api import Locator, Page, expect
 TIMEOUT_MS = 20_000
 
 
+# A field inside an accordion opened a moment ago can be reset to the value it was built with after a
+# test typed into it: gradio mounts a closed accordion's components when it opens, and on a busy machine
+# the mount finishes after Playwright's first keystrokes (seen in CI: a min score typed, then empty).
+# A fill within this many seconds of an expand checks that the value stayed, and types it again if not.
+JUST_MOUNTED_S = 3.0
+SETTLE_CHECKS_MS = (150, 300, 600)
+
+
 class UI:
     def __init__(self, page: Page):
         self.page = page
+        self._expanded_at = float("-inf")
 
     def open(self, url: str) -> "UI":
         self.page.goto(url, wait_until="load")  # never networkidle: gr.Timer keeps polling
@@ -47,6 +57,12 @@ class UI:
         box = self.textbox(elem_id)
         box.fill(str(text))
         box.blur()
+        if time.monotonic() - self._expanded_at < JUST_MOUNTED_S and str(text):
+            for wait_ms in SETTLE_CHECKS_MS:
+                self.page.wait_for_timeout(wait_ms)
+                if box.input_value() == "":  # reset by the late mount: type it again
+                    box.fill(str(text))
+                    box.blur()
 
     def value(self, elem_id: str) -> str:
         return self.textbox(elem_id).input_value()
@@ -96,6 +112,7 @@ class UI:
         if "open" not in (header.get_attribute("class") or "").split():
             header.click()
         expect(header).to_have_class(re.compile(r"\bopen\b"))
+        self._expanded_at = time.monotonic()
 
     # ---- code editor (gr.Code)
 
