@@ -6,9 +6,9 @@
 
 Starts `main.py --lang zh` on a fresh work directory (127.0.0.1, a free port), opens the page, opens
 the tab and waits for it to settle, then picks the other language and times, with the page's own clock,
-from the click on the option to the first frame that shows no text of the old one: going to English, no Chinese character is left in the page's visible text;
-going to Chinese, none of the English strings of the string tables that were visible before is
-left. Prints one line per switch and the median per tab and direction.
+from the click on the option to the first frame that shows no text of the old one: going to English,
+no Chinese character is left in the page's visible text; going to Chinese, none of the English strings
+of the string tables that were visible before is left. Prints one line per switch and the median per tab and direction.
 
 The Prompt templates and Dataset generation tabs show Chinese data in either language (the built-in
 Chinese template's text, the sample docs' headings), so "no Chinese character left" never holds there:
@@ -97,8 +97,11 @@ def ui_strings_of(page, to_language: str) -> list[str]:
     return [s for s in shown if s not in still]
 
 
-def pick(page, to: str) -> None:
+def pick(page, to: str, before_option: str | None = None) -> None:
+    """Open the language list and click language `to`; `before_option`: a script run between the two."""
     page.locator("#app-language input[role=combobox]").click()
+    if before_option:
+        page.evaluate(before_option)
     page.locator(f'#app-language [role=option][aria-label="{LABELS[to]}"], #app-language [role=option][aria-label="{to}"]').first.click()
 
 
@@ -116,10 +119,7 @@ def switch(page, to: str, chinese_ui: list[str] | None = None) -> float:
     """Seconds from the click on the language option to the first frame without the old language's text
     (`chinese_ui`: for a DATA_IN_CHINESE tab, the Chinese strings that must go)."""
     shown = english_strings_shown(page) if to == "zh" else (chinese_ui or [])
-    combo = page.locator("#app-language input[role=combobox]")
-    combo.click()
-    page.evaluate(MARK_CLICK)
-    page.locator(f'#app-language [role=option][aria-label="{LABELS[to]}"], #app-language [role=option][aria-label="{to}"]').first.click()
+    pick(page, to, before_option=MARK_CLICK)
     check = NONE_OF if to == "zh" or chinese_ui is not None else NO_CJK
     elapsed_ms = page.wait_for_function(DONE_AT, arg=[check, shown], polling="raf", timeout=120_000).json_value()
     return elapsed_ms / 1000

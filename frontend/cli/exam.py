@@ -10,6 +10,7 @@ from __future__ import annotations
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
+
 def _provider_from_args(args):
     from tools.generation.engine import adhoc_provider
 

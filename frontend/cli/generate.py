@@ -23,7 +23,7 @@ def progress_line(progress: GenerationProgress, lang: str | None = None, what: s
     from tools.generation.engine import failure_reasons, format_duration
 
     failures = failure_reasons(progress.failures, lang)
-    line = t("gcli.progress", lang, what=t(f"gcli.what.{what}", lang), done=progress.skipped_units + progress.processed_units, total=progress.total_units,
+    line = t("gcli.progress", lang, counted=t(f"gcli.what.{what}", lang), done=progress.skipped_units + progress.processed_units, total=progress.total_units,
              items=progress.items, failed=progress.failed_units, failures=f" ({failures})" if failures else "",
              duplicates=progress.duplicates, retries=progress.retries, tokens_in=progress.tokens_in,
              tokens_out=progress.tokens_out, elapsed=format_duration(progress.elapsed_s), eta=format_duration(progress.eta_s))
@@ -219,20 +219,17 @@ def cmd_generate(args) -> int:
 
 def print_summary(progress, lang: str | None = None) -> None:
     """The end of a run for the terminal, in `lang` (default: the CLI's --lang)."""
+    from tools.core.i18n import status_word
+    from tools.generation.engine import failure_reasons
     from tools.quality.checks import check_summary_line
     from tools.quality.judge import generation_scoring_line
 
-    from tools.core.i18n import default_language
-
-    # English keeps the status as the engine names it ("finished"), as scripts read it.
-    status = progress.status if (lang or default_language()) == "en" else t(f"generate.status.{progress.status}", lang)
+    status = status_word(progress.status, "generate.status", lang)
     print(t("gcli.status_message", lang, status=status, message=progress.message) if progress.message else t("gcli.status", lang, status=status))
     print(t("gcli.units", lang, total=progress.total_units, skipped=progress.skipped_units, done=progress.done_units,
             failed=progress.failed_units))
     print(t("gcli.items", lang, items=progress.items, duplicates=progress.duplicates, retries=progress.retries))
     if progress.failures:
-        from tools.generation.engine import failure_reasons
-
         print(t("gcli.failures", lang, reasons=failure_reasons(progress.failures, lang)))
         for failure in progress.recent_failures[-5:]:
             print(f"  {failure['unit']} ({failure['source']}): {failure['reason']}: {failure['detail']}")

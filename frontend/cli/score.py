@@ -9,6 +9,7 @@ from __future__ import annotations
 from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, t
 
+
 def cmd_datasets_score(args) -> int:
     from tools.generation.engine import adhoc_provider
     from tools.quality.judge import JudgeSettings, judge_progress_line, judge_summary_lines, prepare_judge, run_judge

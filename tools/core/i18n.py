@@ -19,6 +19,12 @@ def default_language() -> str:
     return _default_language
 
 
+def status_word(status: str, key_prefix: str, lang: str | None = None) -> str:
+    """A run's status for a terminal summary: in English the word the run uses ("finished"), which
+    scripts read; in Chinese the string `<key_prefix>.<status>` says it in words."""
+    return status if (lang or _default_language) == "en" else t(f"{key_prefix}.{status}", lang)
+
+
 def t(key: str, lang: str | None = None, **params) -> str:
     """The string `key` in `lang` (default: the process default), formatted with `params`."""
     lang = lang or _default_language

@@ -81,7 +81,8 @@ def minhash_signatures(texts: list[str], num_perm: int = BANDS * ROWS) -> np.nda
 
 
 def candidate_pairs(signatures: np.ndarray, bands: int = BANDS, rows: int = ROWS, unique: bool = True) -> np.ndarray:
-    """Pairs (i < j), as an (n, 2) array (each once; with unique=False a pair found in several bands repeats), that agree on all rows of at least one band. Within a band's
+    """Pairs (i < j), as an (n, 2) array, that agree on all rows of at least one band: each once, or with
+    unique=False as found (a pair found in several bands repeats; the caller filters first). Within a band's
     bucket each member is paired with the bucket's first member and with its neighbour: linear in the
     bucket's size even when a thousand templated questions share one, and enough for the clusters
     (union-find) to join every member that is close to another."""

@@ -765,10 +765,9 @@ def judge_progress_line(progress, lang: str | None = None) -> str:
 
 def judge_summary_lines(progress, lang: str | None = None) -> list[str]:
     """The final summary of a judging run: status, counts, unscored items with their reasons, tokens, cost."""
-    from tools.core.i18n import default_language
+    from tools.core.i18n import status_word
 
-    # English keeps the status as the run names it ("finished"), as scripts read it; Chinese says it in words.
-    status = progress.status if (lang or default_language()) == "en" else t(f"jtab.status.{progress.status}", lang)
+    status = status_word(progress.status, "jtab.status", lang)
     lines = [t("judge.summary_status", lang, status=status, message=f" ({progress.message})" if progress.message else ""),
              t("judge.summary_items", lang, total=progress.total_items, scored=progress.scored, no_source=progress.no_source,
                unscored=progress.unscored, skipped=progress.skipped_items)]

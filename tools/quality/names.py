@@ -139,7 +139,7 @@ def _candidates(text: str):
             if name not in seen:
                 seen.add(name)
                 yield name, start, start + len(name)
-    cache = _token_names
+    cache = _token_names  # read here, not through _prose_names: one call less for each word of the dataset
     for token in text.split():
         names = cache.get(token)
         if names is None:

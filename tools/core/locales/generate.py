@@ -131,9 +131,9 @@ STRINGS = {
                                  "A generation is already running for dataset {name}; wait for it or cancel it first."),
     "error.generate_table_rows": _s("变量表的每一行应为 变量、值 两列。", "Each row of the variables table must have a variable and a value."),
     # --- the command line's lines (plain text; the page renders its own panel) ---
-    "gcli.progress": _s("[{done}/{total} 单元]  {what} {items}  失败 {failed}{failures}  重复 {duplicates}  重试 {retries}  "
+    "gcli.progress": _s("[{done}/{total} 单元]  {counted} {items}  失败 {failed}{failures}  重复 {duplicates}  重试 {retries}  "
                         "token {tokens_in}/{tokens_out}  用时 {elapsed}  预计剩余 {eta}",
-                        "[{done}/{total} units]  {what} {items}  failed {failed}{failures}  duplicates {duplicates}  retries {retries}  "
+                        "[{done}/{total} units]  {counted} {items}  failed {failed}{failures}  duplicates {duplicates}  retries {retries}  "
                         "tokens {tokens_in}/{tokens_out}  elapsed {elapsed}  ETA {eta}"),
     "gcli.what.items": _s("条目", "items"),
     "gcli.what.questions": _s("题目", "questions"),
