@@ -23,6 +23,7 @@ from schema.exam import Exam, Leakage
 from tools.core.errors import UserError
 from tools.core.workdir import FileLock, atomic_write_text, validate_name
 
+EXAMS_FOLDER = "exams"  # inside the work directory
 VERSION_FILE = re.compile(r"^v(\d+)\.json$")
 DRAFT_FILE = "draft.jsonl"
 LOCK_FILE = ".lock"
@@ -110,6 +111,19 @@ class ExamStore:
                 if question.id in flags:
                     question.leakage = Leakage.model_validate(flags[question.id])
         return exam
+
+    def control_sections(self, docset: str) -> dict[str, list[str]]:
+        """section -> the exams (latest versions) on `docset` that hold it out of generation as a control."""
+        sections: dict[str, list[str]] = {}
+        for name in self.names():
+            try:
+                exam = self.load(name, with_leakage=False)
+            except UserError:
+                continue  # an unreadable exam holds nothing out; `exam list` names the problem
+            if exam.docset == docset:
+                for section in exam.control_sections:
+                    sections.setdefault(section, []).append(name)
+        return sections
 
     def summaries(self) -> list[dict]:
         """One row per exam (latest version): name, versions, docset, questions, per kind, created, leaked."""

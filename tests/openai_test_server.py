@@ -81,12 +81,13 @@ def default_responder(info: RequestInfo) -> str:
 JUDGE_CRITERIA = ("groundedness", "correctness", "relevance", "completeness", "clarity")
 
 
-def _system_text(info: RequestInfo) -> str:
+def system_text(info: RequestInfo) -> str:
+    """The request's system messages as one text."""
     return "\n".join(str(m.get("content") or "") for m in info.messages if m.get("role") == "system")
 
 
 def is_judge_request(info: RequestInfo) -> bool:
-    return '"groundedness"' in _system_text(info)
+    return '"groundedness"' in system_text(info)
 
 
 def judgement_scores(prompt: str) -> dict[str, int]:
@@ -101,7 +102,7 @@ def judgement_scores(prompt: str) -> dict[str, int]:
 def make_judgement(info: RequestInfo) -> dict:
     scores = judgement_scores(info.prompt)
     verdict = {name: {"score": scores[name], "reason": f"The answer rates {scores[name]} on {name}."} for name in JUDGE_CRITERIA}
-    if '"groundedness": null' in _system_text(info):
+    if '"groundedness": null' in system_text(info):
         verdict["groundedness"] = None
     verdict["overall"] = {"score": scores["overall"], "reason": f"Overall the item rates {scores['overall']}."}
     return verdict
@@ -112,23 +113,25 @@ _EXAM_COUNT = re.compile(r"exactly (\d+) questions|恰好包含 (\d+) 道题")
 
 def is_exam_request(info: RequestInfo) -> bool:
     """An exam-creation request (tools/generation/exams.py): its system message asks for {"questions": ...}."""
-    return '{"questions": [' in _system_text(info)
+    return '{"questions": [' in system_text(info)
 
 
 def exam_request_kind(info: RequestInfo) -> str:
-    system = _system_text(info)
+    """mc, tf, short or code, by the reply shape the system message asks for (the older shapes included)."""
+    system = system_text(info)
     if '"options"' in system:
         return "mc"
-    if "<a statement>" in system:
+    if '"statement"' in system or "<a statement>" in system:
         return "tf"
-    return "code" if "<reference code>" in system else "short"
+    return "code" if "<reference code" in system or "Write code with the library" in system else "short"
 
 
 def make_exam_questions(info: RequestInfo) -> list[dict]:
     """Deterministic questions of the requested kind and count, distinct per slice (a digest of the prompt):
-    mc with 4 distinct options and the answer index, tf with true/false, short/code with a text answer."""
+    mc with 4 distinct options and the answer index, tf as a statement and its false twin (or, asked in the
+    older shape, a statement and its truth), short/code with a text answer."""
     kind = exam_request_kind(info)
-    match = _EXAM_COUNT.search(_system_text(info))
+    match = _EXAM_COUNT.search(system_text(info))
     count = max(1, min(int(match.group(1) or match.group(2)), 20)) if match else 2
     section = _SECTION_LINE.search(info.prompt)
     heading = section.group(1).strip() if section else "the documentation"
@@ -140,6 +143,9 @@ def make_exam_questions(info: RequestInfo) -> list[dict]:
             options = [f"Option {letter} of {tag}" for letter in "ABCD"]
             questions.append({"question": f"Which value does “{heading}” document? (q {tag})", "options": options,
                               "answer": int(digest[i], 16) % 4})
+        elif kind == "tf" and '"false_statement"' in system_text(info):
+            questions.append({"statement": f"“{heading}” states fact {tag}.",
+                              "false_statement": f"“{heading}” states fact {tag[::-1]}."})
         elif kind == "tf":
             questions.append({"question": f"“{heading}” states fact {tag}.", "answer": int(digest[i], 16) % 2 == 0})
         elif kind == "code":
@@ -427,8 +433,13 @@ def main(argv: list[str] | None = None) -> None:
     faults = {kind: args.fault_rate / len(faulty) for kind in faulty} if args.fault_rate else None
     server = OpenAITestServer(latency=args.latency, faults=faults, seed=args.seed, port=args.port, api_key=args.api_key,
                               json_mode="reject" if args.reject_json_mode else "accept")
+    serve_until_interrupted(server, "OpenAI test server")
+
+
+def serve_until_interrupted(server: OpenAITestServer, label: str) -> None:
+    """Start `server` and keep it answering until Ctrl-C (the standalone entry points)."""
     server.start()
-    print(f"OpenAI test server at {server.base_url} (Ctrl-C to stop)", flush=True)
+    print(f"{label} at {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         while True:
             time.sleep(3600)

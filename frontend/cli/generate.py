@@ -143,6 +143,7 @@ def cmd_generate_dry_run(args) -> int:
     from tools.core.workdir import validate_name
     from tools.docs.docsets import slice_docset
     from tools.generation.docsync import doc_changes
+    from tools.generation.engine import without_control_sections
 
     store = global_var.datasets()
     dataset = validate_name(args.dataset, "dataset name")
@@ -157,6 +158,11 @@ def cmd_generate_dry_run(args) -> int:
     if not folder.is_dir():
         raise UserError("error.not_found", what="docs", name=args.docs)
     slices, files = slice_docset(folder, budget)
+    if not args.include_control_sections:
+        notes: list[tuple[str, dict]] = []
+        slices = without_control_sections(slices, args.docs, notes)
+        for key, params in notes:
+            print(t(key, **params))
     print(t("docsync.not_generated_yet", name=dataset))
     print(t("gcli.plan", slices=len(slices), files=len(files), calls=len(slices) * args.rounds, pairs=args.pairs))
     return 0
@@ -183,7 +189,8 @@ def cmd_generate(args) -> int:
 
     # Without --template: the built-in template of the command's language (--lang).
     template = args.template or global_var.prompts().default_name(default_language()) or "default"
-    prepared = prepare_generation(args.docs, args.dataset, provider, template, parse_variables(args.var), settings)
+    prepared = prepare_generation(args.docs, args.dataset, provider, template, parse_variables(args.var), settings,
+                                  include_control=args.include_control_sections)
     if args.score_with:
         from tools.quality.judge import enable_scoring
 
@@ -272,6 +279,8 @@ def register_generate(subparsers) -> None:
     generate.add_argument("--score-with", metavar="PROVIDER", help="score each unit's new items with this saved provider "
                           "as the LLM judge, right after they are written (see `datasets score`)")
     generate.add_argument("--score-template", default=None, help="judge template with --score-with (default: by --lang)")
+    generate.add_argument("--include-control-sections", action="store_true",
+                          help="also generate from the sections an exam holds out as its control (skipped by default)")
     generate.add_argument("--dry-run", action="store_true",
                           help="call nothing: print the plan and, for a dataset generated before, which slices are "
                                "unchanged, changed, new or gone since (no provider needed)")

@@ -283,9 +283,11 @@ def prepare_generation(
     settings: GenerationSettings | None = None,
     store=None,
     slice_ids: list[str] | None = None,
+    include_control: bool = False,
 ) -> PreparedGeneration:
     """The one place that checks a generation request; raises UserError saying what to fix.
-    `slice_ids`: generate from exactly these slices of the doc set (None: all of them)."""
+    `slice_ids`: generate from exactly these slices of the doc set (None: all of them). The slices of
+    sections an exam holds out as its control are skipped unless `include_control`."""
     from tools.docs.docsets import slice_docset
     from tools.core.workdir import validate_name
 
@@ -322,6 +324,8 @@ def prepare_generation(
         if missing or not wanted:
             raise UserError("error.examgen_unknown_slices", docs=docs, ids=", ".join(missing) or "-")
         slices = [s for s in slices if s.slice_id in set(wanted)]
+    if not include_control:
+        slices = without_control_sections(slices, docs, notes)
 
     # Another process writing into this dataset (a generation run, an import) is named before any work.
     # (A run of this very process is refused by start_generation_job, with the job rule's message.)
@@ -342,6 +346,25 @@ def prepare_generation(
         notes.append(("generate.resuming", {"name": dataset}))
     return PreparedGeneration(docs=docs, dataset=dataset, provider=provider, template=template, variables=variables,
                               settings=settings, slices=slices, store=store, resuming=resuming, notes=notes)
+
+
+def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list[tuple[str, dict]]) -> list[DocumentSlice]:
+    """The slices outside every control section an exam on `docs` holds out (noted when any is skipped)."""
+    from db.exam_store import EXAMS_FOLDER, ExamStore
+    from schema.exam import in_sections, section_label
+
+    controls = ExamStore(global_var.workdir().root / EXAMS_FOLDER).control_sections(docs)
+    if not controls:
+        return slices
+    sections = sorted(controls)
+    kept = [s for s in slices if not in_sections(section_label(s.source, s.heading_path), sections)]
+    if len(kept) < len(slices):
+        exams = sorted({name for names in controls.values() for name in names})
+        notes.append(("generate.control_skipped", {"slices": len(slices) - len(kept), "sections": "; ".join(sections),
+                                                   "exams": ", ".join(exams)}))
+    if not kept:
+        raise UserError("error.generate_only_control", docs=docs, exams=", ".join(sorted({n for v in controls.values() for n in v})))
+    return kept
 
 
 # ---------------------------------------------------------------- progress

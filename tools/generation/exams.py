@@ -13,10 +13,20 @@ unit has an outcome, the draft is frozen into the next version (v1, v2, ...) and
 
 Kinds and their checks (a reply that fails them is sent back once with the problem named):
   mc     4 distinct options, one correct (`answer` its index; a letter "B" or the option's text repaired);
-         the distractors come from the docs: the prompt adds an excerpt of another slice to draw them from
-  tf     a statement and whether it is true (true/false, "对"/"错" repaired); options True/False (对/错)
+         the distractors come from the docs (the prompt adds an excerpt of another slice to draw them from)
+         and must be of the right option's type (tools.evaluation.values): a question whose wrong options
+         are of another type is dropped. A question whose options are whole statements ("which statement
+         is correct?") is kept as kind "recognition": it is answered by recognising a sentence, and is
+         reported apart.
+  tf     a true statement and its false twin (one fact changed): two questions sharing `pair`, so every
+         exam has as many true as false statements. The older shape, one statement and whether it is true,
+         is accepted; such statements are balanced when the exam is frozen (the surplus label is dropped).
   short  a question and a short reference answer
-  code   a task "write code with the library that ..." and a reference solution
+  code   a task "write code with the library that ... and prints ..." and a reference solution that prints
+
+Every question keeps its slice's text (QuestionSource.excerpt): the evidence a judge and the open-book
+condition see. Control sections (`control_sections`) are held out of generation (tools.generation.engine
+skips their slices), so the exam's questions on them measure what the model knows without training on them.
 """
 
 from __future__ import annotations
@@ -32,9 +42,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 import global_var
-from db.exam_store import ExamStore
+from db.exam_store import EXAMS_FOLDER, ExamStore
 from schema.document import DocumentSlice
-from schema.exam import QUESTION_KINDS, TF_OPTIONS_EN, TF_OPTIONS_ZH, Exam, Leakage, Question, QuestionSource
+from schema.exam import (QUESTION_KINDS, SECTION_SEPARATOR, TF_OPTIONS_EN, TF_OPTIONS_ZH, Exam, Leakage, Question,
+                         QuestionSource, in_sections, section_label)
+from tools.evaluation.values import is_recognition, mismatched_options
 from schema.provider import APIProvider
 from tools.core.errors import UserError
 from tools.generation.engine import (
@@ -53,14 +65,13 @@ from tools.generation.engine import (
 )
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 
-EXAMS_FOLDER = "exams"  # inside the work directory
 UNIT_DONE = "unit_done"
 UNIT_FAILED = "unit_failed"
 MC_OPTIONS = 4
 # How much of another slice the multiple-choice prompt shows as the source of distractors.
 DISTRACTOR_EXCERPT_CHARS = 1500
 # The header fields that must match for a draft to be resumed.
-DRAFT_SPEC = ("docset", "kinds", "per_slice", "lang", "slices", "max_slice_tokens")
+DRAFT_SPEC = ("docset", "kinds", "per_slice", "lang", "slices", "max_slice_tokens", "control_sections")
 
 
 def exam_store() -> ExamStore:
@@ -151,9 +162,9 @@ def parse_kinds(value: str | list[str] | None) -> list[str]:
 
 _SHAPES = {
     "mc": '{"questions": [{"question": "...", "options": ["...", "...", "...", "..."], "answer": 0}]}',
-    "tf": '{"questions": [{"question": "<a statement>", "answer": true}]}',
+    "tf": '{"questions": [{"statement": "<a true statement>", "false_statement": "<the same statement with one fact changed>"}]}',
     "short": '{"questions": [{"question": "...", "answer": "..."}]}',
-    "code": '{"questions": [{"question": "Write code with the library that ...", "answer": "<reference code>"}]}',
+    "code": '{"questions": [{"question": "Write code with the library that ... and prints ...", "answer": "<reference code that prints its result>"}]}',
 }
 _SYSTEM = {
     "en": ("You write exam questions that test whether a model has learned a software library's documentation. "
@@ -166,25 +177,30 @@ _LANGUAGE_NAMES = {"en": {"en": "English", "zh": "Chinese"}, "zh": {"en": "英�
 _KIND_RULES = {
     "en": {
         "mc": ("Multiple choice: each question has exactly 4 options, all different, exactly one correct; \"answer\" is the "
-               "0-based index of the correct option. The 3 wrong options must be plausible: take them from other facts of "
-               "the documentation (the other excerpt below, or other values of the same excerpt), never nonsense. Do not "
-               "label the options with letters."),
-        "tf": ("True/false: each question is a statement about the library; \"answer\" is true when the documentation "
-               "says it is right, false otherwise. Write about as many false statements as true ones; a false one changes "
-               "one fact of the documentation."),
+               "0-based index of the correct option. The 3 wrong options must be plausible and of the same type as the "
+               "correct one (a number for a number, a version for a version, an error code for an error code, a name for "
+               "a name): take them from other facts of the documentation (the other excerpt below, or other values of the "
+               "same excerpt), never nonsense. The question alone must decide the answer: do not make the correct option "
+               "the only full sentence. Do not label the options with letters."),
+        "tf": ("True/false: for each question write one true statement about the library, as the documentation says it "
+               "(\"statement\"), and its false twin (\"false_statement\"): the same sentence with exactly one fact "
+               "changed (another value, name or code), so that only someone who knows the documentation can tell them apart."),
         "short": "Short answer: each question has one short factual answer (a name, a value, a phrase) found in the excerpt.",
         "code": ("Code task: each question asks to write code with the library that does something the excerpt documents "
-                 "(\"Write code with the library that ...\"); \"answer\" is a short reference solution using only names "
-                 "the documentation shows."),
+                 "and prints the result (\"Write code with the library that ... and prints ...\"); \"answer\" is a short, "
+                 "complete Python reference solution that imports what it uses, uses only names the documentation shows, "
+                 "and prints its result with print()."),
     },
     "zh": {
         "mc": ("单选题:每题恰好 4 个互不相同的选项,只有一个正确;\"answer\" 是正确选项的下标(从 0 开始)。"
-               "3 个错误选项要有迷惑性:取自文档中的其他事实(下面的另一段节选,或本段中的其他取值),不要胡编。选项前不要加字母。"),
-        "tf": ("判断题:每题是一句关于这个库的陈述;文档说它对时 \"answer\" 为 true,否则为 false。"
-               "对错题目数量大致相当;错误的陈述改动文档中的一个事实。"),
+               "3 个错误选项要有迷惑性,且与正确选项同一类型(数字对数字、版本号对版本号、错误码对错误码、名称对名称):"
+               "取自文档中的其他事实(下面的另一段节选,或本段中的其他取值),不要胡编。必须读懂题目才能选对:"
+               "不要让正确选项成为唯一的完整句子。选项前不要加字母。"),
+        "tf": ("判断题:每题写一句符合文档的正确陈述(\"statement\"),以及它的错误孪生句(\"false_statement\"):"
+               "同一句话只改动一个事实(另一个取值、名称或错误码),只有掌握文档的人才能分辨。"),
         "short": "简答题:每题有一个简短的事实性答案(名称、取值或短语),可在节选中找到。",
-        "code": ("编程题:每题要求用这个库写代码完成节选中记载的某件事(“用这个库写代码,实现……”);"
-                 "\"answer\" 是简短的参考代码,只使用文档中出现的名称。"),
+        "code": ("编程题:每题要求用这个库写代码完成节选中记载的某件事并打印结果(“用这个库写代码,实现……并打印……”);"
+                 "\"answer\" 是简短、完整的 Python 参考代码:导入所用的名称,只使用文档中出现的名称,并用 print() 打印结果。"),
     },
 }
 DEFAULT_EXAM_TEMPLATE_EN = """{rules}
@@ -222,7 +238,9 @@ def exam_correction_prompt(detail: str, kind: str, count: int) -> str:
 
 # ---------------------------------------------------------------- parsing and validating a reply
 
-_OPTION_LABEL = re.compile(r"^\s*(?:[A-Da-d]|[1-4])\s*[.)::、]\s*")
+# An option label: "A. ", "b) ", "(C) ", "3、", "D:" — a letter or digit followed by its mark and then a space
+# (or a CJK mark); "2.3.1", "3.10" and "a.b" are values, not labels.
+_OPTION_LABEL = re.compile(r"^\s*\(?([A-Da-d]|[1-4])\s*(?:[.):]\s+|[:、)]\s*)(?=\S)")
 _TRUE_WORDS = {"true", "t", "yes", "correct", "对", "正确", "是", "√"}
 _FALSE_WORDS = {"false", "f", "no", "incorrect", "wrong", "错", "错误", "否", "×"}
 
@@ -269,12 +287,15 @@ def _tf_answer(value: Any, where: str) -> bool:
     raise OutputError("wrong_schema", f"{where}.answer: expected true or false, got {value!r}"[:200])
 
 
-def validate_question(data: Any, kind: str, lang: str, where: str = "questions[0]") -> dict:
-    """{question, options, answer} of one question of `kind`, repaired where the intent is clear;
+def validate_question(data: Any, kind: str, lang: str, where: str = "questions[0]") -> list[dict]:
+    """The questions one reply entry of `kind` makes: {question, options, answer[, kind, pair]} each
+    (a true/false entry makes a true statement and its false twin), repaired where the intent is clear;
     OutputError naming what is wrong otherwise."""
     if not isinstance(data, dict):
         raise OutputError("wrong_schema", f"{where}: expected an object, got {type(data).__name__}")
     data = {str(key).strip().lower(): value for key, value in data.items()}
+    if kind == "tf":
+        return _tf_questions(data, lang, where)
     question = _text(data.get("question"), f"{where}.question")
     if kind == "mc":
         options = data.get("options")
@@ -285,35 +306,67 @@ def validate_question(data: Any, kind: str, lang: str, where: str = "questions[0
             raise OutputError("wrong_schema", f"{where}.options: expected exactly {MC_OPTIONS} options, got {count}")
         options = [_text(option, f"{where}.options[{i}]") if not isinstance(option, (int, float)) or isinstance(option, bool)
                    else str(option) for i, option in enumerate(options)]
-        if all(_OPTION_LABEL.match(option) for option in options):
-            options = [_OPTION_LABEL.sub("", option, count=1).strip() or option for option in options]
+        labels = [_OPTION_LABEL.match(option) for option in options]
+        # Labels are stripped only when every option carries the next one in order: A B C D, or 1 2 3 4.
+        if all(labels) and ("".join(m.group(1).upper() for m in labels) in ("ABCD", "1234")):
+            options = [option[match.end():].strip() or option for option, match in zip(options, labels)]
         keys = [normalize_question(option) or option for option in options]
         if len(set(keys)) != len(keys):
             raise OutputError("wrong_schema", f"{where}.options: the {MC_OPTIONS} options must all differ")
-        return {"question": question, "options": options, "answer": _mc_answer(data.get("answer"), options, where)}
-    if kind == "tf":
-        truth = _tf_answer(data.get("answer"), where)
-        return {"question": question, "options": list(TF_OPTIONS_ZH if lang == "zh" else TF_OPTIONS_EN),
-                "answer": 0 if truth else 1}
+        answer = _mc_answer(data.get("answer"), options, where)
+        return [{"question": question, "options": options, "answer": answer,
+                 "kind": "recognition" if is_recognition(question, options) else "mc"}]
     answer = data.get("answer")
     if kind == "code" and isinstance(answer, str):
         answer = answer.strip("\n")
-    return {"question": question, "options": [], "answer": _text(answer, f"{where}.answer")}
+    return [{"question": question, "options": [], "answer": _text(answer, f"{where}.answer")}]
+
+
+def _tf_questions(data: dict, lang: str, where: str) -> list[dict]:
+    """A true statement and its false twin ({"statement", "false_statement"}), or one statement with its truth
+    ({"question", "answer"}, the older shape)."""
+    options = list(TF_OPTIONS_ZH if lang == "zh" else TF_OPTIONS_EN)
+    if "statement" in data or "false_statement" in data:
+        true_text = _text(data.get("statement"), f"{where}.statement")
+        false_text = _text(data.get("false_statement"), f"{where}.false_statement")
+        if normalize_question(true_text) == normalize_question(false_text):
+            raise OutputError("wrong_schema", f"{where}.false_statement: it must change one fact of the statement, "
+                                              "not repeat it")
+        return [{"question": true_text, "options": options, "answer": 0, "twin": "t"},
+                {"question": false_text, "options": options, "answer": 1, "twin": "f"}]
+    question = _text(data.get("question"), f"{where}.question")
+    truth = _tf_answer(data.get("answer"), where)
+    return [{"question": question, "options": options, "answer": 0 if truth else 1}]
 
 
 def parse_exam_questions(content: str | None, kind: str, lang: str) -> list[dict]:
     """Questions of `kind` from a reply: {"questions": [...]}, one question object, or a list of them."""
+    return parse_exam_reply(content, kind, lang)[0]
+
+
+def parse_exam_reply(content: str | None, kind: str, lang: str) -> tuple[list[dict], int]:
+    """(questions kept, multiple-choice questions dropped because their wrong options are of another type
+    than the right one); OutputError when nothing usable is left."""
     data = json_from_reply(content)
     if isinstance(data, dict) and "questions" in data:
         data = data["questions"]
-    elif isinstance(data, dict) and "question" in data:
+    elif isinstance(data, dict) and ("question" in data or "statement" in data):
         data = [data]
     if not isinstance(data, list):
         keys = ", ".join(sorted(map(str, data))) if isinstance(data, dict) else type(data).__name__
         raise OutputError("wrong_schema", f"expected {_SHAPES[kind]}, got an object with {keys}"[:300])
     if not data:
         raise OutputError("no_questions", "the list of questions was empty")
-    return [validate_question(entry, kind, lang, f"questions[{i}]") for i, entry in enumerate(data)]
+    questions = [question for i, entry in enumerate(data) for question in validate_question(entry, kind, lang, f"questions[{i}]")]
+    if kind == "mc":
+        kept = [q for q in questions if q["kind"] == "recognition" or not mismatched_options(q["options"], q["answer"])]
+        if not kept:
+            index = mismatched_options(questions[0]["options"], questions[0]["answer"])[0]
+            raise OutputError("mixed_option_types", f"questions[0].options[{index}] {questions[0]['options'][index]!r} is not "
+                              f"of the same type as the correct option {questions[0]['options'][questions[0]['answer']]!r}: "
+                              "write wrong options of the correct option's type"[:300])
+        return kept, len(questions) - len(kept)
+    return questions, 0
 
 
 # ---------------------------------------------------------------- preparing a creation
@@ -332,6 +385,7 @@ class PreparedExam:
     slices: list[DocumentSlice]
     store: ExamStore
     selected_slices: list[str] | None = None  # the ids asked for (None: all slices)
+    control_sections: list[str] = field(default_factory=list)  # held out of generation (schema.exam.in_sections)
     resuming: bool = False
     notes: list[tuple[str, dict]] = field(default_factory=list)
 
@@ -346,7 +400,7 @@ class PreparedExam:
     def header(self) -> dict:
         return {"docset": self.docset, "kinds": self.kinds, "per_slice": self.settings.per_slice, "lang": self.lang,
                 "slices": self.selected_slices, "max_slice_tokens": self.settings.max_slice_tokens,
-                "provider": self.provider.name, "model": self.provider.model_id}
+                "control_sections": self.control_sections, "provider": self.provider.name, "model": self.provider.model_id}
 
 
 def docs_language(slices: list[DocumentSlice]) -> str:
@@ -357,9 +411,30 @@ def docs_language(slices: list[DocumentSlice]) -> str:
     return "zh" if votes["zh"] > votes["en"] else "en"
 
 
+def control_sections_of(slices: list[DocumentSlice], wanted: list[str] | None, docset: str) -> list[str]:
+    """The control sections asked for, each checked to name a document or section of the doc set
+    ('guide/errors.md' or 'guide/errors.md > Errors > Scheduler'); UserError naming one that does not."""
+    labels = [section_label(s.source, s.heading_path) for s in slices]
+    sections = []
+    for value in wanted or []:
+        section = SECTION_SEPARATOR.join(part.strip() for part in str(value).split(">") if part.strip())
+        if not section:
+            continue
+        if not any(in_sections(label, [section]) for label in labels):
+            documents = sorted({s.source for s in slices})
+            raise UserError("error.examgen_unknown_section", section=section, docs=docset,
+                            examples=", ".join(documents[:6]) + (" …" if len(documents) > 6 else ""))
+        if section not in sections:
+            sections.append(section)
+    if sections and all(in_sections(label, sections) for label in labels):
+        raise UserError("error.examgen_all_control", docs=docset)
+    return sections
+
+
 def prepare_exam(name: str, docset: str, provider: str | APIProvider, kinds: str | list[str] | None = None,
                  settings: ExamSettings | None = None, slice_ids: list[str] | None = None, lang: str | None = None,
-                 restart: bool = False, store: ExamStore | None = None) -> PreparedExam:
+                 restart: bool = False, store: ExamStore | None = None,
+                 control_sections: list[str] | None = None) -> PreparedExam:
     """The one place that checks an exam-creation request; raises UserError saying what to fix."""
     from tools.core.i18n import LANGUAGES
     from tools.core.workdir import validate_name
@@ -394,11 +469,15 @@ def prepare_exam(name: str, docset: str, provider: str | APIProvider, kinds: str
         if missing or not selected:
             raise UserError("error.examgen_unknown_slices", docs=docset, ids=", ".join(missing) or "-")
         slices = [s for s in slices if s.slice_id in set(selected)]
+    controls = control_sections_of(slices, control_sections, docset)
     lang = lang or docs_language(slices)
     # Another process creating this exam is named before any work.
     store.lock(name).acquire().release()
     prepared = PreparedExam(name=name, docset=docset, provider=provider, kinds=kinds, lang=lang, settings=settings,
-                            slices=slices, store=store, selected_slices=selected, notes=notes)
+                            slices=slices, store=store, selected_slices=selected, control_sections=controls, notes=notes)
+    if controls:
+        held = sum(1 for s in slices if in_sections(section_label(s.source, s.heading_path), controls))
+        notes.append(("examgen.control_sections", {"sections": "; ".join(controls), "slices": held}))
     header, _ = store.read_draft(name)
     if header is not None:
         if restart:
@@ -406,7 +485,8 @@ def prepare_exam(name: str, docset: str, provider: str | APIProvider, kinds: str
             notes.append(("examgen.draft_discarded", {"name": name}))
         else:
             wanted = prepared.header()
-            differs = [key for key in DRAFT_SPEC if header.get(key) != wanted[key]]
+            # A draft written before a field existed holds nothing for it: an empty value matches.
+            differs = [key for key in DRAFT_SPEC if (header.get(key) or None) != (wanted[key] or None)]
             if differs:
                 raise UserError("error.examgen_draft_mismatch", name=name, fields=", ".join(differs))
             prepared.resuming = True
@@ -422,6 +502,30 @@ def prepare_exam(name: str, docset: str, provider: str | APIProvider, kinds: str
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def questions_of_unit(unit: ExamUnit, questions: list[dict], source: QuestionSource, seen: set[str]) -> tuple[list[dict], int]:
+    """(the unit's questions as stored in the draft, duplicates dropped). A true statement and its false twin
+    stay together: when either repeats a question already written, both are dropped, so the labels stay balanced."""
+    kept, duplicates = [], 0
+    groups: list[list[dict]] = []
+    for question in questions:
+        if question.get("twin") == "f" and groups and groups[-1][0].get("twin") == "t" and len(groups[-1]) == 1:
+            groups[-1].append(question)
+        else:
+            groups.append([question])
+    for number, group in enumerate(groups, 1):
+        keys = [normalize_question(q["question"]) for q in group]
+        if not all(keys) or any(key in seen for key in keys):
+            duplicates += len(group)
+            continue
+        seen.update(keys)
+        for question in group:
+            twin = question.get("twin")
+            fields = {key: question[key] for key in ("question", "options", "answer")}
+            kept.append(Question(id=f"{unit.key}:{number}{twin or ''}", kind=question.get("kind") or unit.kind, source=source,
+                                 pair=f"{unit.key}:{number}" if twin else None, **fields).model_dump(exclude_none=True))
+    return kept, duplicates
 
 
 class ExamRun(UnitRunner):
@@ -513,7 +617,7 @@ class ExamRun(UnitRunner):
         prepared, progress = self.prepared, self.progress
         tokens = [0, 0]
         try:
-            questions = await self._questions(unit, tokens)
+            questions, mixed = await self._questions(unit, tokens)
         except UnitFailure as failure:
             self.store.append_draft(prepared.name, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
                                                     "detail": failure.detail, "tokens": tokens, "at": _now_iso()})
@@ -525,26 +629,21 @@ class ExamRun(UnitRunner):
             progress.recent_failures = (progress.recent_failures + [record])[-10:]
             self._publish()
             return
-        kept, duplicates = [], 0
         source = QuestionSource(source_doc=unit.slice.source, heading_path=list(unit.slice.heading_path),
-                                slice_id=unit.slice.slice_id)
-        for number, question in enumerate(questions, 1):
-            key = normalize_question(question["question"])
-            if not key or key in self._seen:
-                duplicates += 1
-                continue
-            self._seen.add(key)
-            kept.append(Question(id=f"{unit.key}:{number}", kind=unit.kind, source=source, **question).model_dump())
+                                slice_id=unit.slice.slice_id, excerpt=unit.slice.text)
+        kept, duplicates = questions_of_unit(unit, questions, source, self._seen)
         # One line per unit: the unit's questions and its completion cannot be separated by a kill.
         self.store.append_draft(prepared.name, {"type": UNIT_DONE, "unit": unit.key, "questions": kept,
-                                                "duplicates": duplicates, "tokens": tokens, "at": _now_iso()})
+                                                "duplicates": duplicates, "mixed_types": mixed, "tokens": tokens,
+                                                "at": _now_iso()})
         progress.done_units += 1
         progress.items += len(kept)
         progress.duplicates += duplicates
         self._publish()
 
-    async def _questions(self, unit: ExamUnit, tokens: list[int]) -> list[dict]:
-        """Validated questions for one unit; an unusable reply is retried once with the problem explained."""
+    async def _questions(self, unit: ExamUnit, tokens: list[int]) -> tuple[list[dict], int]:
+        """(validated questions of one unit, questions dropped for mixed option types); an unusable reply is
+        retried once with the problem explained."""
         lang, count = self.prepared.lang, self.settings.per_slice
         messages = [{"role": "system", "content": exam_system_prompt(unit.kind, count, lang)},
                     {"role": "user", "content": exam_user_prompt(unit, lang)}]
@@ -552,7 +651,7 @@ class ExamRun(UnitRunner):
         for correction in (False, True):
             content = await self._call(messages, tokens)
             try:
-                return parse_exam_questions(content, unit.kind, lang)
+                return parse_exam_reply(content, unit.kind, lang)
             except OutputError as exc:
                 problem = exc
             if not correction:
@@ -579,16 +678,18 @@ class ExamRun(UnitRunner):
         by_unit: dict[str, list[dict]] = {}
         failed: dict[str, dict] = {}
         tokens = [0, 0]
+        mixed = 0
         for record in records:
             unit = record.get("unit")
             tokens[0] += (record.get("tokens") or [0, 0])[0]
             tokens[1] += (record.get("tokens") or [0, 0])[1]
             if record.get("type") == UNIT_DONE:
                 by_unit[unit] = record.get("questions") or []
+                mixed += int(record.get("mixed_types") or 0)
                 failed.pop(unit, None)
             elif record.get("type") == UNIT_FAILED and unit not in by_unit:
                 failed[unit] = {"unit": unit, "reason": record.get("reason"), "detail": record.get("detail")}
-        questions = [question for unit in prepared.units for question in by_unit.get(unit.key, [])]
+        questions, unbalanced = balance_true_false([question for unit in prepared.units for question in by_unit.get(unit.key, [])])
         if not questions:
             raise UserError("error.examgen_no_questions", name=prepared.name, failed=len(failed))
         generator = {"provider": prepared.provider.name, "model": prepared.provider.model_id, "kinds": prepared.kinds,
@@ -597,12 +698,25 @@ class ExamRun(UnitRunner):
                      "units": len(prepared.units), "failed_units": list(failed.values())[:MAX_LISTED_FAILURES],
                      "tokens": {"in": tokens[0], "out": tokens[1]},
                      "cost": prepared.provider.estimate_cost(tokens[0], tokens[1]),
+                     "dropped": {"mixed_option_types": mixed, "true_false_balance": unbalanced},
                      "settings": {k: v for k, v in asdict(self.settings).items()}}
         exam = Exam(name=prepared.name, docset=prepared.docset, lang=prepared.lang, generator=generator,
-                    questions=[Question.model_validate(q) for q in questions])
+                    control_sections=prepared.control_sections, questions=[Question.model_validate(q) for q in questions])
         frozen = self.store.save_new_version(exam)
         self.store.discard_draft(prepared.name)
         return frozen
+
+
+def balance_true_false(questions: list[dict]) -> tuple[list[dict], int]:
+    """(questions with as many true as false single statements, how many were dropped). Twins are balanced
+    already; of the statements written without a twin, the surplus label's last ones are dropped, so a
+    model that always answers one label scores 50 %."""
+    single = [q for q in questions if q.get("kind") == "tf" and not q.get("pair")]
+    true_ids = [q["id"] for q in single if q.get("answer") == 0]
+    false_ids = [q["id"] for q in single if q.get("answer") == 1]
+    keep = min(len(true_ids), len(false_ids))
+    dropped = set(true_ids[keep:]) | set(false_ids[keep:])
+    return [q for q in questions if q["id"] not in dropped], len(dropped)
 
 
 def run_exam_creation(prepared: PreparedExam, cancel_event: threading.Event | None = None,
@@ -716,6 +830,19 @@ def leaked_questions(questions: list[Question], items: list[dict], threshold: fl
     return flags
 
 
+def exam_leaks(questions: list[Question], items: list[dict], threshold: float | None = None) -> dict[str, Leakage]:
+    """question id -> Leakage for the questions a training item gives away: a near-duplicate question
+    (leaked_questions), or the same question words with the answer (a cloze asked with another lead-in,
+    tools.evaluation.coverage)."""
+    from tools.evaluation.coverage import question_coverage
+
+    flags = {qid: leak.model_copy(update={"match": "question"}) for qid, leak in leaked_questions(questions, items, threshold).items()}
+    for qid, coverage in question_coverage([q for q in questions if q.id not in flags], items).items():
+        if coverage.coverage == "verbatim":
+            flags[qid] = Leakage(flagged=True, similarity=coverage.similarity, item_id=coverage.item_id, match="cloze")
+    return flags
+
+
 @dataclass
 class LeakageResult:
     exam: str
@@ -742,7 +869,7 @@ def check_exam_leakage(name: str, dataset: str, version: int | None = None, drop
         raise UserError("error.not_found", what="dataset", name=dataset)
     exam = store.load(name, version, with_leakage=False)
     items = list(datasets.load(dataset).items.values())
-    flags = leaked_questions(exam.questions, items, threshold)
+    flags = exam_leaks(exam.questions, items, threshold)
     by_id = {item["id"]: item for item in items}
     flagged = []
     for question in exam.questions:

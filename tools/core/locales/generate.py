@@ -58,6 +58,16 @@ STRINGS = {
         "并发数 {requested} 超过服务 {provider} 的上限,已改为 {limit}。",
         "Concurrency {requested} is above the limit of provider {provider}; using {limit}.",
     ),
+    "generate.control_skipped": _s(
+        "跳过 {slices} 个片段:试卷 {exams} 把这些章节留作对照({sections}),不用于训练数据。加 --include-control-sections 可照常生成。",
+        "Skipping {slices} slices: exam {exams} holds these sections out as a control ({sections}), so they are not trained on. "
+        "Add --include-control-sections to generate from them anyway.",
+    ),
+    "error.generate_only_control": _s(
+        "所选片段全部属于试卷 {exams} 的对照章节:没有可生成的内容。请选择其他片段,或加 --include-control-sections。",
+        "Every chosen slice lies in a control section of exam {exams}: nothing is left to generate from. Choose other slices, "
+        "or add --include-control-sections.",
+    ),
     "generate.resuming": _s("数据集 {name} 已存在:继续上次的运行,已完成的单元将跳过。",
                             "Dataset {name} exists: resuming its run; finished units are skipped."),
     "generate.started": _s("已开始生成数据集 {name}:{units} 个单元,并发 {concurrency}。",
