@@ -360,12 +360,14 @@ def _check_no_live_worker(name: str) -> None:
 
 
 def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | None = None,
-                   tensorboard: bool = False, load_for_chat: bool = False) -> WorkerRun:
+                   tensorboard: bool = False, load_for_chat: bool = False, group: str | None = None,
+                   group_seeds: list[int] | None = None) -> WorkerRun:
     """Validate, write the run folder and launch its worker; returns the handle at once.
 
     Refused (UserError naming the blocker) while another device job runs, in this process or as a
     worker of another. `on_progress` receives every log record (from a follower thread);
-    `load_for_chat` loads base + adapter as this process's model when the run completes.
+    `load_for_chat` loads base + adapter as this process's model when the run completes. `group` (with
+    the seeds of its runs) records the run as one of a series trained alike with different seeds.
     """
     from train.loading import resolve_source
 
@@ -388,7 +390,8 @@ def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | No
             save_items(folder / "data" / "train.jsonl", train_items)
             save_items(folder / "data" / "eval.jsonl", eval_items)
             saved = {**config.to_dict(), "model_location": location, "model_is_local": is_local,
-                     "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds")}
+                     "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds"),
+                     **({"group": group, "group_seeds": list(group_seeds or [])} if group else {})}
             atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
             _write_starting_status(folder, run, plan["total_steps"], 0)
             return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)

@@ -1,4 +1,5 @@
-"""`python main.py runs compare RUN [RUN ...] [--format md|csv] [--curves step|epoch]`: training runs side by side.
+"""`python main.py runs compare [RUN ...] [--group NAME] [--same-scoring] [--format md|csv] [--curves step|epoch]`:
+training runs side by side.
 
 The comparison itself is train.compare (library code returns data); this module only prints it.
 """
@@ -9,11 +10,14 @@ from tools.core.i18n import t
 
 
 def cmd_runs_compare(args) -> int:
-    from train.compare import format_comparison, loss_curves, to_csv
+    from train.compare import format_comparison, group_runs, loss_curves, to_csv
 
-    text = format_comparison(args.runs, args.format)
+    runs = list(args.runs)
+    if args.group:  # the group's runs after those named (a run named and in the group is shown once)
+        runs += [run for run in group_runs(args.group) if run not in runs]
+    text = format_comparison(runs, args.format, same_scoring=args.same_scoring)
     if args.curves:
-        rows = loss_curves(args.runs, args.curves)
+        rows = loss_curves(runs, args.curves)
         curves = to_csv(["run", args.curves, "series", "value"], [[r["run"], f"{r['x']:g}", r["series"], f"{r['value']:.6g}"] for r in rows])
         text += ("\n" if args.format == "csv" else f"\n### {t('examgen.curves_title', x=args.curves)}\n\n```csv\n") + curves
         if args.format != "csv":
@@ -35,8 +39,14 @@ def register_runs(subparsers) -> None:
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     compare = actions.add_parser(
         "compare", help="runs side by side: dataset and version, hyper-parameters, duration, eval loss, exam scores, forgetting",
-        description="Compare training runs. Markdown adds each exam per kind and section, base and tuned per run.")
-    compare.add_argument("runs", nargs="+", metavar="RUN", help="run names (folders under workdir/training)")
+        description="Compare training runs. Each exam cell is the run's latest report of that exam and says how it was "
+                    "scored; cells scored unlike the others are marked ≠ and named under the table. Runs trained with "
+                    "`train --seeds N` get a group row (mean ± sd, min–max). Markdown adds each exam per kind and section.")
+    compare.add_argument("runs", nargs="*", metavar="RUN", help="run names (folders under workdir/training)")
+    compare.add_argument("--group", metavar="NAME", default=None,
+                         help="compare every run of this group (the runs of one `train --seeds N`)")
+    compare.add_argument("--same-scoring", action="store_true",
+                         help="refuse when an exam was scored in different ways on the runs, instead of marking the cells")
     compare.add_argument("--format", choices=("md", "csv"), default="md", help="output format (default md)")
     compare.add_argument("--curves", choices=("step", "epoch"), default=None,
                          help="also print the loss curves (train and eval loss) against step or epoch")

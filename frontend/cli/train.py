@@ -9,6 +9,7 @@ import argparse
 import sys
 from dataclasses import fields
 
+from tools.core.errors import UserError
 from tools.core.i18n import t
 from train.config import TrainConfig
 
@@ -97,6 +98,13 @@ def cmd_train(args) -> int:
     def show(record: dict) -> None:
         print(format_progress(record), flush=True)
 
+    seeds = 1 if args.seeds is None else args.seeds
+    if seeds < 1:
+        raise UserError("error.examgen_seeds_count", value=seeds)
+    if seeds > 1 and args.resume:
+        raise UserError("error.examgen_seeds_resume")
+    if seeds > 1 and args.detach:
+        raise UserError("error.examgen_seeds_detach")
     follow = None if args.detach else show
     if args.resume:
         saved = TrainConfig.from_dict(read_json(require_run(args.resume) / CONFIG_FILE))
@@ -108,17 +116,28 @@ def cmd_train(args) -> int:
         config = config_from_args(args)
         print(t("train.plan", **plan_training(config)), flush=True)
         print(version_notice(config.dataset, config.dataset_version), flush=True)
+        if seeds > 1:
+            return train_series(config, seeds, follow)
         job = start_training(config, on_progress=follow)
     print(t("train.run_folder", path=job.run_dir), flush=True)
     if args.detach:
         # The worker runs in its own session: it goes on after this command, and the page follows it.
         print(t("train.detached", run=job.run_name), flush=True)
         return 0
+    interrupted = _follow_to_the_end(job)
+    if interrupted:
+        return interrupted
+    job.raise_if_failed()
+    _print_outcome(job)
+    return 0
+
+
+def _follow_to_the_end(job) -> int | None:
+    """Wait for the run; the first Ctrl-C stops it cleanly after this optimizer step (a checkpoint is saved),
+    the second one leaves the worker running on its own (returns 130)."""
     try:
         job.wait()
     except KeyboardInterrupt:
-        # First Ctrl-C: stop cleanly after this optimizer step (a checkpoint is saved); the second
-        # one leaves the worker running on its own.
         job.request_stop()
         print(t("train.stop_requested"), flush=True)
         try:
@@ -126,14 +145,98 @@ def cmd_train(args) -> int:
         except KeyboardInterrupt:
             print(t("train.detached", run=job.run_name), flush=True)
             return 130
-    job.raise_if_failed()
+    return None
+
+
+def _print_outcome(job) -> None:
+    from train.runs import CONFIG_FILE, read_json
+
     status = job.status()
     if status.get("early_stopped"):
         config = TrainConfig.from_dict(read_json(job.run_dir / CONFIG_FILE))
         print(t("train.early_stopped", patience=config.early_stopping_patience, best=status.get("best_checkpoint")), flush=True)
     print(t("train.finished", state=status.get("state"), step=status.get("step", 0), total_steps=status.get("total_steps", 0)), flush=True)
     print(t("train.run_folder", path=job.run_dir), flush=True)
+
+
+# A run of a series that ended in one of these states counts as trained; any other ends the series.
+FINISHED_STATES = ("completed", "early_stopped")
+
+
+def series_names(config: TrainConfig, seeds: int) -> tuple[str, list[tuple[int, str]]]:
+    """The group name (--run-name, else '<dataset>-<stamp>') and its runs' (seed, name): '<group>-s<seed>' for
+    seeds --seed, --seed+1, ...; UserError when the group or one of the names is taken."""
+    from datetime import datetime
+
+    from tools.core.workdir import validate_name
+    from train.compare import group_runs
+    from train.runs import run_dir
+
+    def members(group: str) -> list[tuple[int, str]]:
+        return [(seed, validate_name(f"{group}-s{seed}", "run name")) for seed in range(config.seed, config.seed + seeds)]
+
+    def taken(group: str) -> list[str]:
+        try:
+            return group_runs(group)
+        except UserError:  # no run of that group yet
+            return []
+
+    if config.run_name:
+        group = validate_name(config.run_name, "run name")
+        if taken(group):
+            raise UserError("error.examgen_group_exists", group=group, runs=", ".join(taken(group)))
+        for _seed, name in members(group):
+            if run_dir(name).exists():
+                raise UserError("error.already_exists", what="run", name=name)
+        return group, members(group)
+    base = validate_name(f"{config.dataset}-{datetime.now().strftime('%Y%m%d-%H%M%S')}", "run name")
+    group, counter = base, 1
+    while taken(group) or any(run_dir(name).exists() for _seed, name in members(group)):
+        counter += 1
+        group = f"{base}-{counter}"
+    return group, members(group)
+
+
+def train_series(config: TrainConfig, seeds: int, follow=None, start=None) -> int:
+    """Train `config` `seeds` times, one run after the other, with seeds --seed, --seed+1, ... as one group;
+    a run that does not finish stops the series (the finished runs are kept). `start` is
+    train.launcher.start_training (a test hands in its own)."""
+    from dataclasses import replace
+
+    if start is None:
+        from train.launcher import start_training as start
+    group, members = series_names(config, seeds)
+    seed_list = [seed for seed, _name in members]
+    done: list[str] = []
+    for index, (seed, name) in enumerate(members, 1):
+        print(t("examgen.seeds_start", group=group, index=index, count=len(members), run=name, seed=seed), flush=True)
+        try:
+            job = start(replace(config, seed=seed, run_name=name), on_progress=follow, group=group, group_seeds=seed_list)
+        except UserError as error:
+            print(t("examgen.seeds_stopped", run=name, seed=seed, state=t("examgen.seeds_not_started"),
+                    detail=f": {error}", done=", ".join(done) or "-"), file=sys.stderr, flush=True)
+            _print_compare_hint(group, done)
+            return 1
+        print(t("train.run_folder", path=job.run_dir), flush=True)
+        interrupted = _follow_to_the_end(job)
+        status = job.status()
+        state = status.get("state")
+        if interrupted or state not in FINISHED_STATES:
+            detail = f": {status.get('error')}" if state == "failed" and status.get("error") else ""
+            print(t("examgen.seeds_stopped", run=name, seed=seed, state=state, detail=detail, done=", ".join(done) or "-"),
+                  file=sys.stderr, flush=True)
+            _print_compare_hint(group, done)
+            return interrupted or 1
+        _print_outcome(job)
+        done.append(name)
+    print(t("examgen.seeds_done", group=group, count=len(done), runs=", ".join(done)), flush=True)
+    _print_compare_hint(group, done)
     return 0
+
+
+def _print_compare_hint(group: str, runs: list[str]) -> None:
+    if len(runs) > 1:
+        print(t("examgen.seeds_compare_hint", runs=" ".join(runs), group=group), flush=True)
 
 
 def register_train(subparsers) -> None:
@@ -147,6 +250,10 @@ def register_train(subparsers) -> None:
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint (other flags are ignored)")
     parser.add_argument("--detach", action="store_true",
                         help="start the run's worker and return at once; follow it in the page (Fine-tuning tab)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="train the same configuration N times, one run after the other, with seeds --seed, --seed+1, "
+                             "...: runs '<run-name>-s<seed>' recorded as one group (compare with `runs compare --group`) "
+                             "(default: 1)")
     length = parser.add_mutually_exclusive_group()
     for name, spec in TrainConfig.field_help().items():
         if name in _SPECIAL:
