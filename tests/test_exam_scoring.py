@@ -5,6 +5,7 @@ tiny-model proof (a fact exam: tuned clearly above a base near chance) and the s
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -13,20 +14,15 @@ import global_var
 from schema.exam import Exam, ExamReport, Question, QuestionSource
 from tests.fixtures_train import load_facts
 from tools.core.errors import UserError
-from train.exam import (
+from tools.evaluation.values import mismatched_options
+from train.exam import build_facts_exam, load_exam_file, reword_question, run_exam
+from train.exam_scoring import (
     ChoiceEncoding,
-    api_grounding,
-    build_facts_exam,
-    choose_option,
-    code_names,
-    docs_name_index,
-    encode_choice,
     choice_messages,
-    load_exam_file,
+    choose_option,
+    encode_choice,
     packed_option_logprobs,
-    reword_question,
     rowwise_option_logprobs,
-    run_exam,
     score_choice_questions,
 )
 from train.forgetting import (
@@ -136,36 +132,54 @@ def test_fact_exam_is_deterministic_reworded_and_answerable():
         assert question.question != fact["question"]
         assert question.options[question.answer] == fact["answer"]
         assert len(question.options) == 4 and len(set(question.options)) == 4
-        chinese = any("\u4e00" <= ch <= "\u9fff" for ch in fact["question"])
-        assert all(any("\u4e00" <= ch <= "\u9fff" for ch in option) == chinese for option in question.options)
         positions.add(question.answer)
     assert positions == {0, 1, 2, 3}  # the right answer is not always in the same place
+    # The altered form keeps the answer sentence and swaps its value for others of the same type ...
+    assert exam.questions[1].options[exam.questions[1].answer] == "The default max_workers is 4."
+    assert all(option.startswith("The default max_workers is ") for option in exam.questions[1].options)
+    # ... the values form lists the values alone: of the right one's type, but where a language has too few
+    # of them (three Chinese phrases).
+    values = build_facts_exam(facts, form="values")
+    assert [q.options[q.answer] for q in values.questions] == [fact["value"] for fact in facts]
+    assert sum(bool(mismatched_options(q.options, q.answer)) for q in values.questions) <= 3
+    answers = build_facts_exam(facts, form="answers")  # other facts' sentences: recognisable without the question
+    assert all(set(q.options) <= {fact["answer"] for fact in facts} for q in answers.questions)
     assert reword_question("What does tidewater error TW-1203 mean?") == "Explain what tidewater error TW-1203 means."
     assert {q.source.section for q in exam.questions} >= {"tests/data/tidewater_facts.jsonl > tidewater facts > en > error codes"}
 
 
-def _accuracy(model, tokenizer, questions, enabled: bool, **options) -> float:
-    from train.inference import adapter_enabled
+def test_the_fact_exam_shows_what_tuning_taught_and_a_held_out_control_where_it_did_not(in_facts_run, capsys):
+    """The facts run trained on 30 of the 40 facts (every fourth held out). On the exam of all 40 (reworded
+    questions; options: the answer sentence with its value altered), the tuned model must beat the base on the trained facts
+    (McNemar's exact test), and the base must not get there from the options alone; on the 10 held-out facts,
+    the control, the tuned model must show no significant gain. The figures are printed with their intervals."""
+    from tools.evaluation.analysis import analyse_group
+    from tests.fixtures_train import HELD_OUT_FACTS
 
-    with adapter_enabled(model, enabled):
-        scores = score_choice_questions(model, tokenizer, questions, **options)
-    return sum(s.correct for s in scores) / len(scores)
-
-
-def test_tuned_tiny_model_passes_the_fact_exam_the_base_sits_near_chance(facts_run, capsys):
-    """Measured: base 7/40 (17.5 %, chance 25 %), tuned 22/40 (55 %) on the reworded questions without the
-    options listed; the margins below leave room for run-to-run noise."""
     exam = build_facts_exam(load_facts())
-    model, tokenizer = facts_run.model, facts_run.tokenizer
-    base = _accuracy(model, tokenizer, exam.questions, False, list_options=False)
-    tuned = _accuracy(model, tokenizer, exam.questions, True, list_options=False)
-    listed = (_accuracy(model, tokenizer, exam.questions, False), _accuracy(model, tokenizer, exam.questions, True))
+    report = run_exam(exam, in_facts_run.run, forgetting=False, conditions=("closed", "blind"))
+    by_key = {key: {s.id: s for s in result.questions} for key, result in report.results.items()}
+    held = [q for i, q in enumerate(exam.questions) if i in HELD_OUT_FACTS]
+    trained = [q for i, q in enumerate(exam.questions) if i not in HELD_OUT_FACTS]
+    seen, control = analyse_group(trained, by_key), analyse_group(held, by_key)
+
+    def line(name, group):
+        base, tuned = group.closed["base"], group.closed["tuned"]
+        return (f"{name} (n={group.n}): base {base.value:.1%} [{base.low:.1%}, {base.high:.1%}], tuned {tuned.value:.1%} "
+                f"[{tuned.low:.1%}, {tuned.high:.1%}], question removed base/tuned {group.blind['base']:.1%}/{group.blind['tuned']:.1%}, "
+                f"chance {group.chance:.1%}, majority {group.majority:.1%}; McNemar {group.test.better}:{group.test.worse} "
+                f"p={group.test.p_value:.4f}")
     with capsys.disabled():
-        print(f"\nfact exam (40 mc, 4 options): base {base:.1%}, tuned {tuned:.1%}; "
-              f"options listed in the prompt: base {listed[0]:.1%}, tuned {listed[1]:.1%}")
-    assert base <= 0.40
-    assert tuned >= 0.45
-    assert tuned - base >= 0.20
+        print(f"\nfact exam, altered values: {line('trained facts', seen)}\n  {line('held-out facts', control)}")
+    assert seen.test.significant and seen.test.gain > 0.2
+    # Each option states its fact (the subject and a value), so the question adds nothing and the tuned model's
+    # question-blind score equals its closed-book one; what the options do not give away is the value: the base
+    # model, without the question, stays far below the tuned model.
+    assert seen.blind["base"] < seen.closed["tuned"].low
+    assert not control.test.significant, "tuning on 30 facts must not teach the 10 it never saw"
+    # The report itself tells the trained facts from the others by the training data, not by the test's list.
+    assert all(report.coverage[q.id].coverage != "untrained" for q in trained)
+    assert sum(report.coverage[q.id].coverage == "untrained" for q in held) >= 5
 
 
 # ---------------------------------------------------------------- forgetting
@@ -220,25 +234,6 @@ def test_general_mix_is_a_validated_training_option():
     assert "general_mix" in TrainConfig.field_help()
 
 
-# ---------------------------------------------------------------- API grounding
-
-
-def test_api_grounding_counts_names_the_docs_do_not_have():
-    docs = ["Run a tide with `Tide.run(max_workers=4)`; retries follow `tidewater.RetryPolicy`.",
-            "Raise tidewater.TransientError to retry a stage."]
-    index = docs_name_index(docs)
-    answer = ("```python\nimport tidewater\npolicy = tidewater.RetryPolicy(max_attempts=3)\n"
-              "tide = tidewater.Tide()\ntide.run_forever()\nprint(len(policy.steps))\n```\nUse a FlowController too.")
-    names = code_names(answer)
-    assert {"tidewater.RetryPolicy", "tidewater.Tide", "FlowController", "tide.run_forever"} <= set(names)
-    assert "print" not in names and "len" not in names
-    grounding, used, unknown = api_grounding(answer, index)
-    assert set(unknown) >= {"FlowController", "tide.run_forever"}
-    assert "tidewater.RetryPolicy" not in unknown and "tidewater.Tide" not in unknown
-    assert grounding == pytest.approx(1 - len(unknown) / len(used))
-    assert api_grounding("no code here", index) == (None, [], [])
-
-
 # ---------------------------------------------------------------- a whole exam on a run, saved
 
 
@@ -260,28 +255,36 @@ def _mixed_exam(tmp_path) -> str:
 
 
 def test_exam_run_saves_base_and_tuned_per_kind_and_section(in_facts_run, tmp_path):
-    from train.exam import exam_report_path
+    from train.exam_reports import exam_report_path
 
     exam = load_exam_file(_mixed_exam(tmp_path))
     updates = []
     report = run_exam(exam, in_facts_run.run, progress=updates.append, max_new_tokens=24)
     path = exam_report_path(in_facts_run.run, "mixed")
-    assert path.parent.name == "exams" and path.parent.parent.name == in_facts_run.run
+    assert path.name == "1.json" and path.parent.name == "mixed" and path.parent.parent.name == "exams"
+    assert path.parent.parent.parent.name == in_facts_run.run
     saved = ExamReport.model_validate_json(path.read_text(encoding="utf-8"))
-    assert saved.exam == "mixed" and saved.exam_version == 2 and set(saved.results) == {"base", "tuned"}
+    assert saved.exam == "mixed" and saved.exam_version == 2 and saved.number == 1
+    assert set(saved.results) == {"base", "tuned", "base:blind", "tuned:blind", "base:open", "tuned:open"}
     for variant in ("base", "tuned"):
         result = saved.results[variant]
-        assert set(result.by_kind) == {"mc", "tf", "short", "code"}
-        assert result.by_kind["mc"].n == 6 and result.overall.n == 9
+        # The fact answers are whole sentences: a question choosing among them is a recognition item.
+        assert set(result.by_kind) == {"recognition", "tf", "short", "code"}
+        assert result.by_kind["recognition"].n == 6 and result.overall.n == 9
         assert result.by_section["guide.md > Running > Workers"].n == 2
         short = next(q for q in result.questions if q.kind == "short")
         assert short.output is not None and short.rouge_l is not None and short.correct is not None
         code = next(q for q in result.questions if q.kind == "code")
-        assert code.output is not None and code.judge is None
+        assert code.output is not None and code.judge is None and code.code_found is not None
+        # Blind scores the choice kinds only; the exam has no excerpts and no doc set, so nothing is open book.
+        assert {q.kind for q in saved.results[f"{variant}:blind"].questions} == {"recognition", "tf"}
+        assert saved.results[f"{variant}:open"].questions == []
     assert saved.forgetting is not None and saved.forgetting.tokens > 1000
     assert saved.forgetting.base_perplexity != saved.forgetting.tuned_perplexity
-    assert saved.scoring["normalise"] == "mean" and saved.scoring["packed"] is True
-    assert report.results["tuned"].by_kind["mc"].accuracy == saved.results["tuned"].by_kind["mc"].accuracy
+    assert saved.scoring["normalise"] == "mean" and saved.scoring["packed"] is True and saved.scoring["tf"] == "calibrated"
+    assert report.results["tuned"].by_kind["recognition"].accuracy == saved.results["tuned"].by_kind["recognition"].accuracy
+    assert set(saved.analysis) == {"overall", "recognition", "tf", "short", "code"}
+    assert saved.analysis["recognition"].chance == 0.25 and saved.analysis["recognition"].test is not None
     assert {u["phase"] for u in updates} >= {"load", "questions", "forgetting", "done"}
     assert not list(path.parent.glob(".*"))  # atomic write left no temp file
 
@@ -289,7 +292,10 @@ def test_exam_run_saves_base_and_tuned_per_kind_and_section(in_facts_run, tmp_pa
 def test_exam_run_base_only_and_bad_inputs(in_facts_run, tmp_path):
     exam = load_exam_file(_mixed_exam(tmp_path))
     report = run_exam(exam, in_facts_run.run, base_only=True, max_new_tokens=8)
-    assert set(report.results) == {"base"} and report.forgetting is None
+    assert set(report.results) == {"base", "base:blind", "base:open"} and report.forgetting is None
+    assert report.analysis["overall"].test is None  # no tuned model: nothing to test
+    with pytest.raises(UserError, match="Unknown exam condition"):
+        run_exam(exam, in_facts_run.run, conditions=["closed", "sideways"])
     with pytest.raises(UserError, match="margin"):
         run_exam(exam, in_facts_run.run, margin=0)
     with pytest.raises(UserError, match="batch size"):
@@ -313,6 +319,9 @@ def test_cli_exam_run_prints_and_saves(in_facts_run, tmp_path, capsys):
                       "--max-new-tokens", "8"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "Exam mixed (version 2)" in out and "kind: mc" in out and "section: guide.md > Running > Workers" in out
+    assert "Exam mixed (version 2)" in out and "recognition" in out and "true/false" in out
+    assert "guide.md > Running > Workers" in out and "chance / majority" in out and "p (paired test)" in out
     assert "General-text perplexity" in out and "Results saved to" in out
+    assert re.search(r"exams/mixed/\d+\.json", out) and "earlier reports are kept" in out
+    print(out)
     assert global_var.workdir().root == in_facts_run.root

@@ -49,18 +49,19 @@ def test_runs_table_and_comparison_in_both_languages(three_runs):
     assert sorted(english["run"]) == sorted(three_runs)
     assert {"dataset version", "best eval loss", "exam facts", "general perplexity change", "learning_rate"} <= set(english.columns)
     small = english[english["run"] == "small"].iloc[0]
-    assert small["exam facts"] == "75.0% (base 25.0%)" and small["state"] == t("ttab.state.completed", "en")
+    # Each exam cell says how it was scored (exam version, normalisation, option listing).
+    assert small["exam facts"] == "75.0% (base 25.0%) [v2 · mean · listed]" and small["state"] == t("ttab.state.completed", "en")
     chinese = runs_frame("zh")
     assert {"运行", "数据集版本", "试卷 facts"} <= set(chinese.columns)
-    assert chinese[chinese["运行"] == "small"].iloc[0]["试卷 facts"] == "75.0%(基座 25.0%)"
+    assert chinese[chinese["运行"] == "small"].iloc[0]["试卷 facts"].startswith("75.0%(基座 25.0%)")
 
     curves, table, markdown, files = compare("en", ["small", "large"], "epoch")
     frame = curves["value"]
     assert set(frame["line"]) == {"small · train", "small · eval", "large · train", "large · eval"}
     assert frame[frame["line"] == "small · train"]["x"].max() == 2.0 == frame[frame["line"] == "large · train"]["x"].max()
     assert curves["x_title"] == "epoch" and set(curves["color_map"]) == set(frame["line"])
-    assert table["run"].tolist() == ["small", "large"] and table.iloc[1]["exam facts"] == "90.0% (base 25.0%)"
-    assert markdown.startswith("#### exam facts") and "| group | small Base | small Tuned | large Base | large Tuned |" in markdown
+    assert table["run"].tolist() == ["small", "large"] and table.iloc[1]["exam facts"].startswith("90.0% (base 25.0%)")
+    assert "#### exam facts" in markdown and "| group | small Base | small Tuned | large Base | large Tuned |" in markdown
     assert "| section: api.md > Retry | 25.0% | 75.0% | 25.0% | 90.0% |" in markdown
     csv_path, md_path = files
     rows = list(csv.reader(open(csv_path, encoding="utf-8")))
@@ -123,16 +124,23 @@ def test_an_exam_runs_in_the_background_and_the_timer_shows_its_report(workbench
     assert isinstance(job, ExamJob) and job.wait(120), "the exam did not finish"
     assert job.state == "finished", job.error
     assert job.exam_report.scoring["normalise"] == "sum" and job.exam_report.scoring["list_options"] is False
-    status, report, runs, shown, weak = poll("en", None, None)
+    status, report, splits, sections, runs, shown, weak = poll("en", None, None)
     assert "facts-exam" in status and "done in" in status and shown
-    assert list(report.columns) == ["Group", "Questions", "Base", "Tuned"]
-    assert report.iloc[0].tolist()[:2] == ["overall", "8"] and report.iloc[0]["Tuned"] == "-"
-    assert runs[runs["run"] == "r1"].iloc[0]["exam facts-exam"].endswith("(base " + report.iloc[0]["Base"] + ")")
+    assert "v1 · sum · unlisted · tf calibrated · blind+open" in status and "Legend" in status
+    # Per kind: the score with its baselines and interval; the base model only, so no test of a gain.
+    assert list(report.columns)[:5] == ["group", "n", "chance / majority", "no question (base / tuned)", "base [95% CI]"]
+    overall, mc = report.iloc[0], report.iloc[1]
+    assert overall["group"] == "overall" and overall["n"] == "8" and overall["tuned [95% CI]"] == "-"
+    assert mc["group"] in ("multiple choice", "recognition") and mc["chance / majority"].startswith("25.0% / ")
+    assert list(splits.columns)[:2] == ["group", "open book (base / tuned)"]
+    assert list(sections.columns) == ["Group", "Questions", "Base", "Tuned"] and len(sections) == 3
+    base_figure = overall["base [95% CI]"].split(" ")[0]
+    assert runs[runs["run"] == "r1"].iloc[0]["exam facts-exam"].startswith(f"- (base {base_figure})")
     # The next tick sends nothing new; a reloaded page (no shown key) gets the outcome again.
-    assert all(not isinstance(part, str) or part == shown for part in poll("en", shown, None)[:4])
+    assert all(not isinstance(part, str) or part == shown for part in poll("en", shown, None)[:6])
     assert poll("zh", None, None)[1].columns[0] == "分组"
-    status, saved = show_exam("en", "facts-exam", "r1")
-    assert "Saved result" in status and saved.iloc[0]["Base"] == report.iloc[0]["Base"]
+    status, saved, saved_splits, saved_sections = show_exam("en", "facts-exam", "r1")
+    assert "Saved result" in status and saved.iloc[0]["base [95% CI]"] == overall["base [95% CI]"]
     assert stop_exam("en") == t("runs.exam_nothing_running", "en")
     # An exam is a job kind of its own: the evaluation section neither shows nor stops it.
     from frontend.web.train_tab import poll_evaluation
@@ -159,40 +167,38 @@ def test_weak_sections_table_and_generation_on_exactly_their_slices(workdir):
     sections: dict[str, list[str]] = {}
     for piece in slices:
         sections.setdefault(exam_create._section(piece), []).append(piece.slice_id)
-    chosen = list(sections)[:3]
+    chosen = list(sections)[:4]
     with OpenAITestServer() as server:
-        _, _, exam = exam_create.create(server, kinds="mc", slice_ids=[sections[name][0] for name in chosen])
+        _, _, exam = exam_create.create(server, kinds="mc", slice_ids=[sections[name][0] for name in chosen], per_slice=6)
         global_var.providers().add(name="local", base_url=server.base_url, model_id="test-model", api_key="k",
                                    max_concurrency=4, timeout_s=5)
         folder = global_var.workdir().child("training", "r1")
         (folder / "data").mkdir(parents=True)
         (folder / "config.json").write_text(json.dumps({"model": "tiny", "dataset": "facts"}), encoding="utf-8")
         (folder / "data" / "train.jsonl").write_text("", encoding="utf-8")
-        tuned = {chosen[0]: 0.5, chosen[1]: 1.0, chosen[2]: 0.0}
-        report = ExamReport(exam="ex", exam_version=1, run="r1", results={
-            variant: ModelExamScore(model=variant, overall=GroupScore(n=6, accuracy=0.5), by_section={
-                name: GroupScore(n=2, accuracy=0.25 if variant == "base" else tuned[name]) for name in chosen})
-            for variant in ("base", "tuned")})
+        # Tuned right on 1, 6, 0 and 6 of each section's 6 questions: sections 0 and 2 significantly below the rest.
+        report = exam_create.scored_report(exam, "r1", {chosen[0]: 1, chosen[1]: 6, chosen[2]: 0, chosen[3]: 6})
         (folder / "exams").mkdir()
         (folder / "exams" / "ex.json").write_text(report.model_dump_json(), encoding="utf-8")
 
-        summary, table, dataset = show_weak("en", "ex", "r1", 0.6, None)
-        assert summary.startswith("2 of 3 sections are weak") and dataset == "facts"
+        summary, table, dataset = show_weak("en", "ex", "r1", 0.05, None)
+        assert summary.startswith("2 of 4 sections are weak") and "(multiple choice)" in summary and dataset == "facts"
         flagged = table[table["weak"] == "yes"]["section"].tolist()
-        assert flagged == [chosen[0], chosen[2]] and table.iloc[0]["Base"] == "25.0%"
-        assert show_weak("zh", "ex", "r1", 0.6, "facts")[1].columns[0] == "章节"
-        with pytest.raises(Exception, match="threshold"):
+        assert flagged == [chosen[0], chosen[2]] and table.iloc[0]["Base"] == "33.3%"
+        assert table.iloc[1]["p (below the others)"] != "-" and table.iloc[0]["tested"] == "6"
+        assert show_weak("zh", "ex", "r1", 0.05, "facts")[1].columns[0] == "章节"
+        with pytest.raises(Exception, match="significance level"):
             show_weak("en", "ex", "r1", 2, None)
         with pytest.raises(Exception, match="provider"):
-            generate_weak("en", "ex", "r1", 0.6, None, "facts", "default-en", [], 1)
+            generate_weak("en", "ex", "r1", 0.05, None, "facts", "default-en", [], 1)
 
-        panel, watched = generate_weak("en", "ex", "r1", 0.6, "local", "", "default-en", [["project_name", "Tidewater"]], 1)
+        panel, watched = generate_weak("en", "ex", "r1", 0.05, "local", "", "default-en", [["project_name", "Tidewater"]], 1)
         assert watched == "facts" and "facts" in panel
         job = find_generation_job("facts")
         assert job.prepared.purpose == WEAK_PURPOSE
         progress = job.wait(60)
         assert progress.status == "finished", progress.message
-        assert "finished" in poll("en", None, "facts")[4].lower()
+        assert "finished" in poll("en", None, "facts")[6].lower()
     units = {e["unit"].rsplit(":", 1)[0] for e in global_var.datasets().load("facts").events if e.get("type") == UNIT_DONE}
     assert units == set(sections[chosen[0]] + sections[chosen[2]]), "exactly the weak sections' slices"
     assert global_var.datasets().load("facts").items and exam.name == "ex", "the new items landed in the dataset"

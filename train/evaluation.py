@@ -259,7 +259,9 @@ async def _judge_all(provider, tasks: list[dict], lang: str | None, progress, st
             if stop_event is not None and stop_event.is_set():
                 results[index] = {"error": "stopped"}
                 return
-            prompt = t("eval.judge_prompt", lang, question=task["question"], reference=task["reference"], answer=task["answer"])
+            key = "eval.judge_prompt_code" if task.get("kind") == "code" else "eval.judge_prompt"
+            prompt = t(key, lang, question=task["question"], reference=task["reference"], answer=task["answer"],
+                       evidence=task.get("evidence") or t("eval.no_evidence", lang))
             try:
                 response = await client.chat.completions.create(
                     model=provider.model_id, messages=[{"role": "user", "content": prompt}],
@@ -282,7 +284,8 @@ async def _judge_all(provider, tasks: list[dict], lang: str | None, progress, st
 
 
 def judge_answers(provider, tasks: list[dict], lang: str | None = None, progress=None, stop_event=None) -> list[dict]:
-    """Score each {question, reference, answer} with the provider: {score, reason} or {error}."""
+    """Score each {question, reference, answer, evidence, kind} with the provider: {score, reason} or {error}.
+    The judge sees `evidence` (the source slice) beside the reference, so it can tell a wrong reference."""
     import asyncio
 
     return asyncio.run(_judge_all(provider, tasks, lang, progress, stop_event)) if tasks else []
@@ -392,8 +395,9 @@ def evaluate_run(
             model.train()
     judgements = {"base": [{}] * len(items), "tuned": [{}] * len(items)}
     if provider is not None:
-        tasks = [{"question": q, "reference": r, "answer": a} for variant in ("base", "tuned")
-                 for q, r, a in zip(questions, references, answers[variant])]
+        evidence = item_evidence(config, items)
+        tasks = [{"question": q, "reference": r, "answer": a, "evidence": e} for variant in ("base", "tuned")
+                 for q, r, a, e in zip(questions, references, answers[variant], evidence)]
         results = judge_answers(provider, tasks, lang, phase("judge"), stop_event)
         _check_stop(stop_event)
         judgements = {"base": results[:len(items)], "tuned": results[len(items):]}
@@ -439,6 +443,24 @@ def evaluate_run(
     report["paths"] = {"json": str(folder / REPORT_JSON), "md": str(folder / REPORT_MD)}
     phase("done", path=str(folder / REPORT_MD))(1, 1)
     return report
+
+
+def item_evidence(config: dict, items: list[dict]) -> list[str]:
+    """The source slice of each held-out item ('' where none is known): what the judge sees as evidence.
+    An item saved without provenance (an older run) is looked up in the run's dataset by id."""
+    from tools.quality.judge import dataset_sources, slice_id_of
+
+    store, dataset = global_var.datasets(), config.get("dataset")
+    if not dataset or not store.exists(dataset):
+        return [""] * len(items)
+    stored = store.load(dataset)
+    sources = dataset_sources(stored.meta)
+    texts = []
+    for item in items:
+        known = item if item.get("provenance") else (stored.items.get(item.get("id")) or {})
+        found = sources.get(slice_id_of(known) or "")
+        texts.append(found.text if found is not None else "")
+    return texts
 
 
 def _forgetting(model, tokenizer, batch_size: int, update) -> dict | None:

@@ -1,44 +1,29 @@
-"""Scoring a model on an exam (schema.exam): base and tuned, from the same weights (adapter off/on).
+"""An exam (schema.exam) scored on a run: base and tuned from the same weights (adapter off/on), each
+under three conditions — the questions as written (closed book), the questions removed (blind: what the
+options alone give away) and the source slice in the prompt (open book: what putting the docs in the
+prompt gives without any tuning) — with the forgetting figure, the coverage of every question by the run's
+training data, and the analysis a sceptic asks for (tools.evaluation.analysis: baselines, 95 % intervals,
+the paired test, the trained/untrained split). How each condition is scored: train.exam_scoring.
 
-  mc / tf   the model's log-likelihood of each option as the assistant's answer to the question
-            (the options are listed in the prompt), the answer with the highest MEAN log-probability
-            per token wins. Mean, not sum: the options are answers of different lengths and every
-            token adds a negative term, so a summed score prefers the shortest option whatever it
-            says. The summed score stays recoverable (option_logprobs × option_tokens).
-            Batched so that a question costs one forward pass: its prompt and all its options are
-            packed into ONE row, each option attending to the prompt and to itself only (a 4D mask,
-            options restart their positions after the prompt). Models whose attention cannot take a
-            4D mask (flash-attention) get one padded row per option instead; both give the same numbers.
-  short     greedy answer; exact match after normalisation and ROUGE-L (train.evaluation), plus the
-            evaluation's LLM judge when a provider is given.
-  code      greedy answer; the judge when given, and API grounding: of the library names the answer
-            uses (inline code, module.function(), CamelCase), the share the docs contain.
-Results per kind and per doc section go to runs/<run>/exams/<exam>.json. torch is imported in functions.
+Every run of an exam is kept as a new report (train.exam_reports). torch is imported in functions.
 """
 
 from __future__ import annotations
 
-import builtins
-import json
-import keyword
 import random
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import global_var
-from schema.exam import CHOICE_KINDS, Exam, ExamReport, GroupScore, ModelExamScore, Question, QuestionScore, QuestionSource
+from schema.exam import CONDITIONS, Exam, ExamReport, Question, QuestionSource, result_key
 from tools.core.errors import UserError
-from tools.core.workdir import atomic_write_text
+from train.exam_reports import save_exam_report
+from train.exam_scoring import NORMALISATIONS, CodeRunner, ScoringSetup, model_context, question_excerpts, score_model
 
-EXAMS_DIR = "exams"  # inside a run folder
-NORMALISATIONS = ("mean", "sum")
-DEFAULT_CODE_TOKENS = 256
-OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_OPTIONS_HEADING = {"en": "Options:", "zh": "选项："}
+DEFAULT_CONDITIONS = CONDITIONS
 
 
 # ---------------------------------------------------------------- the tiny model's fact exam
@@ -77,9 +62,36 @@ def _fact_section(question: str, lang: str) -> list[str]:
     return ["tidewater facts", lang, topic]
 
 
-def build_facts_exam(facts: list[dict], name: str = "tidewater-facts", options: int = 4, seed: int = 0) -> Exam:
-    """A multiple-choice exam from {question, answer} facts: each question reworded, its distractors
-    the answers of other facts in the same language, the correct option's place drawn by a seeded RNG."""
+def _variants(value: str) -> list[str]:
+    """Altered copies of a number or version of the same form ("300 seconds" -> "600 seconds", "2.3.1" -> "2.3.2")."""
+    match = re.fullmatch(r"(\d+)((?:\.\d+)*)(.*)", value)
+    if not match:
+        return []
+    head, rest, unit = int(match.group(1)), match.group(2), match.group(3)
+    if rest.count(".") >= 2:  # a version: bump each part
+        parts = [int(part) for part in (str(head) + rest).split(".")]
+        return [".".join(str(p + (1 if i == k else 0)) for i, p in enumerate(parts)) for k in range(len(parts) - 1, -1, -1)]
+    return [f"{number}{rest}{unit}" for number in (head * 2, head + 1, max(1, head // 2), head * 10) if number != head]
+
+
+FACT_OPTION_FORMS = ("altered", "values", "answers")
+
+
+def build_facts_exam(facts: list[dict], name: str = "tidewater-facts", options: int = 4, seed: int = 0,
+                     form: str = "altered") -> Exam:
+    """A multiple-choice exam from {question, answer[, value]} facts, each question reworded. The options:
+      altered   the answer sentence with its value swapped for others of the same type ("The default timeout is
+                300 seconds." against "... 600 seconds."): only a model that knows the value picks it
+      values    the short values alone ("300 seconds", "2.3.1")
+      answers   other facts' answer sentences: a trained sentence is recognised among untrained ones without
+                the question (the flaw the question-blind baseline exposes)
+    Wrong values are of the right one's type, taken from other facts in the same language (altered numbers and
+    versions where too few). A fact without a value gets the answers form. The right option's place is seeded."""
+    from tools.evaluation.values import same_type, value_type
+
+    if form not in FACT_OPTION_FORMS:
+        raise ValueError(f"form must be one of {FACT_OPTION_FORMS}")
+
     def lang_of(text: str) -> str:
         return "zh" if re.search(r"[\u4e00-\u9fff]", text) else "en"
 
@@ -87,251 +99,28 @@ def build_facts_exam(facts: list[dict], name: str = "tidewater-facts", options: 
     for index, fact in enumerate(facts):
         lang = lang_of(fact["question"])
         rng = random.Random(f"{seed}:{index}")
-        others = sorted({f["answer"] for f in facts if f is not fact and lang_of(f["question"]) == lang and f["answer"] != fact["answer"]})
-        distractors = rng.sample(others, min(options - 1, len(others)))
-        choices = distractors[:]
+        value = fact.get("value") or ""
+        same_lang = [f for f in facts if f is not fact and lang_of(f["question"]) == lang]
+        if form == "answers" or not value or (form == "altered" and value not in fact["answer"]):
+            right, pool = fact["answer"], sorted({f["answer"] for f in same_lang} - {fact["answer"]})
+        else:
+            others = sorted({f["value"] for f in same_lang if f.get("value")} - {value})
+            typed = [other for other in others if same_type(value_type(value), value_type(other))]
+            typed += [other for other in _variants(value) if other not in typed and other != value]
+            values = typed if len(typed) >= options - 1 else typed + [other for other in others if other not in typed]
+            if form == "altered":
+                right, pool = fact["answer"], [fact["answer"].replace(value, other, 1) for other in values]
+            else:
+                right, pool = value, values
+        choices = rng.sample(pool, min(options - 1, len(pool)))
         position = rng.randrange(len(choices) + 1)
-        choices.insert(position, fact["answer"])
+        choices.insert(position, right)
         questions.append(Question(
             id=f"fact-{index:03d}", kind="mc", question=reword_question(fact["question"]), options=choices, answer=position,
             source=QuestionSource(source_doc="tests/data/tidewater_facts.jsonl", heading_path=_fact_section(fact["question"], lang))))
-    return Exam(name=name, version=1, docset="", lang="en", generator={"builder": "train.exam.build_facts_exam", "seed": seed},
+    return Exam(name=name, version=1, docset="", lang="en", generator={"builder": "train.exam.build_facts_exam", "seed": seed,
+                                                                       "form": form},
                 questions=questions)
-
-
-# ---------------------------------------------------------------- option scoring
-
-
-@dataclass
-class ChoiceEncoding:
-    """Token ids of a question's prompt (chat-templated, up to the assistant's turn) and of each option's answer."""
-
-    prompt: list[int]
-    options: list[list[int]]
-
-    @property
-    def tokens(self) -> int:
-        return len(self.prompt) + sum(len(o) for o in self.options)
-
-
-def choice_messages(question: Question, lang: str = "en", list_options: bool = True) -> list[dict]:
-    """The user turn of a choice question: the question and, by default, its options listed A, B, C ..."""
-    text = question.question
-    if list_options:
-        listing = "\n".join(f"{OPTION_LETTERS[i]}. {option}" for i, option in enumerate(question.options))
-        text = f"{text}\n\n{_OPTIONS_HEADING.get(lang, _OPTIONS_HEADING['en'])}\n{listing}"
-    return [{"role": "user", "content": text}]
-
-
-def encode_choice(tokenizer, messages: list[dict], options: list[str]) -> ChoiceEncoding:
-    """Prompt ids, and for each option the ids of the assistant turn answering with it (end-of-turn marker
-    included), tokenized as training tokenizes the whole conversation."""
-    prompt_text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    prompt = list(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
-    encoded = []
-    for option in options:
-        full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": option}], tokenize=False).rstrip()
-        ids = list(tokenizer(full, add_special_tokens=False)["input_ids"])
-        if full.startswith(prompt_text) and ids[:len(prompt)] == prompt and len(ids) > len(prompt):
-            encoded.append(ids[len(prompt):])
-        else:  # a template that rewrites the prompt once an answer follows: score the option text alone
-            encoded.append(list(tokenizer(option, add_special_tokens=False)["input_ids"]) or [tokenizer.eos_token_id])
-    return ChoiceEncoding(prompt, encoded)
-
-
-def supports_packed_scoring(model) -> bool:
-    """Packed rows need a custom 4D attention mask: eager and SDPA attention take one, flash-attention does not."""
-    config = getattr(model, "config", None)
-    return getattr(config, "_attn_implementation", "eager") in ("eager", "sdpa", None)
-
-
-def _mask_dtype(model):
-    import torch
-
-    weight = model.get_input_embeddings().weight
-    return weight.dtype if weight.dtype.is_floating_point else torch.float32
-
-
-def packed_option_logprobs(model, encodings: list[ChoiceEncoding], pad_id: int) -> list[list[tuple[float, int]]]:
-    """(summed log-probability, tokens) of every option, one row per question: [prompt | opt1 | opt2 | ...]."""
-    import torch
-
-    device = next(model.parameters()).device
-    width = max(e.tokens for e in encodings)
-    count = len(encodings)
-    input_ids = torch.full((count, width), pad_id, dtype=torch.long)
-    positions = torch.zeros((count, width), dtype=torch.long)
-    segment = torch.full((count, width), -2, dtype=torch.long)  # -1 prompt, i option i, -2 padding
-    spans: list[list[tuple[int, int]]] = []
-    for row, encoding in enumerate(encodings):
-        p = len(encoding.prompt)
-        input_ids[row, :p] = torch.tensor(encoding.prompt)
-        positions[row, :p] = torch.arange(p)
-        segment[row, :p] = -1
-        cursor, row_spans = p, []
-        for index, option in enumerate(encoding.options):
-            n = len(option)
-            input_ids[row, cursor:cursor + n] = torch.tensor(option)
-            positions[row, cursor:cursor + n] = torch.arange(p, p + n)
-            segment[row, cursor:cursor + n] = index
-            row_spans.append((cursor, cursor + n))
-            cursor += n
-        spans.append(row_spans)
-    causal = torch.ones((width, width), dtype=torch.bool).tril()
-    same = segment[:, :, None] == segment[:, None, :]
-    to_prompt = (segment[:, None, :] == -1) & (segment[:, :, None] != -2)
-    allowed = causal[None] & (same | to_prompt)
-    allowed |= torch.eye(width, dtype=torch.bool)[None]  # padding attends to itself: no empty softmax rows
-    dtype = _mask_dtype(model)
-    mask = torch.zeros((count, 1, width, width), dtype=dtype).masked_fill(~allowed[:, None], torch.finfo(dtype).min)
-    with torch.inference_mode():
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)).logits
-    results = []
-    for row, encoding in enumerate(encodings):
-        p = len(encoding.prompt)
-        row_result = []
-        for (start, end), option in zip(spans[row], encoding.options):
-            # The option's first token is predicted by the last prompt token, the rest by their predecessor.
-            predictors = torch.tensor([p - 1] + list(range(start, end - 1)), device=logits.device)
-            scores = torch.log_softmax(logits[row, predictors].float(), dim=-1)
-            targets = torch.tensor(option, device=logits.device)
-            row_result.append((float(scores.gather(1, targets[:, None]).sum()), len(option)))
-        results.append(row_result)
-    return results
-
-
-def rowwise_option_logprobs(model, encodings: list[ChoiceEncoding], pad_id: int) -> list[list[tuple[float, int]]]:
-    """The same numbers from one right-padded row per option (prompt + option): the reference, and the
-    fallback for attention that cannot take a 4D mask."""
-    import torch
-
-    device = next(model.parameters()).device
-    rows = [(q, o, encoding.prompt + option, len(encoding.prompt))
-            for q, encoding in enumerate(encodings) for o, option in enumerate(encoding.options)]
-    width = max(len(ids) for _, _, ids, _ in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    for index, (_, _, ids, _) in enumerate(rows):
-        input_ids[index, :len(ids)] = torch.tensor(ids)
-        attention[index, :len(ids)] = 1
-    with torch.inference_mode():
-        logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
-    results: list[list[tuple[float, int]]] = [[None] * len(e.options) for e in encodings]  # type: ignore[list-item]
-    for index, (q, o, ids, p) in enumerate(rows):
-        scores = torch.log_softmax(logits[index, p - 1:len(ids) - 1].float(), dim=-1)
-        targets = torch.tensor(ids[p:], device=logits.device)
-        results[q][o] = (float(scores.gather(1, targets[:, None]).sum()), len(ids) - p)
-    return results
-
-
-def choose_option(logprobs: list[tuple[float, int]], normalise: str = "mean") -> int:
-    """Index of the best option: highest mean log-probability per token ('mean') or highest sum ('sum'); first on ties."""
-    values = [total / max(1, n) if normalise == "mean" else total for total, n in logprobs]
-    return max(range(len(values)), key=lambda i: (values[i], -i))
-
-
-def _check_stop(stop_event: threading.Event | None) -> None:
-    from train.evaluation import EvaluationStopped
-
-    if stop_event is not None and stop_event.is_set():
-        raise EvaluationStopped()
-
-
-def score_choice_questions(model, tokenizer, questions: list[Question], lang: str = "en", normalise: str = "mean",
-                           batch_size: int = 8, packed: bool | None = None, list_options: bool = True,
-                           progress: Callable[[int, int], None] | None = None,
-                           stop_event: threading.Event | None = None) -> list[QuestionScore]:
-    """Score mc/tf questions by option log-likelihood; `packed=None` packs when the model's attention allows it."""
-    from train.data import ensure_chat_template
-
-    if normalise not in NORMALISATIONS:
-        raise UserError("error.exam_run_normalise", value=normalise, choices=", ".join(NORMALISATIONS))
-    ensure_chat_template(tokenizer)
-    packed = supports_packed_scoring(model) if packed is None else packed
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    scorer = packed_option_logprobs if packed else rowwise_option_logprobs
-    scores: list[QuestionScore] = []
-    for start in range(0, len(questions), batch_size):
-        _check_stop(stop_event)
-        batch = questions[start:start + batch_size]
-        encodings = [encode_choice(tokenizer, choice_messages(q, lang, list_options), q.options) for q in batch]
-        for question, logprobs in zip(batch, scorer(model, encodings, pad_id)):
-            chosen = choose_option(logprobs, normalise)
-            scores.append(QuestionScore(
-                id=question.id, kind=question.kind, section=question.source.section, correct=chosen == question.answer,
-                score=1.0 if chosen == question.answer else 0.0, chosen=chosen,
-                option_logprobs=[round(total / max(1, n), 5) for total, n in logprobs],
-                option_tokens=[n for _, n in logprobs]))
-        if progress:
-            progress(len(scores), len(questions))
-    return scores
-
-
-# ---------------------------------------------------------------- API grounding of code answers
-
-
-_CODE_SPAN = re.compile(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", re.DOTALL)
-_DOTTED_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*(?:\(|\b)")
-_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-_CAMEL = re.compile(r"\b([A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+|[A-Z][a-z0-9]*[A-Z][A-Za-z0-9]*)\b")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_ATTRIBUTE_OF_LOCAL = re.compile(r"^(self|cls|args|kwargs|result|response|data|config|value|item|x|y|i|e|f)\.")
-_IGNORED = set(keyword.kwlist) | set(dir(builtins)) | {"self", "cls", "import", "from", "def", "class", "return"}
-
-
-def code_names(answer: str) -> list[str]:
-    """Library names an answer uses: dotted names and calls inside its code, and CamelCase names anywhere.
-
-    Python keywords and builtins, and attribute access on obvious locals (self., result., ...) are not
-    library names. Sorted, each once.
-    """
-    code = " ".join(block or inline for block, inline in _CODE_SPAN.findall(answer or ""))
-    found = set()
-    for match in _DOTTED_CALL.findall(code):
-        if not _ATTRIBUTE_OF_LOCAL.match(match) and not re.fullmatch(r"[\d.]+", match):
-            found.add(match)
-    for match in _CALL.findall(code):
-        found.add(match)
-    for match in _CAMEL.findall(answer or ""):
-        found.add(match)
-    names = set()
-    for name in found:
-        # "os.path" style imports of builtins' modules, "print(" etc. are not the library's API.
-        if name.split(".")[0] in _IGNORED and "." not in name:
-            continue
-        if name.split(".")[0] in ("str", "list", "dict", "int", "float", "bytes", "set", "tuple"):
-            continue
-        names.add(name)
-    return sorted(names)
-
-
-def docs_name_index(texts: list[str]) -> set[str]:
-    """Every identifier and dotted name the docs contain, and each dotted name's parts and suffixes."""
-    index: set[str] = set()
-    for text in texts:
-        for name in _IDENTIFIER.findall(text):
-            parts = name.split(".")
-            index.add(name)
-            index.update(parts)
-            index.update(".".join(parts[i:]) for i in range(1, len(parts)))
-    return index
-
-
-def name_known(name: str, index: set[str]) -> bool:
-    """A name is grounded when the docs contain it, or its last two parts (module aliases differ: `tw.Tide` vs
-    `tidewater.Tide`), or each of its parts (`tidewater.Tide` when the docs name the module and `Tide` apart)."""
-    parts = name.split(".")
-    return (name in index or (len(parts) > 1 and ".".join(parts[-2:]) in index)
-            or (len(parts) > 1 and all(part in index for part in parts)))
-
-
-def api_grounding(answer: str, index: set[str]) -> tuple[float | None, list[str], list[str]]:
-    """(share of the answer's library names found in the docs or None when it uses none, names, unknown names)."""
-    names = code_names(answer)
-    if not names:
-        return None, [], []
-    unknown = [n for n in names if not name_known(n, index)]
-    return 1 - len(unknown) / len(names), names, unknown
 
 
 def docset_texts(docset: str) -> list[str]:
@@ -353,103 +142,6 @@ def docset_texts(docset: str) -> list[str]:
     return texts
 
 
-# ---------------------------------------------------------------- short answers and code tasks
-
-
-def score_open_questions(model, tokenizer, questions: list[Question], judge=None, lang: str | None = None,
-                         max_new_tokens: int = 128, batch_size: int = 8, name_index: set[str] | None = None,
-                         progress: Callable[[int, int], None] | None = None,
-                         stop_event: threading.Event | None = None) -> list[QuestionScore]:
-    """Greedy answers to short/code questions, scored by exact match and ROUGE-L (short), grounding (code), and the judge when given.
-
-    `score`: the judge's 0-10 mapped to 0..1 when judged; else ROUGE-L F1 (short) or grounding (code, 0 when
-    the answer names no library API at all)."""
-    from train.evaluation import exact_match, greedy_answers, judge_answers, rouge_l
-
-    if not questions:
-        return []
-    code_tokens = max(max_new_tokens, DEFAULT_CODE_TOKENS)
-    answers: dict[str, str] = {}
-    for kind, limit in (("short", max_new_tokens), ("code", code_tokens)):
-        group = [q for q in questions if q.kind == kind]
-        if group:
-            outputs = greedy_answers(model, tokenizer, [[{"role": "user", "content": q.question}] for q in group], limit,
-                                     batch_size, progress, stop_event)
-            answers.update({q.id: a for q, a in zip(group, outputs)})
-    judgements: dict[str, dict] = {}
-    if judge is not None:
-        results = judge_answers(judge, [{"question": q.question, "reference": str(q.answer), "answer": answers[q.id]} for q in questions],
-                                lang, None, stop_event)
-        judgements = {q.id: r for q, r in zip(questions, results)}
-    scores = []
-    for q in questions:
-        output = answers[q.id]
-        judged = judgements.get(q.id, {})
-        judge_score = judged["score"] / 10 if "score" in judged else None
-        if q.kind == "short":
-            rouge = rouge_l(output, str(q.answer))
-            scores.append(QuestionScore(id=q.id, kind=q.kind, section=q.source.section, output=output,
-                                        correct=bool(exact_match(output, str(q.answer))), rouge_l=round(rouge, 4),
-                                        judge=judge_score, score=judge_score if judge_score is not None else rouge))
-        else:
-            grounding, _, unknown = api_grounding(output, name_index or set())
-            scores.append(QuestionScore(id=q.id, kind=q.kind, section=q.source.section, output=output, grounding=grounding,
-                                        unknown_names=unknown, judge=judge_score,
-                                        score=judge_score if judge_score is not None else (grounding or 0.0)))
-    return scores
-
-
-# ---------------------------------------------------------------- aggregation
-
-
-def _group(scores: list[QuestionScore]) -> GroupScore:
-    verdicts = [s.correct for s in scores if s.correct is not None]
-    return GroupScore(n=len(scores), accuracy=round(sum(verdicts) / len(verdicts), 4) if verdicts else None,
-                      mean_score=round(sum(s.score for s in scores) / len(scores), 4) if scores else None)
-
-
-def aggregate(model: str, scores: list[QuestionScore], seconds: float = 0.0) -> ModelExamScore:
-    """Overall, per-kind and per-section figures of one model's question scores."""
-    kinds = sorted({s.kind for s in scores})
-    sections = sorted({s.section for s in scores})
-    return ModelExamScore(model=model, overall=_group(scores), seconds=round(seconds, 2), questions=scores,
-                          by_kind={k: _group([s for s in scores if s.kind == k]) for k in kinds},
-                          by_section={sec: _group([s for s in scores if s.section == sec]) for sec in sections})
-
-
-def score_model(model, tokenizer, exam: Exam, variant: str = "tuned", normalise: str = "mean", batch_size: int = 8,
-                judge=None, max_new_tokens: int = 128, name_index: set[str] | None = None, drop_leaked: bool = False,
-                lang: str | None = None, list_options: bool = True, progress: Callable[[int, int], None] | None = None,
-                stop_event: threading.Event | None = None) -> ModelExamScore:
-    """Every question of `exam` on `model` as it is (the caller switches the adapter); results in exam order."""
-    started = time.monotonic()
-    questions = exam.usable_questions(drop_leaked)
-    choice = [q for q in questions if q.kind in CHOICE_KINDS]
-    open_ = [q for q in questions if q.kind not in CHOICE_KINDS]
-    done_choice = 0
-
-    def choice_progress(done: int, total: int) -> None:
-        nonlocal done_choice
-        done_choice = done
-        if progress:
-            progress(done, len(questions))
-
-    def open_progress(done: int, total: int) -> None:
-        if progress:
-            progress(done_choice + min(done, len(open_)), len(questions))
-
-    scores = score_choice_questions(model, tokenizer, choice, exam.lang, normalise, batch_size, list_options=list_options,
-                                    progress=choice_progress, stop_event=stop_event)
-    scores += score_open_questions(model, tokenizer, open_, judge, lang, max_new_tokens, batch_size, name_index,
-                                   open_progress, stop_event)
-    order = {q.id: i for i, q in enumerate(questions)}
-    scores.sort(key=lambda s: order[s.id])
-    return aggregate(variant, scores, time.monotonic() - started)
-
-
-# ---------------------------------------------------------------- exams on a run
-
-
 def load_exam_file(path: str | Path) -> Exam:
     """An exam from a JSON file, or a UserError that names the file and what is wrong in it."""
     from pydantic import ValidationError
@@ -464,42 +156,6 @@ def load_exam_file(path: str | Path) -> Exam:
         raise UserError("error.exam_file_invalid", path=str(path), detail=detail[:300]) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise UserError("error.exam_file_invalid", path=str(path), detail=str(exc).splitlines()[0][:300]) from None
-
-
-def exam_report_path(run: str, exam_name: str) -> Path:
-    """runs/<run>/exams/<exam>.json, the exam name checked so it cannot leave the folder."""
-    from tools.core.workdir import validate_name
-    from train.runs import require_run
-
-    return require_run(run) / EXAMS_DIR / f"{validate_name(exam_name, 'exam name')}.json"
-
-
-def save_exam_report(report: ExamReport) -> Path:
-    """Write the report into its run's exams folder atomically; returns the path."""
-    path = exam_report_path(report.run, report.exam)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, report.model_dump_json(indent=2))
-    return path
-
-
-def read_exam_report(run: str, exam_name: str) -> ExamReport | None:
-    """A saved exam report of a run, or None when the exam has not run on it."""
-    path = exam_report_path(run, exam_name)
-    return ExamReport.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def list_exam_reports(run: str) -> list[ExamReport]:
-    """Every exam report saved with a run (for run comparison), in name order."""
-    from train.runs import require_run
-
-    folder = require_run(run) / EXAMS_DIR
-    reports = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            reports.append(ExamReport.model_validate_json(path.read_text(encoding="utf-8")))
-        except ValueError:
-            continue  # a report from an incompatible version is skipped, not fatal
-    return reports
 
 
 def _load_run_model(run: str, need_adapter: bool):
@@ -521,39 +177,125 @@ def _load_run_model(run: str, need_adapter: bool):
                       load_in_4bit=bool(config.get("load_in_4bit")), rope_scaling=config.get("rope_scaling") or None), config
 
 
+# ---------------------------------------------------------------- what the questions and the run bring
+
+
+def source_excerpts(exam: Exam, questions: list[Question]) -> dict[str, str]:
+    """question id -> the text of its source slice: the excerpt kept in the exam, else (an exam written before
+    excerpts were kept) the slice of the doc set as it is now, by id; questions without either are left out."""
+    found = {q.id: q.source.excerpt for q in questions if q.source.excerpt}
+    missing = [q for q in questions if q.id not in found and q.source.slice_id]
+    if missing and exam.docset:
+        from tools.docs.docsets import slice_docset
+
+        folder = global_var.workdir().child("docs", exam.docset, what="doc set")
+        if folder.is_dir():
+            budget = (exam.generator or {}).get("max_slice_tokens")
+            slices, _ = slice_docset(folder, budget) if budget else slice_docset(folder)
+            texts = {s.slice_id: s.text for s in slices}
+            found.update({q.id: texts[q.source.slice_id] for q in missing if q.source.slice_id in texts})
+    return found
+
+
+def run_training_items(run: str) -> tuple[list[dict], dict]:
+    """(the items the run trained on, with their provenance; a summary of them). Items saved by an older
+    version carry no provenance: it is looked up in the run's dataset by item id where the item still exists."""
+    from train.runs import CONFIG_FILE, load_items, read_json, require_run
+
+    folder = require_run(run)
+    config = read_json(folder / CONFIG_FILE)
+    items = load_items(folder / "data" / "train.jsonl")
+    if items and not any(item.get("provenance") for item in items):
+        store, dataset = global_var.datasets(), config.get("dataset")
+        if dataset and store.exists(dataset):
+            known = store.load(dataset).items
+            items = [{**item, "provenance": (known.get(item.get("id")) or {}).get("provenance") or {}} for item in items]
+    return items, {"dataset": config.get("dataset"), "dataset_version": config.get("dataset_version"), "items": len(items)}
+
+
+def code_runner_for(exam: Exam, python: str | None, run_code: bool) -> tuple[CodeRunner | None, str]:
+    """(a runner for the exam's code answers or None, why not): code runs when the doc set ships its package
+    (<docset>/.package) or the user names an interpreter that has the library installed."""
+    from tools.evaluation.sandbox import package_paths
+
+    if not run_code:
+        return None, "off"
+    if exam.code_language != "python":
+        return None, f"language {exam.code_language}"
+    paths = []
+    if exam.docset:
+        folder = global_var.workdir().child("docs", exam.docset, what="doc set")
+        paths = package_paths(Path(folder)) if folder.is_dir() else []
+    if not paths and not python:
+        return None, "no importable library"
+    return CodeRunner(paths=list(paths), python=python), ""
+
+
+def exam_coverage(questions: list[Question], items: list[dict]) -> dict:
+    """question id -> QuestionCoverage against the run's training items (near-duplicate questions by
+    character 3-grams, then the cloze and answer comparison of tools.evaluation.coverage)."""
+    from tools.evaluation.coverage import question_coverage
+    from tools.generation.exams import leaked_questions
+
+    near = {qid: (leak.item_id, leak.similarity or 1.0) for qid, leak in leaked_questions(questions, items).items()}
+    return question_coverage(questions, items, near)
+
+
+# ---------------------------------------------------------------- exams on a run
+
+
 def run_exam(exam: Exam, run: str, base_only: bool = False, normalise: str = "mean", batch_size: int = 8,
              judge_provider: str | None = None, max_new_tokens: int = 128, drop_leaked: bool = False,
              forgetting: bool = True, margin: float | None = None, lang: str | None = None, list_options: bool = True,
-             progress: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None) -> ExamReport:
-    """Score `exam` on the run's base model (adapter off) and, unless `base_only`, tuned (adapter on);
-    measure the forgetting figure when both ran; save runs/<run>/exams/<exam>.json and return the report."""
-    from train.forgetting import DEFAULT_MARGIN, forgetting_figure
+             conditions: tuple[str, ...] | list[str] = DEFAULT_CONDITIONS, python: str | None = None, run_code: bool = True,
+             seed: int = 0, progress: Callable[[dict], None] | None = None,
+             stop_event: threading.Event | None = None) -> ExamReport:
+    """Score `exam` on the run's base model (adapter off) and, unless `base_only`, tuned (adapter on), under
+    each of `conditions`; measure the forgetting figure when both ran; analyse and keep the report."""
+    from tools.evaluation.analysis import analyse_report
+    from tools.evaluation.code import docs_name_index
     from train.evaluation import EvaluationStopped
+    from train.forgetting import DEFAULT_MARGIN, forgetting_figure
     from train.inference import GENERATION_QUEUE, adapter_enabled, validate_generation_params
 
     from schema.exam import ForgettingFigure
 
     if normalise not in NORMALISATIONS:
         raise UserError("error.exam_run_normalise", value=normalise, choices=", ".join(NORMALISATIONS))
+    conditions = validate_conditions(conditions)
     margin = DEFAULT_MARGIN if margin is None else validate_margin(margin)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise UserError("error.exam_run_batch", value=batch_size)
     max_new_tokens = validate_generation_params(max_new_tokens=max_new_tokens).max_new_tokens
-    if not exam.usable_questions(drop_leaked):
+    questions = exam.usable_questions(drop_leaked)
+    if not questions:
         raise UserError("error.exam_run_empty", exam=exam.name)
     judge = global_var.providers().get(judge_provider) if judge_provider else None
+    runner, no_run = code_runner_for(exam, python, run_code) if any(q.kind == "code" for q in questions) else (None, "no code")
     global_var.refuse_while_device_busy("run an exam")
     report_progress = progress or (lambda update: None)
     report_progress({"phase": "load", "done": 0, "total": 1})
     loaded, config = _load_run_model(run, need_adapter=not base_only)
     model, tokenizer = loaded.model, loaded.tokenizer
     has_adapter = hasattr(model, "disable_adapter")
-    name_index = docs_name_index(docset_texts(exam.docset)) if any(q.kind == "code" for q in exam.questions) else None
+    evidence = source_excerpts(exam, questions)
+    context = model_context(model, getattr(loaded, "max_seq_length", None))
+    excerpts, cut = question_excerpts(tokenizer, questions, evidence, context, exam.lang, max(max_new_tokens, 256))
+    setup = ScoringSetup(lang=exam.lang, normalise=normalise, batch_size=batch_size, list_options=list_options, judge=judge,
+                         max_new_tokens=max_new_tokens, excerpts=excerpts, evidence=evidence, code_language=exam.code_language,
+                         code_runner=runner, reply_lang=lang,
+                         name_index=docs_name_index(docset_texts(exam.docset)) if any(q.kind == "code" for q in questions) else set())
     variants = [("base", False)] + ([] if base_only else [("tuned", True)])
     report = ExamReport(exam=exam.name, exam_version=exam.version, run=run, base_model=str(config.get("model") or ""),
-                        scoring={"choices": "option log-likelihood", "normalise": normalise,
-                                 "packed": supports_packed_scoring(model), "list_options": list_options, "drop_leaked": drop_leaked,
-                                 "judge": judge.name if judge is not None else None})
+                        scoring={"choices": "option log-likelihood", "normalise": normalise, "list_options": list_options,
+                                 "tf": "calibrated", "conditions": list(conditions), "drop_leaked": drop_leaked,
+                                 "judge": judge.name if judge is not None else None, "max_new_tokens": max_new_tokens,
+                                 "code_run": runner is not None, "code": runner.describe() if runner else {"not_run": no_run},
+                                 "packed": None, "context": context, "open_book_cut": cut, "seed": seed,
+                                 "adapter": None if base_only else run})
+    from train.exam_scoring import supports_packed_scoring
+
+    report.scoring["packed"] = supports_packed_scoring(model)
     was_training = model.training
     model.eval()
     try:
@@ -562,19 +304,36 @@ def run_exam(exam: Exam, run: str, base_only: bool = False, normalise: str = "me
                 raise EvaluationStopped()
             for variant, enabled in variants:
                 with adapter_enabled(model, enabled if has_adapter else None):
-                    report.results[variant] = score_model(
-                        model, tokenizer, exam, variant, normalise, batch_size, judge, max_new_tokens, name_index, drop_leaked, lang,
-                        list_options, lambda done, total, v=variant: report_progress({"phase": "questions", "model": v, "done": done, "total": total}),
-                        stop_event)
+                    for condition in conditions:
+                        report.results[result_key(variant, condition)] = score_model(
+                            model, tokenizer, questions, variant, condition, setup,
+                            lambda done, total, v=variant, c=condition: report_progress(
+                                {"phase": "questions", "model": v, "condition": c, "done": done, "total": total}),
+                            stop_event)
             if forgetting and not base_only and has_adapter:
                 report_progress({"phase": "forgetting", "done": 0, "total": 1})
-                report.forgetting = ForgettingFigure(**forgetting_figure(model, tokenizer, margin, batch_size=batch_size))
+                report.forgetting = ForgettingFigure(**forgetting_figure(model, tokenizer, margin, batch_size=batch_size, seed=seed))
     finally:
         if was_training:
             model.train()
+    items, report.training = run_training_items(run)
+    report.coverage = exam_coverage(questions, items) if items else {}
+    report.training.update({"slices_with_questions": len({q.source.slice_id for q in questions if q.source.slice_id}),
+                            "provenance": any(item.get("provenance") for item in items)})
+    report.analysis, report.flags = analyse_report(questions, report.results, report.coverage, seed)
     path = save_exam_report(report)
     report_progress({"phase": "done", "done": 1, "total": 1, "path": str(path)})
     return report
+
+
+def validate_conditions(value) -> tuple[str, ...]:
+    """The conditions to score, closed book always first; UserError naming an unknown one."""
+    parts = value.split(",") if isinstance(value, str) else list(value or [])
+    wanted = {str(part).strip().lower() for part in parts if str(part).strip()}
+    unknown = sorted(wanted - set(CONDITIONS))
+    if unknown:
+        raise UserError("error.exam_run_conditions", value=", ".join(unknown), choices=", ".join(CONDITIONS))
+    return tuple(c for c in CONDITIONS if c in wanted | {"closed"})
 
 
 def validate_margin(value) -> float:
@@ -588,29 +347,6 @@ def validate_margin(value) -> float:
     return number
 
 
-def report_rows(report: ExamReport, lang: str | None = None) -> list[list[str]]:
-    """[group, n, base, tuned] rows: overall, each kind, each section (accuracy where there is one, else mean score)."""
-    from tools.core.i18n import t
-
-    def value(variant: str, pick) -> str:
-        result = report.results.get(variant)
-        group = pick(result) if result is not None else None
-        if group is None:
-            return "-"
-        figure = group.accuracy if group.accuracy is not None else group.mean_score
-        return "-" if figure is None else f"{100 * figure:.1f}%"
-
-    any_result = next(iter(report.results.values()))
-    rows = [[t("exam.run.overall", lang), str(any_result.overall.n), value("base", lambda r: r.overall), value("tuned", lambda r: r.overall)]]
-    for kind, group in any_result.by_kind.items():
-        rows.append([f"{t('exam.run.kind', lang)}: {kind}", str(group.n), value("base", lambda r, k=kind: r.by_kind.get(k)),
-                     value("tuned", lambda r, k=kind: r.by_kind.get(k))])
-    for section, group in any_result.by_section.items():
-        rows.append([f"{t('exam.run.section', lang)}: {section}", str(group.n), value("base", lambda r, s=section: r.by_section.get(s)),
-                     value("tuned", lambda r, s=section: r.by_section.get(s))])
-    return rows
-
-
 def resolve_exam(reference: str) -> Exam:
     """An exam by path of its JSON file, or by name from the exam store when it has one."""
     path = Path(reference).expanduser()
@@ -619,10 +355,6 @@ def resolve_exam(reference: str) -> Exam:
     from tools.generation.exams import load_exam
 
     return load_exam(reference)
-
-
-def report_json(report: ExamReport) -> str:
-    return json.dumps(report.model_dump(), ensure_ascii=False, indent=2)
 
 
 # ---------------------------------------------------------------- the background job (the page's exam runs)
@@ -641,6 +373,9 @@ class ExamOptions:
     forgetting: bool = True
     margin: float | None = None
     list_options: bool = True
+    conditions: tuple[str, ...] = DEFAULT_CONDITIONS
+    python: str | None = None  # an interpreter with the library installed, to run code answers
+    run_code: bool = True
 
     def checked(self) -> "ExamOptions":
         """The options with every value checked (UserError naming the bad one): a job refuses at its start,
@@ -654,8 +389,20 @@ class ExamOptions:
         judge = str(self.judge_provider or "").strip() or None
         if judge:
             global_var.providers().get(judge)  # UserError when no provider has that name
+        python = str(self.python or "").strip() or None
+        if python:
+            from tools.evaluation.sandbox import resolve_python
+
+            python = resolve_python(python)
         return ExamOptions(self.normalise, judge, max_new_tokens, bool(self.drop_leaked), bool(self.forgetting), margin,
-                           bool(self.list_options))
+                           bool(self.list_options), validate_conditions(self.conditions), python, bool(self.run_code))
+
+    def run_kwargs(self) -> dict:
+        """The options as run_exam's keyword arguments."""
+        return {"normalise": self.normalise, "judge_provider": self.judge_provider, "max_new_tokens": self.max_new_tokens,
+                "drop_leaked": self.drop_leaked, "forgetting": self.forgetting, "margin": self.margin,
+                "list_options": self.list_options, "conditions": self.conditions, "python": self.python,
+                "run_code": self.run_code}
 
 
 @dataclass
@@ -689,6 +436,7 @@ def exam_phase_line(update: dict | None, lang: str | None = None) -> str:
     phase = (update or {}).get("phase")
     if phase == "questions":
         return t("exam.run.phase.questions", lang, model=t(f"exam.run.{update.get('model', 'tuned')}", lang),
+                 condition=t(f"exam.condition.{update.get('condition', 'closed')}", lang),
                  done=update["done"], total=update["total"])
     if phase == "forgetting":
         return t("exam.run.phase.forgetting", lang)
@@ -724,10 +472,8 @@ def start_exam_job(exam_name: str, run: str, base_only: bool = False, lang: str 
         job.last_update, job.done, job.total = progress, progress.get("done", 0), progress.get("total", 0)
 
     def score() -> None:
-        job.exam_report = run_exam(exam, run, base_only=bool(base_only), normalise=options.normalise,
-                                   judge_provider=options.judge_provider, max_new_tokens=options.max_new_tokens,
-                                   drop_leaked=options.drop_leaked, forgetting=options.forgetting, margin=options.margin,
-                                   list_options=options.list_options, lang=lang, progress=update, stop_event=job.stop_event)
+        job.exam_report = run_exam(exam, run, base_only=bool(base_only), lang=lang, progress=update, stop_event=job.stop_event,
+                                   **options.run_kwargs())
         job.report_path = str(job.last_update.get("path") or "")
 
     def work() -> None:

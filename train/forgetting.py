@@ -143,7 +143,8 @@ def sample_label(sample: dict[str, list[str]]) -> str:
 
 
 def text_perplexity(model, tokenizer, texts: list[str], block_tokens: int = GENERAL_BLOCK_TOKENS, batch_size: int = 8) -> dict:
-    """Perplexity of plain texts (no chat template): each text cut to `block_tokens`, every token after the first scored."""
+    """Perplexity of plain texts (no chat template): each text cut to `block_tokens`, every token after the first
+    scored. `per_text`: (summed loss, tokens) of each text scored, for intervals over the texts."""
     import torch
     import torch.nn.functional as F
 
@@ -151,57 +152,88 @@ def text_perplexity(model, tokenizer, texts: list[str], block_tokens: int = GENE
 
     rows = []
     for text in texts:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:block_tokens]
+        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"][:block_tokens]  # cut below
         if len(ids) >= 2:
             rows.append({"input_ids": ids, "labels": ids})
     if not rows:
-        return {"loss": float("nan"), "perplexity": float("nan"), "tokens": 0}
+        return {"loss": float("nan"), "perplexity": float("nan"), "tokens": 0, "per_text": []}
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    total, count = 0.0, 0
+    per_text: list[tuple[float, int]] = []
     for start in range(0, len(rows), batch_size):
         batch = {k: v.to(device) for k, v in pad_batch(rows[start:start + batch_size], pad_id).items()}
         with torch.inference_mode():
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         shifted, targets = logits[:, :-1, :].float(), batch["labels"][:, 1:]
-        total += F.cross_entropy(shifted.reshape(-1, shifted.size(-1)), targets.reshape(-1),
-                                 ignore_index=IGNORE_INDEX, reduction="sum").item()
-        count += int((targets != IGNORE_INDEX).sum())
+        losses = F.cross_entropy(shifted.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
+        counts = (targets != IGNORE_INDEX).sum(dim=1)
+        per_text += [(float(row_loss), int(row_count)) for row_loss, row_count in zip(losses.sum(dim=1), counts)]
+    total, count = sum(loss for loss, _ in per_text), sum(n for _, n in per_text)
     loss = total / count
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count, "per_text": per_text}
+
+
+def rise_interval(base: list[tuple[float, int]], tuned: list[tuple[float, int]], resamples: int = 2000,
+                  seed: int = 0, level: float = 0.95) -> tuple[float | None, float | None]:
+    """Percentile-bootstrap interval of the perplexity rise (tuned/base - 1) over the sample's texts: the
+    noise band of the figure from which texts happen to be in the sample. The two lists are aligned by text."""
+    import numpy as np
+
+    if not base or len(base) != len(tuned):
+        return None, None
+    base_loss = np.array([loss for loss, _ in base])
+    tuned_loss = np.array([loss for loss, _ in tuned])
+    tokens = np.array([n for _, n in base], dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(base), size=(resamples, len(base)))
+    weight = tokens[picks].sum(axis=1)
+    rises = np.exp((tuned_loss[picks].sum(axis=1) - base_loss[picks].sum(axis=1)) / weight) - 1
+    tail = (1 - level) / 2
+    low, high = np.quantile(rises, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def forgetting_figure(model, tokenizer, margin: float = DEFAULT_MARGIN, sample: dict[str, list[str]] | None = None,
-                      batch_size: int = 8) -> dict:
+                      batch_size: int = 8, seed: int = 0) -> dict:
     """General perplexity with the adapter off (base) and on (tuned), per language and over all tokens.
 
     Returns the fields of schema.exam.ForgettingFigure: `rise` is tuned/base - 1 of the token-weighted
-    perplexity, `warning` is True when it exceeds `margin`.
+    perplexity with its 95 % bootstrap band over the sample's texts (rise_low, rise_high); `warning` is True
+    only when the whole band lies above `margin`: a rise inside the sample's own noise is not called forgetting.
     """
+    from datetime import datetime, timezone
+
     from train.inference import adapter_enabled
 
     sample = sample if sample is not None else general_sample()
     by_lang, totals = {}, {"base": [0.0, 0], "tuned": [0.0, 0]}
+    per_text: dict[str, list[tuple[float, int]]] = {"base": [], "tuned": []}
     for lang, texts in sorted(sample.items()):
         by_lang[lang] = {}
         for variant, enabled in (("base", False), ("tuned", True)):
             with adapter_enabled(model, enabled):
                 result = text_perplexity(model, tokenizer, texts, batch_size=batch_size)
             by_lang[lang][variant] = round(result["perplexity"], 4)
+            per_text[variant] += result["per_text"]
             if result["tokens"]:
                 totals[variant][0] += result["loss"] * result["tokens"]
                 totals[variant][1] += result["tokens"]
     ppl = {v: math.exp(min(nll / n, 50.0)) if n else None for v, (nll, n) in totals.items()}
     rise = ppl["tuned"] / ppl["base"] - 1 if ppl["base"] and ppl["tuned"] else None
+    low, high = rise_interval(per_text["base"], per_text["tuned"], seed=seed)
     return {
         "sample": sample_label(sample),
         "tokens": totals["base"][1],
+        "texts": len(per_text["base"]),
         "base_perplexity": round(ppl["base"], 4) if ppl["base"] else None,
         "tuned_perplexity": round(ppl["tuned"], 4) if ppl["tuned"] else None,
         "by_lang": by_lang,
         "rise": round(rise, 4) if rise is not None else None,
+        "rise_low": round(low, 4) if low is not None else None,
+        "rise_high": round(high, 4) if high is not None else None,
         "margin": margin,
-        "warning": rise is not None and rise > margin,
+        "warning": low is not None and low > margin,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -262,12 +294,22 @@ def forgetting_lines(figure, lang: str | None = None) -> list[str]:
     def num(value) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    rise = "-" if data.get("rise") is None else f"{100 * data['rise']:+.1f}%"
+    def percent(value) -> str:
+        return "-" if value is None else f"{100 * value:+.1f}%"
+
+    rise = percent(data.get("rise"))
     margin = f"{100 * data.get('margin', 0):.0f}%"
     lines = [t("exam.forget.line", lang, base=num(data.get("base_perplexity")), tuned=num(data.get("tuned_perplexity")),
                rise=rise, sample=data.get("sample", ""), tokens=data.get("tokens", 0))]
     lines += [t("exam.forget.by_lang", lang, language=code, base=num(v.get("base")), tuned=num(v.get("tuned")))
               for code, v in sorted((data.get("by_lang") or {}).items())]
-    lines.append(t("exam.forget.warning", lang, rise=rise, margin=margin) if data.get("warning")
-                 else t("exam.forget.ok", lang, margin=margin))
+    low, high = data.get("rise_low"), data.get("rise_high")
+    if low is not None and high is not None:
+        lines.append(t("exam.forget.band", lang, texts=data.get("texts", 0), low=percent(low), high=percent(high)))
+    if data.get("warning"):
+        lines.append(t("exam.forget.warning", lang, rise=rise, margin=margin))
+    elif data.get("rise") is not None and data["rise"] > data.get("margin", 0):
+        lines.append(t("exam.forget.noise", lang, rise=rise, margin=margin, low=percent(low), high=percent(high)))
+    else:
+        lines.append(t("exam.forget.ok", lang, margin=margin))
     return lines

@@ -211,8 +211,17 @@ def run_status(run: str) -> dict:
     }
 
 
+# What a run keeps of an item's provenance: where it came from in the docs, so an exam can tell the
+# questions on trained slices from the others after the dataset has changed.
+KEPT_PROVENANCE = ("source_doc", "heading_path", "unit", "origin")
+
+
 def save_items(path: Path, items: list[dict]) -> None:
-    lines = [json.dumps({"id": item.get("id"), "messages": item["messages"]}, ensure_ascii=False) for item in items]
+    def record(item: dict) -> dict:
+        provenance = {key: value for key, value in (item.get("provenance") or {}).items() if key in KEPT_PROVENANCE and value}
+        return {"id": item.get("id"), "messages": item["messages"], **({"provenance": provenance} if provenance else {})}
+
+    lines = [json.dumps(record(item), ensure_ascii=False) for item in items]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 

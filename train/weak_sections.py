@@ -2,9 +2,13 @@
 and a generation run on exactly the slices of those sections into a dataset (a new dataset version).
 
 A section is a document and its heading path (schema.exam.QuestionSource.section), the grouping of the
-exam report. A section is weak when the tuned model's accuracy there (mean score where no question has a
-right/wrong verdict) is below the threshold. The number of training items per section counts the run's
-training items (data/train.jsonl) by the provenance their dataset gives them.
+exam report. A section is weak by evidence, not by a fixed bar: on the kinds of question that tell knowledge
+from guessing on this exam (tools.evaluation.analysis: a model scores significantly above chance, the
+majority answer and the question-blind score), the tuned model scores significantly below its own score on
+the other sections (one-sided exact binomial test; a permutation test for graded scores) at the level
+`alpha`. A section with few questions can only be weak when the gap is large; when no kind discriminates,
+no section is called weak. The number of training items per section counts the run's training items
+(data/train.jsonl) by their provenance.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from schema.exam import Exam, ExamReport, QuestionSource
 from tools.core.errors import UserError
 from tools.generation.engine import UNIT_DONE
 
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_ALPHA = 0.05
 WEAK_PURPOSE = "weak_sections"  # PreparedGeneration.purpose of the runs started here
 
 
@@ -29,6 +33,12 @@ class SectionResult:
     train_items: int
     weak: bool
     slice_ids: list[str] = field(default_factory=list)
+    used: int = 0  # questions of the discriminating kinds, the ones the test is on
+    score: float | None = None  # the tuned score on them, with its 95 % interval
+    low: float | None = None
+    high: float | None = None
+    rest: float | None = None  # the tuned score on the same kinds in the other sections
+    p_value: float | None = None
 
 
 def _figure(group) -> float | None:
@@ -61,21 +71,37 @@ def training_items_by_section(run: str) -> dict[str, int]:
     return counts
 
 
-def validate_threshold(value) -> float:
+def validate_alpha(value) -> float:
+    """The significance level: a fraction above 0 and at most 0.5."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise UserError("error.examgen_threshold", value=value) from None
-    if isinstance(value, bool) or not 0.0 < number <= 1.0:
-        raise UserError("error.examgen_threshold", value=value)
+        raise UserError("error.examgen_alpha", value=value) from None
+    if isinstance(value, bool) or not 0.0 < number <= 0.5:
+        raise UserError("error.examgen_alpha", value=value)
     return number
 
 
+def discriminating_kinds(report: ExamReport, exam: Exam) -> list[str]:
+    """The kinds of question on which the report shows a model significantly above every baseline."""
+    from tools.evaluation.analysis import analyse_report
+
+    analysis = report.analysis
+    if not analysis:
+        scored = {s.id for result in report.results.values() for s in result.questions}
+        analysis, _ = analyse_report([q for q in exam.questions if q.id in scored], report.results, report.coverage)
+    return [kind for kind, group in analysis.items() if kind != "overall" and group.discriminating]
+
+
 def section_results(report: ExamReport, exam: Exam, train_items: dict[str, int],
-                    threshold: float = DEFAULT_THRESHOLD) -> list[SectionResult]:
-    """One row per section of the report: questions, base and tuned figures, training items, weak or not,
-    and the slice ids the section's questions came from."""
-    threshold = validate_threshold(threshold)
+                    alpha: float = DEFAULT_ALPHA) -> list[SectionResult]:
+    """One row per section of the report: questions, base and tuned figures, training items, the test on the
+    discriminating kinds (score, interval, the rest's score, p-value), weak or not, and the slice ids the
+    section's questions came from."""
+    from tools.evaluation.analysis import value_of
+    from tools.evaluation.stats import below_rest_p, bootstrap_interval, mean
+
+    alpha = validate_alpha(alpha)
     tuned = report.results.get("tuned")
     base = report.results.get("base")
     if tuned is None:
@@ -86,26 +112,62 @@ def section_results(report: ExamReport, exam: Exam, train_items: dict[str, int],
             ids = slices.setdefault(question.source.section, [])
             if question.source.slice_id not in ids:
                 ids.append(question.source.slice_id)
+    kinds = set(discriminating_kinds(report, exam))
+    used = [score for score in tuned.questions if score.kind in kinds]
+    binary = all(value_of(score) in (0.0, 1.0) for score in used)
     rows = []
     for section, group in tuned.by_section.items():
-        figure = _figure(group)
+        mine = [value_of(score) for score in used if score.section == section]
+        rest = [value_of(score) for score in used if score.section != section]
+        p_value = below_rest_p(mine, rest, binary) if mine and rest else None
+        low, high = bootstrap_interval(mine)
         rows.append(SectionResult(section=section, questions=group.n, base=_figure(base.by_section.get(section)) if base else None,
-                                  tuned=figure, train_items=train_items.get(section, 0),
-                                  weak=figure is not None and figure < threshold, slice_ids=slices.get(section, [])))
+                                  tuned=_figure(group), train_items=train_items.get(section, 0),
+                                  weak=p_value is not None and p_value < alpha, slice_ids=slices.get(section, []),
+                                  used=len(mine), score=mean(mine), low=low, high=high, rest=mean(rest), p_value=p_value))
     return rows
 
 
-def weak_section_results(exam_name: str, run: str, threshold: float = DEFAULT_THRESHOLD,
+def weak_section_results(exam_name: str, run: str, alpha: float = DEFAULT_ALPHA,
                          exam_version: int | None = None) -> tuple[Exam, list[SectionResult]]:
     """(exam, per-section rows) from the report `exam run` saved with `run`; UserError when there is none."""
     from tools.generation.exams import load_exam
-    from train.exam import read_exam_report
+    from train.exam_reports import read_exam_report
 
     report = read_exam_report(run, exam_name)
     if report is None:
         raise UserError("error.examgen_weak_no_report", exam=exam_name, run=run)
     exam = load_exam(exam_name, exam_version or report.exam_version)
-    return exam, section_results(report, exam, training_items_by_section(run), threshold)
+    return exam, section_results(report, exam, training_items_by_section(run), alpha)
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def weak_row(row: SectionResult, lang: str | None = None) -> list[str]:
+    """A section's row as table cells (the CLI's and the page's weak-sections table)."""
+    from tools.core.i18n import t
+
+    score = _percent(row.score)
+    if row.score is not None and row.low is not None and row.high is not None:
+        score += f" [{100 * row.low:.1f}–{100 * row.high:.1f}]"
+    p_value = "-" if row.p_value is None else ("<0.001" if row.p_value < 0.001 else f"{row.p_value:.3f}")
+    return [row.section, str(row.questions), _percent(row.base), _percent(row.tuned), str(row.used), score, _percent(row.rest),
+            p_value, str(row.train_items), t("examgen.weak_yes", lang) if row.weak else ""]
+
+
+def weak_summary(exam: Exam, run: str, rows: list[SectionResult], alpha: float, lang: str | None = None) -> str:
+    """One line: how many sections are weak and on which kinds, or why the exam cannot tell."""
+    from tools.core.i18n import t
+    from train.exam_reports import read_exam_report
+
+    report = read_exam_report(run, exam.name)
+    kinds = discriminating_kinds(report, exam) if report is not None else []
+    if not kinds:
+        return t("examgen.weak_no_kind", lang)
+    names = ", ".join(t(f"exam.kind.{kind}", lang) for kind in kinds)
+    return t("examgen.weak_count", lang, weak=sum(1 for row in rows if row.weak), total=len(rows), kinds=names, alpha=alpha)
 
 
 def weak_slices(exam: Exam, rows: list[SectionResult]) -> list[str]:

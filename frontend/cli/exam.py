@@ -43,7 +43,7 @@ def cmd_exam_create(args) -> int:
         settings.backoff_base_s = args.backoff
     slices = [part for value in (args.slices or []) for part in value.split(",")]
     prepared = prepare_exam(args.name, args.docs, _provider_from_args(args), args.kinds, settings, slices or None,
-                            args.question_lang, restart=args.restart)
+                            args.question_lang, restart=args.restart, control_sections=args.control_section)
     for key, params in prepared.notes:
         print(t(key, **params))
     print(t("examgen.started", name=prepared.name, units=len(prepared.units), slices=len(prepared.slices),
@@ -128,24 +128,20 @@ def cmd_exam_check(args) -> int:
     return 0
 
 
-def _percent(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def cmd_exam_weak(args) -> int:
     from frontend.cli.exam_run import format_table
-    from train.weak_sections import DEFAULT_THRESHOLD, prepare_weak_generation, weak_section_results
+    from train.weak_sections import (DEFAULT_ALPHA, prepare_weak_generation, validate_alpha, weak_row, weak_section_results,
+                                     weak_summary)
 
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    exam, rows = weak_section_results(args.exam, args.run, threshold)
-    headers = [t("examgen.weak_section"), t("examgen.weak_questions"), t("exam.run.base"), t("exam.run.tuned"),
-               t("examgen.weak_train_items"), t("examgen.weak_flag")]
-    table = [[row.section, str(row.questions), _percent(row.base), _percent(row.tuned), str(row.train_items),
-              t("examgen.weak_yes") if row.weak else ""] for row in rows]
-    print(format_table(headers, table))
+    alpha = DEFAULT_ALPHA if args.alpha is None else validate_alpha(args.alpha)
+    exam, rows = weak_section_results(args.exam, args.run, alpha)
+    headers = [t(key) for key in ("examgen.weak_section", "examgen.weak_questions", "exam.run.base", "exam.run.tuned",
+                                  "examgen.weak_used", "examgen.weak_score", "examgen.weak_rest", "examgen.weak_p",
+                                  "examgen.weak_train_items", "examgen.weak_flag")]
+    print(format_table(headers, [weak_row(row) for row in rows]))
     weak = [row for row in rows if row.weak]
     print()
-    print(t("examgen.weak_count", weak=len(weak), total=len(rows), threshold=_percent(threshold)))
+    print(weak_summary(exam, args.run, rows, alpha))
     if not args.generate:
         if weak:
             print(t("examgen.weak_generate_hint", exam=args.exam, run=args.run, dataset=args.dataset))
@@ -195,6 +191,10 @@ def register_exam(subparsers) -> None:
     create.add_argument("--kinds", default="mc,tf,short,code", help="question kinds, comma-separated: mc, tf, short, code (default: all)")
     create.add_argument("--per-slice", type=int, default=2, help="questions of each kind per slice (default 2)")
     create.add_argument("--slices", action="append", metavar="ID[,ID...]", help="only these slice ids (see `docs slice`); repeatable")
+    create.add_argument("--control-section", action="append", metavar="SECTION",
+                        help="hold this document or section out of training data generation as a control ('guide/errors.md' "
+                             "or 'guide/errors.md > Errors'); repeatable. Its questions then show what the model knows "
+                             "without training on it")
     create.add_argument("--question-lang", choices=("zh", "en"), default=None, help="language of the questions (default: the docs')")
     create.add_argument("--temperature", type=float, default=0.3, help="sampling temperature (default 0.3)")
     create.add_argument("--max-tokens", type=int, default=2048, help="completion token limit per call (default 2048)")
@@ -226,7 +226,9 @@ def register_exam(subparsers) -> None:
     weak.add_argument("exam", help="exam name (scored on the run with `exam run`)")
     weak.add_argument("--run", required=True, help="training run whose exam report is read")
     weak.add_argument("--dataset", required=True, help="dataset that gets the new items (a new version of it)")
-    weak.add_argument("--threshold", type=float, default=None, help="a section is weak below this tuned accuracy (default 0.6)")
+    weak.add_argument("--alpha", type=float, default=None,
+                      help="significance level: a section is weak when the tuned model scores significantly below its score "
+                           "on the other sections, on the kinds that tell knowledge from guessing (default 0.05)")
     weak.add_argument("--generate", action="store_true", help="generate items for the weak sections now")
     _add_provider_args(weak, "(with --generate)")
     weak.add_argument("--template", default="default", help="generation prompt template (default: default)")

@@ -17,16 +17,18 @@ import global_var
 from frontend.web.common import Localizer, headers, reloaded_choices, user_errors
 from frontend.web.generate_tab import VARIABLE_COLUMNS, progress_panel, render_progress, template_changed
 from frontend.web.prompts_tab import variables_dict
+from schema.exam import ExamReport
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
-from train.exam import NORMALISATIONS, ExamJob, ExamOptions, current_exam_job, start_exam_job
+from train.exam import ExamJob, ExamOptions, current_exam_job, start_exam_job
+from train.exam_scoring import NORMALISATIONS
 from train.forgetting import DEFAULT_MARGIN
 
 POLL_SECONDS = 2.0
 X_AXES = ("step", "epoch")
 REPORT_COLUMNS = ("exam.run.group", "exam.run.count", "exam.run.base", "exam.run.tuned")
-WEAK_COLUMNS = ("examgen.weak_section", "examgen.weak_questions", "exam.run.base", "exam.run.tuned", "examgen.weak_train_items",
-                "examgen.weak_flag")
+WEAK_COLUMNS = ("examgen.weak_section", "examgen.weak_questions", "exam.run.base", "exam.run.tuned", "examgen.weak_used",
+                "examgen.weak_score", "examgen.weak_rest", "examgen.weak_p", "examgen.weak_train_items", "examgen.weak_flag")
 # Curve colours, one per (run, series) line in the order the lines appear; cycled past the end.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
@@ -61,15 +63,12 @@ def runs_frame(lang: str, runs: list[str] | None = None):
             summaries.append(run_summary(name))
         except UserError:
             continue  # a folder removed since it was listed
-    columns, rows = comparison_table(summaries)
-    exam_columns = {index: column[len("exam:"):] for index, column in enumerate(columns) if column.startswith("exam:")}
+    # The cells say how each exam was scored, its interval and whether the gain is significant, and mark
+    # scoring that differs from the other runs' (train.compare); group rows follow the runs.
+    columns, rows = comparison_table(summaries, "md", lang)
     state_column = columns.index("state")
-    for summary, row in zip(summaries, rows):
+    for row in rows[:len(summaries)]:
         row[state_column] = _state_label(row[state_column], lang)
-        for index, exam in exam_columns.items():
-            scores = summary.exams.get(exam)
-            if scores:
-                row[index] = t("runs.exam_cell", lang, tuned=_percent(scores.get("tuned")), base=_percent(scores.get("base")))
     return pd.DataFrame(rows, columns=[header_label(column, lang) for column in columns])
 
 
@@ -113,6 +112,15 @@ def _x_axis(x) -> str:
 
 
 def exam_sections_markdown(runs: list[str], lang: str) -> str:
+    """The comparison's notes (scoring that differs, what the marks mean), then each exam side by side."""
+    from train.compare import compare_runs, comparison_notes
+
+    notes = comparison_notes(compare_runs(runs), lang)
+    sections = _exam_sections(runs, lang)
+    return "\n".join(f"- {note}" for note in notes) + ("\n\n" if notes and sections else "") + sections
+
+
+def _exam_sections(runs: list[str], lang: str) -> str:
     """Each exam the runs sat, side by side: a row per group (overall, kind, section), base and tuned per run."""
     from train.compare import compare_runs, exam_sections_table, header_label, to_markdown
 
@@ -171,24 +179,37 @@ def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template, 
 # ---------------------------------------------------------------- exams
 
 
-def report_frame(lang: str, report=None):
-    """The exam report as [group, questions, base, tuned] rows (empty without one)."""
+def report_frames(lang: str, report=None):
+    """The exam report as three tables: per kind the scores with their baselines, intervals and test; the
+    open-book ceiling and the trained/untrained split; the doc sections (empty tables without a report)."""
     import pandas as pd
 
-    from train.exam import report_rows
+    from train.exam_reports import analysed, report_rows, score_rows, section_rows, split_rows
 
-    columns = headers(lang, *REPORT_COLUMNS)
+    score_headers, _ = score_rows(ExamReport(exam="-", exam_version=1), lang)
+    split_headers, _ = split_rows(ExamReport(exam="-", exam_version=1), lang)
+    section_headers = headers(lang, *REPORT_COLUMNS)
     if report is None or not report.results:
-        return pd.DataFrame([], columns=columns)
-    return pd.DataFrame(report_rows(report, lang), columns=columns)
+        return (pd.DataFrame([], columns=score_headers), pd.DataFrame([], columns=split_headers),
+                pd.DataFrame([], columns=section_headers))
+    report = analysed(report)
+    if not report.analysis:  # an older report whose exam is gone: its plain table
+        return (pd.DataFrame([], columns=score_headers), pd.DataFrame([], columns=split_headers),
+                pd.DataFrame(report_rows(report, lang), columns=section_headers))
+    return (pd.DataFrame(score_rows(report, lang)[1], columns=score_headers),
+            pd.DataFrame(split_rows(report, lang)[1], columns=split_headers),
+            pd.DataFrame(section_rows(report, lang), columns=section_headers))
 
 
 def _report_lines(lang: str, report, path: str = "") -> list[str]:
+    from train.exam_reports import report_notes, scoring_summary
     from train.forgetting import forgetting_lines
 
-    lines = [t("exam.run.title", lang, exam=report.exam, version=report.exam_version, run=report.run or "")]
+    lines = [t("exam.run.title", lang, exam=report.exam, version=report.exam_version, run=report.run or "")
+             + (f" · {t('exam.run.report_number', lang, number=report.number)}" if report.number else "")]
     if path:
         lines.append(t("runs.exam_saved", lang, path=path))
+    lines += ["", f"`{scoring_summary(report)}`", ""] + [f"- {note}" for note in report_notes(report, lang)]
     forgetting = forgetting_lines(report.forgetting, lang)
     if forgetting:
         lines += ["", f"**{t('exam.forget.title', lang)}**"] + [f"- {line}" for line in forgetting]
@@ -215,9 +236,21 @@ def exam_job_status(lang: str, job: ExamJob | None) -> str:
     return line
 
 
+CONTROL_CONDITIONS = ("blind", "open")  # scored beside the questions as written (schema.exam.CONDITIONS)
+
+
+def condition_choices(lang: str) -> list[tuple[str, str]]:
+    return [(t(f"runs.condition.{condition}", lang), condition) for condition in CONTROL_CONDITIONS]
+
+
+def relabel_conditions(lang: str, value):
+    """The control conditions' checkboxes in a new language, the ticks kept."""
+    return gr.update(choices=condition_choices(lang), value=[c for c in value or [] if c in CONTROL_CONDITIONS])
+
+
 @user_errors
 def start_exam(lang: str, exam, run, base_only, normalise="mean", judge=None, max_new_tokens=128, drop_leaked=False,
-               list_options=True, forgetting=True, margin=None):
+               list_options=True, forgetting=True, margin=None, conditions=CONTROL_CONDITIONS, python=None):
     """Start scoring the exam on the run with the panel's exam options (those of `exam run`)."""
     if not exam:
         raise UserError("error.field_required", field=t("runs.exam", lang))
@@ -226,7 +259,8 @@ def start_exam(lang: str, exam, run, base_only, normalise="mean", judge=None, ma
     if max_new_tokens in (None, ""):
         raise UserError("error.field_required", field=t("runs.max_new_tokens", lang))
     options = ExamOptions(normalise=normalise or "mean", judge_provider=judge or None, max_new_tokens=int(max_new_tokens),
-                          drop_leaked=bool(drop_leaked), forgetting=bool(forgetting), margin=margin, list_options=bool(list_options))
+                          drop_leaked=bool(drop_leaked), forgetting=bool(forgetting), margin=margin, list_options=bool(list_options),
+                          conditions=("closed", *(conditions or ())), python=str(python or "").strip() or None)
     job = start_exam_job(exam, run, bool(base_only), lang, options)
     return t("runs.exam_started", lang, exam=job.exam, run=job.run)
 
@@ -243,19 +277,20 @@ def stop_exam(lang: str):
 @user_errors
 def show_exam(lang: str, exam, run):
     """The status line and report table for the picked exam and run: the running job, else the saved report."""
-    from train.exam import read_exam_report
+    from train.exam_reports import read_exam_report
 
     job = current_exam_job()
     if job is not None and job.is_running():
-        return exam_job_status(lang, job), gr.skip()
+        return exam_job_status(lang, job), gr.skip(), gr.skip(), gr.skip()
     if not exam or not run:  # nothing picked: the last exam job's outcome, if any
-        return exam_job_status(lang, job), report_frame(lang, job.exam_report if job is not None else None)
+        return (exam_job_status(lang, job), *report_frames(lang, job.exam_report if job is not None else None))
     report = read_exam_report(run, exam)
     if report is None:
-        return t("runs.exam_no_report", lang), report_frame(lang)
+        return (t("runs.exam_no_report", lang), *report_frames(lang))
     lines = _report_lines(lang, report)
-    lines[0] = t("runs.exam_saved_report", lang, exam=report.exam, version=report.exam_version, run=run)
-    return "\n".join(lines), report_frame(lang, report)
+    lines[0] = t("runs.exam_saved_report", lang, exam=report.exam, version=report.exam_version, run=run) \
+        + (f" · {t('exam.run.report_number', lang, number=report.number)}" if report.number else "")
+    return ("\n".join(lines), *report_frames(lang, report))
 
 
 def _job_key(job: ExamJob) -> str:
@@ -267,16 +302,17 @@ def poll(lang: str, shown, watched_dataset):
     """Timer tick: the exam job's progress; once it ends, its report and the runs table (with the new scores);
     the weak-sections generation's progress panel."""
     job = current_exam_job()
-    status = table = runs = gr.skip()
+    status = runs = gr.skip()
+    tables = (gr.skip(), gr.skip(), gr.skip())
     if job is not None and job.is_running():
         status = exam_job_status(lang, job)
     elif job is not None and _job_key(job) != shown:
         status = exam_job_status(lang, job)
         shown = _job_key(job)
         if job.state == "finished":
-            table, runs = report_frame(lang, job.exam_report), runs_frame(lang)
+            tables, runs = report_frames(lang, job.exam_report), runs_frame(lang)
     weak = progress_panel(lang, watched_dataset) if watched_dataset else gr.skip()
-    return status, table, runs, shown, weak
+    return status, *tables, runs, shown, weak
 
 
 def something_to_follow(watched_dataset) -> bool:
@@ -310,16 +346,17 @@ def poll_while_busy(lang: str, shown, watched_dataset):
 
 
 def _threshold(value):
-    from train.weak_sections import DEFAULT_THRESHOLD, validate_threshold
+    from train.weak_sections import DEFAULT_ALPHA, validate_alpha
 
-    return DEFAULT_THRESHOLD if value is None or value == "" else validate_threshold(value)
+    return DEFAULT_ALPHA if value is None or value == "" else validate_alpha(value)
 
 
 def weak_frame(lang: str, rows=None):
     import pandas as pd
 
-    table = [[row.section, str(row.questions), _percent(row.base), _percent(row.tuned), str(row.train_items),
-              t("examgen.weak_yes", lang) if row.weak else ""] for row in rows or []]
+    from train.weak_sections import weak_row
+
+    table = [weak_row(row, lang) for row in rows or []]
     return pd.DataFrame(table, columns=headers(lang, *WEAK_COLUMNS))
 
 
@@ -336,10 +373,10 @@ def show_weak(lang: str, exam, run, threshold, dataset):
 
     if not exam or not run:
         raise UserError("runs.pick_first")
-    limit = _threshold(threshold)
-    _, rows = weak_section_results(exam, run, limit)
-    weak = sum(1 for row in rows if row.weak)
-    summary = t("examgen.weak_count", lang, weak=weak, total=len(rows), threshold=_percent(limit))
+    from train.weak_sections import weak_summary
+
+    exam_obj, rows = weak_section_results(exam, run, _threshold(threshold))
+    summary = weak_summary(exam_obj, run, rows, _threshold(threshold), lang)
     return summary, weak_frame(lang, rows), dataset or _run_dataset(run) or gr.skip()
 
 
@@ -429,16 +466,29 @@ def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
             forgetting = L(gr.Checkbox, "runs.forgetting", info="runs.forgetting_info", value=True, elem_id="runs-forgetting")
             margin = L(gr.Number, "runs.margin", info="runs.margin_info", value=DEFAULT_MARGIN, minimum=0.001, maximum=10,
                        step=0.05, elem_id="runs-margin")
+        with gr.Row():
+            conditions = L(gr.CheckboxGroup, "runs.conditions", info="runs.conditions_info",
+                           choices=condition_choices(lang), value=list(CONTROL_CONDITIONS), elem_id="runs-conditions")
+            python = L(gr.Textbox, "runs.python", info="runs.python_info", value="", elem_id="runs-python")
     with gr.Row():
         run_button = L(gr.Button, "runs.run_exam", variant="primary", elem_id="runs-run-exam")
         stop_button = L(gr.Button, "runs.stop_exam", variant="stop", elem_id="runs-stop-exam")
     exam_status = gr.Markdown(t("runs.exam_idle", lang), elem_id="runs-exam-status")
-    report_table = gr.Dataframe(value=report_frame(lang), interactive=False, wrap=True, elem_id="runs-exam-report")
+    empty_scores, empty_splits, empty_sections = report_frames(lang)
+    # Fixed widths that wrap the cells: at 1400 x 900 every column, the verdicts at the right included, is in view.
+    report_table = gr.Dataframe(value=empty_scores, interactive=False, wrap=True, elem_id="runs-exam-report",
+                                column_widths=["12%", "5%", "11%", "11%", "12%", "12%", "13%", "14%", "10%"])
+    split_table = gr.Dataframe(value=empty_splits, interactive=False, wrap=True, label=t("runs.report_splits", lang),
+                               column_widths=["12%", "10%", "14%", "14%", "13%", "13%", "13%", "11%"], elem_id="runs-exam-splits")
+    L.register(split_table, label="runs.report_splits")
+    with L(gr.Accordion, "runs.report_sections", open=False, elem_id="runs-exam-sections-box"):
+        section_table = gr.Dataframe(value=empty_sections, interactive=False, wrap=True, elem_id="runs-exam-sections")
+    report_tables = [report_table, split_table, section_table]
 
     L(gr.Markdown, "runs.weak")
     L(gr.Markdown, "runs.weak_note")
     with gr.Row():
-        threshold = L(gr.Number, "runs.threshold", info="runs.threshold_info", value=0.6, minimum=0.01, maximum=1.0, step=0.05,
+        threshold = L(gr.Number, "runs.threshold", info="runs.threshold_info", value=0.05, minimum=0.001, maximum=0.5, step=0.01,
                       scale=1, elem_id="runs-threshold")
         weak_button = L(gr.Button, "runs.show_weak", scale=1, elem_id="runs-show-weak")
     weak_summary = gr.Markdown(elem_id="runs-weak-summary")
@@ -466,22 +516,23 @@ def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
     compare_button.click(compare, compare_inputs, [curves, compared, comparison, files])
     picked.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
     x_axis.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
-    exam_options = [normalise, judge, max_new_tokens, drop_leaked, list_options, forgetting, margin]
+    exam_options = [normalise, judge, max_new_tokens, drop_leaked, list_options, forgetting, margin, conditions, python]
     run_button.click(start_exam, [lang_state, exam, exam_run, base_only, *exam_options], exam_status).success(
         lambda: gr.Timer(active=True), None, timer, queue=False, show_progress="hidden")
     stop_button.click(stop_exam, [lang_state], exam_status)
-    exam.input(show_exam, [lang_state, exam, exam_run], [exam_status, report_table], show_progress="hidden")
-    exam_run.input(show_exam, [lang_state, exam, exam_run], [exam_status, report_table], show_progress="hidden")
+    exam.input(show_exam, [lang_state, exam, exam_run], [exam_status, *report_tables], show_progress="hidden")
+    exam_run.input(show_exam, [lang_state, exam, exam_run], [exam_status, *report_tables], show_progress="hidden")
     weak_button.click(show_weak, [lang_state, exam, exam_run, threshold, dataset], [weak_summary, weak_table, dataset])
     template.change(template_changed, [lang_state, template, variables], variables, show_progress="hidden")
     generate_button.click(generate_weak, [lang_state, exam, exam_run, threshold, provider, dataset, template, variables, pairs],
                           [weak_progress, watched_dataset]).success(lambda: gr.Timer(active=True), None, timer, queue=False,
                                                                      show_progress="hidden")
     timer.tick(poll_while_busy, [lang_state, shown_exam, watched_dataset],
-               [exam_status, report_table, runs_table, shown_exam, weak_progress, timer], show_progress="hidden", queue=False)
+               [exam_status, *report_tables, runs_table, shown_exam, weak_progress, timer], show_progress="hidden", queue=False)
     L.on_load(followed_on_load, [], [watched_dataset, timer])
     L.on_switch(refresh_panel, refresh_inputs, refresh_outputs)
     L.on_switch(compare, [picked, x_axis], [curves, compared, comparison, files])
-    L.on_switch(show_exam, [exam, exam_run], [exam_status, report_table])
+    L.on_switch(show_exam, [exam, exam_run], [exam_status, *report_tables])
+    L.on_switch(relabel_conditions, [conditions], [conditions])
     L.on_switch(relabel_weak, [exam, exam_run, threshold, dataset], [weak_summary, weak_table])
     L.on_switch(template_changed, [template, variables], [variables])

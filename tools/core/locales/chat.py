@@ -37,14 +37,29 @@ STRINGS = {
     "eval.metric.judge_score": _s("LLM 评分(0-10,均值)", "LLM judge (0-10, mean)"),
     "eval.judge_failed": _s("评分失败:{detail}", "judge failed: {detail}"),
     "eval.judge_prompt": _s(
-        "你是严格的评审。根据参考答案给模型回答打分(0-10,10 表示与参考答案含义完全一致且正确)。\n"
+        "你是严格的评审。以下文档节选是证据:依据它和参考答案给模型回答打分(0-10,10 表示正确且与参考答案含义一致;"
+        "与文档矛盾的内容扣分)。\n文档节选(证据):\n<<<\n{evidence}\n>>>\n"
         "问题:{question}\n参考答案:{reference}\n模型回答:{answer}\n"
         "只输出 JSON:{{\"score\": <0-10 的数字>, \"reason\": \"<一句话理由>\"}}",
-        "You are a strict grader. Score the model's answer against the reference from 0 to 10 "
-        "(10 = correct and means the same as the reference).\n"
+        "You are a strict grader. The documentation excerpt below is the evidence: score the model's answer against it and the "
+        "reference from 0 to 10 (10 = correct and means the same as the reference; anything the documentation contradicts "
+        "lowers the score).\nDocumentation excerpt (the evidence):\n<<<\n{evidence}\n>>>\n"
         "Question: {question}\nReference answer: {reference}\nModel answer: {answer}\n"
         "Reply with JSON only: {{\"score\": <number 0-10>, \"reason\": \"<one short sentence>\"}}",
     ),
+    "eval.judge_prompt_code": _s(
+        "你是严格的评审。以下文档节选是证据:依据它和参考代码给模型回答打分(0-10)。回答必须包含能运行的代码,"
+        "只使用文档中存在的名称,且完成题目要求;没有代码的回答得 0 分。\n文档节选(证据):\n<<<\n{evidence}\n>>>\n"
+        "问题:{question}\n参考答案:{reference}\n模型回答:{answer}\n"
+        "只输出 JSON:{{\"score\": <0-10 的数字>, \"reason\": \"<一句话理由>\"}}",
+        "You are a strict grader. The documentation excerpt below is the evidence: score the model's answer against it and the "
+        "reference code from 0 to 10. The answer must contain code that would run, use only names the documentation has, and do "
+        "what the question asks; an answer without code scores 0.\nDocumentation excerpt (the evidence):\n<<<\n{evidence}\n>>>\n"
+        "Question: {question}\nReference answer: {reference}\nModel answer: {answer}\n"
+        "Reply with JSON only: {{\"score\": <number 0-10>, \"reason\": \"<one short sentence>\"}}",
+    ),
+    "eval.no_evidence": _s("(没有文档节选:这一条不是从文档生成的,或其片段已不在文档中)",
+                           "(no documentation excerpt: the item was not generated from the docs, or its slice is gone)"),
     "eval.cli_started": _s("开始评估训练任务 {run}({items} 条验证条目)…", "Evaluating run {run} ({items} held-out items)…"),
     "eval.cli_report": _s("报告已保存:{json} 和 {md}", "Report saved: {json} and {md}"),
     # --- serve command ---

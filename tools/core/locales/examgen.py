@@ -76,9 +76,25 @@ STRINGS = {
         "运行“{run}”在试卷“{exam}”上只有基础模型的成绩:请不带 --base 重新运行 `exam run`,以得到微调后的成绩。",
         "Run “{run}” has only base-model results on exam “{exam}”: run `exam run` again without --base to score the tuned model.",
     ),
+    "error.examgen_unknown_section": _s(
+        "文档集 {docs} 中没有章节“{section}”:请写文档路径(如 {examples}),或“路径 > 标题 > 子标题”。",
+        "The doc set {docs} has no section “{section}”: give a document path (such as {examples}) or “path > Heading > Subheading”.",
+    ),
+    "error.examgen_all_control": _s(
+        "对照章节覆盖了文档集 {docs} 的全部内容:训练将没有数据。请只留出一部分章节作对照。",
+        "The control sections cover all of the doc set {docs}: nothing would be left to train on. Hold out only some sections.",
+    ),
+    "examgen.control_sections": _s(
+        "对照章节(生成数据时跳过,用来检验未训练的内容):{sections}({slices} 个片段)",
+        "Control sections (skipped when generating training data, to measure what was not trained): {sections} ({slices} slices)",
+    ),
     "error.examgen_weak_none": _s(
-        "没有低于阈值的章节,无需补充生成;可以调高 --threshold。",
-        "No section is below the threshold, so there is nothing to generate; raise --threshold to include more sections.",
+        "没有章节显著低于其他章节,无需补充生成。",
+        "No section scores significantly below the others, so there is nothing to generate for.",
+    ),
+    "error.examgen_alpha": _s(
+        "显著性水平“{value}”无效:请填写大于 0 且不超过 0.5 的数(常用 0.05)。",
+        "Invalid significance level “{value}”: give a number above 0 and at most 0.5 (0.05 is usual).",
     ),
     # --- messages ---
     "examgen.resuming": _s(
@@ -145,9 +161,19 @@ STRINGS = {
     "examgen.weak_flag": _s("薄弱", "weak"),
     "examgen.weak_yes": _s("是", "yes"),
     "examgen.weak_count": _s(
-        "{total} 个章节中有 {weak} 个薄弱(微调后正确率低于 {threshold})。",
-        "{weak} of {total} sections are weak (tuned accuracy below {threshold}).",
+        "{total} 个章节中有 {weak} 个薄弱:在能区分知识与猜测的题型({kinds})上,微调模型在这些章节的得分显著低于其他章节(单侧检验,显著性水平 {alpha})。",
+        "{weak} of {total} sections are weak: on the kinds that tell knowledge from guessing ({kinds}), the tuned model scores "
+        "significantly below its score on the other sections (one-sided test at the {alpha} level).",
     ),
+    "examgen.weak_no_kind": _s(
+        "这份试卷在这个训练任务上没有哪种题型显著高于其基线(随机猜、总选最常见、去掉题干):无法据此判断哪些章节薄弱。",
+        "No kind of question on this exam scores significantly above its baselines (chance, majority, question removed) on this "
+        "run: the exam cannot tell which sections are weak.",
+    ),
+    "examgen.weak_used": _s("检验题数", "tested"),
+    "examgen.weak_score": _s("微调得分 [95% 区间]", "tuned [95% CI]"),
+    "examgen.weak_rest": _s("其他章节", "other sections"),
+    "examgen.weak_p": _s("p 值(低于其他章节)", "p (below the others)"),
     "examgen.weak_generate_hint": _s(
         "为这些章节补充数据:`python main.py exam weak {exam} --run {run} --dataset {dataset} --generate --provider 提供方`。",
         "To generate more data for them: `python main.py exam weak {exam} --run {run} --dataset {dataset} --generate --provider PROVIDER`.",
@@ -173,4 +199,70 @@ STRINGS = {
     "examgen.col.group": _s("分组", "group"),
     "examgen.col.exam": _s("试卷 {name}", "exam {name}"),
     "examgen.col.run_variant": _s("{run} {variant}", "{run} {variant}"),
+    # --- run comparison: how each exam was scored, intervals, groups of seeds (train --seeds) ---
+    "error.examgen_scoring_mixed": _s(
+        "试卷 {exam} 在这些运行上的评分方式不同({options} 不一致):{ways}。请用相同的选项重新运行 `exam run`,"
+        "或去掉 --same-scoring 以并列查看(不同的格子标有 ≠)。",
+        "Exam {exam} was scored in different ways on these runs (differing: {options}): {ways}. Run `exam run` again with the "
+        "same options, or leave out --same-scoring to see them side by side (the odd cells marked ≠).",
+    ),
+    "error.examgen_group_none": _s(
+        "没有属于分组“{group}”的运行(分组由 `python main.py train --seeds N` 创建)。",
+        "No run belongs to group “{group}” (groups are made by `python main.py train --seeds N`).",
+    ),
+    "error.examgen_seeds_count": _s("--seeds 至少为 1(收到 {value})。", "--seeds must be at least 1 (got {value})."),
+    "error.examgen_seeds_detach": _s(
+        "--seeds 会依次训练多个运行,不能与 --detach 同用:请在前台运行(或分别用 --seed 启动各个运行)。",
+        "--seeds trains its runs one after the other, so it cannot --detach: run it in the foreground "
+        "(or start each run with its own --seed).",
+    ),
+    "error.examgen_seeds_resume": _s(
+        "--seeds 用于开始新的运行,不能与 --resume 同用。",
+        "--seeds starts new runs; it does not go with --resume.",
+    ),
+    "error.examgen_group_exists": _s(
+        "分组“{group}”已有运行({runs}):请换一个 --run-name。",
+        "Group “{group}” already has runs ({runs}): choose another --run-name.",
+    ),
+    "examgen.seeds_not_started": _s("未能开始", "without starting"),
+    "examgen.exam_cell": _s("{tuned}(基座 {base})", "{tuned} (base {base})"),
+    "examgen.not_significant": _s("不显著", "n.s."),
+    "examgen.note_scoring_mixed": _s(
+        "注意:试卷 {exam} 的评分方式不同({options} 不一致),标有 {mark} 的格子不能与其他格子直接比较。各运行的评分方式:{ways}。",
+        "Note: exam {exam} was scored in different ways (differing: {options}), so the cells marked {mark} do not compare "
+        "with the others. How each run was scored: {ways}.",
+    ),
+    "examgen.note_interval": _s(
+        "试卷成绩后的 [低–高] 为微调模型成绩的 95% 自助法区间。",
+        "[low–high] after an exam figure: the tuned model's 95 % bootstrap interval.",
+    ),
+    "examgen.note_not_significant": _s(
+        "{mark}:微调相对基座的提升在配对精确检验中不显著(p ≥ {alpha})。",
+        "{mark}: the tuned model's gain over the base model is not significant in the exact paired test (p ≥ {alpha}).",
+    ),
+    "examgen.note_forgetting_band": _s(
+        "通用困惑度变化后的 [低, 高] 为其 95% 区间;! 表示整个区间都高于阈值。",
+        "[low, high] after the perplexity change: its 95 % interval; ! the whole interval lies above the margin.",
+    ),
+    "examgen.note_group": _s(
+        "分组行:同一配置、不同随机种子的各运行的平均值 ± 样本标准差(最小–最大)。",
+        "Group rows: the mean ± sample standard deviation (min–max) over runs trained alike with different seeds.",
+    ),
+    "examgen.group_row": _s(
+        "分组 {group}({count} 个运行:种子 {seeds})",
+        "group {group} ({count} runs: seeds {seeds})",
+    ),
+    "examgen.seeds_start": _s(
+        "分组 {group} 的第 {index}/{count} 个运行:{run}(种子 {seed})",
+        "Run {index}/{count} of group {group}: {run} (seed {seed})",
+    ),
+    "examgen.seeds_stopped": _s(
+        "运行 {run}(种子 {seed})以“{state}”结束,这一组训练到此为止{detail}。已完成的运行保留:{done}。",
+        "Run {run} (seed {seed}) ended {state}, so the series stops here{detail}. The finished runs are kept: {done}.",
+    ),
+    "examgen.seeds_done": _s("分组 {group} 的 {count} 个运行:{runs}", "Group {group}, {count} runs: {runs}"),
+    "examgen.seeds_compare_hint": _s(
+        "比较它们:python main.py runs compare {runs}(或 python main.py runs compare --group {group})",
+        "Compare them: python main.py runs compare {runs}  (or: python main.py runs compare --group {group})",
+    ),
 }

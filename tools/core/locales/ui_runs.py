@@ -50,6 +50,21 @@ STRINGS = {
     "runs.max_new_tokens_info": _s("简答题和代码题生成的最大新词元数", "New tokens generated for short answers and code tasks"),
     "runs.drop_leaked": _s("跳过泄漏的题目", "Drop leaked questions"),
     "runs.drop_leaked_info": _s("与训练数据近似重复的题目不计分", "Questions that nearly repeat a training item are not scored"),
+    "runs.conditions": _s("对照条件", "Control conditions"),
+    "runs.conditions_info": _s(
+        "去掉题干:只给选项,看不读题能猜对多少;开卷:把题目的来源片段放进提示,看不微调、只给文档能答对多少",
+        "No question: the options alone, what guessing without the question gets; open book: the question's source slice "
+        "in the prompt, what the docs alone give without tuning",
+    ),
+    "runs.condition.blind": _s("去掉题干", "No question"),
+    "runs.condition.open": _s("开卷", "Open book"),
+    "runs.python": _s("运行代码用的 Python", "Python to run code answers"),
+    "runs.python_info": _s(
+        "装有该库的解释器路径;留空时使用文档集 .package 文件夹中的库(若有)",
+        "An interpreter that has the library installed; empty: the doc set's .package folder, when it has one",
+    ),
+    "runs.report_splits": _s("开卷上限与训练过/未训练的内容", "Open book, trained and untrained"),
+    "runs.report_sections": _s("各章节", "Sections"),
     "runs.list_options": _s("在提示中列出选项", "List the options in the prompt"),
     "runs.list_options_info": _s("关闭后只按选项文本本身的似然打分", "Off: each option is scored on its text alone"),
     "runs.forgetting": _s("测量遗忘", "Measure forgetting"),
@@ -76,13 +91,13 @@ STRINGS = {
     "runs.exam_no_report": _s("该训练任务还没有考过这份试卷。", "This exam has not run on this run yet."),
     "runs.weak": _s("### 薄弱章节", "### Weak sections"),
     "runs.weak_note": _s(
-        "按文档章节列出所选训练任务在所选试卷上的成绩;微调后正确率低于阈值的章节为薄弱章节。"
+        "按文档章节列出所选训练任务在所选试卷上的成绩;在能区分知识与猜测的题型上,微调得分显著低于其他章节的为薄弱章节。"
         "「为薄弱章节生成更多数据」会用所选服务商只对这些章节的切片生成问答,写入数据集(新版本)。",
-        "The chosen run's results on the chosen exam per doc section; a section is weak when the tuned accuracy is "
-        "below the threshold. \"Generate more for the weak sections\" generates items from exactly those sections' "
+        "The chosen run's results on the chosen exam per doc section; a section is weak when, on the kinds of question that "
+        "tell knowledge from guessing, the tuned model scores significantly below its score on the other sections. \"Generate more for the weak sections\" generates items from exactly those sections' "
         "slices with the chosen provider into the dataset (a new version)."),
-    "runs.threshold": _s("薄弱阈值", "Weak below"),
-    "runs.threshold_info": _s("0 到 1 之间,例如 0.6 表示 60%", "Between 0 and 1; 0.6 means 60%"),
+    "runs.threshold": _s("显著性水平", "Significance level"),
+    "runs.threshold_info": _s("单侧检验的 α,常用 0.05", "α of the one-sided test; 0.05 is usual"),
     "runs.show_weak": _s("查看薄弱章节", "Show weak sections"),
     "runs.weak_provider": _s("生成所用的服务商", "Provider for the generation"),
     "runs.weak_dataset": _s("写入的数据集", "Dataset to add to"),
