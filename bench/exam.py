@@ -1,7 +1,10 @@
-"""Exam scoring benchmark and the tiny-model proof (issue 15).
+"""Exam scoring benchmark and the tiny-model proof (issues 15 and 23).
 
     python -m bench.exam                 # 200-question multiple-choice exam on the tiny model, CPU
-    python -m bench.exam --proof         # also: fine-tune on the facts, exam base vs tuned (all 40, and 10 held out)
+    python -m bench.exam --proof         # also the honest proof: (1) the tiny model tuned on 30 of 40 facts, examined on
+                                         #   all 40 (the 10 held out are the control) in three option forms; (2) the whole
+                                         #   loop on the sample docs against tests/fact_server.py, three docs held out as
+                                         #   control sections: baselines, 95 % intervals, paired tests, open book
     python -m bench.exam --model PATH    # a real local model instead of the tiny one
 
 Timing: the whole scoring (tokenizing + forward passes + choosing) of 200 questions with 4 options;
@@ -57,7 +60,7 @@ def _timed(function, repeat: int) -> float:
 def bench_scoring(model, tokenizer, questions: int, batch_size: int, repeat: int) -> dict:
     import torch
 
-    from train.exam import (choice_messages, encode_choice, packed_option_logprobs, rowwise_option_logprobs,
+    from train.exam_scoring import (choice_messages, encode_choice, packed_option_logprobs, rowwise_option_logprobs,
                             score_choice_questions)
 
     exam = exam_of(questions)
@@ -107,60 +110,135 @@ def bench_scoring(model, tokenizer, questions: int, batch_size: int, repeat: int
     }
 
 
-def _train(root: Path, tiny: Path, facts: list[dict], name: str) -> str:
+def _train(facts: list[dict], name: str) -> str:
     import global_var
     from schema.dataset import qa_messages
-    from train.config import TrainConfig
-    from train.launcher import start_training
 
     store = global_var.datasets()
     store.create(name)
     store.append_items(name, [(qa_messages(f["question"], f["answer"]), {"origin": "bench"}) for f in facts])
-    job = start_training(TrainConfig(model="tiny", dataset=name, max_length=512, **FACTS_TRAINING))
+    return _train_on(name, FACTS_TRAINING)
+
+
+def _train_on(dataset: str, settings: dict) -> str:
+    from train.config import TrainConfig
+    from train.launcher import start_training
+
+    job = start_training(TrainConfig(model="tiny", dataset=dataset, max_length=512, **settings))
     if not job.wait(1200):
         raise SystemExit("training did not finish in 20 minutes")
     job.raise_if_failed()
     return job.run_name
 
 
-def proof(tiny: Path, work: Path) -> dict:
-    """Exam figures base vs tuned: trained on all 40 facts; and trained on 30, examined on the 10 held out."""
+def _group_figures(group) -> dict:
+    """A GroupAnalysis as the figures the proof prints."""
+    def estimate(model):
+        found = group.closed.get(model)
+        return None if found is None else {"value": found.value, "ci95": [found.low, found.high]}
+
+    test = group.test
+    return {"n": group.n, "chance": group.chance, "majority": group.majority, "question_removed": group.blind,
+            "base": estimate("base"), "tuned": estimate("tuned"),
+            "open_book": {model: found.value for model, found in group.open_book.items()},
+            "gain": None if test is None else {"points": test.gain, "ci95": [test.gain_low, test.gain_high],
+                                                "discordant": f"{test.better}:{test.worse}", "p": test.p_value,
+                                                "test": test.test, "significant": test.significant}}
+
+
+def facts_proof(work: Path, tiny: Path) -> dict:
+    """Trained on 30 of the 40 facts (every fourth held out as the control), examined on all 40 in three
+    option forms; figures on the trained facts and on the held-out ones."""
     import global_var
-    from schema.exam import Exam
-    from train.exam import build_facts_exam, run_exam
+    from tools.evaluation.analysis import analyse_group
+    from train.exam import FACT_OPTION_FORMS, build_facts_exam, run_exam
 
     global_var.reset()
     global_var.init(work)
     (global_var.workdir().models / "tiny").symlink_to(tiny, target_is_directory=True)
     facts = load_facts()
-    exam = build_facts_exam(facts)
-    held = set(range(3, len(facts), 4))  # every 4th fact: 10 held out, 3 of them Chinese
+    held = set(range(3, len(facts), 4))
+    run = _train([f for i, f in enumerate(facts) if i not in held], "facts-30")
     results = {}
-    for label, trained in (("all40", facts), ("held_out", [f for i, f in enumerate(facts) if i not in held])):
-        run = _train(work, tiny, trained, f"facts-{label}")
-        for listed in (False, True):
-            report = run_exam(exam, run, list_options=listed, forgetting=not listed)
-            per_q = {variant: {q.id: q.correct for q in report.results[variant].questions} for variant in ("base", "tuned")}
-
-            def acc(variant: str, ids: list[str]) -> str:
-                right = sum(per_q[variant][i] for i in ids)
-                return f"{right}/{len(ids)} ({right / len(ids):.1%})"
-
-            ids_all = [q.id for q in exam.questions]
-            ids_held = [q.id for i, q in enumerate(exam.questions) if i in held]
-            ids_seen = [q.id for i, q in enumerate(exam.questions) if i not in held]
-            key = f"{label}{'_listed' if listed else ''}"
-            results[key] = {"base_all": acc("base", ids_all), "tuned_all": acc("tuned", ids_all)}
-            if label == "held_out":
-                results[key].update({"base_trained30": acc("base", ids_seen), "tuned_trained30": acc("tuned", ids_seen),
-                                     "base_held10": acc("base", ids_held), "tuned_held10": acc("tuned", ids_held)})
-            if report.forgetting is not None:
-                f = report.forgetting
-                results[key]["forgetting"] = {"base_ppl": f.base_perplexity, "tuned_ppl": f.tuned_perplexity, "rise": f.rise,
-                                              "by_lang": f.by_lang, "sample": f.sample, "tokens": f.tokens}
+    for form in FACT_OPTION_FORMS:
+        exam = build_facts_exam(facts, name=f"facts-{form}", form=form)
+        report = run_exam(exam, run, conditions=("closed", "blind"), forgetting=form == "altered")
+        by_key = {key: {s.id: s for s in result.questions} for key, result in report.results.items()}
+        results[form] = {
+            "trained facts": _group_figures(analyse_group([q for i, q in enumerate(exam.questions) if i not in held], by_key)),
+            "held-out facts (control)": _group_figures(analyse_group([q for i, q in enumerate(exam.questions) if i in held], by_key))}
+        if report.forgetting is not None:
+            f = report.forgetting
+            results["forgetting"] = {"rise": f.rise, "band95": [f.rise_low, f.rise_high], "base_ppl": f.base_perplexity,
+                                     "tuned_ppl": f.tuned_perplexity, "texts": f.texts, "warning": f.warning}
     global_var.reset()
-    _ = Exam  # the exam format is schema.exam.Exam
     return results
+
+
+def facts_table(results: dict) -> str:
+    """The facts proof as one aligned table: a row per option form and split."""
+    from frontend.cli.exam_run import format_table
+
+    def percent(value) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    def estimate(found) -> str:
+        return "-" if not found else f"{percent(found['value'])} [{percent(found['ci95'][0])}–{percent(found['ci95'][1])}]"
+
+    rows = []
+    for form in ("altered", "values", "answers"):
+        for split, group in results[form].items():
+            blind = group["question_removed"]
+            gain = group["gain"]
+            rows.append([form, split, str(group["n"]), percent(group["chance"]), percent(group["majority"]),
+                         f"{percent(blind.get('base'))}/{percent(blind.get('tuned'))}", estimate(group["base"]),
+                         estimate(group["tuned"]), gain["discordant"], "<0.0001" if gain["p"] < 0.0001 else f"{gain['p']:.4f}"])
+    return format_table(["options", "facts", "n", "chance", "majority", "no question (base/tuned)", "base [95% CI]",
+                         "tuned [95% CI]", "McNemar", "p"], rows)
+
+
+DOCS_CONTROLS = ("guide/errors.md", "guide/installation.md", "notes/design.txt")
+DOCS_TRAINING = dict(max_steps=300, batch_size=8, grad_accum=1, learning_rate=1e-2, lora_r=32, lora_alpha=32,
+                     warmup_ratio=0.05, scheduler="linear", save_steps=1000, logging_steps=50, seed=42, eval_ratio=0.0)
+
+
+def docs_proof(work: Path, tiny: Path, seed: int = 0) -> dict:
+    """The whole loop on the sample docs against a test server that knows the truth: an exam with three
+    documents held out as control sections, a dataset generated from the others, the tiny model trained on
+    it, the exam run under every condition. Returns the report's tables and figures."""
+    import global_var
+    from frontend.cli.exam_run import format_table
+    from tests.fact_server import FactResponder
+    from tests.openai_test_server import OpenAITestServer
+    from tools.generation.engine import GenerationSettings, prepare_generation, run_generation
+    from tools.generation.exams import ExamSettings, prepare_exam, run_exam_creation
+    from train.exam import run_exam
+    from train.exam_reports import score_rows, split_rows
+
+    global_var.reset()
+    global_var.init(work)
+    (global_var.workdir().models / "tiny").symlink_to(tiny, target_is_directory=True)
+    responder = FactResponder(seed=seed, docs=global_var.workdir().child("docs", "tidewater"))
+    with OpenAITestServer(responder=responder) as server:
+        provider = global_var.providers().add(name="facts", base_url=server.base_url, model_id="test-model", api_key="k",
+                                              max_concurrency=32, timeout_s=30)
+        prepared = prepare_exam("docs", "tidewater", provider, "mc,tf,short,code", ExamSettings(per_slice=3, concurrency=32),
+                                lang="en", control_sections=list(DOCS_CONTROLS))
+        _, exam = run_exam_creation(prepared)
+        generation = prepare_generation("tidewater", "docs-qa", provider, "default-en", {"project_name": "Tidewater"},
+                                        GenerationSettings(rounds=3, pairs_per_call=5, concurrency=32))
+        run_generation(generation)
+        run = _train_on("docs-qa", DOCS_TRAINING)
+        report = run_exam(exam, run, judge_provider="facts", seed=seed)
+    tables = "\n\n".join(format_table(*rows) for rows in (score_rows(report, "en"), split_rows(report, "en")))
+    figures = {kind: {**_group_figures(group), "splits": {name: _group_figures(part) for name, part in group.splits.items()},
+                      "guessable": group.guessable, "broken": group.broken, "discriminating": group.discriminating}
+               for kind, group in report.analysis.items()}
+    f = report.forgetting
+    global_var.reset()
+    return {"tables": tables, "questions": len(exam.questions), "training_items": report.training.get("items"),
+            "controls": list(DOCS_CONTROLS), "analysis": figures,
+            "forgetting": None if f is None else {"rise": f.rise, "band95": [f.rise_low, f.rise_high], "warning": f.warning}}
 
 
 def main() -> int:
@@ -192,7 +270,15 @@ def main() -> int:
         figures.update({"device": "cpu", "threads": torch.get_num_threads(), "attention": model.config._attn_implementation})
         print(json.dumps(figures, indent=2))
         if args.proof and not args.model:
-            print(json.dumps(proof(model_dir, Path(tmp) / "wd"), indent=2, ensure_ascii=False))
+            facts = facts_proof(Path(tmp) / "facts-wd", model_dir)
+            print("\n## Facts: trained on 30 of 40, every fourth held out as the control\n")
+            print(facts_table(facts))
+            print(json.dumps(facts, indent=2, ensure_ascii=False))
+            docs = docs_proof(Path(tmp) / "docs-wd", model_dir)
+            print(f"\n## Docs: {docs['questions']} questions, {docs['training_items']} training items, "
+                  f"control sections {', '.join(docs['controls'])}\n")
+            print(docs.pop("tables"))
+            print(json.dumps(docs, indent=2, ensure_ascii=False))
     return 0
 
 
