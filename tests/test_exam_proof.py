@@ -320,11 +320,18 @@ def test_the_whole_loop_reports_every_baseline_with_controls_that_show_what_was_
         return facts(info)
 
     controls = ["guide/errors.md", "notes/design.txt"]
+    # The exam asks about the control documents and five slices generation trains on (two of them show the
+    # signatures code tasks are written from): a third of the doc set keeps the test short.
+    from tools.docs.docsets import slice_docset
+
+    slices, _ = slice_docset(global_var.workdir().child("docs", "tidewater"))
+    examined = [s.slice_id for s in slices if s.source in controls or s.source == "guide/quickstart.md"
+                or (s.source == "api/pipeline.md" and ("RetryPolicy(" in s.text or "Stage(" in s.text))]
     with OpenAITestServer(responder=responder) as server:
         provider = global_var.providers().add(name="facts", base_url=server.base_url, model_id="test-model", api_key="k",
                                               max_concurrency=16, timeout_s=10)
         prepared = prepare_exam("proof", "tidewater", provider, "mc,tf,short,code", ExamSettings(per_slice=1, concurrency=16),
-                                lang="en", control_sections=controls)
+                                slice_ids=examined, lang="en", control_sections=controls)
         progress, exam = run_exam_creation(prepared)
         assert progress.status == "finished" and exam.control_sections == controls
         generation = prepare_generation("tidewater", "docs-qa", provider, "default-en", {"project_name": "Tidewater"},
@@ -337,7 +344,8 @@ def test_the_whole_loop_reports_every_baseline_with_controls_that_show_what_was_
                                          logging_steps=10, eval_ratio=0.0, seed=1))
         assert job.wait(600)
         job.raise_if_failed()
-        report = run_exam(exam, job.run_name, judge_provider="facts", max_new_tokens=24)
+        # The forgetting figure (and its band) is tested on its own (tests/test_exam_scoring.py): 5 s saved here.
+        report = run_exam(exam, job.run_name, judge_provider="facts", max_new_tokens=24, forgetting=False)
 
     # True/false is balanced (the writer gave twins), so always answering one label scores 50 %.
     tf_answers = Counter(q.answer for q in exam.questions if q.kind == "tf")
@@ -367,16 +375,15 @@ def test_the_whole_loop_reports_every_baseline_with_controls_that_show_what_was_
         prompts = [p for p in judge_prompts if f"\nQuestion: {question.question}\n" in p]
         assert len(prompts) == 4, question.question  # base and tuned, closed and open book
         assert all(f"<<<\n{question.source.excerpt}\n>>>" in p for p in prompts), question.question
-    assert report.forgetting is not None and report.forgetting.rise_low is not None
 
     # The CLI prints the same report as JSON; a second run is a new report, the first kept.
     capsys.readouterr()
     assert main.main(["--workdir", str(global_var.workdir().root), "--lang", "en", "exam", "run", "proof", "--run", job.run_name,
-                      "--json", "--no-forgetting", "--conditions", "closed", "--max-new-tokens", "8"]) == 0
+                      "--json", "--no-forgetting", "--no-run-code", "--conditions", "closed", "--max-new-tokens", "8"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["number"] == 2 and set(printed["analysis"]) >= {"overall", "mc", "tf", "short", "code"}
     assert printed["analysis"]["mc"]["test"]["p_value"] is not None and printed["analysis"]["mc"]["open_book"] == {}
-    from train.exam_reports import exam_reports, latest_forgetting
+    from train.exam_reports import exam_reports
 
     assert [r.number for r in exam_reports(job.run_name, "proof")] == [1, 2]
-    assert latest_forgetting(job.run_name).rise == report.forgetting.rise
+    assert exam_reports(job.run_name, "proof")[0].scoring["conditions"] == ["closed", "blind", "open"]

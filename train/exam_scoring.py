@@ -43,8 +43,9 @@ _EXCERPT_HEADING = {"en": "Documentation excerpt:", "zh": "文档节选："}
 # a true/false answer could depend on (calibration).
 BLIND_QUESTION = {"en": "Which option is correct?", "zh": "哪个选项正确？"}
 CONTENT_FREE = {"en": ("N/A", "…"), "zh": ("无", "…")}
-# Tokens kept free in the context besides the prompt and the answer when an excerpt is cut to fit.
-CONTEXT_SLACK = 32
+# Tokens kept free in the context besides the question, its options and the answer when an excerpt is cut
+# to fit: the chat template's markers and the headings around the excerpt and the options.
+CONTEXT_SLACK = 64
 
 
 # ---------------------------------------------------------------- option scoring
@@ -221,14 +222,16 @@ def fit_excerpt(tokenizer, excerpt: str, budget: int) -> tuple[str, bool]:
 def question_excerpts(tokenizer, questions: list[Question], sources: dict[str, str], context: int, lang: str,
                       answer_tokens: int) -> tuple[dict[str, str], int]:
     """(question id -> its source excerpt cut to fit the context with the question, its options and the
-    answer, number of excerpts cut). Questions without a source excerpt are left out."""
+    answer, number of excerpts cut). Questions without a source excerpt are left out. A choice question's
+    options count twice: listed in the prompt, and each scored as the answer in the same packed row."""
     fitted, cut = {}, 0
     for question in questions:
         excerpt = sources.get(question.id)
         if not excerpt:
             continue
-        asked = question.question + "\n".join(question.options)
-        asked_tokens = len(tokenizer(asked, add_special_tokens=False)["input_ids"]) + 8 * max(1, len(question.options))
+        options = len(tokenizer("\n".join(question.options), add_special_tokens=False)["input_ids"]) if question.options else 0
+        asked_tokens = (len(tokenizer(question.question, add_special_tokens=False)["input_ids"]) + 2 * options
+                        + 6 * len(question.options))
         room = answer_tokens if question.kind not in CHOICE_KINDS else 0
         fitted[question.id], was_cut = fit_excerpt(tokenizer, excerpt, context - asked_tokens - room - CONTEXT_SLACK)
         cut += was_cut
