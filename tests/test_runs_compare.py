@@ -369,22 +369,3 @@ def test_seeds_flag_is_checked_before_anything_starts(workdir, capsys):
         assert main.main(["--workdir", root, "--lang", "en", "train", "--model", "tiny", "--dataset", "facts", *flags]) == 2
         assert message in capsys.readouterr().err
     assert not global_var.workdir().training.exists() or not any(global_var.workdir().training.iterdir())
-
-
-def test_train_seeds_trains_a_real_group_on_the_tiny_model_and_compares_it(workbench, capsys):
-    """Two 2-step runs of the tiny model (about 25 s): config.json records the group, `runs compare --group` sums it up."""
-    from tests.fixtures_train import FACTS_DATASET, TINY
-
-    root = str(global_var.workdir().root)
-    assert main.main(["--workdir", root, "--lang", "en", "train", "--model", TINY, "--dataset", FACTS_DATASET, "--max-steps", "2",
-                      "--batch-size", "4", "--grad-accum", "1", "--max-length", "128", "--seeds", "2", "--seed", "5",
-                      "--run-name", "tg"]) == 0
-    out = capsys.readouterr().out
-    assert "Group tg, 2 runs: tg-s5, tg-s6" in out and "python main.py runs compare tg-s5 tg-s6" in out
-    for seed in (5, 6):
-        config = json.loads((global_var.workdir().child("training", f"tg-s{seed}") / "config.json").read_text(encoding="utf-8"))
-        assert (config["seed"], config["run_name"], config["group"], config["group_seeds"]) == (seed, f"tg-s{seed}", "tg", [5, 6])
-    assert main.main(["--workdir", root, "--lang", "en", "runs", "compare", "--group", "tg"]) == 0
-    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
-    assert [line.split(" | ")[0] for line in table[2:]] == ["| tg-s5", "| tg-s6", "| group tg (2 runs: seeds 5, 6)"]
-    assert " ± " in table[-1]

@@ -238,11 +238,14 @@ def test_a_stop_asked_before_the_first_step_ends_the_run_after_it(workbench):
     from train.launcher import start_training
     from train.runs import latest_checkpoint
 
-    job = start_training(_short_config(max_steps=50))
+    # Started as one run of a seed group (`train --seeds`): the group is recorded with the run.
+    job = start_training(_short_config(max_steps=50), group="g1", group_seeds=[42, 43])
     job.request_stop()  # the worker is still starting: the stop file waits for it
     assert job.wait(300)
     assert job.state == "stopped" and job.step == 1
     assert latest_checkpoint(job.run_dir).name == "checkpoint-1"
+    config = json.loads((job.run_dir / "config.json").read_text(encoding="utf-8"))
+    assert (config["group"], config["group_seeds"], config["seed"]) == ("g1", [42, 43], 42)
 
 
 def test_early_stopping_on_rising_eval_loss_keeps_best_checkpoint(workbench):

@@ -61,15 +61,12 @@ def _above_p(values: list[float], baseline: float) -> float | None:
 
 
 def _majority(questions: list[Question]) -> float | None:
-    if not questions or any(q.kind not in CHOICE_KINDS for q in questions):
+    """Always the most common right answer: a position for multiple choice, a label for true/false (a group
+    mixing the two has no such baseline)."""
+    kinds = {q.kind for q in questions}
+    if not questions or not kinds <= set(CHOICE_KINDS) or ("tf" in kinds and len(kinds) > 1):
         return None
-    if {q.kind for q in questions} == {"tf"}:
-        labels = Counter(q.answer for q in questions)
-    elif "tf" in {q.kind for q in questions}:
-        return None  # positions and labels do not mix
-    else:
-        labels = Counter(q.answer for q in questions)
-    return labels.most_common(1)[0][1] / len(questions)
+    return Counter(q.answer for q in questions).most_common(1)[0][1] / len(questions)
 
 
 def analyse_group(questions: list[Question], results: dict[str, dict[str, QuestionScore]], seed: int = 0,
