@@ -110,6 +110,9 @@ def test_the_form_saves_the_messages_and_stays_in_step_with_json(demo):
     result = tab.save_item_form("en", "demo", item_id, json_text, synced, 2, 1, 20, version, [], None, None, "none", *values)
     assert result[0] == f"Item {item_id} saved."
     assert demo.get_item("demo", item_id)["messages"][1]["content"] == "Edited in the form."
+    # The answer updates the tables and the item's panels, never the form or the JSON view (keys typed
+    # after Save stay): status, items, page info, ids, datasets, version, header, conversation, source.
+    assert len(result) == 9 and "Edited in the form." in result[7]
     # The JSON view edited after the last sync wins (its sync may not have run before Save).
     messages[1]["content"] = "Edited in JSON."
     edited = json.dumps(messages)

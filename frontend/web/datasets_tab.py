@@ -255,7 +255,10 @@ def save_item(lang: str, name, item_id, messages_json, page, page_size, opened_v
 def save_item_form(lang: str, name, item_id, json_text, synced_json, count, page, page_size, opened_version,
                    kinds, min_score, max_score, sort, *values):
     """Save: the messages of the form, or of the JSON view when that was edited since the two were
-    last in step (its sync may not have run yet). Nothing is touched before the input is valid."""
+    last in step (its sync may not have run yet). Nothing is touched before the input is valid.
+
+    The answer leaves the form and the JSON view alone: they already show what was saved, and a
+    person typing on right after Save would have lost the keys typed before the answer arrived."""
     if not name:
         raise UserError("error.field_required", field=t("datasets.select", lang))
     if not item_id:
@@ -263,9 +266,8 @@ def save_item_form(lang: str, name, item_id, json_text, synced_json, count, page
     messages = views.parse_messages(json_text) if (json_text or "") != (synced_json or "") else _form_messages(count, values)
     saved = global_var.datasets().update_item(name, item_id, messages, expected=opened_version or None)
     table, page, info, ids = _items_page(lang, name, page, page_size, kinds, min_score, max_score, sort)
-    text = views.messages_json(saved["messages"])
-    return ([t("datasets.item_saved", lang, item_id=item_id), table, info, ids, _datasets_table(lang), item_version(saved),
-             text, text] + _item_panel(lang, name, saved) + form_updates(saved["messages"]))
+    return [t("datasets.item_saved", lang, item_id=item_id), table, info, ids, _datasets_table(lang), item_version(saved)
+            ] + _item_panel(lang, name, saved)
 
 
 @user_errors
@@ -559,7 +561,11 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     page_ids = gr.State([])  # ids of the rows shown to this session, in table order
     selected_item = gr.State(None)
     item_version_opened = gr.State(None)  # the selected item's version as opened: its save is refused if it changed since
-    synced_json = gr.State("")  # the JSON view's text when it was last in step with the form
+    # The JSON view's text when it was last in step with the form. A hidden box, not a gr.State: Save
+    # compares it with the JSON view, and both must be the browser's values of one moment. A State is
+    # kept on the server, where the sync of the last keystroke can land before the browser shows it,
+    # and Save then took the lagging JSON view for an edit and stored the text without that keystroke.
+    synced_json = gr.Textbox(value="", visible=False, elem_id="datasets-synced-json")
     message_count = gr.State(0)  # how many form slots the open item uses
     pending_delete = gr.State(None)  # the deletion token of the ask step (ask_delete_dataset)
     pending_action = gr.State(None)  # the token of an asked bulk action or restore (ask_bulk / ask_restore)
@@ -738,8 +744,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     save_event = save_item_button.click(
         save_item_form, [lang_state, selected, selected_item, item_json, synced_json, message_count, page, page_size,
                          item_version_opened, *filters, *slot_roles, *slot_texts],
-        [status, items_table, page_info, page_ids, datasets_table, item_version_opened, item_json, synced_json,
-         item_header, conversation, source, *form])
+        [status, items_table, page_info, page_ids, datasets_table, item_version_opened, item_header, conversation, source])
     save_event.success(versions_view, [lang_state, selected], versions_outputs)
     delete_item_button.click(delete_item, [lang_state, selected, selected_item, page, page_size],
                              [status, items_table, page, page_info, page_ids, selected_item, item_json, datasets_table]).success(

@@ -15,6 +15,7 @@ from typing import Callable
 from playwright.sync_api import Locator, Page, expect
 
 TIMEOUT_MS = 20_000
+KEY_DELAY_MS = 60  # a brisk typist: the pace at which a form once lost its last keystroke on Save
 
 
 # A field inside an accordion opened a moment ago can be reset to the value it was built with after a
@@ -63,6 +64,16 @@ class UI:
                 if box.input_value() == "":  # reset by the late mount: type it again
                     box.fill(str(text))
                     box.blur()
+            # A value that stayed through the checks: the mount is over, the next fills need no wait.
+            self._expanded_at = float("-inf")
+
+    def type(self, elem_id: str, text: str, delay_ms: int = KEY_DELAY_MS) -> None:
+        """Type at a person's pace at the end of the box's text, key by key, and stay in the box (the next
+        click comes at once)."""
+        box = self.textbox(elem_id)
+        box.click()
+        box.press("Control+End")  # the click put the caret where it landed, maybe mid-text
+        box.press_sequentially(text, delay=delay_ms)
 
     def value(self, elem_id: str) -> str:
         return self.textbox(elem_id).input_value()
