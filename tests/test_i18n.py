@@ -26,3 +26,10 @@ def test_user_error_renders_in_either_language_with_translated_noun():
 
 def test_missing_key_shows_the_key_instead_of_crashing():
     assert t("no.such.key", "en") == "no.such.key"
+
+
+def test_literal_braces_show_single_with_or_without_fields():
+    assert UserError("error.template_missing_slice").render("en").count("{document_slice}") == 1
+    assert "{{" not in UserError("error.template_missing_slice").render("zh")
+    # Where the text itself speaks of doubled braces, they stay doubled.
+    assert "Write literal braces as {{ and }}." in t("error.template_syntax", "en", detail="x")

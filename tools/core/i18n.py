@@ -34,7 +34,9 @@ def t(key: str, lang: str | None = None, **params) -> str:
         return key if not params else f"{key} {params}"
     template = entry.get(lang) or entry["en"]
     if not params:
-        return template
+        # Every string is a format string, so literal braces are written doubled even where there is
+        # nothing to fill in ("{{document_slice}}" once reached the page as it was written).
+        return template.replace("{{", "{").replace("}}", "}") if "{{" in template or "}}" in template else template
     # Nouns passed as {what} ("dataset", "provider name") are translated too.
     what = params.get("what")
     if isinstance(what, str) and f"noun.{what}" in STRINGS:
