@@ -91,3 +91,26 @@ def test_status_lines_keep_their_progress_and_the_rest_goes_to_the_sink():
     keep_outputs_on_error(blocks, [status], sink)
     assert blocks.fns[with_status["id"]].show_progress_on == [status]
     assert blocks.fns[without["id"]].show_progress_on == [sink] and blocks.fns[without["id"]].show_progress == "hidden"
+
+
+def test_a_number_out_of_range_names_its_field_in_the_page_language():
+    """gradio's own bounds check answers in English without the field; ours names the field, in the language
+    of the label the session sees (a switch relabels the session's copy, built from the same class)."""
+    import pytest
+
+    from frontend.web.number_field import Number
+
+    with gr.Blocks():
+        box = Localizer("zh")(gr.Number, "mtab.max_seq_length", minimum=16, maximum=1_048_576, precision=0)
+        floor_only = Localizer("en")(gr.Number, "generate.max_tokens", minimum=16, precision=0)
+    assert isinstance(box, Number) and box.get_block_name() == "number"
+    with pytest.raises(gr.Error) as too_big:
+        box.preprocess(99_999_999.0)
+    assert too_big.value.message == f"「{t('mtab.max_seq_length', 'zh')}」必须在 16 到 1048576 之间(当前 99999999)。"
+    switched = type(box)(**{**box.constructor_args, "label": t("mtab.max_seq_length", "en"), "render": False})
+    with pytest.raises(gr.Error) as in_english:
+        switched.preprocess(3)
+    assert in_english.value.message == f"“{t('mtab.max_seq_length', 'en')}” must be between 16 and 1048576 (got 3)."
+    with pytest.raises(gr.Error, match="must be at least 16 \\(got 0\\)"):
+        floor_only.preprocess(0)
+    assert box.preprocess(2048.0) == 2048 and box.preprocess(None) is None

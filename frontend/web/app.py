@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from frontend.web.chat_tab import build_chat_tab
-from frontend.web.common import Localizer, keep_outputs_on_error
+from frontend.web.common import PROGRESS_BOX_PX, Localizer, keep_outputs_on_error
 from frontend.web.datasets_tab import build_datasets_tab
 from frontend.web.generate_tab import build_generate_tab
 from frontend.web.models_tab import build_demo_model, build_models_tab, has_models
@@ -124,7 +124,9 @@ def build_app(lang: str = "zh") -> gr.Blocks:
             with gr.Row():
                 first_demo = L(gr.Button, "mtab.demo_build", size="sm", scale=0, min_width=260, elem_id="app-first-run-demo",
                                visible=not has_models())
-                first_demo_status = L.transient(gr.Markdown(elem_id="app-first-run-demo-status"))
+                # A height of its own: the build's progress bar is drawn inside this box, and an empty
+                # Markdown is zero pixels high (the bar was invisible for the whole build).
+                first_demo_status = L.transient(gr.Markdown(min_height=PROGRESS_BOX_PX, elem_id="app-first-run-demo-status"))
         loaders = []
         tabs = []  # (name, tab, loader, its on_switch handlers)
         with gr.Tabs():

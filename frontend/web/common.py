@@ -9,11 +9,16 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from frontend.web.number_field import Number
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
 log = logging.getLogger("workbench")
 
+
+# The height of a status box that a long job's progress bar is drawn in (show_progress_on): gradio draws
+# the bar inside the box, and an empty Markdown is zero pixels high.
+PROGRESS_BOX_PX = 64
 
 class Localizer:
     """Creates components with translated texts and remembers which key feeds which attribute,
@@ -64,6 +69,8 @@ class Localizer:
         if info is not None:
             kwargs["info"] = t(info, self.lang)
             keys["info"] = info
+        if factory is gr.Number:
+            factory = Number  # names the field when out of range
         component = factory(**kwargs)
         return self.register(component, **keys) if keys else component
 

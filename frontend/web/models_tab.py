@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, reloaded_choices, user_errors
+from frontend.web.common import PROGRESS_BOX_PX, Localizer, reloaded_choices, user_errors
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from train.export import EXPORT_FORMATS
@@ -165,7 +165,8 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             source = L(gr.Dropdown, "mtab.source", info="mtab.source_info", choices=[], value=None, allow_custom_value=True, interactive=True,
                        elem_id="models-source")
             with gr.Row():
-                max_seq_length = L(gr.Number, "mtab.max_seq_length", value=2048, precision=0, minimum=16, elem_id="models-max-seq-length")
+                max_seq_length = L(gr.Number, "mtab.max_seq_length", value=2048, precision=0, minimum=16, maximum=1_048_576,
+                                   elem_id="models-max-seq-length")
                 load_in_4bit = L(gr.Checkbox, "mtab.load_in_4bit", info="mtab.4bit_info_cpu", value=False, interactive=False, elem_id="models-load-in-4bit")
             with gr.Row():
                 dtype = L(gr.Dropdown, "mtab.dtype", choices=list(DTYPES), value="auto", elem_id="models-dtype")
@@ -177,7 +178,7 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             unload_button = L(gr.Button, "mtab.unload", variant="stop", elem_id="models-unload")
             refresh_button = L(gr.Button, "common.refresh", elem_id="models-refresh")
     demo_hint = L(gr.Markdown, "mtab.demo_hint", elem_id="models-demo-hint", visible=False)
-    demo_status = L.transient(gr.Markdown(elem_id="models-demo-status"))
+    demo_status = L.transient(gr.Markdown(min_height=PROGRESS_BOX_PX, elem_id="models-demo-status"))  # the build's bar shows here
     state_panel = gr.Markdown(t("mtab.none_loaded", L.lang), elem_id="models-state")
     L(gr.Markdown, "mtab.export_title")
     with gr.Row():

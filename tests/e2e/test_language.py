@@ -191,6 +191,13 @@ def test_language_switch_is_complete_on_every_tab_of_a_first_run(start_workbench
     message = ui.error_toast(CJK)
     assert CJK.search(message), message
     assert_complete(ui, "zh")
+    # A number out of range names its field, in the page's language (gradio's own check said "Value
+    # 99999999 is greater than maximum value 1048576." in English, without the field).
+    ui.tab("models")
+    ui.fill("models-max-seq-length", "99999999")
+    ui.click("models-load")
+    message = ui.error_toast(t("mtab.max_seq_length", "zh"))
+    assert "1048576" in message and "Value" not in message, message
 
     # Nothing configured broke anything: no script error in the page during the whole walk.
     assert [line for line in _recorder.logs[id(ui.page)] if "pageerror" in line] == []

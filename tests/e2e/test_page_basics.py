@@ -56,6 +56,13 @@ def test_templates_demo_model_and_messages(start_workbench, new_page):
     # The first-run panel builds the demo model offline; Model management loads it.
     expect(ui.el("app-first-run-demo")).to_be_visible()
     ui.click("app-first-run-demo")
+    # Its progress bar is in view while it builds: inside its box, not clipped by it (the box was once zero
+    # pixels high, and the bar, drawn but cut off, left a grey button for the whole build).
+    bar = ui.el("app-first-run-demo-status").locator(".progress-bar-wrap").first
+    expect(bar).to_be_visible()
+    bar_box, status_box = bar.bounding_box(), ui.el("app-first-run-demo-status").bounding_box()
+    assert status_box["y"] <= bar_box["y"] and bar_box["y"] + bar_box["height"] <= status_box["y"] + status_box["height"] + 1, \
+        (bar_box, status_box)
     ui.expect_text("app-first-run-demo-status", "Demo model tiny-qwen2 built", timeout_ms=180_000)
     expect(ui.el("app-first-run-demo")).to_be_hidden()
     ui.tab("chat")

@@ -151,6 +151,8 @@ STRINGS = {
     "error.field_required": _s("请填写「{field}」。", "Please fill in “{field}”."),
     "error.invalid_url": _s("Base URL “{url}” 无效:应以 http:// 或 https:// 开头。", "Base URL “{url}” is not valid: it must start with http:// or https://."),
     "error.number_range": _s("「{field}」必须在 {low} 到 {high} 之间(当前 {value})。", "“{field}” must be between {low} and {high} (got {value})."),
+    "error.number_min": _s("「{field}」至少为 {low}(当前 {value})。", "“{field}” must be at least {low} (got {value})."),
+    "error.number_max": _s("「{field}」至多为 {high}(当前 {value})。", "“{field}” must be at most {high} (got {value})."),
     "error.not_a_number": _s("「{field}」必须是数字(当前 “{value}”)。", "“{field}” must be a number (got “{value}”)."),
     "error.template_missing_slice": _s(
         "模板必须包含变量 {{document_slice}}(文档片段会填入这里)。", "The template must contain the variable {{document_slice}} (the document slice goes there)."

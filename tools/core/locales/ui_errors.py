@@ -43,10 +43,11 @@ STRINGS.update({
         "Demo model `{name}` built (about 0.6 M parameters, pre-trained on the sample docs) and selected: press Load to use it. "
         "It is for trying the workflow, not for useful answers."),
     "mtab.demo_hint": s(
-        "还没有模型。联网时可以填 Hugging Face 的模型 ID;离线时点「生成演示模型」,二十秒左右就能得到一个可加载、可训练的小模型"
-        "(命令行:`python main.py make-tiny-model`)。",
+        "还没有模型。联网时可以填 Hugging Face 的模型 ID;离线时点「生成演示模型」,得到一个可加载、可训练的小模型"
+        "(空闲的 2 核机器上约半分钟,忙时更久,进度条显示已完成的步数;命令行:`python main.py make-tiny-model`)。",
         "No model yet. Online, type a Hugging Face model id; offline, press 'Build the demo model' for a tiny model you can load "
-        "and train in about twenty seconds (command line: `python main.py make-tiny-model`)."),
+        "and train (about half a minute on an idle 2-core machine, longer on a busy one; the progress bar counts its steps; "
+        "command line: `python main.py make-tiny-model`)."),
     "mtab.context_exceeds_native": s(
         "最大长度 {length} 超过了模型原生的上下文 {native},而 RoPE 缩放为「none」:超出的位置从未训练过,回答会变差。"
         "把最大长度调到 {native} 以内,或选择一种 RoPE 缩放。",
