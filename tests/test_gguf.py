@@ -8,6 +8,7 @@ need nothing.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from tests.fixtures_train import TINY
 from tools.core.errors import UserError
+from tools.core.i18n import t
 from train import gguf
 from train.gguf_convert import pre_tokenizer_is_qwen2
 
@@ -138,6 +140,11 @@ def test_every_gguf_row_without_tools_names_the_make_target(monkeypatch, tmp_pat
         with pytest.raises(UserError) as caught:
             export_run("any-run", fmt, tmp_path / fmt)
         assert caught.value.key == "error.train_export_unavailable" and "make gguf-tools" in caught.value.render("zh")
+        # The reason is written in the error's language, whatever the server's default is (the English
+        # page once showed an English error with a Chinese reason).
+        for lang in ("en", "zh"):
+            assert t("gguf.needs_tools", lang, path=str(tmp_path / "no-tools")) in caught.value.render(lang)
+        assert not re.search(r"[\u3400-\u9fff]", caught.value.render("en")), caught.value.render("en")
         assert not (tmp_path / fmt).exists()
 
 

@@ -23,28 +23,27 @@ from pathlib import Path
 from typing import Callable
 
 import global_var
-from tools.core.errors import UserError
+from tools.core.errors import Message, UserError
 from tools.core.workdir import SHARED_FILE_MODE, atomic_write_text, temp_beside
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
 def export_capabilities(lang: str | None = None) -> dict[str, dict]:
-    """format -> {"available": bool, "reason": str | None}; the reason is in `lang` (default language)
-    and names what to do (Unsloth on a GPU, `make gguf-tools`, `make gguf-quantize`)."""
-    from tools.core.i18n import t
-    from train.gguf import missing_tools_reason
+    """format -> {"available": bool, "reason": str | None, "why": Message | None}; the reason is `why` in
+    `lang` (default language) and names what to do (Unsloth on a GPU, `make gguf-tools`, `make gguf-quantize`)."""
+    from train.gguf import missing_tools_message
     from train.loading import unsloth_available
 
     unsloth = unsloth_available()
     capabilities = {}
     for fmt, spec in EXPORT_FORMATS.items():
-        reason = None
+        why = None
         if spec.needs_unsloth and not unsloth:
-            reason = t("models.export_needs_unsloth", lang)
+            why = Message("models.export_needs_unsloth")
         elif spec.needs_llama_cpp:
-            reason = missing_tools_reason(spec.needs_quantize, lang)
-        capabilities[fmt] = {"available": reason is None, "reason": reason}
+            why = missing_tools_message(spec.needs_quantize)
+        capabilities[fmt] = {"available": why is None, "reason": why.render(lang) if why else None, "why": why}
     return capabilities
 
 
@@ -76,7 +75,7 @@ def export_run(run: str, fmt: str, out_dir: Path | str | None = None, progress: 
         raise UserError("error.train_export_format", format=fmt, choices=", ".join(FORMATS))
     capability = export_capabilities()[fmt]
     if not capability["available"]:
-        raise UserError("error.train_export_unavailable", format=fmt, reason=capability["reason"])
+        raise UserError("error.train_export_unavailable", format=fmt, reason=capability["why"])
     folder = require_run(run)
     adapter = run_adapter_dir(folder)
     config = read_json(folder / CONFIG_FILE)

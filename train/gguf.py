@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tools.core.errors import UserError
+from tools.core.errors import Message, UserError
 from tools.core.workdir import REPO_ROOT, SHARED_FILE_MODE, atomic_write_text
 
 Progress = Callable[[str], None]
@@ -62,20 +62,24 @@ def tool_binary(name: str, root: Path | None = None) -> Path | None:
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
-def missing_tools_reason(need_quantize: bool, lang: str | None = None) -> str | None:
+def missing_tools_message(need_quantize: bool) -> Message | None:
     """Why the llama.cpp path cannot run here (naming the make target), or None when it can."""
-    from tools.core.i18n import t
-
     root = tools_dir()
     if not converter_ready(root):
-        return t("gguf.needs_tools", lang, path=str(root))
+        return Message("gguf.needs_tools", path=str(root))
     if need_quantize and tool_binary("llama-quantize", root) is None:
-        return t("gguf.needs_quantize", lang, path=str(root))
+        return Message("gguf.needs_quantize", path=str(root))
     return None
 
 
+def missing_tools_reason(need_quantize: bool, lang: str | None = None) -> str | None:
+    """`missing_tools_message` in `lang` (default language)."""
+    message = missing_tools_message(need_quantize)
+    return message.render(lang) if message else None
+
+
 def require_tools(need_quantize: bool = False) -> Path:
-    reason = missing_tools_reason(need_quantize)
+    reason = missing_tools_message(need_quantize)
     if reason:
         raise UserError("error.train_export_unavailable", format="gguf", reason=reason)
     return tools_dir()
