@@ -1,5 +1,6 @@
 """The workbench's own routes on its port: the TensorBoard reverse proxy, behind the page's login."""
 
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -69,3 +70,15 @@ def test_showing_tensorboard_again_loads_the_frame_again():
     first, second = tensorboard_html("en", True), tensorboard_html("en", True)
     assert first != second and 'src="./tensorboard/?shown=' in first
     assert tensorboard_html("en", False) == ""
+
+
+def test_a_language_switch_relabels_the_tensorboard_link_and_note_and_keeps_the_frame():
+    from frontend.web.train_tab import relabel_tensorboard, tensorboard_html
+    from tools.core.i18n import t
+
+    english = tensorboard_html("en", True)
+    chinese = relabel_tensorboard("zh", english)
+    address = re.search(r'src="([^"]+)"', english).group(1)
+    assert f'src="{address}"' in chinese  # the frame is not loaded again
+    assert t("ttab.tensorboard_new_tab", "zh") in chinese and t("ttab.tensorboard_note", "zh") in chinese
+    assert t("ttab.tensorboard_note", "en") not in chinese

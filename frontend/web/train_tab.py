@@ -3,6 +3,7 @@ validation samples and the evaluation of finished runs (base vs tuned)."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from typing import Callable
@@ -101,7 +102,7 @@ def loss_frame(status: dict | None):
     return frame.astype({"step": "float64", "loss": "float64", "series": "object"})
 
 
-def tensorboard_html(lang: str, visible: bool) -> str:
+def tensorboard_html(lang: str, visible: bool, shown: int | None = None) -> str:
     if not visible:
         return ""
     # Relative to the page's own address: works remotely and through an SSH tunnel to this one port.
@@ -110,7 +111,7 @@ def tensorboard_html(lang: str, visible: bool) -> str:
     # (or after it had stopped) kept showing that message.
     # The same address in a new tab: same port, same login, the whole window for TensorBoard.
     return (f'<p style="font-size:13px"><a href=".{TENSORBOARD_PREFIX}/" target="_blank" rel="noopener">{t("ttab.tensorboard_new_tab", lang)}</a></p>'
-            f'<iframe src=".{TENSORBOARD_PREFIX}/?shown={time.time_ns()}" style="width:100%;height:760px;border:1px solid #ddd;border-radius:6px" '
+            f'<iframe src=".{TENSORBOARD_PREFIX}/?shown={shown or time.time_ns()}" style="width:100%;height:760px;border:1px solid #ddd;border-radius:6px" '
             f'title="TensorBoard"></iframe><p style="font-size:12px">{t("ttab.tensorboard_note", lang)}</p>')
 
 
@@ -196,6 +197,13 @@ def select_run(lang: str, run):
 
 
 @user_errors
+def relabel_tensorboard(lang: str, html):
+    """After a language switch: the link and the note in the new language, the frame as it was (the same
+    address, so TensorBoard is not loaded again)."""
+    shown = re.search(r"\?shown=(\d+)", html or "")
+    return tensorboard_html(lang, True, int(shown.group(1))) if shown else gr.skip()
+
+
 def show_tensorboard(lang: str, run):
     """Serve the chosen run's events (a finished run too) and embed them."""
     from train.tensorboard import start_tensorboard
@@ -489,6 +497,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     # until the next tick, up to POLL_SECONDS later), and marked shown so that the tick does not send it again.
     L.on_switch(watch, [watched_run, shown], [status, plot, samples, eval_status, eval_run, shown])
     L.on_switch(show_plan, plan_inputs[1:], [plan])
+    L.on_switch(relabel_tensorboard, [tensorboard], [tensorboard])
     L.on_switch(refresh_evaluation, [eval_run, eval_judge], [eval_run, eval_judge])
     L.on_switch(relabel_report, [eval_run], [eval_summary, eval_items, eval_paths])
     return refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]
