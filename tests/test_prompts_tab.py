@@ -62,6 +62,25 @@ def test_confirm_does_what_was_asked_and_only_that(workdir):
     assert prompts_tab.cancel_save("en")[0] == "Cancelled: nothing was saved."
 
 
+def test_delete_asks_first_beside_its_confirm_and_deletes_only_what_was_asked(workdir):
+    store = global_var.prompts()
+    _save(None, "mine")
+    status, confirm_row, pending = prompts_tab.request_delete("en", "mine")
+    assert status == "Delete template **mine**? This cannot be undone. Press Confirm to delete it."
+    assert confirm_row["visible"] is True and store.exists("mine")  # nothing deleted by the first click
+    assert "Restore built-in templates" in prompts_tab.request_delete("en", "default-en")[0]
+    assert "内置模板" in prompts_tab.request_delete("zh", "default-en")[0]
+    # Another template picked since the question: nothing is deleted.
+    with pytest.raises(gr.Error, match="press Delete again"):
+        prompts_tab.confirm_save("en", "default-en", "default-en", "d", CONTENT, pending)
+    assert prompts_tab.cancel_save("en", pending)[0] == "Cancelled: nothing was deleted."
+    status, confirm_row, left, table, dropdown = prompts_tab.confirm_save("en", "mine", "mine", "d", CONTENT, pending)
+    assert status == "Template mine deleted." and left is None and confirm_row["visible"] is False
+    assert not store.exists("mine") and store.exists("default-en") and "mine" not in dropdown["choices"]
+    with pytest.raises(gr.Error, match="Please fill in"):
+        prompts_tab.request_delete("en", None)
+
+
 def test_overwrites_ask_first(workdir):
     store = global_var.prompts()
     status, confirm_row, pending, *_ = _save("default", "default", content="changed {document_slice}")

@@ -176,8 +176,30 @@ def _save_confirmed(pending, selected, name, as_new: bool) -> bool:
 
 
 @user_errors
+def request_delete(lang: str, selected):
+    """Delete: asks first (the question beside the Confirm button, a one-time token in the session).
+    Returns (status, confirm row, pending)."""
+    if not selected:
+        raise gr.Error(t("error.field_required", lang, field=t("prompts.select", lang)))
+    global_var.prompts().get(selected)  # gone since the page listed it: says so now, not after the question
+    pending = {"delete": selected, "token": secrets.token_urlsafe(16), "expires_at": time.monotonic() + CONFIRM_SECONDS}
+    key = "ui_prompts.ask_delete_builtin" if is_builtin(selected) else "ui_prompts.ask_delete"
+    return t(key, lang, name=selected), gr.update(visible=True), pending
+
+
+def _delete_confirmed(pending, selected) -> bool:
+    return (isinstance(pending, dict) and bool(pending.get("token")) and pending.get("delete") == selected
+            and isinstance(pending.get("expires_at"), float) and time.monotonic() < pending["expires_at"])
+
+
+@user_errors
 def confirm_save(lang: str, selected, name, description, content, pending):
-    """Second click: saves what was asked about, if the selection and name are still the same."""
+    """Second click: saves (or deletes) what was asked about, if the selection and name are still the same."""
+    if isinstance(pending, dict) and "delete" in pending:
+        if not _delete_confirmed(pending, selected):
+            raise gr.Error(t("ui_prompts.delete_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
+        status, table, dropdown = delete_template(lang, selected)
+        return status, gr.update(visible=False), None, table, dropdown
     as_new = bool(isinstance(pending, dict) and pending.get("as_new"))
     if not _save_confirmed(pending, selected, name, as_new):
         raise gr.Error(t("ui_prompts.not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
@@ -185,8 +207,9 @@ def confirm_save(lang: str, selected, name, description, content, pending):
     return status, gr.update(visible=False), None, table, dropdown
 
 
-def cancel_save(lang: str):
-    return t("ui_prompts.cancelled", lang), gr.update(visible=False), None
+def cancel_save(lang: str, pending=None):
+    deleting = isinstance(pending, dict) and "delete" in pending
+    return t("ui_prompts.delete_cancelled" if deleting else "ui_prompts.cancelled", lang), gr.update(visible=False), None
 
 
 @user_errors
@@ -259,7 +282,7 @@ def build_prompts_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     save.click(lambda *args: request_save(*args, as_new=False), form, save_outputs)
     save_as_new.click(lambda *args: request_save(*args, as_new=True), form, save_outputs)
     confirm.click(confirm_save, [*form, pending], save_outputs)
-    cancel.click(cancel_save, [lang_state], [status, confirm_row, pending], queue=False)
-    delete.click(delete_template, [lang_state, selected], [status, table, selected])
+    cancel.click(cancel_save, [lang_state, pending], [status, confirm_row, pending], queue=False)
+    delete.click(request_delete, [lang_state, selected], [status, confirm_row, pending])
     restore.click(restore_builtins, [lang_state, selected], [status, table, selected, name, description, content])
     return refresh, [lang_state, selected], [table, selected]

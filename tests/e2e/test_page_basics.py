@@ -43,6 +43,13 @@ def test_templates_demo_model_and_messages(start_workbench, new_page):
     ui.click("prompts-restore")
     ui.expect_text("prompts-status", "Built-in templates restored: default-en")
     ui.wait_rows("prompts-table", lambda rows: {"default-en", "renamed", "mine"} <= {row[1] for row in rows})
+    # Deleting asks first, the question beside its Confirm button; confirmed, the template is gone.
+    pick_template(ui, "mine")
+    ui.click("prompts-delete")
+    ui.expect_text("prompts-status", "Delete template mine?")
+    ui.click("prompts-confirm")
+    ui.expect_text("prompts-status", "Template mine deleted.")
+    ui.wait_rows("prompts-table", lambda rows: "mine" not in {row[1] for row in rows})
     ui.click("prompts-new")
     ui.expect_text("prompts-status", "New template")
     assert ui.value("prompts-name") == "" and ui.choice("prompts-select") in ("", None)

@@ -35,6 +35,19 @@ STRINGS = {
         "Nothing to confirm, or the form changed since the question (or {minutes} minutes passed): press Save again.",
     ),
     "ui_prompts.cancelled": _s("已取消,未保存任何内容。", "Cancelled: nothing was saved."),
+    "ui_prompts.ask_delete": _s(
+        "要删除模板 **{name}** 吗?删除后无法撤销。点击“确认”删除。",
+        "Delete template **{name}**? This cannot be undone. Press Confirm to delete it.",
+    ),
+    "ui_prompts.ask_delete_builtin": _s(
+        "要删除内置模板 **{name}** 吗?点击“确认”删除(“恢复内置模板”可以找回)。",
+        "Delete the built-in template **{name}**? Press Confirm to delete it (Restore built-in templates brings it back).",
+    ),
+    "ui_prompts.delete_not_confirmed": _s(
+        "没有待确认的删除,或选择在提问后改动过(或已超过 {minutes} 分钟):请重新点击“删除”。",
+        "Nothing to confirm, or the selection changed since the question (or {minutes} minutes passed): press Delete again.",
+    ),
+    "ui_prompts.delete_cancelled": _s("已取消,未删除任何内容。", "Cancelled: nothing was deleted."),
     "ui_prompts.renamed": _s("模板 {old} 已改名为 {new} 并保存。", "Template {old} renamed to {new} and saved."),
     "ui_prompts.restored": _s("已恢复内置模板:{names}。", "Built-in templates restored: {names}."),
     "ui_prompts.nothing_to_restore": _s("内置模板都在,且未被修改。", "The built-in templates are all there, unchanged."),
