@@ -678,6 +678,9 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         with gr.Row():
             bulk_buttons = {action: L(gr.Button, f"dtab.bulk.{action}", elem_id=f"datasets-bulk-{action.replace('_', '-')}")
                             for action in views.BULK_ACTIONS}
+        # The question, its answer and the result beside the buttons they are about (the page's status line
+        # is at the top, out of sight from here).
+        bulk_question = L.transient(gr.Markdown(elem_id="datasets-bulk-question"))
         with gr.Row():
             bulk_confirm = L(gr.Button, "dtab.confirm", variant="stop", visible=False, elem_id="datasets-bulk-confirm")
             bulk_cancel = L(gr.Button, "dtab.cancel", visible=False, elem_id="datasets-bulk-cancel")
@@ -700,6 +703,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             restore_button = L(gr.Button, "dtab.restore", elem_id="datasets-restore")
             restore_confirm = L(gr.Button, "dtab.confirm", variant="stop", visible=False, elem_id="datasets-restore-confirm")
             restore_cancel = L(gr.Button, "dtab.cancel", visible=False, elem_id="datasets-restore-cancel")
+        restore_question = L.transient(gr.Markdown(elem_id="datasets-restore-question"))
 
     filters = [filter_kinds, min_score, max_score, sort]
     form = [message_count, *slot_rows, *slot_roles, *slot_texts]
@@ -765,10 +769,10 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     # A judging run ended: its scores into the histogram and the items table.
     judged.change(quality_view, [lang_state, selected], quality_outputs).then(
         show_page, [lang_state, selected, page, page_size, *filters], page_outputs)
-    confirm_outputs = [status, bulk_confirm, bulk_cancel, pending_action]
+    confirm_outputs = [bulk_question, bulk_confirm, bulk_cancel, pending_action]
     for action, button in bulk_buttons.items():
         button.click(ask_bulk, [lang_state, gr.State(action), selected, bulk_kinds, bulk_below], confirm_outputs)
-    restore_outputs = [status, restore_confirm, restore_cancel, pending_action]
+    restore_outputs = [restore_question, restore_confirm, restore_cancel, pending_action]
     restore_button.click(ask_restore, [lang_state, selected, restore_version], restore_outputs)
     for confirm, outputs in ((bulk_confirm, confirm_outputs), (restore_confirm, restore_outputs)):
         confirm.click(confirm_action, [lang_state, selected, pending_action], [*outputs, datasets_table]).success(
@@ -778,8 +782,8 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             versions_view, [lang_state, selected], versions_outputs)
     bulk_cancel.click(cancel_action, [lang_state], confirm_outputs)
     restore_cancel.click(cancel_action, [lang_state], restore_outputs)
-    selected.change(lambda: (gr.update(visible=False),) * 4 + (None,), None,
-                    [bulk_confirm, bulk_cancel, restore_confirm, restore_cancel, pending_action])
+    selected.change(lambda: (gr.update(visible=False),) * 4 + (None, "", ""), None,
+                    [bulk_confirm, bulk_cancel, restore_confirm, restore_cancel, pending_action, bulk_question, restore_question])
     refresh_versions.click(versions_view, [lang_state, selected], versions_outputs)
     diff_button.click(show_diff, [lang_state, selected, diff_a, diff_b], [diff_line, diff_table])
     return refresh, [lang_state, selected], [datasets_table, selected]

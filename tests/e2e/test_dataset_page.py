@@ -116,8 +116,12 @@ def test_read_edit_filter_restore_and_score(start_workbench, new_page, openai_se
     ui.choose("datasets-restore-version", imported)
     ui.click("datasets-restore")
     expect(ui.el("datasets-restore-confirm")).to_be_visible()
+    # The question stands beside its Confirm button (it was once at the top of the page, out of sight).
+    ui.expect_text("datasets-restore-question", f"version {imported}")
+    question, confirm = ui.el("datasets-restore-question").bounding_box(), ui.el("datasets-restore-confirm").bounding_box()
+    assert abs(question["y"] - (confirm["y"] + confirm["height"])) < 80, (question, confirm)
     ui.click("datasets-restore-confirm")
-    ui.expect_text("datasets-status", f"to version {imported}")
+    ui.expect_text("datasets-restore-question", f"to version {imported}")
     ui.fill("datasets-min-score", "")
     ui.click("datasets-apply-filters")
     ui.wait_rows("datasets-items", lambda rows: any(row[2] == original_answer for row in rows) and all(row[2] != FORM_ANSWER for row in rows))
