@@ -15,6 +15,7 @@ import tests.test_runs_compare as runs_compare
 from frontend.web.runs_panel import (
     ExamJob,
     compare,
+    curves_colors,
     current_exam_job,
     followed_on_load,
     generate_weak,
@@ -57,9 +58,14 @@ def test_runs_table_and_comparison_in_both_languages(three_runs):
 
     curves, table, markdown, files = compare("en", ["small", "large"], "epoch")
     frame = curves["value"]
-    assert set(frame["line"]) == {"small · train", "small · eval", "large · train", "large · eval"}
-    assert frame[frame["line"] == "small · train"]["x"].max() == 2.0 == frame[frame["line"] == "large · train"]["x"].max()
-    assert curves["x_title"] == "epoch" and set(curves["color_map"]) == set(frame["line"])
+    assert set(frame["line"]) == {"small · loss", "small · eval_loss", "large · loss", "large · eval_loss"}
+    assert frame[frame["line"] == "small · loss"]["x"].max() == 2.0 == frame[frame["line"] == "large · loss"]["x"].max()
+    # The colours come in the next event, after the points (the page's chart rebuilds from the points it
+    # held before an update that changes its colours): one per line of every picked run.
+    assert curves["x_title"] == "epoch" and "color_map" not in curves
+    colors = curves_colors(["small", "large"])["color_map"]
+    assert set(colors) == set(frame["line"]) and len(set(colors.values())) == 4
+    assert curves_colors([])["color_map"] is None
     assert table["run"].tolist() == ["small", "large"] and table.iloc[1]["exam facts"].startswith("90.0% (base 25.0%)")
     assert "#### exam facts" in markdown and "| group | small Base | small Tuned | large Base | large Tuned |" in markdown
     assert "| section: api.md > Retry | 25.0% | 75.0% | 25.0% | 90.0% |" in markdown
@@ -70,7 +76,10 @@ def test_runs_table_and_comparison_in_both_languages(three_runs):
     assert "| small | completed | facts | 1 |" in written and "### exam facts" in written
 
     curves, table, markdown, files = compare("zh", ["small"], "step")
-    assert set(curves["value"]["line"]) == {"small · 训练", "small · 验证"} and curves["x_title"] == "步数"
+    # The lines keep the trainer's series names in either language (a switch leaves the set of lines, the
+    # chart's colour domain, as it was); the legend's title says what they mean in the page's language.
+    assert set(curves["value"]["line"]) == {"small · loss", "small · eval_loss"} and curves["x_title"] == "步数"
+    assert curves["color_title"] == "loss=训练 · eval_loss=验证"
     assert "| 分组 | small 基座 | small 微调 |" in markdown and list(table.columns)[:2] == ["运行", "状态"]
     assert open(files[1], encoding="utf-8").read().startswith("| 运行 | 状态 |")
     curves, table, hint, files = compare("en", [], "step")

@@ -72,26 +72,43 @@ def runs_frame(lang: str, runs: list[str] | None = None):
     return pd.DataFrame(rows, columns=[header_label(column, lang) for column in columns])
 
 
+def curve_name(run: str, series: str) -> str:
+    """A line of the plot: the run and the trainer's own name of the series ("loss", "eval_loss"), the
+    same in either language, so a language switch leaves the set of lines (the plot's colour domain) as
+    it was; the legend's title explains the two names in the page's language."""
+    return f"{run} · {series}"
+
+
 def curves_frame(lang: str, runs: list[str], x: str = "step"):
-    """The selected runs' train and eval loss as one line per (run, series), labelled in the page's language."""
+    """The selected runs' train and eval loss as one line per (run, series)."""
     import pandas as pd
 
     from train.compare import loss_curves_frame
 
     frame = loss_curves_frame(runs, x) if runs else pd.DataFrame([], columns=["run", "x", "series", "value"])
-    labels = {series: t(f"runs.series.{series}", lang) for series in ("loss", "eval_loss")}
-    lines = [f"{run} · {labels.get(series, series)}" for run, series in zip(frame["run"], frame["series"])]
+    lines = [curve_name(run, series) for run, series in zip(frame["run"], frame["series"])]
     out = pd.DataFrame({"x": frame["x"], "value": frame["value"], "line": lines}, columns=["x", "value", "line"])
     return out.astype({"x": "float64", "value": "float64", "line": "object"})
 
 
 def curves_update(lang: str, runs: list[str], x: str = "step"):
-    """The line plot's new points with axis titles and a colour per line (fixed here, not by the first frame shown)."""
-    frame = curves_frame(lang, runs, x)
-    lines = list(dict.fromkeys(frame["line"]))
-    return gr.update(value=frame, x_title=t(f"runs.x.{x}", lang), y_title=t("runs.curve_value", lang),
-                     color_title=t("runs.curve_line", lang),
-                     color_map={line: PALETTE[index % len(PALETTE)] for index, line in enumerate(lines)} or None)
+    """The line plot's new points and axis titles; its colours follow in a second update (curves_colors)."""
+    return gr.update(value=curves_frame(lang, runs, x), x_title=t(f"runs.x.{x}", lang), y_title=t("runs.curve_value", lang),
+                     color_title=t("runs.curve_line", lang))
+
+
+def curves_colors(picked) -> dict:
+    """A colour for each line the picked runs can have, sent after their points.
+
+    The page's plot draws only the lines it knew when it last rebuilt the chart, and it rebuilds when the
+    colours change, but from the points it held before the same update (seen in Chromium: each compare drew
+    the runs of the compare before; one run drew empty axes). Points first, colours in the next event,
+    the chart is rebuilt from the new points."""
+    from train.compare import SERIES
+
+    runs = [run for run in (picked or []) if run]
+    lines = [curve_name(run, series) for run in runs for series in SERIES]
+    return gr.update(color_map={line: PALETTE[index % len(PALETTE)] for index, line in enumerate(lines)} or None)
 
 
 def comparison_files(runs: list[str], lang: str) -> list[str]:
@@ -513,9 +530,9 @@ def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
     refresh_button.click(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs, show_progress="hidden")
     L.on_load(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs)
     compare_inputs = [lang_state, picked, x_axis]
-    compare_button.click(compare, compare_inputs, [curves, compared, comparison, files])
-    picked.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
-    x_axis.input(compare, compare_inputs, [curves, compared, comparison, files], show_progress="hidden")
+    for trigger, shown in ((compare_button.click, "full"), (picked.input, "hidden"), (x_axis.input, "hidden")):
+        trigger(compare, compare_inputs, [curves, compared, comparison, files], show_progress=shown).then(
+            curves_colors, [picked], curves, queue=False, show_progress="hidden")
     exam_options = [normalise, judge, max_new_tokens, drop_leaked, list_options, forgetting, margin, conditions, python]
     run_button.click(start_exam, [lang_state, exam, exam_run, base_only, *exam_options], exam_status).success(
         lambda: gr.Timer(active=True), None, timer, queue=False, show_progress="hidden")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from urllib.parse import urljoin, urlparse
 
 from playwright.sync_api import expect
@@ -24,6 +25,7 @@ TEMPLATE_CONTENT = (
 AUDIENCE = "data engineers"
 DATASET = "tidewater-qa"
 RUN = "e2e-run"
+OTHER_RUNS = ("e2e-run-earlier", "e2e-run-older")
 STEPS = 6
 EDITED_ANSWER = "Edited in the browser: tidewater pipelines are called tides."
 
@@ -56,6 +58,15 @@ def assert_tensorboard_frame(ui: UI, workbench):
     loaded = [frame.url for frame in ui.page.frames if "/tensorboard/" in frame.url]
     assert loaded and all(url.startswith(workbench.url + "/tensorboard/") for url in loaded), loaded
     return content
+
+
+def place_run_copy(workdir, run: str, copy: str) -> None:
+    """Another run with `run`'s record (configuration, log, metrics), as if trained the same way before."""
+    source, target = workdir / "training" / run, workdir / "training" / copy
+    target.mkdir(parents=True)
+    for name in ("config.json", "trainer_log.jsonl", "metrics.json"):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
 
 
 def place_exam(workdir, name: str = "facts", questions: int = 8) -> None:
@@ -274,6 +285,18 @@ def test_journey(workbench, openai_server, new_page):
     ui.click("runs-compare")
     compared = ui.wait_rows("runs-compared", lambda rows: any(RUN in row[0] for row in rows))
     assert any("base" in cell for row in compared for cell in row), compared  # the exam score with its base figure
+    # Three runs compared: each one's curves are drawn and named in the legend (the chart once drew the
+    # runs of the compare before; with one run, empty axes). The two others are copies of this run's record.
+    for other in OTHER_RUNS:
+        place_run_copy(workbench.workdir, RUN, other)
+    ui.click("runs-refresh")
+    for other in OTHER_RUNS:
+        pick.click()
+        ui.el("runs-compare-pick").locator(f'[role=option][aria-label="{other}"]').click()
+    pick.press("Escape")
+    ui.click("runs-compare")
+    ui.wait_for(lambda: set(ui.el("runs-curves").locator("svg text").all_text_contents()),
+                lambda shown: {f"{run} · loss" for run in (RUN, *OTHER_RUNS)} <= shown, what="three runs' curves in the legend")
 
     # 8. Model management: save the adapter; its files are on disk.
     ui.tab("models")
