@@ -88,11 +88,13 @@ def loss_frame(status: dict | None):
     The page builds the chart once, from the first frame it gets, and later frames only replace
     the points: axis types and the colours of the series are fixed by that first frame. So every
     frame has typed columns and one empty (NaN) row per series; an untyped empty frame made the
-    loss axis a list of categories and left both lines without a colour (invisible).
+    loss axis a list of categories and left both lines without a colour (invisible). The empty rows
+    sit at step 0: the first chart then has its step axis labels and leaves room below them for the
+    legend (without, the legend that names the lines was laid out below the box and cut off).
     """
     import pandas as pd
 
-    rows = [{"step": None, "loss": None, "series": series} for series in SERIES]
+    rows = [{"step": 0.0, "loss": None, "series": series} for series in SERIES]
     for record in (status or {}).get("log", []):
         if record.get("loss") is not None:
             rows.append({"step": record["step"], "loss": record["loss"], "series": "train"})
@@ -420,7 +422,8 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             status = gr.Markdown(t("ttab.idle", lang), elem_id="train-status")
             # Axis and legend titles in the page's language; the series keep their short names
             # (train, eval): the chart fixes each series' colour by name in its first frame.
-            plot = L.register(gr.LinePlot(value=loss_frame(None), x="step", y="loss", color="series", height=300, label=t("ttab.loss_plot", lang),
+            plot = L.register(gr.LinePlot(value=loss_frame(None), x="step", y="loss", color="series", label=t("ttab.loss_plot", lang),
+                                          color_map={"train": "#1f77b4", "eval": "#ff7f0e"},
                                           x_title=t("ttab.plot_step", lang), y_title=t("ttab.plot_loss", lang),
                                           color_title=t("ttab.plot_series", lang), elem_id="train-loss-plot"),
                               label="ttab.loss_plot", x_title="ttab.plot_step", y_title="ttab.plot_loss", color_title="ttab.plot_series")
