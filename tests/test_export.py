@@ -40,6 +40,20 @@ def test_lora_export_reloads_with_identical_greedy_output(in_facts_run, tmp_path
     assert reloaded.adapter_run == "lora" and reloaded.info["adapter"] == "lora"
     assert greedy_answers(reloaded.model, reloaded.tokenizer, QUESTIONS) == expected
 
+    # The page offers the export as one zip to download (a server path is of no use through an SSH tunnel),
+    # with how to run it in the page's language.
+    import zipfile
+
+    from frontend.web.models_tab import export_result
+
+    status, files, help_text = export_result("zh", result)
+    assert str(out) in status and len(files) == 1 and files[0].endswith("lora.zip")
+    with zipfile.ZipFile(files[0]) as zipped:
+        assert sorted(zipped.namelist()) == sorted(f"lora/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file())
+        assert zipped.read("lora/adapter_config.json") == (out / "adapter_config.json").read_bytes()
+    assert help_text.startswith("## 运行方式") and "vllm serve" in help_text and f"lora={out}" in help_text
+    assert export_result("en", result)[2].startswith("## Run it")
+
 
 def test_merged_export_reloads_with_identical_greedy_output(in_facts_run, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer

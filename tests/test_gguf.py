@@ -234,6 +234,11 @@ def test_gguf_q8_0_export_of_a_run_writes_file_modelfile_and_readme(in_facts_run
     assert _rendered_modelfile(modelfile, CONVERSATION) == expected
     readme = (out / "README.md").read_text()
     assert "ollama create q8 -f Modelfile" in readme and "ollama run q8" in readme and "llama-cli" in readme
+    # The page offers the GGUF, its Modelfile and README as they are (no zip of a large single file).
+    from train.export import export_downloads, run_help
+
+    assert [p.name for p in export_downloads(out)] == [gguf_file.name, "Modelfile", "README.md"]
+    assert f"llama-cli -m {out}/{gguf_file.name}" in run_help(result, "zh") and "用 Ollama" in run_help(result, "zh")
 
 
 @needs_tools

@@ -295,28 +295,15 @@ class ExportFormat:
     how_to_use: str  # the line of the export's README that says how to load it
     needs_llama_cpp: bool = False  # llama.cpp's converter from `make gguf-tools`
     needs_quantize: bool = False  # llama-quantize from `make gguf-quantize`
-    run_help: str = ""  # the README's "Run it" section: {folder}, {name}, {gguf}, {base}
+    run_help: tuple[str, ...] = ()  # the "Run it" lines' message keys, filled with {folder}, {name}, {gguf}, {base}
 
 
-_OLLAMA_HELP = (
-    "With Ollama (the Modelfile beside the GGUF sets the chat template, stop tokens and default parameters):\n\n"
-    "    cd {folder}\n    ollama create {name} -f Modelfile\n    ollama run {name}\n\n"
-)
-_GGUF_HELP = _OLLAMA_HELP + (
-    "With llama.cpp: `llama-cli -m {folder}/{gguf}` or `llama-server -m {folder}/{gguf} --jinja` "
-    "(the chat template is inside the GGUF).\n"
-)
-_GGUF_LORA_HELP = _OLLAMA_HELP + (
-    "With llama.cpp: `llama-cli -m {folder}/{base} --lora {folder}/{gguf}`. If you already have the base model "
-    "in Ollama or as a GGUF, point FROM at it and delete the base file here.\n"
-)
-_VLLM_MERGED_HELP = (
-    "With vLLM (an OpenAI-compatible server):\n\n    vllm serve {folder} --served-model-name {name}\n"
-)
-_VLLM_LORA_HELP = (
-    "With vLLM, on the base model with this adapter (requests use the model name `{name}`):\n\n"
-    "    vllm serve {base} --enable-lora --lora-modules {name}={folder}\n"
-)
+# The README's and the page's "Run it" lines, as message keys (tools/core/locales/ui_models.py): the README
+# is written in English, the page shows them in its language.
+_GGUF_HELP = ("export.help.ollama", "export.help.llama_cpp")
+_GGUF_LORA_HELP = ("export.help.ollama", "export.help.llama_cpp_lora")
+_VLLM_MERGED_HELP = ("export.help.vllm_merged",)
+_VLLM_LORA_HELP = ("export.help.vllm_lora",)
 
 
 def _gguf_row(kind: str) -> ExportFormat:
@@ -352,8 +339,8 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
 FORMATS = tuple(EXPORT_FORMATS)
 
 
-def _run_help(fmt: str, final: Path, config: dict, details: dict) -> str:
-    """The README's "Run it" section, with this export's paths filled in."""
+def _run_help(fmt: str, final: Path, config: dict, details: dict, lang: str = "en") -> str:
+    """The "Run it" section, with this export's paths filled in, in `lang` (the README's: English)."""
     from tools.core.i18n import t
 
     spec = EXPORT_FORMATS[fmt]
@@ -369,10 +356,19 @@ def _run_help(fmt: str, final: Path, config: dict, details: dict) -> str:
             base = resolve_source(config.get("model") or "")[0]
         except UserError:
             base = config.get("model")
-    text = spec.run_help.format(folder=final, name=name, gguf=details.get("gguf", ""), base=base)
+    gguf = Path(details["gguf"]).name if details.get("gguf") else ""
+    text = "".join(t(key, lang, folder=final, name=name, gguf=gguf, base=base) for key in spec.run_help)
     if details.get("warning"):
-        text += "\n> " + t(details["warning"], "en") + "\n"
-    return "## Run it\n\n" + text + "\n"
+        text += "\n> " + t(details["warning"], lang) + "\n"
+    return f"## {t('export.help.title', lang)}\n\n" + text + "\n"
+
+
+def run_help(result: dict, lang: str) -> str:
+    """The "Run it" section of a finished export (`export_run`'s result) in the page's language."""
+    from train.runs import CONFIG_FILE, read_json, require_run
+
+    config = read_json(require_run(result["run"]) / CONFIG_FILE)
+    return _run_help(result["format"], Path(result["path"]), config, result, lang)
 
 
 def _write_readme(out: Path, run: str, fmt: str, adapter: Path, config: dict, metrics: dict,
@@ -393,3 +389,45 @@ def _write_readme(out: Path, run: str, fmt: str, adapter: Path, config: dict, me
         "## Metrics\n\n```json\n" + json.dumps(shown_metrics, ensure_ascii=False, indent=2, default=str) + "\n```\n"
     )
     atomic_write_text(out / "README.md", text, SHARED_FILE_MODE)  # read by other tools and users
+
+
+# ---------------------------------------------------------------- downloads from the page
+
+DOWNLOAD_ZIP_LIMIT = 4 * 1024**3  # a larger export (merged 16-bit weights) is not zipped: it is copied off the machine
+DOWNLOAD_PREFIX = "workbench-export-"
+DOWNLOAD_KEEP_S = 3600  # an earlier export's download folder is removed after an hour
+
+
+def export_downloads(path: Path | str, into: Path | str | None = None) -> list[Path]:
+    """What the page offers to download for an export folder (through an SSH tunnel the printed server path
+    is of no use): each GGUF file with its Modelfile and README as they are (a GGUF is one file and usually
+    large); anything else as one zip of the folder, up to DOWNLOAD_ZIP_LIMIT bytes; nothing beyond it.
+    A zip is written into `into` (default: a fresh temporary folder; those of earlier exports go after an hour)."""
+    import zipfile
+
+    folder = Path(path)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    ggufs = [p for p in files if p.suffix == ".gguf"]
+    if ggufs:
+        return ggufs + [p for p in files if p.name in ("Modelfile", "README.md") and p.parent == folder]
+    if sum(p.stat().st_size for p in files) > DOWNLOAD_ZIP_LIMIT:
+        return []
+    target = Path(into) if into else _download_folder()
+    archive = target / f"{folder.name}.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zipped:
+        for file in files:
+            zipped.write(file, Path(folder.name) / file.relative_to(folder))
+    return [archive]
+
+
+def _download_folder() -> Path:
+    import time
+
+    root = Path(tempfile.gettempdir())
+    for old in root.glob(DOWNLOAD_PREFIX + "*"):
+        try:
+            if time.time() - old.stat().st_mtime > DOWNLOAD_KEEP_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix=DOWNLOAD_PREFIX))

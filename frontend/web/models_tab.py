@@ -155,7 +155,18 @@ def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
         raise UserError("error.field_required", field=t("mtab.export_run", lang))
     attach_running_runs()
     result = export_run(run, fmt, (out_dir or "").strip() or None)
-    return t("mtab.exported", lang, run=run, format=fmt, path=result["path"])
+    return export_result(lang, result)
+
+
+def export_result(lang: str, result: dict):
+    """(status, files to download, how to run it) of a finished export (`export_run`'s result)."""
+    from train.export import export_downloads, run_help
+
+    files = export_downloads(result["path"])
+    status = t("mtab.exported", lang, run=result["run"], format=result["format"], path=result["path"])
+    if not files:
+        status += "\n\n" + t("mtab.export_too_big", lang, path=result["path"])
+    return status, [str(file) for file in files] or None, run_help(result, lang)
 
 
 def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
@@ -187,7 +198,12 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         export_dir = L(gr.Textbox, "mtab.export_dir", info="mtab.export_dir_info", elem_id="models-export-dir")
     export_note = gr.Markdown(elem_id="models-export-note")
     export_button = L(gr.Button, "mtab.export", variant="secondary", elem_id="models-export")
-    export_status = L.transient(gr.Markdown(elem_id="models-export-status"))
+    export_status = L.transient(gr.Markdown(min_height=PROGRESS_BOX_PX, elem_id="models-export-status"))  # the bar shows here
+    with gr.Row():
+        # Downloads: the page may be opened through an SSH tunnel, where a server path is of no use.
+        export_files = L(gr.File, "mtab.export_files", file_count="multiple", interactive=False, scale=1,
+                         elem_id="models-export-files")
+        export_help = gr.Markdown(elem_id="models-export-help")  # the README's "Run it" lines
 
     outputs = [source, load_in_4bit, state_panel, export_run_choice, export_note, adapter_run]
     tab.select(refresh, [lang_state, source, export_run_choice, adapter_run], outputs)
@@ -201,5 +217,6 @@ def build_models_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                       concurrency_limit=1, concurrency_id="model_device", show_progress_on=demo_status)
     # Without any model, the page says where to get one offline.
     tab.select(lambda: gr.update(visible=not has_models()), None, demo_hint, show_progress="hidden")
-    export_button.click(export, [lang_state, export_run_choice, export_format, export_dir], export_status, concurrency_limit=1, concurrency_id="model_device")
+    export_button.click(export, [lang_state, export_run_choice, export_format, export_dir], [export_status, export_files, export_help],
+                        concurrency_limit=1, concurrency_id="model_device", show_progress_on=export_status)
     return refresh, [lang_state, source, export_run_choice, adapter_run], outputs

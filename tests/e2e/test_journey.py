@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import zipfile
 from urllib.parse import urljoin, urlparse
 
 from playwright.sync_api import expect
@@ -309,3 +310,9 @@ def test_journey(workbench, openai_server, new_page):
     assert (folder / "adapter_config.json").is_file()
     assert (folder / "adapter_model.safetensors").is_file() and (folder / "adapter_model.safetensors").stat().st_size > 0
     assert json.loads((folder / "adapter_config.json").read_text())["peft_type"] == "LORA"
+    # Offered as a download (the server path is of no use through an SSH tunnel), with how to run it.
+    ui.expect_text("models-export-help", "vllm serve")
+    with ui.page.expect_download() as download:
+        ui.el("models-export-files").locator("a").first.click()
+    with zipfile.ZipFile(download.value.path()) as zipped:
+        assert f"{RUN}-lora/adapter_model.safetensors" in zipped.namelist()

@@ -45,6 +45,33 @@ STRINGS = {
     "mtab.export": _s("导出", "Export"),
     "mtab.export_unavailable": _s("以下格式在当前后端不可用:", "These formats are unavailable on this backend:"),
     "mtab.exported": _s("已将 {run} 导出为 {format}:{path}", "Exported {run} as {format} to {path}"),
+    "export.help.title": _s("运行方式", "Run it"),
+    "export.help.ollama": _s(
+        "用 Ollama(GGUF 旁的 Modelfile 设定了对话模板、停止符和默认参数):\n\n"
+        "    cd {folder}\n    ollama create {name} -f Modelfile\n    ollama run {name}\n\n",
+        "With Ollama (the Modelfile beside the GGUF sets the chat template, stop tokens and default parameters):\n\n"
+        "    cd {folder}\n    ollama create {name} -f Modelfile\n    ollama run {name}\n\n"),
+    "export.help.llama_cpp": _s(
+        "用 llama.cpp:`llama-cli -m {folder}/{gguf}` 或 `llama-server -m {folder}/{gguf} --jinja`(对话模板已在 GGUF 内)。\n",
+        "With llama.cpp: `llama-cli -m {folder}/{gguf}` or `llama-server -m {folder}/{gguf} --jinja` "
+        "(the chat template is inside the GGUF).\n"),
+    "export.help.llama_cpp_lora": _s(
+        "用 llama.cpp:`llama-cli -m {folder}/{base} --lora {folder}/{gguf}`。如果 Ollama 里或本地已有基座模型的 GGUF,"
+        "把 FROM 指向它,并删除这里的基座文件。\n",
+        "With llama.cpp: `llama-cli -m {folder}/{base} --lora {folder}/{gguf}`. If you already have the base model "
+        "in Ollama or as a GGUF, point FROM at it and delete the base file here.\n"),
+    "export.help.vllm_merged": _s(
+        "用 vLLM(OpenAI 兼容的服务):\n\n    vllm serve {folder} --served-model-name {name}\n",
+        "With vLLM (an OpenAI-compatible server):\n\n    vllm serve {folder} --served-model-name {name}\n"),
+    "export.help.vllm_lora": _s(
+        "用 vLLM,在基座模型上加载这个适配器(请求里的模型名为 `{name}`):\n\n"
+        "    vllm serve {base} --enable-lora --lora-modules {name}={folder}\n",
+        "With vLLM, on the base model with this adapter (requests use the model name `{name}`):\n\n"
+        "    vllm serve {base} --enable-lora --lora-modules {name}={folder}\n"),
+    "mtab.export_files": _s("下载导出结果", "Download the export"),
+    "mtab.export_too_big": _s(
+        "导出结果超过 4 GB,不在页面中打包下载:请用 scp/rsync 从服务器复制 `{path}`。",
+        "The export is over 4 GB and is not zipped for the page: copy `{path}` off the server with scp/rsync."),
     "mtab.adapter_run": _s("LoRA 适配器(训练任务,可选)", "LoRA adapter (training run, optional)"),
     "mtab.adapter_run_info": _s(
         "把该训练任务的适配器加到模型上(对话与对比模式使用);留空只加载基座模型。",
