@@ -17,8 +17,9 @@ def _select(row):
 
 
 def test_settings_add_edit_delete_and_key_never_shown(workdir):
-    status, table, dropdown, key_box = settings_tab.save_provider(
+    status, table, dropdown, key_box, confirm_row, pending = settings_tab.save_provider(
         "en", None, "local", "http://127.0.0.1:9/v1", "qwen", "sk-secret-key-123456789", 4, 10, None, None)
+    assert confirm_row["visible"] is False and pending is None
     assert "saved" in status
     rows = table["value"]
     assert rows[0][1] == "local" and rows[0][4] == "sk-...6789"
@@ -31,6 +32,31 @@ def test_settings_add_edit_delete_and_key_never_shown(workdir):
     assert settings_tab.select_row("en", None, _select(0)) == "local"
     status, table, dropdown = settings_tab.delete_provider("en", "local")
     assert table["value"] == [] and dropdown["choices"] == []
+
+
+def test_a_second_provider_is_added_and_a_new_name_asks_before_renaming(workdir):
+    store = global_var.providers()
+    form = ("first", "http://127.0.0.1:9/v1", "m", "sk-first-key-0000000001", 4, 10, None, None)
+    settings_tab.save_provider("en", None, *form)
+    # New provider: no selection, so the next Save adds one.
+    selection, status, confirm_row, pending = settings_tab.new_provider("zh")
+    assert selection is None and "新服务" in status and pending is None
+    settings_tab.save_provider("en", None, "second", "http://127.0.0.1:8/v1", "m2", "", 2, 5, None, None)
+    assert store.names() == ["first", "second"]
+    # Picking a provider and typing another name asks first; nothing is renamed before Confirm.
+    status, table, dropdown, key_box, confirm_row, pending = settings_tab.save_provider("en", "first", "renamed", *form[1:])
+    assert status.startswith("Rename provider **first** to **renamed**?") and confirm_row["visible"] is True
+    assert table == gr.skip() and store.names() == ["first", "second"]
+    with pytest.raises(gr.Error, match="press Save provider again"):
+        settings_tab.confirm_rename("en", "first", pending, "other", *form[1:])
+    assert settings_tab.cancel_rename("en")[0] == "Cancelled: nothing was saved."
+    # Save as new keeps the selected one and takes its key only for the same Base URL.
+    settings_tab.save_as_new("en", "first", "copy", form[1], "m", "", 4, 10, None, None)
+    assert store.get("copy").api_key == "sk-first-key-0000000001" and store.find("first") is not None
+    with pytest.raises(gr.Error, match="enter|again|key"):
+        settings_tab.save_as_new("en", "first", "elsewhere", "http://127.0.0.1:7/v1", "m", "", 4, 10, None, None)
+    *_, confirm_row, left = settings_tab.confirm_rename("en", "first", pending, "renamed", *form[1:])
+    assert left is None and confirm_row["visible"] is False and sorted(store.names()) == ["copy", "renamed", "second"]
 
 
 def test_settings_errors_are_gradio_errors_in_the_session_language(workdir):

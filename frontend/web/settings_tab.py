@@ -3,11 +3,16 @@ this workbench's own OpenAI-compatible endpoint (its key, and the loaded model a
 
 from __future__ import annotations
 
+import secrets
+import time
+
 import gradio as gr
 
 import global_var
 from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
 from tools.core.i18n import t
+
+CONFIRM_SECONDS = 120  # how long a rename question can be confirmed
 from tools.llm.client import check_provider
 from frontend.api.openai_api import add_local_provider, endpoint_summary
 
@@ -50,14 +55,67 @@ def select_row(lang: str, table, evt: gr.SelectData):
     return rows[row][1] if 0 <= row < len(rows) else None
 
 
+def _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out) -> dict:
+    return dict(name=name, base_url=base_url, model_id=model_id, api_key=api_key, max_concurrency=max_concurrency,
+                timeout_s=timeout_s, price_input_per_m=price_in, price_output_per_m=price_out)
+
+
+def _saved(lang: str, provider):
+    """(status, table, selection, key box, confirm row, pending) after a save."""
+    return (t("settings.saved", lang, name=provider.name), _table(lang), choices_update(global_var.providers().names(), provider.name),
+            gr.update(value="", placeholder=provider.masked_key), gr.update(visible=False), None)
+
+
 @user_errors
 def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
-    fields = dict(name=name, base_url=base_url, model_id=model_id, api_key=api_key, max_concurrency=max_concurrency,
-                  timeout_s=timeout_s, price_input_per_m=price_in, price_output_per_m=price_out)
+    """Save: a new provider, or the selected one. A new name for the selected one is a rename, which is asked
+    first (one-time token in the session): typing a name after picking a provider once renamed it silently.
+    Returns (status, table, selection, key box, confirm row, pending)."""
+    fields = _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out)
     store = global_var.providers()
-    provider = store.update(selected, **fields) if selected else store.add(**fields)
-    return (t("settings.saved", lang, name=provider.name), _table(lang),
-            choices_update(store.names(), provider.name), gr.update(value="", placeholder=provider.masked_key))
+    if not selected:
+        return _saved(lang, store.add(**fields))
+    new_name = (name or "").strip()
+    if new_name and new_name != selected:
+        from schema.provider import validate_provider_input
+
+        validate_provider_input(**fields)  # a form with a mistake says so now, not after the question
+        pending = {"rename": selected, "name": new_name, "token": secrets.token_urlsafe(16),
+                   "expires_at": time.monotonic() + CONFIRM_SECONDS}
+        return (t("settings.ask_rename", lang, old=selected, new=new_name), gr.skip(), gr.skip(), gr.skip(),
+                gr.update(visible=True), pending)
+    return _saved(lang, store.update(selected, **fields))
+
+
+@user_errors
+def confirm_rename(lang: str, selected, pending, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
+    """Second click: renames (and saves) what was asked about, if the selection and the name are still the same."""
+    if not (isinstance(pending, dict) and pending.get("token") and pending.get("rename") == selected
+            and pending.get("name") == (name or "").strip() and time.monotonic() < pending.get("expires_at", 0.0)):
+        raise gr.Error(t("settings.rename_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
+    fields = _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out)
+    return _saved(lang, global_var.providers().update(selected, **fields))
+
+
+@user_errors
+def save_as_new(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
+    """Save the form as another provider; the selected one stays as it is. An empty key box takes the selected
+    provider's key only for the Base URL it was saved with."""
+    from schema.provider import stored_key_for
+
+    store = global_var.providers()
+    if selected and not (api_key or "").strip():
+        api_key = stored_key_for(store.get(selected), base_url)
+    return _saved(lang, store.add(**_fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out)))
+
+
+def new_provider(lang: str):
+    """An empty form and no selection: the next Save adds a provider. (selection, status, confirm row, pending)"""
+    return None, t("settings.new_started", lang), gr.update(visible=False), None
+
+
+def cancel_rename(lang: str):
+    return t("settings.rename_cancelled", lang), gr.update(visible=False), None
 
 
 @user_errors
@@ -102,6 +160,7 @@ def add_workbench_provider(lang: str):
 
 def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
     lang = L.lang
+    pending = gr.State(None)  # the one-time token of a rename question (save_provider)
     L(gr.Markdown, "settings.title")
     # The list at the page's full width, the form under it: eight columns with URLs in a side column
     # were wider than the column (the base URL, a word without spaces, pushed the rest out of view).
@@ -123,9 +182,14 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
                 price_in = L(gr.Number, "settings.price_in", value=None, elem_id="settings-price-in")
                 price_out = L(gr.Number, "settings.price_out", value=None, elem_id="settings-price-out")
             with gr.Row():
+                new = L(gr.Button, "settings.new", elem_id="settings-new")
                 save = L(gr.Button, "settings.save", variant="primary", elem_id="settings-save")
+                save_new = L(gr.Button, "settings.save_as_new", elem_id="settings-save-as-new")
                 test = L(gr.Button, "settings.test", elem_id="settings-test")
                 delete = L(gr.Button, "common.delete", variant="stop", elem_id="settings-delete")
+            with gr.Row(visible=False, elem_id="settings-confirm-row") as confirm_row:
+                confirm = L(gr.Button, "ui_prompts.confirm", variant="stop", elem_id="settings-confirm")
+                cancel = L(gr.Button, "ui_prompts.cancel", elem_id="settings-cancel")
             status = L.transient(gr.Markdown(elem_id="settings-status"))
     L(gr.Markdown, "settings.endpoint_title")
     endpoint = gr.Markdown(elem_id="settings-endpoint")
@@ -138,7 +202,14 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
     tab.select(refresh, [lang_state, selected], [table, selected, endpoint])
     selected.change(select_provider, [lang_state, selected], form)
     table.select(select_row, [lang_state, table], selected)
-    save.click(save_provider, [lang_state, selected, *form], [status, table, selected, api_key])
+    saved = [status, table, selected, api_key, confirm_row, pending]
+    save.click(save_provider, [lang_state, selected, *form], saved)
+    save_new.click(save_as_new, [lang_state, selected, *form], saved)
+    confirm.click(confirm_rename, [lang_state, selected, pending, *form], saved)
+    cancel.click(cancel_rename, [lang_state], [status, confirm_row, pending], queue=False)
+    new.click(new_provider, [lang_state], [selected, status, confirm_row, pending], queue=False)
+    # A question about another provider no longer applies; an empty selection empties the form (select_provider).
+    selected.change(lambda: (gr.update(visible=False), None), None, [confirm_row, pending], queue=False)
     delete.click(delete_provider, [lang_state, selected], [status, table, selected])
     test.click(test_connection, [lang_state, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s], status)
     set_key.click(set_endpoint_key, [lang_state, endpoint_key], [status, endpoint, endpoint_key])

@@ -101,6 +101,23 @@ def test_journey(workbench, openai_server, new_page):
     assert "sk-e2e-secret-7890" not in key_shown and key_shown.endswith("7890"), key_shown
     ui.click("settings-test")  # the saved provider, with its stored key
     ui.expect_text("settings-status", "Connected: test-model answered in")
+    # A second provider through New provider; a new name typed over a picked one asks before renaming it.
+    ui.click("settings-new")
+    ui.expect_text("settings-status", "New provider")
+    expect(ui.textbox("settings-name")).to_have_value("")
+    ui.fill("settings-name", "spare")
+    ui.fill("settings-base-url", openai_server.base_url)
+    ui.fill("settings-model-id", "spare-model")
+    ui.click("settings-save")
+    ui.wait_rows("settings-table", lambda rows: {PROVIDER, "spare"} <= {row[1] for row in rows})
+    ui.choose("settings-select", PROVIDER)
+    expect(ui.textbox("settings-name")).to_have_value(PROVIDER)
+    ui.fill("settings-name", "typed-over")
+    ui.click("settings-save")
+    ui.expect_text("settings-status", f"Rename provider {PROVIDER} to typed-over?")
+    ui.click("settings-cancel")
+    ui.expect_text("settings-status", "Cancelled")
+    assert {row[1] for row in ui.rows("settings-table")} == {PROVIDER, "spare"}
 
     # 2. Prompt templates: a template with one variable besides {document_slice}.
     ui.tab("prompts")

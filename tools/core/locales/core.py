@@ -54,6 +54,16 @@ STRINGS = {
     "settings.test": _s("测试连接", "Test connection"),
     "settings.saved": _s("已保存服务 {name}。", "Provider {name} saved."),
     "settings.deleted": _s("已删除服务 {name}。", "Provider {name} deleted."),
+    "settings.new": _s("新建服务", "New provider"),
+    "settings.save_as_new": _s("另存为新服务", "Save as new"),
+    "settings.new_started": _s("新服务:填写表单,然后点击“保存服务”。", "New provider: fill in the form, then press Save provider."),
+    "settings.ask_rename": _s(
+        "要把服务 **{old}** 改名为 **{new}** 吗?想保留它并新增一个服务,请点“另存为新服务”。点击“确认”继续。",
+        "Rename provider **{old}** to **{new}**? To keep it and add another, press Save as new instead. Press Confirm to go on."),
+    "settings.rename_not_confirmed": _s(
+        "没有待确认的改名,或表单在提问后改动过(或已超过 {minutes} 分钟):请重新点击“保存服务”。",
+        "Nothing to confirm, or the form changed since the question (or {minutes} minutes passed): press Save provider again."),
+    "settings.rename_cancelled": _s("已取消,未保存任何内容。", "Cancelled: nothing was saved."),
     "settings.test_ok": _s("连接成功:{model} 在 {latency_ms} 毫秒内回复:{reply}", "Connected: {model} answered in {latency_ms} ms: {reply}"),
     "settings.test_failed": _s("连接失败({latency_ms} 毫秒):{error}", "Connection failed after {latency_ms} ms: {error}"),
     "settings.col.id": _s("ID", "ID"),
