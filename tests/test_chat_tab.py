@@ -5,6 +5,7 @@ import pytest
 
 from frontend.web import chat_tab
 from tests.fixtures_train import load_facts
+from tools.core.i18n import t
 from train import inference
 import global_var
 
@@ -104,3 +105,26 @@ def test_waiting_request_shows_its_place_in_the_queue_and_stop_leaves_it(in_fact
         assert history[-1] == {"role": "assistant", "content": ""} and "stopped" in status
     finally:
         inference.GENERATION_QUEUE.release()
+
+
+def test_the_adapter_is_chosen_in_chat_and_the_base_stays_loaded(in_facts_run):
+    """Chat picks the run whose adapter answers; the base model is not loaded again, and the base alone
+    answers as it did before any adapter."""
+    from tests.fixtures_train import TINY
+    from train.loading import load_model
+
+    base = load_model(TINY, max_seq_length=256)  # this test's own model: the shared trained one stays as it is
+    ask = [{"role": "user", "content": load_facts()[0]["question"]}]
+    base_answer = inference.generate_reply(ask, max_new_tokens=12, temperature=0)[0]
+    choices = chat_tab.adapter_choices("en")
+    assert choices["choices"][0] == (t("ctab.base_only", "en"), "") and in_facts_run.run in choices["choices"]
+    status, shown = chat_tab.use_adapter("en", in_facts_run.run)
+    assert in_facts_run.run in status and shown == status and global_var.loaded_model() is base
+    tuned_answer = inference.generate_reply(ask, max_new_tokens=12, temperature=0)[0]
+    assert tuned_answer != base_answer
+    assert chat_tab.adapter_choices("en")["value"] == in_facts_run.run
+    status, _ = chat_tab.use_adapter("en", "")
+    assert t("ctab.no_adapter", "en") in status
+    assert inference.generate_reply(ask, max_new_tokens=12, temperature=0)[0] == base_answer
+    with pytest.raises(gr.Error, match="no-such-run"):
+        chat_tab.use_adapter("en", "no-such-run")

@@ -356,6 +356,23 @@ def _describe(model, tokenizer, backend: str, native_context: int, max_seq_lengt
     }
 
 
+def switch_adapter(adapter_dir: str | Path | None, run_name: str | None = None) -> LoadedModel:
+    """Put another training run's LoRA adapter on the loaded base model (None: the base alone), without
+    loading the base again: the current adapter's layers are taken off first. Chat and the API wait."""
+    global_var.refuse_while_device_busy("load a model")
+    with _generation_paused(), global_var.model_lock():
+        loaded = global_var.loaded_model()
+        if loaded is None:
+            raise UserError("error.chat_no_model")
+        if loaded.adapter_run is not None and hasattr(loaded.model, "unload"):
+            loaded.model = loaded.model.unload()  # the base model's own modules again, unmerged
+            loaded.adapter_run = None
+        if adapter_dir is not None:
+            attach_adapter(loaded, adapter_dir, run_name)
+        loaded.refresh_info()
+        return loaded
+
+
 def attach_adapter(loaded: LoadedModel, adapter_dir: str | Path, run_name: str | None = None) -> None:
     """Wrap the loaded base model with the LoRA adapter saved in `adapter_dir` (inference mode)."""
     from peft import PeftModel

@@ -47,6 +47,29 @@ def model_status(lang: str) -> str:
     return t("ctab.status_model", lang, model=loaded.source, adapter=loaded.adapter_run or t("ctab.no_adapter", lang))
 
 
+def adapter_choices(lang: str):
+    """The adapter picker: the base alone, then every run with an adapter; the loaded model's adapter chosen."""
+    from frontend.web.models_tab import run_choices
+
+    loaded = global_var.loaded_model()
+    runs = run_choices()
+    current = loaded.adapter_run if loaded is not None and loaded.adapter_run in runs else ""
+    return gr.update(choices=[(t("ctab.base_only", lang), ""), *runs], value=current)
+
+
+@user_errors
+def use_adapter(lang: str, run):
+    """Answer with another run's adapter (empty: the base alone); the base model stays loaded."""
+    from train.export import run_adapter_dir
+    from train.loading import switch_adapter
+    from train.runs import require_run
+
+    run = run or None
+    switch_adapter(run_adapter_dir(require_run(run)) if run else None, run)
+    status = model_status(lang)
+    return status, status
+
+
 def usage_status(lang: str, usage: dict, seconds: float) -> str:
     tokens = usage.get("completion_tokens", 0)
     speed = tokens / seconds if seconds > 0 else 0.0
@@ -301,6 +324,10 @@ def build_chat_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     stop_state = gr.State(None)  # this session's Stop flag (a threading.Event), replaced per request
     L(gr.Markdown, "ctab.title")
     status = gr.Markdown(t("error.chat_no_model", L.lang), elem_id="chat-status")
+    with gr.Row(equal_height=True):
+        adapter = L(gr.Dropdown, "ctab.adapter", info="ctab.adapter_info", choices=[], value=None, interactive=True, scale=4,
+                    elem_id="chat-adapter")
+        use_adapter_button = L(gr.Button, "ctab.use_adapter", scale=1, elem_id="chat-use-adapter")
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Column(visible=True) as single_column:
@@ -374,6 +401,10 @@ def build_chat_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     # Opening the tab shows the model line and records it as shown, so the watcher's next tick does not
     # draw it again over an answer's usage line (a fast answer lost its line that way).
     tab.select(lambda lang: (model_status(lang),) * 2, [lang_state], [status, shown_model], queue=False)
+    tab.select(adapter_choices, [lang_state], adapter, queue=False, show_progress="hidden")
+    L.on_switch(adapter_choices, [], [adapter])
+    use_adapter_button.click(use_adapter, [lang_state, adapter], [status, shown_model], concurrency_limit=1,
+                             concurrency_id="model_device", show_progress_on=status)
     # The switch draws the model line in the new language and records it as shown, like opening the tab
     # (else the next tick drew the same line again a second later).
     L.on_switch(lambda lang: (model_status(lang),) * 2, [], [status, shown_model])

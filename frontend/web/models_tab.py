@@ -54,7 +54,8 @@ def has_models() -> bool:
     return bool(list_local_models())
 
 
-def _run_choices() -> list[str]:
+def run_choices() -> list[str]:
+    """Runs with an adapter to put on a model (final or a checkpoint)."""
     from train.runs import list_runs
 
     return [run["run"] for run in list_runs() if run.get("has_adapter") or run.get("step")]
@@ -78,7 +79,7 @@ def refresh(lang: str, current_model, current_run, current_adapter=None):
     capabilities = export_capabilities(lang)
     notes = [f"- `{fmt}`: {cap['reason']}" for fmt, cap in capabilities.items() if not cap["available"]]
     export_note = (t("mtab.export_unavailable", lang) + "\n" + "\n".join(notes)) if notes else ""
-    runs = _run_choices()
+    runs = run_choices()
     adapter_update = gr.update(choices=runs, value=loaded.adapter_run) if show_adapter and loaded.adapter_run in runs else reloaded_choices(runs, current_adapter)
     return (model_update, four_bit, model_info_markdown(lang), reloaded_choices(runs, current_run, empty_allowed=False), export_note,
             adapter_update)

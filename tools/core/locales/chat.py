@@ -71,6 +71,11 @@ STRINGS = {
     "serve.auth_on": _s("需要 API 密钥", "API key required"),
     "serve.auth_off": _s("未设置 API 密钥,仅本机可访问", "no API key, loopback only"),
     # --- errors: chat / inference ---
+    "ctab.adapter": _s("适配器(训练任务)", "Adapter (training run)"),
+    "ctab.adapter_info": _s("回答用哪个训练任务的 LoRA 适配器;基座模型保持加载,不会重新加载",
+                            "Which training run's LoRA adapter answers; the base model stays loaded"),
+    "ctab.use_adapter": _s("使用", "Use"),
+    "ctab.base_only": _s("(只用基座模型)", "(the base model alone)"),
     "error.chat_no_model": _s(
         "尚未加载模型:请先在「模型管理」页加载一个模型(或在命令行使用 serve --model)。",
         "No model is loaded: load one on the Model management tab first (or use serve --model on the command line).",
