@@ -131,3 +131,17 @@ def test_validation_samples_and_evaluation_in_the_train_tab(workbench):
     assert again[4] == shown and isinstance(again[1], type(gr.skip()))
     assert len(train_tab.show_report("en", run)[1]) == 2
     assert "No evaluation is running" in train_tab.stop_evaluation("en")
+
+
+def test_eval_and_save_steps_follow_a_short_plan_unless_the_user_chose_them(workbench):
+    """Every 50 steps on a 12-step plan gives no eval curve: a short plan is evaluated about four times; a
+    value the user typed stays; a long plan gets the defaults back. The model's context caps max length."""
+    assert train_tab.steps_for_plan(12, 50) == 3 and train_tab.steps_for_plan(2, 50) == 1 and train_tab.steps_for_plan(400, 50) == 50
+    short = _values(max_steps=12)
+    eval_steps, save_steps, suggested = train_tab.suggest_steps("en", None, TINY, FACTS_DATASET, "", *short)
+    assert (eval_steps, save_steps, suggested) == (3, 3, 3)
+    longer = _values(max_steps=400, eval_steps=3, save_steps=3)
+    assert train_tab.suggest_steps("en", 3, TINY, FACTS_DATASET, "", *longer) == (50, 50, 50)
+    typed = _values(max_steps=12, eval_steps=7, save_steps=7)
+    assert train_tab.suggest_steps("en", 3, TINY, FACTS_DATASET, "", *typed) == (gr.skip(), gr.skip(), 3)
+    assert train_tab.suggest_length(TINY, 2048, "")["value"] == 1024

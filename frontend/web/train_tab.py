@@ -12,6 +12,7 @@ import gradio as gr
 
 import global_var
 from frontend.web.common import Localizer, reloaded_choices, user_errors
+from frontend.web.models_tab import suggest_length
 from frontend.web.runs_panel import build_runs_panel
 from frontend.web.server import TENSORBOARD_PREFIX
 from tools.core.errors import UserError
@@ -161,6 +162,34 @@ def show_plan(lang: str, model, dataset, run_name, *values):
     if native and config.max_length > native and not config.rope_scaling:
         text += "\n\n" + t("ttab.plan_over_native", lang, length=config.max_length, native=native)
     return text
+
+
+CHECKS_PER_RUN = 4  # a short run is evaluated (and checkpointed) about this often
+
+
+def steps_for_plan(total_steps: int, default: int) -> int:
+    """Eval and save steps that give a short run an eval curve: `default` (50) steps between two
+    evaluations of a 12-step plan evaluate never, so a run under CHECKS_PER_RUN × default steps is
+    evaluated CHECKS_PER_RUN times."""
+    return default if total_steps >= CHECKS_PER_RUN * default else max(1, total_steps // CHECKS_PER_RUN)
+
+
+def suggest_steps(lang: str, suggested, model, dataset, run_name, *values):
+    """After a plan change: eval and save steps that fit it, where the user has not chosen them (they are
+    the defaults or this page's last suggestion). Returns (eval_steps, save_steps, suggested)."""
+    default = TrainConfig.eval_steps  # the dataclass's default (save_steps has the same)
+    fields = dict(zip(FIELD_NAMES, values))
+    untouched = {default, suggested}
+    if not dataset or fields.get("eval_steps") not in untouched or fields.get("save_steps") not in untouched:
+        return gr.skip(), gr.skip(), suggested
+    from train.launcher import plan_training
+
+    try:
+        total = plan_training(config_from_inputs(model or "-", dataset, run_name, values))["total_steps"]
+    except UserError:  # the plan says what is wrong
+        return gr.skip(), gr.skip(), suggested
+    steps = steps_for_plan(total, default)
+    return steps, steps, steps
 
 
 @user_errors
@@ -461,13 +490,20 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     timer = gr.Timer(POLL_SECONDS)
 
     plan_inputs = [lang_state, model, dataset, run_name, *inputs]
+    suggested_steps = gr.State(None)  # the eval/save steps this page last suggested (suggest_steps)
     # Opening the tab refreshes the lists and the step plan (a split made in Dataset management
     # since changes the train/eval counts).
     tab.select(refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]).then(
         show_plan, plan_inputs, plan, show_progress="hidden")
-    for component in [model, dataset, *[inputs[FIELD_NAMES.index(n)] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio",
-                                                                             "seed", "max_length", "rope_scaling")]]:
+    field = {name: inputs[FIELD_NAMES.index(name)] for name in FIELD_NAMES}
+    for component in [model, dataset, *[field[n] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio",
+                                                           "seed", "max_length", "rope_scaling")]]:
         component.change(show_plan, plan_inputs, plan, show_progress="hidden")
+    for component in [model, dataset, *[field[n] for n in ("epochs", "max_steps", "batch_size", "grad_accum")]]:
+        component.change(suggest_steps, [lang_state, suggested_steps, model, dataset, run_name, *inputs],
+                         [field["eval_steps"], field["save_steps"], suggested_steps], show_progress="hidden")
+    # The model's own context caps the suggested max length (the demo model: 1,024 against the default 2,048).
+    model.change(suggest_length, [model, field["max_length"], field["rope_scaling"]], field["max_length"], show_progress="hidden")
     start_button.click(start, plan_inputs, [watched_run, runs, message, tensorboard])
     stop_button.click(stop, [lang_state], message)
     resume_button.click(resume, [lang_state, runs], [watched_run, message, tensorboard])
