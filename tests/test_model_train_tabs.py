@@ -145,3 +145,18 @@ def test_eval_and_save_steps_follow_a_short_plan_unless_the_user_chose_them(work
     typed = _values(max_steps=12, eval_steps=7, save_steps=7)
     assert train_tab.suggest_steps("en", 3, TINY, FACTS_DATASET, "", *typed) == (gr.skip(), gr.skip(), 3)
     assert train_tab.suggest_length(TINY, 2048, "")["value"] == 1024
+
+
+def test_the_runs_table_is_redrawn_when_the_followed_run_ends(in_facts_run, monkeypatch):
+    from train import runs
+
+    states = iter(["running", "running", "completed", "completed"])
+    real = runs.run_status
+    monkeypatch.setattr(runs, "run_status", lambda run: {**real(run), "state": next(states)})
+    seen = None
+    drawn = []
+    for _ in range(4):
+        table, seen = train_tab.runs_table_on_end("en", in_facts_run.run, seen)
+        drawn.append(not isinstance(table, dict))  # a table, not gr.skip()
+    assert drawn == [False, False, True, False] and seen == "completed"
+    assert train_tab.runs_table_on_end("en", None, "running")[1] is None

@@ -437,8 +437,9 @@ def generate_weak(lang: str, exam, run, threshold, provider, dataset, template, 
 # ---------------------------------------------------------------- layout
 
 
-def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
-    """Lay the panel out inside the caller's container and wire it."""
+def build_runs_panel(L: Localizer, lang_state: gr.State):
+    """Lay the panel out inside the caller's container and wire it; returns the runs table (the Fine-tuning
+    tab refreshes it when the run it follows ends)."""
     lang = L.lang
     shown_exam = gr.State(None)  # which finished exam job the report table shows
     watched_dataset = gr.State(None)  # the dataset of the weak-sections generation this session started
@@ -553,3 +554,4 @@ def build_runs_panel(L: Localizer, lang_state: gr.State) -> None:
     L.on_switch(relabel_conditions, [conditions], [conditions])
     L.on_switch(relabel_weak, [exam, exam_run, threshold, dataset], [weak_summary, weak_table])
     L.on_switch(template_changed, [template, variables], [variables])
+    return runs_table

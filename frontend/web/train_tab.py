@@ -278,6 +278,21 @@ def samples_frame(lang: str, run):
     return pd.DataFrame(rows, columns=columns)
 
 
+def runs_table_on_end(lang: str, run, last_state):
+    """Timer tick: the runs table again when the followed run has just left a running state, else nothing.
+    Returns (runs table, the state seen)."""
+    from frontend.web.runs_panel import runs_frame
+    from train.runs import RUNNING_STATES, run_status
+
+    try:
+        state = run_status(run)["state"] if run else None
+    except UserError:
+        state = None
+    if last_state in RUNNING_STATES and state not in RUNNING_STATES:
+        return runs_frame(lang), state
+    return gr.skip(), state
+
+
 def poll_samples(lang: str, run):
     """Timer tick: the watched run's latest validation samples."""
     return samples_frame(lang, run)
@@ -486,7 +501,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         eval_paths = gr.Markdown(eval_paths)
     with gr.Accordion(t("runs.section", lang), open=False, elem_id="runs-section") as runs_box:
         L.register(runs_box, label="runs.section")
-        build_runs_panel(L, lang_state)
+        runs_table = build_runs_panel(L, lang_state)
     timer = gr.Timer(POLL_SECONDS)
 
     plan_inputs = [lang_state, model, dataset, run_name, *inputs]
@@ -525,6 +540,10 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         _, summary, items, paths, report_key = poll_evaluation(lang, report_key)
         return status_md, plot_frame, samples_frame_, keys, eval_line, eval_runs, summary, items, paths, report_key
 
+    # The runs table (Runs & exams) once the followed run ends: it said "running" until refreshed by hand.
+    watched_state = gr.State(None)
+    timer.tick(runs_table_on_end, [lang_state, watched_run, watched_state], [runs_table, watched_state],
+               show_progress="hidden", queue=False)
     timer.tick(tick, [lang_state, watched_run, shown, shown_report],
                [status, plot, samples, shown, eval_status, eval_run, eval_summary, eval_items, eval_paths, shown_report],
                show_progress="hidden", queue=False)
