@@ -96,8 +96,8 @@ def test_train_tab_start_poll_refuse_second_and_export(workbench):
     assert len(frame[frame.series == "train"]) >= 3
     # A reloaded page re-attaches: refresh finds the run; chat would now use the adapter.
     assert global_var.loaded_model().adapter_run == "ui-run"
-    exported = models_tab.export("en", "ui-run", "lora", "")
-    assert "Exported ui-run as lora" in exported
+    status, files, how = models_tab.export("en", "ui-run", "lora", "")
+    assert "Exported ui-run as lora" in status and files[0].endswith("ui-run-lora.zip") and how.startswith("## Run it")
 
 
 def test_stop_when_nothing_runs_says_so(workbench):
