@@ -13,7 +13,7 @@ import gradio as gr
 import global_var
 from frontend.web.common import Localizer, reloaded_choices, user_errors
 from frontend.web.models_tab import suggest_length
-from frontend.web.runs_panel import build_runs_panel
+from frontend.web.runs_panel import PALETTE, build_runs_panel
 from frontend.web.server import TENSORBOARD_PREFIX
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
@@ -467,7 +467,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             # Axis and legend titles in the page's language; the series keep their short names
             # (train, eval): the chart fixes each series' colour by name in its first frame.
             plot = L.register(gr.LinePlot(value=loss_frame(None), x="step", y="loss", color="series", label=t("ttab.loss_plot", lang),
-                                          color_map={"train": "#1f77b4", "eval": "#ff7f0e"},
+                                          color_map=dict(zip(SERIES, PALETTE)),
                                           x_title=t("ttab.plot_step", lang), y_title=t("ttab.plot_loss", lang),
                                           color_title=t("ttab.plot_series", lang), elem_id="train-loss-plot"),
                               label="ttab.loss_plot", x_title="ttab.plot_step", y_title="ttab.plot_loss", color_title="ttab.plot_series")
