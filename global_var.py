@@ -169,6 +169,7 @@ class JobKind:
 JOB_KINDS = {kind.name: kind for kind in (
     JobKind("generation", uses_device=False, already_running="error.generate_running", blocks=""),
     JobKind("judge", uses_device=False, already_running="error.judge_running", blocks=""),
+    JobKind("examgen", uses_device=False, already_running="error.examgen_running", blocks=""),
     JobKind("training", uses_device=True, already_running="error.train_already_running", blocks="error.train_busy"),
     JobKind("evaluation", uses_device=True, already_running="error.eval_running", blocks="error.eval_busy"),
     JobKind("export", uses_device=True, already_running="error.export_running", blocks="error.export_busy"),

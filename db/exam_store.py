@@ -21,7 +21,7 @@ from pathlib import Path
 
 from schema.exam import Exam, Leakage
 from tools.core.errors import UserError
-from tools.core.workdir import FileLock, atomic_write_text, validate_name
+from tools.core.workdir import FileLock, atomic_write_text, remove_folder, validate_name
 
 EXAMS_FOLDER = "exams"  # inside the work directory
 VERSION_FILE = re.compile(r"^v(\d+)\.json$")
@@ -213,6 +213,21 @@ class ExamStore:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def delete(self, name: str) -> int:
+        """Remove the exam with every version, its leakage checks and an unfinished creation; refused (the
+        lock's message naming the holder) while a creation of it runs in any process. Scores already saved
+        with runs stay there. Returns how many versions were removed."""
+        folder = self.folder(name)
+        if not folder.is_dir():
+            raise UserError("error.not_found", what="exam", name=name)
+        versions = self._versions_in(folder)
+        lock = self.lock(name).acquire()
+        try:
+            remove_folder(folder)
+        finally:
+            lock.release()
+        return len(versions)
 
     def discard_draft(self, name: str) -> bool:
         path = self.draft_path(name)

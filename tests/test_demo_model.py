@@ -72,10 +72,10 @@ def test_the_form_shows_the_loaded_runs_adapter(in_facts_run):
 
 def test_the_first_run_panel_builds_the_demo_model_and_its_button_goes(workdir, monkeypatch):
     import train.tiny_model as tiny
-    from frontend.web import app
+    from frontend.web import app, first_run
 
     monkeypatch.setattr(tiny, "PRETRAIN_STEPS", 2)
-    assert app.is_first_run() and not models_tab.has_models()
+    assert not first_run.steps_done()["model"] and not models_tab.has_models()
     status, button = app.build_first_demo_model("en", progress=_Progress())
     assert tiny.DEFAULT_TINY_NAME in status and button["visible"] is False
     assert models_tab.has_models(), "Model management lists the model now"

@@ -162,9 +162,37 @@ def test_a_language_switch_re_renders_tables_and_keeps_the_selection(workdir):
     assert datasets_tab.show_chosen_file("en", None) == ""
 
 
-def test_first_run_panel_shows_until_a_provider_or_dataset_exists(workdir):
-    from frontend.web.app import is_first_run
+def test_the_first_run_checklist_stays_until_a_tuned_model_has_answered_in_chat(workdir):
+    import json
 
-    assert is_first_run()
-    global_var.datasets().create("demo")
-    assert not is_first_run()
+    from db.chat_store import ChatMessage, ChatRecord
+    from frontend.web.chat_tab import chat_store
+    from frontend.web.first_run import STEPS, checklist_update, steps_done
+
+    def shown(lang="en"):
+        panel, text, demo = checklist_update(lang)
+        return panel["visible"], text, demo["visible"]
+
+    visible, text, demo = shown()
+    assert visible and demo and "0 of 5 done" in text and "→ Add an API provider" in text
+    global_var.providers().add(name="p", base_url="http://127.0.0.1:9/v1", model_id="m", api_key="k")
+    global_var.datasets().create("empty")
+    assert steps_done() == {"provider": True, "dataset": False, "model": False, "run": False, "chat": False}
+    global_var.datasets().append_item("empty", [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
+    model = global_var.workdir().models / "tiny"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}", encoding="utf-8")
+    run = global_var.workdir().training / "r1"
+    (run / "adapter").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model": "tiny"}), encoding="utf-8")
+    (run / "status.json").write_text(json.dumps({"state": "completed"}), encoding="utf-8")
+    (run / "adapter" / "adapter_config.json").write_text("{}", encoding="utf-8")
+    visible, text, demo = shown("zh")
+    assert visible and not demo and "已完成 4/5" in text and "→ 在「模型推理」" in text
+    # A chat with the base model alone, or one where the tuned model has not answered, does not count.
+    chat_store().save(ChatRecord(messages=[ChatMessage(role="user", content="q"), ChatMessage(role="assistant", content="a")]))
+    chat_store().save(ChatRecord(adapter="r1", messages=[ChatMessage(role="user", content="q")]))
+    assert shown()[0]
+    chat_store().save(ChatRecord(mode="compare", adapter="r1", tuned_messages=[ChatMessage(role="user", content="q"),
+                                                                             ChatMessage(role="assistant", content="a")]))
+    assert shown()[0] is False and steps_done() == dict.fromkeys(STEPS, True)

@@ -227,6 +227,10 @@ def test_gguf_q8_0_export_of_a_run_writes_file_modelfile_and_readme(in_facts_run
     facts = gguf.read_gguf(gguf_file)
     assert facts["chat_template"] and "Q8_0" in facts["tensor_types"]
     assert any(line.startswith("convert_hf_to_gguf: ") for line in lines), "the converter's lines are passed on"
+    # The page's bar counts the stage lines: as many as the format's table says.
+    from train.export import EXPORT_FORMATS, is_tool_output
+
+    assert len([line for line in lines if not is_tool_output(line)]) == EXPORT_FORMATS["gguf_q8_0"].stages
     modelfile = (out / "Modelfile").read_text()
     assert gguf.parse_modelfile(modelfile)["FROM"] == f"./{gguf_file.name}"
     tokenizer = in_facts_run.tokenizer
@@ -245,8 +249,12 @@ def test_gguf_q8_0_export_of_a_run_writes_file_modelfile_and_readme(in_facts_run
 def test_gguf_lora_export_converts_the_adapter_against_its_base(in_facts_run, tmp_path):
     from train.export import export_run
 
+    from train.export import EXPORT_FORMATS, is_tool_output
+
     out = tmp_path / "lora-gguf"
-    result = export_run(in_facts_run.run, "gguf_lora", out, progress=lambda line: None)
+    lines = []
+    result = export_run(in_facts_run.run, "gguf_lora", out, progress=lines.append)
+    assert len([line for line in lines if not is_tool_output(line)]) == EXPORT_FORMATS["gguf_lora"].stages
     adapter = gguf.read_gguf(result["gguf"])
     base = gguf.read_gguf(result["base_gguf"])
     assert adapter["type"] == "adapter" and adapter["adapter_type"] == "lora" and adapter["architecture"] == "qwen2"

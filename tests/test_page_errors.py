@@ -16,7 +16,8 @@ from tools.llm.client import failure_kind
 
 # The status lines of the tabs, and the model panel that shows a load's progress.
 STATUS_LINES = {"datasets-status", "models-export-status", "models-demo-status", "prompts-status", "settings-status", "train-message", "models-state",
-                "app-first-run-demo-status", "datasets-bulk-question", "datasets-restore-question", "chat-status"}
+                "app-first-run-demo-status", "datasets-bulk-question", "datasets-restore-question", "chat-status",
+                "runs-delete-run-question", "runs-delete-exam-question", "exam-create-status"}
 
 
 def test_a_failed_event_shows_progress_only_on_status_lines(workdir):

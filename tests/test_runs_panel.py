@@ -85,12 +85,13 @@ def test_runs_table_and_comparison_in_both_languages(three_runs):
     curves, table, hint, files = compare("en", [], "step")
     assert curves["value"].empty and table.empty and hint == t("runs.compare_hint", "en") and files is None
 
-    table, picked, x_axis, exam, run, provider, dataset, template, no_exams, judge, normalise = refresh_panel(
-        "zh", ["small", "gone"], "epoch", None, "large", None, None, None, None, "sum")
+    table, picked, x_axis, exam, run, provider, dataset, template, no_exams, judge, normalise, delete_pick = refresh_panel(
+        "zh", ["small", "gone"], "epoch", None, "large", None, None, None, None, "sum", "gone")
     assert sorted(picked["choices"]) == sorted(three_runs) and picked["value"] == ["small"]
     assert x_axis["value"] == "epoch" and ("轮次", "epoch") in x_axis["choices"]
     assert normalise["value"] == "sum" and ("求和", "sum") in normalise["choices"] and judge["choices"] == []
     assert "value" not in run and no_exams == t("runs.exam_none", "zh")
+    assert sorted(delete_pick["choices"]) == sorted(three_runs) and delete_pick["value"] is None  # a deleted run is not kept
 
 
 def _save_exam(name: str, questions: int = 8) -> None:

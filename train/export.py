@@ -65,10 +65,18 @@ def default_export_dir(run: str, fmt: str) -> Path:
     return global_var.workdir().child("models", f"{run}-{fmt}", what="model")
 
 
+def is_tool_output(line: str) -> bool:
+    """A line an external tool printed ("convert_hf_to_gguf: ..."), not one of the export's own stage lines."""
+    from train.gguf import TOOL_NAMES
+
+    return line.split(": ", 1)[0] in TOOL_NAMES
+
+
 def export_run(run: str, fmt: str, out_dir: Path | str | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Export run `run` as `fmt` into `out_dir` (default: workdir/models/<run>-<fmt>); returns a summary.
 
-    `progress` receives progress lines (the GGUF tools' output); without it they go to the log."""
+    `progress` receives progress lines: the format's stage lines (EXPORT_FORMATS[fmt].stages of them) and
+    the GGUF tools' output (`is_tool_output`); without it they go to the log."""
     from train.runs import CONFIG_FILE, METRICS_FILE, read_json, require_run
 
     if fmt not in FORMATS:
@@ -296,6 +304,9 @@ class ExportFormat:
     needs_llama_cpp: bool = False  # llama.cpp's converter from `make gguf-tools`
     needs_quantize: bool = False  # llama-quantize from `make gguf-quantize`
     run_help: tuple[str, ...] = ()  # the "Run it" lines' message keys, filled with {folder}, {name}, {gguf}, {base}
+    # The stage lines its writer reports (merge, convert, quantize, check, Modelfile), for the page's
+    # progress bar; 0: none (a quick copy or one library call). tests/test_gguf.py counts them.
+    stages: int = 0
 
 
 # The README's and the page's "Run it" lines, as message keys (tools/core/locales/ui_models.py): the README
@@ -310,7 +321,8 @@ def _gguf_row(kind: str) -> ExportFormat:
     how = {"f16": "GGUF, 16-bit (llama.cpp's converter).", "q8_0": "GGUF, 8-bit Q8_0 (llama.cpp's converter).",
            "q4_k_m": "GGUF, 4-bit Q4_K_M (llama.cpp's converter, then llama-quantize)."}[kind]
     return ExportFormat(f"gguf_{kind}", False, _export_gguf(kind), how + " Runs on llama.cpp and Ollama (Modelfile beside it).",
-                        needs_llama_cpp=True, needs_quantize=kind == "q4_k_m", run_help=_GGUF_HELP)
+                        needs_llama_cpp=True, needs_quantize=kind == "q4_k_m", run_help=_GGUF_HELP,
+                        stages=5 if kind == "q4_k_m" else 4)
 
 
 def _unsloth_gguf_row(method: str) -> ExportFormat:
@@ -331,7 +343,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
     _gguf_row("q4_k_m"),
     ExportFormat("gguf_lora", False, _export_gguf_lora,
                  "LoRA adapter as GGUF (convert_lora_to_gguf.py), with the base model as f16 GGUF so the folder runs as it is.",
-                 needs_llama_cpp=True, run_help=_GGUF_LORA_HELP),
+                 needs_llama_cpp=True, run_help=_GGUF_LORA_HELP, stages=5),
     _unsloth_gguf_row("q4_k_m"),
     _unsloth_gguf_row("q8_0"),
     _unsloth_gguf_row("f16"),

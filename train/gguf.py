@@ -88,6 +88,10 @@ def require_tools(need_quantize: bool = False) -> Path:
 # ---------------------------------------------------------------- running the tools
 
 
+# The tools run_tool names in the lines it passes on ("<tool>: <line>").
+TOOL_NAMES = frozenset({"convert_hf_to_gguf", "convert_lora_to_gguf", "llama-quantize"})
+
+
 def run_tool(command: list[str], tool: str, progress: Progress | None = None, cwd: Path | None = None) -> None:
     """Run one tool, passing each output line to `progress`; on failure the error carries its last lines."""
     progress = progress or log_progress

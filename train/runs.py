@@ -68,7 +68,7 @@ def list_runs() -> list[dict]:
         return []
     runs = []
     for folder in root.iterdir():
-        if not (folder / CONFIG_FILE).exists():
+        if folder.name.startswith(".") or not (folder / CONFIG_FILE).exists():  # .deleting-*: on its way out
             continue
         status = settled_status(folder)
         config = read_json(folder / CONFIG_FILE)
@@ -239,3 +239,22 @@ def read_validation_samples(run: str, latest_only: bool = True) -> list[dict]:
         # A resumed run can evaluate the same step twice: keep the newest answer per question.
         records = list({r["index"]: r for r in records if r["step"] == last}.values())
     return records
+
+
+def delete_run(run: str) -> None:
+    """Remove a run's folder with everything in it (checkpoints, adapter, logs, exam reports), as one step
+    (tools.core.workdir.remove_folder). Refused while the run trains (in any process), while a job of this
+    process works on it (evaluation, export, exam), and while its adapter is the one loaded for chat."""
+    from tools.core.workdir import remove_folder
+
+    folder = require_run(run)
+    for kind, name, _ in global_var.running_jobs():
+        if name == run:
+            raise UserError("error.run_delete_busy", run=run, job=kind)
+    status = settled_status(folder)
+    if status.get("state") in RUNNING_STATES:
+        raise UserError("error.run_delete_running", run=run, state=status.get("state"))
+    loaded = global_var.loaded_model()
+    if loaded is not None and getattr(loaded, "adapter_run", None) == run:
+        raise UserError("error.run_delete_loaded", run=run)
+    remove_folder(folder)

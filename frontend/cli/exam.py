@@ -112,6 +112,19 @@ def cmd_exam_show(args) -> int:
     return 0
 
 
+def cmd_exam_delete(args) -> int:
+    from frontend.cli.runs import confirmed
+    from tools.generation.exams import delete_exam, exam_store
+
+    versions = exam_store().versions(args.exam)
+    if not versions:
+        raise UserError("error.not_found", what="exam", name=args.exam)
+    if not confirmed(t("cli.delete_exam_ask", exam=args.exam, versions=len(versions)), args.yes):
+        return 1
+    print(t("runs.exam_deleted", exam=args.exam, versions=delete_exam(args.exam)))
+    return 0
+
+
 def cmd_exam_check(args) -> int:
     from tools.generation.exams import check_exam_leakage
 
@@ -211,6 +224,11 @@ def register_exam(subparsers) -> None:
     show.add_argument("--version", type=int, default=None, help="version number (default: the latest)")
     show.add_argument("--json", action="store_true", help="print the exam file as JSON")
     show.set_defaults(func=cmd_exam_show)
+
+    delete = actions.add_parser("delete", help="delete an exam with every version (scores saved with runs stay; asks first)")
+    delete.add_argument("exam", help="exam name")
+    delete.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    delete.set_defaults(func=cmd_exam_delete)
 
     check = actions.add_parser("check", help="flag questions that are near-duplicates of a training dataset's questions")
     check.add_argument("exam", help="exam name")

@@ -34,8 +34,31 @@ def cmd_runs_compare(args) -> int:
     return 0
 
 
+def confirmed(question: str, yes: bool) -> bool:
+    """--yes, or "y" typed at the terminal; without a terminal and --yes nothing is deleted."""
+    import sys
+
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        print(t("cli.delete_needs_yes"))
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes", "是")
+
+
+def cmd_runs_delete(args) -> int:
+    from train.runs import delete_run, require_run, settled_status
+
+    state = settled_status(require_run(args.run)).get("state", "unknown")
+    if not confirmed(t("cli.delete_run_ask", run=args.run, state=state), args.yes):
+        return 1
+    delete_run(args.run)
+    print(t("runs.run_deleted", run=args.run))
+    return 0
+
+
 def register_runs(subparsers) -> None:
-    runs = subparsers.add_parser("runs", help="compare training runs")
+    runs = subparsers.add_parser("runs", help="compare or delete training runs")
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     compare = actions.add_parser(
         "compare", help="runs side by side: dataset and version, hyper-parameters, duration, eval loss, exam scores, forgetting",
@@ -52,3 +75,8 @@ def register_runs(subparsers) -> None:
                          help="also print the loss curves (train and eval loss) against step or epoch")
     compare.add_argument("--output", default=None, help="write to this file instead of printing")
     compare.set_defaults(func=cmd_runs_compare)
+
+    delete = actions.add_parser("delete", help="delete a run with its checkpoints, adapter, logs and exam scores (asks first)")
+    delete.add_argument("run", help="run name (a folder under workdir/training)")
+    delete.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    delete.set_defaults(func=cmd_runs_delete)

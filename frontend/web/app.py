@@ -7,8 +7,9 @@ import gradio as gr
 from frontend.web.chat_tab import build_chat_tab
 from frontend.web.common import PROGRESS_BOX_PX, Localizer, keep_outputs_on_error
 from frontend.web.datasets_tab import build_datasets_tab
+from frontend.web.first_run import checklist_update
 from frontend.web.generate_tab import build_generate_tab
-from frontend.web.models_tab import build_demo_model, build_models_tab, has_models
+from frontend.web.models_tab import build_demo_model, build_models_tab
 from frontend.web.page_language import PageLanguage
 from frontend.web.prompts_tab import build_prompts_tab
 from frontend.web.settings_tab import build_settings_tab
@@ -48,13 +49,6 @@ GRADIO_LOCALE_JS = """
     if (core) import(core).then(module => module.changeLocale && module.changeLocale(locale)).catch(() => {});
 }
 """
-
-
-def is_first_run() -> bool:
-    """Nothing configured yet: no API provider and no dataset."""
-    import global_var
-
-    return not global_var.providers().names() and not global_var.datasets().names()
 
 
 def build_first_demo_model(lang: str, progress=gr.Progress()):
@@ -117,13 +111,14 @@ def build_app(lang: str = "zh") -> gr.Blocks:
                 L(gr.Markdown, "app.heading")
             with gr.Column(scale=1, min_width=120):
                 language = L(gr.Dropdown, "app.language", choices=LANGUAGE_CHOICES, value=lang, interactive=True, elem_id="app-language")
-        # Shown while nothing is configured yet (no provider, no dataset): what to do first, and the
-        # offline demo model in one click while there is no model at all.
-        with gr.Column(visible=is_first_run(), elem_id="app-first-run-panel") as first_run:
-            L(gr.Markdown, "app.welcome", elem_id="app-first-run")
+        # The first-run checklist, shown until a tuned model has answered in Chat (frontend.web.first_run), and
+        # the offline demo model in one click while there is no model at all.
+        panel_visible, checklist_text, demo_visible = checklist_update(lang)
+        with gr.Column(visible=panel_visible["visible"], elem_id="app-first-run-panel") as first_run:
+            checklist = gr.Markdown(checklist_text, elem_id="app-first-run")
             with gr.Row():
                 first_demo = L(gr.Button, "mtab.demo_build", size="sm", scale=0, min_width=260, elem_id="app-first-run-demo",
-                               visible=not has_models())
+                               visible=demo_visible["visible"])
                 # A height of its own: the build's progress bar is drawn inside this box, and an empty
                 # Markdown is zero pixels high (the bar was invisible for the whole build).
                 first_demo_status = L.transient(gr.Markdown(min_height=PROGRESS_BOX_PX, elem_id="app-first-run-demo-status"))
@@ -146,7 +141,8 @@ def build_app(lang: str = "zh") -> gr.Blocks:
             app.load(loader, inputs, outputs, js=stored_language_inputs_js(lang) if inputs and inputs[0] is lang_state else None)
         for handler, inputs, outputs, js in L.page_loads:
             app.load(handler, inputs, outputs, js=js)
-        app.load(lambda: (gr.update(visible=is_first_run()), gr.update(visible=not has_models())), None, [first_run, first_demo])
+        checklist_outputs = [first_run, checklist, first_demo]
+        app.load(checklist_update, [lang_state], checklist_outputs, js=stored_language_inputs_js(lang))
         first_demo.click(build_first_demo_model, [lang_state], [first_demo_status, first_demo], concurrency_limit=1,
                          concurrency_id="model_device", show_progress_on=first_demo_status)
         # The language this browser chose last, if any; gradio's own texts (the footer) follow the
@@ -157,11 +153,14 @@ def build_app(lang: str = "zh") -> gr.Blocks:
         # opening it sends anyway). See frontend.web.page_language for why so few events.
         language_texts = PageLanguage(L, [(name, loader, switch_handlers) for name, _, loader, switch_handlers in tabs])
         language.change(language_texts.switch, [language, current_tab, labelled, rendered, *language_texts.inputs],
-                        [lang_state, labelled, rendered, *language_texts.outputs], queue=False, js=SWITCH_JS, show_progress="hidden")
+                        [lang_state, labelled, rendered, *language_texts.outputs], queue=False, js=SWITCH_JS, show_progress="hidden"
+                        ).then(checklist_update, [lang_state], checklist_outputs, queue=False, show_progress="hidden")
         for name, tab, _, _ in tabs:
             texts = language_texts.tabs[name]
+            # Opening a tab ticks off what was done in the last one.
             tab.select(language_texts.opener(name), [lang_state, labelled, rendered, *texts.inputs],
-                       [current_tab, labelled, rendered, *texts.outputs], queue=False, show_progress="hidden")
+                       [current_tab, labelled, rendered, *texts.outputs], queue=False, show_progress="hidden").then(
+                checklist_update, [lang_state], checklist_outputs, queue=False, show_progress="hidden")
         keep_outputs_on_error(app, L.transients, progress_sink)
     return app
 
@@ -195,8 +194,12 @@ def launch_kwargs(host: str, port: int, auth: tuple[str, str] | None, max_upload
 # A table cell may break a long word anywhere: answers hold URLs, paths and identifiers without spaces
 # (and a small model's output may be one long run), and a word that cannot break widened its column past
 # the table's edge, pushing the other columns out of view. Headers keep whole words.
+#
+# A long job's progress bar (common.progress_bar) spans its panel, with the share beside it.
 PAGE_CSS = ("[data-testid=toast-body] .toast-title { display: none; }\n"
-            "td[role=gridcell] .wrap { overflow-wrap: anywhere; }")
+            "td[role=gridcell] .wrap { overflow-wrap: anywhere; }\n"
+            ".wb-progress { width: calc(100% - 4em); height: 0.9em; vertical-align: middle; accent-color: var(--color-accent); }\n"
+            ".wb-progress-share { display: inline-block; width: 3.5em; text-align: right; font-variant-numeric: tabular-nums; }")
 
 
 def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None, allowed_hosts: list[str] | tuple[str, ...] = (),

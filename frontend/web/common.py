@@ -20,6 +20,21 @@ log = logging.getLogger("workbench")
 # the bar inside the box, and an empty Markdown is zero pixels high.
 PROGRESS_BOX_PX = 64
 
+
+def progress_bar(done: float | None, total: float | None, label: str = "") -> str:
+    """A progress bar (HTML) to put at the top of a long job's Markdown status panel: filled to done/total,
+    moving without a share while the total is not known yet (total None or 0). `label` names the job for
+    screen readers. The panel's text says the counts; the bar is what a glance at the page catches."""
+    import html
+
+    name = f' aria-label="{html.escape(label, quote=True)}"' if label else ""
+    if not total:
+        return f'<progress class="wb-progress"{name}></progress>'
+    share = max(0.0, min(1.0, float(done or 0) / float(total)))
+    return (f'<progress class="wb-progress" value="{share:.4f}" max="1"{name}></progress>'
+            f'<span class="wb-progress-share">{100 * share:.0f}%</span>')
+
+
 class Localizer:
     """Creates components with translated texts and remembers which key feeds which attribute,
     so a language switch can re-label the whole page."""

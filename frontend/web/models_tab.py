@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import gradio as gr
 
 import global_var
@@ -148,15 +150,38 @@ def unload(lang: str):
 
 @user_errors
 def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
-    """Export a run; merging and quantising report through tqdm, which the page shows."""
+    """Export a run with a progress bar in the status box: the format's stages (merge, convert, quantize, check,
+    Modelfile) as steps, the tool's last line as the text; merging and loading also report through tqdm."""
     from train.export import export_run
     from train.launcher import attach_running_runs
 
     if not run:
         raise UserError("error.field_required", field=t("mtab.export_run", lang))
     attach_running_runs()
-    result = export_run(run, fmt, (out_dir or "").strip() or None)
+    progress(0, desc=t("mtab.export_started", lang, run=run, format=fmt))
+    result = export_run(run, fmt, (out_dir or "").strip() or None,
+                        progress=export_progress(EXPORT_FORMATS[fmt].stages if fmt in EXPORT_FORMATS else 0, progress))
     return export_result(lang, result)
+
+
+def export_progress(stages: int, progress) -> Callable[[str], None]:
+    """The export's line callback as bar updates: each stage line one step of `stages`, each tool line the
+    description under the bar (cut to a line's width)."""
+    from train.export import is_tool_output
+
+    seen = 0
+
+    def report(line: str) -> None:
+        nonlocal seen
+        if not is_tool_output(line):
+            seen += 1
+        text = line if len(line) <= 160 else line[:157] + "…"
+        if stages:
+            progress((min(seen, stages), stages), desc=text, unit="stages")
+        else:
+            progress(None, desc=text)
+
+    return report
 
 
 def export_result(lang: str, result: dict):

@@ -8,13 +8,16 @@ job at a time, whatever starts it), so a reloaded page finds it again through `c
 
 from __future__ import annotations
 
+import secrets
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, headers, reloaded_choices, user_errors
+from frontend.web.common import PROGRESS_BOX_PX, Localizer, headers, progress_bar, reloaded_choices, user_errors
+from frontend.web.exam_create_panel import build_exam_create_panel, exam_choices
 from frontend.web.generate_tab import VARIABLE_COLUMNS, progress_panel, render_progress, template_changed
 from frontend.web.prompts_tab import variables_dict
 from schema.exam import ExamReport
@@ -162,19 +165,12 @@ def compare(lang: str, picked, x):
     return curves_update(lang, runs, x), runs_frame(lang, runs), exam_sections_markdown(runs, lang), comparison_files(runs, lang)
 
 
-def _exam_choices(lang: str) -> list[tuple[str, str]]:
-    from tools.generation.exams import exam_store
-
-    return [(t("runs.exam_choice", lang, name=row["name"], version=row["version"], questions=row["questions"]), row["name"])
-            for row in exam_store().summaries()]
-
-
 @user_errors
-def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template, judge=None, normalise="mean"):
-    """Every list of the panel read again (page load, Refresh, a language switch): runs table, runs, exams,
-    providers, datasets, templates, the exam options' judge and normalisation."""
+def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template, judge=None, normalise="mean", delete_pick=None):
+    """Every list of the panel read again (page load, Refresh, a language switch, a deletion): runs table,
+    runs, exams, providers, datasets, templates, the exam options' judge and normalisation, the run to delete."""
     runs = _run_names()
-    exams = _exam_choices(lang)
+    exams = exam_choices(lang)
     exam_names = [name for _, name in exams]
     prompts = global_var.prompts()
     return (
@@ -190,6 +186,7 @@ def refresh_panel(lang: str, picked, x, exam, run, provider, dataset, template, 
         reloaded_choices(global_var.providers().names(), judge),
         gr.update(choices=[(t(f"runs.normalise.{way}", lang), way) for way in NORMALISATIONS],
                   value=normalise if normalise in NORMALISATIONS else "mean"),
+        reloaded_choices(runs, delete_pick),
     )
 
 
@@ -248,9 +245,7 @@ def exam_job_status(lang: str, job: ExamJob | None) -> str:
     line = job.progress_line(lang)
     if job.state == "stopping":
         line += " — " + t("runs.exam_stopping", lang)
-    elif job.total:
-        line += f" ({100 * job.done / job.total:.0f}%)"
-    return line
+    return progress_bar(job.done, job.total, t("runs.exams_label", lang)) + "\n\n" + line
 
 
 CONTROL_CONDITIONS = ("blind", "open")  # scored beside the questions as written (schema.exam.CONDITIONS)
@@ -359,6 +354,59 @@ def poll_while_busy(lang: str, shown, watched_dataset):
     return (*poll(lang, shown, watched_dataset), gr.Timer(active=something_to_follow(watched_dataset)))
 
 
+# ---------------------------------------------------------------- deleting runs and exams (ask, then confirm)
+
+
+DELETE_CONFIRM_SECONDS = 120
+
+
+def _delete_question(lang: str, what: str, name: str) -> str:
+    if what == "run":
+        from train.runs import require_run, settled_status
+
+        state = settled_status(require_run(name)).get("state", "unknown")
+        return t("runs.delete_run_ask", lang, run=name, state=_state_label(state, lang))
+    from tools.generation.exams import exam_store
+
+    store = exam_store()
+    if not store.exists(name):
+        raise UserError("error.not_found", what="exam", name=name)
+    return t("runs.delete_exam_ask", lang, exam=name, versions=len(store.versions(name)))
+
+
+@user_errors
+def ask_delete(lang: str, what: str, name):
+    """First click of Delete run / Delete exam: say what goes, show Confirm and Cancel beside the button, and
+    leave a one-time token for this name in the session; nothing is removed yet."""
+    if not name:
+        raise UserError("error.field_required", field=t("runs.run" if what == "run" else "runs.exam", lang))
+    pending = {"what": what, "name": name, "token": secrets.token_urlsafe(16),
+               "expires_at": time.monotonic() + DELETE_CONFIRM_SECONDS}
+    return _delete_question(lang, what, name), gr.update(visible=True), gr.update(visible=True), pending
+
+
+@user_errors
+def confirm_delete(lang: str, what: str, name, pending):
+    """Second click: removes only what the first click asked about, within DELETE_CONFIRM_SECONDS; a direct
+    call without the session's token removes nothing. The token is used up either way."""
+    from tools.generation.exams import delete_exam
+    from train.runs import delete_run
+
+    asked = isinstance(pending, dict) and pending.get("token") and pending.get("what") == what and pending.get("name") == name
+    if not asked or not isinstance(pending.get("expires_at"), float) or time.monotonic() >= pending["expires_at"]:
+        raise gr.Error(t("runs.delete_not_confirmed", lang, minutes=DELETE_CONFIRM_SECONDS // 60))
+    if what == "run":
+        delete_run(name)
+        done = t("runs.run_deleted", lang, run=name)
+    else:
+        done = t("runs.exam_deleted", lang, exam=name, versions=delete_exam(name))
+    return done, gr.update(visible=False), gr.update(visible=False), None
+
+
+def cancel_delete(lang: str):
+    return t("runs.delete_cancelled", lang), gr.update(visible=False), gr.update(visible=False), None
+
+
 # ---------------------------------------------------------------- weak sections
 
 
@@ -448,6 +496,16 @@ def build_runs_panel(L: Localizer, lang_state: gr.State):
     runs_table = gr.Dataframe(value=runs_frame(lang, []), interactive=False, max_height=360, label=t("runs.table", lang),
                               elem_id="runs-table")
     L.register(runs_table, label="runs.table")
+    pending_delete = gr.State(None)  # what a Delete button asked about, with its one-time token
+    with gr.Row():
+        delete_pick = L(gr.Dropdown, "runs.delete_pick", choices=[], value=None, interactive=True, scale=3,
+                        elem_id="runs-delete-pick")
+        delete_run_button = L(gr.Button, "runs.delete_run", variant="stop", size="sm", scale=1, elem_id="runs-delete-run")
+    # The question, Confirm and Cancel beside the button they answer.
+    delete_run_question = L.transient(gr.Markdown(elem_id="runs-delete-run-question"))
+    with gr.Row():
+        delete_run_confirm = L(gr.Button, "runs.delete_confirm", variant="stop", visible=False, elem_id="runs-delete-run-confirm")
+        delete_run_cancel = L(gr.Button, "runs.delete_cancel", visible=False, elem_id="runs-delete-run-cancel")
     with gr.Row():
         picked = L(gr.Dropdown, "runs.compare_pick", info="runs.compare_pick_info", choices=[], value=[], multiselect=True,
                    interactive=True, scale=4, elem_id="runs-compare-pick")
@@ -464,10 +522,18 @@ def build_runs_panel(L: Localizer, lang_state: gr.State):
 
     L(gr.Markdown, "runs.exams")
     exam_none = gr.Markdown("", elem_id="runs-exam-none")
+    # Made here, drawn below the creation part (which picks a newly created exam in it).
+    exam = L(gr.Dropdown, "runs.exam", choices=[], value=None, interactive=True, scale=3, elem_id="runs-exam", render=False)
+    build_exam_create_panel(L, lang_state, exam, exam_none)
     with gr.Row():
-        exam = L(gr.Dropdown, "runs.exam", choices=[], value=None, interactive=True, scale=3, elem_id="runs-exam")
+        exam.render()
         exam_run = L(gr.Dropdown, "runs.run", choices=[], value=None, interactive=True, scale=3, elem_id="runs-exam-run")
         base_only = L(gr.Checkbox, "runs.base_only", info="runs.base_only_info", value=False, scale=2, elem_id="runs-base-only")
+        delete_exam_button = L(gr.Button, "runs.delete_exam", variant="stop", size="sm", scale=1, elem_id="runs-delete-exam")
+    delete_exam_question = L.transient(gr.Markdown(elem_id="runs-delete-exam-question"))
+    with gr.Row():
+        delete_exam_confirm = L(gr.Button, "runs.delete_confirm", variant="stop", visible=False, elem_id="runs-delete-exam-confirm")
+        delete_exam_cancel = L(gr.Button, "runs.delete_cancel", visible=False, elem_id="runs-delete-exam-cancel")
     with L(gr.Accordion, "runs.exam_options", open=False, elem_id="runs-exam-options"):
         with gr.Row():
             normalise = L(gr.Radio, "runs.normalise", info="runs.normalise_info",
@@ -491,7 +557,7 @@ def build_runs_panel(L: Localizer, lang_state: gr.State):
     with gr.Row():
         run_button = L(gr.Button, "runs.run_exam", variant="primary", elem_id="runs-run-exam")
         stop_button = L(gr.Button, "runs.stop_exam", variant="stop", elem_id="runs-stop-exam")
-    exam_status = gr.Markdown(t("runs.exam_idle", lang), elem_id="runs-exam-status")
+    exam_status = gr.Markdown(t("runs.exam_idle", lang), min_height=PROGRESS_BOX_PX, elem_id="runs-exam-status")
     empty_scores, empty_splits, empty_sections = report_frames(lang)
     # Fixed widths that wrap the cells: at 1400 x 900 every column, the verdicts at the right included, is in view.
     report_table = gr.Dataframe(value=empty_scores, interactive=False, wrap=True, elem_id="runs-exam-report",
@@ -526,8 +592,9 @@ def build_runs_panel(L: Localizer, lang_state: gr.State):
     # costs the browser a pass over the page's state, and the Fine-tuning tab has a timer of its own.
     timer = gr.Timer(POLL_SECONDS, active=False)
 
-    refresh_inputs = [picked, x_axis, exam, exam_run, provider, dataset, template, judge, normalise]
-    refresh_outputs = [runs_table, picked, x_axis, exam, exam_run, provider, dataset, template, exam_none, judge, normalise]
+    refresh_inputs = [picked, x_axis, exam, exam_run, provider, dataset, template, judge, normalise, delete_pick]
+    refresh_outputs = [runs_table, picked, x_axis, exam, exam_run, provider, dataset, template, exam_none, judge, normalise,
+                       delete_pick]
     refresh_button.click(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs, show_progress="hidden")
     L.on_load(refresh_panel, [lang_state, *refresh_inputs], refresh_outputs)
     compare_inputs = [lang_state, picked, x_axis]
@@ -540,6 +607,17 @@ def build_runs_panel(L: Localizer, lang_state: gr.State):
     stop_button.click(stop_exam, [lang_state], exam_status)
     exam.input(show_exam, [lang_state, exam, exam_run], [exam_status, *report_tables], show_progress="hidden")
     exam_run.input(show_exam, [lang_state, exam, exam_run], [exam_status, *report_tables], show_progress="hidden")
+    for what, button, question, confirm, cancel, name in (
+            ("run", delete_run_button, delete_run_question, delete_run_confirm, delete_run_cancel, delete_pick),
+            ("exam", delete_exam_button, delete_exam_question, delete_exam_confirm, delete_exam_cancel, exam)):
+        asked = [question, confirm, cancel, pending_delete]
+        button.click(ask_delete, [lang_state, gr.State(what), name], asked, show_progress_on=question)
+        confirm.click(confirm_delete, [lang_state, gr.State(what), name, pending_delete], asked, show_progress_on=question).success(
+            refresh_panel, [lang_state, *refresh_inputs], refresh_outputs, show_progress="hidden")
+        cancel.click(cancel_delete, [lang_state], asked, show_progress="hidden")
+        # Another pick: the question was about the old one.
+        name.input(lambda: ("", gr.update(visible=False), gr.update(visible=False), None), None, asked, queue=False,
+                   show_progress="hidden")
     weak_button.click(show_weak, [lang_state, exam, exam_run, threshold, dataset], [weak_summary, weak_table, dataset])
     template.change(template_changed, [lang_state, template, variables], variables, show_progress="hidden")
     generate_button.click(generate_weak, [lang_state, exam, exam_run, threshold, provider, dataset, template, variables, pairs],

@@ -203,6 +203,20 @@ class WorkDir:
         marker.write_text("sample docs copied once; delete this file to copy them again\n")
 
 
+DELETING_PREFIX = ".deleting-"  # a folder being removed (remove_folder); listings skip dot names
+
+
+def remove_folder(folder: Path) -> None:
+    """Remove `folder` and everything in it as one step for every reader: it is first renamed to a hidden
+    sibling (atomic), then deleted. A crash midway leaves only the hidden sibling, which no listing shows
+    and the next removal in the same parent sweeps away."""
+    folder = Path(folder)
+    doomed = folder.with_name(f"{DELETING_PREFIX}{folder.name}-{secrets.token_hex(4)}")
+    os.rename(folder, doomed)
+    for leftover in folder.parent.glob(f"{DELETING_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
     """Write `text` to `path` so that a crash leaves either the old or the new file, never half.
     The file is private (0600) unless `mode` is given (e.g. SHARED_FILE_MODE), which the umask then narrows."""

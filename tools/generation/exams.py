@@ -740,6 +740,34 @@ class ExamCreationJob(BackgroundRun):
         return final
 
 
+def start_exam_creation_job(prepared: PreparedExam) -> ExamCreationJob:
+    """Create the exam in the background; one creation per exam name at a time (global_var's job rule; the
+    exam's lock also refuses one running in another process), found again by `find_exam_creation_job`."""
+    job = global_var.start_job("examgen", prepared.name, ExamCreationJob(prepared))
+    return job.start()
+
+
+def find_exam_creation_job(name: str | None = None) -> ExamCreationJob | None:
+    """The creation of exam `name` (None: the one started last) in this process, running or ended."""
+    return global_var.find_job("examgen", name)
+
+
+def running_exam_creations() -> list[ExamCreationJob]:
+    return [handle for _, _, handle in global_var.running_jobs("examgen")]
+
+
+def delete_exam(name: str) -> int:
+    """Remove exam `name` (every version; scores saved with runs stay), refused while this process scores it
+    on a run or creates it (ExamStore.delete refuses a creation in any process). Returns the versions removed."""
+    from tools.core.workdir import validate_name
+
+    name = validate_name(name, "exam name")
+    for kind, run, handle in global_var.running_jobs():
+        if kind == "exam" and getattr(handle, "exam", None) == name:
+            raise UserError("error.exam_delete_busy", name=name, run=run)
+    return exam_store().delete(name)
+
+
 # ---------------------------------------------------------------- leakage
 
 

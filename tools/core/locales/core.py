@@ -7,17 +7,24 @@ STRINGS = {
     "app.title": _s("基于文档驱动的自适应编码大模型微调框架", "Document-driven fine-tuning workbench"),
     "app.heading": _s("# 基于文档驱动的自适应编码大模型微调框架", "# Document-driven fine-tuning workbench"),
     "app.language": _s("界面语言", "Language"),
-    "app.welcome": _s(
-        "**第一次使用?** ① 在「设置」添加一个 API 服务(DeepSeek、OpenAI 或本地 vLLM/Ollama);"
-        "没有 API 也可以:在「模型管理」加载本地模型,再在「设置」点「将本工作台已加载的模型添加为服务」。"
-        "② 在「数据集生成」选择示例文档 `tidewater` 生成数据集。"
-        "③ 在「模型管理」加载基座模型(还没有模型?点「生成演示模型(离线)」),到「模型微调」开始训练,最后在「模型推理」检验效果。",
-        "**First time here?** ① Add an API provider in *Settings* (DeepSeek, OpenAI or a local vLLM/Ollama); "
-        "no API? Load a local model in *Model management*, then click *Add this workbench's loaded model as a provider* in *Settings*. "
-        "② Generate a dataset from the sample docs `tidewater` in *Dataset generation*. "
-        "③ Load a base model in *Model management* (no model yet? press *Build the demo model (offline)* there), "
-        "train it in *Fine-tuning*, and try it in *Chat*.",
+    # The first-run checklist (frontend/web/first_run.py); each step names the tab where it is done.
+    "first.title": _s("**第一次使用?从文档到微调模型的五步**(已完成 {done}/{total};最后一步完成后这份清单会消失)",
+                      "**First time here? Five steps from docs to a tuned model** ({done} of {total} done; this list goes "
+                      "once the last one is done)"),
+    "first.step.provider": _s(
+        "在「设置」添加一个 API 服务(DeepSeek、OpenAI 或本地 vLLM/Ollama);没有 API:先在「模型管理」加载本地模型,"
+        "再在「设置」点「将本工作台已加载的模型添加为服务」。",
+        "Add an API provider in *Settings* (DeepSeek, OpenAI or a local vLLM/Ollama); no API? Load a local model in "
+        "*Model management*, then press *Add this workbench's loaded model as a provider* in *Settings*.",
     ),
+    "first.step.dataset": _s("在「数据集生成」用示例文档 `tidewater`(或你自己的文档)生成数据集。",
+                             "Generate a dataset from the sample docs `tidewater` (or your own) in *Dataset generation*."),
+    "first.step.model": _s("准备一个基座模型:在「模型管理」加载,或点下面的「生成演示模型(离线)」。",
+                           "Have a base model: load one in *Model management*, or press *Build the demo model (offline)* below."),
+    "first.step.run": _s("在「模型微调」选择模型和数据集,开始训练并等它完成。",
+                         "Pick the model and the dataset in *Fine-tuning*, start training and let it finish."),
+    "first.step.chat": _s("在「模型推理」选择训练好的适配器,向微调后的模型提一个问题。",
+                          "In *Chat*, pick the trained run's adapter and ask the tuned model a question."),
     "tab.settings": _s("设置", "Settings"),
     "tab.prompts": _s("提示词模板管理", "Prompt templates"),
     "tab.generate": _s("数据集生成", "Dataset generation"),

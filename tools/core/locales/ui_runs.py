@@ -28,10 +28,11 @@ STRINGS = {
     "runs.files": _s("下载对比(CSV / Markdown)", "Download the comparison (CSV / Markdown)"),
     "runs.exam_cell": _s("{tuned}(基座 {base})", "{tuned} (base {base})"),
     "runs.exams": _s("### 考试", "### Exams"),
+    "runs.exams_label": _s("考试进度", "Exam progress"),
     "runs.exam": _s("试卷", "Exam"),
     "runs.exam_choice": _s("{name}(第 {version} 版,{questions} 题)", "{name} (v{version}, {questions} questions)"),
-    "runs.exam_none": _s("还没有试卷:用 `python main.py exam create` 从文档生成。",
-                         "No exams yet: create one from a doc set with `python main.py exam create`."),
+    "runs.exam_none": _s("还没有试卷:在上面的「从文档集创建试卷」里创建一份(命令行:`python main.py exam create`)。",
+                         "No exams yet: create one from a doc set in “Create an exam” above (command line: `python main.py exam create`)."),
     "runs.run": _s("训练任务", "Run"),
     "runs.base_only": _s("只考基座模型", "Base model only"),
     "runs.exam_options": _s("考试选项", "Exam options"),
@@ -113,4 +114,113 @@ STRINGS = {
         "考试正在 {run} 上进行,无法{action}:同一时间只能有一个任务使用模型,请等待考试结束或先停止它。",
         "Cannot {action} while an exam runs on {run}: one job uses the model at a time. Wait for it to finish or stop it first.",
     ),
+    # --- deleting runs and exams (ask first) ---
+    "runs.delete_pick": _s("要删除的训练任务", "Run to delete"),
+    "runs.delete_run": _s("删除训练任务…", "Delete run…"),
+    "runs.delete_exam": _s("删除试卷…", "Delete exam…"),
+    "runs.delete_confirm": _s("确认删除", "Confirm delete"),
+    "runs.delete_cancel": _s("取消", "Cancel"),
+    "runs.delete_run_ask": _s(
+        "删除训练任务 **{run}**({state})?它的检查点、适配器、日志和考试成绩都会删除,无法恢复。点「确认删除」继续。",
+        "Delete run **{run}** ({state})? Its checkpoints, adapter, logs and exam scores go with it; this cannot be undone. "
+        "Press “Confirm delete” to go on.",
+    ),
+    "runs.delete_exam_ask": _s(
+        "删除试卷 **{exam}**(版本数:{versions})?题目和泄漏检查会删除;已保存在各训练任务里的成绩保留。点「确认删除」继续。",
+        "Delete exam **{exam}** (versions: {versions})? Its questions and leakage checks go; the scores already saved with "
+        "runs stay. Press “Confirm delete” to go on.",
+    ),
+    "runs.delete_not_confirmed": _s(
+        "删除未确认(或已超过 {minutes} 分钟):请再点一次删除按钮。",
+        "The deletion was not confirmed (or more than {minutes} minutes passed): press the Delete button again.",
+    ),
+    "runs.run_deleted": _s("已删除训练任务 {run}。", "Deleted run {run}."),
+    "runs.exam_deleted": _s("已删除试卷 {exam}(版本数:{versions})。", "Deleted exam {exam} (versions: {versions})."),
+    "runs.delete_cancelled": _s("已取消,没有删除任何内容。", "Cancelled; nothing was deleted."),
+    "error.run_delete_busy": _s(
+        "训练任务 {run} 正被一个进行中的任务(评估、导出或考试)使用,暂不能删除:等它结束或先停止它。",
+        "Run {run} is in use by a running job (an evaluation, export or exam) and cannot be deleted now: wait for it "
+        "to end or stop it first.",
+    ),
+    "error.run_delete_running": _s(
+        "训练任务 {run} 还在运行({state}),不能删除:先停止训练。",
+        "Run {run} is still running ({state}) and cannot be deleted: stop the training first.",
+    ),
+    "error.run_delete_loaded": _s(
+        "训练任务 {run} 的适配器正加载在模型上(对话与模型管理在用):先换一个适配器或卸载模型,再删除。",
+        "The adapter of run {run} is loaded on the model (Chat and Model management use it): pick another adapter or "
+        "unload the model, then delete.",
+    ),
+    "error.exam_delete_busy": _s(
+        "试卷 {name} 正在训练任务 {run} 上考试,暂不能删除:等考试结束或先停止它。",
+        "Exam {name} is being scored on run {run} and cannot be deleted now: wait for the exam to end or stop it first.",
+    ),
+    "noun.exam": _s("试卷", "exam"),
+    # --- creating an exam in the page (frontend/web/exam_create_panel.py) ---
+    "examcreate.title": _s("从文档集创建试卷", "Create an exam"),
+    "examcreate.note": _s(
+        "由 LLM 按文档切片出题(每个切片、每种题型一次调用),完成后冻结为试卷的新版本;与 `python main.py exam create` 相同。"
+        "中途停止后,用相同设置再点「创建试卷」会从中断处继续。把一些章节设为对照章节:生成训练数据时会跳过它们,"
+        "它们的题目能显示模型没学过的内容上的表现。",
+        "An LLM writes questions from each slice of the doc set (one call per slice and kind); the result is frozen as "
+        "the exam's next version — the same as `python main.py exam create`. After a stop, pressing “Create exam” again "
+        "with the same settings resumes where it stopped. Sections set as controls are skipped when training data is "
+        "generated, so their questions show how the model does on what it was not trained on.",
+    ),
+    "examcreate.name": _s("试卷名称", "Exam name"),
+    "examcreate.name_info": _s("workdir/exams/ 下的文件夹名;已有的名称会保存为新版本。",
+                               "A folder under workdir/exams/; an existing name gets a new version."),
+    "examcreate.docs": _s("文档集", "Document set"),
+    "examcreate.provider": _s("出题用的 API 提供方", "API provider that writes the questions"),
+    "examcreate.kinds": _s("题型", "Question kinds"),
+    "examcreate.kinds_info": _s("单选、判断、简答、编程;每种题型每个切片一次调用。",
+                                "Multiple choice, true/false, short answer, code; one call per kind and slice."),
+    "examcreate.per_slice": _s("每切片每题型题数", "Questions per kind and slice"),
+    "examcreate.per_slice_info": _s("1–20", "1–20"),
+    "examcreate.question_lang": _s("题目语言", "Question language"),
+    "examcreate.lang.docs": _s("与文档相同", "The docs' language"),
+    "examcreate.lang.zh": _s("中文", "Chinese"),
+    "examcreate.lang.en": _s("英文", "English"),
+    "examcreate.controls": _s("对照章节(不用于训练)", "Control sections (kept out of training)"),
+    "examcreate.controls_info": _s(
+        "选择文档或章节(也可输入“文件 > 标题”);生成训练数据时跳过它们。",
+        "Pick documents or sections (or type “file > Heading”); training data generation skips them.",
+    ),
+    "examcreate.more": _s("更多选项", "More options"),
+    "examcreate.slices": _s("只用这些切片", "Only these slices"),
+    "examcreate.slices_info": _s("切片 id,逗号分隔(`python main.py docs slice` 可列出);留空表示全部。",
+                                 "Slice ids, comma-separated (listed by `python main.py docs slice`); empty: all."),
+    "examcreate.restart": _s("重新开始", "Start over"),
+    "examcreate.restart_info": _s("丢弃这份试卷未完成的创建,而不是继续它。",
+                                  "Discard an unfinished creation of this exam instead of resuming it."),
+    "examcreate.temperature": _s("温度", "Temperature"),
+    "examcreate.max_tokens": _s("每次调用最多输出 token", "Completion tokens per call"),
+    "examcreate.max_slice_tokens": _s("每个切片的 token 上限", "Token budget per slice"),
+    "examcreate.max_attempts": _s("每次调用最多尝试次数", "Attempts per call"),
+    "examcreate.concurrency": _s("并发调用数", "Calls in flight"),
+    "examcreate.concurrency_info": _s("不超过提供方的上限。", "At most the provider's limit."),
+    "examcreate.backoff": _s("首次重试等待(秒)", "First retry delay (s)"),
+    "examcreate.create": _s("创建试卷", "Create exam"),
+    "examcreate.stop": _s("停止创建", "Stop creating"),
+    "examcreate.idle": _s("还没有在这个页面创建试卷。", "No exam is being created from this page."),
+    "examcreate.nothing_running": _s("没有正在创建的试卷。", "No exam is being created."),
+    "examcreate.stopping": _s("正在停止:进行中的调用结束后停下,已完成的部分保留。",
+                              "Stopping: the calls in flight finish, what is done is kept."),
+    "examcreate.panel.head": _s("### {status}:试卷 {name}", "### {status}: exam {name}"),
+    "examcreate.panel.questions": _s("- 题目:{questions} · 丢弃重复:{duplicates}",
+                                     "- Questions: {questions} · duplicates dropped: {duplicates}"),
+    "examcreate.frozen": _s(
+        "试卷“{name}”已保存为第 {version} 版({questions} 道题),已在下面的「试卷」中选中。",
+        "Exam “{name}” saved as version v{version} ({questions} questions) and picked under “Exam” below.",
+    ),
+    "examcreate.resume_hint": _s("用相同设置再点「创建试卷」即可继续:已完成的部分会跳过。",
+                                 "Press “Create exam” again with the same settings to resume: finished parts are skipped."),
+    "error.examgen_running": _s("试卷 {name} 已在创建中;请等它结束或先停止。",
+                                "Exam {name} is already being created; wait for it or stop it first."),
+    # --- the command line's deletions ---
+    "cli.delete_needs_yes": _s("没有终端可以确认:加上 --yes 才会删除。", "No terminal to confirm at: add --yes to delete."),
+    "cli.delete_run_ask": _s("删除训练任务 {run}({state})及其检查点、适配器、日志和考试成绩?",
+                             "Delete run {run} ({state}) with its checkpoints, adapter, logs and exam scores?"),
+    "cli.delete_exam_ask": _s("删除试卷 {exam}(版本数:{versions})?已保存在训练任务里的成绩保留。",
+                              "Delete exam {exam} (versions: {versions})? Scores saved with runs stay."),
 }
