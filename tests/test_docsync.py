@@ -150,6 +150,48 @@ def test_generation_tab_shows_the_changes_and_updates(workdir):
         global_var.providers().add(name="local", base_url=server.base_url, model_id="test-model", api_key="k", max_concurrency=4, timeout_s=5)
         generate_tab.start_generation("en", "mini", "default-en", [["project_name", "Tidewater"]], "local", 1, 2, 4, 0.7, 512,
                                       int(BUDGET), "mini-ds", True)
-        list(generate_tab.watch_progress("en", "mini-ds", poll_interval_s=0.05))
+        from tools.generation.engine import find_generation_job
+
+        assert find_generation_job("mini-ds").wait(60).status == "finished"
     assert ("retries.md", ("Retries",)) not in sources() and ("caching.md", ("Caching",)) in sources()
     assert "nothing to update" in generate_tab.show_doc_changes("en", "mini", "mini-ds")[0]
+
+
+def test_slices_a_cancelled_run_did_not_reach_are_not_new(workdir):
+    """After a cancel the docs did not change: the slices the run planned but did not reach are "not
+    generated yet", never "new" (the page said "3 new" of a doc set nobody touched)."""
+    import threading
+
+    write_docs(workdir.docs, DOCS)
+    cancel = threading.Event()
+
+    def cancel_after_the_first_unit(progress):
+        if progress.done_units >= 1:
+            cancel.set()
+
+    with OpenAITestServer(latency=0.05) as server:
+        provider = APIProvider(name="test", base_url=server.base_url, model_id="test-model", api_key="k", max_concurrency=1, timeout_s=2)
+        settings = GenerationSettings(backoff_base_s=0.01, backoff_max_s=0.05, concurrency=1, pairs_per_call=2, max_slice_tokens=int(BUDGET))
+        prepared = prepare_generation("mini", "mini-ds", provider, "default-en", {"project_name": "Tidewater"}, settings)
+        progress = run_generation(prepared, cancel, cancel_after_the_first_unit)
+        assert progress.status == "cancelled" and progress.done_units == 1
+
+        changes = doc_changes("mini-ds")
+        counts = changes.counts()
+        assert counts == {"unchanged": 1, "changed": 0, "new": 0, "pending": 3, "gone": 0}, counts
+        assert changes.has_changes is False and changes.retire == []
+        summary = changes_summary(changes, "en")
+        assert "0 new" in summary and "3 more slices are not generated yet" in summary and "nothing to update" not in summary
+        assert "另有 3 个切片尚未生成" in changes_summary(changes, "zh")
+        assert {row[0] for row in changes_rows(changes, "en")} == {"not generated yet"}
+
+        # A file added after the cancel is new; the slices left by the run stay "not generated yet".
+        write_docs(workdir.docs, {**DOCS, "caching.md": "# Caching\n\nThe results of every stage are cached under .tide/cache.\n"})
+        counts = doc_changes("mini-ds").counts()
+        assert counts["new"] == 1 and counts["pending"] == 3, counts
+        assert "generates for the 1 changed and new slices and the 3 not generated yet" in changes_summary(doc_changes("mini-ds"), "en")
+
+        # Resuming generates them all: nothing is left.
+        generate(server)
+        counts = doc_changes("mini-ds").counts()
+        assert counts["pending"] == 0 and counts["new"] == 0 and counts["unchanged"] == 5, counts

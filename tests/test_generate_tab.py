@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import gradio as gr
 import pytest
 
@@ -26,8 +29,24 @@ def start(dataset="tab-ds", variables=VARIABLES, concurrency=4, docs="tidewater"
     return generate_tab.start_generation("en", docs, "default-en", variables, "local", 1, 2, concurrency, 0.7, 512, 800, dataset)
 
 
-def watch_to_the_end(dataset: str) -> list[str]:
-    return list(generate_tab.watch_progress("en", dataset, poll_interval_s=0.05))
+def watch_to_the_end(dataset: str, lang: str = "en", timeout_s: float = 60) -> list[str]:
+    """The panels the page's timer shows until the run ends (one per tick)."""
+    frames, ended, deadline = [], None, time.monotonic() + timeout_s
+    while True:
+        panel, ended, timer = generate_tab.poll_progress(lang, dataset, ended)
+        frames.append(panel)
+        if not timer.active:
+            assert ended == f"{dataset}@{find_generation_job(dataset).progress().started_at}"
+            return frames
+        assert time.monotonic() < deadline, frames[-1]
+        time.sleep(0.05)
+
+
+def text_of(panel: str) -> str:
+    """The panel without its progress bar (the first line, then a blank line)."""
+    bar, _, rest = panel.partition("\n\n")
+    assert bar.startswith('<progress class="wb-progress"'), panel
+    return rest
 
 
 def test_the_tab_builds(workdir):
@@ -78,20 +97,22 @@ def test_start_watch_and_resume(server):
     assert concurrency == 4  # clamped to the provider's limit
     assert dataset["value"] == "tab-ds"
     frames = watch_to_the_end("tab-ds")
-    assert frames[-1].startswith("### Finished: tab-ds")
+    assert text_of(frames[-1]).startswith("### Finished: tab-ds")
     assert "Estimated cost" in frames[-1]
     items = global_var.datasets().count("tab-ds")
     assert items > 0
 
     # A reloaded page without a selection shows the stored summary of the dataset.
-    assert generate_tab.progress_panel("en", "tab-ds").startswith("### Finished")
+    assert text_of(generate_tab.progress_panel("en", "tab-ds")).startswith("### Finished")
     global_var.reset_runtime()
     stored = generate_tab.progress_panel("en", "tab-ds")
-    assert stored.startswith("### Finished: tab-ds") and f"New items: {items}" in stored
+    assert text_of(stored).startswith("### Finished: tab-ds") and f"New items: {items}" in stored
+    assert 'value="1.0000"' in stored and "100%" in stored
 
     start()  # same name: resumes, everything already done
     final = watch_to_the_end("tab-ds")[-1]
     assert "New items: 0" in final and global_var.datasets().count("tab-ds") == items
+    assert 'value="1.0000"' in final, "nothing left to do is a full bar, not one of unknown length"
     assert "tab-ds" in generate_tab.generated_dataset_names()
 
 
@@ -101,10 +122,10 @@ def test_cancel_and_reattach(server):
     # A page that has no dataset selected finds the running job.
     _, _, _, dataset, panel = generate_tab.refresh_choices("en", None, None, None, None)
     assert dataset["value"] == "slow"
-    assert panel.startswith(("### Starting: slow", "### Running: slow"))
+    assert text_of(panel).startswith(("### Starting: slow", "### Running: slow"))
     generate_tab.cancel_generation("en", "slow")
     frames = watch_to_the_end("slow")
-    assert frames[-1].startswith("### Cancelled (resumable): slow")
+    assert text_of(frames[-1]).startswith("### Cancelled (resumable): slow")
     assert not find_generation_job("slow").running
     with pytest.raises(gr.Error, match="No generation is running"):
         generate_tab.cancel_generation("en", "slow")
@@ -137,3 +158,44 @@ def test_the_built_in_template_the_page_picked_follows_a_language_switch(workdir
     assert generate_tab.follow_language("en", "default-en", False) == gr.skip()
     global_var.prompts().add(name="mine", content="Write questions about {project_name}: {document_slice}")
     assert generate_tab.follow_language("en", "mine", False) == gr.skip(), "a saved template is always a choice"
+
+
+def test_the_panel_starts_with_a_bar_of_this_runs_units():
+    from tools.generation.engine import GenerationProgress
+
+    running = GenerationProgress(dataset="ds", status="running", total_units=20, skipped_units=4, done_units=3, failed_units=1)
+    panel = generate_tab.render_progress("en", running)
+    bar, blank, rest = panel.partition("\n\n")
+    assert bar == ('<progress class="wb-progress" value="0.2500" max="1" aria-label="Progress"></progress>'
+                   '<span class="wb-progress-share">25%</span>'), "4 processed of the 16 this run does"
+    assert rest.startswith("### Running: ds") and "- Units: 4/16 this run · 4 finished before · 20 in all" in rest
+    assert 'aria-label="进度"' in generate_tab.render_progress("zh", running)
+    starting = generate_tab.render_progress("en", GenerationProgress(dataset="ds"))
+    assert starting.startswith('<progress class="wb-progress" aria-label="Progress"></progress>\n\n### Starting: ds'), \
+        "no total yet: a bar without a share"
+
+
+def test_a_switch_during_a_run_follows_the_language_and_keeps_the_template(server):
+    """The panel a Chinese page polls is Chinese although the run was started from an English page, and
+    the template the run uses stays in the dropdown whatever the page's language."""
+    server.latency = 0.3
+    start(dataset="slow", concurrency=1)
+    panel, ended, timer = generate_tab.poll_progress("zh", "slow", None)
+    assert timer.active is True and ended is None
+    assert re.search(r"### (准备中|生成中):slow", panel) and "Running" not in panel and "Units" not in panel, panel
+    # The page picked default-en (not chosen by the user), but the running job uses it: it stays.
+    assert generate_tab.follow_language("zh", "default-en", False, "slow") == gr.skip()
+    assert generate_tab.follow_language("zh", "default-en", False, "another")["value"] == "default", \
+        "with no run using it, the built-in the page picked follows the language"
+    line, table = generate_tab.show_doc_changes("en", "tidewater", "slow")
+    assert line == "Dataset slow is being generated: its doc changes are shown when the run ends." and table["visible"] is False
+    generate_tab.cancel_generation("en", "slow")
+    frames = watch_to_the_end("slow", "zh")
+    assert text_of(frames[-1]).startswith("### 已取消(可继续):slow"), frames[-1]
+    # Resuming the cancelled run goes on with its template: a switch does not change it either.
+    assert generate_tab.follow_language("zh", "default-en", False, "slow") == gr.skip()
+
+    # The doc changes after the cancel: the docs did not change, so nothing is "new".
+    line, table = generate_tab.show_doc_changes("en", "tidewater", "slow")
+    assert " 0 new" in line and "more slices are not generated yet" in line, line
+    assert {row[0] for row in table["value"]} == {"not generated yet"}

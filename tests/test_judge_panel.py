@@ -42,12 +42,16 @@ def test_the_page_scores_a_dataset_in_the_background(workdir):
         assert find_judge_job("ds") is None
 
         text, timer = start_scoring("en", "ds", "judge", "judge-default-en", 8)  # above the provider's 4: lowered
-        assert text.startswith("**Scoring ds:") and timer.active is True
+        bar, _, rest = text.partition("\n\n")
+        assert bar.startswith('<progress class="wb-progress"') and 'aria-label="Scoring progress"' in bar, text
+        assert rest.startswith("**Scoring ds:") and timer.active is True
         job = find_judge_job("ds")
         progress = job.wait(60)
         assert progress.status == "finished" and progress.scored == 6 and progress.concurrency <= 4
         text, ended, timer = poll_scoring("en", "ds", None)
         assert "finished" in text and "6 scored" in text and ended and timer.active is False
+        assert text.startswith('<progress class="wb-progress" value="1.0000" max="1" aria-label="Scoring progress"></progress>'
+                               '<span class="wb-progress-share">100%</span>\n\n**Scoring ds:'), text
         assert "已完成" in judge_panel_text("zh", job)
         from tools.quality.judge import judge_summary_lines
 
@@ -70,9 +74,14 @@ def test_stop_leaves_a_resumable_run(workdir):
     with OpenAITestServer(latency=0.5) as server:
         global_var.providers().add(name="judge", base_url=server.base_url, model_id="judge-model", api_key="k",
                                    max_concurrency=1, timeout_s=5)
-        start_scoring("en", "slow", "judge", None, 1)
+        start_scoring("en", "slow", "judge", "judge-default-en", 1)
+        # The template the running judge uses stays through a switch to Chinese (the page picked it).
+        assert refresh_judge("zh", "judge", "judge-default-en", False, "slow")[1]["value"] == "judge-default-en"
+        assert refresh_judge("zh", "judge", "judge-default-en", False, "other")[1]["value"] == "judge-default"
         stopping = stop_scoring("en", "slow")
         assert "**Scoring slow:" in stopping
         progress = find_judge_job("slow").wait(30)
         assert progress.status == "cancelled" and progress.scored < 12
-        assert "stopped (resumable)" in poll_scoring("en", "slow", None)[0]
+        stopped = poll_scoring("en", "slow", None)[0]
+        share = progress.processed_items / progress.pending_items
+        assert "stopped (resumable)" in stopped and f'value="{share:.4f}"' in stopped and f"{100 * share:.0f}%" in stopped

@@ -1,18 +1,18 @@
 """Dataset generation tab: pick documents, template and provider, start a background run, watch it.
 
 The run itself lives in tools.generation.engine (a GenerationJob per dataset, kept process-wide), so a
-reloaded page finds it again: selecting the tab re-attaches the progress panel.
+reloaded page finds it again: selecting the tab re-attaches the progress panel. The panel is polled by a
+timer whose every tick reads the page's language, so a switch during a run is followed at once.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, headers, language_default, reloaded_choices, user_errors
+from frontend.web.common import Localizer, headers, language_default, progress_bar, reloaded_choices, user_errors
 from frontend.web.prompts_tab import variables_dict
 from tools.core.errors import UserError
 from tools.generation.engine import (
@@ -76,8 +76,13 @@ def generated_dataset_names() -> list[str]:
 
 
 def render_progress(lang: str, progress: GenerationProgress) -> str:
-    """The Markdown progress panel of a live or finished run."""
-    lines = [t("generate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset)]
+    """The Markdown progress panel of a live or finished run: a bar of the units this run processed out
+    of those it had to do, then the counts."""
+    done, total = progress.processed_units, progress.pending_units
+    if not total and not progress.active:
+        done = total = 1  # an ended run with nothing left to do is complete, not of unknown length
+    lines = [progress_bar(done, total, t("generate.progress", lang)) + "\n",
+             t("generate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset)]
     lines.append(t("generate.panel.units", lang, processed=progress.processed_units, pending=progress.pending_units,
                    skipped=progress.skipped_units, total=progress.total_units))
     lines.append(t("generate.panel.items", lang, items=progress.items, duplicates=progress.duplicates))
@@ -102,7 +107,8 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
     if not progress.active and progress.items:
         from tools.quality.checks import check_summary_line
 
-        lines.append(check_summary_line(progress.checks, progress.dataset, lang))
+        # An item of the list: a bare line would run on from the one above in the rendered Markdown.
+        lines.append("- " + check_summary_line(progress.checks, progress.dataset, lang))
     return "\n".join(lines)
 
 
@@ -169,12 +175,29 @@ def refresh_choices(lang: str, docs, template, provider, dataset):
     )
 
 
-def follow_language(lang: str, template, chosen: bool):
+def template_in_use(dataset) -> str | None:
+    """The template a run of `dataset` uses: the running job's, else the one its last run used (a resume
+    goes on with it); None for a dataset without a run."""
+    job = find_generation_job(dataset)
+    if job is not None and job.running:
+        return job.prepared.template.name
+    store = global_var.datasets()
+    try:
+        if not dataset or not store.exists(str(dataset)):
+            return None
+        return (store.load(str(dataset)).meta.get("generation") or {}).get("template")
+    except UserError:
+        return None  # a name that cannot be a dataset's
+
+
+def follow_language(lang: str, template, chosen: bool, dataset=None):
     """A language switch: the built-in template the page picked becomes the new language's (an English
-    page must not generate Chinese data because the Chinese page started it); the user's choice stays."""
+    page must not generate Chinese data because the Chinese page started it); the user's choice stays,
+    and so does the template a run of the page's dataset uses (a switch never changes it under a run)."""
     from db.prompt_store import DEFAULT_TEMPLATE_BY_LANGUAGE
 
-    value = language_default(template, chosen, DEFAULT_TEMPLATE_BY_LANGUAGE, lang)
+    in_use = template_in_use(dataset)
+    value = language_default(template, chosen or template == in_use, DEFAULT_TEMPLATE_BY_LANGUAGE, lang)
     return gr.skip() if value == template or value not in global_var.prompts().names() else gr.update(value=value)
 
 
@@ -290,10 +313,15 @@ def score_with_choices(lang: str, current):
 
 def show_doc_changes(lang: str, docs, dataset):
     """For a dataset generated from `docs` before: which slices changed since (summary line and the
-    table of the changed, new and gone ones); for a new dataset a hint; else nothing."""
+    table of the changed, new and gone ones); for a new dataset, or one a run writes into now, a hint;
+    else nothing."""
     hidden = gr.update(value=[], headers=headers(lang, *DOC_CHANGE_COLUMNS), visible=False)
     if not docs or not dataset:
         return "", hidden
+    job = find_generation_job(str(dataset))
+    if job is not None and job.running:
+        # Slices it has not reached yet are neither new nor left over: read when it ends.
+        return t("docsync.while_running", lang, name=dataset), hidden
     store = global_var.datasets()
     try:
         if not store.exists(str(dataset)):
@@ -313,17 +341,23 @@ def show_doc_changes(lang: str, docs, dataset):
             gr.update(value=rows, headers=headers(lang, *DOC_CHANGE_COLUMNS), visible=bool(rows)))
 
 
-@user_errors
-def watch_progress(lang: str, dataset, poll_interval_s: float = POLL_INTERVAL_S):
-    """Yield the progress panel about once a second until the dataset's job ends."""
+def poll_progress(lang: str, dataset, ended):
+    """Timer tick (and the tab opened, a dataset picked): the dataset's progress panel in the page's language
+    as it is now, so a switch during a run is followed at the next tick. The timer runs while the job does;
+    when it has ended, `ended` becomes the run's key (the doc changes are then read again). Returns
+    (panel, ended, timer)."""
     job = find_generation_job(dataset)
     if job is None:
-        yield progress_panel(lang, dataset)
-        return
-    while job.running:
-        yield render_progress(lang, job.progress())
-        time.sleep(poll_interval_s)
-    yield render_progress(lang, job.progress())
+        try:
+            panel = progress_panel(lang, dataset)
+        except UserError:
+            panel = ""  # a name that cannot be a dataset's: the start says what is wrong with it
+        return panel, ended, gr.Timer(active=False)
+    running = job.running  # read before the progress: a job seen ended has its final progress
+    panel = render_progress(lang, job.progress())
+    if running:
+        return panel, ended, gr.Timer(active=True)
+    return panel, f"{dataset}@{job.progress().started_at}", gr.Timer(active=False)
 
 
 @user_errors
@@ -384,13 +418,18 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 start = L(gr.Button, "generate.start", variant="primary", elem_id="generate-start")
                 cancel = L(gr.Button, "generate.cancel", variant="stop", elem_id="generate-cancel")
             progress = gr.Markdown(elem_id="generate-progress")
+    timer = gr.Timer(POLL_INTERVAL_S, active=False)  # runs while the shown dataset's job does
+    ended = gr.State(None)  # key of the last run this page saw end
 
     choice_inputs = [lang_state, docs, template, provider, dataset]
     choice_outputs = [docs, template, provider, dataset, progress]
     docset_outputs = [files_table, slice_summary, slices_table, slice_text]
-    # The watcher only sleeps and reads counters: let every page run one at once.
-    tab.select(refresh_choices, choice_inputs, choice_outputs).then(
-        watch_progress, [lang_state, dataset], progress, concurrency_limit=None, show_progress="hidden")
+    poll_inputs, poll_outputs = [lang_state, dataset, ended], [progress, ended, timer]
+    tab.select(refresh_choices, choice_inputs, choice_outputs).then(poll_progress, poll_inputs, poll_outputs, show_progress="hidden")
+    # A tick only reads counters: let every page run one at once.
+    timer.tick(poll_progress, poll_inputs, poll_outputs, concurrency_limit=None, show_progress="hidden")
+    dataset.change(poll_progress, poll_inputs, poll_outputs, show_progress="hidden")
+    ended.change(show_doc_changes, [lang_state, docs, dataset], [doc_changes_line, doc_changes_table], show_progress="hidden")
     refresh.click(refresh_choices, choice_inputs, choice_outputs).then(
         load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
     docs.change(load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
@@ -403,7 +442,7 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     template_chosen = gr.State(False)  # the user picked the template (else it follows the page's language)
     template.input(lambda: True, None, template_chosen, queue=False, show_progress="hidden")
     # A new template value fires template.change, which shows its variables.
-    L.on_switch(follow_language, [template, template_chosen], [template])
+    L.on_switch(follow_language, [template, template_chosen, dataset], [template])
     L.on_switch(template_changed, [template, variables], [variables])
     L.on_switch(provider_changed, [provider, concurrency], [provider_info, concurrency])
     for trigger in (docs.change, dataset.change):
@@ -416,7 +455,6 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens,
          dataset, update, score_with],
         [progress, dataset, concurrency],
-    ).success(watch_progress, [lang_state, dataset], progress, concurrency_limit=None, show_progress="hidden").then(
-        show_doc_changes, [lang_state, docs, dataset], [doc_changes_line, doc_changes_table], show_progress="hidden")
+    ).success(poll_progress, poll_inputs, poll_outputs, show_progress="hidden")
     cancel.click(cancel_generation, [lang_state, dataset], progress, concurrency_limit=None)
     return refresh_choices, choice_inputs, choice_outputs

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, language_default, reloaded_choices, user_errors
+from frontend.web.common import Localizer, language_default, progress_bar, reloaded_choices, user_errors
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
@@ -37,30 +37,38 @@ def template_choices(lang: str) -> list[tuple[str, str]]:
     return choices
 
 
-def refresh_judge(lang: str, provider, template, chosen: bool = False):
+def refresh_judge(lang: str, provider, template, chosen: bool = False, dataset=None):
     """Providers and judge templates read again (tab opened, a language switch); a built-in template the
-    page picked follows the page's language, one the user chose (`chosen`) stays."""
+    page picked follows the page's language, one the user chose (`chosen`) stays, and so does the one the
+    dataset's running judge uses (a switch never changes it under a run)."""
     from tools.quality.judge import DEFAULT_TEMPLATE_FOR
 
     choices = template_choices(lang)
     names = [name for _, name in choices]
-    template = language_default(template, chosen, DEFAULT_TEMPLATE_FOR, lang)
+    job = _job_of(dataset)
+    in_use = job.prepared.template.name if job is not None and job.is_running() else None
+    template = language_default(template, chosen or template == in_use, DEFAULT_TEMPLATE_FOR, lang)
     value = template if template in names else DEFAULT_TEMPLATE_FOR.get(lang, names[0])
     return reloaded_choices(global_var.providers().names(), provider), gr.update(choices=choices, value=value)
 
 
 def judge_panel_text(lang: str, job) -> str:
-    """Markdown of the dataset's judging run: progress while it runs, the summary after; "" without one."""
+    """Markdown of the dataset's judging run: a bar of the items judged out of those to judge, then the
+    progress while it runs, the summary after; "" without one."""
     from tools.quality.judge import judge_progress_line, judge_summary_lines
 
     if job is None:
         return ""
     progress = job.progress()
+    done, total = progress.processed_items, progress.pending_items
+    if not total and not progress.active:
+        done = total = 1  # an ended run with nothing left to judge is complete, not of unknown length
+    bar = progress_bar(done, total, t("jtab.progress", lang))
     head = t("jtab.head", lang, status=t(f"jtab.status.{progress.status}", lang), name=progress.dataset,
              model=job.prepared.provider.model_id, template=job.prepared.template.name)
     if progress.active:
-        return "\n\n".join([head, judge_progress_line(progress, lang)])
-    return "\n\n".join([head, *judge_summary_lines(progress, lang)[1:]])
+        return "\n\n".join([bar, head, judge_progress_line(progress, lang)])
+    return "\n\n".join([bar, head, *judge_summary_lines(progress, lang)[1:]])
 
 
 def _job_of(dataset):
@@ -137,8 +145,8 @@ def build_judge_panel(L: Localizer, lang_state: gr.State, dataset: gr.Dropdown, 
 
     template_chosen = gr.State(False)  # the user picked the template (else it follows the page's language)
     template.input(lambda: True, None, template_chosen, queue=False, show_progress="hidden")
-    tab.select(refresh_judge, [lang_state, provider, template, template_chosen], [provider, template], show_progress="hidden")
-    L.on_switch(refresh_judge, [provider, template, template_chosen], [provider, template])
+    tab.select(refresh_judge, [lang_state, provider, template, template_chosen, dataset], [provider, template], show_progress="hidden")
+    L.on_switch(refresh_judge, [provider, template, template_chosen, dataset], [provider, template])
     start.click(start_scoring, [lang_state, dataset, provider, template, concurrency], [progress, timer])
     stop.click(stop_scoring, [lang_state, dataset], progress)
     timer.tick(poll_scoring, [lang_state, dataset, ended], [progress, ended, timer], show_progress="hidden")

@@ -201,3 +201,44 @@ def test_language_switch_is_complete_on_every_tab_of_a_first_run(start_workbench
 
     # Nothing configured broke anything: no script error in the page during the whole walk.
     assert [line for line in _recorder.logs[id(ui.page)] if "pageerror" in line] == []
+
+
+def test_a_switch_during_a_generation_follows_in_its_panel_and_keeps_its_template(start_workbench, openai_server, new_page):
+    """A Chinese page starts a run with the built-in template it picked; the switch to English shows the
+    running panel in English at once and leaves the template the run uses as it is; a cancel then says
+    the slices it did not reach are not generated yet, not that the docs grew."""
+    openai_server.latency = 1.0  # one call a second at concurrency 1: the run outlasts the switch
+    workbench = start_workbench("zh", tiny_model=False)
+    ui = UI(new_page()).open(workbench.url)
+    ui.tab("settings")
+    ui.fill("settings-name", "local")
+    ui.fill("settings-base-url", openai_server.base_url)
+    ui.fill("settings-model-id", "test-model")
+    ui.click("settings-save")
+    ui.expect_text("settings-status", t("settings.saved", "zh", name="local"))
+
+    ui.tab("generate")
+    ui.choose("generate-docs", "tidewater")
+    template = ui.el("generate-template").locator("input[role=combobox]")
+    expect(template).to_have_value("default")  # the page's built-in, not a choice of the user's
+    ui.wait_rows("generate-variables", lambda rows: [row[0] for row in rows] == ["project_name"])
+    ui.edit_cell("generate-variables", 0, 1, "Tidewater")
+    ui.choose("generate-provider", "local")
+    ui.fill("generate-concurrency", "1")
+    ui.type_choice("generate-dataset", "switch-ds")
+    ui.click("generate-start")
+    ui.expect_text("generate-progress", t("generate.panel.head", "zh", status=t("generate.status.running", "zh"), name="switch-ds")[4:])
+
+    switch_language(ui, "en")
+    ui.expect_text("generate-progress", "Running: switch-ds")
+    ui.expect_text("generate-progress", re.compile(r"Units: [1-9]\d*/\d+ this run"))  # the ticks after the switch: English
+    assert not CJK.search(ui.text("generate-progress")), ui.text("generate-progress")
+    expect(ui.el("generate-progress").locator("progress.wb-progress[value]")).to_have_count(1)
+    expect(template).to_have_value("default")  # the template the run uses stays
+
+    ui.click("generate-cancel")
+    ui.expect_text("generate-progress", "Cancelled (resumable): switch-ds", timeout_ms=30_000)
+    line = ui.expect_text("generate-doc-changes", "not generated yet")
+    assert " 0 new" in line, line
+    expect(template).to_have_value("default")
+    assert ui.error_toasts() == []

@@ -7,14 +7,20 @@ the dataset's budget therefore tells, for each slice:
   unchanged  its id is still there: its items stand;
   changed    its id is gone, but its file still has a slice under the same heading path: the text
              under that heading changed, so its items may state what is no longer true;
-  new        a slice of the doc set that no item comes from yet;
+  new        a slice of the doc set that no run into the dataset has planned yet;
+  pending    a slice a run planned (the engine keeps their ids in the dataset's meta) that has no item:
+             the run was cancelled, killed or failed before it; not a change of the docs, and
+             starting the run again generates it;
   gone       its id is gone and so is every slice of its file under its heading path.
+
+A slice whose unit finished without a new item (every pair a duplicate) stands as unchanged: a resume
+skips it too.
 
 Updating the dataset retires the items of changed and gone slices as one version ("docs_sync"), then
 a generation run over the doc set makes items for the slices that have none: the changed ones under
-their new ids and the new ones (done units of unchanged slices are skipped, as on any resume). An item
-a person edited (provenance.edited_at) is kept when its slice changed, and listed for a decision; it is
-retired only when its source is gone.
+their new ids, the new and the pending ones (done units of unchanged slices are skipped, as on any
+resume). An item a person edited (provenance.edited_at) is kept when its slice changed, and listed for
+a decision; it is retired only when its source is gone.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from dataclasses import dataclass, field
 import global_var
 from schema.dataset import first_exchange
 from tools.core.errors import UserError
+from tools.generation.engine import PLANNED_SLICES, UNIT_DONE, UNIT_FAILED
 
-STATUSES = ("unchanged", "changed", "new", "gone")
+STATUSES = ("unchanged", "changed", "new", "pending", "gone")
 SYNC_VERSION_KIND = "docs_sync"
 
 
@@ -61,14 +68,19 @@ class DocChanges:
         return [entry for entry in self.slices if entry.status in statuses]
 
 
+def _unit_slice(unit) -> str | None:
+    """The slice id of a unit key ("<slice id>:<round>")."""
+    return unit.rsplit(":", 1)[0] if isinstance(unit, str) and ":" in unit else None
+
+
 def _slice_of(item: dict) -> str | None:
-    unit = (item.get("provenance") or {}).get("unit") or ""
-    return unit.rsplit(":", 1)[0] if ":" in unit else None
+    return _unit_slice((item.get("provenance") or {}).get("unit"))
 
 
-def compare_slices(items: list[dict], slices: list) -> tuple[list[SliceStatus], dict[str, str]]:
+def compare_slices(items: list[dict], slices: list, planned=(), done=()) -> tuple[list[SliceStatus], dict[str, str]]:
     """Each slice's status (see the module's docstring) and, per old slice id that changed or is gone,
-    that status. `items`: the dataset's items; `slices`: the doc set's DocumentSlices now."""
+    that status. `items`: the dataset's items; `slices`: the doc set's DocumentSlices now; `planned`: ids
+    of the slices runs planned or tried; `done`: ids of the slices with a finished unit."""
     old: dict[str, dict] = {}  # old slice id -> {source, heading_path, items}
     for item in items:
         slice_id = _slice_of(item)
@@ -101,6 +113,8 @@ def compare_slices(items: list[dict], slices: list) -> tuple[list[SliceStatus], 
         place = (s.source, tuple(s.heading_path))
         if s.slice_id in old:
             statuses.append(SliceStatus("unchanged", s.source, place[1], s.slice_id, old[s.slice_id]["items"]))
+        elif s.slice_id in done:
+            statuses.append(SliceStatus("unchanged", s.source, place[1], s.slice_id, 0))
         elif place in changed_places:
             # The new text under a heading whose old text had items; a heading cut into several
             # slices counts its old items once, on its first slice.
@@ -109,7 +123,7 @@ def compare_slices(items: list[dict], slices: list) -> tuple[list[SliceStatus], 
         elif place in changed_seen:
             statuses.append(SliceStatus("changed", s.source, place[1], s.slice_id, 0))
         else:
-            statuses.append(SliceStatus("new", s.source, place[1], s.slice_id, 0))
+            statuses.append(SliceStatus("pending" if s.slice_id in planned else "new", s.source, place[1], s.slice_id, 0))
     order = {status: index for index, status in enumerate(STATUSES)}
     statuses.sort(key=lambda e: (order[e.status], e.source, e.heading_path))
     return statuses, old_status
@@ -135,7 +149,11 @@ def doc_changes(dataset: str, store=None) -> DocChanges:
         raise UserError("error.not_found", what="docs", name=docs)
     slices, _files = slice_docset(folder, budget)
     items = list(view.items.values())
-    statuses, old_status = compare_slices(items, slices)
+    # Tried slices count as planned too: a dataset from before the engine kept its plan knows only those.
+    done = {_unit_slice(e.get("unit")) for e in view.events if e.get("type") == UNIT_DONE}
+    tried = done | {_unit_slice(e.get("unit")) for e in view.events if e.get("type") == UNIT_FAILED}
+    planned = set(view.meta.get(PLANNED_SLICES) or ()) | tried
+    statuses, old_status = compare_slices(items, slices, planned, done)
     changes = DocChanges(dataset=name, docs=docs, slices=statuses)
     for item in items:
         status = old_status.get(_slice_of(item) or "")
@@ -170,14 +188,21 @@ def retire_outdated(dataset: str, store=None) -> tuple[DocChanges, dict | None]:
 
 
 def changes_summary(changes: DocChanges, lang: str | None = None) -> str:
-    """One line: how many slices are unchanged, changed, new and gone, and what an update does."""
+    """One line: how many slices are unchanged, changed, new and gone, which ones an earlier run left
+    without items, and what an update does."""
     from tools.core.i18n import t
 
     counts = changes.counts()
     line = t("docsync.summary", lang, docs=changes.docs, name=changes.dataset, **counts)
+    pending = " " + t("docsync.pending", lang, count=counts["pending"]) if counts["pending"] else ""
     if not changes.has_changes:
-        return line + " " + t("docsync.up_to_date", lang)
-    line += " " + t("docsync.update_does", lang, retire=len(changes.retire), generate=counts["changed"] + counts["new"])
+        return line + (pending or " " + t("docsync.up_to_date", lang))
+    line += pending
+    if counts["pending"]:
+        line += " " + t("docsync.update_does_pending", lang, retire=len(changes.retire), generate=counts["changed"] + counts["new"],
+                        pending=counts["pending"])
+    else:
+        line += " " + t("docsync.update_does", lang, retire=len(changes.retire), generate=counts["changed"] + counts["new"])
     if changes.kept_edited:
         line += " " + t("docsync.kept_edited", lang, count=len(changes.kept_edited))
     return line

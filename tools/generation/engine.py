@@ -47,6 +47,7 @@ from tools.docs.slicing import DEFAULT_MAX_TOKENS
 
 UNIT_DONE = "unit_done"
 UNIT_FAILED = "unit_failed"
+PLANNED_SLICES = "planned_slices"  # dataset meta: ids of every slice a run into the dataset planned
 ORIGIN = "generated"
 # Failures listed one by one in the stored summary; beyond that they are only counted.
 MAX_LISTED_FAILURES = 200
@@ -742,6 +743,12 @@ class GenerationRun(UnitRunner):
                 "generated_from": {"docs": prepared.docs, "max_slice_tokens": self.settings.max_slice_tokens},
             }, exist_ok=True)
         view = store.load(prepared.dataset)
+        # Kept with the slices of earlier runs, before any work: a slice a cancelled or killed run did not
+        # reach is "not generated yet" to tools.generation.docsync, not a new part of the docs.
+        planned = set(view.meta.get(PLANNED_SLICES) or ())
+        wanted = {unit.slice.slice_id for unit in units}
+        if not wanted <= planned:
+            store.set_meta(prepared.dataset, **{PLANNED_SLICES: sorted(planned | wanted)})
         done = {event.get("unit") for event in view.events if event.get("type") == UNIT_DONE}
         items_by_unit: Counter[str] = Counter()
         for item in view.items.values():

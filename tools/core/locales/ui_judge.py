@@ -15,6 +15,7 @@ STRINGS = {
     "jtab.concurrency": _s("并发数", "Concurrency"),
     "jtab.start": _s("开始评分", "Score the dataset"),
     "jtab.stop": _s("停止评分", "Stop scoring"),
+    "jtab.progress": _s("评分进度", "Scoring progress"),
     "jtab.nothing_running": _s("这个数据集没有正在进行的评分。", "No scoring runs for this dataset."),
     "jtab.head": _s("**评分 {name}:{status}**(模型 `{model}`,模板 `{template}`)",
                     "**Scoring {name}: {status}** (model `{model}`, template `{template}`)"),
