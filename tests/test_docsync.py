@@ -178,7 +178,7 @@ def test_slices_a_cancelled_run_did_not_reach_are_not_new(workdir):
 
         changes = doc_changes("mini-ds")
         counts = changes.counts()
-        assert counts == {"unchanged": 1, "changed": 0, "new": 0, "pending": 3, "gone": 0}, counts
+        assert counts == {"unchanged": 1, "changed": 0, "new": 0, "pending": 3, "gone": 0, "control": 0}, counts
         assert changes.has_changes is False and changes.retire == []
         summary = changes_summary(changes, "en")
         assert "0 new" in summary and "3 more slices are not generated yet" in summary and "nothing to update" not in summary
@@ -195,3 +195,23 @@ def test_slices_a_cancelled_run_did_not_reach_are_not_new(workdir):
         generate(server)
         counts = doc_changes("mini-ds").counts()
         assert counts["pending"] == 0 and counts["new"] == 0 and counts["unchanged"] == 5, counts
+
+
+def test_slices_an_exam_holds_out_as_controls_are_not_new(workdir):
+    """Generation skips an exam's control sections on purpose: they are reported as such, not as new slices
+    an update would generate (the page counted them new after every run)."""
+    from tests.fixtures_train import load_facts
+    from tools.generation.exams import exam_store
+    from train.exam import build_facts_exam
+
+    write_docs(workdir.docs, DOCS)
+    exam = build_facts_exam(load_facts()[:2], name="ctl").model_copy(update={"docset": "mini", "control_sections": ["retries.md"]})
+    exam_store().save_new_version(exam)
+    with OpenAITestServer() as server:
+        generate(server)
+    changes = doc_changes("mini-ds")
+    assert changes.counts()["control"] == 1 and changes.counts()["new"] == 0 and not changes.has_changes, changes.counts()
+    summary = changes_summary(changes, "en")
+    assert "nothing to update" in summary or "up to date" in summary, summary
+    assert "1 slices are in exams' control sections" in summary
+    assert [row[:2] for row in changes_rows(changes, "zh")] == [["对照章节(不生成)", "retries.md"]]

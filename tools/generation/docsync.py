@@ -11,7 +11,9 @@ the dataset's budget therefore tells, for each slice:
   pending    a slice a run planned (the engine keeps their ids in the dataset's meta) that has no item:
              the run was cancelled, killed or failed before it; not a change of the docs, and
              starting the run again generates it;
-  gone       its id is gone and so is every slice of its file under its heading path.
+  gone       its id is gone and so is every slice of its file under its heading path;
+  control    a slice without items in a section an exam on the doc set holds out as a control
+             (`exam create --control-section`): generation skips it on purpose, so it is not new.
 
 A slice whose unit finished without a new item (every pair a duplicate) stands as unchanged: a resume
 skips it too.
@@ -32,7 +34,7 @@ from schema.dataset import first_exchange
 from tools.core.errors import UserError
 from tools.generation.engine import PLANNED_SLICES, UNIT_DONE, UNIT_FAILED
 
-STATUSES = ("unchanged", "changed", "new", "pending", "gone")
+STATUSES = ("unchanged", "changed", "new", "pending", "gone", "control")
 SYNC_VERSION_KIND = "docs_sync"
 
 
@@ -77,10 +79,11 @@ def _slice_of(item: dict) -> str | None:
     return _unit_slice((item.get("provenance") or {}).get("unit"))
 
 
-def compare_slices(items: list[dict], slices: list, planned=(), done=()) -> tuple[list[SliceStatus], dict[str, str]]:
+def compare_slices(items: list[dict], slices: list, planned=(), done=(), held_out=()) -> tuple[list[SliceStatus], dict[str, str]]:
     """Each slice's status (see the module's docstring) and, per old slice id that changed or is gone,
     that status. `items`: the dataset's items; `slices`: the doc set's DocumentSlices now; `planned`: ids
-    of the slices runs planned or tried; `done`: ids of the slices with a finished unit."""
+    of the slices runs planned or tried; `done`: ids of the slices with a finished unit; `held_out`: ids of
+    the slices in exams' control sections."""
     old: dict[str, dict] = {}  # old slice id -> {source, heading_path, items}
     for item in items:
         slice_id = _slice_of(item)
@@ -122,11 +125,24 @@ def compare_slices(items: list[dict], slices: list, planned=(), done=()) -> tupl
             changed_seen.add(place)
         elif place in changed_seen:
             statuses.append(SliceStatus("changed", s.source, place[1], s.slice_id, 0))
+        elif s.slice_id in held_out and s.slice_id not in planned:
+            statuses.append(SliceStatus("control", s.source, place[1], s.slice_id, 0))
         else:
             statuses.append(SliceStatus("pending" if s.slice_id in planned else "new", s.source, place[1], s.slice_id, 0))
     order = {status: index for index, status in enumerate(STATUSES)}
     statuses.sort(key=lambda e: (order[e.status], e.source, e.heading_path))
     return statuses, old_status
+
+
+def held_out_slices(docs: str, slices: list) -> set[str]:
+    """Ids of the slices of `docs` inside a section some exam on it holds out as a control."""
+    from schema.exam import in_sections, section_label
+    from tools.generation.exams import exam_store
+
+    sections = list(exam_store().control_sections(docs))
+    if not sections:
+        return set()
+    return {s.slice_id for s in slices if in_sections(section_label(s.source, s.heading_path), sections)}
 
 
 def doc_changes(dataset: str, store=None) -> DocChanges:
@@ -153,7 +169,7 @@ def doc_changes(dataset: str, store=None) -> DocChanges:
     done = {_unit_slice(e.get("unit")) for e in view.events if e.get("type") == UNIT_DONE}
     tried = done | {_unit_slice(e.get("unit")) for e in view.events if e.get("type") == UNIT_FAILED}
     planned = set(view.meta.get(PLANNED_SLICES) or ()) | tried
-    statuses, old_status = compare_slices(items, slices, planned, done)
+    statuses, old_status = compare_slices(items, slices, planned, done, held_out_slices(docs, slices))
     changes = DocChanges(dataset=name, docs=docs, slices=statuses)
     for item in items:
         status = old_status.get(_slice_of(item) or "")
@@ -195,8 +211,10 @@ def changes_summary(changes: DocChanges, lang: str | None = None) -> str:
     counts = changes.counts()
     line = t("docsync.summary", lang, docs=changes.docs, name=changes.dataset, **counts)
     pending = " " + t("docsync.pending", lang, count=counts["pending"]) if counts["pending"] else ""
+    held_out = " " + t("docsync.control", lang, count=counts["control"]) if counts["control"] else ""
     if not changes.has_changes:
-        return line + (pending or " " + t("docsync.up_to_date", lang))
+        return line + (pending or " " + t("docsync.up_to_date", lang)) + held_out
+    line += held_out
     line += pending
     if counts["pending"]:
         line += " " + t("docsync.update_does_pending", lang, retire=len(changes.retire), generate=counts["changed"] + counts["new"],

@@ -9,6 +9,11 @@ STRINGS = {
     "docsync.status.new": _s("新增", "new"),
     "docsync.status.gone": _s("已删除", "gone"),
     "docsync.status.pending": _s("尚未生成", "not generated yet"),
+    "docsync.status.control": _s("对照章节(不生成)", "control section (not generated)"),
+    "docsync.control": _s(
+        "{count} 个切片属于试卷的对照章节:生成时有意跳过,用来检验没训练过的内容。",
+        "{count} slices are in exams' control sections: generation skips them on purpose, to measure what was not trained.",
+    ),
     "docsync.summary": _s(
         "文档集 {docs} 与数据集 {name} 上次生成时相比:{unchanged} 个切片未变,{changed} 个已变更,{new} 个新增,{gone} 个已删除。",
         "Doc set {docs} since dataset {name} was generated: {unchanged} slices unchanged, {changed} changed, {new} new, {gone} gone.",
