@@ -79,12 +79,17 @@ def test_choices_and_docset_preview(server):
         generate_tab.load_docset("en", "tidewater", 5)
 
 
-def test_template_variables_and_provider_limit(server):
+def test_template_variables_and_provider_limit(server, monkeypatch):
     table = generate_tab.template_changed("en", "default-en", [["project_name", "Kept"]])
     assert table["value"] == [["project_name", "Kept"]]
+    said = []
+    monkeypatch.setattr(gr, "Info", said.append)
     info, concurrency = generate_tab.provider_changed("en", "local", 100)
     assert "max concurrency 4" in info and "prices in 1" in info
     assert concurrency["value"] == 4 and concurrency["maximum"] == 4
+    assert said == []  # a page load or refresh lowers it without a message
+    generate_tab.provider_changed("en", "local", 100, announce=True)  # the user picked the provider
+    assert said == ["Concurrency 100 is above the limit of provider local; using 4."]
 
 
 def test_start_watch_and_resume(server):

@@ -247,8 +247,10 @@ def template_changed(lang: str, template, variables):
 
 
 @user_errors
-def provider_changed(lang: str, provider, concurrency):
-    """Show the provider's limits and keep the concurrency within its maximum."""
+def provider_changed(lang: str, provider, concurrency, announce: bool = False):
+    """Show the provider's limits and keep the concurrency within its maximum; with `announce` (the user
+    picked the provider) say so when it was lowered. Not on a page load or a refresh: a message before the
+    user has done anything is a surprise."""
     if not provider:
         return t("generate.no_providers", lang), gr.update()
     record = global_var.providers().get(provider)
@@ -260,7 +262,7 @@ def provider_changed(lang: str, provider, concurrency):
         wanted = int(concurrency)
     except (TypeError, ValueError):
         wanted = record.max_concurrency
-    if wanted > record.max_concurrency:
+    if wanted > record.max_concurrency and announce:
         gr.Info(t("generate.concurrency_clamped", lang, requested=wanted, limit=record.max_concurrency, provider=record.name))
     return info, gr.update(value=max(1, min(wanted, record.max_concurrency)), maximum=record.max_concurrency)
 
@@ -438,6 +440,8 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     slices_table.select(show_slice, [lang_state, docs, max_slice_tokens], slice_text)
     template.change(template_changed, [lang_state, template, variables], variables)
     provider.change(provider_changed, [lang_state, provider, concurrency], [provider_info, concurrency])
+    provider.input(provider_changed, [lang_state, provider, concurrency, gr.State(True)], [provider_info, concurrency],
+                   show_progress="hidden")
     L.on_switch(relabel_docset, [docs, max_slice_tokens], [files_table, slice_summary, slices_table])
     template_chosen = gr.State(False)  # the user picked the template (else it follows the page's language)
     template.input(lambda: True, None, template_chosen, queue=False, show_progress="hidden")
