@@ -188,7 +188,8 @@ def test_the_first_run_checklist_stays_until_a_tuned_model_has_answered_in_chat(
     (run / "status.json").write_text(json.dumps({"state": "completed"}), encoding="utf-8")
     (run / "adapter" / "adapter_config.json").write_text("{}", encoding="utf-8")
     visible, text, demo = shown("zh")
-    assert visible and not demo and "已完成 4/5" in text and "→ 在「模型推理」" in text
+    # Once begun, one line: the count and the next step.
+    assert visible and not demo and text.startswith("**第一次使用:已完成 4/5 步。** 下一步(5):在「模型推理」") and "\n" not in text
     # A chat with the base model alone, or one where the tuned model has not answered, does not count.
     chat_store().save(ChatRecord(messages=[ChatMessage(role="user", content="q"), ChatMessage(role="assistant", content="a")]))
     chat_store().save(ChatRecord(adapter="r1", messages=[ChatMessage(role="user", content="q")]))

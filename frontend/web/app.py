@@ -116,9 +116,8 @@ def build_app(lang: str = "zh") -> gr.Blocks:
         panel_visible, checklist_text, demo_visible = checklist_update(lang)
         with gr.Column(visible=panel_visible["visible"], elem_id="app-first-run-panel") as first_run:
             checklist = gr.Markdown(checklist_text, elem_id="app-first-run")
-            with gr.Row():
-                first_demo = L(gr.Button, "mtab.demo_build", size="sm", scale=0, min_width=260, elem_id="app-first-run-demo",
-                               visible=demo_visible["visible"])
+            with gr.Row(visible=demo_visible["visible"]) as demo_row:
+                first_demo = L(gr.Button, "mtab.demo_build", size="sm", scale=0, min_width=260, elem_id="app-first-run-demo")
                 # A height of its own: the build's progress bar is drawn inside this box, and an empty
                 # Markdown is zero pixels high (the bar was invisible for the whole build).
                 first_demo_status = L.transient(gr.Markdown(min_height=PROGRESS_BOX_PX, elem_id="app-first-run-demo-status"))
@@ -141,7 +140,7 @@ def build_app(lang: str = "zh") -> gr.Blocks:
             app.load(loader, inputs, outputs, js=stored_language_inputs_js(lang) if inputs and inputs[0] is lang_state else None)
         for handler, inputs, outputs, js in L.page_loads:
             app.load(handler, inputs, outputs, js=js)
-        checklist_outputs = [first_run, checklist, first_demo]
+        checklist_outputs = [first_run, checklist, demo_row]
         app.load(checklist_update, [lang_state], checklist_outputs, js=stored_language_inputs_js(lang))
         first_demo.click(build_first_demo_model, [lang_state], [first_demo_status, first_demo], concurrency_limit=1,
                          concurrency_id="model_device", show_progress_on=first_demo_status)

@@ -51,8 +51,13 @@ def steps_done() -> dict[str, bool]:
 
 
 def checklist_markdown(lang: str, done: dict[str, bool]) -> str:
-    """The list, each step ticked or open, an arrow at the next one to do."""
+    """The list, each step ticked or open, an arrow at the next one to do. Once a step is done, one line:
+    the count and the next step (the whole list stood above every tab for the rest of the first hour and
+    pushed Fine-tuning's Start button out of a 900-pixel window)."""
     following = next((step for step in STEPS if not done[step]), None)
+    if any(done.values()) and following is not None:
+        return t("first.compact", lang, done=sum(done.values()), total=len(STEPS), number=STEPS.index(following) + 1,
+                 step=t(f"first.step.{following}", lang))
     lines = [t("first.title", lang, done=sum(done.values()), total=len(STEPS))]
     for number, step in enumerate(STEPS, 1):
         text = t(f"first.step.{step}", lang)
@@ -67,7 +72,7 @@ def checklist_markdown(lang: str, done: dict[str, bool]) -> str:
 
 
 def checklist_update(lang: str):
-    """(panel visibility, the list, the demo-model button's visibility): the panel stays until a tuned model
-    has answered in Chat; the demo button shows while there is no model."""
+    """(panel visibility, the list, the demo-model row's visibility): the panel stays until a tuned model
+    has answered in Chat; the demo button and its progress box show while there is no model."""
     done = steps_done()
     return gr.update(visible=not all(done.values())), checklist_markdown(lang, done), gr.update(visible=not done["model"])

@@ -11,6 +11,8 @@ STRINGS = {
     "first.title": _s("**第一次使用?从文档到微调模型的五步**(已完成 {done}/{total};最后一步完成后这份清单会消失)",
                       "**First time here? Five steps from docs to a tuned model** ({done} of {total} done; this list goes "
                       "once the last one is done)"),
+    "first.compact": _s("**第一次使用:已完成 {done}/{total} 步。** 下一步({number}):{step}",
+                        "**First steps: {done} of {total} done.** Next ({number}): {step}"),
     "first.step.provider": _s(
         "在「设置」添加一个 API 服务(DeepSeek、OpenAI 或本地 vLLM/Ollama);没有 API:先在「模型管理」加载本地模型,"
         "再在「设置」点「将本工作台已加载的模型添加为服务」。",
