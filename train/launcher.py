@@ -48,6 +48,7 @@ from train.runs import (
     STOP_FILE,
     TENSORBOARD_DIR,
     WORKER_LOG,
+    item_chars,
     latest_checkpoint,
     load_items,
     mark_failed,
@@ -216,11 +217,13 @@ def select_items(config: TrainConfig) -> tuple[list[dict], list[dict]]:
 
 
 def plan_training(config: TrainConfig) -> dict:
-    """The step plan shown before training: items, steps per epoch, total optimizer steps (all processes)."""
+    """The step plan shown before training: items, steps per epoch, total optimizer steps (all processes),
+    and each train item's size in characters (`item_chars`, what a time estimate scales)."""
     config.validate()
     train_items, eval_items = select_items(config)
     plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
     plan["eval_items"] = len(eval_items)
+    plan["item_chars"] = [item_chars(item) for item in train_items]
     return plan
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import global_var
 from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text
+from train.config import TrainConfig
 
 LOG_FILE = "trainer_log.jsonl"
 STATUS_FILE = "status.json"
@@ -83,6 +85,11 @@ def list_runs() -> list[dict]:
             "has_adapter": (folder / ADAPTER_DIR / "adapter_config.json").exists(),
         })
     return sorted(runs, key=lambda r: r["started"], reverse=True)
+
+
+def run_config(run: str) -> TrainConfig:
+    """The settings run `run` trains with, as its config.json keeps them."""
+    return TrainConfig.from_dict(read_json(require_run(run) / CONFIG_FILE))
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -258,3 +265,61 @@ def delete_run(run: str) -> None:
     if loaded is not None and getattr(loaded, "adapter_run", None) == run:
         raise UserError("error.run_delete_loaded", run=run)
     remove_folder(folder)
+
+
+# ---------------------------------------------------------------- measured speed and time estimates
+
+
+def item_chars(item: dict) -> int:
+    """Characters of an item's messages: the size a measured tokens-per-character ratio scales."""
+    return sum(len(str(message.get("content") or "")) for message in item.get("messages", []))
+
+
+@dataclass(frozen=True)
+class MeasuredSpeed:
+    """How fast an earlier run trained, in measures that carry over to another plan on the same base model."""
+
+    run: str
+    tokens_per_s: float  # over its logged steps, the evaluations between them included
+    tokens_per_char: float  # the base model's tokens (chat template included) per character of the run's items
+    startup_s: float | None  # the worker's start-up (imports, model load, tokenization), known once the run finished
+
+
+def run_speed(folder: Path) -> MeasuredSpeed | None:
+    """The speed the run in `folder` measured, from its trainer log; None before its first logged step."""
+    if read_json(folder / CONFIG_FILE).get("general_mix"):
+        return None  # it trained on items that data/train.jsonl does not hold: its tokens per character would be off
+    records = [r for r in read_json_lines(folder / LOG_FILE) if r.get("tokens_seen") and r.get("tokens_per_s")]
+    # Each record's rate is over the tokens since the record before it: the time of that stretch is tokens / rate.
+    tokens = seconds = 0.0
+    previous = 0
+    for record in records:
+        stretch = record["tokens_seen"] - previous
+        previous = record["tokens_seen"]
+        if stretch > 0:
+            tokens += stretch
+            seconds += stretch / record["tokens_per_s"]
+    chars = sum(item_chars(item) for item in load_items(folder / "data" / "train.jsonl"))
+    epochs = float(records[-1].get("epoch") or 0) if records else 0.0
+    if not (tokens and seconds and chars and epochs > 0):
+        return None
+    startup = read_json(folder / METRICS_FILE).get("worker_startup_s")
+    return MeasuredSpeed(folder.name, tokens / seconds, records[-1]["tokens_seen"] / (chars * epochs),
+                         float(startup) if isinstance(startup, (int, float)) else None)
+
+
+def measured_speed(model: str) -> MeasuredSpeed | None:
+    """The speed of the newest run on base model `model` that logged one, or None when none did."""
+    for entry in list_runs():
+        if entry["model"] == model and (speed := run_speed(run_dir(entry["run"]))) is not None:
+            return speed
+    return None
+
+
+def estimate_training_time(item_sizes: list[int], epochs: float, max_length: int, speed: MeasuredSpeed) -> dict:
+    """A plan's wall time at a measured speed: its tokens (each item's characters x the tokens per character,
+    at most max_length, times the epochs) over the measured tokens per second, plus the measured start-up.
+    Returns {tokens, training_s, startup_s, total_s}."""
+    tokens = epochs * sum(min(float(max_length), chars * speed.tokens_per_char) for chars in item_sizes)
+    training = tokens / speed.tokens_per_s
+    return {"tokens": round(tokens), "training_s": training, "startup_s": speed.startup_s, "total_s": training + (speed.startup_s or 0.0)}

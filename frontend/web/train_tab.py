@@ -11,7 +11,7 @@ from typing import Callable
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, reloaded_choices, user_errors
+from frontend.web.common import Localizer, progress_bar, reloaded_choices, user_errors
 from frontend.web.models_tab import suggest_length
 from frontend.web.runs_panel import PALETTE, build_runs_panel
 from frontend.web.server import TENSORBOARD_PREFIX
@@ -29,8 +29,28 @@ GROUPS = [
     ("ttab.group.devices", ["nproc", "gpus", "deepspeed", "nnodes", "node_rank", "master_addr", "master_port"]),
 ]
 FIELD_NAMES = [name for _, names in GROUPS for name in names]
+# The settings the form shows, in the order the handlers take them: what, on what, then every group's. The
+# run's name is not a setting: a form filled from a run leaves it empty (the status panel names the run).
+FORM_FIELDS = ("model", "dataset", *FIELD_NAMES)
 ESSENTIAL_FIELDS = ("max_length",)  # shown at the top with model, dataset and run name
 POLL_SECONDS = 2.0
+# TensorBoard's page fetches new points only with its "Reload data" setting on, which is off until a user
+# turns it on, and kept in the browser's localStorage (the frame is served from the page's own address, so
+# this page can set it). Turned on once per browser, before a frame loads, so a run's curves grow by
+# themselves (every 30 s, TensorBoard's shortest period); a later choice in TensorBoard's settings stays.
+TENSORBOARD_SETTINGS_KEY = "_tb_global_settings"
+TENSORBOARD_AUTO_RELOAD_JS = f"""
+try {{
+  if (!localStorage.getItem("workbench.tensorboard_auto_reload")) {{
+    const settings = JSON.parse(localStorage.getItem("{TENSORBOARD_SETTINGS_KEY}") || "{{}}");
+    settings.autoReload = true;
+    localStorage.setItem("{TENSORBOARD_SETTINGS_KEY}", JSON.stringify(settings));
+    localStorage.setItem("workbench.tensorboard_auto_reload", "1");
+  }}
+}} catch (error) {{
+  console.warn("TensorBoard auto-reload not set:", error);  // storage blocked: TensorBoard reloads by its button
+}}
+"""
 SERIES = ("train", "eval")  # the loss plot's lines, in legend order
 
 
@@ -55,6 +75,57 @@ def config_from_inputs(model, dataset, run_name, values) -> TrainConfig:
     return TrainConfig(model=(model or "").strip(), dataset=dataset or "", run_name=(run_name or "").strip(), **fields).validate()
 
 
+def form_values(config: TrainConfig) -> list:
+    """The form's values (FORM_FIELDS order) that show `config`: a reloaded page shows the running run's settings."""
+    saved = config.to_dict()
+    return [saved[name] for name in FORM_FIELDS]
+
+
+def span_text(seconds: float, lang: str) -> str:
+    """A duration as a person reads it: 0.18 s, 4.2 s, 40 s, 12 min, 1 h 5 min."""
+    if seconds < 1:
+        return t("ttab.span.s", lang, n=f"{seconds:.2f}")
+    if seconds < 10:
+        return t("ttab.span.s", lang, n=f"{seconds:.1f}")
+    if seconds < 90:
+        return t("ttab.span.s", lang, n=round(seconds))
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return t("ttab.span.min", lang, n=minutes)
+    return t("ttab.span.h_min", lang, h=minutes // 60, m=minutes % 60)
+
+
+def live_time_left(status: dict) -> dict | None:
+    """While a run trains: the time per step so far (the trainer's own estimate at its last logged step, which
+    is elapsed / steps) × the steps still to go. {per_step, remaining, left}, or None before the first step."""
+    from train.runs import RUNNING_STATES
+
+    if status.get("state") not in RUNNING_STATES:
+        return None
+    record = next((r for r in reversed(status.get("log") or []) if isinstance(r.get("eta_s"), (int, float))), None)
+    total = status.get("total_steps") or 0
+    if record is None or not total:
+        return None
+    to_go_then = total - int(record.get("step") or 0)
+    if to_go_then <= 0:
+        return None
+    per_step = float(record["eta_s"]) / to_go_then
+    remaining = max(0, total - int(status.get("step") or 0))
+    return {"per_step": per_step, "remaining": remaining, "left": per_step * remaining}
+
+
+def progress_lines(lang: str, status: dict) -> list[str]:
+    """The panel's first lines: a bar of step / total steps and, while the run trains, the time left."""
+    from train.runs import RUNNING_STATES
+
+    lines = [progress_bar(status.get("step") or 0, status.get("total_steps") or 0, t("ttab.progress_label", lang)), ""]
+    if status.get("state") in RUNNING_STATES:
+        left = live_time_left(status)
+        lines += [t("ttab.time_left", lang, left=span_text(left["left"], lang), per_step=span_text(left["per_step"], lang),
+                    remaining=left["remaining"]) if left else t("ttab.time_left_later", lang), ""]
+    return lines
+
+
 def status_markdown(lang: str, status: dict | None) -> str:
     if not status:
         return t("ttab.idle", lang)
@@ -62,13 +133,15 @@ def status_markdown(lang: str, status: dict | None) -> str:
         return pattern.format(value) if isinstance(value, (int, float)) else "-"
     state_key = f"ttab.state.{status['state']}"
     state_label = t(state_key, lang) if state_key in STRINGS else status["state"]
+    eta = status.get("eta_s")
     lines = [
+        *progress_lines(lang, status),
         f"**{t('ttab.run', lang)}:** `{status['run']}` — **{state_label}**",
         "",
         f"| {t('ttab.col.step', lang)} | {t('ttab.col.loss', lang)} | {t('ttab.col.eval_loss', lang)} | {t('ttab.col.ppl', lang)} | {t('ttab.col.lr', lang)} | {t('ttab.col.tps', lang)} | {t('ttab.col.eta', lang)} |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| {status['step']}/{status['total_steps']} ({status['percent']:.0f}%) | {fmt(status.get('loss'), '{:.4f}')} | {fmt(status.get('eval_loss'), '{:.4f}')} "
-        f"| {fmt(status.get('eval_perplexity'), '{:.2f}')} | {fmt(status.get('learning_rate'), '{:.2e}')} | {fmt(status.get('tokens_per_s'), '{:.0f}')} | {fmt(status.get('eta_s'), '{:.0f} s')} |",
+        f"| {fmt(status.get('eval_perplexity'), '{:.2f}')} | {fmt(status.get('learning_rate'), '{:.2e}')} | {fmt(status.get('tokens_per_s'), '{:.0f}')} | {span_text(eta, lang) if isinstance(eta, (int, float)) else '-'} |",
     ]
     if status.get("early_stopped"):
         lines += ["", t("ttab.early_stopped", lang, checkpoint=status.get("best_checkpoint") or "-")]
@@ -125,20 +198,62 @@ def _run_choices() -> list[str]:
 
 
 @user_errors
-def refresh(lang: str, model, dataset, watched):
+def refresh(lang: str, model, dataset, watched, filled=None):
     """Lists when the tab opens; re-attach to the running job so a reloaded page follows it, also one
-    started before the workbench was restarted or from a terminal."""
+    started before the workbench was restarted or from a terminal. A page that begins to follow a running
+    run shows that run's settings in the form (its defaults said something else than what runs).
+
+    Returns (model, dataset, runs, watched run, *FIELD_NAMES' inputs, the settings the form was filled with)."""
     from train.launcher import attach_running_runs
     from train.loading import list_local_models
+    from train.runs import run_config
 
     attach_running_runs()
     job = global_var.current_training()
+    shown = None  # the running run's settings, when this page begins to follow it
+    followed = watched
     if job is not None and job.is_running():
+        if watched != job.run_name:
+            try:
+                shown = form_values(run_config(job.run_name))
+            except UserError:  # its folder is gone: the page follows it without its settings
+                shown = None
         watched = job.run_name
     models = list_local_models()
-    model_update = gr.update(choices=models, value=model if model else (models[0] if models else None))
     datasets = global_var.datasets().names()
-    return model_update, reloaded_choices(datasets, dataset, empty_allowed=False), reloaded_choices(_run_choices(), watched), watched
+    if shown is not None:
+        model, dataset = shown[0], shown[1]
+        model_update = gr.update(choices=models, value=model)
+        dataset_update = gr.update(choices=datasets, value=dataset)
+        fields = shown[2:]  # FIELD_NAMES' values
+    else:
+        model_update = gr.update(choices=models, value=model if model else (models[0] if models else None))
+        dataset_update = reloaded_choices(datasets, dataset, empty_allowed=False)
+        fields = [gr.skip()] * len(FIELD_NAMES)
+    runs_update = reloaded_choices(_run_choices(), watched)
+    if watched != followed:  # a page that begins to follow a run shows it picked under Runs (Resume, TensorBoard use it)
+        runs_update["value"] = watched
+    return model_update, dataset_update, runs_update, watched, *fields, shown if shown is not None else filled
+
+
+def shows_run_settings(filled, model, dataset, values) -> bool:
+    """Does the form still show exactly the settings it was filled with from a running run? Then the
+    suggestions for a new plan (eval/save steps, max length) leave it as it is: they would change what
+    the page says the run trains with."""
+    return bool(filled) and list(filled) == [model, dataset, *values]
+
+
+def suggest_steps_unless_filled(lang: str, suggested, filled, model, dataset, run_name, *values):
+    if shows_run_settings(filled, model, dataset, values):
+        return gr.skip(), gr.skip(), suggested
+    return suggest_steps(lang, suggested, model, dataset, run_name, *values)
+
+
+def suggest_length_unless_filled(filled, model, dataset, *values):
+    if shows_run_settings(filled, model, dataset, values):
+        return gr.skip()
+    fields = dict(zip(FIELD_NAMES, values))
+    return suggest_length(model, fields["max_length"], fields["rope_scaling"])
 
 
 @user_errors
@@ -161,7 +276,21 @@ def show_plan(lang: str, model, dataset, run_name, *values):
     native = local_native_context(model)
     if native and config.max_length > native and not config.rope_scaling:
         text += "\n\n" + t("ttab.plan_over_native", lang, length=config.max_length, native=native)
-    return text
+    return text + "\n\n" + plan_estimate(lang, config, plan)
+
+
+def plan_estimate(lang: str, config: TrainConfig, plan: dict) -> str:
+    """The plan's wall time at the speed the newest earlier run on the same base model measured; without
+    one, that the estimate comes once the first steps are done (no figure is made up)."""
+    from train.runs import estimate_training_time, measured_speed
+
+    speed = measured_speed(config.model)
+    if speed is None:
+        return t("ttab.plan_estimate_later", lang)
+    estimate = estimate_training_time(plan["item_chars"], plan["epochs"], config.max_length, speed)
+    startup = t("ttab.plan_estimate_startup", lang, startup=span_text(estimate["startup_s"], lang)) if estimate["startup_s"] else ""
+    return t("ttab.plan_estimate", lang, total=span_text(estimate["total_s"], lang), tokens=f"{estimate['tokens']:,}",
+             tps=f"{speed.tokens_per_s:,.0f}", run=speed.run, startup=startup)
 
 
 CHECKS_PER_RUN = 4  # a short run is evaluated (and checkpointed) about this often
@@ -437,6 +566,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     lang = L.lang
     specs = TrainConfig.field_help()
     watched_run = gr.State(None)  # the run this browser session follows
+    filled = gr.State(None)  # the running run's settings the form was filled with (refresh), FORM_FIELDS order
     L(gr.Markdown, "ttab.title")
     with gr.Row():
         with gr.Column(scale=2):
@@ -477,7 +607,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 L(gr.Markdown, "etab.samples_note")
                 samples = gr.Dataframe(value=samples_frame(lang, None), interactive=False, wrap=True, elem_id="train-samples",
                                        column_widths=["9%", "29%", "31%", "31%"])
-    tensorboard = gr.HTML(elem_id="train-tensorboard")  # the page's whole width
+    tensorboard = gr.HTML(elem_id="train-tensorboard", js_on_load=TENSORBOARD_AUTO_RELOAD_JS)  # the page's whole width
     with gr.Accordion(t("etab.section", lang), open=False, elem_id="eval-section") as eval_box:
         L.register(eval_box, label="etab.section")
         L(gr.Markdown, "etab.note")
@@ -508,17 +638,18 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     suggested_steps = gr.State(None)  # the eval/save steps this page last suggested (suggest_steps)
     # Opening the tab refreshes the lists and the step plan (a split made in Dataset management
     # since changes the train/eval counts).
-    tab.select(refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]).then(
-        show_plan, plan_inputs, plan, show_progress="hidden")
+    refresh_inputs = [lang_state, model, dataset, watched_run, filled]
+    refresh_outputs = [model, dataset, runs, watched_run, *inputs, filled]
+    tab.select(refresh, refresh_inputs, refresh_outputs).then(show_plan, plan_inputs, plan, show_progress="hidden")
     field = {name: inputs[FIELD_NAMES.index(name)] for name in FIELD_NAMES}
     for component in [model, dataset, *[field[n] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio",
                                                            "seed", "max_length", "rope_scaling")]]:
         component.change(show_plan, plan_inputs, plan, show_progress="hidden")
     for component in [model, dataset, *[field[n] for n in ("epochs", "max_steps", "batch_size", "grad_accum")]]:
-        component.change(suggest_steps, [lang_state, suggested_steps, model, dataset, run_name, *inputs],
+        component.change(suggest_steps_unless_filled, [lang_state, suggested_steps, filled, model, dataset, run_name, *inputs],
                          [field["eval_steps"], field["save_steps"], suggested_steps], show_progress="hidden")
     # The model's own context caps the suggested max length (the demo model: 1,024 against the default 2,048).
-    model.change(suggest_length, [model, field["max_length"], field["rope_scaling"]], field["max_length"], show_progress="hidden")
+    model.change(suggest_length_unless_filled, [filled, model, dataset, *inputs], field["max_length"], show_progress="hidden")
     start_button.click(start, plan_inputs, [watched_run, runs, message, tensorboard])
     stop_button.click(stop, [lang_state], message)
     resume_button.click(resume, [lang_state, runs], [watched_run, message, tensorboard])
@@ -558,4 +689,4 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L.on_switch(relabel_tensorboard, [tensorboard], [tensorboard])
     L.on_switch(refresh_evaluation, [eval_run, eval_judge], [eval_run, eval_judge])
     L.on_switch(relabel_report, [eval_run], [eval_summary, eval_items, eval_paths])
-    return refresh, [lang_state, model, dataset, watched_run], [model, dataset, runs, watched_run]
+    return refresh, refresh_inputs, refresh_outputs

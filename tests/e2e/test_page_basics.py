@@ -95,3 +95,49 @@ def test_templates_demo_model_and_messages(start_workbench, new_page):
         expect(ui.el("chat-chatbot").locator("[data-testid=bot]")).to_have_count(1)
     finally:
         again.stop()
+
+
+def test_a_run_shows_its_progress_and_a_reloaded_page_its_settings(start_workbench, new_page):
+    """Fine-tuning in the first hour: before the first run the plan says when its time estimate comes (no figure);
+    a run shows a progress bar and the time left; a page reloaded while it runs shows the run's settings, not the
+    form's defaults nor the page's suggestions; TensorBoard's own data reload is on, so its curves grow."""
+    import json
+
+    from db.dataset_store import DatasetStore
+    from tests.fixtures_train import FACTS_DATASET, TINY, fact_messages, load_facts
+
+    def setup(workdir):
+        store = DatasetStore(workdir / "dataset")
+        store.create(FACTS_DATASET)
+        store.append_items(FACTS_DATASET, [(fact_messages(fact), {"origin": "test"}) for fact in load_facts()])
+
+    workbench = start_workbench("en", setup=setup)
+    ui = UI(new_page(viewport=(1400, 900))).open(workbench.url)
+    ui.tab("train")
+    ui.choose("train-model", TINY)
+    ui.choose("train-dataset", FACTS_DATASET)
+    expect(ui.textbox("train-max-length")).to_have_value("1024")  # the page's suggestion: the model's own context...
+    ui.fill("train-max-length", "2048")  # ...and the user's choice (the plan warns of it)
+    ui.expand("train-optim")
+    ui.fill("train-max-steps", "2000")
+    ui.fill("train-batch-size", "4")
+    plan = ui.expect_text("train-plan", "the progress panel gives the time left once the first steps are done")
+    assert not re.search(r"Estimated time:[^\d]*\d", plan), plan
+    ui.click("train-start")
+    status = ui.expect_text("train-status", re.compile(r"About .+ left \(.+ per step × \d+ steps to go\)"), timeout_ms=120_000)
+    bar = ui.el("train-status").locator("progress")
+    expect(bar).to_be_visible()
+    assert 0 < float(bar.get_attribute("value")) < 1, status
+    settings = json.loads(ui.page.evaluate("localStorage.getItem('_tb_global_settings')") or "{}")
+    assert settings.get("autoReload") is True, settings
+
+    ui.page.reload(wait_until="load")
+    ui.tab("train")
+    ui.expect_text("train-status", re.compile(r"\d+/2000"))
+    ui.expand("train-optim")
+    for elem_id, value in (("train-max-steps", "2000"), ("train-batch-size", "4"), ("train-max-length", "2048")):
+        expect(ui.textbox(elem_id)).to_have_value(value)
+    assert (ui.choice("train-model"), ui.choice("train-dataset")) == (TINY, FACTS_DATASET)
+    assert ui.choice("train-runs").startswith(f"{FACTS_DATASET}-"), "the followed run is picked under Runs"
+    ui.click("train-stop")
+    ui.expect_text("train-status", "stopped", timeout_ms=120_000)

@@ -102,6 +102,24 @@ STRINGS = {
         "**Plan:** {items} train items, {eval_items} eval items; batch {batch} × accumulation {accum} × processes {processes} = effective batch {effective}; "
         "{per_epoch} steps per epoch × {epochs} epochs = **{total} optimizer steps** (rounded up).",
     ),
+    "ttab.plan_estimate": _s(
+        "**预计用时:** 约 {total}(约 {tokens} token,按本基座模型的训练任务 `{run}` 实测的 {tps} token/秒{startup})。"
+        "批大小、批处理方式和设备不同,速度也会不同。",
+        "**Estimated time:** about {total} (about {tokens} tokens at {tps} tokens/s, as run `{run}` measured on this base model{startup}). "
+        "A different batch size, batching or device changes the speed.",
+    ),
+    "ttab.plan_estimate_startup": _s(",另加启动 {startup}", ", plus {startup} start-up"),
+    "ttab.plan_estimate_later": _s(
+        "**预计用时:** 该基座模型还没有实测过训练速度的训练任务;开始训练后,最初几步完成时进度面板会给出剩余时间。",
+        "**Estimated time:** no earlier run on this base model has measured its speed; the progress panel gives the time left "
+        "once the first steps are done.",
+    ),
+    "ttab.progress_label": _s("训练进度", "Training progress"),
+    "ttab.time_left": _s("预计还需 {left}(每步 {per_step} × 剩余 {remaining} 步)。", "About {left} left ({per_step} per step × {remaining} steps to go)."),
+    "ttab.time_left_later": _s("剩余时间在最初几步完成后给出。", "The time left is known once the first steps are done."),
+    "ttab.span.s": _s("{n} 秒", "{n} s"),
+    "ttab.span.min": _s("{n} 分钟", "{n} min"),
+    "ttab.span.h_min": _s("{h} 小时 {m} 分钟", "{h} h {m} min"),
     "ttab.start": _s("开始微调", "Start training"),
     "ttab.stop": _s("停止", "Stop"),
     "ttab.resume": _s("继续训练", "Resume"),
