@@ -32,8 +32,10 @@ gpu-install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) main.py --host $(HOST) --port $(PORT) $(ARGS)
 
+# Without ARGS: the browser tests and the rest as two pytest processes at once (tests/run_suite.py);
+# with ARGS: pytest -q ARGS.
 test: $(VENV)/.dev-installed gguf-tools
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m tests.run_suite $(ARGS)
 
 bench: $(VENV)/.dev-installed
 	$(PY) -m bench.startup

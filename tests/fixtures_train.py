@@ -49,13 +49,18 @@ def tiny_model_dir(request, tmp_path_factory) -> Path:
     """The tiny model folder, built once and kept in the pytest cache between sessions."""
     from train.tiny_model import build_tiny_model
 
+    from filelock import FileLock
+
     cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
-    cache_root = Path(cache.mkdir("tiny-model")) if cache else tmp_path_factory.mktemp("tiny-model")
+    cache_root = Path(cache.mkdir("tiny-model")) if cache else tmp_path_factory.getbasetemp().parent / "tiny-model"
+    cache_root.mkdir(parents=True, exist_ok=True)
     target = cache_root / _tiny_model_fingerprint()
-    if not (target / "config.json").exists():
-        for stale in cache_root.iterdir():
-            shutil.rmtree(stale, ignore_errors=True)
-        build_tiny_model(target, seed=0, log=lambda line: None)
+    # The suite's two processes (tests/run_suite.py) share the cache: one builds, the other waits for it.
+    with FileLock(str(cache_root.with_suffix(".lock"))):
+        if not (target / "config.json").exists():
+            for stale in cache_root.iterdir():
+                shutil.rmtree(stale, ignore_errors=True)
+            build_tiny_model(target, seed=0, log=lambda line: None)
     return target
 
 

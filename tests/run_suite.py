@@ -1,0 +1,47 @@
+"""`make test`: the suite as two pytest processes at once, the browser tests (`-m e2e`) and the rest.
+
+The browser tests spend their time in Chromium and the workbench they drive, the rest in the test process
+itself: side by side on two cores the suite takes about the longer of the two instead of their sum. The
+browser tests stay one after another in their process (two browsers and two workbenches at once on two
+cores would time out). The rest prints as it goes; the browser tests' output is kept in
+test-artifacts/e2e.log and printed when both are done. With arguments (`make test ARGS="-m e2e"`) it is
+plain `pytest -q ARGS` in one process.
+
+(pytest-xdist's `--dist loadgroup` would do this split, but its groups are lost under pytest 9: it renames
+a test through an attribute pytest 9 no longer reads.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BROWSER_LOG = REPO / "test-artifacts" / "e2e.log"
+
+
+def pytest_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", *args]
+
+
+def main(argv: list[str]) -> int:
+    if argv:
+        return subprocess.call(pytest_command(*argv), cwd=REPO)
+    BROWSER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with open(BROWSER_LOG, "w", encoding="utf-8") as log:
+        browser = subprocess.Popen(pytest_command("-m", "e2e"), cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            rest = subprocess.call(pytest_command("-m", "not e2e"), cwd=REPO)
+            browser_code = browser.wait()
+        finally:
+            if browser.poll() is None:  # interrupted: the browser tests end with the run
+                browser.terminate()
+                browser.wait()
+    print(f"\n==== the browser tests (-m e2e), run beside the rest; also in {BROWSER_LOG.relative_to(REPO)} ====", flush=True)
+    print(BROWSER_LOG.read_text(encoding="utf-8"), flush=True)
+    return rest or browser_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
