@@ -212,10 +212,10 @@ def test_an_export_moves_its_bar_one_step_per_stage_and_shows_the_tools_lines():
     from frontend.web.models_tab import export_progress
 
     calls = []
-    report = export_progress(3, lambda value, desc=None, unit=None: calls.append((value, desc)))
+    report = export_progress(3, lambda value, desc=None, unit=None: calls.append((value, desc, unit)), "个阶段")
     for line in ("Merging the adapter", "convert_hf_to_gguf: INFO writing", "Converting to f16", "Checking " + "x" * 300):
         report(line)
-    assert [value for value, _ in calls] == [(1, 3), (1, 3), (2, 3), (3, 3)]
+    assert [value for value, _, _ in calls] == [(1, 3), (1, 3), (2, 3), (3, 3)] and calls[0][2] == "个阶段"
     assert calls[1][1] == "convert_hf_to_gguf: INFO writing" and len(calls[3][1]) == 158 and calls[3][1].endswith("…")
     unplanned = []
     export_progress(0, lambda value, desc=None, unit=None: unplanned.append(value))("Copying")

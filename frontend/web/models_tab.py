@@ -160,13 +160,14 @@ def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
     attach_running_runs()
     progress(0, desc=t("mtab.export_started", lang, run=run, format=fmt))
     result = export_run(run, fmt, (out_dir or "").strip() or None,
-                        progress=export_progress(EXPORT_FORMATS[fmt].stages if fmt in EXPORT_FORMATS else 0, progress))
+                        progress=export_progress(EXPORT_FORMATS[fmt].stages if fmt in EXPORT_FORMATS else 0, progress,
+                                                 t("mtab.export_stages", lang)))
     return export_result(lang, result)
 
 
-def export_progress(stages: int, progress) -> Callable[[str], None]:
-    """The export's line callback as bar updates: each stage line one step of `stages`, each tool line the
-    description under the bar (cut to a line's width)."""
+def export_progress(stages: int, progress, unit: str = "stages") -> Callable[[str], None]:
+    """The export's line callback as bar updates: each stage line one step of `stages` (counted in `unit`, the
+    page's word for them), each tool line the description over the bar (cut to a line's width)."""
     from train.export import is_tool_output
 
     seen = 0
@@ -177,7 +178,7 @@ def export_progress(stages: int, progress) -> Callable[[str], None]:
             seen += 1
         text = line if len(line) <= 160 else line[:157] + "…"
         if stages:
-            progress((min(seen, stages), stages), desc=text, unit="stages")
+            progress((min(seen, stages), stages), desc=text, unit=unit)
         else:
             progress(None, desc=text)
 

@@ -44,6 +44,7 @@ STRINGS = {
     "mtab.export_dir_info": _s("留空则保存到 workdir/models/<任务>-<格式>", "Empty: workdir/models/<run>-<format>"),
     "mtab.export": _s("导出", "Export"),
     "mtab.export_unavailable": _s("以下格式在当前后端不可用:", "These formats are unavailable on this backend:"),
+    "mtab.export_stages": _s("个阶段", "stages"),
     "mtab.export_started": _s("正在把 {run} 导出为 {format}…", "Exporting {run} as {format}…"),
     "mtab.exported": _s("已将 {run} 导出为 {format}:{path}", "Exported {run} as {format} to {path}"),
     "export.help.title": _s("运行方式", "Run it"),
