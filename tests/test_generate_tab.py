@@ -90,6 +90,9 @@ def test_template_variables_and_provider_limit(server, monkeypatch):
     assert said == []  # a page load or refresh lowers it without a message
     generate_tab.provider_changed("en", "local", 100, announce=True)  # the user picked the provider
     assert said == ["Concurrency 100 is above the limit of provider local; using 4."]
+    # Within the limit the value is not sent back: an answer arriving after the user typed must not undo it.
+    info, concurrency = generate_tab.provider_changed("en", "local", 2)
+    assert "value" not in concurrency and concurrency["maximum"] == 4
 
 
 def test_start_watch_and_resume(server):

@@ -109,4 +109,6 @@ def test_64_requests_wait_out_their_latency_together():
     with OpenAITestServer(latency=latency) as server:
         wall = asyncio.run(burst(server.base_url))
         assert server.stats["max_in_flight"] == 64
-    assert wall < latency * 4, f"64 concurrent requests took {wall:.2f}s; the server serialises them"
+    # One after another they would take 64 x 0.3 = 19.2 s; the margin is for a machine busy with the browser
+    # tests running beside this process (1.35 s was seen there against a bound of 1.2 s).
+    assert wall < latency * 16, f"64 concurrent requests took {wall:.2f}s; the server serialises them"

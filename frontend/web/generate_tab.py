@@ -261,10 +261,14 @@ def provider_changed(lang: str, provider, concurrency, announce: bool = False):
     try:
         wanted = int(concurrency)
     except (TypeError, ValueError):
-        wanted = record.max_concurrency
-    if wanted > record.max_concurrency and announce:
+        return info, gr.update(value=record.max_concurrency, maximum=record.max_concurrency)
+    if wanted <= record.max_concurrency:
+        # The value is left out: this answer may arrive after the user typed another (a value read before
+        # the typing, sent back, overwrote it: the test's concurrency 1 became 8 on a busy machine).
+        return info, gr.update(maximum=record.max_concurrency)
+    if announce:
         gr.Info(t("generate.concurrency_clamped", lang, requested=wanted, limit=record.max_concurrency, provider=record.name))
-    return info, gr.update(value=max(1, min(wanted, record.max_concurrency)), maximum=record.max_concurrency)
+    return info, gr.update(value=record.max_concurrency, maximum=record.max_concurrency)
 
 
 @user_errors
