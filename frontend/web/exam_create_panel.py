@@ -10,11 +10,12 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
-from frontend.web.common import PROGRESS_BOX_PX, Localizer, progress_bar, reloaded_choices, user_errors
+from frontend.web.common import PROGRESS_BOX_PX, Localizer, reloaded_choices, user_errors
+from frontend.web.generate_tab import failure_lines, run_panel_lines
 from schema.exam import QUESTION_KINDS
 from tools.core.errors import UserError
 from tools.core.i18n import t
-from tools.generation.engine import GenerationProgress, failure_reasons, format_duration
+from tools.generation.engine import GenerationProgress
 
 POLL_SECONDS = 2.0
 QUESTION_LANGUAGES = ("", "zh", "en")  # "": the docs' own language
@@ -80,27 +81,10 @@ def sections_for(docset, picked):
 
 def render_creation(lang: str, progress: GenerationProgress, exam=None) -> str:
     """The Markdown panel of a creation: a bar and the counts while it runs, the outcome once it ended."""
-    pending = progress.pending_units
-    done, total = progress.processed_units, pending
-    if not progress.active and not total:  # ended with nothing left to do (a finished draft resumed)
-        done = total = 1
-    lines = [progress_bar(done, total, t("examcreate.title", lang)), "",
-             t("examcreate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset),
-             t("generate.panel.units", lang, processed=progress.processed_units, pending=pending,
-               skipped=progress.skipped_units, total=progress.total_units),
-             t("examcreate.panel.questions", lang, questions=progress.items, duplicates=progress.duplicates)]
-    reasons = failure_reasons(progress.failures, lang)
-    lines.append(t("generate.panel.failures", lang, failed=progress.failed_units, reasons=f" ({reasons})" if reasons else "",
-                   retries=progress.retries))
-    lines.append(t("generate.panel.tokens", lang, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out))
-    if progress.cost is not None:
-        lines.append(t("generate.panel.cost", lang, cost=f"{progress.cost:.4f}"))
-    lines.append(t("generate.panel.time", lang, elapsed=format_duration(progress.elapsed_s), eta=format_duration(progress.eta_s)))
-    if progress.message:
-        lines.append(t("generate.panel.message", lang, message=progress.message))
-    if progress.recent_failures:
-        lines.append(t("generate.panel.recent", lang))
-        lines += [f"  - `{f['unit']}` {f['source']}: {f['reason']}: {f['detail']}" for f in progress.recent_failures[-5:]]
+    lines = run_panel_lines(lang, progress, t("examcreate.title", lang),
+                            t("examcreate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset),
+                            t("examcreate.panel.questions", lang, questions=progress.items, duplicates=progress.duplicates))
+    lines += failure_lines(lang, progress)
     if exam is not None:
         lines += ["", t("examcreate.frozen", lang, name=exam.name, version=exam.version, questions=len(exam.questions))]
     elif progress.status == "cancelled":

@@ -75,17 +75,16 @@ def generated_dataset_names() -> list[str]:
     return [name for name in store.names() if store.load(name).meta.get("generated_from")]
 
 
-def render_progress(lang: str, progress: GenerationProgress) -> str:
-    """The Markdown progress panel of a live or finished run: a bar of the units this run processed out
-    of those it had to do, then the counts."""
+def run_panel_lines(lang: str, progress: GenerationProgress, label: str, head: str, made: str) -> list[str]:
+    """What every panel of a run over units (generation, exam creation) opens with: a bar of the units this
+    run processed out of those it had to do, the head line, the units, what it made (`made`), its failures,
+    tokens, cost and time."""
     done, total = progress.processed_units, progress.pending_units
     if not total and not progress.active:
         done = total = 1  # an ended run with nothing left to do is complete, not of unknown length
-    lines = [progress_bar(done, total, t("generate.progress", lang)) + "\n",
-             t("generate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset)]
-    lines.append(t("generate.panel.units", lang, processed=progress.processed_units, pending=progress.pending_units,
-                   skipped=progress.skipped_units, total=progress.total_units))
-    lines.append(t("generate.panel.items", lang, items=progress.items, duplicates=progress.duplicates))
+    lines = [progress_bar(done, total, label) + "\n", head,
+             t("generate.panel.units", lang, processed=progress.processed_units, pending=progress.pending_units,
+               skipped=progress.skipped_units, total=progress.total_units), made]
     reasons = failure_reasons(progress.failures, lang)
     lines.append(t("generate.panel.failures", lang, failed=progress.failed_units, reasons=f" ({reasons})" if reasons else "",
                    retries=progress.retries))
@@ -93,17 +92,30 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
     if progress.cost is not None:
         lines.append(t("generate.panel.cost", lang, cost=f"{progress.cost:.4f}"))
     lines.append(t("generate.panel.time", lang, elapsed=format_duration(progress.elapsed_s), eta=format_duration(progress.eta_s)))
+    return lines
+
+
+def failure_lines(lang: str, progress: GenerationProgress) -> list[str]:
+    """Why a run stopped, and its last failed units."""
+    lines = [t("generate.panel.message", lang, message=progress.message)] if progress.message else []
+    if progress.recent_failures:
+        lines.append(t("generate.panel.recent", lang))
+        lines += [f"  - `{f['unit']}` {f['source']}: {f['reason']}: {f['detail']}" for f in progress.recent_failures[-5:]]
+    return lines
+
+
+def render_progress(lang: str, progress: GenerationProgress) -> str:
+    """The Markdown progress panel of a live or finished run: the bar, then the counts."""
+    lines = run_panel_lines(lang, progress, t("generate.progress", lang),
+                            t("generate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset),
+                            t("generate.panel.items", lang, items=progress.items, duplicates=progress.duplicates))
     if not progress.json_mode:
         lines.append(t("generate.panel.no_json_mode", lang))
     if progress.scoring:
         from tools.quality.judge import generation_scoring_line
 
         lines.append("- " + generation_scoring_line(progress.scoring, lang))
-    if progress.message:
-        lines.append(t("generate.panel.message", lang, message=progress.message))
-    if progress.recent_failures:
-        lines.append(t("generate.panel.recent", lang))
-        lines += [f"  - `{f['unit']}` {f['source']}: {f['reason']}: {f['detail']}" for f in progress.recent_failures[-5:]]
+    lines += failure_lines(lang, progress)
     if not progress.active and progress.items:
         from tools.quality.checks import check_summary_line
 
