@@ -1,9 +1,9 @@
 """`make test`: the suite as two pytest processes at once, the browser tests (`-m e2e`) and the rest.
 
 The browser tests spend their time in Chromium and the workbench they drive, the rest in the test process
-itself: side by side on two cores the suite takes about the longer of the two instead of their sum. The
-browser tests stay one after another in their process (two browsers and two workbenches at once on two
-cores would time out). The rest prints as it goes; the browser tests' output is kept in
+itself; side by side they share the two cores, so each half slows the other and the gain over one process is
+modest (README, Tests). The browser tests stay one after another in their process (two browsers and two
+workbenches at once on two cores would time out). The rest prints as it goes; the browser tests' output is kept in
 test-artifacts/e2e.log and printed when both are done. With arguments (`make test ARGS="-m e2e"`) it is
 plain `pytest -q ARGS` in one process.
 
