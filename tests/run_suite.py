@@ -2,8 +2,8 @@
 
 The browser tests spend their time in Chromium and the workbench they drive, the rest in the test process
 itself; side by side they share the two cores, so each half slows the other and the gain over one process is
-modest (README, Tests). The browser tests stay one after another in their process (two browsers and two
-workbenches at once on two cores would time out). The rest prints as it goes; the browser tests' output is kept in
+modest (README, Tests). The browser tests stay one after another in their process: their timeouts and typing pace are set
+for one browser and one workbench at a time. The rest prints as it goes; the browser tests' output is kept in
 test-artifacts/e2e.log and printed when both are done. With arguments (`make test ARGS="-m e2e"`) it is
 plain `pytest -q ARGS` in one process.
 
