@@ -21,6 +21,24 @@ log = logging.getLogger("workbench")
 PROGRESS_BOX_PX = 64
 
 
+def ask_token(seconds: float, **asked) -> dict:
+    """What the first click of an ask-then-confirm action leaves in the session's gr.State: what it asked
+    about, a one-time token (the server's copy is the only one) and the moment it expires."""
+    import secrets
+    import time
+
+    return {**asked, "token": secrets.token_urlsafe(16), "expires_at": time.monotonic() + seconds}
+
+
+def confirmed(pending, **asked) -> bool:
+    """The second click answers the question the first asked (every `asked` value the same) before it
+    expired; a direct call without the session's token confirms nothing."""
+    import time
+
+    return (isinstance(pending, dict) and bool(pending.get("token")) and isinstance(pending.get("expires_at"), float)
+            and time.monotonic() < pending["expires_at"] and all(pending.get(key) == value for key, value in asked.items()))
+
+
 def progress_bar(done: float | None, total: float | None, label: str = "") -> str:
     """A progress bar (HTML) to put at the top of a long job's Markdown status panel: filled to done/total,
     moving without a share while the total is not known yet (total None or 0). `label` names the job for

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import global_var
 from db.dataset_formats import FORMATS, default_export_name, export_dataset, export_note, open_import
 from db.dataset_store import item_version
 from frontend.web import dataset_views as views
-from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
+from frontend.web.common import Localizer, ask_token, choices_update, confirmed, headers, reloaded_choices, user_errors
 from frontend.web.judge_panel import build_judge_panel
 from tools.core.errors import UserError
 from tools.core.i18n import t
@@ -298,20 +297,15 @@ def ask_delete_dataset(lang: str, name):
     if not name:
         raise UserError("error.field_required", field=t("datasets.select", lang))
     count = global_var.datasets().count(name)
-    pending = {"dataset": name, "token": secrets.token_urlsafe(16), "expires_at": time.monotonic() + DELETE_CONFIRM_SECONDS}
-    return t("datasets.confirm_prompt", lang, name=name, count=count), gr.update(visible=True), pending
-
-
-def _deletion_confirmed(pending, name) -> bool:
-    return (isinstance(pending, dict) and bool(pending.get("token")) and pending.get("dataset") == name
-            and isinstance(pending.get("expires_at"), float) and time.monotonic() < pending["expires_at"])
+    return (t("datasets.confirm_prompt", lang, name=name, count=count), gr.update(visible=True),
+            ask_token(DELETE_CONFIRM_SECONDS, dataset=name))
 
 
 @user_errors
 def confirm_delete_dataset(lang: str, name, pending):
     """Second click: deletes only with the token the first click left in this session for this
-    dataset; a direct API call without it deletes nothing. The token is used up either way."""
-    if not _deletion_confirmed(pending, name):
+    dataset; a direct API call without it deletes nothing. The token is used up by the deletion."""
+    if not confirmed(pending, dataset=name):
         raise gr.Error(t("datasets.delete_not_confirmed", lang, minutes=DELETE_CONFIRM_SECONDS // 60))
     store = global_var.datasets()
     store.delete(name)
@@ -451,8 +445,8 @@ def relabel_choices(lang: str):
 
 
 def _pending(action: str, name: str, **details) -> dict:
-    return {"action": action, "dataset": name, "version": global_var.datasets().latest_version(name),
-            "token": secrets.token_urlsafe(16), "expires_at": time.monotonic() + DELETE_CONFIRM_SECONDS, **details}
+    return ask_token(DELETE_CONFIRM_SECONDS, action=action, dataset=name, version=global_var.datasets().latest_version(name),
+                     **details)
 
 
 def _confirm_buttons(visible: bool):
@@ -485,15 +479,10 @@ def ask_restore(lang: str, name, version):
             _pending("restore", name, restore=number))
 
 
-def _confirmed(pending, name) -> bool:
-    return (isinstance(pending, dict) and bool(pending.get("token")) and pending.get("dataset") == name
-            and isinstance(pending.get("expires_at"), float) and time.monotonic() < pending["expires_at"])
-
-
 @user_errors
 def confirm_action(lang: str, name, pending):
     """Second click: runs the asked action as one new version, only if the dataset is as it was when asked."""
-    if not _confirmed(pending, name):
+    if not confirmed(pending, dataset=name):
         raise gr.Error(t("dtab.not_confirmed", lang))
     store = global_var.datasets()
     if store.latest_version(name) != pending["version"]:

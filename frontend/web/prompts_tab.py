@@ -7,14 +7,12 @@ Saving never renames or overwrites by surprise: renaming, overwriting a built-in
 
 from __future__ import annotations
 
-import secrets
-import time
 
 import gradio as gr
 
 import global_var
 from db.prompt_store import is_builtin
-from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
+from frontend.web.common import Localizer, ask_token, choices_update, confirmed, headers, reloaded_choices, user_errors
 from schema.prompt import render_template, user_variables, validate_template_content
 from tools.core.errors import UserError
 from tools.core.i18n import t
@@ -164,15 +162,8 @@ def request_save(lang: str, selected, name, description, content, as_new: bool =
         status, table, dropdown = save_template(lang, selected, name, description, content, as_new)
         return status, gr.update(visible=False), None, table, dropdown
     key, params = question
-    pending = {"selected": selected, "name": name, "as_new": bool(as_new), "token": secrets.token_urlsafe(16),
-               "expires_at": time.monotonic() + CONFIRM_SECONDS}
+    pending = ask_token(CONFIRM_SECONDS, selected=selected, name=name, as_new=bool(as_new))
     return t(key, lang, **params), gr.update(visible=True), pending, gr.skip(), gr.skip()
-
-
-def _save_confirmed(pending, selected, name, as_new: bool) -> bool:
-    return (isinstance(pending, dict) and bool(pending.get("token")) and pending.get("selected") == (selected or None)
-            and pending.get("name") == (name or "").strip() and pending.get("as_new") == as_new
-            and isinstance(pending.get("expires_at"), float) and time.monotonic() < pending["expires_at"])
 
 
 @user_errors
@@ -182,26 +173,21 @@ def request_delete(lang: str, selected):
     if not selected:
         raise gr.Error(t("error.field_required", lang, field=t("prompts.select", lang)))
     global_var.prompts().get(selected)  # gone since the page listed it: says so now, not after the question
-    pending = {"delete": selected, "token": secrets.token_urlsafe(16), "expires_at": time.monotonic() + CONFIRM_SECONDS}
+    pending = ask_token(CONFIRM_SECONDS, delete=selected)
     key = "ui_prompts.ask_delete_builtin" if is_builtin(selected) else "ui_prompts.ask_delete"
     return t(key, lang, name=selected), gr.update(visible=True), pending
-
-
-def _delete_confirmed(pending, selected) -> bool:
-    return (isinstance(pending, dict) and bool(pending.get("token")) and pending.get("delete") == selected
-            and isinstance(pending.get("expires_at"), float) and time.monotonic() < pending["expires_at"])
 
 
 @user_errors
 def confirm_save(lang: str, selected, name, description, content, pending):
     """Second click: saves (or deletes) what was asked about, if the selection and name are still the same."""
     if isinstance(pending, dict) and "delete" in pending:
-        if not _delete_confirmed(pending, selected):
+        if not confirmed(pending, delete=selected):
             raise gr.Error(t("ui_prompts.delete_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
         status, table, dropdown = delete_template(lang, selected)
         return status, gr.update(visible=False), None, table, dropdown
     as_new = bool(isinstance(pending, dict) and pending.get("as_new"))
-    if not _save_confirmed(pending, selected, name, as_new):
+    if not confirmed(pending, selected=selected or None, name=(name or "").strip(), as_new=as_new):
         raise gr.Error(t("ui_prompts.not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
     status, table, dropdown = save_template(lang, selected, name, description, content, as_new)
     return status, gr.update(visible=False), None, table, dropdown

@@ -8,15 +8,14 @@ job at a time, whatever starts it), so a reloaded page finds it again through `c
 
 from __future__ import annotations
 
-import secrets
 import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
 
 import global_var
-from frontend.web.common import PROGRESS_BOX_PX, Localizer, headers, progress_bar, reloaded_choices, user_errors
+from frontend.web.common import (PROGRESS_BOX_PX, Localizer, ask_token, confirmed, headers, progress_bar, reloaded_choices,
+                                 user_errors)
 from frontend.web.exam_create_panel import build_exam_create_panel, exam_choices
 from frontend.web.generate_tab import VARIABLE_COLUMNS, progress_panel, render_progress, template_changed
 from frontend.web.prompts_tab import variables_dict
@@ -380,20 +379,18 @@ def ask_delete(lang: str, what: str, name):
     leave a one-time token for this name in the session; nothing is removed yet."""
     if not name:
         raise UserError("error.field_required", field=t("runs.run" if what == "run" else "runs.exam", lang))
-    pending = {"what": what, "name": name, "token": secrets.token_urlsafe(16),
-               "expires_at": time.monotonic() + DELETE_CONFIRM_SECONDS}
-    return _delete_question(lang, what, name), gr.update(visible=True), gr.update(visible=True), pending
+    return (_delete_question(lang, what, name), gr.update(visible=True), gr.update(visible=True),
+            ask_token(DELETE_CONFIRM_SECONDS, what=what, name=name))
 
 
 @user_errors
 def confirm_delete(lang: str, what: str, name, pending):
     """Second click: removes only what the first click asked about, within DELETE_CONFIRM_SECONDS; a direct
-    call without the session's token removes nothing. The token is used up either way."""
+    call without the session's token removes nothing. The token is used up by the deletion."""
     from tools.generation.exams import delete_exam
     from train.runs import delete_run
 
-    asked = isinstance(pending, dict) and pending.get("token") and pending.get("what") == what and pending.get("name") == name
-    if not asked or not isinstance(pending.get("expires_at"), float) or time.monotonic() >= pending["expires_at"]:
+    if not confirmed(pending, what=what, name=name):
         raise gr.Error(t("runs.delete_not_confirmed", lang, minutes=DELETE_CONFIRM_SECONDS // 60))
     if what == "run":
         delete_run(name)

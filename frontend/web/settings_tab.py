@@ -3,13 +3,11 @@ this workbench's own OpenAI-compatible endpoint (its key, and the loaded model a
 
 from __future__ import annotations
 
-import secrets
-import time
 
 import gradio as gr
 
 import global_var
-from frontend.web.common import Localizer, choices_update, headers, reloaded_choices, user_errors
+from frontend.web.common import Localizer, ask_token, choices_update, confirmed, headers, reloaded_choices, user_errors
 from tools.core.i18n import t
 
 CONFIRM_SECONDS = 120  # how long a rename question can be confirmed
@@ -80,8 +78,7 @@ def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_co
         from schema.provider import validate_provider_input
 
         validate_provider_input(**fields)  # a form with a mistake says so now, not after the question
-        pending = {"rename": selected, "name": new_name, "token": secrets.token_urlsafe(16),
-                   "expires_at": time.monotonic() + CONFIRM_SECONDS}
+        pending = ask_token(CONFIRM_SECONDS, rename=selected, name=new_name)
         return (t("settings.ask_rename", lang, old=selected, new=new_name), gr.skip(), gr.skip(), gr.skip(),
                 gr.update(visible=True), pending)
     return _saved(lang, store.update(selected, **fields))
@@ -90,8 +87,7 @@ def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_co
 @user_errors
 def confirm_rename(lang: str, selected, pending, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
     """Second click: renames (and saves) what was asked about, if the selection and the name are still the same."""
-    if not (isinstance(pending, dict) and pending.get("token") and pending.get("rename") == selected
-            and pending.get("name") == (name or "").strip() and time.monotonic() < pending.get("expires_at", 0.0)):
+    if not confirmed(pending, rename=selected, name=(name or "").strip()):
         raise gr.Error(t("settings.rename_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
     fields = _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out)
     return _saved(lang, global_var.providers().update(selected, **fields))
