@@ -96,7 +96,7 @@ def test_fault_rates_and_callable_plans_are_deterministic():
 
 
 def test_64_requests_wait_out_their_latency_together():
-    latency = 0.3
+    latency = 0.5
 
     async def burst(base_url: str) -> float:
         client = openai.AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0)
@@ -108,7 +108,11 @@ def test_64_requests_wait_out_their_latency_together():
 
     with OpenAITestServer(latency=latency) as server:
         wall = asyncio.run(burst(server.base_url))
-        assert server.stats["max_in_flight"] == 64
-    # One after another they would take 64 x 0.3 = 19.2 s; the margin is for a machine busy with the browser
-    # tests running beside this process (1.35 s was seen there against a bound of 1.2 s).
+        in_flight = server.stats["max_in_flight"]
+    # A serialising server would hold 1 at a time. On a 2-core machine busy with the browser tests the client can
+    # take longer than the latency to send all 64, so the first answers may already be back (63 of 64 was seen in
+    # CI); most of them must still overlap.
+    assert in_flight >= 48, f"only {in_flight} of 64 requests were in flight together"
+    # One after another they would take 64 x 0.5 = 32 s; the margin is for a machine busy with the browser
+    # tests running beside this process (1.35 s was seen there against a bound of 1.2 s at 0.3 s latency).
     assert wall < latency * 16, f"64 concurrent requests took {wall:.2f}s; the server serialises them"
