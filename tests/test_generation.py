@@ -210,7 +210,8 @@ def test_retry_after_is_honoured(workdir):
 
 
 def test_concurrency_is_bounded_and_used(workdir):
-    with OpenAITestServer(latency=0.1) as server:
+    # 0.3 s, not less: on a busy 2-core machine the fourth call must be sent before the first one returns.
+    with OpenAITestServer(latency=0.3) as server:
         final = run_generation(prepare(server, concurrency=4))
         assert server.stats["max_in_flight"] == 4
     assert final.status == "finished"
