@@ -84,9 +84,9 @@ MEASURED_LOG = [
 def test_form_values_cover_every_setting_of_the_form():
     config = _unlike_defaults()
     values = train_tab.form_values(config)
-    assert len(values) == len(FORM_FIELDS) == 2 + len(FIELD_NAMES)
+    assert list(values) == list(FORM_FIELDS) and len(FORM_FIELDS) == 2 + len(FIELD_NAMES)
     for name in FORM_FIELDS:
-        assert values[FORM_FIELDS.index(name)] == getattr(config, name), name
+        assert values[name] == getattr(config, name), name
     # Every TrainConfig field is in the form, except these: a new field gets a form input (and is filled by
     # form_values at once) or is named here on purpose.
     assert {f.name for f in fields(TrainConfig)} - set(FORM_FIELDS) == {"run_name", "dataset_version", "general_mix"}
@@ -117,6 +117,10 @@ def test_a_reloaded_page_fills_every_form_input_with_the_running_runs_settings(w
     assert len(form) == len(FORM_FIELDS)
     missing = [FORM_FIELDS[index] for index, component in enumerate(form) if component not in loader.outputs]
     assert not missing, f"form inputs a reloaded page does not fill: {missing}"
+    # Bound by name: each setting Start reads is the input made for that field (its elem_id names it), so
+    # moving an input on the page cannot hand its value to another setting.
+    bound = [component.elem_id for component in settings]
+    assert bound == ["train-" + name.replace("_", "-") for name in FIELD_NAMES]
 
     returned = train_tab.refresh("en", None, None, None, None)
     assert len(returned) == len(loader.outputs)
@@ -124,7 +128,7 @@ def test_a_reloaded_page_fills_every_form_input_with_the_running_runs_settings(w
     for index, component in enumerate(form):
         value = returned[loader.outputs.index(component)]
         value = value.get("value") if isinstance(value, dict) else value
-        assert value == expected[index], FORM_FIELDS[index]
+        assert value == expected[FORM_FIELDS[index]], FORM_FIELDS[index]
     assert run_name not in loader.outputs, "the run's name is not a setting: the next run gets a new one"
     assert returned[3] == "running-run" and returned[-1] == expected  # followed, and what was filled
     assert returned[2]["value"] == "running-run", "picked under Runs too"
@@ -138,7 +142,7 @@ def test_suggestions_leave_a_form_filled_from_a_running_run_as_it_is(workbench):
     """A run started from a terminal with the defaults (eval every 50 steps on a short plan, max length 2,048 on
     a model of 1,024) shows those values; the page's suggestions for a new plan would have changed them."""
     shown = train_tab.form_values(TrainConfig(model=TINY, dataset=FACTS_DATASET, max_steps=12))
-    model, dataset, *values = shown
+    model, dataset, values = shown["model"], shown["dataset"], [shown[name] for name in FIELD_NAMES]
     assert train_tab.suggest_steps_unless_filled("en", None, shown, model, dataset, "", *values) == (gr.skip(), gr.skip(), None)
     assert train_tab.suggest_length_unless_filled(shown, model, dataset, *values) == gr.skip()
     # Once the user changes a setting, the suggestions come back.

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schema.exam import ExamReport
+from schema.run_state import RunState
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.evaluation.stats import ALPHA
@@ -126,7 +127,7 @@ def run_summary(run: str) -> RunSummary:
     version = config.get("dataset_version")
     group = config.get("group")
     summary = RunSummary(
-        run=run, state=status.get("state", "unknown"), model=str(config.get("model") or ""),
+        run=run, state=status.get("state", RunState.UNKNOWN), model=str(config.get("model") or ""),
         dataset=str(config.get("dataset") or ""), dataset_version=int(version) if isinstance(version, int) and version else None,
         params={key: config.get(key) for key in KEY_PARAMS if key in config}, steps=steps,
         duration_s=_duration(metrics, status, log), final_loss=losses[-1] if losses else None,

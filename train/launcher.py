@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 import global_var
+from schema.run_state import FINISHED_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import REPO_ROOT, FileLock, atomic_write_text, validate_name
 from train.config import TrainConfig, plan_steps
@@ -43,7 +44,6 @@ from train.runs import (
     CONFIG_FILE,
     LAUNCH_FILE,
     LOG_FILE,
-    RUNNING_STATES,
     STATUS_FILE,
     STOP_FILE,
     TENSORBOARD_DIR,
@@ -105,7 +105,7 @@ class WorkerRun:
 
     @property
     def state(self) -> str:
-        return self.status().get("state", "unknown")
+        return self.status().get("state", RunState.UNKNOWN)
 
     @property
     def step(self) -> int:
@@ -156,7 +156,7 @@ class WorkerRun:
 
     def raise_if_failed(self) -> None:
         status = self.status()
-        if status.get("state") == "failed":
+        if status.get("state") == RunState.FAILED:
             raise UserError("error.train_failed", run=self.run_name, detail=status.get("error") or "")
 
 
@@ -318,7 +318,7 @@ def _load_for_chat(folder: Path, config: TrainConfig) -> None:
     from train.export import run_adapter_dir
     from train.loading import load_model
 
-    if settled_status(folder).get("state") not in ("completed", "early_stopped"):
+    if settled_status(folder).get("state") not in FINISHED_STATES:
         return
     try:
         load_model(config.model, max_seq_length=config.max_length, load_in_4bit=config.load_in_4bit,
@@ -423,7 +423,7 @@ def resume_training(run: str, on_progress: Callable[[dict], None] | None = None,
 
 
 def _write_starting_status(folder: Path, run: str, total_steps: int, step: int) -> None:
-    status = {"run": run, "state": "starting", "step": step, "total_steps": total_steps, "error": None,
+    status = {"run": run, "state": RunState.STARTING, "step": step, "total_steps": total_steps, "error": None,
               "started": datetime.now().isoformat(sep=" ", timespec="seconds"), "finished": None}
     atomic_write_text(folder / STATUS_FILE, json.dumps(status, ensure_ascii=False, indent=2))
 

@@ -5,7 +5,7 @@ A run folder workdir/training/<run>/ holds:
   data/train.jsonl   the items trained on (and data/eval.jsonl)       so resume sees the same data
   trainer_log.jsonl  one JSON line per log/eval event                 read by the page every few seconds
   launch.json        how the launcher started the worker: command, pid, host, processes
-  status.json        state (starting/preparing/running/stopping/completed/stopped/early_stopped/failed),
+  status.json        state (a schema.run_state.RunState: starting, preparing, running, ... failed),
                      the worker's pid and host, step, error and exit reason, best checkpoint
   worker.log         the worker's output (the last lines are shown when it fails)
   stop               present while a stop was asked for
@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 import global_var
+from schema.run_state import RESUMABLE_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text
 from train.config import TrainConfig
@@ -40,7 +41,6 @@ SAMPLES_FILE = "validation_samples.jsonl"
 STOP_FILE = "stop"  # created to ask the worker to stop after the current optimizer step
 LAUNCH_FILE = "launch.json"  # written by the launcher: the worker's command, pid and host
 WORKER_LOG = "worker.log"  # the worker's stdout and stderr
-RUNNING_STATES = ("starting", "preparing", "running", "stopping")
 CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -76,7 +76,7 @@ def list_runs() -> list[dict]:
         config = read_json(folder / CONFIG_FILE)
         runs.append({
             "run": folder.name,
-            "state": status.get("state", "unknown"),
+            "state": status.get("state", RunState.UNKNOWN),
             "step": status.get("step", 0),
             "total_steps": status.get("total_steps") or config.get("plan", {}).get("total_steps"),
             "dataset": config.get("dataset"),
@@ -159,7 +159,7 @@ def log_tail(folder: Path, lines: int = 20) -> str:
 def mark_failed(folder: Path, reason: str) -> dict:
     """Record that the worker ended without a final state: the reason and the last lines of its log."""
     status = read_json(folder / STATUS_FILE)
-    status.update(state="failed", error=reason, exit_reason=reason, log_tail=log_tail(folder),
+    status.update(state=RunState.FAILED, error=reason, exit_reason=reason, log_tail=log_tail(folder),
                   finished=datetime.now().isoformat(sep=" ", timespec="seconds"))
     atomic_write_text(folder / STATUS_FILE, json.dumps(status, ensure_ascii=False, indent=2))
     return status
@@ -172,7 +172,7 @@ def settled_status(folder: Path) -> dict:
     if status.get("state") not in RUNNING_STATES:
         return status
     if not status.get("pid") and not (folder / LAUNCH_FILE).exists():
-        return {**status, "state": "interrupted"}  # trained in the workbench's own process by an older version
+        return {**status, "state": RunState.INTERRUPTED}  # trained in the workbench's own process by an older version
     if worker_alive(folder, status):
         return status
     # The worker may have written its final state between the two reads.
@@ -190,7 +190,7 @@ def run_status(run: str) -> dict:
     train_records = [r for r in records if "loss" in r]
     eval_records = [r for r in records if "eval_loss" in r]
     last = train_records[-1] if train_records else {}
-    state = status.get("state", "unknown")
+    state = status.get("state", RunState.UNKNOWN)
     total = status.get("total_steps") or last.get("total_steps") or 0
     step = max(status.get("step", 0) or 0, last.get("step", 0))
     return {
@@ -209,11 +209,11 @@ def run_status(run: str) -> dict:
         "early_stopped": status.get("early_stopped", False),
         "best_checkpoint": status.get("best_checkpoint"),
         "error": status.get("error"),
-        "log_tail": status.get("log_tail") if state == "failed" else None,
+        "log_tail": status.get("log_tail") if state == RunState.FAILED else None,
         "processes": status.get("world_size") or 1,
         "host": status.get("host"),
         "pid": status.get("pid"),
-        "resumable": latest_checkpoint(folder) is not None and state in ("stopped", "interrupted", "failed"),
+        "resumable": latest_checkpoint(folder) is not None and state in RESUMABLE_STATES,
         "log": records,
     }
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from schema.run_state import RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text
 from train.config import BATCHING_MODES, TrainConfig, plan_steps
@@ -27,7 +28,6 @@ from train.runs import (
     CONFIG_FILE,
     LOG_FILE,
     METRICS_FILE,
-    RUNNING_STATES,
     SAMPLES_FILE,
     STATUS_FILE,
     STOP_FILE,
@@ -54,7 +54,7 @@ class TrainingJob:
     config: TrainConfig
     total_steps: int
     resume_from: Path | None = None
-    state: str = "preparing"
+    state: RunState = RunState.PREPARING
     step: int = 0
     error: str | None = None
     early_stopped: bool = False
@@ -142,9 +142,9 @@ def run_job(job: TrainingJob) -> None:
     try:
         _train(job, train_items, eval_items)
     except UserError as exc:
-        job.state, job.error = "failed", str(exc)
+        job.state, job.error = RunState.FAILED, str(exc)
     except BaseException as exc:  # noqa: BLE001 - the page shows why the run failed (out of memory, ...)
-        job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        job.state, job.error = RunState.FAILED, f"{type(exc).__name__}: {exc}"
         if job.reports:
             (job.run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
         if not isinstance(exc, Exception):
@@ -152,7 +152,7 @@ def run_job(job: TrainingJob) -> None:
     finally:
         job.finished_at = time.time()
         if job.state in RUNNING_STATES:
-            job.state = "failed"
+            job.state = RunState.FAILED
             job.error = job.error or "training ended without a final state"
         (job.run_dir / STOP_FILE).unlink(missing_ok=True) if job.reports else None
         write_status(job)
@@ -368,7 +368,7 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
         from unsloth.utils import enable_padding_free_metadata, enable_sample_packing
 
         (enable_sample_packing if batching.trl_packing else enable_padding_free_metadata)(model, trainer)
-    job.state = "stopping" if job.stop_requested() else "running"
+    job.state = RunState.STOPPING if job.stop_requested() else RunState.RUNNING
     write_status(job, data=train_stats)
     restore_cache = disable_kv_cache_for_training(model)
     restore_attention = lambda: None  # noqa: E731
@@ -387,10 +387,10 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
     job.step = trainer.state.global_step
     job.best_checkpoint = Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None
     if progress.stopped:
-        job.state = "stopped"
+        job.state = RunState.STOPPED
     else:
         job.early_stopped = bool(early and early.early_stopping_patience_counter >= config.early_stopping_patience)
-        job.state = "early_stopped" if job.early_stopped else "completed"
+        job.state = RunState.EARLY_STOPPED if job.early_stopped else RunState.COMPLETED
         if job.reports:
             model.save_pretrained(str(job.run_dir / ADAPTER_DIR))
             tokenizer.save_pretrained(str(job.run_dir / ADAPTER_DIR))
@@ -472,7 +472,7 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
             if agreed(job.stop_requested()):
                 # Runs after an optimizer step, never mid-accumulation; the save makes resume possible.
                 self.stopped = True
-                job.state = "stopping"
+                job.state = RunState.STOPPING
                 control.should_training_stop = True
                 control.should_save = True
             if job.reports and (self.stopped or time.monotonic() - self.last_status_write > 2.0):

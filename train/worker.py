@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args[0]).resolve()
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+    from schema.run_state import RunState
     from tools.core.errors import UserError
     from train.trainer import job_for_run_folder, run_job
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f" from {job.resume_from.name}" if job.resume_from else ""), flush=True)
     run_job(job)
     print(f"worker rank {rank}: {job.state}" + (f": {job.error}" if job.error else ""), flush=True)
-    return 1 if job.state == "failed" else 0
+    return 1 if job.state == RunState.FAILED else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The comparison itself is train.compare (library code returns data); this module 
 
 from __future__ import annotations
 
+from schema.run_state import RunState
 from tools.core.i18n import t
 
 
@@ -49,7 +50,7 @@ def confirmed(question: str, yes: bool) -> bool:
 def cmd_runs_delete(args) -> int:
     from train.runs import delete_run, require_run, settled_status
 
-    state = settled_status(require_run(args.run)).get("state", "unknown")
+    state = settled_status(require_run(args.run)).get("state", RunState.UNKNOWN)
     if not confirmed(t("cli.delete_run_ask", run=args.run, state=state), args.yes):
         return 1
     delete_run(args.run)

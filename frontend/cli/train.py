@@ -9,6 +9,7 @@ import argparse
 import sys
 from dataclasses import fields
 
+from schema.run_state import FINISHED_STATES, JobState, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from train.config import TrainConfig
@@ -159,10 +160,6 @@ def _print_outcome(job) -> None:
     print(t("train.run_folder", path=job.run_dir), flush=True)
 
 
-# A run of a series that ended in one of these states counts as trained; any other ends the series.
-FINISHED_STATES = ("completed", "early_stopped")
-
-
 def series_names(config: TrainConfig, seeds: int) -> tuple[str, list[tuple[int, str]]]:
     """The group name (--run-name, else '<dataset>-<stamp>') and its runs' (seed, name): '<group>-s<seed>' for
     seeds --seed, --seed+1, ...; UserError when the group or one of the names is taken."""
@@ -222,7 +219,7 @@ def train_series(config: TrainConfig, seeds: int, follow=None, start=None) -> in
         status = job.status()
         state = status.get("state")
         if interrupted or state not in FINISHED_STATES:
-            detail = f": {status.get('error')}" if state == "failed" and status.get("error") else ""
+            detail = f": {status.get('error')}" if state == RunState.FAILED and status.get("error") else ""
             print(t("examgen.seeds_stopped", run=name, seed=seed, state=state, detail=detail, done=", ".join(done) or "-"),
                   file=sys.stderr, flush=True)
             _print_compare_hint(group, done)
@@ -322,8 +319,8 @@ def cmd_eval(args) -> int:
     except KeyboardInterrupt:
         job.request_stop()
         job.wait()
-    if job.state != "completed":
-        print(t("eval.stopped") if job.state == "stopped" else t("eval.cli_failed", error=job.error), flush=True)
+    if job.state != JobState.COMPLETED:
+        print(t("eval.stopped") if job.state == JobState.STOPPED else t("eval.cli_failed", error=job.error), flush=True)
         return 1
     print(summary_text(job.report), flush=True)
     print(t("eval.cli_report", json=job.report["paths"]["json"], md=job.report["paths"]["md"]), flush=True)

@@ -15,6 +15,7 @@ from frontend.web.common import Localizer, progress_bar, reloaded_choices, user_
 from frontend.web.models_tab import suggest_length
 from frontend.web.runs_panel import PALETTE, build_runs_panel
 from frontend.web.server import TENSORBOARD_PREFIX
+from schema.run_state import RUNNING_STATES, JobState, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
 from train.config import TrainConfig
@@ -28,9 +29,12 @@ GROUPS = [
     ("ttab.group.loading", ["load_in_4bit", "rope_scaling", "fallback_template"]),
     ("ttab.group.devices", ["nproc", "gpus", "deepspeed", "nnodes", "node_rank", "master_addr", "master_port"]),
 ]
-FIELD_NAMES = [name for _, names in GROUPS for name in names]
-# The settings the form shows, in the order the handlers take them: what, on what, then every group's. The
-# run's name is not a setting: a form filled from a run leaves it empty (the status panel names the run).
+# The settings' names in the order the handlers take their values (`*values`): the events' inputs are
+# looked up by these names in the form (build_train_tab) and the values read back by them (form_settings),
+# so where an input sits on the page never decides which setting it is.
+FIELD_NAMES = tuple(name for _, names in GROUPS for name in names)
+# The form: what, on what, then every group's setting, each input kept under its TrainConfig field's name.
+# The run's name is not a setting: a form filled from a run leaves it empty (the status panel names the run).
 FORM_FIELDS = ("model", "dataset", *FIELD_NAMES)
 ESSENTIAL_FIELDS = ("max_length",)  # shown at the top with model, dataset and run name
 POLL_SECONDS = 2.0
@@ -68,17 +72,25 @@ def _field_component(L: Localizer, name: str, spec: dict):
     return L(gr.Textbox, label, info=info, value=default, elem_id=elem_id)
 
 
+def form_settings(values) -> dict:
+    """The settings' values by TrainConfig field name, from the values of the inputs the events pass (FIELD_NAMES)."""
+    values = tuple(values)
+    if len(values) != len(FIELD_NAMES):
+        raise ValueError(f"the form passed {len(values)} settings, FIELD_NAMES has {len(FIELD_NAMES)}")
+    return dict(zip(FIELD_NAMES, values))
+
+
 def config_from_inputs(model, dataset, run_name, values) -> TrainConfig:
     """The one place UI values become a validated TrainConfig (errors name the field)."""
-    fields = dict(zip(FIELD_NAMES, values))
+    fields = form_settings(values)
     fields["rope_scaling"] = fields.get("rope_scaling") or ""
     return TrainConfig(model=(model or "").strip(), dataset=dataset or "", run_name=(run_name or "").strip(), **fields).validate()
 
 
-def form_values(config: TrainConfig) -> list:
-    """The form's values (FORM_FIELDS order) that show `config`: a reloaded page shows the running run's settings."""
+def form_values(config: TrainConfig) -> dict:
+    """The form's values by field name (FORM_FIELDS) that show `config`: a reloaded page shows the running run's settings."""
     saved = config.to_dict()
-    return [saved[name] for name in FORM_FIELDS]
+    return {name: saved[name] for name in FORM_FIELDS}
 
 
 def span_text(seconds: float, lang: str) -> str:
@@ -98,8 +110,6 @@ def span_text(seconds: float, lang: str) -> str:
 def live_time_left(status: dict) -> dict | None:
     """While a run trains: the time per step so far (the trainer's own estimate at its last logged step, which
     is elapsed / steps) × the steps still to go. {per_step, remaining, left}, or None before the first step."""
-    from train.runs import RUNNING_STATES
-
     if status.get("state") not in RUNNING_STATES:
         return None
     record = next((r for r in reversed(status.get("log") or []) if isinstance(r.get("eta_s"), (int, float))), None)
@@ -116,8 +126,6 @@ def live_time_left(status: dict) -> dict | None:
 
 def progress_lines(lang: str, status: dict) -> list[str]:
     """The panel's first lines: a bar of step / total steps and, while the run trains, the time left."""
-    from train.runs import RUNNING_STATES
-
     lines = [progress_bar(status.get("step") or 0, status.get("total_steps") or 0, t("ttab.progress_label", lang)), ""]
     if status.get("state") in RUNNING_STATES:
         left = live_time_left(status)
@@ -145,13 +153,13 @@ def status_markdown(lang: str, status: dict | None) -> str:
     ]
     if status.get("early_stopped"):
         lines += ["", t("ttab.early_stopped", lang, checkpoint=status.get("best_checkpoint") or "-")]
-    if status.get("pid") and status["state"] in ("starting", "preparing", "running", "stopping"):
+    if status.get("pid") and status["state"] in RUNNING_STATES:
         lines += ["", t("ttab.worker", lang, processes=status.get("processes") or 1, host=status.get("host") or "-", pid=status["pid"])]
     if status.get("error"):
         lines += ["", t("ttab.failed", lang, error=status["error"])]
     if status.get("log_tail"):
         lines += ["", t("ttab.log_tail", lang), "", "```", status["log_tail"], "```"]
-    if status["state"] == "completed":
+    if status["state"] == RunState.COMPLETED:
         lines += ["", t("ttab.completed_note", lang)]
     return "\n".join(lines)
 
@@ -222,10 +230,10 @@ def refresh(lang: str, model, dataset, watched, filled=None):
     models = list_local_models()
     datasets = global_var.datasets().names()
     if shown is not None:
-        model, dataset = shown[0], shown[1]
+        model, dataset = shown["model"], shown["dataset"]
         model_update = gr.update(choices=models, value=model)
         dataset_update = gr.update(choices=datasets, value=dataset)
-        fields = shown[2:]  # FIELD_NAMES' values
+        fields = [shown[name] for name in FIELD_NAMES]
     else:
         model_update = gr.update(choices=models, value=model if model else (models[0] if models else None))
         dataset_update = reloaded_choices(datasets, dataset, empty_allowed=False)
@@ -240,7 +248,7 @@ def shows_run_settings(filled, model, dataset, values) -> bool:
     """Does the form still show exactly the settings it was filled with from a running run? Then the
     suggestions for a new plan (eval/save steps, max length) leave it as it is: they would change what
     the page says the run trains with."""
-    return bool(filled) and list(filled) == [model, dataset, *values]
+    return bool(filled) and filled == {"model": model, "dataset": dataset, **form_settings(values)}
 
 
 def suggest_steps_unless_filled(lang: str, suggested, filled, model, dataset, run_name, *values):
@@ -252,7 +260,7 @@ def suggest_steps_unless_filled(lang: str, suggested, filled, model, dataset, ru
 def suggest_length_unless_filled(filled, model, dataset, *values):
     if shows_run_settings(filled, model, dataset, values):
         return gr.skip()
-    fields = dict(zip(FIELD_NAMES, values))
+    fields = form_settings(values)
     return suggest_length(model, fields["max_length"], fields["rope_scaling"])
 
 
@@ -307,7 +315,7 @@ def suggest_steps(lang: str, suggested, model, dataset, run_name, *values):
     """After a plan change: eval and save steps that fit it, where the user has not chosen them (they are
     the defaults or this page's last suggestion). Returns (eval_steps, save_steps, suggested)."""
     default = TrainConfig.eval_steps  # the dataclass's default (save_steps has the same)
-    fields = dict(zip(FIELD_NAMES, values))
+    fields = form_settings(values)
     untouched = {default, suggested}
     if not dataset or fields.get("eval_steps") not in untouched or fields.get("save_steps") not in untouched:
         return gr.skip(), gr.skip(), suggested
@@ -411,7 +419,7 @@ def runs_table_on_end(lang: str, run, last_state):
     """Timer tick: the runs table again when the followed run has just left a running state, else nothing.
     Returns (runs table, the state seen)."""
     from frontend.web.runs_panel import runs_frame
-    from train.runs import RUNNING_STATES, run_status
+    from train.runs import run_status
 
     try:
         state = run_status(run)["state"] if run else None
@@ -480,7 +488,7 @@ def report_tables(lang: str, report: dict | None):
 def _evaluable_runs() -> list[str]:
     from train.runs import list_runs
 
-    return [run["run"] for run in list_runs() if run["has_adapter"] and run["state"] not in ("preparing", "running", "stopping")]
+    return [run["run"] for run in list_runs() if run["has_adapter"] and run["state"] not in RUNNING_STATES]
 
 
 @user_errors
@@ -529,9 +537,9 @@ def evaluation_status(lang: str, job) -> str:
     """One Markdown line for the evaluation job: progress while it runs, the outcome after."""
     if job is None:
         return t("etab.idle", lang)
-    if job.state == "failed":
+    if job.state == JobState.FAILED:
         return t("etab.failed", lang, run=job.run, error=job.error or "")
-    if job.state == "stopped":
+    if job.state == JobState.STOPPED:
         return t("eval.stopped", lang)
     line = job.progress_line(lang) or t("etab.started", lang, run=job.run)
     if job.is_running() and job.total:
@@ -545,7 +553,7 @@ def poll_evaluation(lang: str, shown):
 
     job = current_evaluation()
     status = evaluation_status(lang, job)
-    key = f"{job.run}@{job.started_at}" if job is not None and job.state == "completed" else None
+    key = f"{job.run}@{job.started_at}" if job is not None and job.state == JobState.COMPLETED else None
     if key is None or key == shown:
         return status, gr.skip(), gr.skip(), gr.skip(), shown
     summary, items, paths = report_tables(lang, job.report)
@@ -559,14 +567,14 @@ def relabel_report(lang: str, run):
     if run:
         return show_report(lang, run)
     job = current_evaluation()
-    return report_tables(lang, job.report if job is not None and job.state == "completed" else None)
+    return report_tables(lang, job.report if job is not None and job.state == JobState.COMPLETED else None)
 
 
 def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     lang = L.lang
     specs = TrainConfig.field_help()
     watched_run = gr.State(None)  # the run this browser session follows
-    filled = gr.State(None)  # the running run's settings the form was filled with (refresh), FORM_FIELDS order
+    filled = gr.State(None)  # the running run's settings the form was filled with (refresh), by field name
     L(gr.Markdown, "ttab.title")
     with gr.Row():
         with gr.Column(scale=2):
@@ -576,7 +584,8 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             run_name = L(gr.Textbox, "ttab.field.run_name", info="ttab.help.run_name", elem_id="train-run-name")
             # The essentials first (what, on what, how long a sequence, start/stop); every other
             # setting sits in a closed section below, so Start is in view without scrolling.
-            essentials = {name: _field_component(L, name, specs[name]) for name in ESSENTIAL_FIELDS}
+            form = {"model": model, "dataset": dataset}  # TrainConfig field name -> its input, wherever it sits
+            form.update({name: _field_component(L, name, specs[name]) for name in ESSENTIAL_FIELDS})
             with gr.Row():
                 start_button = L(gr.Button, "ttab.start", variant="primary", elem_id="train-start")
                 stop_button = L(gr.Button, "ttab.stop", variant="stop", elem_id="train-stop")
@@ -586,12 +595,12 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 runs = L(gr.Dropdown, "ttab.runs", choices=[], value=None, interactive=True, scale=3, elem_id="train-runs")
                 resume_button = L(gr.Button, "ttab.resume", scale=1, elem_id="train-resume")
             message = L.transient(gr.Markdown(elem_id="train-message"))
-            inputs = []  # in FIELD_NAMES order, whatever the place on the page
             for group_key, names in GROUPS:
                 with gr.Accordion(t(group_key, lang), open=False, elem_id="train-" + group_key.rsplit(".", 1)[1]) as box:
                     L.register(box, label=group_key)
                     for name in names:
-                        inputs.append(essentials[name] if name in essentials else _field_component(L, name, specs[name]))
+                        if name not in form:  # an essential one sits at the top
+                            form[name] = _field_component(L, name, specs[name])
         with gr.Column(scale=3):
             status = gr.Markdown(t("ttab.idle", lang), elem_id="train-status")
             # Axis and legend titles in the page's language; the series keep their short names
@@ -634,22 +643,24 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         runs_table = build_runs_panel(L, lang_state)
     timer = gr.Timer(POLL_SECONDS)
 
-    plan_inputs = [lang_state, model, dataset, run_name, *inputs]
+    # The settings every handler takes as `*values`, picked from the form by name (form_settings reads them back).
+    inputs = [form[name] for name in FIELD_NAMES]
+    plan_inputs = [lang_state, form["model"], form["dataset"], run_name, *inputs]
     suggested_steps = gr.State(None)  # the eval/save steps this page last suggested (suggest_steps)
     # Opening the tab refreshes the lists and the step plan (a split made in Dataset management
     # since changes the train/eval counts).
     refresh_inputs = [lang_state, model, dataset, watched_run, filled]
-    refresh_outputs = [model, dataset, runs, watched_run, *inputs, filled]
+    refresh_outputs = [form["model"], form["dataset"], runs, watched_run, *inputs, filled]
     tab.select(refresh, refresh_inputs, refresh_outputs).then(show_plan, plan_inputs, plan, show_progress="hidden")
-    field = {name: inputs[FIELD_NAMES.index(name)] for name in FIELD_NAMES}
-    for component in [model, dataset, *[field[n] for n in ("epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio",
-                                                           "seed", "max_length", "rope_scaling")]]:
-        component.change(show_plan, plan_inputs, plan, show_progress="hidden")
-    for component in [model, dataset, *[field[n] for n in ("epochs", "max_steps", "batch_size", "grad_accum")]]:
-        component.change(suggest_steps_unless_filled, [lang_state, suggested_steps, filled, model, dataset, run_name, *inputs],
-                         [field["eval_steps"], field["save_steps"], suggested_steps], show_progress="hidden")
+    for name in ("model", "dataset", "epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio", "seed", "max_length",
+                 "rope_scaling"):
+        form[name].change(show_plan, plan_inputs, plan, show_progress="hidden")
+    for name in ("model", "dataset", "epochs", "max_steps", "batch_size", "grad_accum"):
+        form[name].change(suggest_steps_unless_filled, [lang_state, suggested_steps, filled, *plan_inputs[1:]],
+                          [form["eval_steps"], form["save_steps"], suggested_steps], show_progress="hidden")
     # The model's own context caps the suggested max length (the demo model: 1,024 against the default 2,048).
-    model.change(suggest_length_unless_filled, [filled, model, dataset, *inputs], field["max_length"], show_progress="hidden")
+    model.change(suggest_length_unless_filled, [filled, form["model"], form["dataset"], *inputs], form["max_length"],
+                 show_progress="hidden")
     start_button.click(start, plan_inputs, [watched_run, runs, message, tensorboard])
     stop_button.click(stop, [lang_state], message)
     resume_button.click(resume, [lang_state, runs], [watched_run, message, tensorboard])
