@@ -3,62 +3,51 @@ registry of background jobs (with the one rule for what may run together) and th
 
 Everything here is shared by every browser session, so it is reached through functions that
 hold one lock. What a user selects in the page lives in gr.State, never here. This module sits
-below train/ and tools/ (it imports only db/ and tools.core): it holds their objects as values.
+below train/ and above tools/ (it imports db/, tools.core and tools.workspace, the library's context it
+opens and hands out): it holds train's objects as plain values. tools/ never imports it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 from db.dataset_store import DatasetStore
 from db.prompt_store import PromptStore
 from db.provider_store import ProviderStore
 from db.score_store import ScoreStore
+from schema.run_state import JOB_RUNNING_STATES, JobState
 from tools.core.device_queue import DeviceQueue
 from tools.core.errors import UserError
-from tools.core.workdir import WorkDir, remove_stale_temps, workdir_temp_folders
+from tools.core.workdir import WorkDir
+from tools.workspace import Workspace, open_workspace
 
 _lock = threading.RLock()
+_state: Workspace | None = None
 
 
-@dataclass
-class AppState:
-    workdir: WorkDir
-    providers: ProviderStore
-    prompts: PromptStore
-    datasets: DatasetStore
-    scores: ScoreStore
-
-
-_state: AppState | None = None
-
-
-def init(workdir: Path | str) -> AppState:
+def init(workdir: Path | str) -> Workspace:
     """Create (on first run) and open the work directory; idempotent for the same path."""
     global _state
     with _lock:
         root = WorkDir(workdir)
         if _state is not None and _state.workdir.root == root.root:
             return _state
-        root.ensure()
-        # Temp files of writers killed mid-way (a compaction, an import, an export): gone once old
-        # enough and locked by no live process.
-        remove_stale_temps(workdir_temp_folders(root))
-        providers = ProviderStore(root.db / "db.sqlite")
-        providers.bootstrap_from_env()
-        prompts = PromptStore(root.db / "prompts.json")
-        prompts.seed_defaults()
-        _state = AppState(workdir=root, providers=providers, prompts=prompts, datasets=DatasetStore(root.datasets),
-                          scores=ScoreStore(root.datasets))
+        _state = dataclasses.replace(open_workspace(root.root), runs_here=_runs_here)
         return _state
 
 
-def state() -> AppState:
+def _runs_here(kind: str, name: str) -> bool:
+    return any(job_name == name for _, job_name, _ in running_jobs(kind))
+
+
+def workspace() -> Workspace:
+    """The work directory the app works in and its stores: what the page and the CLI hand the library."""
     with _lock:
         if _state is None:
             raise RuntimeError("global_var.init(workdir) must run before the stores are used")
@@ -66,24 +55,24 @@ def state() -> AppState:
 
 
 def workdir() -> WorkDir:
-    return state().workdir
+    return workspace().workdir
 
 
 def providers() -> ProviderStore:
-    return state().providers
+    return workspace().providers
 
 
 def prompts() -> PromptStore:
-    return state().prompts
+    return workspace().prompts
 
 
 def datasets() -> DatasetStore:
-    return state().datasets
+    return workspace().datasets
 
 
 def scores() -> ScoreStore:
     """The judge's scores of dataset items (sidecars beside the datasets)."""
-    return state().scores
+    return workspace().scores
 
 
 # The OpenAI-compatible endpoint's key and the address the server listens on: process-wide,
@@ -180,7 +169,7 @@ JOB_KINDS = {kind.name: kind for kind in (
 @dataclass(kw_only=True)
 class StoppableJob:
     """What a background model job answers (train.evaluation.EvaluationJob, train.exam.ExamJob): it has
-    `state` ("running", "stopping", then its end), a `stop_event` the work checks, and a `done_event` set
+    `state` (a JobState: RUNNING, STOPPING, then its end), a `stop_event` the work checks, and a `done_event` set
     when it ends; the subclass adds `state` and what its page shows."""
 
     started_at: float = field(default_factory=time.time)
@@ -190,22 +179,37 @@ class StoppableJob:
     thread: threading.Thread | None = None
 
     def is_running(self) -> bool:
-        return self.state in ("running", "stopping")
+        return self.state in JOB_RUNNING_STATES
 
     def request_stop(self) -> None:
         self.stop_event.set()
-        if self.state == "running":
-            self.state = "stopping"
+        if self.state == JobState.RUNNING:
+            self.state = JobState.STOPPING
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done_event.wait(timeout)
+
+
+@runtime_checkable
+class JobHandle(Protocol):
+    """What every job in the registry answers, whatever its kind: a generation, judging run or exam creation
+    (the library's BackgroundRun), an evaluation or exam scoring (StoppableJob), a training worker
+    (train.launcher.WorkerRun), an export in the caller's thread. `thread` is the thread doing the work in
+    this process (None for a worker process): refuse_while_device_busy lets it through."""
+
+    thread: threading.Thread | None
+
+    def is_running(self) -> bool: ...
+
+    def request_stop(self) -> None:
+        """Ask the job to end cleanly (it keeps what it has done); returns at once."""
 
 
 @dataclass
 class Job:
     kind: JobKind
     name: str
-    handle: Any  # the job object; it answers is_running() and may carry the `thread` doing the work
+    handle: JobHandle
 
 
 _jobs: dict[tuple[str, str], Job] = {}
@@ -284,6 +288,9 @@ class _SynchronousJob:
 
     def is_running(self) -> bool:
         return self.running
+
+    def request_stop(self) -> None:
+        """Nothing to ask: the work runs in its caller's thread and ends with it."""
 
 
 @contextlib.contextmanager

@@ -222,11 +222,12 @@ def docs_proof(work: Path, tiny: Path, seed: int = 0) -> dict:
     with OpenAITestServer(responder=responder) as server:
         provider = global_var.providers().add(name="facts", base_url=server.base_url, model_id="test-model", api_key="k",
                                               max_concurrency=32, timeout_s=30)
-        prepared = prepare_exam("docs", "tidewater", provider, "mc,tf,short,code", ExamSettings(per_slice=3, concurrency=32),
-                                lang="en", control_sections=list(DOCS_CONTROLS))
+        workspace = global_var.workspace()
+        prepared = prepare_exam(workspace, "docs", "tidewater", provider, "mc,tf,short,code",
+                                ExamSettings(per_slice=3, concurrency=32), lang="en", control_sections=list(DOCS_CONTROLS))
         _, exam = run_exam_creation(prepared)
-        generation = prepare_generation("tidewater", "docs-qa", provider, "default-en", {"project_name": "Tidewater"},
-                                        GenerationSettings(rounds=3, pairs_per_call=5, concurrency=32))
+        generation = prepare_generation(workspace, "tidewater", "docs-qa", provider, "default-en",
+                                        {"project_name": "Tidewater"}, GenerationSettings(rounds=3, pairs_per_call=5, concurrency=32))
         run_generation(generation)
         run = _train_on("docs-qa", DOCS_TRAINING)
         report = run_exam(exam, run, judge_provider="facts", seed=seed)

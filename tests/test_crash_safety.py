@@ -252,7 +252,7 @@ def test_a_dataset_writer_lock_names_its_holder_and_is_taken_over_when_it_dies(w
         holder_info = read_lock_holder(workdir.datasets / ".busy.writer.lock")
         assert holder_info["pid"] == holder.pid and "-c" in holder_info["command"] and holder_info["since"]
         for attempt in (
-            lambda: prepare_generation("tidewater", "busy", provider, "default-en", {"project_name": "T"}, GenerationSettings()),
+            lambda: prepare_generation(global_var.workspace(), "tidewater", "busy", provider, "default-en", {"project_name": "T"}, GenerationSettings()),
             lambda: store.delete("busy"),
             lambda: store.rename("busy", "other"),
         ):

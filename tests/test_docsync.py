@@ -33,7 +33,7 @@ def generate(server, dataset: str = "mini-ds"):
     provider = APIProvider(name="test", base_url=server.base_url, model_id="test-model", api_key="k", max_concurrency=8, timeout_s=2)
     settings = GenerationSettings(backoff_base_s=0.01, backoff_max_s=0.05, concurrency=4, pairs_per_call=2,
                                   max_slice_tokens=int(BUDGET))
-    return run_generation(prepare_generation("mini", dataset, provider, "default-en", {"project_name": "Tidewater"}, settings))
+    return run_generation(prepare_generation(global_var.workspace(), "mini", dataset, provider, "default-en", {"project_name": "Tidewater"}, settings))
 
 
 def sources(dataset: str = "mini-ds") -> dict[str, int]:
@@ -59,7 +59,7 @@ def test_changes_are_classified_and_an_update_touches_only_them(workdir, capsys)
         first = generate(server)
         assert first.status == "finished" and first.items > 0
         before = sources()
-        assert doc_changes("mini-ds").has_changes is False
+        assert doc_changes(global_var.workspace(), "mini-ds").has_changes is False
 
         change_docs(workdir)
         # A person edited one item of the changed GPU section: it is kept and listed, not retired.
@@ -69,7 +69,7 @@ def test_changes_are_classified_and_an_update_touches_only_them(workdir, capsys)
         store.update_item("mini-ds", edited["id"], [{"role": "user", "content": "How do I use the GPU?"},
                                                     {"role": "assistant", "content": "Pass --gpu."}])
 
-        changes = doc_changes("mini-ds")
+        changes = doc_changes(global_var.workspace(), "mini-ds")
         status = {(entry.source, entry.heading_path): entry.status for entry in changes.slices}
         assert status[("install.md", ("Install", "GPU"))] == "changed"
         assert status[("install.md", ("Install",))] == "unchanged"
@@ -114,9 +114,9 @@ def test_changes_are_classified_and_an_update_touches_only_them(workdir, capsys)
     assert after[("install.md", ("Install",))] == before[("install.md", ("Install",))]
     kinds = [version["kind"] for version in store.versions("mini-ds")[versions_before:]]
     assert kinds[0] == "docs_sync" and "generation" in kinds
-    assert doc_changes("mini-ds").has_changes is False
+    assert doc_changes(global_var.workspace(), "mini-ds").has_changes is False
     # Retiring again finds nothing to do.
-    changes, version = retire_outdated("mini-ds")
+    changes, version = retire_outdated(global_var.workspace(), "mini-ds")
     assert version is None and changes.retire == []
 
 
@@ -150,7 +150,7 @@ def test_generation_tab_shows_the_changes_and_updates(workdir):
         global_var.providers().add(name="local", base_url=server.base_url, model_id="test-model", api_key="k", max_concurrency=4, timeout_s=5)
         generate_tab.start_generation("en", "mini", "default-en", [["project_name", "Tidewater"]], "local", 1, 2, 4, 0.7, 512,
                                       int(BUDGET), "mini-ds", True)
-        from tools.generation.engine import find_generation_job
+        from frontend.jobs import find_generation_job
 
         assert find_generation_job("mini-ds").wait(60).status == "finished"
     assert ("retries.md", ("Retries",)) not in sources() and ("caching.md", ("Caching",)) in sources()
@@ -172,11 +172,11 @@ def test_slices_a_cancelled_run_did_not_reach_are_not_new(workdir):
     with OpenAITestServer(latency=0.05) as server:
         provider = APIProvider(name="test", base_url=server.base_url, model_id="test-model", api_key="k", max_concurrency=1, timeout_s=2)
         settings = GenerationSettings(backoff_base_s=0.01, backoff_max_s=0.05, concurrency=1, pairs_per_call=2, max_slice_tokens=int(BUDGET))
-        prepared = prepare_generation("mini", "mini-ds", provider, "default-en", {"project_name": "Tidewater"}, settings)
+        prepared = prepare_generation(global_var.workspace(), "mini", "mini-ds", provider, "default-en", {"project_name": "Tidewater"}, settings)
         progress = run_generation(prepared, cancel, cancel_after_the_first_unit)
         assert progress.status == "cancelled" and progress.done_units == 1
 
-        changes = doc_changes("mini-ds")
+        changes = doc_changes(global_var.workspace(), "mini-ds")
         counts = changes.counts()
         assert counts == {"unchanged": 1, "changed": 0, "new": 0, "pending": 3, "gone": 0, "control": 0}, counts
         assert changes.has_changes is False and changes.retire == []
@@ -187,13 +187,13 @@ def test_slices_a_cancelled_run_did_not_reach_are_not_new(workdir):
 
         # A file added after the cancel is new; the slices left by the run stay "not generated yet".
         write_docs(workdir.docs, {**DOCS, "caching.md": "# Caching\n\nThe results of every stage are cached under .tide/cache.\n"})
-        counts = doc_changes("mini-ds").counts()
+        counts = doc_changes(global_var.workspace(), "mini-ds").counts()
         assert counts["new"] == 1 and counts["pending"] == 3, counts
-        assert "generates for the 1 changed and new slices and the 3 not generated yet" in changes_summary(doc_changes("mini-ds"), "en")
+        assert "generates for the 1 changed and new slices and the 3 not generated yet" in changes_summary(doc_changes(global_var.workspace(), "mini-ds"), "en")
 
         # Resuming generates them all: nothing is left.
         generate(server)
-        counts = doc_changes("mini-ds").counts()
+        counts = doc_changes(global_var.workspace(), "mini-ds").counts()
         assert counts["pending"] == 0 and counts["new"] == 0 and counts["unchanged"] == 5, counts
 
 
@@ -201,15 +201,14 @@ def test_slices_an_exam_holds_out_as_controls_are_not_new(workdir):
     """Generation skips an exam's control sections on purpose: they are reported as such, not as new slices
     an update would generate (the page counted them new after every run)."""
     from tests.fixtures_train import load_facts
-    from tools.generation.exams import exam_store
     from train.exam import build_facts_exam
 
     write_docs(workdir.docs, DOCS)
     exam = build_facts_exam(load_facts()[:2], name="ctl").model_copy(update={"docset": "mini", "control_sections": ["retries.md"]})
-    exam_store().save_new_version(exam)
+    global_var.workspace().exams.save_new_version(exam)
     with OpenAITestServer() as server:
         generate(server)
-    changes = doc_changes("mini-ds")
+    changes = doc_changes(global_var.workspace(), "mini-ds")
     assert changes.counts()["control"] == 1 and changes.counts()["new"] == 0 and not changes.has_changes, changes.counts()
     summary = changes_summary(changes, "en")
     assert "nothing to update" in summary or "up to date" in summary, summary

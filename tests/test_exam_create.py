@@ -26,7 +26,7 @@ from tools.core.errors import UserError
 from tools.docs.docsets import slice_docset
 from tools.generation.engine import (UNIT_DONE, GenerationSettings, OutputError, normalize_question, prepare_generation,
                                      run_generation)
-from tools.generation.exams import (ExamCreationJob, ExamSettings, balance_true_false, check_exam_leakage, exam_store, load_exam,
+from tools.generation.exams import (ExamCreationJob, ExamSettings, balance_true_false, check_exam_leakage,
                                     parse_exam_questions, parse_exam_reply, prepare_exam, run_exam_creation, validate_question)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def tidewater_slices():
 
 
 def create(server, name="ex", kinds="mc,tf,short,code", slice_ids=None, **settings):
-    prepared = prepare_exam(name, "tidewater", provider_for(server), kinds, ExamSettings(**{**FAST, **settings}),
+    prepared = prepare_exam(global_var.workspace(), name, "tidewater", provider_for(server), kinds, ExamSettings(**{**FAST, **settings}),
                             slice_ids=slice_ids, lang="en")
     progress, exam = run_exam_creation(prepared)
     return prepared, progress, exam
@@ -193,13 +193,13 @@ def test_an_exam_is_created_frozen_and_versioned_through_faults(workdir):
     assert all(q.source.excerpt == {s.slice_id: s for s in slices}[q.source.slice_id].text for q in exam.questions)
     assert_exam_sound(exam, prepared)
     assert exam.generator["tokens"]["in"] > 0 and exam.generator["model"] == "test-model"
-    store = exam_store()
+    store = global_var.workspace().exams
     assert store.read_draft("ex") == (None, []) and not store.drafts(), "the draft is gone once frozen"
     frozen_text = store.version_path("ex", 1).read_text(encoding="utf-8")
 
     # A second creation under the same name, as a background job, is version 2; version 1 is left exactly as it was.
     with OpenAITestServer(latency=0.05) as server:
-        again = prepare_exam("ex", "tidewater", provider_for(server), "tf", ExamSettings(**{**FAST, "per_slice": 1}), lang="en")
+        again = prepare_exam(global_var.workspace(), "ex", "tidewater", provider_for(server), "tf", ExamSettings(**{**FAST, "per_slice": 1}), lang="en")
         assert again.notes[-1] == ("examgen.next_version", {"name": "ex", "version": 2})
         job = ExamCreationJob(again).start()
         assert job.is_running()
@@ -208,9 +208,9 @@ def test_an_exam_is_created_frozen_and_versioned_through_faults(workdir):
     second = job.exam
     assert second.version == 2 and {q.kind for q in second.questions} == {"tf"} and len(second.questions) == 2 * len(slices)
     assert store.versions("ex") == [1, 2] and store.version_path("ex", 1).read_text(encoding="utf-8") == frozen_text
-    assert load_exam("ex").version == 2 and load_exam("ex", 1).questions == exam.questions
+    assert global_var.workspace().exams.load("ex").version == 2 and global_var.workspace().exams.load("ex", 1).questions == exam.questions
     with pytest.raises(UserError) as missing:
-        load_exam("ex", 7)
+        global_var.workspace().exams.load("ex", 7)
     assert missing.value.key == "error.examgen_no_version" and "v1, v2" in str(missing.value)
 
 
@@ -252,7 +252,7 @@ def test_a_sigkilled_creation_resumes_without_duplicated_questions(workdir):
                    "--name", "killed", "--base-url", server.base_url, "--model", "test-model", "--api-key", "k",
                    "--kinds", "mc,tf,short,code", "--per-slice", "2", "--concurrency", "2", "--question-lang", "en"]
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        draft = exam_store().draft_path("killed")
+        draft = global_var.workspace().exams.draft_path("killed")
         deadline = time.monotonic() + 60
         try:
             while not (draft.exists() and draft.read_text(encoding="utf-8").count(f'"type":"{UNIT_DONE}"') >= 3):
@@ -267,7 +267,7 @@ def test_a_sigkilled_creation_resumes_without_duplicated_questions(workdir):
             process.wait(10)
             process.stdout.close()
         assert process.returncode == -signal.SIGKILL
-        store = exam_store()
+        store = global_var.workspace().exams
         header, records = store.read_draft("killed")
         assert header["kinds"] == ["mc", "tf", "short", "code"] and not store.exists("killed")
         done_before = {r["unit"] for r in records if r["type"] == UNIT_DONE}
@@ -277,10 +277,10 @@ def test_a_sigkilled_creation_resumes_without_duplicated_questions(workdir):
 
         # Other settings are refused: the draft would mix two exams.
         with pytest.raises(UserError) as mismatch:
-            prepare_exam("killed", "tidewater", provider_for(server), "mc", ExamSettings(**FAST), lang="en")
+            prepare_exam(global_var.workspace(), "killed", "tidewater", provider_for(server), "mc", ExamSettings(**FAST), lang="en")
         assert mismatch.value.key == "error.examgen_draft_mismatch" and "kinds" in str(mismatch.value)
 
-        prepared = prepare_exam("killed", "tidewater", provider_for(server), "mc,tf,short,code", ExamSettings(**FAST), lang="en")
+        prepared = prepare_exam(global_var.workspace(), "killed", "tidewater", provider_for(server), "mc,tf,short,code", ExamSettings(**FAST), lang="en")
         assert prepared.resuming and prepared.notes[-1][0] == "examgen.resuming"
         requests_before = server.stats["requests"]
         progress, exam = run_exam_creation(prepared)
@@ -299,16 +299,16 @@ def test_prepare_says_what_to_fix(workdir):
         for kinds, key in (("mc,essay", "error.examgen_kinds"), ("", None)):
             if key:
                 with pytest.raises(UserError) as bad:
-                    prepare_exam("ex", "tidewater", provider, kinds)
+                    prepare_exam(global_var.workspace(), "ex", "tidewater", provider, kinds)
                 assert bad.value.key == key and "essay" in str(bad.value)
         with pytest.raises(UserError) as per_slice:
-            prepare_exam("ex", "tidewater", provider, "mc", ExamSettings(per_slice=0))
+            prepare_exam(global_var.workspace(), "ex", "tidewater", provider, "mc", ExamSettings(per_slice=0))
         assert per_slice.value.key == "error.number_range" and "per slice" in str(per_slice.value)
         with pytest.raises(UserError) as slices:
-            prepare_exam("ex", "tidewater", provider, "mc", slice_ids=["nope"])
+            prepare_exam(global_var.workspace(), "ex", "tidewater", provider, "mc", slice_ids=["nope"])
         assert slices.value.key == "error.examgen_unknown_slices" and "nope" in str(slices.value)
         with pytest.raises(UserError) as name:
-            prepare_exam("../x", "tidewater", provider, "mc")
+            prepare_exam(global_var.workspace(), "../x", "tidewater", provider, "mc")
         assert name.value.key.startswith("error.name_")
         with pytest.raises(UserError) as no_provider:
             main_args = ["exam", "create", "--docs", "tidewater", "--name", "x"]
@@ -339,7 +339,7 @@ def test_leaked_questions_are_flagged_and_can_be_dropped_into_a_new_version(work
     assert short[1].question.endswith("-1?")
     ids = {first_exchange(item["messages"])[0]: item["id"] for item in store.load("train").items.values()}
 
-    result = check_exam_leakage("ex", "train")
+    result = check_exam_leakage(global_var.workspace(), "ex", "train")
     flagged = {entry["id"]: entry for entry in result.flagged}
     assert set(flagged) == {copied.id, reworded.id, mc.id} and result.checked == len(exam.questions)
     assert short[1].id not in flagged
@@ -347,7 +347,7 @@ def test_leaked_questions_are_flagged_and_can_be_dropped_into_a_new_version(work
     assert 0.7 <= flagged[reworded.id]["similarity"] < 1.0
     assert result.new_version is None
 
-    reloaded = load_exam("ex")
+    reloaded = global_var.workspace().exams.load("ex")
     assert reloaded.version == 1 and sum(q.leakage.flagged for q in reloaded.questions) == 3
     leak = next(q.leakage for q in reloaded.questions if q.id == copied.id)
     assert leak.dataset == "train" and leak.item_id == ids[copied.question]
@@ -357,14 +357,14 @@ def test_leaked_questions_are_flagged_and_can_be_dropped_into_a_new_version(work
                       "--dataset", "train", "--drop"]) == 0
     out = capsys.readouterr().out
     assert "3 near-duplicates" in out and "v2" in out
-    dropped = load_exam("ex")
+    dropped = global_var.workspace().exams.load("ex")
     assert dropped.version == 2 and len(dropped.questions) == len(exam.questions) - 3
     assert dropped.generator["derived_from"] == 1 and sorted(dropped.generator["dropped"]) == sorted(flagged)
     assert not any(q.leakage.flagged for q in dropped.questions)
-    assert exam_store().version_path("ex", 1).read_text(encoding="utf-8").count('"flagged": true') == 0, \
+    assert global_var.workspace().exams.version_path("ex", 1).read_text(encoding="utf-8").count('"flagged": true') == 0, \
         "the frozen file itself is never rewritten"
     with pytest.raises(UserError) as no_dataset:
-        check_exam_leakage("ex", "nope")
+        check_exam_leakage(global_var.workspace(), "ex", "nope")
     assert no_dataset.value.key == "error.not_found"
 
 
@@ -416,7 +416,7 @@ def test_weak_sections_start_a_generation_on_exactly_their_slices(workdir, capsy
         _, _, exam = create(server, kinds="mc", slice_ids=[sections[name][0] for name in chosen], per_slice=6)
         # The training dataset, generated from the first two sections' slices.
         trained_slices = [sections[chosen[0]][0], sections[chosen[1]][0]]
-        generated = prepare_generation("tidewater", "facts", provider_for(server), "default-en", {"project_name": "Tidewater"},
+        generated = prepare_generation(global_var.workspace(), "tidewater", "facts", provider_for(server), "default-en", {"project_name": "Tidewater"},
                                        GenerationSettings(pairs_per_call=2, backoff_base_s=0.01), slice_ids=trained_slices)
         assert [s.slice_id for s in generated.slices] == trained_slices
         assert run_generation(generated).status == "finished"
@@ -477,7 +477,7 @@ def test_a_chinese_exam_uses_the_chinese_prompt_and_true_false_options(workdir):
         return "ok"
 
     with OpenAITestServer(faults=record) as server:
-        prepared = prepare_exam("zh-exam", "tidewater", provider_for(server), "tf,mc", ExamSettings(**FAST), slice_ids=[zh_slice.slice_id])
+        prepared = prepare_exam(global_var.workspace(), "zh-exam", "tidewater", provider_for(server), "tf,mc", ExamSettings(**FAST), slice_ids=[zh_slice.slice_id])
         assert prepared.lang == "zh", "the language of the chosen slices"
         _, exam = run_exam_creation(prepared)
     assert all("只输出一个 JSON 对象" in info.messages[0]["content"] and "恰好包含 2 道题" in info.messages[0]["content"]

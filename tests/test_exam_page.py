@@ -15,7 +15,7 @@ from frontend.web import exam_create_panel as panel
 from frontend.web import runs_panel
 from tests.openai_test_server import OpenAITestServer
 from tools.core.errors import UserError
-from tools.generation.exams import exam_store, find_exam_creation_job, load_exam
+from frontend.jobs import find_exam_creation_job
 from train.runs import CONFIG_FILE, STATUS_FILE, delete_run, list_runs
 
 CREATE_DEFAULTS = dict(per_slice=1, question_lang="en", controls=[], slice_ids="", temperature=0.3, max_tokens=2048,
@@ -51,7 +51,7 @@ def test_an_exam_created_in_the_page_is_the_same_as_the_commands(provider):
     assert watched == "page-exam" and '<progress class="wb-progress"' in shown
     job = find_exam_creation_job("page-exam")
     wait_for(job)
-    exam = load_exam("page-exam")
+    exam = global_var.workspace().exams.load("page-exam")
     assert exam.version == 1 and {q.kind for q in exam.questions} <= {"tf", "mc", "recognition"}
     assert exam.control_sections == ["guide/errors.md"] and exam.lang == "en"
     assert exam.generator["per_slice"] == 1 and exam.generator["settings"]["max_attempts"] == 3
@@ -76,7 +76,7 @@ def test_creation_errors_name_the_field_and_nothing_starts(provider):
         start(controls=["no-such-part.md"])
     with pytest.raises(gr.Error, match="题型"):
         start(kinds=(), lang="zh")
-    assert find_exam_creation_job("page-exam") is None and exam_store().drafts() == []
+    assert find_exam_creation_job("page-exam") is None and global_var.workspace().exams.drafts() == []
 
 
 def test_a_stopped_creation_resumes_from_the_page_and_a_reload_follows_a_running_one(workdir):
@@ -94,7 +94,7 @@ def test_a_stopped_creation_resumes_from_the_page_and_a_reload_follows_a_running
         assert "Stopping" in stopping
         wait_for(job)
         assert job.progress().status == "cancelled" and "resume" in panel.creation_status("en", "page-exam")
-        assert exam_store().drafts() == ["page-exam"] and not exam_store().exists("page-exam")
+        assert global_var.workspace().exams.drafts() == ["page-exam"] and not global_var.workspace().exams.exists("page-exam")
         done_before = job.progress().processed_units
 
         start(kinds=("tf", "short"), concurrency=4)
@@ -178,16 +178,16 @@ def test_an_exam_is_deleted_after_confirmation_and_not_while_it_is_created(provi
     wait_for(find_exam_creation_job("old"))
     question, *_buttons, pending = runs_panel.ask_delete("zh", "exam", "old")
     assert "删除试卷 **old**(版本数:1)" in question
-    lock = exam_store().lock("old").acquire()  # a creation in another process holds the exam's lock
+    lock = global_var.workspace().exams.lock("old").acquire()  # a creation in another process holds the exam's lock
     try:
         with pytest.raises(gr.Error, match="being created or changed"):
             runs_panel.confirm_delete("en", "exam", "old", pending)
     finally:
         lock.release()
-    assert exam_store().exists("old")
+    assert global_var.workspace().exams.exists("old")
     question, *_buttons, pending = runs_panel.ask_delete("en", "exam", "old")
     done, *_rest = runs_panel.confirm_delete("en", "exam", "old", pending)
-    assert done == "Deleted exam old (versions: 1)." and exam_store().names() == []
+    assert done == "Deleted exam old (versions: 1)." and global_var.workspace().exams.names() == []
     with pytest.raises(gr.Error, match="No exam named"):
         runs_panel.ask_delete("en", "exam", "old")
 

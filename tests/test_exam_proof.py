@@ -183,7 +183,7 @@ def test_coverage_compares_question_answer_and_options_not_the_question_text_alo
 
 def test_the_leakage_check_flags_a_cloze_asked_with_another_lead_in(workdir):
     from schema.dataset import qa_messages
-    from tools.generation.exams import check_exam_leakage, exam_store
+    from tools.generation.exams import check_exam_leakage
 
     store = global_var.datasets()
     store.create("train")
@@ -199,10 +199,10 @@ def test_the_leakage_check_flags_a_cloze_asked_with_another_lead_in(workdir):
                  Question(id="other-value", kind="mc", question="Which value completes: the default tick_interval is ___ minutes?",
                           options=["5", "10", "15", "20"], answer=0)]
     exam = Exam(name="leaky", questions=questions)
-    store_exams = exam_store()
+    store_exams = global_var.workspace().exams
     with store_exams.lock("leaky").acquire():
         store_exams.save_new_version(exam)
-    result = check_exam_leakage("leaky", "train")
+    result = check_exam_leakage(global_var.workspace(), "leaky", "train")
     flagged = {entry["id"] for entry in result.flagged}
     assert flagged == {"verbatim", "lead-in", "lead-in-2"}
     matches = {qid: leak["match"] for qid, leak in store_exams.leakage("leaky", 1)["flags"].items()}
@@ -330,11 +330,11 @@ def test_the_whole_loop_reports_every_baseline_with_controls_that_show_what_was_
     with OpenAITestServer(responder=responder) as server:
         provider = global_var.providers().add(name="facts", base_url=server.base_url, model_id="test-model", api_key="k",
                                               max_concurrency=16, timeout_s=10)
-        prepared = prepare_exam("proof", "tidewater", provider, "mc,tf,short,code", ExamSettings(per_slice=1, concurrency=16),
+        prepared = prepare_exam(global_var.workspace(), "proof", "tidewater", provider, "mc,tf,short,code", ExamSettings(per_slice=1, concurrency=16),
                                 slice_ids=examined, lang="en", control_sections=controls)
         progress, exam = run_exam_creation(prepared)
         assert progress.status == "finished" and exam.control_sections == controls
-        generation = prepare_generation("tidewater", "docs-qa", provider, "default-en", {"project_name": "Tidewater"},
+        generation = prepare_generation(global_var.workspace(), "tidewater", "docs-qa", provider, "default-en", {"project_name": "Tidewater"},
                                         GenerationSettings(rounds=2, pairs_per_call=4, concurrency=16))
         assert ("generate.control_skipped" in {key for key, _ in generation.notes})
         assert not {s.source for s in generation.slices} & set(controls)

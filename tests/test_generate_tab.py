@@ -12,7 +12,7 @@ import global_var
 from frontend.web import generate_tab
 from frontend.web.common import Localizer
 from tests.openai_test_server import OpenAITestServer
-from tools.generation.engine import find_generation_job
+from frontend.jobs import find_generation_job
 
 VARIABLES = [["project_name", "Tidewater"]]
 
@@ -155,7 +155,7 @@ def test_score_as_it_goes_from_the_tab(server):
     assert f"- scored as it went: {progress.items} items scored, 0 unscored" in frames[-1], frames[-1]
     from tools.quality.judge import item_scores
 
-    assert len(item_scores("scored-ds")) == progress.items
+    assert len(item_scores(global_var.workspace(), "scored-ds")) == progress.items
 
 
 def test_the_built_in_template_the_page_picked_follows_a_language_switch(workdir):

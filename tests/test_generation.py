@@ -18,6 +18,7 @@ from schema.dataset import first_exchange
 from tools.core.errors import UserError
 from schema.provider import APIProvider
 from tests.openai_test_server import OpenAITestServer
+from frontend.jobs import start_generation_job
 from tools.generation.engine import (
     GenerationProgress,
     UNIT_DONE,
@@ -28,7 +29,6 @@ from tools.generation.engine import (
     parse_pairs,
     prepare_generation,
     run_generation,
-    start_generation_job,
     unit_outcomes,
 )
 
@@ -43,7 +43,7 @@ def provider_for(server: OpenAITestServer, timeout_s: float = 2.0, max_concurren
 
 def prepare(server, dataset="ds", provider=None, **settings):
     fast = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "concurrency": 8, "pairs_per_call": 2}
-    return prepare_generation("tidewater", dataset, provider or provider_for(server), "default-en", VARIABLES,
+    return prepare_generation(global_var.workspace(), "tidewater", dataset, provider or provider_for(server), "default-en", VARIABLES,
                               GenerationSettings(**{**fast, **settings}))
 
 
@@ -334,38 +334,38 @@ def test_prepare_says_what_to_fix(workdir):
     with OpenAITestServer() as server:
         provider = provider_for(server, max_concurrency=4)
         with pytest.raises(UserError) as unknown:
-            prepare_generation("tidewater", "x", "no-such-provider", "default-en", VARIABLES)
+            prepare_generation(global_var.workspace(), "tidewater", "x", "no-such-provider", "default-en", VARIABLES)
         assert unknown.value.key == "error.not_found" and "no-such-provider" in str(unknown.value)
         with pytest.raises(UserError) as unfilled:
-            prepare_generation("tidewater", "x", provider, "default-en", {"project_name": "  "})
+            prepare_generation(global_var.workspace(), "tidewater", "x", provider, "default-en", {"project_name": "  "})
         assert unfilled.value.key == "error.generate_variables_missing" and "project_name" in str(unfilled.value)
         with pytest.raises(UserError) as no_docs:
-            prepare_generation("nothing-here", "x", provider, "default-en", VARIABLES)
+            prepare_generation(global_var.workspace(), "nothing-here", "x", provider, "default-en", VARIABLES)
         assert no_docs.value.key == "error.not_found"
         with pytest.raises(UserError) as bad_number:
-            prepare_generation("tidewater", "x", provider, "default-en", VARIABLES, GenerationSettings(rounds=0))
+            prepare_generation(global_var.workspace(), "tidewater", "x", provider, "default-en", VARIABLES, GenerationSettings(rounds=0))
         assert bad_number.value.key == "error.number_range" and "rounds" in str(bad_number.value)
 
-        clamped = prepare_generation("tidewater", "x", provider, "default-en", VARIABLES, GenerationSettings(concurrency=50))
+        clamped = prepare_generation(global_var.workspace(), "tidewater", "x", provider, "default-en", VARIABLES, GenerationSettings(concurrency=50))
         assert clamped.settings.concurrency == 4
         assert clamped.notes[0][0] == "generate.concurrency_clamped"
 
         store.create("imported", meta={"imported_from": "file.jsonl"})
         with pytest.raises(UserError) as imported:
-            prepare_generation("tidewater", "imported", provider, "default-en", VARIABLES)
+            prepare_generation(global_var.workspace(), "tidewater", "imported", provider, "default-en", VARIABLES)
         assert imported.value.key == "error.generate_not_generated"
 
         other = global_var.workdir().docs / "other"
         other.mkdir()
         (other / "a.md").write_text("# Other\n\nSome other library.\n", encoding="utf-8")
-        run_generation(prepare_generation("other", "from-other", provider, "default-en", VARIABLES))
+        run_generation(prepare_generation(global_var.workspace(), "other", "from-other", provider, "default-en", VARIABLES))
         with pytest.raises(UserError) as other_docs:
-            prepare_generation("tidewater", "from-other", provider, "default-en", VARIABLES)
+            prepare_generation(global_var.workspace(), "tidewater", "from-other", provider, "default-en", VARIABLES)
         assert other_docs.value.key == "error.generate_other_docs" and "other" in str(other_docs.value)
         with pytest.raises(UserError) as other_budget:
-            prepare_generation("other", "from-other", provider, "default-en", VARIABLES, GenerationSettings(max_slice_tokens=100))
+            prepare_generation(global_var.workspace(), "other", "from-other", provider, "default-en", VARIABLES, GenerationSettings(max_slice_tokens=100))
         assert other_budget.value.key == "error.generate_other_budget"
-        resumed = prepare_generation("other", "from-other", provider, "default-en", VARIABLES)
+        resumed = prepare_generation(global_var.workspace(), "other", "from-other", provider, "default-en", VARIABLES)
         assert resumed.resuming and resumed.notes[-1][0] == "generate.resuming"
 
 

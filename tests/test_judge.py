@@ -19,6 +19,7 @@ from db.score_store import EDITED, NOT_JUDGED, SCORED, UNSCORED
 from schema.provider import APIProvider
 from tests.openai_test_server import JUDGE_CRITERIA, OpenAITestServer, judgement_scores
 from tools.core.errors import UserError
+from frontend.jobs import start_judge_job
 from tools.generation.engine import GenerationSettings, OutputError, prepare_generation, run_generation
 from tools.quality.judge import (
     CRITERIA,
@@ -32,7 +33,6 @@ from tools.quality.judge import (
     run_judge,
     score_rows,
     score_summary,
-    start_judge_job,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def make_dataset(name: str, questions: list[str]) -> list[str]:
 
 
 def judge(server, dataset="ds", provider=None, lang="en", **settings) -> tuple:
-    prepared = prepare_judge(dataset, provider or provider_for(server), lang=lang,
+    prepared = prepare_judge(global_var.workspace(), dataset, provider or provider_for(server), lang=lang,
                              settings=JudgeSettings(**{**FAST, "concurrency": 8, **settings}))
     return prepared, run_judge(prepared)
 
@@ -115,27 +115,27 @@ def test_groundedness_is_null_without_a_source():
 
 
 def test_templates_default_by_language_and_a_stored_one_overrides(workdir):
-    zh, zh_lang = resolve_judge_template(None, "zh")
-    en, en_lang = resolve_judge_template(None, "en")
+    zh, zh_lang = resolve_judge_template(global_var.prompts(), None, "zh")
+    en, en_lang = resolve_judge_template(global_var.prompts(), None, "en")
     assert (zh.name, zh_lang, en.name, en_lang) == ("judge-default", "zh", "judge-default-en", "en")
     assert "问题" in zh.content and "Question" in en.content
-    assert resolve_judge_template("judge-default-en")[1] == "en"  # the built-in's language when none is asked
+    assert resolve_judge_template(global_var.prompts(), "judge-default-en")[1] == "en"  # the built-in's language when none is asked
     prompts = global_var.prompts()
     prompts.add(name="judge-default-en", content="Strict review.\n{document_slice}\nQ: {question}\nA: {answer}")
-    assert resolve_judge_template(None, "en")[0].content.startswith("Strict review.")
+    assert resolve_judge_template(global_var.prompts(), None, "en")[0].content.startswith("Strict review.")
     prompts.add(name="no-answer", content="{document_slice} {question}")
     with pytest.raises(UserError) as missing:
-        resolve_judge_template("no-answer")
+        resolve_judge_template(global_var.prompts(), "no-answer")
     assert missing.value.key == "error.judge_template_missing" and "{answer}" in str(missing.value)
     with pytest.raises(UserError) as generation_template:
-        resolve_judge_template("default-en")  # a generation template: {project_name} has no value here
+        resolve_judge_template(global_var.prompts(), "default-en")  # a generation template: {project_name} has no value here
     assert generation_template.value.key == "error.judge_template_missing"
     prompts.add(name="extra", content="{document_slice} {question} {answer} {project_name}")
     with pytest.raises(UserError) as unknown:
-        resolve_judge_template("extra")
+        resolve_judge_template(global_var.prompts(), "extra")
     assert unknown.value.key == "error.judge_template_unknown" and "{project_name}" in str(unknown.value)
     with pytest.raises(UserError) as absent:
-        resolve_judge_template("nope")
+        resolve_judge_template(global_var.prompts(), "nope")
     assert absent.value.key == "error.judge_template_not_found" and "judge-default-en" in str(absent.value)
 
 
@@ -178,7 +178,7 @@ def test_good_malformed_and_failing_verdicts_leave_nothing_dropped(workdir):
     assert final.retries > 0 and all(served[k] for k in ("fenced", "think", "429", "500", "malformed", "wrong_schema", "empty"))
     # Nothing dropped: the dataset is untouched, and every item has a status with its reason.
     assert global_var.datasets().load("ds").items == before
-    entries = item_scores("ds")
+    entries = item_scores(global_var.workspace(), "ds")
     assert set(entries) == set(ids)
     for item_id, question in zip(ids, SCENARIOS):
         entry, outcome = entries[item_id], SCENARIOS[question][1]
@@ -188,11 +188,11 @@ def test_good_malformed_and_failing_verdicts_leave_nothing_dropped(workdir):
             assert all(entry.scores[name]["reason"] for name in CRITERIA if name != "groundedness")
         else:
             assert (entry.status, entry.reason) == (UNSCORED, outcome) and entry.detail
-    summary = score_summary("ds")
+    summary = score_summary(global_var.workspace(), "ds")
     assert summary["unscored_by_reason"] == dict(expected_unscored)
     assert summary["scored"] == final.scored and sum(summary["histogram"].values()) == final.scored
     assert summary["last_run"]["failures"] == dict(expected_unscored)
-    rows = score_rows("ds")
+    rows = score_rows(global_var.workspace(), "ds")
     assert len(rows) == len(ids) and all(len(row) == len(SCORE_COLUMNS) for row in rows)
     by_id = {row[0]: dict(zip(SCORE_COLUMNS, row)) for row in rows}
     failing = by_id[ids[list(SCENARIOS).index("failing")]]
@@ -234,16 +234,16 @@ def test_edited_item_becomes_unscored_and_alone_is_judged_again(workdir):
         store = global_var.datasets()
         store.update_item("ds", ids[2], [{"role": "user", "content": "Edit case 2, reworded?"},
                                          {"role": "assistant", "content": "A better answer."}])
-        entries = item_scores("ds")
+        entries = item_scores(global_var.workspace(), "ds")
         assert (entries[ids[2]].status, entries[ids[2]].reason) == (UNSCORED, EDITED)
         assert all(entries[i].status == SCORED for i in ids if i != ids[2])
         server.reset_stats()
         _, again = judge(server)
         assert server.requests == 1
     assert (again.skipped_items, again.scored) == (4, 1)
-    assert item_scores("ds")[ids[2]].status == SCORED
+    assert item_scores(global_var.workspace(), "ds")[ids[2]].status == SCORED
     new_item = store.append_item("ds", [{"role": "user", "content": "New?"}, {"role": "assistant", "content": "Yes."}])
-    assert (item_scores("ds")[new_item["id"]].status, item_scores("ds")[new_item["id"]].reason) == (UNSCORED, NOT_JUDGED)
+    assert (item_scores(global_var.workspace(), "ds")[new_item["id"]].status, item_scores(global_var.workspace(), "ds")[new_item["id"]].reason) == (UNSCORED, NOT_JUDGED)
 
 
 def test_generated_items_are_judged_against_their_slice(workdir):
@@ -254,7 +254,7 @@ def test_generated_items_are_judged_against_their_slice(workdir):
         return "ok"
 
     with OpenAITestServer(faults=record) as server:
-        generation = prepare_generation("tidewater", "gen", provider_for(server), "default-en", {"project_name": "Tidewater"},
+        generation = prepare_generation(global_var.workspace(), "tidewater", "gen", provider_for(server), "default-en", {"project_name": "Tidewater"},
                                         GenerationSettings(pairs_per_call=1, concurrency=8, **FAST))
         run_generation(generation)
         seen_prompts.clear()
@@ -263,7 +263,7 @@ def test_generated_items_are_judged_against_their_slice(workdir):
         _, final = judge(server, dataset="gen")
     items = global_var.datasets().load("gen").items
     assert final.scored == len(items) and final.no_source == 1
-    entries = item_scores("gen")
+    entries = item_scores(global_var.workspace(), "gen")
     with_source = [e for e in entries.values() if e.source]
     assert len(with_source) == len(items) - 1
     assert all(isinstance(e.scores["groundedness"]["score"], int) for e in with_source)
@@ -276,16 +276,16 @@ def test_generated_items_are_judged_against_their_slice(workdir):
 def test_a_second_run_on_the_same_dataset_is_refused(workdir):
     make_dataset("ds", ["Only one?"])
     with OpenAITestServer(latency=0.5) as server:
-        prepared = prepare_judge("ds", provider_for(server), lang="en")
+        prepared = prepare_judge(global_var.workspace(), "ds", provider_for(server), lang="en")
         job = start_judge_job(prepared)
         with pytest.raises(UserError) as twice:
-            start_judge_job(prepare_judge("ds", provider_for(server), lang="en"))
+            start_judge_job(prepare_judge(global_var.workspace(), "ds", provider_for(server), lang="en"))
         assert twice.value.key == "error.judge_running"
         # Another process's run is named by the judge lock (here: a lock held outside the job).
         job.wait(10)
         with global_var.scores().judge_lock("ds").acquire():
             with pytest.raises(UserError) as held:
-                prepare_judge("ds", provider_for(server), lang="en")
+                prepare_judge(global_var.workspace(), "ds", provider_for(server), lang="en")
             assert held.value.key == "error.judge_locked" and str(os.getpid()) in str(held.value)
             # Taken between the check and the run: the run ends at once as failed, naming the holder.
             raced = run_judge(prepared)
@@ -296,7 +296,7 @@ def test_a_second_run_on_the_same_dataset_is_refused(workdir):
 def test_cancel_mid_run_then_resume_scores_each_item_once(workdir):
     ids = make_dataset("ds", [f"Cancel case {i}?" for i in range(40)])
     with OpenAITestServer(latency=0.05) as server:
-        job = start_judge_job(prepare_judge("ds", provider_for(server), lang="en", settings=JudgeSettings(concurrency=2, **FAST)))
+        job = start_judge_job(prepare_judge(global_var.workspace(), "ds", provider_for(server), lang="en", settings=JudgeSettings(concurrency=2, **FAST)))
         deadline = time.monotonic() + 20
         while job.progress().scored < 6:
             assert time.monotonic() < deadline, "no progress"
@@ -357,15 +357,15 @@ def test_a_torn_last_line_is_ignored_then_cut(workdir):
 def test_generation_scores_as_it_goes(workdir):
     with OpenAITestServer() as server:
         provider = provider_for(server)
-        generation = prepare_generation("tidewater", "gen", provider, "default-en", {"project_name": "Tidewater"},
+        generation = prepare_generation(global_var.workspace(), "tidewater", "gen", provider, "default-en", {"project_name": "Tidewater"},
                                         GenerationSettings(pairs_per_call=2, concurrency=4, **FAST))
-        enable_scoring(generation, provider, lang="en")
+        enable_scoring(global_var.workspace(), generation, provider, lang="en")
         final = run_generation(generation)
     items = global_var.datasets().load("gen").items
     assert final.status == "finished" and len(items) == final.items > 0
     assert final.scoring["status"] == "finished" and final.scoring["scored"] == len(items)
     assert final.scoring["tokens_in"] > 0
-    assert all(entry.status == SCORED and entry.source for entry in item_scores("gen").values())
+    assert all(entry.status == SCORED and entry.source for entry in item_scores(global_var.workspace(), "gen").values())
     assert set(scored_once("gen").values()) == {1}
     assert global_var.datasets().load("gen").meta["generation"]["scoring"]["scored"] == len(items)
     assert global_var.scores().load("gen").runs[-1]["during_generation"] is True
@@ -375,23 +375,23 @@ def test_generation_scores_leftovers_of_a_killed_run(workdir):
     with OpenAITestServer() as server:
         provider = provider_for(server)
         settings = GenerationSettings(pairs_per_call=2, concurrency=4, **FAST)
-        run_generation(prepare_generation("tidewater", "gen", provider, "default-en", {"project_name": "Tidewater"}, settings))
+        run_generation(prepare_generation(global_var.workspace(), "tidewater", "gen", provider, "default-en", {"project_name": "Tidewater"}, settings))
         # A run that wrote items but was killed before scoring them: resuming with scoring on scores them.
-        generation = prepare_generation("tidewater", "gen", provider, "default-en", {"project_name": "Tidewater"}, settings)
-        final = run_generation(enable_scoring(generation, provider, lang="en"))
+        generation = prepare_generation(global_var.workspace(), "tidewater", "gen", provider, "default-en", {"project_name": "Tidewater"}, settings)
+        final = run_generation(enable_scoring(global_var.workspace(), generation, provider, lang="en"))
     assert final.skipped_units == len(generation.units)
     assert final.scoring["scored"] == len(global_var.datasets().load("gen").items)
 
 
 def test_a_judge_with_a_bad_key_stops_scoring_not_generation(workdir):
     with OpenAITestServer(api_key="right") as server:
-        generation = prepare_generation("tidewater", "gen", provider_for(server, api_key="right"),
+        generation = prepare_generation(global_var.workspace(), "tidewater", "gen", provider_for(server, api_key="right"),
                                         "default-en", {"project_name": "Tidewater"},
                                         GenerationSettings(pairs_per_call=1, concurrency=2, **FAST))
-        final = run_generation(enable_scoring(generation, provider_for(server), lang="en"))
+        final = run_generation(enable_scoring(global_var.workspace(), generation, provider_for(server), lang="en"))
     assert final.status == "finished" and final.items > 0
     assert final.scoring["status"] == "failed" and "AuthenticationError" in final.scoring["message"]
-    assert all(entry.status == UNSCORED for entry in item_scores("gen").values())
+    assert all(entry.status == UNSCORED for entry in item_scores(global_var.workspace(), "gen").values())
 
 
 # ---------------------------------------------------------------- the command line
@@ -457,7 +457,7 @@ def test_cli_generate_with_score_with(workdir):
     assert done.returncode == 0, done.stderr
     items = global_var.datasets().load("gen").items
     assert f"scored as it went: {len(items)} items scored, 0 unscored" in done.stdout
-    assert all(entry.status == SCORED for entry in item_scores("gen").values())
+    assert all(entry.status == SCORED for entry in item_scores(global_var.workspace(), "gen").values())
 
 
 def test_server_verdicts_are_deterministic():
@@ -472,9 +472,9 @@ def test_scores_follow_a_renamed_dataset_and_go_with_a_deleted_one(workdir):
     store, scores = global_var.datasets(), global_var.scores()
     store.rename("ds", "renamed")
     scores.rename("ds", "renamed")
-    assert item_scores("renamed")[ids[0]].status == SCORED and not scores.path("ds").exists()
+    assert item_scores(global_var.workspace(), "renamed")[ids[0]].status == SCORED and not scores.path("ds").exists()
     scores.delete("renamed")
-    assert not scores.path("renamed").exists() and item_scores("renamed")[ids[0]].reason == NOT_JUDGED
+    assert not scores.path("renamed").exists() and item_scores(global_var.workspace(), "renamed")[ids[0]].reason == NOT_JUDGED
 
 
 def test_a_redaction_rewrites_the_scores_too(workdir):

@@ -12,7 +12,7 @@ from frontend.web import datasets_tab
 from frontend.web.judge_panel import judge_panel_text, poll_scoring, refresh_judge, show_for_dataset, start_scoring, stop_scoring
 from tests.openai_test_server import OpenAITestServer
 from tools.core.i18n import t
-from tools.quality.judge import find_judge_job
+from frontend.jobs import find_judge_job
 
 
 def _dataset(name: str, count: int) -> None:

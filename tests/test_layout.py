@@ -5,9 +5,10 @@ Layers, top to bottom (a module may import its own layer and the ones below it):
   main            parses the global options and dispatches
   frontend        every way in: web page, command line, HTTP API
   train           runs, training, loading, inference, evaluation, export
-  tools           the torch-free library by subject (docs, llm, generation, ...)
-  global_var      the one owner of process-wide state (stores, loaded model, job registry); it holds
-                  the objects of the layers above as plain values and imports only db and tools.core
+  global_var      the one owner of process-wide state (the workspace, loaded model, job registry); it
+                  holds train's objects as plain values and opens the library's Workspace
+  tools           the torch-free library by subject (docs, llm, generation, ...): handed its Workspace
+                  (stores, providers, docs) by the caller, it imports nothing of global_var, train or frontend
   db              stores
   schema          models and validation
   tools.core      foundation: user errors, strings, work-directory paths, networking helpers
@@ -26,8 +27,8 @@ LAYERS = {
     "main": 7,
     "frontend": 6,
     "train": 5,
-    "tools": 4,
-    "global_var": 3,
+    "global_var": 4,
+    "tools": 3,
     "db": 2,
     "schema": 1,
     "tools.core": 0,

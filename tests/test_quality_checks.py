@@ -350,7 +350,7 @@ def test_check_dataset_saves_the_result_and_a_changed_journal_makes_it_stale(wor
     store = global_var.datasets()
     store.create("demo", meta={"generated_from": {"docs": "tidewater", "max_slice_tokens": 800}})
     store.append_item("demo", [{"role": "user", "content": "What is tidewater?"}, {"role": "assistant", "content": "A Python library."}])
-    result = check_dataset("demo")
+    result = check_dataset("demo", global_var.datasets(), global_var.workdir().docs)
     assert result["docs"] == "tidewater" and result_path(store, "demo").name == ".demo.checks.json"
     assert load_result(store, "demo")["fingerprint"] == result["fingerprint"]
     store.append_item("demo", [{"role": "user", "content": "And?"}, {"role": "assistant", "content": "More."}])

@@ -31,8 +31,8 @@ from schema.exam import ExamReport, GroupScore, ModelExamScore
 from tests.fixtures_train import TINY, load_facts
 from tests.openai_test_server import OpenAITestServer
 from tools.core.i18n import t
-from tools.generation.engine import UNIT_DONE, find_generation_job
-from tools.generation.exams import exam_store
+from frontend.jobs import find_generation_job
+from tools.generation.engine import UNIT_DONE
 from train.exam import build_facts_exam
 from train.weak_sections import WEAK_PURPOSE
 
@@ -96,7 +96,7 @@ def test_runs_table_and_comparison_in_both_languages(three_runs):
 
 def _save_exam(name: str, questions: int = 8) -> None:
     exam = build_facts_exam(load_facts()[:questions], name=name)
-    path = exam_store().version_path(name, 1)
+    path = global_var.workspace().exams.version_path(name, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(exam.model_dump_json(), encoding="utf-8")
 

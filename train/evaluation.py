@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from schema.run_state import JobState
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import atomic_write_text
@@ -454,7 +455,7 @@ def item_evidence(config: dict, items: list[dict]) -> list[str]:
     if not dataset or not store.exists(dataset):
         return [""] * len(items)
     stored = store.load(dataset)
-    sources = dataset_sources(stored.meta)
+    sources = dataset_sources(stored.meta, global_var.workdir())
     texts = []
     for item in items:
         known = item if item.get("provenance") else (stored.items.get(item.get("id")) or {})
@@ -625,7 +626,7 @@ class EvaluationJob(global_var.StoppableJob):
     max_items: int | None
     judge_provider: str | None
     max_new_tokens: int
-    state: str = "running"  # running | stopping | completed | stopped | failed
+    state: JobState = JobState.RUNNING  # ends COMPLETED, STOPPED or FAILED
     phase: str = "load"
     done: int = 0
     total: int = 0
@@ -637,22 +638,22 @@ class EvaluationJob(global_var.StoppableJob):
         return progress_text(self.last_update, lang)
 
 
-def record_job_outcome(job, work: Callable[[], None], finished_state: str, description: str, lang: str | None = None) -> None:
+def record_job_outcome(job, work: Callable[[], None], finished_state: JobState, description: str, lang: str | None = None) -> None:
     """Run a background model job's `work` (its thread's body) and record how it ended on `job`, whatever
-    happens: `finished_state`, "stopped" when it was asked to stop, "failed" with the message (a user error
+    happens: `finished_state`, STOPPED when it was asked to stop, FAILED with the message (a user error
     in the page's language; anything else also logged with its traceback); then `finished_at` and `done_event`."""
     try:
         work()
         job.state = finished_state
     except EvaluationStopped:
-        job.state = "stopped"
+        job.state = JobState.STOPPED
     except UserError as exc:
-        job.state, job.error = "failed", exc.render(lang)
+        job.state, job.error = JobState.FAILED, exc.render(lang)
     except Exception as exc:  # noqa: BLE001 - a background thread must record every failure for the page
         import logging
 
         logging.getLogger("workbench").exception("%s failed", description)
-        job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        job.state, job.error = JobState.FAILED, f"{type(exc).__name__}: {exc}"
     finally:
         job.finished_at = time.time()
         job.done_event.set()
@@ -686,7 +687,7 @@ def start_evaluation(run: str, max_items=None, judge_provider: str | None = None
                                   lang=lang)
 
     def work() -> None:
-        record_job_outcome(job, evaluate, "completed", f"evaluation of {run}", lang)
+        record_job_outcome(job, evaluate, JobState.COMPLETED, f"evaluation of {run}", lang)
 
     # Set before the job is registered as running matters: its thread may load the model it evaluates.
     job.thread = threading.Thread(target=work, name=f"eval-{run}", daemon=True)

@@ -19,6 +19,7 @@ from typing import Callable
 
 import global_var
 from schema.exam import CONDITIONS, Exam, ExamReport, Question, QuestionSource, result_key
+from schema.run_state import JobState
 from tools.core.errors import UserError
 from train.exam_reports import save_exam_report
 from train.exam_scoring import NORMALISATIONS, CodeRunner, ScoringSetup, model_context, question_excerpts, score_model
@@ -352,9 +353,7 @@ def resolve_exam(reference: str) -> Exam:
     path = Path(reference).expanduser()
     if path.suffix.lower() == ".json" or path.is_file():
         return load_exam_file(path)
-    from tools.generation.exams import load_exam
-
-    return load_exam(reference)
+    return global_var.workspace().exams.load(reference)
 
 
 # ---------------------------------------------------------------- the background job (the page's exam runs)
@@ -414,7 +413,7 @@ class ExamJob(global_var.StoppableJob):
     run: str
     base_only: bool
     options: ExamOptions = field(default_factory=ExamOptions)
-    state: str = "running"  # running | stopping | finished | stopped | failed
+    state: JobState = JobState.RUNNING  # ends FINISHED, STOPPED or FAILED
     last_update: dict = field(default_factory=dict)
     done: int = 0
     total: int = 0
@@ -477,7 +476,7 @@ def start_exam_job(exam_name: str, run: str, base_only: bool = False, lang: str 
         job.report_path = str(job.last_update.get("path") or "")
 
     def work() -> None:
-        record_job_outcome(job, score, "finished", f"exam {exam.name} on {run}", lang)
+        record_job_outcome(job, score, JobState.FINISHED, f"exam {exam.name} on {run}", lang)
 
     # The thread is known before the job is registered: run_exam lets its own job's thread load the model.
     job.thread = threading.Thread(target=work, name=f"exam-{exam.name}-{run}", daemon=True)

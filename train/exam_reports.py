@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 
+import global_var
 from schema.exam import ExamReport
 from tools.core.workdir import atomic_write_text, validate_name
 from train.runs import require_run
@@ -181,10 +182,9 @@ def analysed(report: ExamReport) -> ExamReport:
     if report.analysis or not report.results:
         return report
     try:
-        from tools.generation.exams import load_exam
         from tools.evaluation.analysis import analyse_report
 
-        exam = load_exam(report.exam, report.exam_version)
+        exam = global_var.workspace().exams.load(report.exam, report.exam_version)
     except Exception:  # noqa: BLE001 - an exam that is gone leaves the older report as it was
         return report
     questions = [q for q in exam.questions if any(q.id in {s.id for s in r.questions} for r in report.results.values())]

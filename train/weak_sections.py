@@ -131,13 +131,12 @@ def section_results(report: ExamReport, exam: Exam, train_items: dict[str, int],
 def weak_section_results(exam_name: str, run: str, alpha: float = DEFAULT_ALPHA,
                          exam_version: int | None = None) -> tuple[Exam, list[SectionResult]]:
     """(exam, per-section rows) from the report `exam run` saved with `run`; UserError when there is none."""
-    from tools.generation.exams import load_exam
     from train.exam_reports import read_exam_report
 
     report = read_exam_report(run, exam_name)
     if report is None:
         raise UserError("error.examgen_weak_no_report", exam=exam_name, run=run)
-    exam = load_exam(exam_name, exam_version or report.exam_version)
+    exam = global_var.workspace().exams.load(exam_name, exam_version or report.exam_version)
     return exam, section_results(report, exam, training_items_by_section(run), alpha)
 
 
@@ -206,7 +205,7 @@ def next_rounds(dataset: str, slice_ids: list[str]) -> int:
 def prepare_weak_generation(exam: Exam, rows: list[SectionResult], dataset: str, provider, template: str = "default",
                             variables: dict[str, str] | None = None, settings=None):
     """A prepared generation (tools.generation.engine) on exactly the weak sections' slices into `dataset`;
-    run it with run_generation or start_generation_job. UserError when no section is weak."""
+    run it with run_generation or frontend.jobs.start_generation_job. UserError when no section is weak."""
     from tools.generation.engine import GenerationSettings, prepare_generation
 
     ids = weak_slices(exam, rows)
@@ -217,6 +216,7 @@ def prepare_weak_generation(exam: Exam, rows: list[SectionResult], dataset: str,
     if max_tokens:
         settings.max_slice_tokens = max_tokens
     settings.rounds = next_rounds(dataset, ids)
-    prepared = prepare_generation(exam.docset, dataset, provider, template, variables, settings, slice_ids=ids)
+    prepared = prepare_generation(global_var.workspace(), exam.docset, dataset, provider, template, variables, settings,
+                                  slice_ids=ids)
     prepared.purpose = WEAK_PURPOSE
     return prepared

@@ -63,7 +63,7 @@ def cmd_datasets_import(args) -> int:
     print(t("datasets.imported", count=count, name=args.name, format=fmt))
     from tools.quality.checks import check_after_change, check_summary_line
 
-    print(check_summary_line(check_after_change(args.name, store), args.name))
+    print(check_summary_line(check_after_change(args.name, store, global_var.workdir().docs), args.name))
     return 0
 
 

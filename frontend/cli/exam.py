@@ -21,12 +21,6 @@ def _provider_from_args(args):
     raise UserError("error.examgen_provider_args")
 
 
-def _run_on_thread(work) -> list:
-    from frontend.cli.running import run_until_done
-
-    return run_until_done(work, "examgen.cancelling", "exam-cli")
-
-
 def _printer():
     from frontend.cli.generate import progress_line
     from frontend.cli.running import throttled
@@ -35,24 +29,24 @@ def _printer():
 
 
 def cmd_exam_create(args) -> int:
-    from tools.generation.exams import ExamSettings, prepare_exam, run_exam_creation
+    import global_var
+    from frontend.cli.running import wait_for_job
+    from frontend.jobs import start_exam_creation_job
+    from tools.generation.exams import ExamSettings, prepare_exam
 
     settings = ExamSettings(per_slice=args.per_slice, concurrency=args.concurrency, temperature=args.temperature,
                             max_tokens=args.max_tokens, max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts)
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
     slices = [part for value in (args.slices or []) for part in value.split(",")]
-    prepared = prepare_exam(args.name, args.docs, _provider_from_args(args), args.kinds, settings, slices or None,
-                            args.question_lang, restart=args.restart, control_sections=args.control_section)
+    prepared = prepare_exam(global_var.workspace(), args.name, args.docs, _provider_from_args(args), args.kinds, settings,
+                            slices or None, args.question_lang, restart=args.restart, control_sections=args.control_section)
     for key, params in prepared.notes:
         print(t(key, **params))
     print(t("examgen.started", name=prepared.name, units=len(prepared.units), slices=len(prepared.slices),
             kinds=", ".join(prepared.kinds), language=prepared.lang), flush=True)
-    show = _printer()
-    outcome = _run_on_thread(lambda cancel: run_exam_creation(prepared, cancel, show))
-    if not outcome:
-        return 1  # the worker raised; its traceback is already on stderr
-    progress, exam = outcome[0]
+    job = start_exam_creation_job(prepared, _printer())
+    progress, exam = wait_for_job(job, "examgen.cancelling"), job.exam
     print(t("examgen.summary", status=progress.status, done=progress.done_units, failed=progress.failed_units,
             skipped=progress.skipped_units, questions=progress.items, duplicates=progress.duplicates,
             retries=progress.retries, tokens_in=progress.tokens_in, tokens_out=progress.tokens_out,
@@ -71,9 +65,9 @@ def cmd_exam_create(args) -> int:
 
 
 def cmd_exam_list(args) -> int:
-    from tools.generation.exams import exam_store
+    import global_var
 
-    store = exam_store()
+    store = global_var.workspace().exams
     rows = store.summaries()
     drafts = store.drafts()
     if not rows and not drafts:
@@ -91,9 +85,9 @@ def cmd_exam_list(args) -> int:
 
 
 def cmd_exam_show(args) -> int:
-    from tools.generation.exams import load_exam
+    import global_var
 
-    exam = load_exam(args.exam, args.version)
+    exam = global_var.workspace().exams.load(args.exam, args.version)
     if args.json:
         print(exam.model_dump_json(indent=2))
         return 0
@@ -113,22 +107,25 @@ def cmd_exam_show(args) -> int:
 
 
 def cmd_exam_delete(args) -> int:
+    import global_var
     from frontend.cli.runs import confirmed
-    from tools.generation.exams import delete_exam, exam_store
+    from frontend.jobs import delete_exam
 
-    versions = exam_store().versions(args.exam)
+    workspace = global_var.workspace()
+    versions = workspace.exams.versions(args.exam)
     if not versions:
         raise UserError("error.not_found", what="exam", name=args.exam)
     if not confirmed(t("cli.delete_exam_ask", exam=args.exam, versions=len(versions)), args.yes):
         return 1
-    print(t("runs.exam_deleted", exam=args.exam, versions=delete_exam(args.exam)))
+    print(t("runs.exam_deleted", exam=args.exam, versions=delete_exam(workspace, args.exam)))
     return 0
 
 
 def cmd_exam_check(args) -> int:
+    import global_var
     from tools.generation.exams import check_exam_leakage
 
-    result = check_exam_leakage(args.exam, args.dataset, args.version, drop=args.drop, threshold=args.threshold)
+    result = check_exam_leakage(global_var.workspace(), args.exam, args.dataset, args.version, drop=args.drop, threshold=args.threshold)
     print(t("examgen.check_result", name=result.exam, version=result.version, dataset=result.dataset,
             checked=result.checked, flagged=len(result.flagged)))
     for entry in result.flagged:
@@ -162,7 +159,9 @@ def cmd_exam_weak(args) -> int:
     if not weak:
         return 0
     from frontend.cli.generate import parse_variables, print_summary
-    from tools.generation.engine import GenerationSettings, run_generation
+    from frontend.cli.running import wait_for_job
+    from frontend.jobs import start_generation_job
+    from tools.generation.engine import GenerationSettings
 
     settings = GenerationSettings(pairs_per_call=args.pairs, concurrency=args.concurrency)
     prepared = prepare_weak_generation(exam, rows, args.dataset, _provider_from_args(args), args.template,
@@ -171,12 +170,9 @@ def cmd_exam_weak(args) -> int:
         print(t(key, **params))
     print(t("examgen.weak_started", dataset=prepared.dataset, slices=len(prepared.slices), units=len(prepared.units),
             rounds=prepared.settings.rounds), flush=True)
-    show = _printer()
-    outcome = _run_on_thread(lambda cancel: run_generation(prepared, cancel, show))
-    if not outcome:
-        return 1
-    print_summary(outcome[0])
-    return 0 if outcome[0].status == "finished" else (130 if outcome[0].status == "cancelled" else 1)
+    progress = wait_for_job(start_generation_job(prepared, _printer()), "gcli.cancelling")
+    print_summary(progress)
+    return 0 if progress.status == "finished" else (130 if progress.status == "cancelled" else 1)
 
 
 def _add_provider_args(parser, required_hint: str) -> None:

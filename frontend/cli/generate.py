@@ -38,10 +38,7 @@ def progress_line(progress: GenerationProgress, lang: str | None = None, what: s
 def _docset_folder(name: str):
     import global_var
 
-    folder = global_var.workdir().child("docs", name, what="docs")
-    if not folder.is_dir():
-        raise UserError("error.not_found", what="docs", name=name)
-    return folder
+    return global_var.workspace().docs_folder(name)
 
 
 def cmd_docs_list(args) -> int:
@@ -145,22 +142,19 @@ def cmd_generate_dry_run(args) -> int:
     from tools.generation.docsync import doc_changes
     from tools.generation.engine import without_control_sections
 
-    store = global_var.datasets()
+    workspace = global_var.workspace()
     dataset = validate_name(args.dataset, "dataset name")
     budget = args.max_slice_tokens
-    if store.exists(dataset):
-        changes = doc_changes(dataset, store)
+    if workspace.datasets.exists(dataset):
+        changes = doc_changes(workspace, dataset)
         if changes.docs != args.docs:
             raise UserError("error.generate_other_docs", name=dataset, docs=changes.docs, requested=args.docs)
         print_doc_changes(changes)
         return 0
-    folder = global_var.workdir().child("docs", validate_name(args.docs, "docs"), what="docs")
-    if not folder.is_dir():
-        raise UserError("error.not_found", what="docs", name=args.docs)
-    slices, files = slice_docset(folder, budget)
+    slices, files = slice_docset(workspace.docs_folder(validate_name(args.docs, "docs")), budget)
     if not args.include_control_sections:
         notes: list[tuple[str, dict]] = []
-        slices = without_control_sections(slices, args.docs, notes)
+        slices = without_control_sections(slices, args.docs, notes, workspace.exams)
         for key, params in notes:
             print(t(key, **params))
     print(t("docsync.not_generated_yet", name=dataset))
@@ -169,7 +163,7 @@ def cmd_generate_dry_run(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation, run_generation
+    from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation
 
     if args.dry_run:
         return cmd_generate_dry_run(args)
@@ -188,36 +182,34 @@ def cmd_generate(args) -> int:
     from tools.core.i18n import default_language
 
     # Without --template: the built-in template of the command's language (--lang).
-    template = args.template or global_var.prompts().default_name(default_language()) or "default"
-    prepared = prepare_generation(args.docs, args.dataset, provider, template, parse_variables(args.var), settings,
-                                  include_control=args.include_control_sections)
+    workspace = global_var.workspace()
+    template = args.template or workspace.prompts.default_name(default_language()) or "default"
+    prepared = prepare_generation(workspace, args.docs, args.dataset, provider, template, parse_variables(args.var),
+                                  settings, include_control=args.include_control_sections)
     if args.score_with:
         from tools.quality.judge import enable_scoring
 
-        enable_scoring(prepared, args.score_with, args.score_template)
+        enable_scoring(workspace, prepared, args.score_with, args.score_template)
     for key, params in prepared.notes:
         print(t(key, **params))
     if prepared.resuming:
         from tools.generation.docsync import doc_changes, retire_outdated
 
         if args.update:
-            changes, version = retire_outdated(prepared.dataset, prepared.store)
+            changes, version = retire_outdated(workspace, prepared.dataset)
             print_doc_changes(changes)
             print(t("docsync.retired", name=prepared.dataset, count=len(changes.retire), version=version["n"])
                   if version else t("docsync.nothing_retired"))
         else:
-            changes = doc_changes(prepared.dataset, prepared.store)
+            changes = doc_changes(workspace, prepared.dataset)
             if changes.has_changes:
                 print_doc_changes(changes)
     print(t("generate.started", name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency), flush=True)
 
-    from frontend.cli.running import run_until_done, throttled
+    from frontend.cli.running import throttled, wait_for_job
+    from frontend.jobs import start_generation_job
 
-    show = throttled(progress_line)
-    final = run_until_done(lambda cancel: run_generation(prepared, cancel, show), "gcli.cancelling", "generate")
-    if not final:
-        return 1  # the worker raised; its traceback is already on stderr
-    progress = final[0]
+    progress = wait_for_job(start_generation_job(prepared, throttled(progress_line)), "gcli.cancelling")
     print_summary(progress)
     if progress.status == "cancelled":
         return 130

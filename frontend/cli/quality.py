@@ -78,7 +78,7 @@ def cmd_datasets_check(args) -> int:
 
     started = time.perf_counter()
     store = global_var.datasets()
-    result = check_dataset(args.name, store=store, docs=args.docs)
+    result = check_dataset(args.name, store, global_var.workdir().docs, docs=args.docs)
     if args.json:
         document = {key: value for key, value in result.items() if key != "findings"}
         document["findings_by_item"] = findings_by_item(result)
@@ -110,7 +110,7 @@ def cmd_datasets_filter(args) -> int:
         drop |= {item_id for item_id, record in scored.items() if float(record.get("overall") or 0) < args.min_score}
         unscored = len(view.items) - len(scored)
     if args.drop_flag:
-        result = load_result(store, args.name) or check_dataset(args.name, store=store)
+        result = load_result(store, args.name) or check_dataset(args.name, store, global_var.workdir().docs)
         kinds = set(args.drop_flag)
         drop |= {finding["item_id"] for finding in result["findings"] if finding["kind"] in kinds}
     if unscored:

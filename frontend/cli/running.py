@@ -1,5 +1,6 @@
-"""How the command line runs a long job (generation, judging, exam creation): on a worker thread that
-Ctrl-C asks to stop cleanly, with a progress line at most once a second.
+"""How the command line runs a long job (generation, judging, exam creation): as the page does, a
+background job of frontend.jobs, waited for in the foreground so that Ctrl-C asks it to stop cleanly, with a
+progress line at most once a second.
 
 Imports stay light at module level (main.py builds every parser at start).
 """
@@ -7,7 +8,6 @@ Imports stay light at module level (main.py builds every parser at start).
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from typing import Callable
 
@@ -16,30 +16,22 @@ from tools.core.i18n import t
 PROGRESS_INTERVAL_S = 1.0
 
 
-def run_until_done(work: Callable[[threading.Event], object], cancelling_key: str, thread_name: str) -> list:
-    """Run `work(cancel)` on a worker thread, so that Ctrl-C reaches this one, which prints the message
-    `cancelling_key` and sets `cancel`; a second Ctrl-C quits at once. Returns [work's result], or []
-    when it raised (its traceback is already on stderr)."""
-    cancel, finished, result = threading.Event(), threading.Event(), []
-
-    def body() -> None:
-        try:
-            result.append(work(cancel))
-        finally:
-            finished.set()
-
-    threading.Thread(target=body, name=thread_name, daemon=True).start()
-    # Waiting on an Event, not on Thread.join(): a join interrupted by Ctrl-C can leave the thread
-    # looking finished while it still runs (a CPython issue), and the summary must wait for it.
+def wait_for_job(job, cancelling_key: str):
+    """Wait in the foreground for a background job of this process (frontend.jobs: generation, judging, exam
+    creation) to end, so that Ctrl-C reaches this thread: it prints the message `cancelling_key` and asks the
+    job to stop cleanly; a second Ctrl-C quits at once. Returns the job's final progress (status "failed",
+    with the reason, when the work raised; its traceback is logged)."""
+    # Waiting on the job's Event with a timeout, not on Thread.join(): a join interrupted by Ctrl-C can leave
+    # the thread looking finished while it still runs (a CPython issue), and the summary must wait for it.
     try:
-        while not finished.wait(0.2):
-            pass
+        while job.is_running():
+            job.wait(0.2)
     except KeyboardInterrupt:
         print(t(cancelling_key), file=sys.stderr, flush=True)
-        cancel.set()
-        while not finished.wait(0.2):
-            pass
-    return result
+        job.request_stop()
+        while job.is_running():
+            job.wait(0.2)
+    return job.progress()
 
 
 def throttled(render: Callable[[object], str], interval_s: float = PROGRESS_INTERVAL_S) -> Callable[[object], None]:

@@ -12,7 +12,8 @@ from tools.core.i18n import LANGUAGES, t
 
 def cmd_datasets_score(args) -> int:
     from tools.generation.engine import adhoc_provider
-    from tools.quality.judge import JudgeSettings, judge_progress_line, judge_summary_lines, prepare_judge, run_judge
+    import global_var
+    from tools.quality.judge import JudgeSettings, judge_progress_line, judge_summary_lines, prepare_judge
 
     if args.judge:
         provider = args.judge
@@ -23,11 +24,12 @@ def cmd_datasets_score(args) -> int:
     settings = JudgeSettings(concurrency=args.concurrency, max_attempts=args.max_attempts)
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
-    prepared = prepare_judge(args.name, provider, args.template, args.judge_lang, settings)
+    prepared = prepare_judge(global_var.workspace(), args.name, provider, args.template, args.judge_lang, settings)
     for key, params in prepared.notes:
         print(t(key, **params))
 
-    from frontend.cli.running import run_until_done, throttled
+    from frontend.cli.running import throttled, wait_for_job
+    from frontend.jobs import start_judge_job
 
     print_progress = throttled(judge_progress_line)
     announced = []
@@ -41,10 +43,7 @@ def cmd_datasets_score(args) -> int:
         if progress.pending_items:  # nothing to judge: the summary says so
             print_progress(progress)
 
-    final = run_until_done(lambda cancel: run_judge(prepared, cancel, show), "judge.cancelling", "judge")
-    if not final:
-        return 1  # the worker raised; its traceback is already on stderr
-    progress = final[0]
+    progress = wait_for_job(start_judge_job(prepared, show), "judge.cancelling")
     for line in judge_summary_lines(progress):
         print(line)
     if progress.status == "cancelled":

@@ -22,7 +22,7 @@ from frontend.web.judge_panel import build_judge_panel
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import validate_name
-from tools.quality.checks import check_after_change, check_summary_line
+from tools.quality.checks import check_after_change, check_dataset, check_summary_line
 from tools.quality.kinds import FLAG_KINDS
 
 DATASET_COLUMNS = ("datasets.col.name", "datasets.col.items", "datasets.col.split", "datasets.col.modified")
@@ -364,7 +364,7 @@ def import_dataset(lang: str, uploaded, new_name, fmt):
     finally:
         discard_upload(path)
     # The checks without an LLM run after every import: the flags are there when the items show.
-    checks = check_summary_line(check_after_change(name, store), name, lang)
+    checks = check_summary_line(check_after_change(name, store, global_var.workdir().docs), name, lang)
     return (t("datasets.imported", lang, count=count, name=name, format=detected) + "\n\n" + checks,
             _datasets_table(lang), choices_update(store.names(), name))
 
@@ -423,12 +423,10 @@ def quality_view(lang: str, name):
 @user_errors
 def run_check(lang: str, name):
     """Check: the same `check_dataset` as `datasets check`; the result is saved and shown."""
-    from tools.quality.checks import check_dataset
-
     if not name:
         raise UserError("error.field_required", field=t("datasets.select", lang))
     started = time.perf_counter()
-    result = check_dataset(name, store=global_var.datasets())
+    result = check_dataset(name, global_var.datasets(), global_var.workdir().docs)
     status = t("dtab.checked", lang, flagged=result["summary"]["flagged_items"], items=result["stats"]["items"],
                seconds=f"{time.perf_counter() - started:.2f}")
     return (status, *quality_view(lang, name))

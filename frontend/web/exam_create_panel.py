@@ -1,6 +1,7 @@
 """The "Create an exam" part of the Runs & exams panel: what `python main.py exam create` does, with the same
-options, from the page. The creation runs in the background (tools.generation.exams' ExamCreationJob in
-global_var's registry), so a reloaded page follows it again; its panel shows a progress bar and the counts.
+options, from the page. The creation runs in the background (tools.generation.exams' ExamCreationJob, registered
+by frontend.jobs in global_var's registry), so a reloaded page follows it again; its panel shows a progress bar
+and the counts.
 
 The work is tools.generation.exams (prepare_exam, the creation job); this module lays the part out and wires it.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
+from frontend.jobs import find_exam_creation_job, running_exam_creations, start_exam_creation_job
 from frontend.web.common import PROGRESS_BOX_PX, Localizer, reloaded_choices, user_errors
 from frontend.web.generate_tab import failure_lines, run_panel_lines
 from schema.exam import QUESTION_KINDS
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.generation.engine import GenerationProgress
+from tools.generation.exams import ExamSettings, prepare_exam
 
 POLL_SECONDS = 2.0
 QUESTION_LANGUAGES = ("", "zh", "en")  # "": the docs' own language
@@ -56,10 +59,8 @@ def docset_sections(docset) -> list[str]:
 
 def exam_choices(lang: str) -> list[tuple[str, str]]:
     """(label, name) of every exam, its latest version and size in the label (the panel's exam list)."""
-    from tools.generation.exams import exam_store
-
     return [(t("runs.exam_choice", lang, name=row["name"], version=row["version"], questions=row["questions"]), row["name"])
-            for row in exam_store().summaries()]
+            for row in global_var.workspace().exams.summaries()]
 
 
 def refresh_choices(lang: str, docs, provider):
@@ -94,8 +95,6 @@ def render_creation(lang: str, progress: GenerationProgress, exam=None) -> str:
 
 def creation_status(lang: str, name) -> str:
     """The panel of the creation of `name` started in this process (None: the last one), else the idle hint."""
-    from tools.generation.exams import find_exam_creation_job
-
     job = find_exam_creation_job(name or None)
     if job is None:
         return t("examcreate.idle", lang)
@@ -119,8 +118,6 @@ def start_creation(lang: str, name, docs, provider, kinds, per_slice, question_l
                    max_tokens, max_slice_tokens, max_attempts, concurrency, backoff, restart):
     """Check the request as `exam create` does (prepare_exam is the one check) and start it in the background.
     Returns (panel, the exam name the panel follows)."""
-    from tools.generation.exams import ExamSettings, prepare_exam, start_exam_creation_job
-
     if not str(name or "").strip():
         raise UserError("error.field_required", field=t("examcreate.name", lang))
     if not docs:
@@ -137,8 +134,9 @@ def start_creation(lang: str, name, docs, provider, kinds, per_slice, question_l
                             max_attempts=_number(max_attempts, "examcreate.max_attempts", lang),
                             backoff_base_s=_number(backoff, "examcreate.backoff", lang, float))
     wanted_slices = [part.strip() for part in str(slice_ids or "").replace("\n", ",").split(",") if part.strip()]
-    prepared = prepare_exam(str(name).strip(), docs, provider, [kind for kind in QUESTION_KINDS if kind in kinds], settings,
-                            wanted_slices or None, question_lang or None, restart=bool(restart), control_sections=list(controls or []))
+    prepared = prepare_exam(global_var.workspace(), str(name).strip(), docs, provider,
+                            [kind for kind in QUESTION_KINDS if kind in kinds], settings, wanted_slices or None,
+                            question_lang or None, restart=bool(restart), control_sections=list(controls or []))
     job = start_exam_creation_job(prepared)
     for key, params in prepared.notes:
         gr.Info(t(key, lang, **params))
@@ -149,8 +147,6 @@ def start_creation(lang: str, name, docs, provider, kinds, per_slice, question_l
 
 @user_errors
 def stop_creation(lang: str, name):
-    from tools.generation.exams import find_exam_creation_job
-
     job = find_exam_creation_job(name or None)
     if job is None or not job.running:
         return t("examcreate.nothing_running", lang)
@@ -167,8 +163,6 @@ def exam_list_update(lang: str, selected):
 
 def poll(lang: str, watched, exam_value):
     """Timer tick: the creation's panel; when it has ended, the exam list (the new exam picked) and the timer off."""
-    from tools.generation.exams import find_exam_creation_job
-
     job = find_exam_creation_job(watched or None)
     if job is None:
         return t("examcreate.idle", lang), gr.skip(), gr.skip(), gr.Timer(active=False)
@@ -181,8 +175,6 @@ def poll(lang: str, watched, exam_value):
 
 def followed_on_load(lang: str):
     """A (re)loaded page follows a creation still running in this process: (panel, watched name, timer)."""
-    from tools.generation.exams import running_exam_creations
-
     running = running_exam_creations()
     if not running:
         return gr.skip(), None, gr.Timer(active=False)

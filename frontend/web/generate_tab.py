@@ -1,6 +1,6 @@
 """Dataset generation tab: pick documents, template and provider, start a background run, watch it.
 
-The run itself lives in tools.generation.engine (a GenerationJob per dataset, kept process-wide), so a
+The run itself is tools.generation.engine's (a GenerationJob per dataset, registered by frontend.jobs), so a
 reloaded page finds it again: selecting the tab re-attaches the progress panel. The panel is polled by a
 timer whose every tick reads the page's language, so a switch during a run is followed at once.
 """
@@ -12,19 +12,11 @@ import statistics
 import gradio as gr
 
 import global_var
+from frontend.jobs import find_generation_job, running_generation_jobs, start_generation_job
 from frontend.web.common import Localizer, headers, language_default, progress_bar, reloaded_choices, user_errors
 from frontend.web.prompts_tab import variables_dict
 from tools.core.errors import UserError
-from tools.generation.engine import (
-    GenerationProgress,
-    GenerationSettings,
-    failure_reasons,
-    find_generation_job,
-    format_duration,
-    prepare_generation,
-    running_generation_jobs,
-    start_generation_job,
-)
+from tools.generation.engine import GenerationProgress, GenerationSettings, failure_reasons, format_duration, prepare_generation
 from tools.core.i18n import t
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.generation.docsync import changes_rows, changes_summary, doc_changes, retire_outdated
@@ -305,13 +297,14 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
         max_tokens=_whole_number(lang, max_tokens, "generate.max_tokens"),
         max_slice_tokens=_whole_number(lang, max_slice_tokens, "generate.max_slice_tokens"),
     )
-    prepared = prepare_generation(docs, str(dataset), provider, template, variables_dict(variables), settings)
+    workspace = global_var.workspace()
+    prepared = prepare_generation(workspace, docs, str(dataset), provider, template, variables_dict(variables), settings)
     if score_with:
         from tools.quality.judge import enable_scoring
 
-        enable_scoring(prepared, score_with, None, lang)
+        enable_scoring(workspace, prepared, score_with, None, lang)
     if update and prepared.resuming:
-        changes, version = retire_outdated(prepared.dataset, prepared.store)
+        changes, version = retire_outdated(workspace, prepared.dataset)
         gr.Info(t("docsync.retired", lang, name=prepared.dataset, count=len(changes.retire), version=version["n"])
                 if version else t("docsync.nothing_retired", lang))
     job = start_generation_job(prepared)
@@ -340,11 +333,11 @@ def show_doc_changes(lang: str, docs, dataset):
     if job is not None and job.running:
         # Slices it has not reached yet are neither new nor left over: read when it ends.
         return t("docsync.while_running", lang, name=dataset), hidden
-    store = global_var.datasets()
+    workspace = global_var.workspace()
     try:
-        if not store.exists(str(dataset)):
+        if not workspace.datasets.exists(str(dataset)):
             return t("docsync.not_generated_yet", lang, name=dataset), hidden
-        changes = doc_changes(str(dataset), store)
+        changes = doc_changes(workspace, str(dataset))
     except UserError:
         return "", hidden  # not generated, or its doc set is gone: the start says so
     if changes.docs != docs:

@@ -2,8 +2,8 @@
 chosen dataset, in the background, with live progress, Stop, and the scores shown in the items table and
 the score histogram once it ends. What `datasets score` does on the command line.
 
-The work is tools.quality.judge (prepare_judge, start_judge_job); this module lays the controls out inside
-the caller's container and wires them. A judging run is a job in global_var's registry (kind "judge", one
+The work is tools.quality.judge (prepare_judge), started by frontend.jobs (start_judge_job); this module
+lays the controls out inside the caller's container and wires them. A judging run is a job in global_var's registry (kind "judge", one
 per dataset), so a reloaded page finds it again.
 """
 
@@ -12,9 +12,12 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
+from frontend.jobs import find_judge_job, start_judge_job
 from frontend.web.common import Localizer, language_default, progress_bar, reloaded_choices, user_errors
 from tools.core.errors import UserError
 from tools.core.i18n import t
+from tools.quality.judge import (BUILTIN_TEMPLATES, DEFAULT_TEMPLATE_FOR, JudgeSettings, judge_progress_line, judge_summary_lines,
+                                 prepare_judge, validate_judge_template)
 
 POLL_SECONDS = 1.0
 DEFAULT_CONCURRENCY = 8
@@ -23,8 +26,6 @@ DEFAULT_CONCURRENCY = 8
 def template_choices(lang: str) -> list[tuple[str, str]]:
     """The built-in judge templates (the page's language first) and the saved templates that can judge
     (those holding {question} and {answer})."""
-    from tools.quality.judge import BUILTIN_TEMPLATES, DEFAULT_TEMPLATE_FOR, validate_judge_template
-
     builtins = sorted(BUILTIN_TEMPLATES, key=lambda name: name != DEFAULT_TEMPLATE_FOR.get(lang))
     choices = [(f"{name} — {BUILTIN_TEMPLATES[name][1]}", name) for name in builtins]
     prompts = global_var.prompts()
@@ -41,8 +42,6 @@ def refresh_judge(lang: str, provider, template, chosen: bool = False, dataset=N
     """Providers and judge templates read again (tab opened, a language switch); a built-in template the
     page picked follows the page's language, one the user chose (`chosen`) stays, and so does the one the
     dataset's running judge uses (a switch never changes it under a run)."""
-    from tools.quality.judge import DEFAULT_TEMPLATE_FOR
-
     choices = template_choices(lang)
     names = [name for _, name in choices]
     job = _job_of(dataset)
@@ -55,8 +54,6 @@ def refresh_judge(lang: str, provider, template, chosen: bool = False, dataset=N
 def judge_panel_text(lang: str, job) -> str:
     """Markdown of the dataset's judging run: a bar of the items judged out of those to judge, then the
     progress while it runs, the summary after; "" without one."""
-    from tools.quality.judge import judge_progress_line, judge_summary_lines
-
     if job is None:
         return ""
     progress = job.progress()
@@ -72,16 +69,12 @@ def judge_panel_text(lang: str, job) -> str:
 
 
 def _job_of(dataset):
-    from tools.quality.judge import find_judge_job
-
     return find_judge_job(dataset) if dataset else None
 
 
 @user_errors
 def start_scoring(lang: str, dataset, provider, template, concurrency):
     """Start judging the dataset in the background; (progress text, timer on)."""
-    from tools.quality.judge import JudgeSettings, prepare_judge, start_judge_job
-
     if not dataset:
         raise UserError("error.field_required", field=t("datasets.select", lang))
     if not provider:
@@ -90,7 +83,8 @@ def start_scoring(lang: str, dataset, provider, template, concurrency):
         concurrency = int(concurrency if concurrency not in (None, "") else DEFAULT_CONCURRENCY)
     except (TypeError, ValueError):
         raise UserError("error.not_a_number", field=t("jtab.concurrency", lang), value=concurrency) from None
-    prepared = prepare_judge(dataset, provider, template or None, lang, JudgeSettings(concurrency=concurrency))
+    prepared = prepare_judge(global_var.workspace(), dataset, provider, template or None, lang,
+                             JudgeSettings(concurrency=concurrency))
     for key, params in prepared.notes:
         gr.Info(t(key, lang, **params))
     job = start_judge_job(prepared)

@@ -14,12 +14,14 @@ from pathlib import Path
 import gradio as gr
 
 import global_var
+from frontend.jobs import delete_exam, find_generation_job, running_generation_jobs, start_generation_job
 from frontend.web.common import (PROGRESS_BOX_PX, Localizer, ask_token, confirmed, headers, progress_bar, reloaded_choices,
                                  user_errors)
 from frontend.web.exam_create_panel import build_exam_create_panel, exam_choices
 from frontend.web.generate_tab import VARIABLE_COLUMNS, progress_panel, render_progress, template_changed
 from frontend.web.prompts_tab import variables_dict
 from schema.exam import ExamReport
+from schema.run_state import JobState, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
 from train.exam import ExamJob, ExamOptions, current_exam_job, start_exam_job
@@ -233,16 +235,16 @@ def exam_job_status(lang: str, job: ExamJob | None) -> str:
     """Markdown of the exam job: progress while it runs, the outcome after."""
     if job is None:
         return t("runs.exam_idle", lang)
-    if job.state == "failed":
+    if job.state == JobState.FAILED:
         return t("runs.exam_failed", lang, exam=job.exam, run=job.run, error=job.error or "")
-    if job.state == "stopped":
+    if job.state == JobState.STOPPED:
         return t("runs.exam_stopped", lang, exam=job.exam, run=job.run)
-    if job.state == "finished" and job.exam_report is not None:
+    if job.state == JobState.FINISHED and job.exam_report is not None:
         seconds = sum(result.seconds for result in job.exam_report.results.values())
         done = t("runs.exam_done", lang, exam=job.exam, version=job.version, run=job.run, seconds=f"{seconds:.1f}")
         return "\n".join([done, ""] + _report_lines(lang, job.exam_report, job.report_path)[1:])
     line = job.progress_line(lang)
-    if job.state == "stopping":
+    if job.state == JobState.STOPPING:
         line += " — " + t("runs.exam_stopping", lang)
     return progress_bar(job.done, job.total, t("runs.exams_label", lang)) + "\n\n" + line
 
@@ -320,7 +322,7 @@ def poll(lang: str, shown, watched_dataset):
     elif job is not None and _job_key(job) != shown:
         status = exam_job_status(lang, job)
         shown = _job_key(job)
-        if job.state == "finished":
+        if job.state == JobState.FINISHED:
             tables, runs = report_frames(lang, job.exam_report), runs_frame(lang)
     weak = progress_panel(lang, watched_dataset) if watched_dataset else gr.skip()
     return status, *tables, runs, shown, weak
@@ -328,8 +330,6 @@ def poll(lang: str, shown, watched_dataset):
 
 def something_to_follow(watched_dataset) -> bool:
     """An exam job runs, or the weak-sections generation this page started still runs."""
-    from tools.generation.engine import find_generation_job
-
     job = current_exam_job()
     if job is not None and job.is_running():
         return True
@@ -340,7 +340,6 @@ def something_to_follow(watched_dataset) -> bool:
 def followed_on_load():
     """A (re)loaded page follows what still runs: the exam job, and a weak-sections generation (started from
     this page before the reload, or from another one): (watched dataset, timer)."""
-    from tools.generation.engine import running_generation_jobs
     from train.weak_sections import WEAK_PURPOSE
 
     running = running_generation_jobs(WEAK_PURPOSE)
@@ -363,11 +362,9 @@ def _delete_question(lang: str, what: str, name: str) -> str:
     if what == "run":
         from train.runs import require_run, settled_status
 
-        state = settled_status(require_run(name)).get("state", "unknown")
+        state = settled_status(require_run(name)).get("state", RunState.UNKNOWN)
         return t("runs.delete_run_ask", lang, run=name, state=_state_label(state, lang))
-    from tools.generation.exams import exam_store
-
-    store = exam_store()
+    store = global_var.workspace().exams
     if not store.exists(name):
         raise UserError("error.not_found", what="exam", name=name)
     return t("runs.delete_exam_ask", lang, exam=name, versions=len(store.versions(name)))
@@ -387,7 +384,6 @@ def ask_delete(lang: str, what: str, name):
 def confirm_delete(lang: str, what: str, name, pending):
     """Second click: removes only what the first click asked about, within DELETE_CONFIRM_SECONDS; a direct
     call without the session's token removes nothing. The token is used up by the deletion."""
-    from tools.generation.exams import delete_exam
     from train.runs import delete_run
 
     if not confirmed(pending, what=what, name=name):
@@ -396,7 +392,7 @@ def confirm_delete(lang: str, what: str, name, pending):
         delete_run(name)
         done = t("runs.run_deleted", lang, run=name)
     else:
-        done = t("runs.exam_deleted", lang, exam=name, versions=delete_exam(name))
+        done = t("runs.exam_deleted", lang, exam=name, versions=delete_exam(global_var.workspace(), name))
     return done, gr.update(visible=False), gr.update(visible=False), None
 
 
@@ -455,7 +451,7 @@ def relabel_weak(lang: str, exam, run, threshold, dataset):
 def generate_weak(lang: str, exam, run, threshold, provider, dataset, template, variables, pairs):
     """What `exam weak --generate` does: a background generation run on exactly the weak sections' slices
     into `dataset` (a new version). Returns (progress panel, the dataset the panel follows)."""
-    from tools.generation.engine import GenerationSettings, start_generation_job
+    from tools.generation.engine import GenerationSettings
     from train.weak_sections import prepare_weak_generation, weak_section_results
 
     if not exam or not run:

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import global_var
+from db.exam_store import ExamStore
+
 from schema.dataset import first_exchange
 from tools.core.errors import UserError
 from tools.generation.engine import PLANNED_SLICES, UNIT_DONE, UNIT_FAILED
+from tools.workspace import Workspace
 
 STATUSES = ("unchanged", "changed", "new", "pending", "gone", "control")
 SYNC_VERSION_KIND = "docs_sync"
@@ -134,24 +136,23 @@ def compare_slices(items: list[dict], slices: list, planned=(), done=(), held_ou
     return statuses, old_status
 
 
-def held_out_slices(docs: str, slices: list) -> set[str]:
+def held_out_slices(exams: ExamStore, docs: str, slices: list) -> set[str]:
     """Ids of the slices of `docs` inside a section some exam on it holds out as a control."""
     from schema.exam import in_sections, section_label
-    from tools.generation.exams import exam_store
 
-    sections = list(exam_store().control_sections(docs))
+    sections = list(exams.control_sections(docs))
     if not sections:
         return set()
     return {s.slice_id for s in slices if in_sections(section_label(s.source, s.heading_path), sections)}
 
 
-def doc_changes(dataset: str, store=None) -> DocChanges:
+def doc_changes(workspace: Workspace, dataset: str) -> DocChanges:
     """What changed in the doc set since dataset `dataset` was generated from it, and what an update
     would retire. Refused for a dataset that was not generated from a doc set, or whose doc set is gone."""
     from tools.core.workdir import validate_name
     from tools.docs.docsets import slice_docset
 
-    store = store or global_var.datasets()
+    store = workspace.datasets
     name = validate_name(dataset, "dataset name")
     if not store.exists(name):
         raise UserError("error.not_found", what="dataset", name=name)
@@ -160,16 +161,13 @@ def doc_changes(dataset: str, store=None) -> DocChanges:
     docs, budget = source.get("docs"), source.get("max_slice_tokens")
     if not docs or not budget:
         raise UserError("error.generate_not_generated", name=name)
-    folder = global_var.workdir().child("docs", docs, what="docs")
-    if not folder.is_dir():
-        raise UserError("error.not_found", what="docs", name=docs)
-    slices, _files = slice_docset(folder, budget)
+    slices, _files = slice_docset(workspace.docs_folder(docs), budget)
     items = list(view.items.values())
     # Tried slices count as planned too: a dataset from before the engine kept its plan knows only those.
     done = {_unit_slice(e.get("unit")) for e in view.events if e.get("type") == UNIT_DONE}
     tried = done | {_unit_slice(e.get("unit")) for e in view.events if e.get("type") == UNIT_FAILED}
     planned = set(view.meta.get(PLANNED_SLICES) or ()) | tried
-    statuses, old_status = compare_slices(items, slices, planned, done, held_out_slices(docs, slices))
+    statuses, old_status = compare_slices(items, slices, planned, done, held_out_slices(workspace.exams, docs, slices))
     changes = DocChanges(dataset=name, docs=docs, slices=statuses)
     for item in items:
         status = old_status.get(_slice_of(item) or "")
@@ -185,14 +183,14 @@ def doc_changes(dataset: str, store=None) -> DocChanges:
     return changes
 
 
-def retire_outdated(dataset: str, store=None) -> tuple[DocChanges, dict | None]:
+def retire_outdated(workspace: Workspace, dataset: str) -> tuple[DocChanges, dict | None]:
     """Remove the items of changed and gone slices (edited items of changed slices kept) as one version,
     holding the dataset's writer lock (refused while a generation run or an import writes to it).
     Returns (the changes as found under the lock, the version record or None when nothing was retired)."""
-    store = store or global_var.datasets()
+    store = workspace.datasets
     lock = store.writer_lock(dataset).acquire()
     try:
-        changes = doc_changes(dataset, store)
+        changes = doc_changes(workspace, dataset)
         if not changes.retire:
             return changes, None
         counts = changes.counts()

@@ -33,17 +33,19 @@ import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Annotated, Any, Callable, Protocol
 
 from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 
-import global_var
+from db.exam_store import ExamStore
 from schema.dataset import Provenance, first_exchange, normalize_question, qa_messages  # noqa: F401 - normalize_question: part of the engine's interface
 from schema.document import DocumentSlice
 from tools.core.errors import UserError
 from schema.prompt import PromptTemplateRecord, template_renderer
 from schema.provider import APIProvider
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.workspace import Workspace
 
 UNIT_DONE = "unit_done"
 UNIT_FAILED = "unit_failed"
@@ -252,6 +254,8 @@ class PreparedGeneration:
     slices: list[DocumentSlice]
     store: Any  # DatasetStore
     resuming: bool = False
+    # The work directory's docs folder, for the checks that run after the run (None: checked without docs).
+    docs_root: Path | None = None
     # (message key, params) the caller should show, e.g. the concurrency was lowered.
     notes: list[tuple[str, dict]] = field(default_factory=list)
     # The "score as it goes" option: an ItemScorer that judges each unit's new items right after they
@@ -276,13 +280,13 @@ def adhoc_provider(base_url: str, model: str, api_key: str | None = None, concur
 
 
 def prepare_generation(
+    workspace: Workspace,
     docs: str,
     dataset: str,
     provider: str | APIProvider,
     template: str | PromptTemplateRecord = "default",
     variables: dict[str, str] | None = None,
     settings: GenerationSettings | None = None,
-    store=None,
     slice_ids: list[str] | None = None,
     include_control: bool = False,
 ) -> PreparedGeneration:
@@ -293,15 +297,12 @@ def prepare_generation(
     from tools.core.workdir import validate_name
 
     settings = (settings or GenerationSettings()).validated()
-    store = store or global_var.datasets()
+    store = workspace.datasets
     dataset = validate_name(dataset, "dataset name")
     docs = validate_name(docs, "docs")
-    if isinstance(provider, str):
-        if not provider.strip():
-            raise UserError("error.generate_no_provider")
-        provider = global_var.providers().get(provider.strip())
+    provider = workspace.provider(provider, missing="error.generate_no_provider")
     if isinstance(template, str):
-        template = global_var.prompts().get(template.strip() or "default")
+        template = workspace.prompts.get(template.strip() or "default")
     variables = {k: str(v) for k, v in (variables or {}).items() if v is not None}
     missing = [name for name in template.variables if not variables.get(name, "").strip()]
     if missing:
@@ -313,9 +314,7 @@ def prepare_generation(
                       {"requested": settings.concurrency, "limit": provider.max_concurrency, "provider": provider.name}))
         settings.concurrency = provider.max_concurrency
 
-    folder = global_var.workdir().child("docs", docs, what="docs")
-    if not folder.is_dir():
-        raise UserError("error.not_found", what="docs", name=docs)
+    folder = workspace.docs_folder(docs)
     slices, files = slice_docset(folder, settings.max_slice_tokens)
     if not slices:
         raise UserError("error.generate_no_slices", docs=docs, files=len(files))
@@ -326,11 +325,11 @@ def prepare_generation(
             raise UserError("error.examgen_unknown_slices", docs=docs, ids=", ".join(missing) or "-")
         slices = [s for s in slices if s.slice_id in set(wanted)]
     if not include_control:
-        slices = without_control_sections(slices, docs, notes)
+        slices = without_control_sections(slices, docs, notes, workspace.exams)
 
     # Another process writing into this dataset (a generation run, an import) is named before any work.
-    # (A run of this very process is refused by start_generation_job, with the job rule's message.)
-    if not any(name == dataset for _, name, _ in global_var.running_jobs("generation")):
+    # (A run of this very process is refused by the job rule when it starts, with the rule's message.)
+    if not workspace.runs_here("generation", dataset):
         store.writer_lock(dataset).acquire().release()
     resuming = store.exists(dataset)
     if resuming:
@@ -346,15 +345,16 @@ def prepare_generation(
                             requested=settings.max_slice_tokens)
         notes.append(("generate.resuming", {"name": dataset}))
     return PreparedGeneration(docs=docs, dataset=dataset, provider=provider, template=template, variables=variables,
-                              settings=settings, slices=slices, store=store, resuming=resuming, notes=notes)
+                              settings=settings, slices=slices, store=store, resuming=resuming, notes=notes,
+                              docs_root=workspace.workdir.docs)
 
 
-def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list[tuple[str, dict]]) -> list[DocumentSlice]:
+def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list[tuple[str, dict]],
+                             exams: ExamStore) -> list[DocumentSlice]:
     """The slices outside every control section an exam on `docs` holds out (noted when any is skipped)."""
-    from db.exam_store import EXAMS_FOLDER, ExamStore
     from schema.exam import in_sections, section_label
 
-    controls = ExamStore(global_var.workdir().root / EXAMS_FOLDER).control_sections(docs)
+    controls = exams.control_sections(docs)
     if not controls:
         return slices
     sections = sorted(controls)
@@ -839,7 +839,7 @@ class GenerationRun(UnitRunner):
             # flags are there when the user looks; the summary line says what they found.
             from tools.quality.checks import check_after_change
 
-            progress.checks = check_after_change(self.prepared.dataset, self.store)
+            progress.checks = check_after_change(self.prepared.dataset, self.store, self.prepared.docs_root)
         self._publish()
 
     def summary(self) -> dict:
@@ -914,12 +914,13 @@ class BackgroundRun:
         self._lock = threading.Lock()
         self._progress = progress
         self._failure_log = failure_log  # "generation of ds": what the log says failed
+        self.on_progress: Callable[[Any], None] | None = None  # also told each progress (the CLI prints it)
         # Running from its registration on (before the thread starts), so a second start is refused.
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 
     def _work(self):
-        return self._run_function(self.prepared, self.cancel_event, self._update)
+        return self._run_function(self.prepared, self.cancel_event, self._publish)
 
     def start(self):
         self._thread.start()
@@ -928,6 +929,12 @@ class BackgroundRun:
     def _update(self, progress) -> None:
         with self._lock:
             self._progress = progress
+
+    def _publish(self, progress) -> None:
+        """What the run reports as it goes: kept for the page's polls and told to `on_progress`."""
+        self._update(progress)
+        if self.on_progress is not None:
+            self.on_progress(progress)
 
     def _run(self) -> None:
         try:
@@ -958,6 +965,12 @@ class BackgroundRun:
     def cancel(self) -> None:
         self.cancel_event.set()
 
+    request_stop = cancel  # the job registry's name for it (global_var.JobHandle)
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def wait(self, timeout: float | None = None):
         self._finished.wait(timeout)
         return self.progress()
@@ -967,22 +980,3 @@ class GenerationJob(BackgroundRun):
     def __init__(self, prepared: PreparedGeneration):
         super().__init__(prepared, GenerationProgress(dataset=prepared.dataset, concurrency=prepared.settings.concurrency),
                          run_generation, f"generate:{prepared.dataset}", f"generation of {prepared.dataset}")
-
-
-def start_generation_job(prepared: PreparedGeneration) -> GenerationJob:
-    """Start a background run; one per dataset at a time (global_var's job rule), found again by
-    `find_generation_job`."""
-    job = global_var.start_job("generation", prepared.dataset, GenerationJob(prepared))
-    return job.start()
-
-
-def find_generation_job(dataset: str | None) -> GenerationJob | None:
-    if not dataset:
-        return None
-    return global_var.find_job("generation", dataset)
-
-
-def running_generation_jobs(purpose: str | None = None) -> list[GenerationJob]:
-    """The generation runs running now; with `purpose`, only those started for it."""
-    return [handle for _, _, handle in global_var.running_jobs("generation")
-            if purpose is None or handle.prepared.purpose == purpose]

@@ -41,14 +41,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import global_var
-from db.exam_store import EXAMS_FOLDER, ExamStore
+from db.exam_store import ExamStore
 from schema.document import DocumentSlice
 from schema.exam import (QUESTION_KINDS, SECTION_SEPARATOR, TF_OPTIONS_EN, TF_OPTIONS_ZH, Exam, Leakage, Question,
                          QuestionSource, in_sections, section_label)
 from tools.evaluation.values import is_recognition, mismatched_options
 from schema.provider import APIProvider
 from tools.core.errors import UserError
+from tools.workspace import Workspace
 from tools.generation.engine import (
     MAX_LISTED_FAILURES,
     BackgroundRun,
@@ -72,16 +72,6 @@ MC_OPTIONS = 4
 DISTRACTOR_EXCERPT_CHARS = 1500
 # The header fields that must match for a draft to be resumed.
 DRAFT_SPEC = ("docset", "kinds", "per_slice", "lang", "slices", "max_slice_tokens", "control_sections")
-
-
-def exam_store() -> ExamStore:
-    """The exams of the current work directory (workdir/exams)."""
-    return ExamStore(global_var.workdir().root / EXAMS_FOLDER)
-
-
-def load_exam(name: str, version: int | None = None) -> Exam:
-    """Exam `name` (latest version by default) with its leakage flags; UserError when there is none."""
-    return exam_store().load(name, version)
 
 
 # ---------------------------------------------------------------- settings and units
@@ -431,9 +421,9 @@ def control_sections_of(slices: list[DocumentSlice], wanted: list[str] | None, d
     return sections
 
 
-def prepare_exam(name: str, docset: str, provider: str | APIProvider, kinds: str | list[str] | None = None,
-                 settings: ExamSettings | None = None, slice_ids: list[str] | None = None, lang: str | None = None,
-                 restart: bool = False, store: ExamStore | None = None,
+def prepare_exam(workspace: Workspace, name: str, docset: str, provider: str | APIProvider,
+                 kinds: str | list[str] | None = None, settings: ExamSettings | None = None,
+                 slice_ids: list[str] | None = None, lang: str | None = None, restart: bool = False,
                  control_sections: list[str] | None = None) -> PreparedExam:
     """The one place that checks an exam-creation request; raises UserError saying what to fix."""
     from tools.core.i18n import LANGUAGES
@@ -441,25 +431,19 @@ def prepare_exam(name: str, docset: str, provider: str | APIProvider, kinds: str
     from tools.docs.docsets import slice_docset
 
     settings = (settings or ExamSettings()).validated()
-    store = store or exam_store()
+    store = workspace.exams
     name = validate_name(name, "exam name")
     docset = validate_name(docset, "docs")
     kinds = parse_kinds(kinds)
     if lang is not None and lang not in LANGUAGES:
         raise UserError("error.examgen_lang", lang=lang, choices=", ".join(LANGUAGES))
-    if isinstance(provider, str):
-        if not provider.strip():
-            raise UserError("error.examgen_provider_args")
-        provider = global_var.providers().get(provider.strip())
+    provider = workspace.provider(provider, missing="error.examgen_provider_args")
     notes: list[tuple[str, dict]] = []
     if settings.concurrency > provider.max_concurrency:
         notes.append(("generate.concurrency_clamped",
                       {"requested": settings.concurrency, "limit": provider.max_concurrency, "provider": provider.name}))
         settings.concurrency = provider.max_concurrency
-    folder = global_var.workdir().child("docs", docset, what="docs")
-    if not folder.is_dir():
-        raise UserError("error.not_found", what="docs", name=docset)
-    slices, files = slice_docset(folder, settings.max_slice_tokens)
+    slices, files = slice_docset(workspace.docs_folder(docset), settings.max_slice_tokens)
     if not slices:
         raise UserError("error.generate_no_slices", docs=docset, files=len(files))
     selected = None
@@ -736,36 +720,8 @@ class ExamCreationJob(BackgroundRun):
         self.exam: Exam | None = None
 
     def _work(self) -> GenerationProgress:
-        final, self.exam = run_exam_creation(self.prepared, self.cancel_event, self._update)
+        final, self.exam = run_exam_creation(self.prepared, self.cancel_event, self._publish)
         return final
-
-
-def start_exam_creation_job(prepared: PreparedExam) -> ExamCreationJob:
-    """Create the exam in the background; one creation per exam name at a time (global_var's job rule; the
-    exam's lock also refuses one running in another process), found again by `find_exam_creation_job`."""
-    job = global_var.start_job("examgen", prepared.name, ExamCreationJob(prepared))
-    return job.start()
-
-
-def find_exam_creation_job(name: str | None = None) -> ExamCreationJob | None:
-    """The creation of exam `name` (None: the one started last) in this process, running or ended."""
-    return global_var.find_job("examgen", name)
-
-
-def running_exam_creations() -> list[ExamCreationJob]:
-    return [handle for _, _, handle in global_var.running_jobs("examgen")]
-
-
-def delete_exam(name: str) -> int:
-    """Remove exam `name` (every version; scores saved with runs stay), refused while this process scores it
-    on a run or creates it (ExamStore.delete refuses a creation in any process). Returns the versions removed."""
-    from tools.core.workdir import validate_name
-
-    name = validate_name(name, "exam name")
-    for kind, run, handle in global_var.running_jobs():
-        if kind == "exam" and getattr(handle, "exam", None) == name:
-            raise UserError("error.exam_delete_busy", name=name, run=run)
-    return exam_store().delete(name)
 
 
 # ---------------------------------------------------------------- leakage
@@ -881,15 +837,14 @@ class LeakageResult:
     new_version: int | None = None  # with drop: the version written without the flagged questions
 
 
-def check_exam_leakage(name: str, dataset: str, version: int | None = None, drop: bool = False,
-                       threshold: float | None = None, store: ExamStore | None = None, datasets=None) -> LeakageResult:
+def check_exam_leakage(workspace: Workspace, name: str, dataset: str, version: int | None = None, drop: bool = False,
+                       threshold: float | None = None) -> LeakageResult:
     """Flag the exam's questions that are near-duplicates of `dataset`'s questions and record the check with the
     version; with `drop`, freeze a new version without them (the checked one stays as it was)."""
     from schema.dataset import first_exchange
     from tools.core.workdir import validate_name
 
-    store = store or exam_store()
-    datasets = datasets or global_var.datasets()
+    store, datasets = workspace.exams, workspace.datasets
     dataset = validate_name(dataset, "dataset name")
     if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) <= 1.0):
         raise UserError("error.examgen_threshold", value=threshold)

@@ -223,20 +223,15 @@ def doc_context_for(meta: dict, docs_root: Path, docs: str | None = None) -> tup
     return load_doc_context(folder, name, budget), None
 
 
-def check_dataset(name: str, store=None, docs_root: Path | None = None, docs: str | None = None, save: bool = True) -> dict:
-    """Run every check on dataset `name` (against doc set `docs`, default: the one it was generated from)
-    and save the result beside the journal; returns the result."""
-    import global_var
-
-    store = store or global_var.datasets()
-    if docs_root is None:
-        docs_root = global_var.workdir().docs
+def check_dataset(name: str, store, docs_root: Path | None, docs: str | None = None, save: bool = True) -> dict:
+    """Run every check on dataset `name` of `store` (against doc set `docs` in `docs_root`, default: the one it
+    was generated from; None: no docs to check against) and save the result beside the journal; returns it."""
     journal = store.path(name)
     if not journal.exists():
         raise UserError("error.not_found", what="dataset", name=name)
     fingerprint = journal_fingerprint(journal)  # before reading: a change meanwhile makes the result stale
     view = store.load(name)
-    context, reason = doc_context_for(view.meta, docs_root, docs)
+    context, reason = doc_context_for(view.meta, docs_root, docs) if docs_root is not None else (None, "no_docs")
     if docs and reason == "docs_missing":
         raise UserError("error.not_found", what="docs", name=docs)
     result = run_checks(list(view.items.values()), view.eval_ids, context)
@@ -268,7 +263,7 @@ def load_result(store, name: str, allow_stale: bool = False) -> dict | None:
     return result
 
 
-def check_after_change(name: str, store=None) -> dict | None:
+def check_after_change(name: str, store, docs_root: Path | None) -> dict | None:
     """The checks run by themselves after a generation run or an import: the dataset checked and the
     result saved (so the page and `datasets check` show it at once); returns a short summary
     {items, flagged_items, by_kind, seconds}, or None when the checks could not run. Never raises: a
@@ -278,7 +273,7 @@ def check_after_change(name: str, store=None) -> dict | None:
 
     started = time.monotonic()
     try:
-        result = check_dataset(name, store=store)
+        result = check_dataset(name, store, docs_root)
     except Exception as exc:  # noqa: BLE001 - logged and reported as "not checked"
         logging.getLogger(__name__).warning("checks of dataset %s did not run: %s: %s", name, type(exc).__name__, exc)
         return None

@@ -33,14 +33,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-import global_var
 from db.dataset_store import item_version
+from db.prompt_store import PromptStore
 from db.score_store import EDITED, NOT_JUDGED, SCORED, UNSCORED, ScoreStore, item_score
 from schema.document import DocumentSlice
 from schema.prompt import PromptTemplateRecord, SLICE_VARIABLE, parse_template
 from schema.provider import APIProvider
 from tools.core.errors import UserError
+from tools.core.workdir import WorkDir
 from tools.core.i18n import LANGUAGES, default_language, t
+from tools.workspace import Workspace
 from tools.generation.engine import (
     MAX_LISTED_FAILURES,
     BackgroundRun,
@@ -147,14 +149,13 @@ def validate_judge_template(content: str, name: str = "") -> str:
     return content
 
 
-def resolve_judge_template(name: str | None = None, lang: str | None = None, prompts=None) -> tuple[PromptTemplateRecord, str]:
+def resolve_judge_template(prompts: PromptStore, name: str | None = None, lang: str | None = None) -> tuple[PromptTemplateRecord, str]:
     """(template, language) for a judging run. No name: the built-in default of `lang`. A stored template
     of that name wins over a built-in one. The language (of the reasons) is `lang`, else the built-in
     template's, else the app's default."""
     if lang is not None and lang not in LANGUAGES:
         raise UserError("error.judge_lang", lang=lang, choices=", ".join(LANGUAGES))
     name = (name or "").strip() or DEFAULT_TEMPLATE_FOR[lang or default_language()]
-    prompts = prompts if prompts is not None else global_var.prompts()
     if name in prompts.names():
         template = prompts.get(name)
         validate_judge_template(template.content, name)
@@ -191,9 +192,9 @@ def slice_id_of(item: dict) -> str | None:
     return unit.rsplit(":", 1)[0] if unit else None
 
 
-def dataset_sources(meta: dict) -> dict[str, DocumentSlice]:
-    """slice id -> slice of the doc set a generated dataset came from, as the docs are now ({} for an
-    imported dataset or a doc set that is gone)."""
+def dataset_sources(meta: dict, workdir: WorkDir) -> dict[str, DocumentSlice]:
+    """slice id -> slice of the doc set a generated dataset came from, as the docs in `workdir` are now
+    ({} for an imported dataset or a doc set that is gone)."""
     from tools.docs.docsets import slice_docset_cached
     from tools.docs.slicing import DEFAULT_MAX_TOKENS
 
@@ -202,7 +203,7 @@ def dataset_sources(meta: dict) -> dict[str, DocumentSlice]:
     if not docs:
         return {}
     try:
-        folder = global_var.workdir().child("docs", docs, what="docs")
+        folder = workdir.child("docs", docs, what="docs")
     except UserError:
         return {}
     if not folder.is_dir():
@@ -332,31 +333,27 @@ class PreparedJudge:
     notes: list[tuple[str, dict]] = field(default_factory=list)
 
 
-def prepare_judge(dataset: str, provider: str | APIProvider, template: str | None = None, lang: str | None = None,
-                  settings: JudgeSettings | None = None, store=None, scores: ScoreStore | None = None) -> PreparedJudge:
+def prepare_judge(workspace: Workspace, dataset: str, provider: str | APIProvider, template: str | None = None,
+                  lang: str | None = None, settings: JudgeSettings | None = None) -> PreparedJudge:
     """The one place that checks a judging request; raises UserError saying what to fix."""
     from tools.core.workdir import validate_name
 
     settings = (settings or JudgeSettings()).validated()
-    store = store or global_var.datasets()
-    scores = scores or global_var.scores()
+    store, scores = workspace.datasets, workspace.scores
     dataset = validate_name(dataset, "dataset name")
     if not store.exists(dataset):
         raise UserError("error.not_found", what="dataset", name=dataset)
-    if isinstance(provider, str):
-        if not provider.strip():
-            raise UserError("error.judge_provider_args")
-        provider = global_var.providers().get(provider.strip())
-    template_record, lang = resolve_judge_template(template, lang)
+    provider = workspace.provider(provider, missing="error.judge_provider_args")
+    template_record, lang = resolve_judge_template(workspace.prompts, template, lang)
     notes: list[tuple[str, dict]] = []
     if settings.concurrency > provider.max_concurrency:
         notes.append(("judge.concurrency_clamped",
                       {"requested": settings.concurrency, "limit": provider.max_concurrency, "provider": provider.name}))
         settings.concurrency = provider.max_concurrency
     # Another process judging this dataset is named before any work (this process's: the job rule).
-    if not any(name == dataset for _, name, _ in global_var.running_jobs("judge")):
+    if not workspace.runs_here("judge", dataset):
         scores.judge_lock(dataset).acquire().release()
-    sources = dataset_sources(store.load(dataset).meta)
+    sources = dataset_sources(store.load(dataset).meta, workspace.workdir)
     return PreparedJudge(dataset=dataset, provider=provider, template=template_record, lang=lang, settings=settings,
                          store=store, scores=scores, sources=sources, notes=notes)
 
@@ -634,19 +631,6 @@ class JudgeJob(BackgroundRun):
                          run_judge, f"judge:{prepared.dataset}", f"judging {prepared.dataset}")
 
 
-def start_judge_job(prepared: PreparedJudge) -> JudgeJob:
-    """Start a background judging run; one per dataset at a time (global_var's job rule)."""
-    return global_var.start_job("judge", prepared.dataset, JudgeJob(prepared)).start()
-
-
-def find_judge_job(dataset: str | None = None) -> JudgeJob | None:
-    """The judging job of `dataset` (None: the one started last), running or finished, or None."""
-    return global_var.find_job("judge", dataset)
-
-
-# ---------------------------------------------------------------- scoring as generation goes
-
-
 class InlineScorer:
     """Generation's "score as it goes" (engine.ItemScorer): each unit's new items are judged right after
     they are written, on the generation run's loop, at the judge's own concurrency, and the run ends by
@@ -722,20 +706,17 @@ class InlineScorer:
         generation_run._publish()
 
 
-def enable_scoring(prepared_generation, provider: str | APIProvider, template: str | None = None, lang: str | None = None,
-                   settings: JudgeSettings | None = None):
+def enable_scoring(workspace: Workspace, prepared_generation, provider: str | APIProvider, template: str | None = None,
+                   lang: str | None = None, settings: JudgeSettings | None = None):
     """Make a prepared generation score as it goes with `provider` (and the judge template); returns it.
     The judge's concurrency defaults to the generation's."""
     settings = settings or JudgeSettings(concurrency=prepared_generation.settings.concurrency)
     store = prepared_generation.store
-    if isinstance(provider, str):
-        if not provider.strip():
-            raise UserError("error.judge_provider_args")
-        provider = global_var.providers().get(provider.strip())
-    template_record, lang = resolve_judge_template(template, lang)
+    provider = workspace.provider(provider, missing="error.judge_provider_args")
+    template_record, lang = resolve_judge_template(workspace.prompts, template, lang)
     settings = settings.validated()
     settings.concurrency = min(settings.concurrency, provider.max_concurrency)
-    scores = global_var.scores()
+    scores = workspace.scores
     scores.judge_lock(prepared_generation.dataset).acquire().release()
     sources = {s.slice_id: s for s in prepared_generation.slices}
     prepared_generation.scorer = InlineScorer(PreparedJudge(
@@ -812,11 +793,10 @@ class ItemScore:
     source: bool | None = None
 
 
-def item_scores(dataset: str, store=None, scores: ScoreStore | None = None) -> dict[str, ItemScore]:
+def item_scores(workspace: Workspace, dataset: str) -> dict[str, ItemScore]:
     """item id -> ItemScore for every item of the dataset, in the dataset's order."""
-    store = store or global_var.datasets()
-    scores = scores or global_var.scores()
-    items = store.load(dataset).items
+    scores = workspace.scores
+    items = workspace.datasets.load(dataset).items
     result = {}
     for item_id, (status, reason, record) in scores.statuses(dataset, items).items():
         if status == SCORED:
@@ -831,24 +811,24 @@ def item_scores(dataset: str, store=None, scores: ScoreStore | None = None) -> d
 SCORE_COLUMNS = ("id", "status", "overall", *CRITERIA, "reason")
 
 
-def score_rows(dataset: str, store=None, scores: ScoreStore | None = None) -> list[list]:
+def score_rows(workspace: Workspace, dataset: str) -> list[list]:
     """One row per item for a table (SCORE_COLUMNS): scores as numbers, None where there is none
     (unscored, or groundedness without a source); the reason is the overall one or why unscored."""
     rows = []
-    for entry in item_scores(dataset, store, scores).values():
+    for entry in item_scores(workspace, dataset).values():
         criteria = [(entry.scores.get(name) or {}).get("score") for name in CRITERIA]
         reason = entry.overall_reason if entry.status == SCORED else " ".join(filter(None, [entry.reason, entry.detail]))
         rows.append([entry.item_id, entry.status, entry.overall, *criteria, reason])
     return rows
 
 
-def score_summary(dataset: str, store=None, scores: ScoreStore | None = None) -> dict:
+def score_summary(workspace: Workspace, dataset: str) -> dict:
     """Counts, the mean and a histogram (1-10, by rounded overall) of the scores, the unscored by reason,
     and the last run's summary."""
-    entries = list(item_scores(dataset, store, scores).values())
+    entries = list(item_scores(workspace, dataset).values())
     scored = [e for e in entries if e.status == SCORED]
     histogram = Counter(min(SCORE_MAX, max(SCORE_MIN, round(e.overall))) for e in scored if e.overall is not None)
-    runs = (scores or global_var.scores()).load(dataset).runs
+    runs = workspace.scores.load(dataset).runs
     return {
         "items": len(entries),
         "scored": len(scored),
