@@ -9,8 +9,9 @@ import time
 import pytest
 
 import global_var
-from db import dataset_formats
-from db.dataset_formats import MAX_JSON_DEPTH, import_file, iter_conversations, open_import
+from db import record_reader
+from db.dataset_formats import import_file, iter_conversations, open_import
+from db.record_reader import MAX_JSON_DEPTH
 from schema.prompt import render_template, template_renderer, user_variables, validate_template_content
 from tools.core.errors import UserError
 from tools.core.workdir import MAX_NAME_BYTES, WorkDir, atomic_write_text, validate_name
@@ -186,7 +187,7 @@ def test_a_latin1_file_names_the_encoding_line_column_and_byte(tmp_path):
 
 
 def test_a_bad_byte_past_the_first_chunk_is_placed_exactly(tmp_path, monkeypatch):
-    monkeypatch.setattr(dataset_formats, "_CHUNK_CHARS", 10)
+    monkeypatch.setattr(record_reader, "_CHUNK_CHARS", 10)
     path = tmp_path / "late.jsonl"
     good = _line().encode("utf-8")
     path.write_bytes(good * 3 + b'{"messages": "\xff"}\n')
@@ -284,7 +285,7 @@ def test_records_cut_by_any_chunk_boundary_parse_the_same(tmp_path, monkeypatch,
     path = tmp_path / "cut.json"
     path.write_text(text, encoding="utf-8")
     expected = import_file(path)
-    monkeypatch.setattr(dataset_formats, "_CHUNK_CHARS", chunk)
+    monkeypatch.setattr(record_reader, "_CHUNK_CHARS", chunk)
     assert import_file(path) == expected and len(expected[1]) == 3
 
 

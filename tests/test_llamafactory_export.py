@@ -26,7 +26,8 @@ import stat
 
 import pytest
 
-from db.dataset_formats import FORMATS, export_dataset, export_note
+from db.dataset_export import export_note
+from db.dataset_formats import FORMATS, export_dataset
 from tools.core.errors import UserError
 from tools.core.workdir import SHARED_FILE_MODE, atomic_write_text
 

@@ -29,7 +29,8 @@ def cmd_datasets_list(args) -> int:
 
 def cmd_datasets_export(args) -> int:
     import global_var
-    from db.dataset_formats import export_dataset, export_note
+    from db.dataset_export import export_note
+    from db.dataset_formats import export_dataset
 
     store = global_var.datasets()
     version = store.resolve_version(args.name, args.version) if args.version else None

@@ -14,7 +14,8 @@ import pandas as pd
 from gradio.utils import get_upload_folder
 
 import global_var
-from db.dataset_formats import FORMATS, default_export_name, export_dataset, export_note, open_import
+from db.dataset_export import export_note
+from db.dataset_formats import FORMATS, default_export_name, export_dataset, open_import
 from db.dataset_store import item_version
 from frontend.web import dataset_views as views
 from frontend.web.common import Localizer, ask_token, choices_update, confirmed, headers, reloaded_choices, user_errors

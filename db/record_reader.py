@@ -1,0 +1,363 @@
+"""Reading the records of a dataset file in chunks: JSON lists, JSON lines, pretty-printed objects one
+after another, CSV with a header; the encoding sniffed, nesting bounded, lone surrogates refused, each
+record named by its line or index. The import direction of db.dataset_formats reads its records here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Iterator
+
+from tools.core.errors import UserError
+
+# # A file is read in chunks and its records are parsed one at a time, so importing 200 MB holds one
+# record (and one chunk) at a time rather than the bytes, the text and the parsed list at once.
+
+# A record of any format is 3-4 levels deep; 5,000 levels would exhaust the parser's recursion.
+MAX_JSON_DEPTH = 64
+_CHUNK_CHARS = 1 << 20
+_EXPECTED_ENCODING = "UTF-8"
+_SPECIAL = re.compile(r'["\[\]{}]')
+_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_SCALAR_END = re.compile(r"[,\]\s]")
+_NOT_SPACE = re.compile(r"\S")
+# A \uD800-\uDFFF escape: the only way a lone surrogate gets into a string decoded from UTF-8/16.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# The escape of a lone one in the file's text, to name its line in a record that spans several.
+_LONE_SURROGATE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![\\]u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _sniff_encoding(head: bytes, file_name: str) -> tuple[str, int]:
+    """(codec, bytes of byte-order mark to skip) from the first bytes of a file. Without a BOM, UTF-16
+    is told from UTF-8 as RFC 4627 does: JSON starts with an ASCII character, so a zero byte sits beside it."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise UserError("error.import_utf32", file=file_name)
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8", 3
+    if head.startswith(b"\xff\xfe"):
+        return "utf-16-le", 2
+    if head.startswith(b"\xfe\xff"):
+        return "utf-16-be", 2
+    if len(head) >= 4 and head[0] == 0 and head[1] and head[2] == 0 and head[3]:
+        return "utf-16-be", 0
+    if len(head) >= 4 and head[0] and head[1] == 0 and head[2] and head[3] == 0:
+        return "utf-16-le", 0
+    return "utf-8", 0
+
+
+def _text_chunks(path: Path) -> Iterator[str]:
+    """The file's text in chunks, decoded strictly; a bad byte is a UserError naming line, column and offset."""
+    with open(path, "rb") as handle:
+        codec, skip = _sniff_encoding(handle.read(4), path.name)
+        handle.seek(skip)
+        decoder = codecs.getincrementaldecoder(codec)("strict")
+        fed, lines, column = skip, 1, 1  # bytes read so far; position of the end of the text so far
+        while True:
+            chunk = handle.read(_CHUNK_CHARS)
+            pending = decoder.getstate()[0]  # bytes of a character split by the previous chunk
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                good = exc.object[: exc.start].decode(codec)
+                line = lines + good.count("\n")
+                col = (len(good) - good.rfind("\n")) if "\n" in good else column + len(good)
+                offset = fed - len(pending) + exc.start
+                raise UserError("error.import_encoding", file=path.name, encoding=_EXPECTED_ENCODING if codec == "utf-8" else codec.upper(),
+                                line=line, column=col, offset=offset, byte=exc.object[exc.start:exc.end].hex().upper()) from None
+            fed += len(chunk)
+            newlines = text.count("\n")
+            column = (len(text) - text.rfind("\n")) if newlines else column + len(text)
+            lines += newlines
+            if text:
+                yield text
+            if not chunk:
+                return
+
+
+class _TooDeep(Exception):
+    def __init__(self, pos: int):
+        self.pos = pos
+
+
+def _value_end(buf: str, pos: int) -> int | None:
+    """Where the JSON value starting at buf[pos] ends, found without recursion; None if buf ends first.
+    Raises _TooDeep past MAX_JSON_DEPTH. The value's own syntax is left to json.loads."""
+    first = buf[pos]
+    if first == '"':
+        match = _STRING_REST.match(buf, pos + 1)
+        return match.end() if match else None
+    if first not in "[{":
+        match = _SCALAR_END.search(buf, pos)
+        return match.start() if match else None
+    depth, cursor = 0, pos
+    while True:
+        match = _SPECIAL.search(buf, cursor)
+        if match is None:
+            return None
+        char = match.group()
+        if char == '"':
+            string = _STRING_REST.match(buf, match.end())
+            if string is None:
+                return None
+            cursor = string.end()
+            continue
+        cursor = match.end()
+        if char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _TooDeep(match.start())
+        else:
+            depth -= 1
+            if depth == 0:
+                return cursor
+
+
+def _find_lone_surrogate(record) -> tuple[str, str] | None:
+    """(field path, escape) of the first string or key holding a lone surrogate: ("messages[1].content", "\\ud800")."""
+    stack = [(record, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return path or "(record)", f"\\u{ord(found.group()):04x}"
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                found = _SURROGATE.search(key)
+                if found:
+                    return f"{path}.{key!a}".lstrip("."), f"\\u{ord(found.group()):04x}"
+                stack.append((item, f"{path}.{key}".lstrip(".")))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+    return None
+
+
+_DECODER = json.JSONDecoder()
+_NOT_PARSED = object()
+
+
+def _parse_record(text: str, file_name: str, line: int, record=_NOT_PARSED):
+    """One JSON value of the file (`record`, when already parsed from `text`), checked; every refusal
+    names the file and the line (and field)."""
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # cheap: a shallow record cannot be too deep
+        try:
+            _value_end(text, len(text) - len(text.lstrip()))
+        except _TooDeep as exc:
+            raise UserError("error.import_too_deep", file=file_name, line=line + text.count("\n", 0, exc.pos), limit=MAX_JSON_DEPTH) from None
+    if record is _NOT_PARSED:
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError("error.import_parse", file=file_name, line=line + exc.lineno - 1, detail=exc.msg) from None
+        except RecursionError:
+            raise UserError("error.import_too_deep", file=file_name, line=line, limit=MAX_JSON_DEPTH) from None
+    # A lone surrogate cannot be written as UTF-8 later; only an escape like \ud800 makes one.
+    if _SURROGATE_ESCAPE.search(text):
+        found = _find_lone_surrogate(record)
+        if found is not None:
+            escape = _LONE_SURROGATE_ESCAPE.search(text)
+            line += text.count("\n", 0, escape.start()) if escape else 0
+            raise UserError("error.import_surrogate", file=file_name, line=line, field=found[0], code=found[1])
+    return record
+
+
+def _json_lines(chunks: Iterator[str], file_name: str) -> Iterator[tuple[str, int, object]]:
+    """(where, line, record) for each non-empty line."""
+    pending: list[str] = []
+    number = 0
+    for text in chunks:
+        start = 0
+        while (end := text.find("\n", start)) != -1:
+            line = "".join(pending) + text[start:end] if pending else text[start:end]
+            pending.clear()
+            number += 1
+            start = end + 1
+            if line.strip():
+                yield f"{file_name} line {number}", number, _parse_record(line, file_name, number)
+        if start < len(text):
+            pending.append(text[start:])
+    line = "".join(pending)
+    if line.strip():
+        yield f"{file_name} line {number + 1}", number + 1, _parse_record(line, file_name, number + 1)
+
+
+def _json_list(chunks: Iterator[str], file_name: str, listed: bool = True) -> Iterator[tuple[str, int, object]]:
+    """(where, line, record) for each item of a JSON list, parsed one item at a time; with `listed`
+    False, for each of the JSON values that follow one another in the file (pretty-printed objects)."""
+    buf, pos, line = "", 0, 1  # line: the line buf[pos] is on
+
+    def more(at_least: int = 1) -> bool:
+        """Drop what was consumed and read on, at least `at_least` characters if the file has them."""
+        nonlocal buf, pos
+        read, size = [], 0
+        while size < at_least and (text := next(chunks, None)) is not None:
+            read.append(text)
+            size += len(text)
+        if not read:
+            return False
+        buf, pos = buf[pos:] + "".join(read), 0
+        return True
+
+    def skip_space() -> str | None:
+        """The next non-space character (pos moved to it), or None at the end of the file."""
+        nonlocal pos, line
+        while True:
+            match = _NOT_SPACE.search(buf, pos)
+            if match:
+                line += buf.count("\n", pos, match.start())
+                pos = match.start()
+                return buf[pos]
+            line += buf.count("\n", pos)
+            pos = len(buf)
+            if not more():
+                return None
+
+    skip_space()
+    pos += listed  # the opening [
+    index = 0
+    while True:
+        char = skip_space()
+        if char is None and not listed:
+            return
+        if char is None:
+            raise UserError("error.import_unclosed", file=file_name, line=line)
+        if char == "]" and index == 0 and listed:
+            break
+        while True:
+            try:
+                record, end = _DECODER.raw_decode(buf, pos)  # the usual case, at the C parser's speed
+            except (json.JSONDecodeError, RecursionError):
+                # Broken (parsed again below, for its message), too deep, or cut by the chunk's end.
+                record = _NOT_PARSED
+                try:
+                    end = _value_end(buf, pos)
+                except _TooDeep as exc:
+                    raise UserError("error.import_too_deep", file=file_name, line=line + buf.count("\n", pos, exc.pos), limit=MAX_JSON_DEPTH) from None
+            if end is not None and (end < len(buf) or buf[pos] in '"[{'):
+                break
+            # A value cut by the chunk's end: read on, doubling what is held, so a value of any
+            # size is scanned a bounded number of times.
+            if not more(len(buf) - pos):
+                end = len(buf)
+                break
+        text = buf[pos:end]
+        where = f"{file_name} index {index}" if listed else f"{file_name} line {line}"
+        yield where, line, _parse_record(text, file_name, line, record)
+        line += text.count("\n")
+        pos = end
+        index += 1
+        if not listed:
+            continue
+        char = skip_space()
+        if char == ",":
+            pos += 1
+            continue
+        if char == "]":
+            break
+        raise UserError("error.import_list_syntax", file=file_name, line=line, index=index - 1)
+    pos += 1
+    if skip_space() is not None:
+        raise UserError("error.import_trailing", file=file_name, line=line)
+
+
+def _lines(chunks: Iterator[str]) -> Iterator[str]:
+    """The text's lines with their line ends ("\\r\\n" kept whole), for the csv module."""
+    pending = ""
+    for text in chunks:
+        text, start = pending + text, 0
+        while (end := text.find("\n", start)) != -1:
+            yield text[start:end + 1]
+            start = end + 1
+        pending = text[start:]
+    if pending:
+        yield pending
+
+
+# CSV cells that hold a JSON list of messages (Easy Dataset writes its ShareGPT and multilingual-thinking
+# rows this way).
+_CSV_JSON_COLUMNS = ("messages", "conversations")
+_CSV_FIELD_LIMIT = 1 << 26  # the csv module's default, 128 KiB a cell, is less than one long answer
+
+
+def _csv_records(chunks: Iterator[str], file_name: str) -> Iterator[tuple[str, int, object]]:
+    """(where, line, record) for each row of a CSV file with a header row; a record maps column -> text."""
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+    reader = csv.reader(_lines(chunks))
+
+    def next_row():
+        try:
+            return next(reader, None)
+        except csv.Error as exc:
+            raise UserError("formats.csv_error", file=file_name, line=reader.line_num, detail=str(exc)) from None
+
+    header = [name.strip() for name in next_row() or []]
+    if not any(header):
+        raise UserError("formats.csv_no_header", file=file_name)
+    start = reader.line_num + 1
+    while (row := next_row()) is not None:
+        line, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header) and any(cell.strip() for cell in row[len(header):]):
+            raise UserError("formats.csv_extra_cells", file=file_name, line=line)
+        record = {}
+        for column, cell in zip(header, row):
+            if not column:
+                continue
+            if column in _CSV_JSON_COLUMNS and cell.strip():
+                try:
+                    parsed = json.loads(cell)
+                except json.JSONDecodeError as exc:
+                    raise UserError("formats.csv_json_cell", file=file_name, line=line, column=column, detail=exc.msg) from None
+                cell = _parse_record(cell, file_name, line, parsed)  # depth and lone surrogates
+            record[column] = cell
+        yield f"{file_name} line {line}", line, record
+
+
+def _reader_for(first: str, file_name: str):
+    """The reader for a file's text: CSV by its name; a JSON list; pretty-printed objects one after
+    another (a first line that is "{" alone: what json.dump(indent=...) and JSON.stringify(x, null, 2)
+    write, e.g. synthetic-data-kit's output and Easy Dataset's multilingual-thinking file); else JSON lines."""
+    if file_name.lower().endswith(".csv"):
+        return _csv_records
+    head = first.lstrip()
+    if head[0] == "[":
+        return _json_list
+    if head.split("\n", 1)[0].strip() == "{":
+        return lambda stream, name: _json_list(stream, name, listed=False)
+    return _json_lines
+
+
+def iter_records(path: Path) -> Iterator[tuple[str, object]]:
+    """(location, record) pairs from a JSON list, JSON lines, concatenated JSON objects or a CSV file, read
+    as a stream; errors name the line. The encoding is UTF-8 (a BOM is skipped) or UTF-16 (by its BOM);
+    anything else is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("error.file_missing", path=str(path))
+    chunks = _text_chunks(path)
+    first = next(chunks, "")
+    while first and not first.strip():  # leading blank space longer than a chunk
+        first = next(chunks, "")
+    if not first.strip():
+        raise UserError("error.import_no_records", file=path.name)
+    stream = itertools.chain([first], chunks)
+    found = False
+    for where, _line, record in _reader_for(first, path.name)(stream, path.name):
+        found = True
+        yield where, record
+    if not found:
+        raise UserError("error.import_no_records", file=path.name)
+
+
+def read_records(path: Path) -> list[tuple[str, object]]:
+    """All (location, record) pairs of a file; prefer iter_records for large files."""
+    return list(iter_records(path))
+
