@@ -345,7 +345,7 @@ def test_cli_versions_diff_restore(workdir):
 
 
 def test_the_fast_diff_agrees_with_replaying_both_versions(workdir):
-    from db.dataset_store import _diff_views
+    from db.dataset_journal import diff_views as _diff_views
 
     store = global_var.datasets()
     _generated(store, "demo", 12)

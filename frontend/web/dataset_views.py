@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from db.dataset_store import DatasetView, diff_rows
+from db.dataset_journal import DatasetView
+from db.dataset_store import diff_rows
 from schema.dataset import first_exchange
 from tools.core.errors import UserError
 from tools.core.i18n import t
