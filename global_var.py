@@ -193,7 +193,7 @@ class StoppableJob:
 @runtime_checkable
 class JobHandle(Protocol):
     """What every job in the registry answers, whatever its kind: a generation, judging run or exam creation
-    (the library's BackgroundRun), an evaluation or exam scoring (StoppableJob), a training worker
+    (the library's tools.llm.runner.BackgroundJob), an evaluation or exam scoring (StoppableJob), a training worker
     (train.launcher.WorkerRun), an export in the caller's thread. `thread` is the thread doing the work in
     this process (None for a worker process): refuse_while_device_busy lets it through."""
 

@@ -1,8 +1,8 @@
 """The LLM jobs of this process (generation, judging, exam creation), started and found in one place.
 
-The page and the command line call the same small function per job: it builds the job's handle (the
-library's BackgroundRun) and registers it in global_var's job registry, whose one rule says what may run
-together (one generation per dataset, one judging run per dataset, one creation per exam). The library in
+The page and the command line call the same small function per job: it builds the job's handle (a
+tools.llm.runner.BackgroundJob) and registers it in global_var's job registry, whose one rule says what may
+run together (one generation per dataset, one judging run per dataset, one creation per exam). The library in
 tools/ only prepares and runs the work; it never registers anything. Training, evaluation, export and exam
 scoring register themselves in their launchers in train/.
 """

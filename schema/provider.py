@@ -10,6 +10,11 @@ from sqlmodel import Field, SQLModel
 
 from tools.core.errors import UserError
 
+# Calls in flight at once: a provider's limit, and every LLM run's concurrency (tools.llm.settings), which is
+# lowered to the provider's limit; one range and one default for both.
+DEFAULT_CONCURRENCY = 8
+CONCURRENCY_RANGE = (1, 512)
+
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -25,7 +30,7 @@ class APIProvider(SQLModel, table=True):
     base_url: str
     model_id: str
     api_key: Optional[str] = None
-    max_concurrency: int = 8
+    max_concurrency: int = DEFAULT_CONCURRENCY
     timeout_s: float = 60.0
     price_input_per_m: Optional[float] = None
     price_output_per_m: Optional[float] = None
@@ -103,7 +108,7 @@ def _number(value, field: str, low: float, high: float, integer: bool = False, o
 
 
 def validate_provider_input(
-    name, base_url, model_id, api_key=None, max_concurrency=8, timeout_s=60, price_input_per_m=None, price_output_per_m=None
+    name, base_url, model_id, api_key=None, max_concurrency=DEFAULT_CONCURRENCY, timeout_s=60, price_input_per_m=None, price_output_per_m=None
 ) -> dict:
     """The one validation point for provider fields (UI and CLI); returns clean values or raises UserError."""
     from tools.core.workdir import validate_name
@@ -122,7 +127,7 @@ def validate_provider_input(
         "base_url": base_url,
         "model_id": model_id,
         "api_key": (api_key or "").strip() or None,
-        "max_concurrency": _number(max_concurrency, "max concurrency", 1, 512, integer=True),
+        "max_concurrency": _number(max_concurrency, "max concurrency", *CONCURRENCY_RANGE, integer=True),
         "timeout_s": _number(timeout_s, "timeout", 1, 3600),
         "price_input_per_m": _number(price_input_per_m, "input price", 0, 1e6, optional=True),
         "price_output_per_m": _number(price_output_per_m, "output price", 0, 1e6, optional=True),

@@ -241,7 +241,8 @@ def test_two_generate_processes_into_one_dataset_one_is_refused_naming_the_other
 
 
 def test_a_dataset_writer_lock_names_its_holder_and_is_taken_over_when_it_dies(workdir, tmp_path):
-    from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation
+    from tools.generation.engine import GenerationSettings, prepare_generation
+    from tools.llm.client import adhoc_provider
 
     store = global_var.datasets()
     store.create("busy")

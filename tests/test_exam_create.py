@@ -24,10 +24,10 @@ from schema.provider import APIProvider
 from tests.openai_test_server import OpenAITestServer, exam_request_kind, is_exam_request
 from tools.core.errors import UserError
 from tools.docs.docsets import slice_docset
-from tools.generation.engine import (UNIT_DONE, GenerationSettings, OutputError, normalize_question, prepare_generation,
-                                     run_generation)
+from tools.generation.engine import UNIT_DONE, GenerationSettings, normalize_question, prepare_generation, run_generation
 from tools.generation.exams import (ExamCreationJob, ExamSettings, balance_true_false, check_exam_leakage,
                                     parse_exam_questions, parse_exam_reply, prepare_exam, run_exam_creation, validate_question)
+from tools.llm.replies import OutputError
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "concurrency": 8, "per_slice": 2}

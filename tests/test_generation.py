@@ -24,13 +24,13 @@ from tools.generation.engine import (
     UNIT_DONE,
     UNIT_FAILED,
     GenerationSettings,
-    OutputError,
     normalize_question,
     parse_pairs,
     prepare_generation,
     run_generation,
     unit_outcomes,
 )
+from tools.llm.replies import OutputError
 
 REPO = Path(__file__).resolve().parent.parent
 VARIABLES = {"project_name": "Tidewater"}

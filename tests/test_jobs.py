@@ -3,13 +3,12 @@ the command line share (frontend.jobs): the CLI's generation, judging and exam c
 
 from __future__ import annotations
 
-import pytest
-
 import global_var
 import main
 from frontend.jobs import find_exam_creation_job, find_generation_job, find_judge_job
 from tests.openai_test_server import OpenAITestServer
-from tools.generation.engine import BackgroundRun, GenerationProgress
+from tools.generation.engine import GenerationProgress
+from tools.llm.runner import BackgroundJob
 from tools.workspace import Workspace, open_workspace
 from train.evaluation import EvaluationJob
 from train.exam import ExamJob
@@ -18,7 +17,7 @@ from train.launcher import WorkerRun
 
 def test_every_kind_of_job_handle_answers_the_one_protocol(tmp_path):
     handles = [
-        BackgroundRun(None, GenerationProgress(dataset="d"), lambda *args: None, "t", "a run"),  # generation, judge, examgen
+        BackgroundJob(None, GenerationProgress(dataset="d"), lambda *args: None, "t", "a run"),  # generation, judge, examgen
         EvaluationJob(run="r", max_items=None, judge_provider=None, max_new_tokens=8),
         ExamJob(exam="e", version=1, run="r", base_only=False),
         WorkerRun("r", tmp_path),

@@ -20,7 +20,8 @@ from schema.provider import APIProvider
 from tests.openai_test_server import JUDGE_CRITERIA, OpenAITestServer, judgement_scores
 from tools.core.errors import UserError
 from frontend.jobs import start_judge_job
-from tools.generation.engine import GenerationSettings, OutputError, prepare_generation, run_generation
+from tools.generation.engine import GenerationSettings, prepare_generation, run_generation
+from tools.llm.replies import OutputError
 from tools.quality.judge import (
     CRITERIA,
     SCORE_COLUMNS,

@@ -27,17 +27,20 @@ from schema.run_state import JobState
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import atomic_write_text
+from tools.llm.replies import without_reasoning
+from tools.llm.runner import ProviderRejected, UnitFailure, UnitProgress, UnitRunner
+from tools.llm.settings import CallSettings
 import global_var
 
 REPORT_JSON = "eval_report.json"
 REPORT_MD = "eval_report.md"
 DEFAULT_MAX_NEW_TOKENS = 128
 JUDGE_MAX_TOKENS = 256
+JUDGE_ATTEMPTS = 3  # a judgement's call and two retries (rate limit, server error, timeout, lost connection)
 
 # One token per CJK character (Chinese has no spaces between words), else runs of letters/digits.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
@@ -225,7 +228,7 @@ def greedy_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: 
 
 def parse_judge_reply(content: str | None) -> tuple[float, str]:
     """(score 0-10, reason) from a judge reply holding a JSON object; ValueError when unusable."""
-    text = _THINK.sub("", content or "").strip()
+    text = without_reasoning(content)
     match = _JSON_OBJECT.search(text)
     if not match:
         raise ValueError(f"no JSON object in reply: {text[:120]!r}")
@@ -244,44 +247,49 @@ def parse_judge_reply(content: str | None) -> tuple[float, str]:
     return float(score), str(data.get("reason") or "").strip()
 
 
-async def _judge_all(provider, tasks: list[dict], lang: str | None, progress, stop_event) -> list[dict]:
-    import asyncio
+class AnswerJudgeRunner(UnitRunner):
+    """The evaluation's judge on the runner every LLM job shares: each task (a model's answer beside the
+    question, the reference and the evidence) scored 0-10, one call each at the provider's concurrency, with
+    the runner's retried call. Unlike the dataset judge (tools.quality.judge) it has no correction round and
+    keeps no journal: a failed judgement is recorded as the task's {"error"}, and the report is written once
+    every answer is judged."""
 
-    from tools.llm.client import make_async_client
+    def __init__(self, provider, tasks: list[dict], lang: str | None, progress: Callable[[int, int], None] | None,
+                 stop_event: threading.Event | None):
+        settings = CallSettings(concurrency=max(1, int(provider.max_concurrency or 1)), temperature=0.0,
+                                max_tokens=JUDGE_MAX_TOKENS, max_attempts=JUDGE_ATTEMPTS, json_mode=False)
+        # The runner's counters (retries, tokens) are kept but not shown: the evaluation has its own phases.
+        super().__init__(provider, settings, UnitProgress, "", stop_event)
+        self.tasks, self.lang, self._told = tasks, lang, progress
+        self.results: list[dict] = [{} for _ in tasks]
+        self._done = 0
 
-    client = make_async_client(provider, max_retries=2)
-    limit = asyncio.Semaphore(max(1, int(provider.max_concurrency or 1)))
-    results: list[dict] = [{} for _ in tasks]
-    done = 0
+    async def judge(self) -> list[dict]:
+        self._queue.extend(range(len(self.tasks)))
+        await self.open()
+        try:
+            await self._run_workers(min(self.settings.concurrency, len(self.tasks)))
+        finally:
+            await self.close()
+        return [result or {"error": "stopped"} for result in self.results]
 
-    async def judge(index: int, task: dict) -> None:
-        nonlocal done
-        async with limit:
-            if stop_event is not None and stop_event.is_set():
-                results[index] = {"error": "stopped"}
-                return
-            key = "eval.judge_prompt_code" if task.get("kind") == "code" else "eval.judge_prompt"
-            prompt = t(key, lang, question=task["question"], reference=task["reference"], answer=task["answer"],
-                       evidence=task.get("evidence") or t("eval.no_evidence", lang))
-            try:
-                response = await client.chat.completions.create(
-                    model=provider.model_id, messages=[{"role": "user", "content": prompt}],
-                    temperature=0.0, max_tokens=JUDGE_MAX_TOKENS,
-                )
-                content = response.choices[0].message.content if response.choices else None
-                score, reason = parse_judge_reply(content)
-                results[index] = {"score": score, "reason": reason}
-            except Exception as exc:  # noqa: BLE001 - one failed judgement is recorded, never fatal
-                results[index] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-            done += 1
-            if progress:
-                progress(done, len(tasks))
-
-    try:
-        await asyncio.gather(*(judge(i, task) for i, task in enumerate(tasks)))
-    finally:
-        await client.close()
-    return results
+    async def _process(self, index: int) -> None:
+        task, lang = self.tasks[index], self.lang
+        key = "eval.judge_prompt_code" if task.get("kind") == "code" else "eval.judge_prompt"
+        prompt = t(key, lang, question=task["question"], reference=task["reference"], answer=task["answer"],
+                   evidence=task.get("evidence") or t("eval.no_evidence", lang))
+        try:
+            score, reason = parse_judge_reply(await self._call([{"role": "user", "content": prompt}], [0, 0]))
+            self.results[index] = {"score": score, "reason": reason}
+        except UnitFailure as failure:  # its attempts spent, or a request no retry fixes
+            self.results[index] = {"error": failure.detail}
+        except ProviderRejected as exc:  # a bad key or unknown model: every judgement says so
+            self.results[index] = {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one failed judgement is recorded, never fatal
+            self.results[index] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        self._done += 1
+        if self._told:
+            self._told(self._done, len(self.tasks))
 
 
 def judge_answers(provider, tasks: list[dict], lang: str | None = None, progress=None, stop_event=None) -> list[dict]:
@@ -289,7 +297,7 @@ def judge_answers(provider, tasks: list[dict], lang: str | None = None, progress
     The judge sees `evidence` (the source slice) beside the reference, so it can tell a wrong reference."""
     import asyncio
 
-    return asyncio.run(_judge_all(provider, tasks, lang, progress, stop_event)) if tasks else []
+    return asyncio.run(AnswerJudgeRunner(provider, tasks, lang, progress, stop_event).judge()) if tasks else []
 
 
 # ---------------------------------------------------------------- one run

@@ -12,7 +12,7 @@ from tools.core.i18n import t
 
 
 def _provider_from_args(args):
-    from tools.generation.engine import adhoc_provider
+    from tools.llm.client import adhoc_provider
 
     if args.provider:
         return args.provider
@@ -176,12 +176,15 @@ def cmd_exam_weak(args) -> int:
 
 
 def _add_provider_args(parser, required_hint: str) -> None:
+    from tools.llm.settings import DEFAULT_CONCURRENCY
+
     parser.add_argument("--provider", help=f"name of a saved API provider {required_hint}")
     parser.add_argument("--base-url", help="OpenAI-compatible base URL (instead of --provider)")
     parser.add_argument("--model", help="model id (with --base-url)")
     parser.add_argument("--api-key", help="API key (with --base-url)")
     parser.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
-    parser.add_argument("--concurrency", type=int, default=8, help="calls in flight (default 8; at most the provider's limit)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help=f"calls in flight (default {DEFAULT_CONCURRENCY}; at most the provider's limit)")
 
 
 def register_exam(subparsers) -> None:

@@ -14,13 +14,13 @@ from tools.core.errors import UserError
 from tools.core.i18n import t
 
 if TYPE_CHECKING:
-    from tools.generation.engine import GenerationProgress
+    from tools.llm.runner import UnitProgress
 
 
-def progress_line(progress: GenerationProgress, lang: str | None = None, what: str = "items") -> str:
+def progress_line(progress: UnitProgress, lang: str | None = None, what: str = "items") -> str:
     """One progress line for the terminal, in `lang` (default: the CLI's --lang); `what` the run makes
     ("items", or "questions" for an exam)."""
-    from tools.generation.engine import failure_reasons, format_duration
+    from tools.llm.runner import failure_reasons, format_duration
 
     failures = failure_reasons(progress.failures, lang)
     line = t("gcli.progress", lang, counted=t(f"gcli.what.{what}", lang), done=progress.skipped_units + progress.processed_units, total=progress.total_units,
@@ -163,7 +163,8 @@ def cmd_generate_dry_run(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from tools.generation.engine import GenerationSettings, adhoc_provider, prepare_generation
+    from tools.generation.engine import GenerationSettings, prepare_generation
+    from tools.llm.client import adhoc_provider
 
     if args.dry_run:
         return cmd_generate_dry_run(args)
@@ -219,7 +220,7 @@ def cmd_generate(args) -> int:
 def print_summary(progress, lang: str | None = None) -> None:
     """The end of a run for the terminal, in `lang` (default: the CLI's --lang)."""
     from tools.core.i18n import status_word
-    from tools.generation.engine import failure_reasons
+    from tools.llm.runner import failure_reasons
     from tools.quality.checks import check_summary_line
     from tools.quality.judge import generation_scoring_line
 
@@ -245,6 +246,7 @@ def print_summary(progress, lang: str | None = None) -> None:
 
 def register_generate(subparsers) -> None:
     from tools.docs.slicing import DEFAULT_MAX_TOKENS
+    from tools.llm.settings import DEFAULT_CONCURRENCY
 
     generate = subparsers.add_parser(
         "generate", help="generate a question/answer dataset from a document set",
@@ -262,7 +264,8 @@ def register_generate(subparsers) -> None:
     generate.add_argument("--var", action="append", metavar="NAME=VALUE", help="a template variable; repeat for each")
     generate.add_argument("--rounds", type=int, default=1, help="calls per slice (default 1)")
     generate.add_argument("--pairs", type=int, default=3, help="question/answer pairs per call (default 3)")
-    generate.add_argument("--concurrency", type=int, default=8, help="calls in flight (default 8; at most the provider's limit)")
+    generate.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                          help=f"calls in flight (default {DEFAULT_CONCURRENCY}; at most the provider's limit)")
     generate.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
     generate.add_argument("--max-tokens", type=int, default=2048, help="completion token limit per call (default 2048)")
     generate.add_argument("--max-slice-tokens", type=int, default=DEFAULT_MAX_TOKENS, help=f"token budget per slice (default {DEFAULT_MAX_TOKENS})")

@@ -11,7 +11,7 @@ from tools.core.i18n import LANGUAGES, t
 
 
 def cmd_datasets_score(args) -> int:
-    from tools.generation.engine import adhoc_provider
+    from tools.llm.client import adhoc_provider
     import global_var
     from tools.quality.judge import JudgeSettings, judge_progress_line, judge_summary_lines, prepare_judge
 
@@ -53,6 +53,8 @@ def cmd_datasets_score(args) -> int:
 
 def add_score_actions(actions) -> None:
     """Add `score` to the `datasets` subcommands."""
+    from tools.llm.settings import DEFAULT_CONCURRENCY
+
     score = actions.add_parser(
         "score", help="score every item with an LLM judge (rubric 1-10); resumable",
         description="Score each item of a dataset with an LLM judge: groundedness in its source slice, correctness, "
@@ -65,7 +67,8 @@ def add_score_actions(actions) -> None:
     score.add_argument("--model", help="model id (with --base-url)")
     score.add_argument("--api-key", help="API key (with --base-url)")
     score.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
-    score.add_argument("--concurrency", type=int, default=8, help="judge calls in flight (default 8; at most the provider's limit)")
+    score.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                       help=f"judge calls in flight (default {DEFAULT_CONCURRENCY}; at most the provider's limit)")
     score.add_argument("--template", default=None, help="judge template: judge-default (zh), judge-default-en, or a saved "
                                                         "prompt template holding {question} and {answer} (default: by --lang)")
     score.add_argument("--lang", dest="judge_lang", choices=LANGUAGES, default=None,

@@ -17,8 +17,9 @@ from frontend.web.generate_tab import failure_lines, run_panel_lines
 from schema.exam import QUESTION_KINDS
 from tools.core.errors import UserError
 from tools.core.i18n import t
-from tools.generation.engine import GenerationProgress
 from tools.generation.exams import ExamSettings, prepare_exam
+from tools.llm.runner import UnitProgress
+from tools.llm.settings import CONCURRENCY_RANGE
 
 POLL_SECONDS = 2.0
 QUESTION_LANGUAGES = ("", "zh", "en")  # "": the docs' own language
@@ -80,7 +81,7 @@ def sections_for(docset, picked):
 # ---------------------------------------------------------------- the panel's text
 
 
-def render_creation(lang: str, progress: GenerationProgress, exam=None) -> str:
+def render_creation(lang: str, progress: UnitProgress, exam=None) -> str:
     """The Markdown panel of a creation: a bar and the counts while it runs, the outcome once it ended."""
     lines = run_panel_lines(lang, progress, t("examcreate.title", lang),
                             t("examcreate.panel.head", lang, status=t(f"generate.status.{progress.status}", lang), name=progress.dataset),
@@ -234,7 +235,8 @@ def build_exam_create_panel(L: Localizer, lang_state: gr.State, exam: gr.Dropdow
                 max_attempts = L(gr.Number, "examcreate.max_attempts", value=defaults.max_attempts, precision=0, minimum=1,
                                  maximum=20, elem_id="exam-create-max-attempts")
                 concurrency = L(gr.Number, "examcreate.concurrency", info="examcreate.concurrency_info",
-                                value=defaults.concurrency, precision=0, minimum=1, maximum=512, elem_id="exam-create-concurrency")
+                                value=defaults.concurrency, precision=0, minimum=CONCURRENCY_RANGE[0], maximum=CONCURRENCY_RANGE[1],
+                                elem_id="exam-create-concurrency")
                 backoff = L(gr.Number, "examcreate.backoff", value=defaults.backoff_base_s, minimum=0, maximum=600, step=0.5,
                             elem_id="exam-create-backoff")
         with gr.Row():

@@ -16,7 +16,9 @@ from frontend.jobs import find_generation_job, running_generation_jobs, start_ge
 from frontend.web.common import Localizer, headers, language_default, progress_bar, reloaded_choices, user_errors
 from frontend.web.prompts_tab import variables_dict
 from tools.core.errors import UserError
-from tools.generation.engine import GenerationProgress, GenerationSettings, failure_reasons, format_duration, prepare_generation
+from tools.generation.engine import GenerationProgress, GenerationSettings, prepare_generation
+from tools.llm.runner import UnitProgress, failure_reasons, format_duration
+from tools.llm.settings import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
 from tools.core.i18n import t
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.generation.docsync import changes_rows, changes_summary, doc_changes, retire_outdated
@@ -67,7 +69,7 @@ def generated_dataset_names() -> list[str]:
     return [name for name in store.names() if store.load(name).meta.get("generated_from")]
 
 
-def run_panel_lines(lang: str, progress: GenerationProgress, label: str, head: str, made: str) -> list[str]:
+def run_panel_lines(lang: str, progress: UnitProgress, label: str, head: str, made: str) -> list[str]:
     """What every panel of a run over units (generation, exam creation) opens with: a bar of the units this
     run processed out of those it had to do, the head line, the units, what it made (`made`), its failures,
     tokens, cost and time."""
@@ -87,7 +89,7 @@ def run_panel_lines(lang: str, progress: GenerationProgress, label: str, head: s
     return lines
 
 
-def failure_lines(lang: str, progress: GenerationProgress) -> list[str]:
+def failure_lines(lang: str, progress: UnitProgress) -> list[str]:
     """Why a run stopped, and its last failed units."""
     lines = [t("generate.panel.message", lang, message=progress.message)] if progress.message else []
     if progress.recent_failures:
@@ -412,7 +414,8 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             with gr.Row():
                 rounds = L(gr.Number, "generate.rounds", value=1, precision=0, minimum=1, maximum=100, elem_id="generate-rounds")
                 pairs = L(gr.Number, "generate.pairs", value=3, precision=0, minimum=1, maximum=50, elem_id="generate-pairs")
-                concurrency = L(gr.Number, "generate.concurrency", info="generate.concurrency_info", value=8, precision=0, minimum=1, maximum=512, elem_id="generate-concurrency")
+                concurrency = L(gr.Number, "generate.concurrency", info="generate.concurrency_info", value=DEFAULT_CONCURRENCY, precision=0,
+                                minimum=CONCURRENCY_RANGE[0], maximum=CONCURRENCY_RANGE[1], elem_id="generate-concurrency")
             with gr.Row():
                 temperature = L(gr.Slider, "generate.temperature", minimum=0, maximum=2, step=0.05, value=0.7, elem_id="generate-temperature")
                 max_tokens = L(gr.Number, "generate.max_tokens", value=2048, precision=0, minimum=16, elem_id="generate-max-tokens")

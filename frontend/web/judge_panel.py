@@ -18,9 +18,9 @@ from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.quality.judge import (BUILTIN_TEMPLATES, DEFAULT_TEMPLATE_FOR, JudgeSettings, judge_progress_line, judge_summary_lines,
                                  prepare_judge, validate_judge_template)
+from tools.llm.settings import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
 
 POLL_SECONDS = 1.0
-DEFAULT_CONCURRENCY = 8
 
 
 def template_choices(lang: str) -> list[tuple[str, str]]:
@@ -128,7 +128,8 @@ def build_judge_panel(L: Localizer, lang_state: gr.State, dataset: gr.Dropdown, 
         provider = L(gr.Dropdown, "jtab.provider", choices=[], value=None, interactive=True, scale=2, elem_id="datasets-judge-provider")
         template = L(gr.Dropdown, "jtab.template", choices=template_choices(lang), value=None, interactive=True, scale=3,
                      elem_id="datasets-judge-template")
-        concurrency = L(gr.Number, "jtab.concurrency", value=DEFAULT_CONCURRENCY, precision=0, minimum=1, maximum=512, scale=1,
+        concurrency = L(gr.Number, "jtab.concurrency", value=DEFAULT_CONCURRENCY, precision=0, minimum=CONCURRENCY_RANGE[0],
+                        maximum=CONCURRENCY_RANGE[1], scale=1,
                         elem_id="datasets-judge-concurrency")
     with gr.Row():
         start = L(gr.Button, "jtab.start", variant="primary", elem_id="datasets-judge-start")

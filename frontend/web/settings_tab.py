@@ -12,6 +12,7 @@ from tools.core.i18n import t
 
 CONFIRM_SECONDS = 120  # how long a rename question can be confirmed
 from tools.llm.client import check_provider
+from schema.provider import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
 from frontend.api.openai_api import add_local_provider, endpoint_summary
 
 COLUMNS = ("settings.col.id", "settings.name", "settings.base_url", "settings.model_id", "settings.api_key",
@@ -172,7 +173,8 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
         with gr.Column(scale=2):
             api_key = L(gr.Textbox, "settings.api_key", info="settings.api_key_info", type="password", elem_id="settings-api-key")
             with gr.Row():
-                max_concurrency = L(gr.Number, "settings.max_concurrency", value=8, precision=0, minimum=1, maximum=512, elem_id="settings-max-concurrency")
+                max_concurrency = L(gr.Number, "settings.max_concurrency", value=DEFAULT_CONCURRENCY, precision=0,
+                                    minimum=CONCURRENCY_RANGE[0], maximum=CONCURRENCY_RANGE[1], elem_id="settings-max-concurrency")
                 timeout_s = L(gr.Number, "settings.timeout", value=60, minimum=1, maximum=3600, elem_id="settings-timeout")
             with gr.Row():
                 price_in = L(gr.Number, "settings.price_in", value=None, elem_id="settings-price-in")

@@ -19,20 +19,19 @@ the calls in flight, and nothing is ever duplicated.
 
 Counting: every unit of a finished run ends `done` (a valid reply; its pairs may all have been
 duplicates) or `failed` (with a reason), so done + failed = requested units.
+
+The calls, retries, cancel and accounting are the runner's (tools.llm.runner.UnitRunner), shared with
+exam creation and the judges.
 """
+
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import json
-import random
-import re
 import threading
 import time
-from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Protocol
 
@@ -45,65 +44,34 @@ from tools.core.errors import UserError
 from schema.prompt import PromptTemplateRecord, template_renderer
 from schema.provider import APIProvider
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.llm.replies import OutputError, json_from_reply
+from tools.llm.runner import BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
+from tools.llm.settings import CallSettings, clamp_concurrency
 from tools.workspace import Workspace
 
 UNIT_DONE = "unit_done"
 UNIT_FAILED = "unit_failed"
 PLANNED_SLICES = "planned_slices"  # dataset meta: ids of every slice a run into the dataset planned
 ORIGIN = "generated"
-# Failures listed one by one in the stored summary; beyond that they are only counted.
-MAX_LISTED_FAILURES = 200
-# The longest Retry-After we wait for; a longer one is treated as this.
-MAX_RETRY_AFTER_S = 300.0
 
 
 # ---------------------------------------------------------------- settings and units
 
 
 @dataclass
-class GenerationSettings:
-    """Knobs of one run; `validated()` checks them and names the one out of range."""
+class GenerationSettings(CallSettings):
+    """Knobs of one run (the call settings and generation's own); `validated()` checks them."""
 
     rounds: int = field(default=1, metadata={"help": "calls per slice; each round asks for different facts"})
     pairs_per_call: int = field(default=3, metadata={"help": "question/answer pairs requested per call"})
-    concurrency: int = field(default=8, metadata={"help": "calls in flight at once (at most the provider's limit)"})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
-    max_tokens: int = field(default=2048, metadata={"help": "completion token limit per call"})
     max_slice_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "token budget of one document slice"})
-    max_attempts: int = field(default=5, metadata={"help": "transport attempts per call before the unit fails"})
-    backoff_base_s: float = field(default=1.0, metadata={"help": "first retry delay; doubles per attempt, with jitter"})
-    backoff_max_s: float = field(default=30.0, metadata={"help": "longest backoff delay (a Retry-After is honoured as sent)"})
-    timeout_s: float | None = field(default=None, metadata={"help": "per-call timeout; None: the provider's"})
-    json_mode: bool = field(default=True, metadata={"help": "ask for response_format json_object (dropped if rejected)"})
 
     LIMITS = {
+        **CallSettings.LIMITS,
         "rounds": (1, 100, True),
         "pairs_per_call": (1, 50, True),
-        "concurrency": (1, 512, True),
-        "temperature": (0.0, 2.0, False),
-        "max_tokens": (16, 1_000_000, True),
         "max_slice_tokens": (32, 1_000_000, True),
-        "max_attempts": (1, 20, True),
-        "backoff_base_s": (0.0, 600.0, False),
-        "backoff_max_s": (0.0, 3600.0, False),
     }
-
-    def validated(self) -> "GenerationSettings":
-        clean = copy.copy(self)
-        for name, (low, high, integer) in self.LIMITS.items():
-            value = getattr(self, name)
-            if value is None or value == "":
-                raise UserError("error.field_required", field=name.replace("_", " "))
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise UserError("error.not_a_number", field=name.replace("_", " "), value=value) from None
-            if integer and number != int(number):
-                raise UserError("error.not_a_number", field=name.replace("_", " "), value=value)
-            if not low <= number <= high:
-                raise UserError("error.number_range", field=name.replace("_", " "), low=low, high=high, value=value)
-            setattr(clean, name, int(number) if integer else number)
-        return clean
 
 
 @dataclass(frozen=True)
@@ -139,17 +107,6 @@ class QAPair(BaseModel):
 
 
 _PAIRS = TypeAdapter(list[QAPair])
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_FENCED = re.compile(r"```[\w-]*[ \t]*\n(.*?)\n?```", re.DOTALL)
-
-
-class OutputError(Exception):
-    """A reply that holds no usable pairs; `reason` is a short code, `detail` is shown to the model and user."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 def parse_pairs(content: str | None) -> list[QAPair]:
@@ -172,40 +129,6 @@ def parse_pairs(content: str | None) -> list[QAPair]:
     if not pairs:
         raise OutputError("no_pairs", "the list of pairs was empty")
     return pairs
-
-
-def json_from_reply(content: str | None) -> Any:
-    """The JSON value of a model reply, repaired the way every run needs (generation, the judge): <think>
-    blocks, code fences and prose around the JSON are dropped; OutputError (empty_output, invalid_json)
-    otherwise. The caller checks the shape."""
-    text = _THINK_BLOCK.sub("", content or "")
-    if "<think>" in text.lower():
-        # An unclosed think block: the model ran out of tokens while reasoning.
-        text = ""
-    text = text.strip()
-    if not text:
-        raise OutputError("empty_output", "the reply was empty")
-    fenced = _FENCED.search(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    return _loads_json(text)
-
-
-def _loads_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as first_error:
-        # Prose around the JSON ("Here are the pairs: {...}"): try the outermost brackets.
-        for opener, closer in (("{", "}"), ("[", "]")):
-            start, end = text.find(opener), text.rfind(closer)
-            if 0 <= start < end:
-                try:
-                    return json.loads(text[start : end + 1])
-                except json.JSONDecodeError:
-                    continue
-        raise OutputError("invalid_json", f"not valid JSON ({first_error.msg} at line {first_error.lineno} column {first_error.colno})") from None
-
-
 
 
 # ---------------------------------------------------------------- prompts
@@ -270,15 +193,6 @@ class PreparedGeneration:
         return plan_units(self.slices, self.settings.rounds)
 
 
-def adhoc_provider(base_url: str, model: str, api_key: str | None = None, concurrency: int = 8, timeout_s: float = 60) -> APIProvider:
-    """A provider given on the command line instead of by a stored name."""
-    from schema.provider import validate_provider_input
-
-    values = validate_provider_input(name=model.replace("/", "-") or "adhoc", base_url=base_url, model_id=model,
-                                     api_key=api_key, max_concurrency=concurrency, timeout_s=timeout_s)
-    return APIProvider(**values)
-
-
 def prepare_generation(
     workspace: Workspace,
     docs: str,
@@ -309,10 +223,7 @@ def prepare_generation(
         raise UserError("error.generate_variables_missing", template=template.name, names=", ".join(missing))
 
     notes: list[tuple[str, dict]] = []
-    if settings.concurrency > provider.max_concurrency:
-        notes.append(("generate.concurrency_clamped",
-                      {"requested": settings.concurrency, "limit": provider.max_concurrency, "provider": provider.name}))
-        settings.concurrency = provider.max_concurrency
+    clamp_concurrency(settings, provider, notes, "generate.concurrency_clamped")
 
     folder = workspace.docs_folder(docs)
     slices, files = slice_docset(folder, settings.max_slice_tokens)
@@ -372,325 +283,48 @@ def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list
 
 
 @dataclass
-class GenerationProgress:
-    """Live counters of a run; the runner publishes copies, never the object it mutates."""
+class GenerationProgress(UnitProgress):
+    """Live counters of a generation run; the runner publishes copies, never the object it mutates."""
 
-    dataset: str
-    status: str = "starting"  # starting | running | cancelling | cancelled | finished | failed
-    total_units: int = 0
-    skipped_units: int = 0  # finished by an earlier run
-    done_units: int = 0
-    failed_units: int = 0
-    items: int = 0
-    duplicates: int = 0
-    retries: int = 0
-    failures: dict[str, int] = field(default_factory=dict)
-    recent_failures: list[dict] = field(default_factory=list)
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost: float | None = None
-    json_mode: bool = True
-    concurrency: int = 0
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    message: str = ""  # why a run was aborted
     scoring: dict | None = None  # the scorer's live counters when the run scores as it goes
     checks: dict | None = None  # what the automatic checks found once the run ended (tools.quality.checks)
 
-    @property
-    def pending_units(self) -> int:
-        return self.total_units - self.skipped_units
-
-    @property
-    def processed_units(self) -> int:
-        return self.done_units + self.failed_units
-
-    @property
-    def elapsed_s(self) -> float:
-        return (self.finished_at or time.time()) - self.started_at
-
-    @property
-    def eta_s(self) -> float | None:
-        if not self.processed_units or self.finished_at:
-            return None
-        remaining = self.pending_units - self.processed_units
-        return remaining * self.elapsed_s / self.processed_units
-
-    @property
-    def active(self) -> bool:
-        return self.status in ("starting", "running", "cancelling")
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data.update(elapsed_s=round(self.elapsed_s, 3), eta_s=self.eta_s, processed_units=self.processed_units)
-        return data
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def failure_reasons(failures: dict[str, int], lang: str | None = None) -> str:
-    """"rate limited 2, timeout 1": each failure kind by its name in `lang` (the raw kind if it has none),
-    as the page's panel and the command line both say it."""
-    from tools.core.i18n import STRINGS, t
-
-    return ", ".join(f"{t(f'generate.reason.{reason}', lang) if f'generate.reason.{reason}' in STRINGS else reason} {count}"
-                     for reason, count in sorted(failures.items()))
-
 
 # ---------------------------------------------------------------- the run
-
-
-class UnitFailure(Exception):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-class ProviderRejected(Exception):
-    """An error no retry can fix (bad key, unknown model): the whole run stops."""
-
-
-def _connection_dropped(exc: BaseException) -> bool:
-    """True when an error's cause chain holds an aiohttp connection error that is not a timeout."""
-    try:
-        from aiohttp import ClientConnectionError
-    except ImportError:
-        return False
-    seen = set()
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ClientConnectionError) and not isinstance(cause, TimeoutError):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
-def _count(usage: dict, field: str) -> int:
-    value = usage.get(field)
-    return value if isinstance(value, int) else 0
-
-
-def reply_content(response: Any) -> str | None:
-    """The first choice's message text of a chat completion body; None when there is none."""
-    choices = response.get("choices") if isinstance(response, dict) else None
-    if not choices or not isinstance(choices[0], dict):
-        return None
-    message = choices[0].get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    return content if isinstance(content, str) else None
-
-
-def short_error(exc: BaseException, limit: int = 300) -> str:
-    """"TypeName: message", cut to `limit` characters: what a progress panel and a summary show."""
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _retry_after_seconds(exc) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return float(milliseconds) / 1000
-        except ValueError:
-            pass  # malformed header: fall through to Retry-After
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
-def _mentions_response_format(exc) -> bool:
-    text = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}".lower()
-    return "response_format" in text or "json_object" in text or "json mode" in text
 
 
 class ItemScorer(Protocol):
     """What a generation run that scores as it goes calls (PreparedGeneration.scorer); the judge's
     tools.quality.judge.InlineScorer is one. Its calls share the run's event loop and cancel."""
 
-    async def open(self, run: "GenerationRun") -> None: ...  # before the first unit
+    async def open(self, run: "GenerationRunner") -> None: ...  # before the first unit
 
-    async def score_unit(self, run: "GenerationRun", unit_key: str, count: int) -> None: ...  # its `count` new items
+    async def score_unit(self, run: "GenerationRunner", unit_key: str, count: int) -> None: ...  # its `count` new items
 
-    async def score_leftovers(self, run: "GenerationRun") -> None: ...  # after the last unit, if not cancelled
+    async def score_leftovers(self, run: "GenerationRunner") -> None: ...  # after the last unit, if not cancelled
 
-    async def close(self, run: "GenerationRun") -> None: ...  # always, last
-
-
-class UnitRunner:
-    """The machinery every LLM run shares (generation, the judge): a queue of units worked by a bounded
-    number of workers with a cooperative cancel, one chat call with the retry policy (429/Retry-After,
-    5xx, timeouts, lost connections; JSON mode dropped if the provider rejects it) and token/cost
-    accounting, and progress publishing.
-
-    A subclass sets `prepared` (with `.provider`), `settings` (temperature, max_tokens, max_attempts,
-    backoff_base_s, backoff_max_s), `progress` (status, retries, tokens_in, tokens_out, cost, json_mode),
-    `json_mode`, `cancel_event`, `on_progress`, `_queue` (a deque of units), `_client` (an async client
-    from tools.llm.client) and `_random`, and implements `async _process(unit)`, which must record the
-    unit's outcome itself (a worker goes on with the next unit)."""
-
-    async def _process(self, unit) -> None:
-        raise NotImplementedError
-
-    async def _run_workers(self, count: int) -> None:
-        if count <= 0:
-            return
-        workers = [asyncio.create_task(self._worker()) for _ in range(count)]
-        cancel_watch = asyncio.create_task(self._wait_for_cancel())
-        try:
-            remaining = set(workers)
-            while remaining:
-                finished, remaining = await asyncio.wait(remaining | {cancel_watch}, return_when=asyncio.FIRST_COMPLETED)
-                remaining.discard(cancel_watch)
-                if cancel_watch in finished:
-                    self.progress.status = "cancelling"
-                    self._publish()
-                    break
-                for task in finished:
-                    if task.exception() is not None:
-                        raise task.exception()
-        finally:
-            # Cancelling drops the calls in flight; their units have no event and run again on resume.
-            for task in (*workers, cancel_watch):
-                task.cancel()
-            await asyncio.gather(*workers, cancel_watch, return_exceptions=True)
-
-    async def _wait_for_cancel(self) -> None:
-        while not self.cancel_event.is_set():
-            await asyncio.sleep(0.05)
-
-    async def _worker(self) -> None:
-        while self._queue and not self.cancel_event.is_set():
-            await self._process(self._queue.popleft())
-
-    async def _call(self, messages: list[dict], tokens: list[int]) -> str | None:
-        """One chat completion with retries on rate limits, server errors, timeouts and lost connections."""
-        import openai
-
-        settings, progress = self.settings, self.progress
-        attempt = 0
-        while True:
-            attempt += 1
-            request = {"model": self.prepared.provider.model_id, "messages": messages,
-                       "temperature": settings.temperature, "max_tokens": settings.max_tokens}
-            if self.json_mode:
-                request["response_format"] = {"type": "json_object"}
-            retry_after = None
-            try:
-                # The documented raw `post` with a plain-dict result instead of `chat.completions.create`:
-                # create() converts its typed arguments and builds a pydantic ChatCompletion, milliseconds
-                # of CPU per call that our plain JSON body and three read fields do not need; at high
-                # concurrency that CPU is what bounds the throughput (bench/generation.py).
-                response = await self._client.post("/chat/completions", cast_to=dict, body=request)
-            except openai.BadRequestError as exc:
-                if "response_format" in request and _mentions_response_format(exc):
-                    # Remembered for the rest of the run: every later call goes without JSON mode.
-                    # (Checked on the request: calls already in flight come back rejected too.)
-                    self.json_mode = progress.json_mode = False
-                    attempt -= 1
-                    continue
-                raise UnitFailure("bad_request", short_error(exc)) from None
-            except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-                raise ProviderRejected(short_error(exc)) from None
-            except openai.RateLimitError as exc:
-                reason, detail, retry_after = "rate_limited", short_error(exc), _retry_after_seconds(exc)
-            except openai.APITimeoutError as exc:
-                # The aiohttp transport reports a dropped connection as a connect timeout.
-                reason, detail = ("connection" if _connection_dropped(exc) else "timeout"), short_error(exc)
-            except openai.APIConnectionError as exc:
-                reason, detail = "connection", short_error(exc)
-            except openai.APIStatusError as exc:
-                if exc.status_code < 500 and exc.status_code not in (408, 409):
-                    raise UnitFailure(f"http_{exc.status_code}", short_error(exc)) from None
-                reason, detail = "server_error", short_error(exc)
-            else:
-                usage = response.get("usage")
-                if isinstance(usage, dict):
-                    prompt_tokens, completion_tokens = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
-                    tokens[0] += prompt_tokens
-                    tokens[1] += completion_tokens
-                    progress.tokens_in += prompt_tokens
-                    progress.tokens_out += completion_tokens
-                    progress.cost = self.prepared.provider.estimate_cost(progress.tokens_in, progress.tokens_out)
-                return reply_content(response)
-            if attempt >= settings.max_attempts:
-                raise UnitFailure(reason, f"{detail} (after {attempt} attempts)")
-            progress.retries += 1
-            await asyncio.sleep(self._backoff(attempt, retry_after))
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        cap = self.settings.backoff_max_s
-        if retry_after is not None:
-            # Honour the server's wait (only an absurd one is cut short); a little jitter keeps the
-            # waiting workers from returning together.
-            return min(retry_after, MAX_RETRY_AFTER_S) * self._random.uniform(1.0, 1.2)
-        delay = min(cap, self.settings.backoff_base_s * 2 ** (attempt - 1))
-        return self._random.uniform(delay / 2, delay)
-
-    def _publish(self) -> None:
-        if self.on_progress is not None:
-            self.on_progress(copy.deepcopy(self.progress))
+    async def close(self, run: "GenerationRunner") -> None: ...  # always, last
 
 
-class GenerationRun(UnitRunner):
-    """One execution of a prepared generation; `await run()` returns the final progress."""
+class GenerationRunner(UnitRunner):
+    """One execution of a prepared generation; `await run()` returns the final progress. The whole run holds
+    the dataset's writer lock: a second run into the same dataset, from any process, ends at once as failed
+    with a message naming this one (it would duplicate every unit)."""
 
     def __init__(self, prepared: PreparedGeneration, cancel_event: threading.Event | None = None,
                  on_progress: Callable[[GenerationProgress], None] | None = None):
+        super().__init__(prepared.provider, prepared.settings, GenerationProgress, prepared.dataset, cancel_event, on_progress)
         self.prepared = prepared
-        self.settings = prepared.settings
         self.store = prepared.store
-        self.cancel_event = cancel_event or threading.Event()
-        self.on_progress = on_progress
-        self.progress = GenerationProgress(dataset=prepared.dataset, json_mode=self.settings.json_mode,
-                                           concurrency=self.settings.concurrency)
-        self.json_mode = self.settings.json_mode
-        self._queue: deque[GenerationUnit] = deque()
         self._seen_questions: set[str] = set()
-        self._failure_list: list[dict] = []
-        self._client = None
-        self._random = random.Random()
         self._render_prompt = template_renderer(prepared.template.content, prepared.variables)
 
     # ---- lifecycle ----
 
-    async def run(self) -> GenerationProgress:
-        """The whole run, holding the dataset's writer lock: a second run into the same dataset, from any
-        process, ends at once as failed with a message naming this one (it would duplicate every unit)."""
-        try:
-            writer = self.store.writer_lock(self.prepared.dataset).acquire()
-        except UserError as exc:
-            self.progress.status, self.progress.message = "failed", str(exc)
-            self.progress.finished_at = time.time()
-            self._publish()
-            return self.progress
-        try:
-            return await self._run_holding_the_dataset()
-        finally:
-            writer.release()
+    def _lock(self):
+        return self.store.writer_lock(self.prepared.dataset)
 
-    async def _run_holding_the_dataset(self) -> GenerationProgress:
-        from tools.llm.client import make_async_client
-
+    async def _run_holding_the_lock(self) -> GenerationProgress:
         prepared, progress = self.prepared, self.progress
         units = prepared.units
         pending = self._resume_state(units)
@@ -703,37 +337,22 @@ class GenerationRun(UnitRunner):
         self._queue.extend(pending)
         progress.started_at = time.time()  # not counting the openai import and the resume scan
         self._publish()
-        # Retries are the engine's own (backoff, Retry-After, failure reasons), not the client's.
-        self._client = make_async_client(prepared.provider, timeout=self.settings.timeout_s or prepared.provider.timeout_s)
-        scorer = prepared.scorer
-        try:
-            if scorer is not None:
-                await scorer.open(self)
-            await self._run_workers(min(self.settings.concurrency, len(pending)))
-            if scorer is not None and not self.cancel_event.is_set():
-                # Items an earlier, killed run wrote but did not get to score.
-                await scorer.score_leftovers(self)
-        except ProviderRejected as exc:
-            progress.status, progress.message = "failed", str(exc)
-        except asyncio.CancelledError:
-            # The loop itself was cancelled (Ctrl-C under asyncio.run): record and pass it on.
-            progress.status = "cancelled"
-            self._finish()
-            raise
-        except Exception as exc:
-            # A bug or a full disk: keep what is known in the dataset, then let the caller report it.
-            progress.status, progress.message = "failed", short_error(exc)
-            self._finish()
-            raise
-        finally:
-            await self._client.close()
-            if scorer is not None:
-                await scorer.close(self)
-        if progress.status in ("running", "cancelling"):
-            cut_short = self.cancel_event.is_set() and progress.processed_units < progress.pending_units
-            progress.status = "cancelled" if cut_short else "finished"
-        self._finish()
-        return progress
+        await self.open()
+        return await self._work_through(min(self.settings.concurrency, len(pending)))
+
+    async def _work(self, count: int) -> None:
+        scorer = self.prepared.scorer
+        if scorer is not None:
+            await scorer.open(self)
+        await self._run_workers(count)
+        if scorer is not None and not self.cancel_event.is_set():
+            # Items an earlier, killed run wrote but did not get to score.
+            await scorer.score_leftovers(self)
+
+    async def close(self) -> None:
+        await super().close()
+        if self.prepared.scorer is not None:
+            await self.prepared.scorer.close(self)
 
     def _resume_state(self, units: list[GenerationUnit]) -> list[GenerationUnit]:
         """Create the dataset or read what earlier runs finished; returns the units still to do."""
@@ -761,7 +380,7 @@ class GenerationRun(UnitRunner):
         for unit, count in items_by_unit.items():
             if unit not in done:
                 store.append_event(prepared.dataset, {"type": UNIT_DONE, "unit": unit, "items": count, "recovered": True,
-                                                      "at": _now_iso()})
+                                                      "at": now_iso()})
                 done.add(unit)
         return [unit for unit in units if unit.key not in done]
 
@@ -773,14 +392,10 @@ class GenerationRun(UnitRunner):
             pairs, tokens = await self._generate(unit)
         except UnitFailure as failure:
             self.store.append_event(prepared.dataset, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
-                                                       "detail": failure.detail, "at": _now_iso()})
+                                                       "detail": failure.detail, "at": now_iso()})
             progress.failed_units += 1
-            progress.failures[failure.reason] = progress.failures.get(failure.reason, 0) + 1
-            record = {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason, "detail": failure.detail}
-            if len(self._failure_list) < MAX_LISTED_FAILURES:
-                self._failure_list.append(record)
-            progress.recent_failures = (progress.recent_failures + [record])[-10:]
-            self._publish()
+            self._record_failure(failure, {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason,
+                                           "detail": failure.detail})
             return
         provenance = Provenance(source_doc=unit.slice.source, heading_path=unit.slice.heading_path,
                                 provider=prepared.provider.name, model=prepared.provider.model_id,
@@ -797,7 +412,7 @@ class GenerationRun(UnitRunner):
         # separate them.
         self.store.append_items(prepared.dataset, items, event={
             "type": UNIT_DONE, "unit": unit.key, "items": len(items), "duplicates": duplicates,
-            "tokens_in": tokens[0], "tokens_out": tokens[1], "at": _now_iso()})
+            "tokens_in": tokens[0], "tokens_out": tokens[1], "at": now_iso()})
         progress.done_units += 1
         progress.items += len(items)
         progress.duplicates += duplicates
@@ -811,19 +426,8 @@ class GenerationRun(UnitRunner):
         prompt = self._render_prompt(slice_block(unit.slice))
         messages = [{"role": "system", "content": system_prompt(pairs_wanted, unit.round)}, {"role": "user", "content": prompt}]
         tokens = [0, 0]
-        problem: OutputError | None = None
-        for correction in (False, True):
-            content = await self._call(messages, tokens)
-            try:
-                return parse_pairs(content), (tokens[0], tokens[1])
-            except OutputError as exc:
-                problem = exc
-            if not correction:
-                messages = messages + [
-                    {"role": "assistant", "content": content or "(empty reply)"},
-                    {"role": "user", "content": correction_prompt(problem.detail, pairs_wanted)},
-                ]
-        raise UnitFailure(problem.reason, problem.detail)
+        pairs = await self._ask(messages, tokens, parse_pairs, lambda detail: correction_prompt(detail, pairs_wanted))
+        return pairs, (tokens[0], tokens[1])
 
     # ---- reporting ----
 
@@ -854,11 +458,7 @@ class GenerationRun(UnitRunner):
             "variables": prepared.variables,
             "provider": prepared.provider.name,
             "model": prepared.provider.model_id,
-            "settings": {k: v for k, v in asdict(self.settings).items()},
-            "json_mode": progress.json_mode,
-            "started_at": datetime.fromtimestamp(progress.started_at, timezone.utc).isoformat(timespec="seconds"),
-            "finished_at": datetime.fromtimestamp(progress.finished_at or time.time(), timezone.utc).isoformat(timespec="seconds"),
-            "duration_s": round(progress.elapsed_s, 3),
+            **self._run_record(),
             "units": {"total": progress.total_units, "skipped": progress.skipped_units, "done": progress.done_units,
                       "failed": progress.failed_units, "done_total": done_total, "failed_total": failed_total,
                       "unfinished": progress.total_units - done_total - failed_total},
@@ -885,98 +485,16 @@ def unit_outcomes(events: list[dict], planned: set[str]) -> tuple[int, int]:
     return outcomes[UNIT_DONE], outcomes[UNIT_FAILED]
 
 
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def run_generation(prepared: PreparedGeneration, cancel_event: threading.Event | None = None,
                    on_progress: Callable[[GenerationProgress], None] | None = None) -> GenerationProgress:
     """Run to the end (or until `cancel_event` is set) on a fresh event loop; returns the final progress."""
-    return asyncio.run(GenerationRun(prepared, cancel_event, on_progress).run())
+    return asyncio.run(GenerationRunner(prepared, cancel_event, on_progress).run())
 
 
 # ---------------------------------------------------------------- background jobs
 
 
-class BackgroundRun:
-    """A run on a background thread with its own event loop, which the page polls: generation, judging and
-    exam creation are each one of these. `run(prepared, cancel_event, on_progress)` runs to the end,
-    publishing progress through `on_progress`, and returns the final progress (a subclass may override
-    `_work` to keep more). A run that raises ends as "failed" with the reason in its progress (the thread
-    must not die silently); `error` keeps the reason."""
-
-    def __init__(self, prepared, progress, run: Callable, thread_name: str, failure_log: str):
-        self.prepared = prepared
-        self.dataset = progress.dataset  # what the run is for: a dataset, or an exam's name
-        self.cancel_event = threading.Event()
-        self.error: str | None = None
-        self._run_function = run
-        self._lock = threading.Lock()
-        self._progress = progress
-        self._failure_log = failure_log  # "generation of ds": what the log says failed
-        self.on_progress: Callable[[Any], None] | None = None  # also told each progress (the CLI prints it)
-        # Running from its registration on (before the thread starts), so a second start is refused.
-        self._finished = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
-
-    def _work(self):
-        return self._run_function(self.prepared, self.cancel_event, self._publish)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def _update(self, progress) -> None:
-        with self._lock:
-            self._progress = progress
-
-    def _publish(self, progress) -> None:
-        """What the run reports as it goes: kept for the page's polls and told to `on_progress`."""
-        self._update(progress)
-        if self.on_progress is not None:
-            self.on_progress(progress)
-
-    def _run(self) -> None:
-        try:
-            self._update(self._work())
-        except Exception as exc:  # shown in the progress panel
-            import logging
-
-            logging.getLogger("workbench").exception("%s failed", self._failure_log)
-            with self._lock:
-                self.error = short_error(exc)
-                failed = copy.deepcopy(self._progress)
-                failed.status, failed.message, failed.finished_at = "failed", self.error, time.time()
-                self._progress = failed
-        finally:
-            self._finished.set()
-
-    def progress(self):
-        with self._lock:
-            return copy.deepcopy(self._progress)
-
-    def is_running(self) -> bool:
-        return not self._finished.is_set()
-
-    @property
-    def running(self) -> bool:
-        return self.is_running()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    request_stop = cancel  # the job registry's name for it (global_var.JobHandle)
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
-
-    def wait(self, timeout: float | None = None):
-        self._finished.wait(timeout)
-        return self.progress()
-
-
-class GenerationJob(BackgroundRun):
+class GenerationJob(BackgroundJob):
     def __init__(self, prepared: PreparedGeneration):
         super().__init__(prepared, GenerationProgress(dataset=prepared.dataset, concurrency=prepared.settings.concurrency),
                          run_generation, f"generate:{prepared.dataset}", f"generation of {prepared.dataset}")

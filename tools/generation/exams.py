@@ -1,10 +1,10 @@
-"""Exam creation on the generation engine: questions of four kinds written from document slices,
-validated, and frozen as a version of an exam (db.exam_store); then the leakage check against a dataset.
+"""Exam creation: questions of four kinds written from document slices by an LLM, validated, and frozen
+as a version of an exam (db.exam_store); then the leakage check against a dataset.
 
 A creation is a list of *units*: (slice, kind) pairs keyed `"{slice_id}:{kind}"`, one call each asking for
-`per_slice` questions of that kind. It runs on `engine.UnitRunner`, like generation and the judge: bounded
-concurrency, the same retried call (429/Retry-After, 5xx, timeouts, lost connections), JSON mode dropped
-if rejected, `json_from_reply` repair plus one correction round, token and cost accounting, cancel.
+`per_slice` questions of that kind. It runs on `tools.llm.runner.UnitRunner`, like generation and the judge:
+bounded concurrency, the same retried call (429/Retry-After, 5xx, timeouts, lost connections), JSON mode
+dropped if rejected, `json_from_reply` repair plus one correction round, token and cost accounting, cancel.
 
 Each unit's questions are appended to the exam's draft journal (exams/<name>/draft.jsonl) in one write
 as soon as its call returns; a killed or cancelled creation loses only the calls in flight, and the
@@ -32,13 +32,11 @@ skips their slices), so the exam's questions on them measure what the model know
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from db.exam_store import ExamStore
@@ -48,22 +46,13 @@ from schema.exam import (QUESTION_KINDS, SECTION_SEPARATOR, TF_OPTIONS_EN, TF_OP
 from tools.evaluation.values import is_recognition, mismatched_options
 from schema.provider import APIProvider
 from tools.core.errors import UserError
+from schema.dataset import normalize_question
 from tools.workspace import Workspace
-from tools.generation.engine import (
-    MAX_LISTED_FAILURES,
-    BackgroundRun,
-    GenerationProgress,
-    GenerationSettings,
-    OutputError,
-    ProviderRejected,
-    UnitFailure,
-    UnitRunner,
-    json_from_reply,
-    normalize_question,
-    slice_block,
-    short_error,
-)
+from tools.generation.engine import slice_block
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.llm.replies import OutputError, json_from_reply
+from tools.llm.runner import MAX_LISTED_FAILURES, BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
+from tools.llm.settings import CallSettings, clamp_concurrency
 
 UNIT_DONE = "unit_done"
 UNIT_FAILED = "unit_failed"
@@ -78,33 +67,18 @@ DRAFT_SPEC = ("docset", "kinds", "per_slice", "lang", "slices", "max_slice_token
 
 
 @dataclass
-class ExamSettings:
-    """Knobs of one exam creation; `validated()` checks them and names the one out of range."""
+class ExamSettings(CallSettings):
+    """Knobs of one exam creation (the call settings and its own); `validated()` checks them."""
 
-    per_slice: int = field(default=2, metadata={"help": "questions of each kind per slice"})
-    concurrency: int = field(default=8, metadata={"help": "calls in flight at once (at most the provider's limit)"})
     temperature: float = field(default=0.3, metadata={"help": "sampling temperature"})
-    max_tokens: int = field(default=2048, metadata={"help": "completion token limit per call"})
+    per_slice: int = field(default=2, metadata={"help": "questions of each kind per slice"})
     max_slice_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "token budget of one document slice"})
-    max_attempts: int = field(default=5, metadata={"help": "transport attempts per call before the unit fails"})
-    backoff_base_s: float = field(default=1.0, metadata={"help": "first retry delay; doubles per attempt, with jitter"})
-    backoff_max_s: float = field(default=30.0, metadata={"help": "longest backoff delay (a Retry-After is honoured as sent)"})
-    timeout_s: float | None = field(default=None, metadata={"help": "per-call timeout; None: the provider's"})
-    json_mode: bool = field(default=True, metadata={"help": "ask for response_format json_object (dropped if rejected)"})
 
     LIMITS = {
+        **CallSettings.LIMITS,
         "per_slice": (1, 20, True),
-        "concurrency": (1, 512, True),
-        "temperature": (0.0, 2.0, False),
-        "max_tokens": (16, 1_000_000, True),
         "max_slice_tokens": (32, 1_000_000, True),
-        "max_attempts": (1, 20, True),
-        "backoff_base_s": (0.0, 600.0, False),
-        "backoff_max_s": (0.0, 3600.0, False),
     }
-
-    # One range validator for every run's settings (it reads LIMITS from the instance).
-    validated = GenerationSettings.validated
 
 
 @dataclass(frozen=True)
@@ -439,10 +413,7 @@ def prepare_exam(workspace: Workspace, name: str, docset: str, provider: str | A
         raise UserError("error.examgen_lang", lang=lang, choices=", ".join(LANGUAGES))
     provider = workspace.provider(provider, missing="error.examgen_provider_args")
     notes: list[tuple[str, dict]] = []
-    if settings.concurrency > provider.max_concurrency:
-        notes.append(("generate.concurrency_clamped",
-                      {"requested": settings.concurrency, "limit": provider.max_concurrency, "provider": provider.name}))
-        settings.concurrency = provider.max_concurrency
+    clamp_concurrency(settings, provider, notes, "generate.concurrency_clamped")
     slices, files = slice_docset(workspace.docs_folder(docset), settings.max_slice_tokens)
     if not slices:
         raise UserError("error.generate_no_slices", docs=docset, files=len(files))
@@ -484,10 +455,6 @@ def prepare_exam(workspace: Workspace, name: str, docset: str, provider: str | A
 # ---------------------------------------------------------------- the run
 
 
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def questions_of_unit(unit: ExamUnit, questions: list[dict], source: QuestionSource, seen: set[str]) -> tuple[list[dict], int]:
     """(the unit's questions as stored in the draft, duplicates dropped). A true statement and its false twin
     stay together: when either repeats a question already written, both are dropped, so the labels stay balanced."""
@@ -512,45 +479,23 @@ def questions_of_unit(unit: ExamUnit, questions: list[dict], source: QuestionSou
     return kept, duplicates
 
 
-class ExamRun(UnitRunner):
-    """One execution of a prepared exam creation; `await run()` returns the final progress (the engine's
-    GenerationProgress, `dataset` naming the exam and `items` counting questions). `self.exam` is the
-    frozen version once the run finished."""
+class ExamCreationRunner(UnitRunner):
+    """One execution of a prepared exam creation; `await run()` returns the final progress (a UnitProgress,
+    `dataset` naming the exam and `items` counting questions). `self.exam` is the frozen version once the run
+    finished. The whole creation holds the exam's lock: a second one, from any process, ends at once as failed."""
 
     def __init__(self, prepared: PreparedExam, cancel_event: threading.Event | None = None,
-                 on_progress: Callable[[GenerationProgress], None] | None = None):
+                 on_progress: Callable[[UnitProgress], None] | None = None):
+        super().__init__(prepared.provider, prepared.settings, UnitProgress, prepared.name, cancel_event, on_progress)
         self.prepared = prepared
-        self.settings = prepared.settings
         self.store = prepared.store
-        self.cancel_event = cancel_event or threading.Event()
-        self.on_progress = on_progress
-        self.progress = GenerationProgress(dataset=prepared.name, json_mode=self.settings.json_mode,
-                                           concurrency=self.settings.concurrency)
-        self.json_mode = self.settings.json_mode
-        self._queue: deque[ExamUnit] = deque()
         self._seen: set[str] = set()
-        self._failure_list: list[dict] = []
-        self._client = None
-        self._random = random.Random()
         self.exam: Exam | None = None
 
-    async def run(self) -> GenerationProgress:
-        """The whole creation, holding the exam's lock: a second one, from any process, ends at once as failed."""
-        try:
-            lock = self.store.lock(self.prepared.name).acquire()
-        except UserError as exc:
-            self.progress.status, self.progress.message = "failed", str(exc)
-            self.progress.finished_at = time.time()
-            self._publish()
-            return self.progress
-        try:
-            return await self._run_holding_the_lock()
-        finally:
-            lock.release()
+    def _lock(self):
+        return self.store.lock(self.prepared.name)
 
-    async def _run_holding_the_lock(self) -> GenerationProgress:
-        from tools.llm.client import make_async_client
-
+    async def _run_holding_the_lock(self) -> UnitProgress:
         prepared, progress = self.prepared, self.progress
         units = prepared.units
         pending = self._resume_state(units)
@@ -560,26 +505,8 @@ class ExamRun(UnitRunner):
         self._queue.extend(pending)
         progress.started_at = time.time()
         self._publish()
-        self._client = make_async_client(prepared.provider, timeout=self.settings.timeout_s or prepared.provider.timeout_s)
-        try:
-            await self._run_workers(min(self.settings.concurrency, len(pending)))
-        except ProviderRejected as exc:
-            progress.status, progress.message = "failed", str(exc)
-        except asyncio.CancelledError:
-            progress.status = "cancelled"
-            self._finish()
-            raise
-        except Exception as exc:
-            progress.status, progress.message = "failed", short_error(exc)
-            self._finish()
-            raise
-        finally:
-            await self._client.close()
-        if progress.status in ("running", "cancelling"):
-            cut_short = self.cancel_event.is_set() and progress.processed_units < progress.pending_units
-            progress.status = "cancelled" if cut_short else "finished"
-        self._finish()
-        return progress
+        await self.open()
+        return await self._work_through(min(self.settings.concurrency, len(pending)))
 
     def _resume_state(self, units: list[ExamUnit]) -> list[ExamUnit]:
         """Start the draft, or read what an earlier (killed or cancelled) run finished; the units still to do.
@@ -587,7 +514,7 @@ class ExamRun(UnitRunner):
         prepared, store = self.prepared, self.store
         header, records = store.read_draft(prepared.name)
         if header is None:
-            store.start_draft(prepared.name, {**prepared.header(), "started_at": _now_iso()})
+            store.start_draft(prepared.name, {**prepared.header(), "started_at": now_iso()})
             return list(units)
         done = set()
         for record in records:
@@ -604,14 +531,10 @@ class ExamRun(UnitRunner):
             questions, mixed = await self._questions(unit, tokens)
         except UnitFailure as failure:
             self.store.append_draft(prepared.name, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
-                                                    "detail": failure.detail, "tokens": tokens, "at": _now_iso()})
+                                                    "detail": failure.detail, "tokens": tokens, "at": now_iso()})
             progress.failed_units += 1
-            progress.failures[failure.reason] = progress.failures.get(failure.reason, 0) + 1
-            record = {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason, "detail": failure.detail}
-            if len(self._failure_list) < MAX_LISTED_FAILURES:
-                self._failure_list.append(record)
-            progress.recent_failures = (progress.recent_failures + [record])[-10:]
-            self._publish()
+            self._record_failure(failure, {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason,
+                                           "detail": failure.detail})
             return
         source = QuestionSource(source_doc=unit.slice.source, heading_path=list(unit.slice.heading_path),
                                 slice_id=unit.slice.slice_id, excerpt=unit.slice.text)
@@ -619,7 +542,7 @@ class ExamRun(UnitRunner):
         # One line per unit: the unit's questions and its completion cannot be separated by a kill.
         self.store.append_draft(prepared.name, {"type": UNIT_DONE, "unit": unit.key, "questions": kept,
                                                 "duplicates": duplicates, "mixed_types": mixed, "tokens": tokens,
-                                                "at": _now_iso()})
+                                                "at": now_iso()})
         progress.done_units += 1
         progress.items += len(kept)
         progress.duplicates += duplicates
@@ -631,17 +554,8 @@ class ExamRun(UnitRunner):
         lang, count = self.prepared.lang, self.settings.per_slice
         messages = [{"role": "system", "content": exam_system_prompt(unit.kind, count, lang)},
                     {"role": "user", "content": exam_user_prompt(unit, lang)}]
-        problem: OutputError | None = None
-        for correction in (False, True):
-            content = await self._call(messages, tokens)
-            try:
-                return parse_exam_reply(content, unit.kind, lang)
-            except OutputError as exc:
-                problem = exc
-            if not correction:
-                messages = messages + [{"role": "assistant", "content": content or "(empty reply)"},
-                                       {"role": "user", "content": exam_correction_prompt(problem.detail, unit.kind, count)}]
-        raise UnitFailure(problem.reason, problem.detail)
+        return await self._ask(messages, tokens, lambda content: parse_exam_reply(content, unit.kind, lang),
+                               lambda detail: exam_correction_prompt(detail, unit.kind, count))
 
     # ---- freezing ----
 
@@ -704,22 +618,22 @@ def balance_true_false(questions: list[dict]) -> tuple[list[dict], int]:
 
 
 def run_exam_creation(prepared: PreparedExam, cancel_event: threading.Event | None = None,
-                      on_progress: Callable[[GenerationProgress], None] | None = None) -> tuple[GenerationProgress, Exam | None]:
+                      on_progress: Callable[[UnitProgress], None] | None = None) -> tuple[UnitProgress, Exam | None]:
     """Run to the end (or until `cancel_event` is set) on a fresh event loop: (final progress, frozen exam or None)."""
-    run = ExamRun(prepared, cancel_event, on_progress)
+    run = ExamCreationRunner(prepared, cancel_event, on_progress)
     progress = asyncio.run(run.run())
     return progress, run.exam
 
 
-class ExamCreationJob(BackgroundRun):
+class ExamCreationJob(BackgroundJob):
     """An exam creation in the background; `exam` is the frozen exam once it ends well."""
 
     def __init__(self, prepared: PreparedExam):
-        super().__init__(prepared, GenerationProgress(dataset=prepared.name, concurrency=prepared.settings.concurrency),
+        super().__init__(prepared, UnitProgress(dataset=prepared.name, concurrency=prepared.settings.concurrency),
                          run_exam_creation, f"exam:{prepared.name}", f"creating exam {prepared.name}")
         self.exam: Exam | None = None
 
-    def _work(self) -> GenerationProgress:
+    def _work(self) -> UnitProgress:
         final, self.exam = run_exam_creation(self.prepared, self.cancel_event, self._publish)
         return final
 
@@ -863,7 +777,7 @@ def check_exam_leakage(workspace: Workspace, name: str, dataset: str, version: i
         other = by_id.get(leak.item_id or "")
         flagged.append({"id": question.id, "question": question.question, "similarity": leak.similarity,
                         "item_id": leak.item_id, "item_question": first_exchange(other["messages"])[0] if other else ""})
-    check = {"dataset": dataset, "threshold": threshold, "checked_at": _now_iso(), "questions": len(exam.questions),
+    check = {"dataset": dataset, "threshold": threshold, "checked_at": now_iso(), "questions": len(exam.questions),
              "flags": {qid: leak.model_dump() for qid, leak in flags.items()}}
     result = LeakageResult(exam=exam.name, version=exam.version, dataset=dataset, checked=len(exam.questions), flagged=flagged)
     with store.lock(exam.name).acquire():

@@ -1,15 +1,24 @@
-"""The one client layer for OpenAI-compatible providers: every LLM call of the workbench (generation,
-the connection test, the evaluation judge) gets its client here, sync or async, configured alike."""
+"""The one client layer for OpenAI-compatible providers: every LLM call of the workbench (generation, exam
+creation, the judges, the connection test) gets its client here, sync or async, configured alike; and the
+provider a command line names by its URL instead of a stored name."""
 
 from __future__ import annotations
 
 import time
 
-from schema.provider import APIProvider
+from schema.provider import DEFAULT_CONCURRENCY, APIProvider, validate_provider_input
 
 
 # A placeholder key lets keyless local servers (vLLM, Ollama) work with the official client.
 NO_KEY = "no-key"
+
+
+def adhoc_provider(base_url: str, model: str, api_key: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
+                   timeout_s: float = 60) -> APIProvider:
+    """A provider given on the command line instead of by a stored name."""
+    values = validate_provider_input(name=model.replace("/", "-") or "adhoc", base_url=base_url, model_id=model,
+                                     api_key=api_key, max_concurrency=concurrency, timeout_s=timeout_s)
+    return APIProvider(**values)
 
 
 def make_sync_client(provider: APIProvider, timeout: float | None = None, max_retries: int = 0):

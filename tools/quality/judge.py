@@ -1,10 +1,10 @@
-"""The LLM judge: a rubric score for each dataset item, run through the generation engine's machinery.
+"""The LLM judge: a rubric score for each dataset item, run on the runner every LLM job shares.
 
 Rubric: groundedness in the item's source slice, correctness, relevance, completeness and clarity,
 each 1-10 with a one-sentence reason, and an overall score. An item without a source (imported, or
 its slice no longer in the docs) is judged without one: its groundedness is null ("no source").
 
-A judging run is a `JudgeRun`, a `tools.generation.engine.UnitRunner` like generation: one unit per
+A judging run is a `JudgeRunner`, a `tools.llm.runner.UnitRunner` like generation: one unit per
 item, bounded concurrency, the same retried call (429/Retry-After, 5xx, timeouts), JSON repair
 (`json_from_reply`) plus one correction round, token and cost accounting, cooperative cancel. Each
 item's outcome is appended to the dataset's score sidecar (db.score_store) as soon as its call
@@ -25,12 +25,10 @@ since the parser depends on it.
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 import time
-from collections import Counter, deque
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from db.dataset_store import item_version
@@ -43,18 +41,11 @@ from tools.core.errors import UserError
 from tools.core.workdir import WorkDir
 from tools.core.i18n import LANGUAGES, default_language, t
 from tools.workspace import Workspace
-from tools.generation.engine import (
-    MAX_LISTED_FAILURES,
-    BackgroundRun,
-    GenerationSettings,
-    OutputError,
-    ProviderRejected,
-    UnitFailure,
-    UnitRunner,
-    json_from_reply,
-    slice_block,
-    short_error,
-)
+from tools.generation.engine import slice_block
+from tools.llm.replies import OutputError, json_from_reply
+from tools.llm.runner import (BackgroundJob, ProviderRejected, RunnerProgress, UnitFailure, UnitRunner, format_duration,
+                              now_iso)
+from tools.llm.settings import CallSettings, clamp_concurrency
 
 CRITERIA = ("groundedness", "correctness", "relevance", "completeness", "clarity")
 SCORE_MIN, SCORE_MAX = 1, 10
@@ -293,29 +284,12 @@ def parse_judgement(content: str | None, has_source: bool) -> dict:
 
 
 @dataclass
-class JudgeSettings:
-    """Knobs of one judging run; `validated()` checks them and names the one out of range."""
+class JudgeSettings(CallSettings):
+    """Knobs of one judging run: the call settings, with the judge's own defaults (a failed call leaves the
+    item unscored); `validated()` checks them."""
 
-    concurrency: int = field(default=8, metadata={"help": "judge calls in flight at once (at most the provider's limit)"})
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature (0: the same item gets the same score)"})
     max_tokens: int = field(default=1024, metadata={"help": "completion token limit per judge call"})
-    max_attempts: int = field(default=5, metadata={"help": "transport attempts per call before the item is left unscored"})
-    backoff_base_s: float = field(default=1.0, metadata={"help": "first retry delay; doubles per attempt, with jitter"})
-    backoff_max_s: float = field(default=30.0, metadata={"help": "longest backoff delay (a Retry-After is honoured as sent)"})
-    timeout_s: float | None = field(default=None, metadata={"help": "per-call timeout; None: the provider's"})
-    json_mode: bool = field(default=True, metadata={"help": "ask for response_format json_object (dropped if rejected)"})
-
-    LIMITS = {
-        "concurrency": (1, 512, True),
-        "temperature": (0.0, 2.0, False),
-        "max_tokens": (16, 1_000_000, True),
-        "max_attempts": (1, 20, True),
-        "backoff_base_s": (0.0, 600.0, False),
-        "backoff_max_s": (0.0, 3600.0, False),
-    }
-
-    # One range validator for every run's settings (it reads LIMITS from the instance).
-    validated = GenerationSettings.validated
 
 
 @dataclass
@@ -346,10 +320,7 @@ def prepare_judge(workspace: Workspace, dataset: str, provider: str | APIProvide
     provider = workspace.provider(provider, missing="error.judge_provider_args")
     template_record, lang = resolve_judge_template(workspace.prompts, template, lang)
     notes: list[tuple[str, dict]] = []
-    if settings.concurrency > provider.max_concurrency:
-        notes.append(("judge.concurrency_clamped",
-                      {"requested": settings.concurrency, "limit": provider.max_concurrency, "provider": provider.name}))
-        settings.concurrency = provider.max_concurrency
+    clamp_concurrency(settings, provider, notes, "judge.concurrency_clamped")
     # Another process judging this dataset is named before any work (this process's: the job rule).
     if not workspace.runs_here("judge", dataset):
         scores.judge_lock(dataset).acquire().release()
@@ -362,28 +333,15 @@ def prepare_judge(workspace: Workspace, dataset: str, provider: str | APIProvide
 
 
 @dataclass
-class JudgeProgress:
-    """Live counters of a judging run; the runner publishes copies."""
+class JudgeProgress(RunnerProgress):
+    """Live counters of a judging run: the runner's, and the items'."""
 
-    dataset: str
-    status: str = "starting"  # starting | running | cancelling | cancelled | finished | failed
     total_items: int = 0
     skipped_items: int = 0  # scored at their current fingerprint by an earlier run
     scored: int = 0
     unscored: int = 0
     no_source: int = 0  # scored without a source slice (groundedness null)
-    retries: int = 0
-    failures: dict[str, int] = field(default_factory=dict)
-    recent_failures: list[dict] = field(default_factory=list)
     overall_sum: float = 0.0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost: float | None = None
-    json_mode: bool = True
-    concurrency: int = 0
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-    message: str = ""
 
     @property
     def pending_items(self) -> int:
@@ -393,56 +351,29 @@ class JudgeProgress:
     def processed_items(self) -> int:
         return self.scored + self.unscored
 
+    pending, processed = pending_items, processed_items
+
     @property
     def mean_overall(self) -> float | None:
         return round(self.overall_sum / self.scored, 2) if self.scored else None
 
-    @property
-    def elapsed_s(self) -> float:
-        return (self.finished_at or time.time()) - self.started_at
-
-    @property
-    def eta_s(self) -> float | None:
-        if not self.processed_items or self.finished_at:
-            return None
-        return (self.pending_items - self.processed_items) * self.elapsed_s / self.processed_items
-
-    @property
-    def active(self) -> bool:
-        return self.status in ("starting", "running", "cancelling")
-
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.update(elapsed_s=round(self.elapsed_s, 3), eta_s=self.eta_s, processed_items=self.processed_items,
-                    mean_overall=self.mean_overall)
-        return data
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return {**super().to_dict(), "processed_items": self.processed_items, "mean_overall": self.mean_overall}
 
 
 # ---------------------------------------------------------------- the run
 
 
-class JudgeRun(UnitRunner):
-    """One judging run over a dataset; `await run()` returns the final progress. The inline scorer uses
-    `open()`, `judge_units()` and `close()` instead, on a generation run's loop."""
+class JudgeRunner(UnitRunner):
+    """One judging run over a dataset; `await run()` returns the final progress. The whole run holds the
+    dataset's judge lock: a second run on it, from any process, ends at once as failed with a message naming
+    this one. The inline scorer uses `open()`, `judge_units()` and `close()` instead, on a generation run's loop."""
 
     def __init__(self, prepared: PreparedJudge, cancel_event: threading.Event | None = None,
                  on_progress: Callable[[JudgeProgress], None] | None = None):
+        super().__init__(prepared.provider, prepared.settings, JudgeProgress, prepared.dataset, cancel_event, on_progress)
         self.prepared = prepared
-        self.settings = prepared.settings
-        self.cancel_event = cancel_event or threading.Event()
-        self.on_progress = on_progress
-        self.progress = JudgeProgress(dataset=prepared.dataset, json_mode=self.settings.json_mode,
-                                      concurrency=self.settings.concurrency)
-        self.json_mode = self.settings.json_mode
-        self._queue: deque[JudgeUnit] = deque()
-        self._client = None
-        self._random = random.Random()
         self._pieces = parse_template(prepared.template.content)
-        self._failure_list: list[dict] = []
         self._judge = {"provider": prepared.provider.name, "model": prepared.provider.model_id,
                        "template": prepared.template.name, "lang": prepared.lang}
         self._semaphore: asyncio.Semaphore | None = None
@@ -466,20 +397,8 @@ class JudgeRun(UnitRunner):
 
     # ---- lifecycle ----
 
-    async def run(self) -> JudgeProgress:
-        """The whole run, holding the dataset's judge lock: a second run on it, from any process, ends at
-        once as failed with a message naming this one."""
-        try:
-            lock = self.prepared.scores.judge_lock(self.prepared.dataset).acquire()
-        except UserError as exc:
-            self.progress.status, self.progress.message = "failed", str(exc)
-            self.progress.finished_at = time.time()
-            self._publish()
-            return self.progress
-        try:
-            return await self._run_holding_the_lock()
-        finally:
-            lock.release()
+    def _lock(self):
+        return self.prepared.scores.judge_lock(self.prepared.dataset)
 
     async def _run_holding_the_lock(self) -> JudgeProgress:
         progress = self.progress
@@ -491,38 +410,11 @@ class JudgeRun(UnitRunner):
         await self.open()
         progress.started_at = time.time()  # not counting the openai import and the plan
         self._publish()
-        try:
-            await self._run_workers(min(self.settings.concurrency, len(units)))
-        except ProviderRejected as exc:
-            progress.status, progress.message = "failed", str(exc)
-        except asyncio.CancelledError:
-            progress.status = "cancelled"
-            self._finish()
-            raise
-        except Exception as exc:
-            progress.status, progress.message = "failed", short_error(exc)
-            self._finish()
-            raise
-        finally:
-            await self.close()
-        if progress.status in ("running", "cancelling"):
-            cut_short = self.cancel_event.is_set() and progress.processed_items < progress.pending_items
-            progress.status = "cancelled" if cut_short else "finished"
-        self._finish()
-        return progress
+        return await self._work_through(min(self.settings.concurrency, len(units)))
 
     async def open(self) -> None:
-        from tools.llm.client import make_async_client
-
-        # Retries are the engine's own (backoff, Retry-After, failure reasons), not the client's.
-        self._client = make_async_client(self.prepared.provider,
-                                         timeout=self.settings.timeout_s or self.prepared.provider.timeout_s)
+        await super().open()
         self._semaphore = asyncio.Semaphore(self.settings.concurrency)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
     async def judge_units(self, units: list[JudgeUnit]) -> None:
         """Judge `units` at the run's concurrency (for a caller with its own loop, e.g. generation);
@@ -546,18 +438,13 @@ class JudgeRun(UnitRunner):
         try:
             judgement = await self._judge_one(unit, tokens)
         except UnitFailure as failure:
-            record.update(status=UNSCORED, reason=failure.reason, detail=failure.detail, tokens=tokens, at=_now_iso())
+            record.update(status=UNSCORED, reason=failure.reason, detail=failure.detail, tokens=tokens, at=now_iso())
             self.prepared.scores.append(self.prepared.dataset, [record])
             progress.unscored += 1
-            progress.failures[failure.reason] = progress.failures.get(failure.reason, 0) + 1
-            listed = {"id": unit.item_id, "reason": failure.reason, "detail": failure.detail}
-            if len(self._failure_list) < MAX_LISTED_FAILURES:
-                self._failure_list.append(listed)
-            progress.recent_failures = (progress.recent_failures + [listed])[-10:]
-            self._publish()
+            self._record_failure(failure, {"id": unit.item_id, "reason": failure.reason, "detail": failure.detail})
             return
         record.update(status=SCORED, scores=judgement["scores"], overall=judgement["overall"], reason=judgement["reason"],
-                      tokens=tokens, at=_now_iso())
+                      tokens=tokens, at=now_iso())
         self.prepared.scores.append(self.prepared.dataset, [record])
         progress.scored += 1
         progress.overall_sum += judgement["overall"]
@@ -571,17 +458,7 @@ class JudgeRun(UnitRunner):
         source = slice_block(unit.source) if has_source else _NO_SOURCE_TEXT[lang]
         messages = [{"role": "system", "content": judge_system_prompt(lang, has_source)},
                     {"role": "user", "content": render_judge_prompt(self._pieces, unit.question, unit.answer, source)}]
-        problem: OutputError | None = None
-        for correction in (False, True):
-            content = await self._call(messages, tokens)
-            try:
-                return parse_judgement(content, has_source)
-            except OutputError as exc:
-                problem = exc
-            if not correction:
-                messages = messages + [{"role": "assistant", "content": content or "(empty reply)"},
-                                       {"role": "user", "content": correction_prompt(problem.detail)}]
-        raise UnitFailure(problem.reason, problem.detail)
+        return await self._ask(messages, tokens, lambda content: parse_judgement(content, has_source), correction_prompt)
 
     # ---- reporting ----
 
@@ -600,11 +477,7 @@ class JudgeRun(UnitRunner):
             "model": self.prepared.provider.model_id,
             "template": self.prepared.template.name,
             "lang": self.prepared.lang,
-            "settings": {k: v for k, v in asdict(self.settings).items()},
-            "json_mode": progress.json_mode,
-            "started_at": datetime.fromtimestamp(progress.started_at, timezone.utc).isoformat(timespec="seconds"),
-            "finished_at": datetime.fromtimestamp(progress.finished_at or time.time(), timezone.utc).isoformat(timespec="seconds"),
-            "duration_s": round(progress.elapsed_s, 3),
+            **self._run_record(),
             "items": {"total": progress.total_items, "skipped": progress.skipped_items, "scored": progress.scored,
                       "unscored": progress.unscored, "no_source": progress.no_source},
             "mean_overall": progress.mean_overall,
@@ -619,33 +492,33 @@ class JudgeRun(UnitRunner):
 def run_judge(prepared: PreparedJudge, cancel_event: threading.Event | None = None,
               on_progress: Callable[[JudgeProgress], None] | None = None) -> JudgeProgress:
     """Run to the end (or until `cancel_event` is set) on a fresh event loop; returns the final progress."""
-    return asyncio.run(JudgeRun(prepared, cancel_event, on_progress).run())
+    return asyncio.run(JudgeRunner(prepared, cancel_event, on_progress).run())
 
 
 # ---------------------------------------------------------------- background jobs
 
 
-class JudgeJob(BackgroundRun):
+class JudgeJob(BackgroundJob):
     def __init__(self, prepared: PreparedJudge):
         super().__init__(prepared, JudgeProgress(dataset=prepared.dataset, concurrency=prepared.settings.concurrency),
                          run_judge, f"judge:{prepared.dataset}", f"judging {prepared.dataset}")
 
 
 class InlineScorer:
-    """Generation's "score as it goes" (engine.ItemScorer): each unit's new items are judged right after
+    """Generation's "score as it goes" (tools.generation.engine.ItemScorer): each unit's new items are judged right after
     they are written, on the generation run's loop, at the judge's own concurrency, and the run ends by
     judging what an earlier, killed run left unscored. A judge that fails for good (bad key) stops
     scoring, not the generation; its items stay unscored and the next `datasets score` judges them."""
 
     def __init__(self, prepared: PreparedJudge):
         self.prepared = prepared
-        self.run: JudgeRun | None = None
+        self.run: JudgeRunner | None = None
         self._lock = None
         self.disabled = False
         self._judged: set[str] = set()  # item ids judged in this run: the leftovers pass does not repeat them
 
     async def open(self, generation_run) -> None:
-        self.run = JudgeRun(self.prepared, generation_run.cancel_event)
+        self.run = JudgeRunner(self.prepared, generation_run.cancel_event)
         self.run.progress.status = "running"
         try:
             self._lock = self.prepared.scores.judge_lock(self.prepared.dataset).acquire()
@@ -715,7 +588,7 @@ def enable_scoring(workspace: Workspace, prepared_generation, provider: str | AP
     provider = workspace.provider(provider, missing="error.judge_provider_args")
     template_record, lang = resolve_judge_template(workspace.prompts, template, lang)
     settings = settings.validated()
-    settings.concurrency = min(settings.concurrency, provider.max_concurrency)
+    clamp_concurrency(settings, provider, None)
     scores = workspace.scores
     scores.judge_lock(prepared_generation.dataset).acquire().release()
     sources = {s.slice_id: s for s in prepared_generation.slices}
@@ -734,8 +607,6 @@ def _reasons(failures: dict[str, int]) -> str:
 
 def judge_progress_line(progress, lang: str | None = None) -> str:
     """One progress line of a judging run (a JudgeProgress) for the terminal."""
-    from tools.generation.engine import format_duration
-
     reasons = _reasons(progress.failures)
     return t("judge.progress", lang, done=progress.processed_items, pending=progress.pending_items, scored=progress.scored,
              unscored=progress.unscored, reasons=f" ({reasons})" if reasons else "", retries=progress.retries,
