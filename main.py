@@ -7,8 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from frontend.cli import registrars
 from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, set_default_language
+from tools.core.workdir import default_workdir
 
 DEFAULT_PORT = 7860
 
@@ -36,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="largest file the page accepts for upload, in MB (default: 512, or env WORKBENCH_MAX_UPLOAD_MB); larger uploads get 413")
     ui.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback --host without --auth (not recommended)")
     ui.add_argument("--api-key", default=os.environ.get("WORKBENCH_API_KEY"), help="key the OpenAI-compatible API at /v1 requires (or env WORKBENCH_API_KEY; without one only loopback may call it)")
-    from frontend.cli import registrars
 
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in registrars():
@@ -48,14 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     set_default_language(args.lang)
-    from tools.core.workdir import default_workdir
 
     args.workdir = str(Path(args.workdir).expanduser().resolve()) if args.workdir else str(default_workdir())
     args.port_given = args.port is not None
     if args.port is None:
         args.port = DEFAULT_PORT
     try:
-        import global_var
+        import global_var  # the stores (sqlalchemy): loaded when a command runs, not for --help
 
         global_var.init(args.workdir)
         if args.command is None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Field, SQLModel
 
 from tools.core.errors import UserError
+from tools.core.workdir import validate_name
 
 # Calls in flight at once: a provider's limit, and every LLM run's concurrency (tools.llm.settings), which is
 # lowered to the provider's limit; one range and one default for both.
@@ -111,8 +112,6 @@ def validate_provider_input(
     name, base_url, model_id, api_key=None, max_concurrency=DEFAULT_CONCURRENCY, timeout_s=60, price_input_per_m=None, price_output_per_m=None
 ) -> dict:
     """The one validation point for provider fields (UI and CLI); returns clean values or raises UserError."""
-    from tools.core.workdir import validate_name
-
     name = validate_name(name, "provider name")
     base_url = (base_url or "").strip().rstrip("/")
     if not base_url:

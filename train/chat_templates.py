@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tools.core.errors import UserError
+
 # ChatML, as used by Qwen. The {% generation %} markers let transformers return an assistant-token
 # mask (return_assistant_tokens_mask); our own masking does not depend on them.
 CHATML = (
@@ -22,8 +24,6 @@ CHATML_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 
 def fallback_template(name: str) -> str:
-    from tools.core.errors import UserError
-
     try:
         return FALLBACK_TEMPLATES[name]
     except KeyError:

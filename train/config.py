@@ -12,6 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from tools.core.errors import UserError
+from tools.core.workdir import validate_name
 
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 # Experiment trackers a run may also log to, through transformers' own integrations (report_to):
@@ -113,8 +114,6 @@ class TrainConfig:
             # load_best_model_at_end can only pick among evaluated checkpoints.
             raise UserError("error.train_save_eval_steps", save_steps=self.save_steps, eval_steps=self.eval_steps)
         if self.run_name:
-            from tools.core.workdir import validate_name
-
             self.run_name = validate_name(self.run_name, "run name")
         self._validate_launch()
         self._validate_tracker()

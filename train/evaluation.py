@@ -31,6 +31,11 @@ from tools.llm.replies import without_reasoning
 from tools.llm.runner import ProviderRejected, UnitFailure, UnitProgress, UnitRunner
 from tools.llm.settings import CallSettings
 import global_var
+from train.data import IGNORE_INDEX, ensure_chat_template, pad_batch, tokenize_items
+from train.forgetting import forgetting_figure, forgetting_lines
+from train.inference import GENERATION_QUEUE, adapter_enabled, validate_generation_params
+from train.loading import load_model
+from train.runs import ADAPTER_DIR, CONFIG_FILE, load_items, read_json, require_run, run_status
 
 REPORT_JSON = "eval_report.json"
 REPORT_MD = "eval_report.md"
@@ -120,8 +125,6 @@ def eval_loss(model, tokenizer, items: list[dict], max_length: int | None = None
     import torch
     import torch.nn.functional as F
 
-    from train.data import IGNORE_INDEX, ensure_chat_template, pad_batch, tokenize_items
-
     ensure_chat_template(tokenizer)
     rows, _ = tokenize_items(tokenizer, items, max_length)
     device = next(model.parameters()).device
@@ -194,8 +197,6 @@ def greedy_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: 
                    progress: Callable[[int, int], None] | None = None, stop_event: threading.Event | None = None) -> list[str]:
     """Greedy answers to conversations (each ending with a user turn), batched with left padding."""
     import torch
-
-    from train.data import ensure_chat_template
 
     ensure_chat_template(tokenizer)
     device = next(model.parameters()).device
@@ -322,8 +323,6 @@ def validate_max_items(value) -> int | None:
 
 def check_evaluable(run: str) -> tuple[Path, dict, list[dict]]:
     """(run folder, saved config, held-out items) of a finished run with an eval split, or a UserError."""
-    from train.runs import ADAPTER_DIR, CONFIG_FILE, load_items, read_json, require_run, run_status
-
     folder = require_run(run)
     if not (folder / ADAPTER_DIR / "adapter_config.json").exists():
         raise UserError("error.eval_no_adapter", run=run, state=run_status(run)["state"])
@@ -335,8 +334,6 @@ def check_evaluable(run: str) -> tuple[Path, dict, list[dict]]:
 
 def _model_for_run(run: str, folder: Path, config: dict):
     """The loaded model when it carries this run's adapter, else the base model + adapter loaded now."""
-    from train.loading import load_model
-
     loaded = global_var.loaded_model()
     if loaded is not None and loaded.model is not None and loaded.adapter_run == run and hasattr(loaded.model, "disable_adapter"):
         return loaded
@@ -356,8 +353,6 @@ def evaluate_run(
     lang: str | None = None,
 ) -> dict:
     """Evaluate `run` on its held-out items, write eval_report.json/.md into its folder, return the report."""
-    from train.inference import GENERATION_QUEUE, adapter_enabled, validate_generation_params
-
     started = time.monotonic()
     max_items = validate_max_items(max_items)
     max_new_tokens = validate_generation_params(max_new_tokens=max_new_tokens).max_new_tokens
@@ -457,7 +452,7 @@ def evaluate_run(
 def item_evidence(config: dict, items: list[dict]) -> list[str]:
     """The source slice of each held-out item ('' where none is known): what the judge sees as evidence.
     An item saved without provenance (an older run) is looked up in the run's dataset by id."""
-    from tools.quality.judge import dataset_sources, slice_id_of
+    from tools.quality.judge import dataset_sources, slice_id_of  # off main.py's start path: its parser imports this module
 
     store, dataset = global_var.datasets(), config.get("dataset")
     if not dataset or not store.exists(dataset):
@@ -476,7 +471,6 @@ def _forgetting(model, tokenizer, batch_size: int, update) -> dict | None:
     """General-text perplexity with the adapter off and on (train.forgetting); None without an adapter."""
     if not hasattr(model, "disable_adapter"):
         return None
-    from train.forgetting import forgetting_figure
 
     update(0, 1)
     return forgetting_figure(model, tokenizer, batch_size=batch_size)
@@ -484,8 +478,6 @@ def _forgetting(model, tokenizer, batch_size: int, update) -> dict | None:
 
 def read_report(run: str) -> dict:
     """The saved report of `run`, or UserError when it has none."""
-    from train.runs import read_json, require_run
-
     folder = require_run(run)
     report = read_json(folder / REPORT_JSON)
     if not report:
@@ -584,8 +576,6 @@ def report_markdown(report: dict, lang: str | None = None) -> str:
 
 
 def _forgetting_markdown(report: dict, lang: str | None) -> list[str]:
-    from train.forgetting import forgetting_lines
-
     lines = forgetting_lines(report.get("forgetting"), lang)
     return [f"## {t('exam.forget.title', lang)}", "\n".join(f"- {line}" for line in lines)] if lines else []
 
@@ -596,7 +586,6 @@ def summary_text(report: dict, lang: str | None = None) -> str:
     rows = [headers] + summary_rows(report, lang)
     widths = [max(_display_width(row[i]) for row in rows) for i in range(len(headers))]
     table = "\n".join("  ".join(cell + " " * (widths[i] - _display_width(cell)) for i, cell in enumerate(row)) for row in rows)
-    from train.forgetting import forgetting_lines
 
     return "\n".join([table] + forgetting_lines(report.get("forgetting"), lang))
 
@@ -676,8 +665,6 @@ def start_evaluation(run: str, max_items=None, judge_provider: str | None = None
                      max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, on_progress: Callable[[dict], None] | None = None,
                      lang: str | None = None) -> EvaluationJob:
     """Check the inputs now (errors reach the caller), then evaluate in a background thread."""
-    from train.inference import validate_generation_params
-
     max_items = validate_max_items(max_items)
     max_new_tokens = validate_generation_params(max_new_tokens=max_new_tokens).max_new_tokens
     check_evaluable(run)

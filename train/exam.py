@@ -18,11 +18,34 @@ from pathlib import Path
 from typing import Callable
 
 import global_var
-from schema.exam import CONDITIONS, Exam, ExamReport, Question, QuestionSource, result_key
+from schema.exam import CONDITIONS, Exam, ExamReport, ForgettingFigure, Question, QuestionSource, result_key
 from schema.run_state import JobState
 from tools.core.errors import UserError
+from tools.core.i18n import t
+from tools.docs.docsets import slice_docset
+from tools.docs.reading import load_document_text, scan_docset
+from tools.evaluation.analysis import analyse_report
+from tools.evaluation.code import docs_name_index
+from tools.evaluation.coverage import question_coverage
+from tools.evaluation.sandbox import package_paths, resolve_python
+from tools.evaluation.values import same_type, value_type
+from tools.generation.exams import leaked_questions
+from train.evaluation import EvaluationStopped, _model_for_run, record_job_outcome
 from train.exam_reports import save_exam_report
-from train.exam_scoring import NORMALISATIONS, CodeRunner, ScoringSetup, model_context, question_excerpts, score_model
+from train.exam_scoring import (
+    NORMALISATIONS,
+    CodeRunner,
+    ScoringSetup,
+    model_context,
+    question_excerpts,
+    score_model,
+    supports_packed_scoring,
+)
+from train.forgetting import DEFAULT_MARGIN, forgetting_figure
+from train.inference import GENERATION_QUEUE, adapter_enabled, validate_generation_params
+from train.launcher import attach_running_runs
+from train.loading import load_model
+from train.runs import ADAPTER_DIR, CONFIG_FILE, load_items, read_json, require_run, run_status
 
 DEFAULT_CONDITIONS = CONDITIONS
 
@@ -88,8 +111,6 @@ def build_facts_exam(facts: list[dict], name: str = "tidewater-facts", options: 
                 the question (the flaw the question-blind baseline exposes)
     Wrong values are of the right one's type, taken from other facts in the same language (altered numbers and
     versions where too few). A fact without a value gets the answers form. The right option's place is seeded."""
-    from tools.evaluation.values import same_type, value_type
-
     if form not in FACT_OPTION_FORMS:
         raise ValueError(f"form must be one of {FACT_OPTION_FORMS}")
 
@@ -126,8 +147,6 @@ def build_facts_exam(facts: list[dict], name: str = "tidewater-facts", options: 
 
 def docset_texts(docset: str) -> list[str]:
     """The texts of a doc set's usable documents (for the grounding index); [] when it has none."""
-    from tools.docs.reading import load_document_text, scan_docset
-
     if not docset:
         return []
     folder = global_var.workdir().child("docs", docset, what="doc set")
@@ -161,10 +180,6 @@ def load_exam_file(path: str | Path) -> Exam:
 
 def _load_run_model(run: str, need_adapter: bool):
     """(loaded model, run config): the run's base + adapter (adapter off gives the base), or the bare base."""
-    from train.evaluation import _model_for_run
-    from train.loading import load_model
-    from train.runs import ADAPTER_DIR, CONFIG_FILE, read_json, require_run, run_status
-
     folder = require_run(run)
     config = read_json(folder / CONFIG_FILE)
     if (folder / ADAPTER_DIR / "adapter_config.json").exists():
@@ -187,8 +202,6 @@ def source_excerpts(exam: Exam, questions: list[Question]) -> dict[str, str]:
     found = {q.id: q.source.excerpt for q in questions if q.source.excerpt}
     missing = [q for q in questions if q.id not in found and q.source.slice_id]
     if missing and exam.docset:
-        from tools.docs.docsets import slice_docset
-
         folder = global_var.workdir().child("docs", exam.docset, what="doc set")
         if folder.is_dir():
             budget = (exam.generator or {}).get("max_slice_tokens")
@@ -201,8 +214,6 @@ def source_excerpts(exam: Exam, questions: list[Question]) -> dict[str, str]:
 def run_training_items(run: str) -> tuple[list[dict], dict]:
     """(the items the run trained on, with their provenance; a summary of them). Items saved by an older
     version carry no provenance: it is looked up in the run's dataset by item id where the item still exists."""
-    from train.runs import CONFIG_FILE, load_items, read_json, require_run
-
     folder = require_run(run)
     config = read_json(folder / CONFIG_FILE)
     items = load_items(folder / "data" / "train.jsonl")
@@ -217,8 +228,6 @@ def run_training_items(run: str) -> tuple[list[dict], dict]:
 def code_runner_for(exam: Exam, python: str | None, run_code: bool) -> tuple[CodeRunner | None, str]:
     """(a runner for the exam's code answers or None, why not): code runs when the doc set ships its package
     (<docset>/.package) or the user names an interpreter that has the library installed."""
-    from tools.evaluation.sandbox import package_paths
-
     if not run_code:
         return None, "off"
     if exam.code_language != "python":
@@ -235,9 +244,6 @@ def code_runner_for(exam: Exam, python: str | None, run_code: bool) -> tuple[Cod
 def exam_coverage(questions: list[Question], items: list[dict]) -> dict:
     """question id -> QuestionCoverage against the run's training items (near-duplicate questions by
     character 3-grams, then the cloze and answer comparison of tools.evaluation.coverage)."""
-    from tools.evaluation.coverage import question_coverage
-    from tools.generation.exams import leaked_questions
-
     near = {qid: (leak.item_id, leak.similarity or 1.0) for qid, leak in leaked_questions(questions, items).items()}
     return question_coverage(questions, items, near)
 
@@ -253,14 +259,6 @@ def run_exam(exam: Exam, run: str, base_only: bool = False, normalise: str = "me
              stop_event: threading.Event | None = None) -> ExamReport:
     """Score `exam` on the run's base model (adapter off) and, unless `base_only`, tuned (adapter on), under
     each of `conditions`; measure the forgetting figure when both ran; analyse and keep the report."""
-    from tools.evaluation.analysis import analyse_report
-    from tools.evaluation.code import docs_name_index
-    from train.evaluation import EvaluationStopped
-    from train.forgetting import DEFAULT_MARGIN, forgetting_figure
-    from train.inference import GENERATION_QUEUE, adapter_enabled, validate_generation_params
-
-    from schema.exam import ForgettingFigure
-
     if normalise not in NORMALISATIONS:
         raise UserError("error.exam_run_normalise", value=normalise, choices=", ".join(NORMALISATIONS))
     conditions = validate_conditions(conditions)
@@ -294,7 +292,6 @@ def run_exam(exam: Exam, run: str, base_only: bool = False, normalise: str = "me
                                  "code_run": runner is not None, "code": runner.describe() if runner else {"not_run": no_run},
                                  "packed": None, "context": context, "open_book_cut": cut, "seed": seed,
                                  "adapter": None if base_only else run})
-    from train.exam_scoring import supports_packed_scoring
 
     report.scoring["packed"] = supports_packed_scoring(model)
     was_training = model.training
@@ -379,8 +376,6 @@ class ExamOptions:
     def checked(self) -> "ExamOptions":
         """The options with every value checked (UserError naming the bad one): a job refuses at its start,
         not minutes later in its thread."""
-        from train.inference import validate_generation_params
-
         if self.normalise not in NORMALISATIONS:
             raise UserError("error.exam_run_normalise", value=self.normalise, choices=", ".join(NORMALISATIONS))
         margin = None if self.margin in (None, "") else validate_margin(self.margin)
@@ -390,8 +385,6 @@ class ExamOptions:
             global_var.providers().get(judge)  # UserError when no provider has that name
         python = str(self.python or "").strip() or None
         if python:
-            from tools.evaluation.sandbox import resolve_python
-
             python = resolve_python(python)
         return ExamOptions(self.normalise, judge, max_new_tokens, bool(self.drop_leaked), bool(self.forgetting), margin,
                            bool(self.list_options), validate_conditions(self.conditions), python, bool(self.run_code))
@@ -423,15 +416,11 @@ class ExamJob(global_var.StoppableJob):
     lang: str | None = None
 
     def progress_line(self, lang: str | None = None) -> str:
-        from tools.core.i18n import t
-
         return t("runs.exam_running", lang, exam=self.exam, run=self.run, line=exam_phase_line(self.last_update, lang))
 
 
 def exam_phase_line(update: dict | None, lang: str | None = None) -> str:
     """One line for the latest progress update of `run_exam`."""
-    from tools.core.i18n import t
-
     phase = (update or {}).get("phase")
     if phase == "questions":
         return t("exam.run.phase.questions", lang, model=t(f"exam.run.{update.get('model', 'tuned')}", lang),
@@ -453,10 +442,6 @@ def current_exam_job() -> ExamJob | None:
 def start_exam_job(exam_name: str, run: str, base_only: bool = False, lang: str | None = None,
                    options: ExamOptions | None = None) -> ExamJob:
     """Check the inputs now (errors reach the caller), then score the exam on the run in a background thread."""
-    from train.evaluation import record_job_outcome
-    from train.launcher import attach_running_runs
-    from train.runs import ADAPTER_DIR, require_run, run_status
-
     options = (options or ExamOptions()).checked()
     exam = resolve_exam(exam_name)
     folder = require_run(run)

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import global_var
 from schema.exam import ExamReport
+from tools.core.i18n import t
 from tools.core.workdir import atomic_write_text, validate_name
+from tools.evaluation.analysis import analyse_report
 from train.runs import require_run
 
 EXAMS_DIR = "exams"  # inside a run folder
@@ -182,8 +184,6 @@ def analysed(report: ExamReport) -> ExamReport:
     if report.analysis or not report.results:
         return report
     try:
-        from tools.evaluation.analysis import analyse_report
-
         exam = global_var.workspace().exams.load(report.exam, report.exam_version)
     except Exception:  # noqa: BLE001 - an exam that is gone leaves the older report as it was
         return report
@@ -193,14 +193,10 @@ def analysed(report: ExamReport) -> ExamReport:
 
 
 def _group_label(name: str, lang: str | None) -> str:
-    from tools.core.i18n import t
-
     return t("exam.run.overall", lang) if name == "overall" else t(f"exam.kind.{name}", lang)
 
 
 def _verdict(group, lang: str | None) -> str:
-    from tools.core.i18n import t
-
     if group.test is None or group.test.p_value is None:
         return "-"
     return t("exam.sig.yes" if group.test.significant else "exam.sig.no", lang)
@@ -209,8 +205,6 @@ def _verdict(group, lang: str | None) -> str:
 def score_rows(report: ExamReport, lang: str | None = None) -> tuple[list[str], list[list[str]]]:
     """(headers, rows): per kind and overall, the score of base and tuned with 95 % intervals, the gain with its
     paired test and whether it is significant, and the baselines that need no knowledge."""
-    from tools.core.i18n import t
-
     headers = [t(f"exam.col.{name}", lang) for name in ("group", "n", "chance", "blind", "base", "tuned", "gain", "p",
                                                        "discriminating")]
     rows = []
@@ -233,8 +227,6 @@ def split_rows(report: ExamReport, lang: str | None = None) -> tuple[list[str], 
     """(headers, rows): per kind and overall, what the docs in the prompt give (open book, base / tuned), the
     questions on trained and untrained slices, and by coverage (base -> tuned, with the count and the test),
     and the questions guessable without the question / broken."""
-    from tools.core.i18n import t
-
     headers = [t(f"exam.col.{name}", lang) for name in ("group", "open_book", "trained", "untrained", "verbatim",
                                                        "paraphrased", "not_trained", "flags")]
 
@@ -274,8 +266,6 @@ def section_rows(report: ExamReport, lang: str | None = None) -> list[list[str]]
 def report_rows(report: ExamReport, lang: str | None = None) -> list[list[str]]:
     """[group, n, base, tuned] rows: overall, each kind, each section (accuracy where there is one, else mean
     score); the short table of an older report without analysis."""
-    from tools.core.i18n import t
-
     def value(variant: str, pick) -> str:
         result = report.results.get(variant)
         group = pick(result) if result is not None else None
@@ -295,8 +285,6 @@ def report_rows(report: ExamReport, lang: str | None = None) -> list[list[str]]:
 
 def report_notes(report, lang: str | None = None) -> list[str]:
     """What a reader must know to read the figures: missing provenance, code not run, excerpts cut."""
-    from tools.core.i18n import t
-
     notes = [t("exam.run.legend", lang)]
     if report.run and report.training and not report.training.get("provenance"):
         notes.append(t("exam.run.no_training_provenance", lang))

@@ -33,6 +33,10 @@ from typing import Callable
 from schema.exam import CHOICE_KINDS, GroupScore, ModelExamScore, Question, QuestionScore
 from tools.core.errors import UserError
 from tools.evaluation.analysis import report_kind
+from tools.evaluation.code import code_grounding, code_parses, extract_code
+from tools.evaluation.sandbox import SandboxLimits, run_many
+from train.data import ensure_chat_template
+from train.evaluation import EvaluationStopped, exact_match, judge_answers, rouge_l
 
 NORMALISATIONS = ("mean", "sum")
 DEFAULT_CODE_TOKENS = 256
@@ -194,8 +198,6 @@ def _option_value(total: float, tokens: int, normalise: str) -> float:
 
 
 def _check_stop(stop_event: threading.Event | None) -> None:
-    from train.evaluation import EvaluationStopped
-
     if stop_event is not None and stop_event.is_set():
         raise EvaluationStopped()
 
@@ -246,8 +248,6 @@ def option_logprobs(model, tokenizer, prompts: list[tuple[list[dict], list[str]]
                     stop_event: threading.Event | None = None) -> list[list[tuple[float, int]]]:
     """(summed log-probability, tokens) of each option of each (messages, options) prompt, in order;
     a prompt that repeats an earlier one is scored once. `progress(done)` counts prompts."""
-    from train.data import ensure_chat_template
-
     ensure_chat_template(tokenizer)
     packed = supports_packed_scoring(model) if packed is None else packed
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -339,14 +339,10 @@ class CodeRunner:
         return {"python": self.python, "paths": [str(p) for p in self.paths]}
 
     def run(self, snippets: list[str]) -> list:
-        from tools.evaluation.sandbox import SandboxLimits, run_many
-
         return run_many(snippets, paths=self.paths, python=self.python, limits=self.limits or SandboxLimits())
 
     def prepare(self, questions: list[Question], language: str) -> None:
         """Run the references not run yet (each a question's expected output)."""
-        from tools.evaluation.code import extract_code
-
         wanted = [q for q in questions if q.id not in self.expected]
         snippets = [extract_code(str(q.answer), language) or str(q.answer) for q in wanted]
         for question, result in zip(wanted, self.run(snippets) if snippets else []):
@@ -361,8 +357,6 @@ def check_code_answers(questions: list[Question], outputs: dict[str, str], langu
                        runner: CodeRunner | None) -> dict[str, dict]:
     """question id -> the code fields of its QuestionScore: found, parses, grounding inside the code, and
     when `runner` is given whether it ran and passed (printed what the reference printed)."""
-    from tools.evaluation.code import code_grounding, code_parses, extract_code
-
     checks: dict[str, dict] = {}
     runnable: list[tuple[Question, str]] = []
     for question in questions:
@@ -399,7 +393,7 @@ def score_open_questions(model, tokenizer, questions: list[Question], judge=None
                          stop_event: threading.Event | None = None) -> list[QuestionScore]:
     """Greedy answers to short/code questions under `condition`, scored as the module docstring says.
     `evidence`: question id -> the source excerpt the judge sees beside the reference."""
-    from train.evaluation import exact_match, greedy_answers, judge_answers, rouge_l
+    from train.evaluation import greedy_answers  # looked up per call: tests replace it on train.evaluation
 
     excerpts = excerpts or {}
     if condition == "open":

@@ -24,7 +24,13 @@ from typing import Callable
 
 import global_var
 from tools.core.errors import Message, UserError
+from tools.core.i18n import t
 from tools.core.workdir import SHARED_FILE_MODE, atomic_write_text, temp_beside
+from train import gguf
+from train.data import ensure_chat_template
+from train.gguf import TOOL_NAMES, missing_tools_message
+from train.loading import hub_kwargs, resolve_source, unsloth_available
+from train.runs import ADAPTER_DIR, CONFIG_FILE, METRICS_FILE, latest_checkpoint, read_json, require_run
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
@@ -32,9 +38,6 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_mo
 def export_capabilities(lang: str | None = None) -> dict[str, dict]:
     """format -> {"available": bool, "reason": str | None, "why": Message | None}; the reason is `why` in
     `lang` (default language) and names what to do (Unsloth on a GPU, `make gguf-tools`, `make gguf-quantize`)."""
-    from train.gguf import missing_tools_message
-    from train.loading import unsloth_available
-
     unsloth = unsloth_available()
     capabilities = {}
     for fmt, spec in EXPORT_FORMATS.items():
@@ -49,8 +52,6 @@ def export_capabilities(lang: str | None = None) -> dict[str, dict]:
 
 def run_adapter_dir(run_folder: Path) -> Path:
     """The run's final adapter, or its latest checkpoint for a run that was stopped before the end."""
-    from train.runs import ADAPTER_DIR, latest_checkpoint
-
     final = run_folder / ADAPTER_DIR
     if (final / "adapter_config.json").exists():
         return final
@@ -67,8 +68,6 @@ def default_export_dir(run: str, fmt: str) -> Path:
 
 def is_tool_output(line: str) -> bool:
     """A line an external tool printed ("convert_hf_to_gguf: ..."), not one of the export's own stage lines."""
-    from train.gguf import TOOL_NAMES
-
     return line.split(": ", 1)[0] in TOOL_NAMES
 
 
@@ -77,8 +76,6 @@ def export_run(run: str, fmt: str, out_dir: Path | str | None = None, progress: 
 
     `progress` receives progress lines: the format's stage lines (EXPORT_FORMATS[fmt].stages of them) and
     the GGUF tools' output (`is_tool_output`); without it they go to the log."""
-    from train.runs import CONFIG_FILE, METRICS_FILE, read_json, require_run
-
     if fmt not in FORMATS:
         raise UserError("error.train_export_format", format=fmt, choices=", ".join(FORMATS))
     capability = export_capabilities()[fmt]
@@ -110,8 +107,6 @@ def export_run(run: str, fmt: str, out_dir: Path | str | None = None, progress: 
 
 
 def _backend_is_unsloth() -> bool:
-    from train.loading import unsloth_available
-
     return unsloth_available()
 
 
@@ -124,9 +119,6 @@ def _export_merged_16bit(adapter: Path, config: dict, out: Path, progress=None) 
 
 def _base_tokenizer(adapter: Path, config: dict):
     from transformers import AutoTokenizer
-
-    from train.data import ensure_chat_template
-    from train.loading import hub_kwargs, resolve_source
 
     if (adapter / "tokenizer_config.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(str(adapter), local_files_only=True)
@@ -149,8 +141,6 @@ def _export_merged_transformers(adapter: Path, config: dict, out: Path) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForCausalLM
-
-    from train.loading import hub_kwargs, resolve_source
 
     location, is_local = resolve_source(config["model"])
     base_config = AutoConfig.from_pretrained(location, **hub_kwargs(is_local))
@@ -198,9 +188,6 @@ def _export_gguf(kind: str):
     from the merged 16-bit model, with an Ollama Modelfile beside the file."""
 
     def write(adapter: Path, config: dict, out: Path, progress=None) -> dict:
-        from tools.core.i18n import t
-        from train import gguf
-
         gguf.require_tools(need_quantize=kind in gguf.QUANTIZE_METHODS)
         progress = progress or gguf.log_progress
         gguf_file = out / f"{out.name}.gguf"
@@ -226,8 +213,6 @@ def _export_gguf(kind: str):
 
 def _base_model_dir(config: dict) -> Path:
     """The base model as a local folder (a hub id resolves to its cached snapshot)."""
-    from train.loading import hub_kwargs, resolve_source
-
     location, is_local = resolve_source(config["model"])
     if is_local:
         return Path(location)
@@ -245,8 +230,6 @@ _TOKENIZER_FILE_PREFIXES = ("tokenizer", "special_tokens", "chat_template", "voc
 def _export_gguf_lora(adapter: Path, config: dict, out: Path, progress=None) -> dict:
     """The adapter as a GGUF LoRA (convert_lora_to_gguf.py --base), plus the base model as f16 GGUF so
     that the folder runs as it is (Modelfile: FROM the base, ADAPTER the adapter)."""
-    from train import gguf
-
     gguf.require_tools()
     progress = progress or gguf.log_progress
     base_dir = _base_model_dir(config)
@@ -274,8 +257,6 @@ def _export_gguf_lora(adapter: Path, config: dict, out: Path, progress=None) -> 
 
 def _export_gguf_unsloth(method: str):
     def write(adapter: Path, config: dict, out: Path, progress=None) -> dict:
-        from train import gguf
-
         _export_unsloth(adapter, "gguf", out, gguf_method=method)
         files = sorted(out.rglob("*.gguf"), key=lambda path: path.stat().st_size, reverse=True)
         if not files:
@@ -353,12 +334,9 @@ FORMATS = tuple(EXPORT_FORMATS)
 
 def _run_help(fmt: str, final: Path, config: dict, details: dict, lang: str = "en") -> str:
     """The "Run it" section, with this export's paths filled in, in `lang` (the README's: English)."""
-    from tools.core.i18n import t
-
     spec = EXPORT_FORMATS[fmt]
     if not spec.run_help:
         return ""
-    from train.loading import resolve_source
 
     name = "".join(c if c.isalnum() or c in "-_." else "-" for c in final.name.lower())
     if "base_gguf" in details:
@@ -377,8 +355,6 @@ def _run_help(fmt: str, final: Path, config: dict, details: dict, lang: str = "e
 
 def run_help(result: dict, lang: str) -> str:
     """The "Run it" section of a finished export (`export_run`'s result) in the page's language."""
-    from train.runs import CONFIG_FILE, read_json, require_run
-
     config = read_json(require_run(result["run"]) / CONFIG_FILE)
     return _run_help(result["format"], Path(result["path"]), config, result, lang)
 

@@ -24,6 +24,10 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from tools.core.i18n import t
+from train.data import IGNORE_INDEX, pad_batch
+from train.inference import adapter_enabled
+
 DEFAULT_MARGIN = 0.10
 GENERAL_BLOCK_TOKENS = 256
 SAMPLE_MAX_CHARS = {"en": 12_000, "zh": 4_000}
@@ -148,8 +152,6 @@ def text_perplexity(model, tokenizer, texts: list[str], block_tokens: int = GENE
     import torch
     import torch.nn.functional as F
 
-    from train.data import IGNORE_INDEX, pad_batch
-
     rows = []
     for text in texts:
         ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"][:block_tokens]  # cut below
@@ -202,8 +204,6 @@ def forgetting_figure(model, tokenizer, margin: float = DEFAULT_MARGIN, sample: 
     only when the whole band lies above `margin`: a rise inside the sample's own noise is not called forgetting.
     """
     from datetime import datetime, timezone
-
-    from train.inference import adapter_enabled
 
     sample = sample if sample is not None else general_sample()
     by_lang, totals = {}, {"base": [0.0, 0], "tuned": [0.0, 0]}
@@ -285,8 +285,6 @@ def mix_general_items(items: list[dict], share: float, seed: int = 0) -> list[di
 
 def forgetting_lines(figure, lang: str | None = None) -> list[str]:
     """The forgetting figure as message lines: the figure, per language, then the verdict (a warning with advice)."""
-    from tools.core.i18n import t
-
     if figure is None:
         return []
     data = figure if isinstance(figure, dict) else figure.model_dump()

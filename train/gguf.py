@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from tools.core.errors import Message, UserError
+from tools.core.i18n import t
 from tools.core.workdir import REPO_ROOT, SHARED_FILE_MODE, atomic_write_text
 
 Progress = Callable[[str], None]
@@ -128,8 +129,6 @@ def _converter_command(script: str, args: list[str]) -> list[str]:
 
 def convert_model(model_dir: Path, out_file: Path, outtype: str, progress: Progress | None = None) -> Path:
     """A Hugging Face model folder (16-bit or 32-bit weights) -> one GGUF file of `outtype` (f16, q8_0)."""
-    from tools.core.i18n import t
-
     if outtype not in CONVERTER_OUTTYPES:
         raise ValueError(f"outtype {outtype!r} is not one of {CONVERTER_OUTTYPES}")
     (progress or log_progress)(t("gguf.progress_convert", outtype=outtype, file=out_file.name))
@@ -140,8 +139,6 @@ def convert_model(model_dir: Path, out_file: Path, outtype: str, progress: Progr
 
 def convert_lora(adapter_dir: Path, base_dir: Path, out_file: Path, outtype: str = "f16", progress: Progress | None = None) -> Path:
     """A PEFT LoRA adapter -> a GGUF adapter file; `base_dir` is the base model's folder (its config is read)."""
-    from tools.core.i18n import t
-
     (progress or log_progress)(t("gguf.progress_convert", outtype=outtype, file=out_file.name))
     args = [str(adapter_dir), "--base", str(base_dir), "--outfile", str(out_file), "--outtype", outtype]
     run_tool(_converter_command("convert_lora_to_gguf.py", args), "convert_lora_to_gguf", progress, cwd=REPO_ROOT)
@@ -150,8 +147,6 @@ def convert_lora(adapter_dir: Path, base_dir: Path, out_file: Path, outtype: str
 
 def quantize(source: Path, out_file: Path, method: str, progress: Progress | None = None) -> Path:
     """An f16 GGUF -> a k-quant GGUF (q4_k_m) with llama-quantize."""
-    from tools.core.i18n import t
-
     binary = tool_binary("llama-quantize", require_tools(need_quantize=True))
     (progress or log_progress)(t("gguf.progress_quantize", method=QUANTIZE_METHODS[method], file=out_file.name))
     run_tool([str(binary), str(source), str(out_file), QUANTIZE_METHODS[method]], "llama-quantize", progress)
@@ -207,8 +202,6 @@ def read_gguf(path: Path) -> dict:
 
 def check_gguf(path: Path, architecture: str | None = None, adapter: bool = False, progress: Progress | None = None) -> dict:
     """Read `path` back and refuse it when it lacks what a runner needs; returns read_gguf's facts."""
-    from tools.core.i18n import t
-
     def refuse(problem_key: str, **params):
         raise UserError("gguf.error_readback", path=str(path), problem=t(problem_key, **params))
 
@@ -425,8 +418,6 @@ def modelfile_text(gguf_name: str, chat: OllamaChat | None, stops: list[str], pa
 def write_modelfile(out_dir: Path, gguf_name: str, tokenizer, model_dir: Path | None, context_length: int | None,
                     adapter_name: str | None = None, progress: Progress | None = None) -> dict:
     """Write out_dir/Modelfile for the GGUF beside it; returns {"path", "family", "warning"}."""
-    from tools.core.i18n import t
-
     chat = identify_chat(tokenizer)
     stops = [*(chat.family.stops if chat else ()), *end_tokens(tokenizer, model_dir)]
     text = modelfile_text(gguf_name, chat, stops, generation_parameters(model_dir, context_length), adapter_name)

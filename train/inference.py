@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator
 
 import global_var
 from tools.core.errors import UserError
+from train.data import ensure_chat_template
 
 # (low, high) of each generation parameter; the Chat tab can use them for its sliders.
 LIMITS = {
@@ -218,8 +219,6 @@ def _end_token_ids(model, tokenizer) -> list[int]:
 
 def encode_prompt(tokenizer, conversation: list[dict], max_new_tokens: int, context: int) -> tuple[list[int], int]:
     """(prompt ids, max new tokens that fit). The oldest turns are dropped when the context is short."""
-    from train.data import ensure_chat_template
-
     ensure_chat_template(tokenizer)
     system = [m for m in conversation if m["role"] == "system"][:1]
     rest = [m for m in conversation if m["role"] != "system"]

@@ -39,6 +39,8 @@ from schema.run_state import FINISHED_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import REPO_ROOT, FileLock, atomic_write_text, validate_name
 from train.config import TrainConfig, plan_steps
+from train.export import run_adapter_dir
+from train.loading import load_model, resolve_source, unload_model
 from train.runs import (
     CHECKPOINT_NAME,
     CONFIG_FILE,
@@ -60,6 +62,7 @@ from train.runs import (
     settled_status,
     worker_alive,
 )
+from train.tensorboard import start_tensorboard, stop_tensorboard
 
 FOLLOW_INTERVAL_S = 0.5
 GPU_SLOT_LOCK = ".gpu-slot.lock"  # in workdir/training; run locks there are ".run-<run>.lock"
@@ -304,7 +307,6 @@ def _free_the_gpu_for_training() -> str | None:
         on_gpu = False
     if not on_gpu:
         return None
-    from train.loading import unload_model
 
     unload_model()
     return "ttab.notice_chat_model_unloaded"
@@ -314,9 +316,6 @@ def _load_for_chat(folder: Path, config: TrainConfig) -> None:
     """After a run started from the page completes, its base model and adapter are loaded for chat,
     as when training ran inside the page: train, then try it in Chat."""
     import logging
-
-    from train.export import run_adapter_dir
-    from train.loading import load_model
 
     if settled_status(folder).get("state") not in FINISHED_STATES:
         return
@@ -331,8 +330,6 @@ def _launch(folder: Path, config: TrainConfig, run: str, tensorboard: bool,
             on_progress: Callable[[dict], None] | None, load_for_chat: bool = False) -> WorkerRun:
     notice = _free_the_gpu_for_training()
     if tensorboard:
-        from train.tensorboard import start_tensorboard
-
         start_tensorboard(folder / TENSORBOARD_DIR, name=folder.name)
     proc = _spawn(folder, config)
     handle = WorkerRun(run, folder, proc, notice)
@@ -340,8 +337,6 @@ def _launch(folder: Path, config: TrainConfig, run: str, tensorboard: bool,
 
     def ended() -> None:
         if tensorboard:
-            from train.tensorboard import stop_tensorboard
-
             stop_tensorboard()
         if load_for_chat:
             _load_for_chat(folder, config)
@@ -372,8 +367,6 @@ def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | No
     `load_for_chat` loads base + adapter as this process's model when the run completes. `group` (with
     the seeds of its runs) records the run as one of a series trained alike with different seeds.
     """
-    from train.loading import resolve_source
-
     config.validate()
     # From the check for a live worker to the new worker's launch.json: no other process in between.
     with gpu_slot_lock().acquire():

@@ -18,6 +18,8 @@ from typing import Any
 
 import global_var
 from tools.core.errors import UserError
+from tools.core.workdir import validate_name
+from train.inference import GENERATION_QUEUE
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ROPE_SCALINGS = ("linear", "dynamic", "yarn")
@@ -109,8 +111,6 @@ def resolve_source(source: str) -> tuple[str, bool]:
         return str(path), True
     models = _workdir_models()
     if "/" not in text and "\\" not in text:
-        from tools.core.workdir import validate_name
-
         local = models / validate_name(text, "model")
         if (local / "config.json").exists():
             return str(local), True
@@ -191,8 +191,6 @@ def unload_model() -> bool:
 
 def _generation_paused(timeout_s: float = 300.0):
     """Hold the generation queue (chat and API requests wait) while the model changes."""
-    from train.inference import GENERATION_QUEUE
-
     return GENERATION_QUEUE.slot(timeout=timeout_s)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import global_var
 from schema.run_state import RESUMABLE_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
-from tools.core.workdir import atomic_write_text
+from tools.core.workdir import atomic_write_text, remove_folder
 from train.config import TrainConfig
 
 LOG_FILE = "trainer_log.jsonl"
@@ -252,8 +252,6 @@ def delete_run(run: str) -> None:
     """Remove a run's folder with everything in it (checkpoints, adapter, logs, exam reports), as one step
     (tools.core.workdir.remove_folder). Refused while the run trains (in any process), while a job of this
     process works on it (evaluation, export, exam), and while its adapter is the one loaded for chat."""
-    from tools.core.workdir import remove_folder
-
     folder = require_run(run)
     for kind, name, _ in global_var.running_jobs():
         if name == run:

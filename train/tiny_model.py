@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import REPO_ROOT, SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
 from train.chat_templates import CHATML, CHATML_SPECIAL_TOKENS
+from train.gguf_convert import QWEN2_SPLIT_PATTERN
 
 DEFAULT_TINY_NAME = "tiny-qwen2"
 FACTS_FILE = REPO_ROOT / "tests" / "data" / "tidewater_facts.jsonl"
@@ -68,8 +70,6 @@ def train_tokenizer(texts: list[str], vocab_size: int = VOCAB_SIZE):
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from train.gguf_convert import QWEN2_SPLIT_PATTERN
-
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2_SPLIT_PATTERN), behavior="isolated", invert=False),
@@ -119,8 +119,6 @@ def build_tiny_model(out_dir: Path | str, seed: int = 0, docs_dir: Path | str | 
     out_dir = Path(out_dir)
     docs = read_corpus(Path(docs_dir) if docs_dir else SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET)
     if not docs:
-        from tools.core.errors import UserError
-
         raise UserError("error.train_tiny_no_docs", path=str(docs_dir or SAMPLE_DOCS_SOURCE / SAMPLE_DOCSET))
     facts = []
     if FACTS_FILE.exists():

@@ -21,7 +21,13 @@ from pathlib import Path
 from schema.run_state import RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text
+from train import loading
+from train.attention import use_item_attention
 from train.config import BATCHING_MODES, TrainConfig, plan_steps
+from train.data import disable_kv_cache_for_training, ensure_chat_template, to_hf_dataset, tokenize_items
+from train.evaluation import greedy_answers, split_item
+from train.forgetting import mix_general_items
+from train.loading import parameter_counts
 from train.runs import (
     ADAPTER_DIR,
     CHECKPOINT_NAME,
@@ -133,8 +139,6 @@ def run_job(job: TrainingJob) -> None:
     train_items = load_items(job.run_dir / "data" / "train.jsonl")
     eval_items = load_items(job.run_dir / "data" / "eval.jsonl")
     if job.config.general_mix:
-        from train.forgetting import mix_general_items
-
         # Seeded: a resumed run sees the same mixed items; the step count is recomputed from them in _train.
         train_items = mix_general_items(train_items, job.config.general_mix, job.config.seed)
     trim_log_to_checkpoint(job)
@@ -163,8 +167,6 @@ def run_job(job: TrainingJob) -> None:
 
 def _prepare_model(job: TrainingJob):
     """The base model for a fresh adapter, from the location the launcher resolved."""
-    from train import loading
-
     config = job.config
     saved = read_json(job.run_dir / CONFIG_FILE)
     location = saved.get("model_location") or config.model
@@ -314,8 +316,6 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
     from transformers.integrations import TensorBoardCallback
     from trl import SFTTrainer
 
-    from train.data import disable_kv_cache_for_training, ensure_chat_template, to_hf_dataset, tokenize_items
-
     config = job.config
     loaded = _prepare_model(job)
     tokenizer = loaded.tokenizer
@@ -374,8 +374,6 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
     restore_attention = lambda: None  # noqa: E731
     if loaded.backend != "unsloth" and batching.flattened:
         # Attend within each item of a flattened row instead of over the whole row (train/attention.py).
-        from train.attention import use_item_attention
-
         restore_attention = use_item_attention(model)
     try:
         result = trainer.train(resume_from_checkpoint=str(job.resume_from) if job.resume_from else None)
@@ -418,8 +416,6 @@ def _run_facts(job: TrainingJob, loaded, model) -> dict:
     """What the run ran on, for metrics.json and the benchmarks: the worker cannot be asked afterwards."""
     import psutil
     import torch
-
-    from train.loading import parameter_counts
 
     facts = {"backend": loaded.backend, "load_in_4bit": bool(loaded.info.get("load_in_4bit")), **parameter_counts(model),
              "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU", "world_size": job.world_size}
@@ -518,8 +514,6 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
 def ValidationSamplesCallback(job: TrainingJob, items: list[dict], tokenizer, backend: str):  # noqa: N802 - lazy factory
     """A trainer callback appending greedy answers to `items` to validation_samples.jsonl at each evaluation."""
     from transformers import TrainerCallback
-
-    from train.evaluation import greedy_answers, split_item
 
     prompts, questions, references = zip(*(split_item(item) for item in items)) if items else ((), (), ())
 

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 import global_var
 from schema.exam import Exam, ExamReport, QuestionSource
 from tools.core.errors import UserError
-from tools.generation.engine import UNIT_DONE
+from tools.core.i18n import t
+from tools.docs.docsets import slice_docset
+from tools.evaluation.analysis import analyse_report, value_of
+from tools.evaluation.stats import below_rest_p, bootstrap_interval, mean
+from tools.generation.engine import UNIT_DONE, GenerationSettings, prepare_generation
+from train.exam_reports import read_exam_report
+from train.runs import CONFIG_FILE, load_items, read_json, require_run
 
 DEFAULT_ALPHA = 0.05
 WEAK_PURPOSE = "weak_sections"  # PreparedGeneration.purpose of the runs started here
@@ -53,8 +59,6 @@ def section_of(source_doc: str | None, heading_path: list[str] | None) -> str:
 
 def training_items_by_section(run: str) -> dict[str, int]:
     """section -> number of the run's training items from it (items whose dataset record has a provenance)."""
-    from train.runs import CONFIG_FILE, load_items, read_json, require_run
-
     folder = require_run(run)
     dataset = read_json(folder / CONFIG_FILE).get("dataset")
     ids = [item.get("id") for item in load_items(folder / "data" / "train.jsonl")]
@@ -84,8 +88,6 @@ def validate_alpha(value) -> float:
 
 def discriminating_kinds(report: ExamReport, exam: Exam) -> list[str]:
     """The kinds of question on which the report shows a model significantly above every baseline."""
-    from tools.evaluation.analysis import analyse_report
-
     analysis = report.analysis
     if not analysis:
         scored = {s.id for result in report.results.values() for s in result.questions}
@@ -98,9 +100,6 @@ def section_results(report: ExamReport, exam: Exam, train_items: dict[str, int],
     """One row per section of the report: questions, base and tuned figures, training items, the test on the
     discriminating kinds (score, interval, the rest's score, p-value), weak or not, and the slice ids the
     section's questions came from."""
-    from tools.evaluation.analysis import value_of
-    from tools.evaluation.stats import below_rest_p, bootstrap_interval, mean
-
     alpha = validate_alpha(alpha)
     tuned = report.results.get("tuned")
     base = report.results.get("base")
@@ -131,8 +130,6 @@ def section_results(report: ExamReport, exam: Exam, train_items: dict[str, int],
 def weak_section_results(exam_name: str, run: str, alpha: float = DEFAULT_ALPHA,
                          exam_version: int | None = None) -> tuple[Exam, list[SectionResult]]:
     """(exam, per-section rows) from the report `exam run` saved with `run`; UserError when there is none."""
-    from train.exam_reports import read_exam_report
-
     report = read_exam_report(run, exam_name)
     if report is None:
         raise UserError("error.examgen_weak_no_report", exam=exam_name, run=run)
@@ -146,8 +143,6 @@ def _percent(value) -> str:
 
 def weak_row(row: SectionResult, lang: str | None = None) -> list[str]:
     """A section's row as table cells (the CLI's and the page's weak-sections table)."""
-    from tools.core.i18n import t
-
     score = _percent(row.score)
     if row.score is not None and row.low is not None and row.high is not None:
         score += f" [{100 * row.low:.1f}–{100 * row.high:.1f}]"
@@ -158,9 +153,6 @@ def weak_row(row: SectionResult, lang: str | None = None) -> list[str]:
 
 def weak_summary(exam: Exam, run: str, rows: list[SectionResult], alpha: float, lang: str | None = None) -> str:
     """One line: how many sections are weak and on which kinds, or why the exam cannot tell."""
-    from tools.core.i18n import t
-    from train.exam_reports import read_exam_report
-
     report = read_exam_report(run, exam.name)
     kinds = discriminating_kinds(report, exam) if report is not None else []
     if not kinds:
@@ -172,8 +164,6 @@ def weak_summary(exam: Exam, run: str, rows: list[SectionResult], alpha: float, 
 def weak_slices(exam: Exam, rows: list[SectionResult]) -> list[str]:
     """The slice ids of the doc set that make up the weak sections: every current slice whose document and
     heading path is a weak section (slices the exam's questions named are kept only while they still exist)."""
-    from tools.docs.docsets import slice_docset
-
     weak = {row.section for row in rows if row.weak}
     if not weak:
         return []
@@ -206,8 +196,6 @@ def prepare_weak_generation(exam: Exam, rows: list[SectionResult], dataset: str,
                             variables: dict[str, str] | None = None, settings=None):
     """A prepared generation (tools.generation.engine) on exactly the weak sections' slices into `dataset`;
     run it with run_generation or frontend.jobs.start_generation_job. UserError when no section is weak."""
-    from tools.generation.engine import GenerationSettings, prepare_generation
-
     ids = weak_slices(exam, rows)
     if not ids:
         raise UserError("error.examgen_weak_none")

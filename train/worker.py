@@ -14,6 +14,10 @@ import signal
 import sys
 from pathlib import Path
 
+from schema.run_state import RunState
+from tools.core.errors import UserError
+from train.trainer import job_for_run_folder, run_job
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
@@ -22,10 +26,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     folder = Path(args[0]).resolve()
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-    from schema.run_state import RunState
-    from tools.core.errors import UserError
-    from train.trainer import job_for_run_folder, run_job
 
     rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     try:

@@ -7,14 +7,17 @@ import shutil
 import textwrap
 from pathlib import Path
 
+from db.dataset_export import export_note
+from db.dataset_formats import FORMATS, export_dataset, open_import
 from frontend.cli.quality import add_quality_actions
 from frontend.cli.score import add_score_actions
+from schema.dataset import first_exchange
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
 
 def cmd_datasets_list(args) -> int:
-    import global_var
+    import global_var  # imported when the command runs; main.py builds every parser at start
 
     summaries = global_var.datasets().list()
     if not summaries:
@@ -29,8 +32,6 @@ def cmd_datasets_list(args) -> int:
 
 def cmd_datasets_export(args) -> int:
     import global_var
-    from db.dataset_export import export_note
-    from db.dataset_formats import export_dataset
 
     store = global_var.datasets()
     version = store.resolve_version(args.name, args.version) if args.version else None
@@ -51,7 +52,6 @@ def cmd_datasets_export(args) -> int:
 
 def cmd_datasets_import(args) -> int:
     import global_var
-    from db.dataset_formats import open_import
 
     store = global_var.datasets()
     if store.exists(args.name):
@@ -135,8 +135,6 @@ def _side_by_side(label: str, old: str, new: str, width: int, max_lines: int) ->
 def format_diff(diff: dict, limit: int = 20, columns: int | None = None) -> list[str]:
     """A diff as terminal lines: the counts, then up to `limit` changed, added, removed and moved items,
     changed ones with the old and new text side by side."""
-    from schema.dataset import first_exchange
-
     columns = columns or shutil.get_terminal_size((160, 24)).columns
     width = max(30, (columns - 10) // 2)
     counts = diff["counts"]
@@ -186,8 +184,6 @@ def cmd_datasets_restore(args) -> int:
 
 
 def register_datasets(subparsers) -> None:
-    from db.dataset_formats import FORMATS
-
     datasets = subparsers.add_parser("datasets", help="list, import and export datasets")
     actions = datasets.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list datasets with item counts")

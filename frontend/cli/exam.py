@@ -7,8 +7,13 @@ Imports stay light at module level (main.py builds every parser at start).
 
 from __future__ import annotations
 
+from frontend.cli.exam_run import format_table
+from frontend.cli.generate import parse_variables, print_summary, progress_line
+from frontend.cli.running import throttled, wait_for_job
+from frontend.cli.runs import confirmed
 from tools.core.errors import UserError
 from tools.core.i18n import t
+from tools.docs.slicing import DEFAULT_MAX_TOKENS
 
 
 def _provider_from_args(args):
@@ -22,15 +27,11 @@ def _provider_from_args(args):
 
 
 def _printer():
-    from frontend.cli.generate import progress_line
-    from frontend.cli.running import throttled
-
     return throttled(lambda progress: progress_line(progress, what="questions"))
 
 
 def cmd_exam_create(args) -> int:
     import global_var
-    from frontend.cli.running import wait_for_job
     from frontend.jobs import start_exam_creation_job
     from tools.generation.exams import ExamSettings, prepare_exam
 
@@ -108,7 +109,6 @@ def cmd_exam_show(args) -> int:
 
 def cmd_exam_delete(args) -> int:
     import global_var
-    from frontend.cli.runs import confirmed
     from frontend.jobs import delete_exam
 
     workspace = global_var.workspace()
@@ -139,7 +139,6 @@ def cmd_exam_check(args) -> int:
 
 
 def cmd_exam_weak(args) -> int:
-    from frontend.cli.exam_run import format_table
     from train.weak_sections import (DEFAULT_ALPHA, prepare_weak_generation, validate_alpha, weak_row, weak_section_results,
                                      weak_summary)
 
@@ -158,8 +157,6 @@ def cmd_exam_weak(args) -> int:
         return 0
     if not weak:
         return 0
-    from frontend.cli.generate import parse_variables, print_summary
-    from frontend.cli.running import wait_for_job
     from frontend.jobs import start_generation_job
     from tools.generation.engine import GenerationSettings
 
@@ -188,8 +185,6 @@ def _add_provider_args(parser, required_hint: str) -> None:
 
 
 def register_exam(subparsers) -> None:
-    from tools.docs.slicing import DEFAULT_MAX_TOKENS
-
     exam = subparsers.add_parser("exam", help="exams built from the docs: create, list, show, check for leakage, run, weak sections")
     actions = exam.add_subparsers(dest="action", required=True, metavar="ACTION")
 

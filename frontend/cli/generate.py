@@ -1,7 +1,7 @@
 """`python main.py docs ...` and `python main.py generate ...`: the generation tab, headless.
 
-Imports stay light at module level (main.py builds every parser at start); the openai client and
-the slicer are imported when a command runs.
+Imports stay light at module level (main.py builds every parser at start); the LLM client, the stores
+and the quality checks are imported when a command runs.
 """
 
 from __future__ import annotations
@@ -10,8 +10,13 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from frontend.cli.running import throttled, wait_for_job
 from tools.core.errors import UserError
-from tools.core.i18n import t
+from tools.core.i18n import default_language, status_word, t
+from tools.core.workdir import validate_name
+from tools.docs.docsets import slice_docset
+from tools.docs.reading import list_docsets, scan_docset
+from tools.docs.slicing import DEFAULT_MAX_TOKENS
 
 if TYPE_CHECKING:
     from tools.llm.runner import UnitProgress
@@ -43,7 +48,6 @@ def _docset_folder(name: str):
 
 def cmd_docs_list(args) -> int:
     import global_var
-    from tools.docs.reading import list_docsets, scan_docset
 
     names = list_docsets(global_var.workdir().docs)
     if not names:
@@ -57,8 +61,6 @@ def cmd_docs_list(args) -> int:
 
 
 def cmd_docs_files(args) -> int:
-    from tools.docs.reading import scan_docset
-
     files = scan_docset(_docset_folder(args.name))
     width = max((len(f.path) for f in files), default=4)
     for f in files:
@@ -68,8 +70,6 @@ def cmd_docs_files(args) -> int:
 
 
 def cmd_docs_slice(args) -> int:
-    from tools.docs.docsets import slice_docset
-
     slices, files = slice_docset(_docset_folder(args.docset), args.max_tokens)
     if args.json:
         payload = {
@@ -90,8 +90,6 @@ def cmd_docs_slice(args) -> int:
 
 
 def register_docs(subparsers) -> None:
-    from tools.docs.slicing import DEFAULT_MAX_TOKENS
-
     docs = subparsers.add_parser("docs", help="list document sets, their files and slices")
     actions = docs.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="list the document sets under workdir/docs").set_defaults(func=cmd_docs_list)
@@ -137,8 +135,6 @@ def print_doc_changes(changes, limit: int = 40) -> None:
 def cmd_generate_dry_run(args) -> int:
     """Slices and units the run would send, and the dataset's doc changes; no call is made."""
     import global_var
-    from tools.core.workdir import validate_name
-    from tools.docs.docsets import slice_docset
     from tools.generation.docsync import doc_changes
     from tools.generation.engine import without_control_sections
 
@@ -180,7 +176,6 @@ def cmd_generate(args) -> int:
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
     import global_var
-    from tools.core.i18n import default_language
 
     # Without --template: the built-in template of the command's language (--lang).
     workspace = global_var.workspace()
@@ -207,7 +202,6 @@ def cmd_generate(args) -> int:
                 print_doc_changes(changes)
     print(t("generate.started", name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency), flush=True)
 
-    from frontend.cli.running import throttled, wait_for_job
     from frontend.jobs import start_generation_job
 
     progress = wait_for_job(start_generation_job(prepared, throttled(progress_line)), "gcli.cancelling")
@@ -219,7 +213,6 @@ def cmd_generate(args) -> int:
 
 def print_summary(progress, lang: str | None = None) -> None:
     """The end of a run for the terminal, in `lang` (default: the CLI's --lang)."""
-    from tools.core.i18n import status_word
     from tools.llm.runner import failure_reasons
     from tools.quality.checks import check_summary_line
     from tools.quality.judge import generation_scoring_line
@@ -245,7 +238,6 @@ def print_summary(progress, lang: str | None = None) -> None:
 
 
 def register_generate(subparsers) -> None:
-    from tools.docs.slicing import DEFAULT_MAX_TOKENS
     from tools.llm.settings import DEFAULT_CONCURRENCY
 
     generate = subparsers.add_parser(

@@ -1,7 +1,7 @@
 """`python main.py datasets check|filter|redact NAME`: the checks without an LLM, acting on them, redaction.
 
-Imports stay light at module level (main.py builds every parser at start); tools.quality is imported
-when a command runs.
+Imports stay light at module level (main.py builds every parser at start); the checks and redaction
+are imported when a command runs.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 
 from tools.core.errors import UserError
 from tools.core.i18n import t
+from tools.quality.kinds import KIND_NAMES, KINDS
 
 SHOWN_FINDINGS = 20
 
@@ -29,8 +30,6 @@ def describe_finding(finding: dict, lang: str | None = None) -> str:
 
 def summary_lines(name: str, result: dict) -> list[str]:
     """The readable report of a check result: header, kinds table, flagged count, lengths, sources, first findings."""
-    from tools.quality.kinds import KINDS
-
     stats = result["stats"]
     skipped = {entry["reason"] for entry in result.get("skipped") or []}
     docs = result.get("docs") or (t("quality.docs_missing", docs="?") if "docs_missing" in skipped else t("quality.no_docs"))
@@ -155,8 +154,6 @@ def cmd_datasets_redact(args) -> int:
 
 def add_quality_actions(actions) -> None:
     """Add `check`, `filter` and `redact` to the `datasets` subcommand's actions."""
-    from tools.quality.kinds import KIND_NAMES
-
     check = actions.add_parser("check", help="check a dataset without an LLM: duplicates and eval leakage, truncated or "
                                              "empty answers, grounding in the source, invented names, language, "
                                              "secrets; exit code 0 even with findings")

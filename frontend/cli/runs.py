@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from schema.run_state import RunState
 from tools.core.i18n import t
+from tools.core.workdir import SHARED_FILE_MODE, atomic_write_text
 
 
 def cmd_runs_compare(args) -> int:
+    # Imported when the command runs: main.py builds every parser at start.
     from train.compare import format_comparison, group_runs, loss_curves, to_csv
 
     runs = list(args.runs)
@@ -25,8 +27,6 @@ def cmd_runs_compare(args) -> int:
             text += "```\n"
     if args.output:
         from pathlib import Path
-
-        from tools.core.workdir import SHARED_FILE_MODE, atomic_write_text
 
         atomic_write_text(Path(args.output).expanduser(), text, mode=SHARED_FILE_MODE)
         print(t("examgen.compare_saved", path=args.output))

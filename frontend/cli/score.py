@@ -6,6 +6,7 @@ client are imported when the command runs.
 
 from __future__ import annotations
 
+from frontend.cli.running import throttled, wait_for_job
 from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, t
 
@@ -28,7 +29,6 @@ def cmd_datasets_score(args) -> int:
     for key, params in prepared.notes:
         print(t(key, **params))
 
-    from frontend.cli.running import throttled, wait_for_job
     from frontend.jobs import start_judge_job
 
     print_progress = throttled(judge_progress_line)

@@ -12,7 +12,9 @@ from dataclasses import fields
 from schema.run_state import FINISHED_STATES, JobState, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import t
+from tools.core.workdir import validate_name
 from train.config import TrainConfig
+from train.tiny_model import DEFAULT_TINY_NAME
 
 # Flags that are spelled differently from the TrainConfig field (or positional/required).
 _FLAG_NAMES = {"grad_accum": "--grad-accum", "eval_ratio": "--eval-ratio", "dataset_version": "--version"}
@@ -44,7 +46,7 @@ def format_progress(record: dict) -> str:
 
 def cmd_make_tiny_model(args) -> int:
     import global_var
-    from train.tiny_model import build_tiny_model
+    from train.tiny_model import build_tiny_model  # looked up per call: tests replace it on train.tiny_model
 
     out = global_var.workdir().child("models", args.name, what="model")
     build_tiny_model(out, seed=args.seed)
@@ -53,8 +55,6 @@ def cmd_make_tiny_model(args) -> int:
 
 
 def register_make_tiny_model(subparsers) -> None:
-    from train.tiny_model import DEFAULT_TINY_NAME
-
     parser = subparsers.add_parser("make-tiny-model", help="build a tiny offline Qwen2-architecture model for tests and demos")
     parser.add_argument("name", nargs="?", default=DEFAULT_TINY_NAME, help=f"folder name under workdir/models (default: {DEFAULT_TINY_NAME})")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -165,7 +165,6 @@ def series_names(config: TrainConfig, seeds: int) -> tuple[str, list[tuple[int, 
     seeds --seed, --seed+1, ...; UserError when the group or one of the names is taken."""
     from datetime import datetime
 
-    from tools.core.workdir import validate_name
     from train.compare import group_runs
     from train.runs import run_dir
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 
+import global_var
+from frontend.web.http_guard import parse_allowed_hosts
 from tools.core.errors import UserError
 from tools.core.net import find_free_port, is_loopback
 
@@ -35,8 +37,6 @@ def exit_on_sigterm() -> None:
 
 
 def launch_ui(args) -> None:
-    from frontend.web.http_guard import parse_allowed_hosts
-
     auth = parse_auth(args.auth)
     allowed_hosts = parse_allowed_hosts(args.allowed_hosts)
     check_bind_allowed(args.host, auth, args.insecure_no_auth)
@@ -44,8 +44,7 @@ def launch_ui(args) -> None:
     if args.port_given and port != find_free_port(args.host, port, attempts=1):
         raise SystemExit(f"port {port} is in use on {args.host}; choose another --port or leave it out to pick a free one")
 
-    import global_var
-    from frontend.web.app import start_server
+    from frontend.web.app import start_server  # gradio and pandas: loaded once the checks above pass
 
     global_var.set_api_key(args.api_key)
     exit_on_sigterm()

@@ -12,6 +12,7 @@ from frontend.web.generate_tab import build_generate_tab
 from frontend.web.models_tab import build_demo_model, build_models_tab
 from frontend.web.page_language import PageLanguage
 from frontend.web.prompts_tab import build_prompts_tab
+from frontend.web.server import add_workbench_routes, guard_middleware
 from frontend.web.settings_tab import build_settings_tab
 from frontend.web.train_tab import build_train_tab
 from tools.core.errors import UserError
@@ -205,8 +206,6 @@ def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None, 
                  max_upload_mb: int | None = None) -> gr.Blocks:
     """Build the page, serve it, and add the workbench's own routes on the same port; returns at once.
     `allowed_hosts`: host names beyond loopback and `host` that requests may be addressed to."""
-    from frontend.web.server import add_workbench_routes, guard_middleware
-
     app = build_app(lang)
     app.queue(default_concurrency_limit=4)
     kwargs = launch_kwargs(host, port, auth, max_upload_mb)

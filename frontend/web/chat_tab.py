@@ -19,10 +19,14 @@ import gradio as gr
 import global_var
 from db.chat_store import CHATS_FOLDER, ChatMessage, ChatRecord, ChatStore, export_json, export_markdown
 from frontend.web.common import Localizer, user_errors
+from frontend.web.models_tab import run_choices
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from train import inference
+from train.export import run_adapter_dir
 from train.inference import DEFAULTS, LIMITS, Queued
+from train.loading import switch_adapter
+from train.runs import require_run
 
 # Chat requests wait in inference's own queue (which reports the position); this bounds the
 # worker threads they hold, so other tabs always find a free one.
@@ -49,8 +53,6 @@ def model_status(lang: str) -> str:
 
 def adapter_choices(lang: str):
     """The adapter picker: the base alone, then every run with an adapter; the loaded model's adapter chosen."""
-    from frontend.web.models_tab import run_choices
-
     loaded = global_var.loaded_model()
     runs = run_choices()
     current = loaded.adapter_run if loaded is not None and loaded.adapter_run in runs else ""
@@ -60,10 +62,6 @@ def adapter_choices(lang: str):
 @user_errors
 def use_adapter(lang: str, run):
     """Answer with another run's adapter (empty: the base alone); the base model stays loaded."""
-    from train.export import run_adapter_dir
-    from train.loading import switch_adapter
-    from train.runs import require_run
-
     run = run or None
     switch_adapter(run_adapter_dir(require_run(run)) if run else None, run)
     status = model_status(lang)

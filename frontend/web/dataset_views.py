@@ -12,6 +12,10 @@ from db.dataset_store import diff_rows
 from schema.dataset import first_exchange
 from tools.core.errors import UserError
 from tools.core.i18n import t
+from tools.quality.checks import doc_context_for, findings_by_item, load_result
+from tools.quality.kinds import FLAG_KINDS, KINDS, SEVERITIES
+from tools.quality.redact import redact_dataset, redaction_plan
+from tools.quality.text import fast_tokens
 
 # Message boxes of the item form; a conversation with more messages is edited in the JSON view.
 MESSAGE_SLOTS = 12
@@ -29,16 +33,11 @@ ANSWER_TEXT_WIDTH = 600  # characters of a question/answer shown in a table cell
 
 def check_result(store, name: str) -> dict | None:
     """The saved check result of `name` (a stale one too, marked), or None when it was never checked."""
-    from tools.quality.checks import load_result
-
     return load_result(store, name, allow_stale=True)
 
 
 def flags_by_item(result: dict | None) -> dict[str, list[str]]:
     """item id -> the kinds of its findings that flag it (info findings like "no source" do not)."""
-    from tools.quality.checks import findings_by_item
-    from tools.quality.kinds import FLAG_KINDS
-
     if not result:
         return {}
     flagged = {}
@@ -124,8 +123,6 @@ def page_of(items: list, page, page_size: int) -> tuple[list, int, int]:
 
 def summary_rows(result: dict | None, lang: str | None = None) -> list[list]:
     """The check's findings per kind: kind, severity, count (most severe first)."""
-    from tools.quality.kinds import KINDS, SEVERITIES
-
     if not result:
         return []
     by_kind = result["summary"]["by_kind"]
@@ -166,8 +163,6 @@ def score_histogram(scores: dict[str, float]) -> list[tuple[str, int]]:
 
 def answer_length_histogram(items) -> list[tuple[str, int]]:
     """Answer lengths in estimated tokens (the checks' own estimate), in bins up to the longest."""
-    from tools.quality.text import fast_tokens
-
     lengths = [fast_tokens(m.get("content") or "") for item in items for m in item["messages"] if m["role"] == "assistant"]
     top = max(lengths, default=0)
     step = max(1, -(-top // HISTOGRAM_BINS))
@@ -189,8 +184,6 @@ def conversation_markdown(messages: list[dict], lang: str | None = None) -> str:
 def source_markdown(item: dict, meta: dict, docs_root: Path, lang: str | None = None) -> str:
     """The source slice an item was generated from (its file and heading, then its text); imported
     items say "no source", a slice no longer in the doc set says so."""
-    from tools.quality.checks import doc_context_for
-
     provenance = item.get("provenance") or {}
     if not provenance.get("source_doc"):
         return t("dtab.no_source", lang)
@@ -210,8 +203,6 @@ _CONTEXTS: dict[tuple, tuple] = {}
 
 def _doc_context(meta: dict, docs_root: Path):
     """doc_context_for, kept while the doc set's files are unchanged (slicing a doc set per click is slow)."""
-    from tools.quality.checks import doc_context_for
-
     docs = (meta.get("generated_from") or {}).get("docs")
     folder = Path(docs_root) / docs if docs else None
     stamp = max((p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()), default=0) if folder and folder.is_dir() else 0
@@ -255,8 +246,6 @@ def bulk_targets(action: str, view: DatasetView, result: dict | None, scores: di
     """The ids a bulk action would touch (what the confirm step counts): items flagged with `kinds`,
     scored items below `below`, items holding secrets, or eval items that leak from train."""
     if action == "redact":
-        from tools.quality.redact import redaction_plan
-
         return list(redaction_plan(list(view.items.values())))
     if action == "delete_below":
         if below is None:
@@ -283,8 +272,6 @@ def apply_bulk(action: str, name: str, store, targets: list[str], scores_store=N
     """Run a bulk action as one new version; returns {count, version, ...} for the status line.
     Deletions are the CLI's `datasets filter` (a "filter" version), redaction is `datasets redact`."""
     if action == "redact":
-        from tools.quality.redact import redact_dataset
-
         summary = redact_dataset(name, store, scores=scores_store, training_root=training_root)
         return {"count": summary["items"], "spans": summary["spans"],
                 "version": (summary["version"] or {}).get("n"), "run_files": len(summary["run_files"])}

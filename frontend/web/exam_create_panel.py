@@ -14,9 +14,12 @@ import global_var
 from frontend.jobs import find_exam_creation_job, running_exam_creations, start_exam_creation_job
 from frontend.web.common import PROGRESS_BOX_PX, Localizer, reloaded_choices, user_errors
 from frontend.web.generate_tab import failure_lines, run_panel_lines
-from schema.exam import QUESTION_KINDS
+from schema.exam import QUESTION_KINDS, section_label
 from tools.core.errors import UserError
 from tools.core.i18n import t
+from tools.docs.docsets import slice_docset_cached
+from tools.docs.reading import list_docsets
+from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.generation.exams import ExamSettings, prepare_exam
 from tools.llm.runner import UnitProgress
 from tools.llm.settings import CONCURRENCY_RANGE
@@ -40,9 +43,6 @@ def language_choices(lang: str) -> list[tuple[str, str]]:
 def docset_sections(docset) -> list[str]:
     """What a control section can name in `docset`: each document, then its sections (two heading levels),
     in reading order; [] for no or an unknown doc set."""
-    from schema.exam import section_label
-    from tools.docs.docsets import slice_docset_cached
-
     if not docset:
         return []
     folder = global_var.workdir().child("docs", str(docset), what="docs")
@@ -66,8 +66,6 @@ def exam_choices(lang: str) -> list[tuple[str, str]]:
 
 def refresh_choices(lang: str, docs, provider):
     """Fresh doc set and provider lists (page load, Refresh, a language switch)."""
-    from tools.docs.reading import list_docsets
-
     docsets = list_docsets(global_var.workdir().docs)
     return reloaded_choices(docsets, docs), reloaded_choices(global_var.providers().names(), provider)
 
@@ -196,9 +194,6 @@ def relabel(lang: str, kinds, question_lang, watched):
 def build_exam_create_panel(L: Localizer, lang_state: gr.State, exam: gr.Dropdown, exam_none: gr.Markdown) -> None:
     """Lay the part out inside the caller's container and wire it; a finished creation refreshes `exam`
     (the Runs & exams panel's exam list) and `exam_none`."""
-    from tools.docs.slicing import DEFAULT_MAX_TOKENS
-    from tools.generation.exams import ExamSettings
-
     lang = L.lang
     defaults = ExamSettings()
     watched = gr.State(None)  # the exam whose creation this page follows

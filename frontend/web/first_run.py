@@ -10,7 +10,10 @@ from __future__ import annotations
 import gradio as gr
 
 import global_var
+from frontend.web.chat_tab import chat_store
+from frontend.web.models_tab import has_models
 from tools.core.i18n import t
+from train.runs import list_runs
 
 STEPS = ("provider", "dataset", "model", "run", "chat")  # in the order the tabs take them
 
@@ -21,8 +24,6 @@ _completed: set[str] = set()
 
 def _tuned_chat_exists() -> bool:
     """A saved chat in which a model carrying a run's adapter answered (the tuned side of compare mode too)."""
-    from frontend.web.chat_tab import chat_store
-
     for record in chat_store().list():
         answers = record.tuned_messages if record.mode == "compare" else record.messages
         if record.adapter and any(m.role == "assistant" and m.content.strip() for m in answers):
@@ -32,9 +33,6 @@ def _tuned_chat_exists() -> bool:
 
 def steps_done() -> dict[str, bool]:
     """Which steps the work directory shows done."""
-    from frontend.web.models_tab import has_models
-    from train.runs import list_runs
-
     root = str(global_var.workdir().root)
     if root in _completed:
         return dict.fromkeys(STEPS, True)

@@ -12,16 +12,21 @@ import statistics
 import gradio as gr
 
 import global_var
+from db.prompt_store import DEFAULT_TEMPLATE_BY_LANGUAGE
 from frontend.jobs import find_generation_job, running_generation_jobs, start_generation_job
 from frontend.web.common import Localizer, headers, language_default, progress_bar, reloaded_choices, user_errors
 from frontend.web.prompts_tab import variables_dict
 from tools.core.errors import UserError
+from tools.docs.docsets import slice_docset_cached
+from tools.docs.reading import list_docsets
 from tools.generation.engine import GenerationProgress, GenerationSettings, prepare_generation
 from tools.llm.runner import UnitProgress, failure_reasons, format_duration
 from tools.llm.settings import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
 from tools.core.i18n import t
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.generation.docsync import changes_rows, changes_summary, doc_changes, retire_outdated
+from tools.quality.checks import check_summary_line, load_result, summarize
+from tools.quality.judge import enable_scoring, generation_scoring_line
 
 FILE_COLUMNS = ("generate.col.path", "generate.col.kind", "generate.col.size", "generate.col.problem")
 SLICE_COLUMNS = ("generate.col.index", "generate.col.source", "generate.col.heading", "generate.col.tokens", "generate.col.lines")
@@ -54,8 +59,6 @@ def _whole_number(lang: str, value, key: str) -> int:
 
 
 def _slices(lang: str, docs: str, max_slice_tokens):
-    from tools.docs.docsets import slice_docset_cached
-
     budget = _whole_number(lang, max_slice_tokens, "generate.max_slice_tokens")
     if not 32 <= budget <= 1_000_000:
         raise UserError("error.number_range", field=t("generate.max_slice_tokens", lang), low=32, high=1_000_000, value=budget)
@@ -106,13 +109,9 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
     if not progress.json_mode:
         lines.append(t("generate.panel.no_json_mode", lang))
     if progress.scoring:
-        from tools.quality.judge import generation_scoring_line
-
         lines.append("- " + generation_scoring_line(progress.scoring, lang))
     lines += failure_lines(lang, progress)
     if not progress.active and progress.items:
-        from tools.quality.checks import check_summary_line
-
         # An item of the list: a bare line would run on from the one above in the rendered Markdown.
         lines.append("- " + check_summary_line(progress.checks, progress.dataset, lang))
     return "\n".join(lines)
@@ -135,8 +134,6 @@ def progress_from_summary(dataset: str, summary: dict) -> GenerationProgress:
 
 def _saved_checks(store, dataset: str) -> dict | None:
     """The dataset's saved check result as the automatic checks' summary (None when there is none)."""
-    from tools.quality.checks import load_result, summarize
-
     result = load_result(store, dataset, allow_stale=True)
     if result is None:
         return None
@@ -166,8 +163,6 @@ def progress_panel(lang: str, dataset: str | None) -> str:
 @user_errors
 def refresh_choices(lang: str, docs, template, provider, dataset):
     """Fresh lists for the dropdowns; a page without a dataset picks up a running job's."""
-    from tools.docs.reading import list_docsets
-
     if not dataset:
         running = running_generation_jobs()
         dataset = running[0].dataset if running else dataset
@@ -200,8 +195,6 @@ def follow_language(lang: str, template, chosen: bool, dataset=None):
     """A language switch: the built-in template the page picked becomes the new language's (an English
     page must not generate Chinese data because the Chinese page started it); the user's choice stays,
     and so does the template a run of the page's dataset uses (a switch never changes it under a run)."""
-    from db.prompt_store import DEFAULT_TEMPLATE_BY_LANGUAGE
-
     in_use = template_in_use(dataset)
     value = language_default(template, chosen or template == in_use, DEFAULT_TEMPLATE_BY_LANGUAGE, lang)
     return gr.skip() if value == template or value not in global_var.prompts().names() else gr.update(value=value)
@@ -302,8 +295,6 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
     workspace = global_var.workspace()
     prepared = prepare_generation(workspace, docs, str(dataset), provider, template, variables_dict(variables), settings)
     if score_with:
-        from tools.quality.judge import enable_scoring
-
         enable_scoring(workspace, prepared, score_with, None, lang)
     if update and prepared.resuming:
         changes, version = retire_outdated(workspace, prepared.dataset)

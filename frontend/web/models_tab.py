@@ -10,7 +10,19 @@ import global_var
 from frontend.web.common import PROGRESS_BOX_PX, Localizer, reloaded_choices, user_errors
 from tools.core.errors import UserError
 from tools.core.i18n import t
-from train.export import EXPORT_FORMATS
+from train.export import (
+    EXPORT_FORMATS,
+    export_capabilities,
+    export_downloads,
+    export_run,
+    is_tool_output,
+    run_adapter_dir,
+    run_help,
+)
+from train.launcher import attach_running_runs
+from train.loading import cuda_available, list_local_models, load_model, local_native_context, unload_model
+from train.runs import list_runs, require_run
+from train.tiny_model import CONTEXT_LENGTH, DEFAULT_TINY_NAME, build_tiny_model
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ROPE_CHOICES = ("none", "linear", "dynamic", "yarn")
@@ -51,24 +63,17 @@ def model_info_markdown(lang: str) -> str:
 
 
 def has_models() -> bool:
-    from train.loading import list_local_models
-
     return bool(list_local_models())
 
 
 def run_choices() -> list[str]:
     """Runs with an adapter to put on a model (final or a checkpoint)."""
-    from train.runs import list_runs
-
     return [run["run"] for run in list_runs() if run.get("has_adapter") or run.get("step")]
 
 
 @user_errors
 def refresh(lang: str, current_model, current_run, current_adapter=None):
     """Lists and capabilities, computed when the tab opens (torch is imported here, not at start-up)."""
-    from train.export import export_capabilities
-    from train.loading import cuda_available, list_local_models
-
     models = list_local_models()
     loaded = global_var.loaded_model()
     # What is loaded (a finished run is loaded for chat with its adapter) shows in the form.
@@ -94,10 +99,6 @@ def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope, adapter_r
 
     `adapter_run`: a training run whose LoRA adapter goes on the model (chat and compare use it).
     """
-    from train.export import run_adapter_dir
-    from train.loading import load_model
-    from train.runs import require_run
-
     if not source or not str(source).strip():
         raise UserError("error.field_required", field=t("mtab.source", lang))
     # Checked before the base model loads: a wrong run should not cost a minute of loading.
@@ -114,8 +115,6 @@ def load(lang: str, source, max_seq_length, load_in_4bit, dtype, rope, adapter_r
 def suggest_length(source, max_seq_length, rope):
     """A local model's native context caps the suggested length (without RoPE scaling, positions
     beyond it were never trained): the tiny model is 1024, the form's default 2048."""
-    from train.loading import local_native_context
-
     native = local_native_context(source)
     if native and (rope in (None, "", "none")) and (not max_seq_length or max_seq_length > native):
         return gr.update(value=native)
@@ -125,16 +124,12 @@ def suggest_length(source, max_seq_length, rope):
 @user_errors
 def build_demo_model(lang: str, progress=gr.Progress()):
     """Build the tiny offline demo model into workdir/models (about 20 s on 2 CPU cores) and select it."""
-    from train.loading import list_local_models
-    from train.tiny_model import DEFAULT_TINY_NAME, build_tiny_model
-
     global_var.refuse_while_device_busy("build the demo model")
     out = global_var.workdir().child("models", DEFAULT_TINY_NAME, what="model")
     progress(0, desc=t("mtab.demo_building", lang))
     build_tiny_model(out, log=lambda line: None,
                      progress=lambda step, total: progress((step, total), desc=t("mtab.demo_building", lang), unit="steps"))
     models = list_local_models()
-    from train.tiny_model import CONTEXT_LENGTH
 
     return (t("mtab.demo_built", lang, name=DEFAULT_TINY_NAME), gr.update(choices=models, value=DEFAULT_TINY_NAME),
             gr.update(value=CONTEXT_LENGTH), gr.update(visible=False))
@@ -142,8 +137,6 @@ def build_demo_model(lang: str, progress=gr.Progress()):
 
 @user_errors
 def unload(lang: str):
-    from train.loading import unload_model
-
     was_loaded = unload_model()
     return t("mtab.unloaded" if was_loaded else "mtab.none_loaded", lang)
 
@@ -152,9 +145,6 @@ def unload(lang: str):
 def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
     """Export a run with a progress bar in the status box: the format's stages (merge, convert, quantize, check,
     Modelfile) as steps, the tool's last line as the text; merging and loading also report through tqdm."""
-    from train.export import export_run
-    from train.launcher import attach_running_runs
-
     if not run:
         raise UserError("error.field_required", field=t("mtab.export_run", lang))
     attach_running_runs()
@@ -168,8 +158,6 @@ def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
 def export_progress(stages: int, progress, unit: str = "stages") -> Callable[[str], None]:
     """The export's line callback as bar updates: each stage line one step of `stages` (counted in `unit`, the
     page's word for them), each tool line the description over the bar (cut to a line's width)."""
-    from train.export import is_tool_output
-
     seen = 0
 
     def report(line: str) -> None:
@@ -187,8 +175,6 @@ def export_progress(stages: int, progress, unit: str = "stages") -> Callable[[st
 
 def export_result(lang: str, result: dict):
     """(status, files to download, how to run it) of a finished export (`export_run`'s result)."""
-    from train.export import export_downloads, run_help
-
     files = export_downloads(result["path"])
     status = t("mtab.exported", lang, run=result["run"], format=result["format"], path=result["path"])
     if not files:

@@ -24,9 +24,42 @@ from schema.exam import ExamReport
 from schema.run_state import JobState, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
+from tools.generation.engine import GenerationSettings
+from train.compare import (
+    SERIES,
+    compare_runs,
+    comparison_notes,
+    comparison_table,
+    exam_sections_table,
+    format_comparison,
+    header_label,
+    loss_curves_frame,
+    run_summary,
+    to_markdown,
+)
 from train.exam import ExamJob, ExamOptions, current_exam_job, start_exam_job
+from train.exam_reports import (
+    analysed,
+    read_exam_report,
+    report_notes,
+    report_rows,
+    score_rows,
+    scoring_summary,
+    section_rows,
+    split_rows,
+)
 from train.exam_scoring import NORMALISATIONS
-from train.forgetting import DEFAULT_MARGIN
+from train.forgetting import DEFAULT_MARGIN, forgetting_lines
+from train.runs import CONFIG_FILE, delete_run, list_runs, read_json, require_run, settled_status
+from train.weak_sections import (
+    DEFAULT_ALPHA,
+    WEAK_PURPOSE,
+    prepare_weak_generation,
+    validate_alpha,
+    weak_row,
+    weak_section_results,
+    weak_summary,
+)
 
 POLL_SECONDS = 2.0
 X_AXES = ("step", "epoch")
@@ -41,8 +74,6 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 
 def _run_names() -> list[str]:
-    from train.runs import list_runs
-
     return [run["run"] for run in list_runs()]
 
 
@@ -58,8 +89,6 @@ def _state_label(state: str, lang: str) -> str:
 def runs_frame(lang: str, runs: list[str] | None = None):
     """Every run (or `runs`) as one table row, headers and exam cells in the page's language."""
     import pandas as pd
-
-    from train.compare import comparison_table, header_label, run_summary
 
     summaries = []
     for name in _run_names() if runs is None else runs:
@@ -87,8 +116,6 @@ def curves_frame(lang: str, runs: list[str], x: str = "step"):
     """The selected runs' train and eval loss as one line per (run, series)."""
     import pandas as pd
 
-    from train.compare import loss_curves_frame
-
     frame = loss_curves_frame(runs, x) if runs else pd.DataFrame([], columns=["run", "x", "series", "value"])
     lines = [curve_name(run, series) for run, series in zip(frame["run"], frame["series"])]
     out = pd.DataFrame({"x": frame["x"], "value": frame["value"], "line": lines}, columns=["x", "value", "line"])
@@ -108,8 +135,6 @@ def curves_colors(picked) -> dict:
     colours change, but from the points it held before the same update (seen in Chromium: each compare drew
     the runs of the compare before; one run drew empty axes). Points first, colours in the next event,
     the chart is rebuilt from the new points."""
-    from train.compare import SERIES
-
     runs = [run for run in (picked or []) if run]
     lines = [curve_name(run, series) for run in runs for series in SERIES]
     return gr.update(color_map={line: PALETTE[index % len(PALETTE)] for index, line in enumerate(lines)} or None)
@@ -117,8 +142,6 @@ def curves_colors(picked) -> dict:
 
 def comparison_files(runs: list[str], lang: str) -> list[str]:
     """The comparison as CSV (column ids, for scripts) and Markdown files in a fresh folder gradio serves from."""
-    from train.compare import format_comparison
-
     folder = Path(tempfile.mkdtemp(prefix="workbench-runs-"))
     paths = []
     for fmt in ("csv", "md"):
@@ -134,8 +157,6 @@ def _x_axis(x) -> str:
 
 def exam_sections_markdown(runs: list[str], lang: str) -> str:
     """The comparison's notes (scoring that differs, what the marks mean), then each exam side by side."""
-    from train.compare import compare_runs, comparison_notes
-
     notes = comparison_notes(compare_runs(runs), lang)
     sections = _exam_sections(runs, lang)
     return "\n".join(f"- {note}" for note in notes) + ("\n\n" if notes and sections else "") + sections
@@ -143,8 +164,6 @@ def exam_sections_markdown(runs: list[str], lang: str) -> str:
 
 def _exam_sections(runs: list[str], lang: str) -> str:
     """Each exam the runs sat, side by side: a row per group (overall, kind, section), base and tuned per run."""
-    from train.compare import compare_runs, exam_sections_table, header_label, to_markdown
-
     summaries = compare_runs(runs)
     parts = []
     for exam in sorted({name for s in summaries for name in s.exams}):
@@ -199,8 +218,6 @@ def report_frames(lang: str, report=None):
     open-book ceiling and the trained/untrained split; the doc sections (empty tables without a report)."""
     import pandas as pd
 
-    from train.exam_reports import analysed, report_rows, score_rows, section_rows, split_rows
-
     score_headers, _ = score_rows(ExamReport(exam="-", exam_version=1), lang)
     split_headers, _ = split_rows(ExamReport(exam="-", exam_version=1), lang)
     section_headers = headers(lang, *REPORT_COLUMNS)
@@ -217,9 +234,6 @@ def report_frames(lang: str, report=None):
 
 
 def _report_lines(lang: str, report, path: str = "") -> list[str]:
-    from train.exam_reports import report_notes, scoring_summary
-    from train.forgetting import forgetting_lines
-
     lines = [t("exam.run.title", lang, exam=report.exam, version=report.exam_version, run=report.run or "")
              + (f" · {t('exam.run.report_number', lang, number=report.number)}" if report.number else "")]
     if path:
@@ -290,8 +304,6 @@ def stop_exam(lang: str):
 @user_errors
 def show_exam(lang: str, exam, run):
     """The status line and report table for the picked exam and run: the running job, else the saved report."""
-    from train.exam_reports import read_exam_report
-
     job = current_exam_job()
     if job is not None and job.is_running():
         return exam_job_status(lang, job), gr.skip(), gr.skip(), gr.skip()
@@ -340,8 +352,6 @@ def something_to_follow(watched_dataset) -> bool:
 def followed_on_load():
     """A (re)loaded page follows what still runs: the exam job, and a weak-sections generation (started from
     this page before the reload, or from another one): (watched dataset, timer)."""
-    from train.weak_sections import WEAK_PURPOSE
-
     running = running_generation_jobs(WEAK_PURPOSE)
     watched = running[-1].dataset if running else None
     return watched, gr.Timer(active=something_to_follow(watched))
@@ -360,8 +370,6 @@ DELETE_CONFIRM_SECONDS = 120
 
 def _delete_question(lang: str, what: str, name: str) -> str:
     if what == "run":
-        from train.runs import require_run, settled_status
-
         state = settled_status(require_run(name)).get("state", RunState.UNKNOWN)
         return t("runs.delete_run_ask", lang, run=name, state=_state_label(state, lang))
     store = global_var.workspace().exams
@@ -384,8 +392,6 @@ def ask_delete(lang: str, what: str, name):
 def confirm_delete(lang: str, what: str, name, pending):
     """Second click: removes only what the first click asked about, within DELETE_CONFIRM_SECONDS; a direct
     call without the session's token removes nothing. The token is used up by the deletion."""
-    from train.runs import delete_run
-
     if not confirmed(pending, what=what, name=name):
         raise gr.Error(t("runs.delete_not_confirmed", lang, minutes=DELETE_CONFIRM_SECONDS // 60))
     if what == "run":
@@ -404,34 +410,25 @@ def cancel_delete(lang: str):
 
 
 def _threshold(value):
-    from train.weak_sections import DEFAULT_ALPHA, validate_alpha
-
     return DEFAULT_ALPHA if value is None or value == "" else validate_alpha(value)
 
 
 def weak_frame(lang: str, rows=None):
     import pandas as pd
 
-    from train.weak_sections import weak_row
-
     table = [weak_row(row, lang) for row in rows or []]
     return pd.DataFrame(table, columns=headers(lang, *WEAK_COLUMNS))
 
 
 def _run_dataset(run: str) -> str | None:
-    from train.runs import CONFIG_FILE, read_json, require_run
-
     return read_json(require_run(run) / CONFIG_FILE).get("dataset") or None
 
 
 @user_errors
 def show_weak(lang: str, exam, run, threshold, dataset):
     """(summary line, per-section table, dataset) of a run's exam; the dataset defaults to the run's own."""
-    from train.weak_sections import weak_section_results
-
     if not exam or not run:
         raise UserError("runs.pick_first")
-    from train.weak_sections import weak_summary
 
     exam_obj, rows = weak_section_results(exam, run, _threshold(threshold))
     summary = weak_summary(exam_obj, run, rows, _threshold(threshold), lang)
@@ -451,9 +448,6 @@ def relabel_weak(lang: str, exam, run, threshold, dataset):
 def generate_weak(lang: str, exam, run, threshold, provider, dataset, template, variables, pairs):
     """What `exam weak --generate` does: a background generation run on exactly the weak sections' slices
     into `dataset` (a new version). Returns (progress panel, the dataset the panel follows)."""
-    from tools.generation.engine import GenerationSettings
-    from train.weak_sections import prepare_weak_generation, weak_section_results
-
     if not exam or not run:
         raise UserError("runs.pick_first")
     if not provider:

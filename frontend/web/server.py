@@ -16,6 +16,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.middleware import Middleware
 
+import global_var
+from frontend.api.openai_api import create_router
 from frontend.web.http_guard import HostGuard, HostPolicy
 from frontend.web.login_throttle import LoginThrottle
 
@@ -47,9 +49,6 @@ def request_is_authorized(gradio_app: FastAPI, request: Request) -> bool:
 
 def add_workbench_routes(gradio_app: FastAPI) -> None:
     """Attach the TensorBoard reverse proxy and the `/v1` API to the running gradio app."""
-    import global_var
-    from frontend.api.openai_api import create_router
-
     blocks = gradio_app.get_blocks()
     # The API's "no key: loopback only" rule and the Settings tab's provider URL need the address.
     global_var.set_api_address(blocks.server_name or "127.0.0.1", blocks.server_port)
@@ -60,7 +59,7 @@ def add_workbench_routes(gradio_app: FastAPI) -> None:
     async def tensorboard_proxy(path: str, request: Request) -> Response:
         if not request_is_authorized(gradio_app, request):
             return Response("login required", status_code=401)
-        from train.tensorboard import tensorboard_port
+        from train.tensorboard import tensorboard_port  # looked up per call: tests replace it on train.tensorboard
 
         port = tensorboard_port()
         if port is None:

@@ -8,6 +8,7 @@ import gradio as gr
 
 import global_var
 from frontend.web.common import Localizer, ask_token, choices_update, confirmed, headers, reloaded_choices, user_errors
+from schema.provider import APIProvider, stored_key_for, validate_provider_input
 from tools.core.i18n import t
 
 CONFIRM_SECONDS = 120  # how long a rename question can be confirmed
@@ -76,8 +77,6 @@ def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_co
         return _saved(lang, store.add(**fields))
     new_name = (name or "").strip()
     if new_name and new_name != selected:
-        from schema.provider import validate_provider_input
-
         validate_provider_input(**fields)  # a form with a mistake says so now, not after the question
         pending = ask_token(CONFIRM_SECONDS, rename=selected, name=new_name)
         return (t("settings.ask_rename", lang, old=selected, new=new_name), gr.skip(), gr.skip(), gr.skip(),
@@ -98,8 +97,6 @@ def confirm_rename(lang: str, selected, pending, name, base_url, model_id, api_k
 def save_as_new(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
     """Save the form as another provider; the selected one stays as it is. An empty key box takes the selected
     provider's key only for the Base URL it was saved with."""
-    from schema.provider import stored_key_for
-
     store = global_var.providers()
     if selected and not (api_key or "").strip():
         api_key = stored_key_for(store.get(selected), base_url)
@@ -127,8 +124,6 @@ def delete_provider(lang: str, selected):
 @user_errors
 def test_connection(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s):
     """Test the form's values; an empty key uses the stored one, but only at the Base URL it was saved with."""
-    from schema.provider import APIProvider, stored_key_for, validate_provider_input
-
     values = validate_provider_input(name=name or "connection-test", base_url=base_url, model_id=model_id, api_key=api_key,
                                      max_concurrency=max_concurrency or 1, timeout_s=timeout_s or 30)
     if selected and not values["api_key"]:

@@ -13,12 +13,26 @@ import gradio as gr
 import global_var
 from frontend.web.common import Localizer, progress_bar, reloaded_choices, user_errors
 from frontend.web.models_tab import suggest_length
-from frontend.web.runs_panel import PALETTE, build_runs_panel
+from frontend.web.runs_panel import PALETTE, build_runs_panel, runs_frame
 from frontend.web.server import TENSORBOARD_PREFIX
 from schema.run_state import RUNNING_STATES, JobState, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
 from train.config import TrainConfig
+from train.evaluation import current_evaluation, item_headers, item_rows, read_report, summary_rows
+from train.launcher import attach_running_runs, plan_training, resume_training, start_training, stop_training
+from train.loading import list_local_models, local_native_context
+from train.runs import (
+    TENSORBOARD_DIR,
+    estimate_training_time,
+    list_runs,
+    measured_speed,
+    read_validation_samples,
+    require_run,
+    run_config,
+    run_status,
+)
+from train.tensorboard import start_tensorboard
 
 # Inputs grouped as the user thinks of them; every TrainConfig field except the three chosen above them.
 GROUPS = [
@@ -200,8 +214,6 @@ def tensorboard_html(lang: str, visible: bool, shown: int | None = None) -> str:
 
 
 def _run_choices() -> list[str]:
-    from train.runs import list_runs
-
     return [run["run"] for run in list_runs()]
 
 
@@ -212,9 +224,7 @@ def refresh(lang: str, model, dataset, watched, filled=None):
     run shows that run's settings in the form (its defaults said something else than what runs).
 
     Returns (model, dataset, runs, watched run, *FIELD_NAMES' inputs, the settings the form was filled with)."""
-    from train.launcher import attach_running_runs
-    from train.loading import list_local_models
-    from train.runs import run_config
+    from train.launcher import attach_running_runs  # looked up per call: tests replace it on train.launcher
 
     attach_running_runs()
     job = global_var.current_training()
@@ -268,7 +278,6 @@ def suggest_length_unless_filled(filled, model, dataset, *values):
 def show_plan(lang: str, model, dataset, run_name, *values):
     if not dataset:
         return t("ttab.plan_pick_dataset", lang)
-    from train.launcher import plan_training
 
     try:
         config = config_from_inputs(model or "-", dataset, run_name, values)
@@ -277,7 +286,6 @@ def show_plan(lang: str, model, dataset, run_name, *values):
         return "⚠️ " + exc.render(lang)
     text = t("ttab.plan", lang, items=plan["items"], eval_items=plan["eval_items"], batch=config.batch_size, accum=config.grad_accum,
              processes=plan["processes"], effective=plan["effective_batch"], per_epoch=plan["steps_per_epoch"], epochs=plan["epochs"], total=plan["total_steps"])
-    from train.loading import local_native_context
 
     # A length past the model's native context without RoPE scaling trains long items on positions the
     # model never saw (the tiny demo model: 1,024 against the default 2,048).
@@ -290,8 +298,6 @@ def show_plan(lang: str, model, dataset, run_name, *values):
 def plan_estimate(lang: str, config: TrainConfig, plan: dict) -> str:
     """The plan's wall time at the speed the newest earlier run on the same base model measured; without
     one, that the estimate comes once the first steps are done (no figure is made up)."""
-    from train.runs import estimate_training_time, measured_speed
-
     speed = measured_speed(config.model)
     if speed is None:
         return t("ttab.plan_estimate_later", lang)
@@ -319,7 +325,6 @@ def suggest_steps(lang: str, suggested, model, dataset, run_name, *values):
     untouched = {default, suggested}
     if not dataset or fields.get("eval_steps") not in untouched or fields.get("save_steps") not in untouched:
         return gr.skip(), gr.skip(), suggested
-    from train.launcher import plan_training
 
     try:
         total = plan_training(config_from_inputs(model or "-", dataset, run_name, values))["total_steps"]
@@ -331,8 +336,6 @@ def suggest_steps(lang: str, suggested, model, dataset, run_name, *values):
 
 @user_errors
 def start(lang: str, model, dataset, run_name, *values):
-    from train.launcher import plan_training, start_training
-
     config = config_from_inputs(model, dataset, run_name, values)
     plan = plan_training(config)
     job = start_training(config, tensorboard=True, load_for_chat=True)
@@ -344,15 +347,11 @@ def start(lang: str, model, dataset, run_name, *values):
 
 @user_errors
 def stop(lang: str):
-    from train.launcher import stop_training
-
     return t("ttab.stop_requested" if stop_training() else "ttab.nothing_running", lang)
 
 
 @user_errors
 def resume(lang: str, run):
-    from train.launcher import resume_training
-
     if not run:
         raise UserError("error.field_required", field=t("ttab.run", lang))
     job = resume_training(run, tensorboard=True, load_for_chat=True)
@@ -374,9 +373,6 @@ def relabel_tensorboard(lang: str, html):
 
 def show_tensorboard(lang: str, run):
     """Serve the chosen run's events (a finished run too) and embed them."""
-    from train.tensorboard import start_tensorboard
-    from train.runs import TENSORBOARD_DIR, require_run
-
     if not run:
         raise UserError("error.field_required", field=t("ttab.run", lang))
     start_tensorboard(require_run(run) / TENSORBOARD_DIR, wait_s=20, name=run)
@@ -387,7 +383,6 @@ def poll(lang: str, run):
     """Called every few seconds by the page's timer: status and plot of the watched run."""
     if not run:
         return t("ttab.idle", lang), loss_frame(None)
-    from train.runs import run_status
 
     try:
         status = run_status(run)
@@ -403,8 +398,6 @@ def samples_frame(lang: str, run):
     """The latest validation samples of `run` (step, question, reference, generated) as a table."""
     import pandas as pd
 
-    from train.runs import read_validation_samples
-
     columns = [t("ttab.col.step", lang), t("eval.question", lang), t("eval.reference", lang), t("eval.generated", lang)]
     rows = []
     if run:
@@ -418,8 +411,7 @@ def samples_frame(lang: str, run):
 def runs_table_on_end(lang: str, run, last_state):
     """Timer tick: the runs table again when the followed run has just left a running state, else nothing.
     Returns (runs table, the state seen)."""
-    from frontend.web.runs_panel import runs_frame
-    from train.runs import run_status
+    from train.runs import run_status  # looked up per call: tests replace it on train.runs
 
     try:
         state = run_status(run)["state"] if run else None
@@ -473,8 +465,6 @@ def report_tables(lang: str, report: dict | None):
     """(summary frame, per-item frame, report paths) of an evaluation report, empty without one."""
     import pandas as pd
 
-    from train.evaluation import item_headers, item_rows, summary_rows
-
     summary_columns = [t("eval.metric", lang), t("eval.base", lang), t("eval.tuned", lang), t("eval.delta", lang)]
     if not report:
         return pd.DataFrame([], columns=summary_columns), pd.DataFrame([], columns=item_headers(lang)), ""
@@ -486,8 +476,6 @@ def report_tables(lang: str, report: dict | None):
 
 
 def _evaluable_runs() -> list[str]:
-    from train.runs import list_runs
-
     return [run["run"] for run in list_runs() if run["has_adapter"] and run["state"] not in RUNNING_STATES]
 
 
@@ -502,8 +490,6 @@ def refresh_evaluation(lang: str, run, judge):
 @user_errors
 def show_report(lang: str, run):
     """The saved report of the picked run (empty tables when it has none yet)."""
-    from train.evaluation import read_report
-
     if not run:
         return report_tables(lang, None)
     try:
@@ -516,8 +502,7 @@ def show_report(lang: str, run):
 
 @user_errors
 def start_evaluation(lang: str, run, max_items, judge, max_new_tokens):
-    from train.evaluation import start_evaluation as start
-    from train.launcher import attach_running_runs
+    from train.evaluation import start_evaluation as start  # here: this handler has the library's name
 
     if not run:
         raise UserError("error.field_required", field=t("etab.run", lang))
@@ -549,8 +534,6 @@ def evaluation_status(lang: str, job) -> str:
 
 def poll_evaluation(lang: str, shown):
     """Timer tick: evaluation progress; the report tables once, when a job finishes."""
-    from train.evaluation import current_evaluation
-
     job = current_evaluation()
     status = evaluation_status(lang, job)
     key = f"{job.run}@{job.started_at}" if job is not None and job.state == JobState.COMPLETED else None
@@ -562,8 +545,6 @@ def poll_evaluation(lang: str, shown):
 
 def relabel_report(lang: str, run):
     """The report tables in a new language: the picked run's report, else the last evaluation's."""
-    from train.evaluation import current_evaluation
-
     if run:
         return show_report(lang, run)
     job = current_evaluation()
@@ -668,8 +649,6 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     tensorboard_button.click(show_tensorboard, [lang_state, runs], tensorboard)
     shown = gr.State(None)  # keys of what the page shows (status, plot, samples)
     def poll_tab(lang, run):
-        from train.evaluation import current_evaluation
-
         # The runs that can be evaluated join the list as soon as they finish, not when the tab is next opened.
         return (*poll_run(lang, run), evaluation_status(lang, current_evaluation()), gr.update(choices=_evaluable_runs()))
 

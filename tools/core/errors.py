@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tools.core.i18n import t
+
 
 class Message:
     """A message key with its parameters, rendered once the language is known: a text kept for later, or a
@@ -14,8 +16,6 @@ class Message:
         self.params = params
 
     def render(self, lang: str | None = None) -> str:
-        from tools.core.i18n import t
-
         params = {name: value.render(lang) if isinstance(value, (Message, UserError)) else value
                   for name, value in self.params.items()}
         return t(self.key, lang, **params)

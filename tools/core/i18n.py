@@ -63,7 +63,7 @@ def _load_tables() -> dict[str, dict[str, str]]:
     import importlib
     import pkgutil
 
-    import tools.core.locales as package
+    import tools.core.locales as package  # not deferred: this runs once, as this module loads
 
     merged: dict[str, dict[str, str]] = {}
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):

@@ -22,6 +22,7 @@ from collections import Counter
 from schema.exam import (CHOICE_KINDS, REPORT_KINDS, Estimate, GroupAnalysis, PairedTest, Question, QuestionScore,
                          result_key)
 from tools.evaluation.stats import ALPHA, binomial_cdf, bootstrap_interval, mean, paired_test
+from tools.evaluation.values import is_recognition
 
 MODELS = ("base", "tuned")
 SPLITS = ("slice:trained", "slice:untrained", "coverage:verbatim", "coverage:paraphrased", "coverage:untrained")
@@ -125,8 +126,6 @@ def analyse_group(questions: list[Question], results: dict[str, dict[str, Questi
 
 def report_kind(question: Question) -> str:
     """The kind a question is reported under ("recognition" for a statement-choice mc question of an older exam)."""
-    from tools.evaluation.values import is_recognition
-
     if question.kind == "mc" and is_recognition(question.question, question.options):
         return "recognition"
     return question.kind

@@ -32,7 +32,11 @@ from dataclasses import dataclass, field
 from db.exam_store import ExamStore
 
 from schema.dataset import first_exchange
+from schema.exam import in_sections, section_label
 from tools.core.errors import UserError
+from tools.core.i18n import t
+from tools.core.workdir import validate_name
+from tools.docs.docsets import slice_docset
 from tools.generation.engine import PLANNED_SLICES, UNIT_DONE, UNIT_FAILED
 from tools.workspace import Workspace
 
@@ -138,8 +142,6 @@ def compare_slices(items: list[dict], slices: list, planned=(), done=(), held_ou
 
 def held_out_slices(exams: ExamStore, docs: str, slices: list) -> set[str]:
     """Ids of the slices of `docs` inside a section some exam on it holds out as a control."""
-    from schema.exam import in_sections, section_label
-
     sections = list(exams.control_sections(docs))
     if not sections:
         return set()
@@ -149,9 +151,6 @@ def held_out_slices(exams: ExamStore, docs: str, slices: list) -> set[str]:
 def doc_changes(workspace: Workspace, dataset: str) -> DocChanges:
     """What changed in the doc set since dataset `dataset` was generated from it, and what an update
     would retire. Refused for a dataset that was not generated from a doc set, or whose doc set is gone."""
-    from tools.core.workdir import validate_name
-    from tools.docs.docsets import slice_docset
-
     store = workspace.datasets
     name = validate_name(dataset, "dataset name")
     if not store.exists(name):
@@ -204,8 +203,6 @@ def retire_outdated(workspace: Workspace, dataset: str) -> tuple[DocChanges, dic
 def changes_summary(changes: DocChanges, lang: str | None = None) -> str:
     """One line: how many slices are unchanged, changed, new and gone, which ones an earlier run left
     without items, and what an update does."""
-    from tools.core.i18n import t
-
     counts = changes.counts()
     line = t("docsync.summary", lang, docs=changes.docs, name=changes.dataset, **counts)
     pending = " " + t("docsync.pending", lang, count=counts["pending"]) if counts["pending"] else ""
@@ -226,7 +223,5 @@ def changes_summary(changes: DocChanges, lang: str | None = None) -> str:
 
 def changes_rows(changes: DocChanges, lang: str | None = None, include_unchanged: bool = False) -> list[list]:
     """Table rows (status, file, heading path, items) of the slices that are not unchanged (or all)."""
-    from tools.core.i18n import t
-
     return [[t(f"docsync.status.{entry.status}", lang), entry.source, " > ".join(entry.heading_path) or "-", entry.items]
             for entry in changes.slices if include_unchanged or entry.status != "unchanged"]

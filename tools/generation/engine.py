@@ -40,13 +40,17 @@ from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 from db.exam_store import ExamStore
 from schema.dataset import Provenance, first_exchange, normalize_question, qa_messages  # noqa: F401 - normalize_question: part of the engine's interface
 from schema.document import DocumentSlice
+from schema.exam import in_sections, section_label
 from tools.core.errors import UserError
 from schema.prompt import PromptTemplateRecord, template_renderer
 from schema.provider import APIProvider
+from tools.core.workdir import validate_name
+from tools.docs.docsets import slice_docset
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.llm.replies import OutputError, json_from_reply
 from tools.llm.runner import BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
 from tools.llm.settings import CallSettings, clamp_concurrency
+from tools.quality.checks import check_after_change
 from tools.workspace import Workspace
 
 UNIT_DONE = "unit_done"
@@ -207,9 +211,6 @@ def prepare_generation(
     """The one place that checks a generation request; raises UserError saying what to fix.
     `slice_ids`: generate from exactly these slices of the doc set (None: all of them). The slices of
     sections an exam holds out as its control are skipped unless `include_control`."""
-    from tools.docs.docsets import slice_docset
-    from tools.core.workdir import validate_name
-
     settings = (settings or GenerationSettings()).validated()
     store = workspace.datasets
     dataset = validate_name(dataset, "dataset name")
@@ -263,8 +264,6 @@ def prepare_generation(
 def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list[tuple[str, dict]],
                              exams: ExamStore) -> list[DocumentSlice]:
     """The slices outside every control section an exam on `docs` holds out (noted when any is skipped)."""
-    from schema.exam import in_sections, section_label
-
     controls = exams.control_sections(docs)
     if not controls:
         return slices
@@ -441,8 +440,6 @@ class GenerationRunner(UnitRunner):
         if progress.items:
             # The checks without an LLM run after every run that added items, so that the dataset's
             # flags are there when the user looks; the summary line says what they found.
-            from tools.quality.checks import check_after_change
-
             progress.checks = check_after_change(self.prepared.dataset, self.store, self.prepared.docs_root)
         self._publish()
 

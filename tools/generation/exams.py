@@ -43,10 +43,17 @@ from db.exam_store import ExamStore
 from schema.document import DocumentSlice
 from schema.exam import (QUESTION_KINDS, SECTION_SEPARATOR, TF_OPTIONS_EN, TF_OPTIONS_ZH, Exam, Leakage, Question,
                          QuestionSource, in_sections, section_label)
+from tools.core.i18n import LANGUAGES
+from tools.core.workdir import validate_name
+from tools.docs.docsets import slice_docset
+from tools.evaluation.coverage import question_coverage
 from tools.evaluation.values import is_recognition, mismatched_options
 from schema.provider import APIProvider
 from tools.core.errors import UserError
-from schema.dataset import normalize_question
+from schema.dataset import first_exchange, normalize_question
+from tools.quality.duplicates import BANDS, NEAR_THRESHOLD, NUMBER, ROWS, SHINGLE, first_question, minhash_signatures
+from tools.quality.language import detect_language
+from tools.quality.text import char_shingles, jaccard, normalize_for_shingles
 from tools.workspace import Workspace
 from tools.generation.engine import slice_block
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
@@ -369,8 +376,6 @@ class PreparedExam:
 
 def docs_language(slices: list[DocumentSlice]) -> str:
     """'zh' or 'en': the language most of the slices' text is written in."""
-    from tools.quality.language import detect_language
-
     votes = Counter(detect_language(s.text) for s in slices)
     return "zh" if votes["zh"] > votes["en"] else "en"
 
@@ -400,10 +405,6 @@ def prepare_exam(workspace: Workspace, name: str, docset: str, provider: str | A
                  slice_ids: list[str] | None = None, lang: str | None = None, restart: bool = False,
                  control_sections: list[str] | None = None) -> PreparedExam:
     """The one place that checks an exam-creation request; raises UserError saying what to fix."""
-    from tools.core.i18n import LANGUAGES
-    from tools.core.workdir import validate_name
-    from tools.docs.docsets import slice_docset
-
     settings = (settings or ExamSettings()).validated()
     store = workspace.exams
     name = validate_name(name, "exam name")
@@ -649,9 +650,6 @@ def leaked_questions(questions: list[Question], items: list[dict], threshold: fl
     so the cost is one signature per item: 50,000 items take seconds, not the minute a full duplicate scan takes."""
     import numpy as np
 
-    from tools.quality.duplicates import BANDS, NEAR_THRESHOLD, NUMBER, ROWS, SHINGLE, first_question, minhash_signatures
-    from tools.quality.text import char_shingles, jaccard, normalize_for_shingles
-
     threshold = NEAR_THRESHOLD if threshold is None else threshold
     flags: dict[str, Leakage] = {}
     if not questions or not items:
@@ -732,8 +730,6 @@ def exam_leaks(questions: list[Question], items: list[dict], threshold: float | 
     """question id -> Leakage for the questions a training item gives away: a near-duplicate question
     (leaked_questions), or the same question words with the answer (a cloze asked with another lead-in,
     tools.evaluation.coverage)."""
-    from tools.evaluation.coverage import question_coverage
-
     flags = {qid: leak.model_copy(update={"match": "question"}) for qid, leak in leaked_questions(questions, items, threshold).items()}
     for qid, coverage in question_coverage([q for q in questions if q.id not in flags], items).items():
         if coverage.coverage == "verbatim":
@@ -755,9 +751,6 @@ def check_exam_leakage(workspace: Workspace, name: str, dataset: str, version: i
                        threshold: float | None = None) -> LeakageResult:
     """Flag the exam's questions that are near-duplicates of `dataset`'s questions and record the check with the
     version; with `drop`, freeze a new version without them (the checked one stays as it was)."""
-    from schema.dataset import first_exchange
-    from tools.core.workdir import validate_name
-
     store, datasets = workspace.exams, workspace.datasets
     dataset = validate_name(dataset, "dataset name")
     if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) <= 1.0):

@@ -23,6 +23,7 @@ from typing import Any, Callable, TypeVar
 
 from schema.provider import APIProvider
 from tools.core.errors import UserError
+from tools.core.i18n import STRINGS, t
 from tools.llm.client import make_async_client
 from tools.llm.replies import OutputError, reply_content
 from tools.llm.settings import CallSettings
@@ -131,8 +132,6 @@ def format_duration(seconds: float | None) -> str:
 def failure_reasons(failures: dict[str, int], lang: str | None = None) -> str:
     """"rate limited 2, timeout 1": each failure kind by its name in `lang` (the raw kind if it has none),
     as the page's panel and the command line both say it."""
-    from tools.core.i18n import STRINGS, t
-
     return ", ".join(f"{t(f'generate.reason.{reason}', lang) if f'generate.reason.{reason}' in STRINGS else reason} {count}"
                      for reason, count in sorted(failures.items()))
 

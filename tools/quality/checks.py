@@ -19,14 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tools.core.errors import UserError
-from tools.core.workdir import atomic_write_text
+from tools.core.i18n import t
+from tools.core.workdir import atomic_write_text, validate_name
 from tools.quality.answers import answer_findings, message_order_findings
 from tools.quality.duplicates import duplicate_findings
 from tools.quality.grounding import grounding_findings
 from tools.quality.kinds import FLAG_KINDS, KINDS, SEVERITIES
 from tools.quality.language import detect_language, item_languages, language_findings, majority_language
 from tools.quality.names import invented_name_findings
-from tools.quality.secrets import secret_findings
+from tools.quality.secrets import secret_findings, warm_up
 from tools.quality.sources import DocContext, load_doc_context
 from tools.quality.stats import dataset_stats
 
@@ -115,8 +116,6 @@ def _start_child(items, eval_ids, context):
     when a process cannot be started. What the child needs is imported here first: a child forked
     while another thread holds the import lock would wait for it forever."""
     import multiprocessing
-
-    from tools.quality.secrets import warm_up
 
     warm_up()
     try:
@@ -214,7 +213,6 @@ def doc_context_for(meta: dict, docs_root: Path, docs: str | None = None) -> tup
     name = docs or generated.get("docs")
     if not name:
         return None, "no_docs"
-    from tools.core.workdir import validate_name
 
     folder = Path(docs_root) / validate_name(name, "docs")
     if not folder.is_dir():
@@ -284,8 +282,6 @@ def check_after_change(name: str, store, docs_root: Path | None) -> dict | None:
 
 def check_summary_line(summary: dict | None, name: str, lang: str | None = None) -> str:
     """One line saying what the automatic checks found (the kinds most often first), in `lang`."""
-    from tools.core.i18n import t
-
     if summary is None:
         return t("quality.auto_failed", lang, name=name)
     if not summary["flagged_items"] and not summary["by_kind"]:

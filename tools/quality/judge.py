@@ -38,8 +38,10 @@ from schema.document import DocumentSlice
 from schema.prompt import PromptTemplateRecord, SLICE_VARIABLE, parse_template
 from schema.provider import APIProvider
 from tools.core.errors import UserError
-from tools.core.workdir import WorkDir
-from tools.core.i18n import LANGUAGES, default_language, t
+from tools.core.workdir import WorkDir, validate_name
+from tools.core.i18n import LANGUAGES, default_language, status_word, t
+from tools.docs.docsets import slice_docset_cached
+from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.workspace import Workspace
 from tools.generation.engine import slice_block
 from tools.llm.replies import OutputError, json_from_reply
@@ -186,9 +188,6 @@ def slice_id_of(item: dict) -> str | None:
 def dataset_sources(meta: dict, workdir: WorkDir) -> dict[str, DocumentSlice]:
     """slice id -> slice of the doc set a generated dataset came from, as the docs in `workdir` are now
     ({} for an imported dataset or a doc set that is gone)."""
-    from tools.docs.docsets import slice_docset_cached
-    from tools.docs.slicing import DEFAULT_MAX_TOKENS
-
     origin = meta.get("generated_from") or {}
     docs = origin.get("docs")
     if not docs:
@@ -310,8 +309,6 @@ class PreparedJudge:
 def prepare_judge(workspace: Workspace, dataset: str, provider: str | APIProvider, template: str | None = None,
                   lang: str | None = None, settings: JudgeSettings | None = None) -> PreparedJudge:
     """The one place that checks a judging request; raises UserError saying what to fix."""
-    from tools.core.workdir import validate_name
-
     settings = (settings or JudgeSettings()).validated()
     store, scores = workspace.datasets, workspace.scores
     dataset = validate_name(dataset, "dataset name")
@@ -617,8 +614,6 @@ def judge_progress_line(progress, lang: str | None = None) -> str:
 
 def judge_summary_lines(progress, lang: str | None = None) -> list[str]:
     """The final summary of a judging run: status, counts, unscored items with their reasons, tokens, cost."""
-    from tools.core.i18n import status_word
-
     status = status_word(progress.status, "jtab.status", lang)
     lines = [t("judge.summary_status", lang, status=status, message=f" ({progress.message})" if progress.message else ""),
              t("judge.summary_items", lang, total=progress.total_items, scored=progress.scored, no_source=progress.no_source,
