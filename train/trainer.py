@@ -25,7 +25,6 @@ from train import loading
 from train.attention import use_item_attention
 from train.config import BATCHING_MODES, TrainConfig, plan_steps
 from train.data import disable_kv_cache_for_training, ensure_chat_template, to_hf_dataset, tokenize_items
-from train.evaluation import greedy_answers, split_item
 from train.forgetting import mix_general_items
 from train.loading import parameter_counts
 from train.runs import (
@@ -514,6 +513,10 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
 def ValidationSamplesCallback(job: TrainingJob, items: list[dict], tokenizer, backend: str):  # noqa: N802 - lazy factory
     """A trainer callback appending greedy answers to `items` to validation_samples.jsonl at each evaluation."""
     from transformers import TrainerCallback
+
+    # Here, not at the top: a run without validation samples starts without train.evaluation and the LLM
+    # runner it brings (about 0.5 s of the worker's start, measured with bench.training).
+    from train.evaluation import greedy_answers, split_item
 
     prompts, questions, references = zip(*(split_item(item) for item in items)) if items else ((), (), ())
 
