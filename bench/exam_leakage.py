@@ -13,7 +13,7 @@ import random
 import time
 
 from schema.exam import Question
-from tools.generation.exams import leaked_questions
+from tools.generation.exam_leakage import leaked_questions
 from tools.quality.duplicates import duplicate_findings
 
 OPENERS = ["What does", "How do I use", "Why would I call", "When should I configure", "Explain", "What happens with"]

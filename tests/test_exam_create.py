@@ -25,7 +25,8 @@ from tests.openai_test_server import OpenAITestServer, exam_request_kind, is_exa
 from tools.core.errors import UserError
 from tools.docs.docsets import slice_docset
 from tools.generation.engine import UNIT_DONE, GenerationSettings, normalize_question, prepare_generation, run_generation
-from tools.generation.exams import (ExamCreationJob, ExamSettings, balance_true_false, check_exam_leakage,
+from tools.generation.exam_leakage import check_exam_leakage
+from tools.generation.exams import (ExamCreationJob, ExamSettings, balance_true_false,
                                     parse_exam_questions, parse_exam_reply, prepare_exam, run_exam_creation, validate_question)
 from tools.llm.replies import OutputError
 

@@ -183,7 +183,7 @@ def test_coverage_compares_question_answer_and_options_not_the_question_text_alo
 
 def test_the_leakage_check_flags_a_cloze_asked_with_another_lead_in(workdir):
     from schema.dataset import qa_messages
-    from tools.generation.exams import check_exam_leakage
+    from tools.generation.exam_leakage import check_exam_leakage
 
     store = global_var.datasets()
     store.create("train")

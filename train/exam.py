@@ -29,7 +29,7 @@ from tools.evaluation.code import docs_name_index
 from tools.evaluation.coverage import question_coverage
 from tools.evaluation.sandbox import package_paths, resolve_python
 from tools.evaluation.values import same_type, value_type
-from tools.generation.exams import leaked_questions
+from tools.generation.exam_leakage import leaked_questions
 from train.evaluation import EvaluationStopped, _model_for_run, record_job_outcome
 from train.exam_reports import save_exam_report
 from train.exam_scoring import (

@@ -123,7 +123,7 @@ def cmd_exam_delete(args) -> int:
 
 def cmd_exam_check(args) -> int:
     import global_var
-    from tools.generation.exams import check_exam_leakage
+    from tools.generation.exam_leakage import check_exam_leakage
 
     result = check_exam_leakage(global_var.workspace(), args.exam, args.dataset, args.version, drop=args.drop, threshold=args.threshold)
     print(t("examgen.check_result", name=result.exam, version=result.version, dataset=result.dataset,
