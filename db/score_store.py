@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from db.dataset_journal import dumps
 from db.dataset_store import item_version
 from tools.core.workdir import FileLock, atomic_write_text, validate_name
 
@@ -34,10 +35,6 @@ UNSCORED = "unscored"
 NOT_JUDGED = "not_judged"
 EDITED = "edited"
 LOCK_WAIT_S = 30.0
-
-
-def _dumps(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
@@ -146,7 +143,7 @@ class ScoreStore:
         """Append records in one write, under the sidecar's lock."""
         if not records:
             return
-        payload = "".join(_dumps(r) + "\n" for r in records).encode("utf-8")
+        payload = "".join(dumps(r) + "\n" for r in records).encode("utf-8")
         path = self.path(name)
         with self._held(name):
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -179,7 +176,7 @@ class ScoreStore:
                 except json.JSONDecodeError:
                     record = None
                 if isinstance(record, dict):
-                    rewritten.append(_dumps(transform(record)) + "\n")
+                    rewritten.append(dumps(transform(record)) + "\n")
             atomic_write_text(path, "".join(rewritten), mode=0o644)
             self._cache.pop(name, None)
             return len(rewritten)
