@@ -19,7 +19,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 from schema.provider import APIProvider
 from tools.core.errors import UserError
@@ -64,15 +64,21 @@ class RunnerProgress:
     finished_at: float | None = None
     message: str = ""  # why a run was aborted
 
+    # The counters a job's progress names (class-level, read by `pending` and `processed` below): the field
+    # with every unit or item of the job, the one with those an earlier run finished, and those with an outcome.
+    TOTAL_FIELD: ClassVar[str]
+    SKIPPED_FIELD: ClassVar[str]
+    OUTCOME_FIELDS: ClassVar[tuple[str, ...]]
+
     @property
     def pending(self) -> int:
-        """The units this run has to do (a job's progress names its counter)."""
-        raise NotImplementedError
+        """The units this run has to do."""
+        return getattr(self, self.TOTAL_FIELD) - getattr(self, self.SKIPPED_FIELD)
 
     @property
     def processed(self) -> int:
-        """The units of this run that have an outcome (a job's progress names its counter)."""
-        raise NotImplementedError
+        """The units of this run that have an outcome."""
+        return sum(getattr(self, name) for name in self.OUTCOME_FIELDS)
 
     @property
     def elapsed_s(self) -> float:
@@ -106,18 +112,11 @@ class UnitProgress(RunnerProgress):
     items: int = 0
     duplicates: int = 0
 
-    @property
-    def pending_units(self) -> int:
-        return self.total_units - self.skipped_units
-
-    @property
-    def processed_units(self) -> int:
-        return self.done_units + self.failed_units
-
-    pending, processed = pending_units, processed_units
+    TOTAL_FIELD, SKIPPED_FIELD, OUTCOME_FIELDS = "total_units", "skipped_units", ("done_units", "failed_units")
+    pending_units, processed_units = RunnerProgress.pending, RunnerProgress.processed
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "processed_units": self.processed_units}
+        return {**super().to_dict(), "processed_units": self.processed}
 
 
 def format_duration(seconds: float | None) -> str:

@@ -340,15 +340,8 @@ class JudgeProgress(RunnerProgress):
     no_source: int = 0  # scored without a source slice (groundedness null)
     overall_sum: float = 0.0
 
-    @property
-    def pending_items(self) -> int:
-        return self.total_items - self.skipped_items
-
-    @property
-    def processed_items(self) -> int:
-        return self.scored + self.unscored
-
-    pending, processed = pending_items, processed_items
+    TOTAL_FIELD, SKIPPED_FIELD, OUTCOME_FIELDS = "total_items", "skipped_items", ("scored", "unscored")
+    pending_items, processed_items = RunnerProgress.pending, RunnerProgress.processed
 
     @property
     def mean_overall(self) -> float | None:
