@@ -9,12 +9,15 @@ scoring register themselves in their launchers in train/.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import global_var
 from tools.core.errors import UserError
 from tools.core.workdir import validate_name
-from tools.generation.engine import GenerationJob, PreparedGeneration
+from tools.generation.docsync import DocChanges, doc_changes, retire_outdated
+from tools.generation.engine import GenerationJob, GenerationSettings, PreparedGeneration, prepare_generation
+from tools.quality.judge import enable_scoring
 from tools.generation.exams import ExamCreationJob, PreparedExam
 from tools.quality.judge import JudgeJob, PreparedJudge
 from tools.workspace import Workspace
@@ -33,6 +36,40 @@ def _start(kind: str, name: str, handle, on_progress: Progress | None):
 def start_generation_job(prepared: PreparedGeneration, on_progress: Progress | None = None) -> GenerationJob:
     """Start a generation in the background; one per dataset at a time, found again by `find_generation_job`."""
     return _start("generation", prepared.dataset, GenerationJob(prepared), on_progress)
+
+
+@dataclass
+class GenerationLaunch:
+    """A generation checked and made ready by `launch_generation`, not started yet: what the page and the CLI
+    tell the person before the run begins, then `start()`."""
+
+    prepared: PreparedGeneration
+    retired: DocChanges | None = None  # with `update`: the changes the retirement acted on
+    retired_version: dict | None = None  # ... and its version record (None: nothing was retired)
+    changes: DocChanges | None = None  # resuming without `update`: what changed in the docs since
+
+    def start(self, on_progress: Progress | None = None) -> GenerationJob:
+        return start_generation_job(self.prepared, on_progress)
+
+
+def launch_generation(workspace: Workspace, docs: str, dataset: str, provider, template, variables: dict[str, str],
+                      settings: GenerationSettings, *, score_with=None, score_template: str | None = None,
+                      lang: str | None = None, update: bool = False, include_control: bool = False) -> GenerationLaunch:
+    """The one sequence that readies a generation, for the page and the CLI alike: check the request; with
+    `score_with` (a provider), have the judge score each unit's new items as they are written; for a dataset
+    generated before, with `update` retire the items of changed and gone slices first (one version), else
+    report what changed in the docs since. Raises UserError saying what to fix; starts nothing."""
+    prepared = prepare_generation(workspace, docs, dataset, provider, template, variables, settings,
+                                  include_control=include_control)
+    if score_with:
+        enable_scoring(workspace, prepared, score_with, score_template, lang)
+    launch = GenerationLaunch(prepared)
+    if prepared.resuming:
+        if update:
+            launch.retired, launch.retired_version = retire_outdated(workspace, prepared.dataset)
+        else:
+            launch.changes = doc_changes(workspace, prepared.dataset)
+    return launch
 
 
 def find_generation_job(dataset: str | None) -> GenerationJob | None:

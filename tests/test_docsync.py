@@ -214,3 +214,35 @@ def test_slices_an_exam_holds_out_as_controls_are_not_new(workdir):
     assert "nothing to update" in summary or "up to date" in summary, summary
     assert "1 slices are in exams' control sections" in summary
     assert [row[:2] for row in changes_rows(changes, "zh")] == [["对照章节(不生成)", "retries.md"]]
+
+
+def test_the_page_and_the_cli_ready_a_generation_through_one_sequence(workdir):
+    """frontend.jobs.launch_generation: a new dataset neither reports nor retires; a dataset generated before reports
+    what changed, or with `update` retires first (one version); nothing starts until `start()`."""
+    from frontend.jobs import find_generation_job, launch_generation
+
+    write_docs(workdir.docs, DOCS)
+    with OpenAITestServer(latency=0.0) as server:
+        provider = APIProvider(name="test", base_url=server.base_url, model_id="test-model", api_key="k", max_concurrency=8, timeout_s=2)
+        settings = GenerationSettings(backoff_base_s=0.01, backoff_max_s=0.05, concurrency=4, pairs_per_call=2,
+                                      max_slice_tokens=int(BUDGET))
+        workspace = global_var.workspace()
+        fresh = launch_generation(workspace, "mini", "mini-ds", provider, "default-en", {"project_name": "Tidewater"}, settings)
+        assert (fresh.retired, fresh.changes) == (None, None) and find_generation_job("mini-ds") is None
+        first = fresh.start()
+        first.thread.join(30)
+        assert first.progress().status == "finished"
+        before = len(global_var.datasets().items("mini-ds"))
+
+        change_docs(workdir)
+        reported = launch_generation(workspace, "mini", "mini-ds", provider, "default-en", {"project_name": "Tidewater"}, settings)
+        assert reported.retired is None and reported.changes.has_changes and reported.changes.retire
+        assert len(global_var.datasets().items("mini-ds")) == before  # reporting removes nothing
+
+        updated = launch_generation(workspace, "mini", "mini-ds", provider, "default-en", {"project_name": "Tidewater"}, settings,
+                                    update=True)
+        assert updated.changes is None and updated.retired_version is not None
+        assert len(global_var.datasets().items("mini-ds")) == before - len(updated.retired.retire)
+        job = updated.start()
+        job.thread.join(30)
+        assert job.progress().status == "finished" and job.progress().skipped_units > 0

@@ -159,7 +159,7 @@ def cmd_generate_dry_run(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from tools.generation.engine import GenerationSettings, prepare_generation
+    from tools.generation.engine import GenerationSettings
     from tools.llm.client import adhoc_provider
 
     if args.dry_run:
@@ -176,35 +176,25 @@ def cmd_generate(args) -> int:
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
     import global_var
+    from frontend.jobs import launch_generation
 
     # Without --template: the built-in template of the command's language (--lang).
     workspace = global_var.workspace()
     template = args.template or workspace.prompts.default_name(default_language()) or "default"
-    prepared = prepare_generation(workspace, args.docs, args.dataset, provider, template, parse_variables(args.var),
-                                  settings, include_control=args.include_control_sections)
-    if args.score_with:
-        from tools.quality.judge import enable_scoring
-
-        enable_scoring(workspace, prepared, args.score_with, args.score_template)
+    launch = launch_generation(workspace, args.docs, args.dataset, provider, template, parse_variables(args.var), settings,
+                               score_with=args.score_with, score_template=args.score_template, update=args.update,
+                               include_control=args.include_control_sections)
+    prepared = launch.prepared
     for key, params in prepared.notes:
         print(t(key, **params))
-    if prepared.resuming:
-        from tools.generation.docsync import doc_changes, retire_outdated
-
-        if args.update:
-            changes, version = retire_outdated(workspace, prepared.dataset)
-            print_doc_changes(changes)
-            print(t("docsync.retired", name=prepared.dataset, count=len(changes.retire), version=version["n"])
-                  if version else t("docsync.nothing_retired"))
-        else:
-            changes = doc_changes(workspace, prepared.dataset)
-            if changes.has_changes:
-                print_doc_changes(changes)
+    if launch.retired is not None:
+        print_doc_changes(launch.retired)
+        print(t("docsync.retired", name=prepared.dataset, count=len(launch.retired.retire), version=launch.retired_version["n"])
+              if launch.retired_version else t("docsync.nothing_retired"))
+    elif launch.changes is not None and launch.changes.has_changes:
+        print_doc_changes(launch.changes)
     print(t("generate.started", name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency), flush=True)
-
-    from frontend.jobs import start_generation_job
-
-    progress = wait_for_job(start_generation_job(prepared, throttled(progress_line)), "gcli.cancelling")
+    progress = wait_for_job(launch.start(throttled(progress_line)), "gcli.cancelling")
     print_summary(progress)
     if progress.status == "cancelled":
         return 130

@@ -13,20 +13,20 @@ import gradio as gr
 
 import global_var
 from db.prompt_store import DEFAULT_TEMPLATE_BY_LANGUAGE
-from frontend.jobs import find_generation_job, running_generation_jobs, start_generation_job
+from frontend.jobs import find_generation_job, launch_generation, running_generation_jobs
 from frontend.web.common import Localizer, headers, language_default, progress_bar, reloaded_choices, user_errors
 from frontend.web.prompts_tab import variables_dict
 from tools.core.errors import UserError
 from tools.docs.docsets import slice_docset_cached
 from tools.docs.reading import list_docsets
-from tools.generation.engine import GenerationProgress, GenerationSettings, prepare_generation
+from tools.generation.engine import GenerationProgress, GenerationSettings
 from tools.llm.runner import UnitProgress, failure_reasons, format_duration
 from tools.llm.settings import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
 from tools.core.i18n import t
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
-from tools.generation.docsync import changes_rows, changes_summary, doc_changes, retire_outdated
+from tools.generation.docsync import changes_rows, changes_summary, doc_changes
 from tools.quality.checks import check_summary_line, load_result, summarize
-from tools.quality.judge import enable_scoring, generation_scoring_line
+from tools.quality.judge import generation_scoring_line
 
 FILE_COLUMNS = ("generate.col.path", "generate.col.kind", "generate.col.size", "generate.col.problem")
 SLICE_COLUMNS = ("generate.col.index", "generate.col.source", "generate.col.heading", "generate.col.tokens", "generate.col.lines")
@@ -292,15 +292,13 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
         max_tokens=_whole_number(lang, max_tokens, "generate.max_tokens"),
         max_slice_tokens=_whole_number(lang, max_slice_tokens, "generate.max_slice_tokens"),
     )
-    workspace = global_var.workspace()
-    prepared = prepare_generation(workspace, docs, str(dataset), provider, template, variables_dict(variables), settings)
-    if score_with:
-        enable_scoring(workspace, prepared, score_with, None, lang)
-    if update and prepared.resuming:
-        changes, version = retire_outdated(workspace, prepared.dataset)
-        gr.Info(t("docsync.retired", lang, name=prepared.dataset, count=len(changes.retire), version=version["n"])
-                if version else t("docsync.nothing_retired", lang))
-    job = start_generation_job(prepared)
+    launch = launch_generation(global_var.workspace(), docs, str(dataset), provider, template, variables_dict(variables),
+                               settings, score_with=score_with or None, lang=lang, update=bool(update))
+    prepared = launch.prepared
+    if launch.retired is not None:
+        gr.Info(t("docsync.retired", lang, name=prepared.dataset, count=len(launch.retired.retire), version=launch.retired_version["n"])
+                if launch.retired_version else t("docsync.nothing_retired", lang))
+    job = launch.start()
     for key, params in prepared.notes:
         gr.Info(t(key, lang, **params))
     gr.Info(t("generate.started", lang, name=prepared.dataset, units=len(prepared.units), concurrency=prepared.settings.concurrency))
