@@ -60,7 +60,7 @@ from typing import Callable, Iterable
 
 from db.dataset_journal import (DatasetView, counts_after, cut_torn_tail, diff_between, diff_views, dumps, light_replay, now_iso,
                                 parse_records, replay)
-from schema.dataset import Provenance, first_exchange, validate_messages
+from schema.dataset import Provenance, first_exchange, validate_messages, validate_preference
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
 from tools.core.workdir import TEMP_SUFFIX, FileLock, atomic_write_text, temp_beside, validate_name
@@ -299,14 +299,17 @@ class DatasetStore:
         self._append_lines(name, [record])
         return record
 
-    def append_items(self, name: str, items: Iterable[tuple[list[dict], dict | None]], event: dict | None = None) -> int:
-        """Validate and append items, and `event` after them in the same single write (so a
-        generator's unit lands with its completion record or not at all); returns the item count.
-        A raw append, like `append_item`: a generation run marks its version with begin/end_version."""
+    def append_items(self, name: str, items: Iterable[tuple], event: dict | None = None) -> int:
+        """Validate and append items, (messages, provenance) or (messages, provenance, preference keys), and
+        `event` after them in the same single write (so a generator's unit lands with its completion record
+        or not at all); returns the item count. A raw append, like `append_item`: a generation run marks its
+        version with begin/end_version."""
         records = []
-        for index, (messages, provenance) in enumerate(items):
-            clean = validate_messages(messages, where=f"item {index}")
-            records.append({"id": new_item_id(), "messages": clean, "provenance": _provenance(provenance)})
+        for index, (messages, provenance, *preference) in enumerate(items):
+            where = f"item {index}"
+            clean = validate_messages(messages, where=where)
+            records.append({"id": new_item_id(), "messages": clean, "provenance": _provenance(provenance),
+                            **validate_preference(preference[0] if preference else None, clean, where)})
         count = len(records)
         if event is not None:
             records.append({"event": event})
@@ -320,10 +323,12 @@ class DatasetStore:
         """Merge `meta` into the dataset's metadata (one appended line; a raw append)."""
         self._append_lines(dataset, [{"meta": meta}])
 
-    def update_item(self, name: str, item_id: str, messages: list[dict], expected: str | None = None) -> dict:
-        """Replace the messages of an item (a version "edit"). With `expected` (its `item_version` when the
-        editor opened it), a save over a change made since (another browser, another process) is refused,
-        not lost silently."""
+    def update_item(self, name: str, item_id: str, messages: list[dict], expected: str | None = None,
+                    preference: dict | None = None) -> dict:
+        """Replace the messages of an item (a version "edit"); a preference item keeps its rejected answer or
+        label unless `preference` gives new ones ({} makes it a plain item). With `expected` (its
+        `item_version` when the editor opened it), a save over a change made since (another browser, another
+        process) is refused, not lost silently."""
         with self._journal(name):
             try:
                 item = self.get_item(name, item_id)
@@ -336,7 +341,8 @@ class DatasetStore:
             clean = validate_messages(messages)
             provenance = dict(item.get("provenance") or {})
             provenance["edited_at"] = now_iso()
-            record = {"id": item_id, "messages": clean, "provenance": provenance}
+            kept = item if preference is None else preference
+            record = {"id": item_id, "messages": clean, "provenance": provenance, **validate_preference(kept, clean)}
             self.commit(name, "edit", [record], item=item_id)
             return record
 
@@ -597,9 +603,10 @@ class DatasetStore:
             self._indexes.pop(name, None)
             self._forget_locks(name, writer)
 
-    def import_items(self, name: str, conversations: Iterable[list[dict]], meta: dict | None = None,
+    def import_items(self, name: str, conversations: Iterable[list[dict] | dict], meta: dict | None = None,
                      provenance: dict | None = None) -> int:
-        """Create dataset `name` from `conversations` (an iterable: a streaming reader is welcome) as its
+        """Create dataset `name` from `conversations` (an iterable: a streaming reader is welcome; each a list of
+        messages, or for a preference item {"messages", "rejected" | "label"}, see schema.dataset) as its
         version 1 ("import"), all or nothing: the journal is written aside under a hidden temp name and
         moved into place when complete, so an import that fails or is killed leaves no dataset. Returns
         the item count."""
@@ -615,9 +622,12 @@ class DatasetStore:
             with temp_beside(path, "import") as temp:
                 with open(temp, "wb") as handle:
                     lines = [dumps({"meta": created})]
-                    for index, messages in enumerate(conversations):
-                        clean = validate_messages(messages, where=f"item {index}")
-                        lines.append(dumps({"id": new_item_id(), "messages": clean, "provenance": stamp}))
+                    for index, conversation in enumerate(conversations):
+                        where = f"item {index}"
+                        messages = conversation.get("messages") if isinstance(conversation, dict) else conversation
+                        clean = validate_messages(messages, where=where)
+                        lines.append(dumps({"id": new_item_id(), "messages": clean, "provenance": stamp,
+                                            **validate_preference(conversation, clean, where)}))
                         count += 1
                         if len(lines) >= IMPORT_BATCH:
                             handle.write(("\n".join(lines) + "\n").encode("utf-8"))

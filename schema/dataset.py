@@ -78,6 +78,50 @@ def validate_messages(messages: Any, where: str = "item") -> list[dict]:
     return clean
 
 
+# ---------------------------------------------------------------- preference items
+#
+# A preference item is a dataset item with one more key beside `messages` (whose last assistant turn is the
+# chosen answer, or the one judged answer):
+#   "rejected": str  - the worse answer to the same conversation (a pair: DPO, ORPO; KTO takes both halves)
+#   "label": bool    - an unpaired judgement of the last answer (KTO: desirable or not)
+# Supervised tuning on such a dataset trains on the chosen answers and leaves label-false items out.
+PREFERENCE_KEYS = ("rejected", "label")
+
+
+def validate_preference(record: Any, messages: list[dict], where: str = "item") -> dict:
+    """The preference keys of a stored or imported record, checked ({} for a plain item): at most one of
+    `rejected` (a non-empty string unlike the chosen answer) and `label` (true or false)."""
+    if not isinstance(record, dict):
+        return {}
+    given = {key: record[key] for key in PREFERENCE_KEYS if record.get(key) is not None}
+    if not given:
+        return {}
+    if len(given) > 1:
+        raise UserError("error.preference_both", where=where)
+    if "label" in given:
+        if not isinstance(given["label"], bool):
+            raise UserError("error.preference_label", where=where, value=repr(given["label"]))
+        return given
+    rejected = given["rejected"]
+    if not isinstance(rejected, str) or not rejected.strip():
+        raise UserError("error.preference_rejected_empty", where=where)
+    if rejected.strip() == messages[-1]["content"].strip():
+        raise UserError("error.preference_same", where=where)
+    return given
+
+
+def preference_kind(items: list[dict]) -> str | None:
+    """"pairs" when every item has a rejected answer, "labels" when every item has a rejected answer or a
+    label (KTO), None for a dataset of plain items (or a mix with plain items: not a preference dataset)."""
+    if not items:
+        return None
+    if all(item.get("rejected") for item in items):
+        return "pairs"
+    if all(item.get("rejected") or isinstance(item.get("label"), bool) for item in items):
+        return "labels"
+    return None
+
+
 def _checked_weight(weight: Any, role: str, field: str, where: str) -> int:
     """An assistant turn's training weight, 0 or 1 (booleans are refused: JSON true is not OpenAI's 1)."""
     if role != "assistant":
