@@ -39,6 +39,27 @@ BATCHING_MODES: dict[str, BatchingMode] = {mode.name: mode for mode in (
 BATCHING = tuple(BATCHING_MODES)
 
 
+@dataclass(frozen=True)
+class Stage:
+    """What a run trains on and with which objective; the trainer, the tab and `train --stage` read this table."""
+
+    name: str
+    data: str  # "items": instruction items; "preference": items with a rejected answer or a label; "docs": the doc set's text
+    trainer: str  # the TRL trainer behind it
+
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (
+    Stage("sft", data="items", trainer="SFTTrainer"),  # supervised: loss on the assistant's answers
+    Stage("cpt", data="docs", trainer="SFTTrainer"),  # continued pre-training: loss on every token of the docs' text
+    Stage("dpo", data="preference", trainer="DPOTrainer"),
+    Stage("orpo", data="preference", trainer="ORPOTrainer"),
+    Stage("kto", data="preference", trainer="KTOTrainer"),
+)}
+# LoRA variants (peft options); the tab shows `lora_variant`'s help, one line on when each helps.
+LORA_VARIANTS = ("lora", "dora", "rslora", "pissa", "loftq")
+DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust")
+
+
 def _f(default, help: str, **extra) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
@@ -46,7 +67,19 @@ def _f(default, help: str, **extra) -> Any:
 @dataclass
 class TrainConfig:
     model: str = _f("", "Base model: a folder under workdir/models, an absolute path or a Hugging Face hub id.", required=True)
-    dataset: str = _f("", "Dataset name (workdir/dataset/<name>.jsonl).", required=True)
+    stage: str = _f("sft", "What the run trains: sft (question/answer items, loss on the answers), cpt (continued pre-training "
+                           "on the doc set's text, loss on every token), dpo, orpo or kto (a preference dataset: chosen and "
+                           "rejected answers, or KTO labels).", choices=tuple(STAGES))
+    dataset: str = _f("", "Dataset name (workdir/dataset/<name>.jsonl); a preference dataset for dpo, orpo and kto; not used by cpt.")
+    docs: str = _f("", "Doc set (a folder under workdir/docs) whose slices cpt trains on as running text, or that sft mixes in "
+                       "with doc_mix.")
+    doc_mix: float = _f(0.0, "sft only: share of the doc set's slices, as running text with the loss on every token, mixed into "
+                             "the training items (0.2 = one item in five); 0 = off.", min=0.0, max=0.9)
+    init_run: str = _f("", "Start from this finished run's adapter (train it on) instead of a fresh LoRA: the usual way to put "
+                           "dpo, orpo or kto on top of an sft run; dpo and kto then use that run's model as the reference.")
+    pref_beta: float = _f(0.1, "dpo, orpo, kto: beta, how far the tuned model may move from the reference (dpo/kto) or the "
+                               "weight of the odds-ratio term (orpo); larger keeps closer.", min=0.0, max=10.0)
+    dpo_loss: str = _f("sigmoid", "dpo: the loss (sigmoid = the DPO paper; ipo, hinge, robust = its variants).", choices=DPO_LOSSES)
     dataset_version: int = _f(0, "Dataset version to train on (`datasets versions NAME` lists them); 0: the latest, "
                                  "which the run records as the version it used.", min=0, max=2**31 - 1)
     run_name: str = _f("", "Name of the run folder under workdir/training (default: <dataset>-<timestamp>).")
@@ -61,6 +94,10 @@ class TrainConfig:
     lora_r: int = _f(16, "LoRA rank.", min=1, max=1024)
     lora_alpha: int = _f(16, "LoRA alpha (scale = alpha / r).", min=1, max=4096)
     lora_dropout: float = _f(0.0, "Dropout on the LoRA branch (an over-fitting guard).", min=0.0, max=0.9)
+    lora_variant: str = _f("lora", "lora (plain); dora (weight-decomposed, often closer to full tuning at low rank, slower); "
+                                   "rslora (scale alpha/sqrt(r): helps at high ranks); pissa (starts from the weights' "
+                                   "principal components: faster convergence); loftq (initialises to offset 4-bit "
+                                   "quantisation error).", choices=LORA_VARIANTS)
     target_modules: str = _f("all-linear", "Modules that get LoRA: 'all-linear' or a comma-separated list such as q_proj,v_proj.")
     max_length: int = _f(2048, "Tokens per item; longer items are cut (items whose answer is cut away are dropped).", min=16, max=1_048_576)
     seed: int = _f(42, "Random seed (data order, LoRA init, eval split).", min=0, max=2**31 - 1)
@@ -108,6 +145,7 @@ class TrainConfig:
                 raise UserError("error.train_choice", field=spec.name, value=value, choices=", ".join(c or "''" for c in meta["choices"]))
         if not self.target_modules.strip():
             raise UserError("error.field_required", field="target_modules")
+        self._validate_stage()
         if self.max_steps == 0 and self.epochs <= 0:
             raise UserError("error.train_no_length")
         if self.save_steps % self.eval_steps and self.early_stopping_patience:
@@ -118,6 +156,21 @@ class TrainConfig:
         self._validate_launch()
         self._validate_tracker()
         return self
+
+    def _validate_stage(self) -> None:
+        """What each stage needs: a dataset (sft, and a preference one for dpo/orpo/kto, checked when its items
+        are read), or a doc set (cpt, and sft with doc_mix)."""
+        stage = STAGES[self.stage]
+        if stage.data == "docs" or self.doc_mix:
+            if not self.docs.strip():
+                raise UserError("error.train_stage_needs_docs", stage=self.stage)
+            self.docs = validate_name(self.docs, "docs")
+        if stage.data != "docs" and not self.dataset.strip():
+            raise UserError("error.field_required", field="dataset")
+        if self.doc_mix and self.stage != "sft":
+            raise UserError("error.train_doc_mix_sft_only", stage=self.stage)
+        if self.init_run:
+            self.init_run = validate_name(self.init_run, "run name")
 
     def _validate_tracker(self) -> None:
         if self.report_to:

@@ -112,11 +112,12 @@ def cmd_train(args) -> int:
         print(version_notice(saved.dataset, saved.dataset_version), flush=True)
         job = resume_training(args.resume, on_progress=follow)
     else:
-        if not args.model or not args.dataset:
-            raise SystemExit("train: --model and --dataset are required (or --resume RUN)")
+        if not args.model or not (args.dataset or args.stage == "cpt"):
+            raise SystemExit("train: --model and --dataset (--docs for --stage cpt) are required (or --resume RUN)")
         config = config_from_args(args)
         print(t("train.plan", **plan_training(config)), flush=True)
-        print(version_notice(config.dataset, config.dataset_version), flush=True)
+        if config.dataset:
+            print(version_notice(config.dataset, config.dataset_version), flush=True)
         if seeds > 1:
             return train_series(config, seeds, follow)
         job = start_training(config, on_progress=follow)

@@ -36,8 +36,9 @@ from train.tensorboard import start_tensorboard
 
 # Inputs grouped as the user thinks of them; every TrainConfig field except the three chosen above them.
 GROUPS = [
+    ("ttab.group.stage", ["stage", "docs", "doc_mix", "init_run", "pref_beta", "dpo_loss"]),
     ("ttab.group.optim", ["learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "warmup_ratio", "scheduler", "weight_decay"]),
-    ("ttab.group.lora", ["lora_r", "lora_alpha", "lora_dropout", "target_modules"]),
+    ("ttab.group.lora", ["lora_variant", "lora_r", "lora_alpha", "lora_dropout", "target_modules"]),
     ("ttab.group.data", ["max_length", "batching", "eval_ratio", "eval_steps", "early_stopping_patience", "validation_samples", "seed"]),
     ("ttab.group.checkpoints", ["save_steps", "save_total_limit", "logging_steps", "report_to"]),
     ("ttab.group.loading", ["load_in_4bit", "rope_scaling", "fallback_template"]),
