@@ -163,6 +163,7 @@ JOB_KINDS = {kind.name: kind for kind in (
     JobKind("evaluation", uses_device=True, already_running="error.eval_running", blocks="error.eval_busy"),
     JobKind("export", uses_device=True, already_running="error.export_running", blocks="error.export_busy"),
     JobKind("exam", uses_device=True, already_running="error.exam_running", blocks="error.exam_busy"),
+    JobKind("pairs", uses_device=True, already_running="error.pairs_running", blocks="error.pairs_busy"),
 )}
 
 
@@ -231,7 +232,7 @@ def _blocker(kind: JobKind, name: str) -> UserError | None:
 
 # What a refused device job was about to do, for the "cannot {action} while ..." messages.
 _ACTIONS = {"training": "start training", "evaluation": "evaluate a run", "export": "export a run", "generation": "generate",
-            "exam": "run an exam"}
+            "exam": "run an exam", "pairs": "build preference pairs"}
 
 
 def check_job_allowed(kind: str, name: str) -> None:

@@ -606,7 +606,7 @@ class DatasetStore:
     def import_items(self, name: str, conversations: Iterable[list[dict] | dict], meta: dict | None = None,
                      provenance: dict | None = None) -> int:
         """Create dataset `name` from `conversations` (an iterable: a streaming reader is welcome; each a list of
-        messages, or for a preference item {"messages", "rejected" | "label"}, see schema.dataset) as its
+        messages, or {"messages", "rejected" | "label" (a preference item, see schema.dataset), "provenance"}) as its
         version 1 ("import"), all or nothing: the journal is written aside under a hidden temp name and
         moved into place when complete, so an import that fails or is killed leaves no dataset. Returns
         the item count."""
@@ -626,7 +626,8 @@ class DatasetStore:
                         where = f"item {index}"
                         messages = conversation.get("messages") if isinstance(conversation, dict) else conversation
                         clean = validate_messages(messages, where=where)
-                        lines.append(dumps({"id": new_item_id(), "messages": clean, "provenance": stamp,
+                        own = conversation.get("provenance") if isinstance(conversation, dict) else None
+                        lines.append(dumps({"id": new_item_id(), "messages": clean, "provenance": {**stamp, **own} if own else stamp,
                                             **validate_preference(conversation, clean, where)}))
                         count += 1
                         if len(lines) >= IMPORT_BATCH:

@@ -196,6 +196,14 @@ def _criteria(check):
 def greedy_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 64, batch_size: int = 8,
                    progress: Callable[[int, int], None] | None = None, stop_event: threading.Event | None = None) -> list[str]:
     """Greedy answers to conversations (each ending with a user turn), batched with left padding."""
+    return model_answers(model, tokenizer, prompts, max_new_tokens, batch_size, progress, stop_event)
+
+
+def model_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int = 64, batch_size: int = 8,
+                  progress: Callable[[int, int], None] | None = None, stop_event: threading.Event | None = None,
+                  temperature: float = 0.0) -> list[str]:
+    """Answers to conversations (each ending with a user turn), batched with left padding: greedy, or sampled
+    at `temperature` > 0 (seed torch first for a repeatable draw)."""
     import torch
 
     ensure_chat_template(tokenizer)
@@ -213,7 +221,8 @@ def greedy_answers(model, tokenizer, prompts: list[list[dict]], max_new_tokens: 
             width = encoded["input_ids"].shape[1]
             watch = _AnswersDone(width, end_ids, len(answers), len(prompts), progress, stop_event)
             with torch.inference_mode():
-                output = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
+                output = model.generate(**encoded, max_new_tokens=max_new_tokens, num_beams=1, **sampling,
                                         eos_token_id=end_ids, pad_token_id=pad_id, stopping_criteria=_criteria(watch))
             _check_stop(stop_event)
             answers += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in output]
