@@ -164,6 +164,8 @@ JOB_KINDS = {kind.name: kind for kind in (
     JobKind("export", uses_device=True, already_running="error.export_running", blocks="error.export_busy"),
     JobKind("exam", uses_device=True, already_running="error.exam_running", blocks="error.exam_busy"),
     JobKind("pairs", uses_device=True, already_running="error.pairs_running", blocks="error.pairs_busy"),
+    # A sweep only orders its trials' trainings and exams, which are device jobs of their own.
+    JobKind("sweep", uses_device=False, already_running="error.sweep_running", blocks=""),
 )}
 
 

@@ -18,7 +18,18 @@ def cmd_runs_compare(args) -> int:
     runs = list(args.runs)
     if args.group:  # the group's runs after those named (a run named and in the group is shown once)
         runs += [run for run in group_runs(args.group) if run not in runs]
-    text = format_comparison(runs, args.format, same_scoring=args.same_scoring)
+    board = ""
+    if args.sweep:  # the sweep's leaderboard first, then its trials' runs, best first, side by side
+        from train.compare import to_markdown
+        from train.sweep import Sweep, leaderboard, leaderboard_rows
+
+        sweep = Sweep.load(args.sweep)
+        headers, rows = leaderboard_rows(sweep)
+        board = (to_csv(headers, rows) if args.format == "csv" else
+                 f"### {t('sweep.leaderboard', name=sweep.name)}\n\n{to_markdown(headers, rows)}\n"
+                 f"{t('sweep.score_note', weight=sweep.forgetting_weight)}\n\n")
+        runs += [trial.run for trial in leaderboard(sweep) if trial.run and trial.run not in runs]
+    text = board + format_comparison(runs, args.format, same_scoring=args.same_scoring)
     if args.curves:
         rows = loss_curves(runs, args.curves)
         curves = to_csv(["run", args.curves, "series", "value"], [[r["run"], f"{r['x']:g}", r["series"], f"{r['value']:.6g}"] for r in rows])
@@ -69,6 +80,8 @@ def register_runs(subparsers) -> None:
     compare.add_argument("runs", nargs="*", metavar="RUN", help="run names (folders under workdir/training)")
     compare.add_argument("--group", metavar="NAME", default=None,
                          help="compare every run of this group (the runs of one `train --seeds N`)")
+    compare.add_argument("--sweep", metavar="NAME", default=None,
+                         help="a sweep's leaderboard (`sweep run`), then its trials' runs side by side")
     compare.add_argument("--same-scoring", action="store_true",
                          help="refuse when an exam was scored in different ways on the runs, instead of marking the cells")
     compare.add_argument("--format", choices=("md", "csv"), default="md", help="output format (default md)")
