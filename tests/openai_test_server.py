@@ -13,6 +13,10 @@ workbench's judge, tools/quality/judge.py) gets a rubric verdict instead of pair
 scores derived from the prompt; groundedness is null when the system message asks for
 `"groundedness": null` (an item without a source). Every fault kind applies to it alike.
 
+And it answers generation's phrasing and rendering requests (tools/generation/variants.py): a system message
+asking for {"phrasings": ...} gets the requested number of rewordings of each listed question (make_phrasings),
+one naming "[rendering: NAME]" gets {"question", "answer"} restating the slice in that form (make_rendering).
+
 Fault kinds (what one request gets):
   ok            a valid JSON reply {"pairs": [...]} (a judge request: a valid verdict)
   fenced        the same JSON inside a ```json fence          (the parser must cope)
@@ -75,6 +79,10 @@ def default_responder(info: RequestInfo) -> str:
         return json.dumps(make_judgement(info), ensure_ascii=False)
     if is_exam_request(info):
         return json.dumps({"questions": make_exam_questions(info)}, ensure_ascii=False)
+    if is_phrasing_request(info):
+        return json.dumps({"phrasings": make_phrasings(info)}, ensure_ascii=False)
+    if is_rendering_request(info):
+        return json.dumps(make_rendering(info), ensure_ascii=False)
     return json.dumps({"pairs": make_pairs(info)}, ensure_ascii=False)
 
 
@@ -154,6 +162,69 @@ def make_exam_questions(info: RequestInfo) -> list[dict]:
         else:
             questions.append({"question": f"What does “{heading}” say about item {tag}?", "answer": f"It says {tag}."})
     return questions
+
+
+_PHRASING_COUNT = re.compile(r"exactly (\d+) other phrasings|恰好再写 (\d+) 种问法")
+_QUESTION_LIST = re.compile(r"^(?:Questions|问题)[^\n]*\n(\[.*\])\s*$", re.MULTILINE | re.DOTALL)
+_RENDERING = re.compile(r"\[rendering: (\w+)\]")
+# How the server rewords a question: the k-th phrasing uses the k-th frame (then numbered ones).
+PHRASING_FRAMES = {
+    "en": ("Could you tell me: {q}", "I'd like to know this. {q}", "Quick question about the docs: {q}",
+           "Please explain. {q}", "Asked another way: {q}"),
+    "zh": ("请问:{q}", "我想了解一下:{q}", "关于文档的一个问题:{q}", "请解释:{q}", "换个问法:{q}"),
+}
+
+
+def is_phrasing_request(info: RequestInfo) -> bool:
+    """Generation's request for more phrasings of questions: its system message asks for {"phrasings": ...}."""
+    return '{"phrasings": [' in system_text(info)
+
+
+def is_rendering_request(info: RequestInfo) -> bool:
+    """Generation's request for a rendering of a slice's facts: its system message names "[rendering: NAME]"."""
+    return _RENDERING.search(system_text(info)) is not None
+
+
+def phrasing_request(info: RequestInfo) -> tuple[list[str], int]:
+    """(the questions listed, the phrasings asked per question) of a phrasing request."""
+    match = _PHRASING_COUNT.search(system_text(info))
+    count = max(1, min(int(match.group(1) or match.group(2)), 20)) if match else 2
+    listed = _QUESTION_LIST.search(info.prompt)
+    questions = json.loads(listed.group(1)) if listed else []
+    return [str(q) for q in questions], count
+
+
+def make_phrasings(info: RequestInfo) -> list[list[str]]:
+    """The asked number of rewordings of each listed question: a frame around the question, in its language."""
+    questions, count = phrasing_request(info)
+    phrasings = []
+    for question in questions:
+        frames = PHRASING_FRAMES["zh" if re.search(r"[\u4e00-\u9fff]", question) else "en"]
+        phrasings.append([(frames[k] if k < len(frames) else frames[-1] + f" ({k + 1})").format(q=question)
+                          for k in range(count)])
+    return phrasings
+
+
+def make_rendering(info: RequestInfo) -> dict:
+    """{"question", "answer"} restating the slice of the prompt in the named form: its sentences as a prose
+    passage, its lines as table rows, Q/A lines, or mistakes with their corrections."""
+    name = _RENDERING.search(system_text(info)).group(1)
+    section = _SECTION_LINE.search(info.prompt)
+    heading = section.group(1).strip() if section else "the documentation"
+    at = info.prompt.find("Source:")
+    body = info.prompt[max(at, 0):].split("\n\n", 1)[-1]  # the slice's text, after its Source/Section lines
+    lines = [" ".join(line.strip("#*-> |").split()) for line in body.splitlines()]
+    lines = [line for line in lines if len(line) > 3 and not line.startswith(("Source:", "Section:"))][:6] or [heading]
+    if name == "table":
+        answer = "| Fact | Detail |\n|---|---|\n" + "\n".join(f"| {i} | {line.replace('|', '/')} |" for i, line in enumerate(lines, 1))
+    elif name == "qa":
+        answer = "\n".join(f"Q: What does “{heading}” say, point {i}?\nA: {line}" for i, line in enumerate(lines, 1))
+    elif name == "mistakes":
+        answer = "\n".join(f"- Mistake: assuming otherwise. Correct: {line}" for line in lines)
+    else:
+        answer = f"The section “{heading}” explains the following. " + " ".join(lines)
+    return {"question": f"Give the facts of “{heading}” as {name} (ref {hashlib.sha1(info.prompt.encode()).hexdigest()[:6]}).",
+            "answer": answer}
 
 
 def make_pairs(info: RequestInfo) -> list[dict]:

@@ -1,4 +1,5 @@
-"""`python main.py docs ...` and `python main.py generate ...`: the generation tab, headless.
+"""`python main.py docs ...` and `python main.py generate ...`: the generation tab, headless; and
+`python main.py datasets show NAME`, a dataset's counts with its phrasings and renderings.
 
 Imports stay light at module level (main.py builds every parser at start); the LLM client, the stores
 and the quality checks are imported when a command runs.
@@ -17,6 +18,9 @@ from tools.core.workdir import validate_name
 from tools.docs.docsets import slice_docset
 from tools.docs.reading import list_docsets, scan_docset
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.generation.variants import (RENDERING_NAMES, check_question_variants, checked_renderings, phrasing_unit_key,
+                                       planned_variant_calls, rendering_label, rendering_unit_key, variant_counts,
+                                       variant_summary)
 
 if TYPE_CHECKING:
     from tools.llm.runner import UnitProgress
@@ -132,20 +136,51 @@ def print_doc_changes(changes, limit: int = 40) -> None:
             print(f"  {entry['id']}  {entry['source']} | {entry['heading']} | {entry['question'][:80]}")
 
 
+def variant_options(args) -> tuple[int, tuple[str, ...]]:
+    """--variants and --renderings, checked (UserError saying what to fix)."""
+    check_question_variants(args.variants)
+    return args.variants, checked_renderings(args.renderings)
+
+
+def print_variant_plan(slices, rounds: int, variants: int, renderings: tuple[str, ...], done: set | None = None) -> None:
+    """The calls phrasings and renderings add to a run over `slices` (nothing when neither is asked for); with
+    `done` (the unit keys a dataset has finished), also those not done yet."""
+    calls = planned_variant_calls(len(slices), rounds, variants, renderings)
+    if not calls["phrasings"] and not calls["renderings"]:
+        return
+    names = t("variants.separator").join(rendering_label(name) for name in renderings) or t("variants.none")
+    print(t("variants.plan", calls=calls["phrasings"] + calls["renderings"], phrasings=calls["phrasings"],
+            extra=max(variants - 1, 0), renderings=calls["renderings"], names=names))
+    if done is not None:
+        phrasing_keys = [phrasing_unit_key(f"{s.slice_id}:{r}") for r in range(1, rounds + 1) for s in slices] if variants > 1 else []
+        rendering_keys = [rendering_unit_key(s.slice_id, name) for name in renderings for s in slices]
+        print(t("variants.plan_left", phrasings=sum(key not in done for key in phrasing_keys),
+                renderings=sum(key not in done for key in rendering_keys)))
+
+
 def cmd_generate_dry_run(args) -> int:
     """Slices and units the run would send, and the dataset's doc changes; no call is made."""
     import global_var
     from tools.generation.docsync import doc_changes
-    from tools.generation.engine import without_control_sections
+    from tools.generation.engine import UNIT_DONE, without_control_sections
 
     workspace = global_var.workspace()
     dataset = validate_name(args.dataset, "dataset name")
+    variants, renderings = variant_options(args)
     budget = args.max_slice_tokens
     if workspace.datasets.exists(dataset):
         changes = doc_changes(workspace, dataset)
         if changes.docs != args.docs:
             raise UserError("error.generate_other_docs", name=dataset, docs=changes.docs, requested=args.docs)
         print_doc_changes(changes)
+        if variants > 1 or renderings:
+            view = workspace.datasets.load(dataset)
+            budget = (view.meta.get("generated_from") or {}).get("max_slice_tokens") or budget
+            slices, _ = slice_docset(workspace.docs_folder(validate_name(args.docs, "docs")), budget)
+            if not args.include_control_sections:
+                slices = without_control_sections(slices, args.docs, [], workspace.exams)
+            done = {event.get("unit") for event in view.events if event.get("type") == UNIT_DONE}
+            print_variant_plan(slices, args.rounds, variants, renderings, done)
         return 0
     slices, files = slice_docset(workspace.docs_folder(validate_name(args.docs, "docs")), budget)
     if not args.include_control_sections:
@@ -155,6 +190,7 @@ def cmd_generate_dry_run(args) -> int:
             print(t(key, **params))
     print(t("docsync.not_generated_yet", name=dataset))
     print(t("gcli.plan", slices=len(slices), files=len(files), calls=len(slices) * args.rounds, pairs=args.pairs))
+    print_variant_plan(slices, args.rounds, variants, renderings)
     return 0
 
 
@@ -164,6 +200,7 @@ def cmd_generate(args) -> int:
 
     if args.dry_run:
         return cmd_generate_dry_run(args)
+    variants, renderings = variant_options(args)
     if args.provider:
         provider = args.provider
     elif args.base_url and args.model:
@@ -172,7 +209,8 @@ def cmd_generate(args) -> int:
         raise UserError("error.generate_provider_args")
     settings = GenerationSettings(rounds=args.rounds, pairs_per_call=args.pairs, concurrency=args.concurrency,
                                   temperature=args.temperature, max_tokens=args.max_tokens,
-                                  max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts)
+                                  max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts,
+                                  question_variants=variants, renderings=renderings)
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
     import global_var
@@ -221,6 +259,8 @@ def print_summary(progress, lang: str | None = None) -> None:
     print(t("gcli.duration_json" if progress.json_mode else "gcli.duration_no_json", lang, elapsed=f"{progress.elapsed_s:.1f}"))
     if progress.scoring:
         print(generation_scoring_line(progress.scoring, lang))
+    if progress.variants:
+        print(variant_summary(progress.variants, lang))
     if progress.items:
         print(check_summary_line(progress.checks, progress.dataset, lang))
     if progress.status == "cancelled":
@@ -246,6 +286,12 @@ def register_generate(subparsers) -> None:
     generate.add_argument("--var", action="append", metavar="NAME=VALUE", help="a template variable; repeat for each")
     generate.add_argument("--rounds", type=int, default=1, help="calls per slice (default 1)")
     generate.add_argument("--pairs", type=int, default=3, help="question/answer pairs per call (default 3)")
+    generate.add_argument("--variants", type=int, default=1, metavar="N",
+                          help="phrasings of each generated question, each its own item with the same answer (default 1: "
+                               "off); adds one call per slice and round")
+    generate.add_argument("--renderings", default="", metavar="NAMES",
+                          help=f"renderings of each slice's facts, each its own item, comma-separated from "
+                               f"{','.join(RENDERING_NAMES)} (default: none); adds one call per slice and rendering")
     generate.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
                           help=f"calls in flight (default {DEFAULT_CONCURRENCY}; at most the provider's limit)")
     generate.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
@@ -266,3 +312,44 @@ def register_generate(subparsers) -> None:
                                "version; items a person edited are kept when their slice changed), then generate for "
                                "changed and new slices only")
     generate.set_defaults(func=cmd_generate)
+
+
+# ---------------------------------------------------------------- datasets show
+
+
+def cmd_datasets_show(args) -> int:
+    """A dataset's counts, where it came from, and its phrasings and renderings (tools.generation.variants)."""
+    import global_var
+
+    store = global_var.datasets()
+    view = store.load(validate_name(args.name, "dataset name"))
+    counts = variant_counts(view.items.values())
+    if args.json:
+        json.dump({"name": args.name, **view.counts(), "generated_from": view.meta.get("generated_from"),
+                   "variants": counts}, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return 0
+    from datetime import datetime
+
+    modified = datetime.fromtimestamp(store.path(args.name).stat().st_mtime).isoformat(sep=" ", timespec="seconds")
+    print(t("variants.show_head", name=args.name, modified=modified, **view.counts()))
+    source, run = view.meta.get("generated_from"), view.meta.get("generation") or {}
+    if source:
+        print(t("variants.show_generated", docs=source.get("docs"), status=status_word(run["status"], "generate.status") if run.get("status") else "-",
+                template=run.get("template") or "-", model=run.get("model") or "-"))
+    else:
+        print(t("variants.show_not_generated"))
+    print(variant_summary(counts))
+    per_slice = [entry["questions"] for slice_id, entry in counts["slices"].items() if slice_id]
+    if per_slice:
+        print(t("variants.show_slices", slices=len(per_slice), low=min(per_slice), high=max(per_slice)))
+    return 0
+
+
+def add_show_action(actions) -> None:
+    """Add `show` to the `datasets` subcommand's actions."""
+    show = actions.add_parser("show", help="summarise a dataset: its counts, where it came from, how many phrasings "
+                                           "each question has and the renderings of each slice's facts")
+    show.add_argument("name", help="dataset name")
+    show.add_argument("--json", action="store_true", help="print the counts as JSON, per question group and per slice too")
+    show.set_defaults(func=cmd_datasets_show)

@@ -25,6 +25,7 @@ from tools.llm.settings import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
 from tools.core.i18n import t
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.generation.docsync import changes_rows, changes_summary, doc_changes
+from tools.generation.variants import MAX_QUESTION_VARIANTS, rendering_choices, variant_summary
 from tools.quality.checks import check_summary_line, load_result, summarize
 from tools.quality.judge import generation_scoring_line
 
@@ -110,6 +111,8 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
         lines.append(t("generate.panel.no_json_mode", lang))
     if progress.scoring:
         lines.append("- " + generation_scoring_line(progress.scoring, lang))
+    if progress.variants:
+        lines.append(t("variants.panel", lang, summary=variant_summary(progress.variants, lang)))
     lines += failure_lines(lang, progress)
     if not progress.active and progress.items:
         # An item of the list: a bare line would run on from the one above in the rendered Markdown.
@@ -129,6 +132,7 @@ def progress_from_summary(dataset: str, summary: dict) -> GenerationProgress:
         failures=dict(summary.get("failures") or {}), recent_failures=list(summary.get("failed_units") or [])[-10:],
         tokens_in=tokens.get("in", 0), tokens_out=tokens.get("out", 0), cost=summary.get("cost"),
         json_mode=summary.get("json_mode", True), started_at=0.0, finished_at=duration, message=summary.get("message") or "",
+        variants=summary.get("variants"),
     )
 
 
@@ -272,10 +276,11 @@ def provider_changed(lang: str, provider, concurrency, announce: bool = False):
 
 @user_errors
 def start_generation(lang: str, docs, template, variables, provider, rounds, pairs, concurrency, temperature,
-                     max_tokens, max_slice_tokens, dataset, update=False, score_with=""):
+                     max_tokens, max_slice_tokens, dataset, update=False, score_with="", question_variants=1, renderings=None):
     """Check the inputs and start the background run; the progress panel then follows it. With
     `update`, a dataset generated before first loses the items of changed and gone slices; with
-    `score_with` (a provider), the judge scores each unit's new items as they are written."""
+    `score_with` (a provider), the judge scores each unit's new items as they are written; `question_variants`
+    and `renderings` ask for more phrasings of each question and renderings of each slice's facts."""
     if not docs:
         raise UserError("error.field_required", field=t("generate.docs", lang))
     if not template:
@@ -291,6 +296,8 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
         temperature=0.7 if temperature is None else float(temperature),
         max_tokens=_whole_number(lang, max_tokens, "generate.max_tokens"),
         max_slice_tokens=_whole_number(lang, max_slice_tokens, "generate.max_slice_tokens"),
+        question_variants=_whole_number(lang, question_variants, "variants.question_variants"),
+        renderings=tuple(renderings or ()),
     )
     launch = launch_generation(global_var.workspace(), docs, str(dataset), provider, template, variables_dict(variables),
                                settings, score_with=score_with or None, lang=lang, update=bool(update))
@@ -311,6 +318,11 @@ def score_with_choices(lang: str, current):
     names = global_var.providers().names()
     return gr.update(choices=[(t("generate.no_scoring", lang), "")] + [(name, name) for name in names],
                      value=current if current in names else "")
+
+
+def relabel_renderings(lang: str, chosen):
+    """The renderings' labels in a new language; the ticked ones stay."""
+    return gr.update(choices=rendering_choices(lang), value=list(chosen or []))
 
 
 def show_doc_changes(lang: str, docs, dataset):
@@ -408,6 +420,12 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             with gr.Row():
                 temperature = L(gr.Slider, "generate.temperature", minimum=0, maximum=2, step=0.05, value=0.7, elem_id="generate-temperature")
                 max_tokens = L(gr.Number, "generate.max_tokens", value=2048, precision=0, minimum=16, elem_id="generate-max-tokens")
+            with gr.Row():
+                question_variants = L(gr.Number, "variants.question_variants", info="variants.question_variants_info", value=1,
+                                      precision=0, minimum=1, maximum=MAX_QUESTION_VARIANTS, scale=1,
+                                      elem_id="generate-question-variants")
+                renderings = L(gr.CheckboxGroup, "variants.renderings_label", info="variants.renderings_info",
+                               choices=rendering_choices(lang), value=[], scale=2, elem_id="generate-renderings")
             dataset = L(gr.Dropdown, "generate.dataset", info="generate.dataset_info", choices=[], value=None,
                         allow_custom_value=True, interactive=True, elem_id="generate-dataset")
             doc_changes_line = gr.Markdown(elem_id="generate-doc-changes")
@@ -455,10 +473,11 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L.on_switch(show_doc_changes, [docs, dataset], [doc_changes_line, doc_changes_table])
     tab.select(score_with_choices, [lang_state, score_with], score_with, show_progress="hidden")
     L.on_switch(score_with_choices, [score_with], [score_with])
+    L.on_switch(relabel_renderings, [renderings], [renderings])
     start.click(
         start_generation,
         [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens,
-         dataset, update, score_with],
+         dataset, update, score_with, question_variants, renderings],
         [progress, dataset, concurrency],
     ).success(poll_progress, poll_inputs, poll_outputs, show_progress="hidden")
     cancel.click(cancel_generation, [lang_state, dataset], progress, concurrency_limit=None)

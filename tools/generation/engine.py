@@ -20,6 +20,11 @@ the calls in flight, and nothing is ever duplicated.
 Counting: every unit of a finished run ends `done` (a valid reply; its pairs may all have been
 duplicates) or `failed` (with a reason), so done + failed = requested units.
 
+Phrasings and renderings (settings `question_variants`, `renderings`; tools.generation.variants) add units of
+their own keys: a phrasing unit per generation unit, queued once that unit is done (failed with reason
+`questions_failed` when it failed), and a rendering unit per slice and rendering. Their items are deduplicated
+with every other item and tagged in their provenance (`variant`, `group`).
+
 The calls, retries, cancel and accounting are the runner's (tools.llm.runner.UnitRunner), shared with
 exam creation and the judges.
 """
@@ -47,6 +52,11 @@ from schema.provider import APIProvider
 from tools.core.workdir import validate_name
 from tools.docs.docsets import slice_docset
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.generation.variants import (MAX_QUESTION_VARIANTS, QUESTION_VARIANT, RENDERING_VARIANT, check_question_variants,
+                                       checked_renderings, compact_counts, group_of, parse_phrasings, phrasing_correction,
+                                       phrasing_messages, phrasing_unit_key, prompt_language, question_group,
+                                       rendering_correction, rendering_messages, rendering_unit_key, variant_counts,
+                                       variant_of, variant_tag)
 from tools.llm.replies import OutputError, json_from_reply
 from tools.llm.runner import BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
 from tools.llm.settings import CallSettings, clamp_concurrency
@@ -69,13 +79,25 @@ class GenerationSettings(CallSettings):
     rounds: int = field(default=1, metadata={"help": "calls per slice; each round asks for different facts"})
     pairs_per_call: int = field(default=3, metadata={"help": "question/answer pairs requested per call"})
     max_slice_tokens: int = field(default=DEFAULT_MAX_TOKENS, metadata={"help": "token budget of one document slice"})
+    question_variants: int = field(default=1, metadata={
+        "help": f"phrasings of each generated question, each its own item (1: off; at most {MAX_QUESTION_VARIANTS})"})
+    renderings: tuple[str, ...] = field(default=(), metadata={
+        "help": "renderings of each slice's facts, each its own item: prose, table, qa, mistakes (none: off)"})
 
     LIMITS = {
         **CallSettings.LIMITS,
         "rounds": (1, 100, True),
         "pairs_per_call": (1, 50, True),
         "max_slice_tokens": (32, 1_000_000, True),
+        "question_variants": (1, MAX_QUESTION_VARIANTS, True),
     }
+
+    def validated(self):
+        # Phrasings out of range and an unknown rendering get their own message, saying what they are.
+        check_question_variants(self.question_variants)
+        clean = super().validated()
+        clean.renderings = checked_renderings(self.renderings)
+        return clean
 
 
 @dataclass(frozen=True)
@@ -94,9 +116,43 @@ def unit_key(slice_id: str, round_number: int) -> str:
     return f"{slice_id}:{round_number}"
 
 
-def plan_units(slices: list[DocumentSlice], rounds: int) -> list[GenerationUnit]:
-    """Round 1 of every slice first, so a cancelled run has covered the most slices."""
-    return [GenerationUnit(s, r) for r in range(1, rounds + 1) for s in slices]
+@dataclass(frozen=True)
+class PhrasingUnit:
+    """More phrasings of the questions generation unit (slice, round) wrote: one call, run once that unit is done."""
+
+    slice: DocumentSlice
+    round: int
+
+    @property
+    def source_key(self) -> str:
+        return unit_key(self.slice.slice_id, self.round)
+
+    @property
+    def key(self) -> str:
+        return phrasing_unit_key(self.source_key)
+
+
+@dataclass(frozen=True)
+class RenderingUnit:
+    """One rendering (tools.generation.variants.RENDERINGS) of a slice's facts: one call, one item."""
+
+    slice: DocumentSlice
+    rendering: str
+
+    @property
+    def key(self) -> str:
+        return rendering_unit_key(self.slice.slice_id, self.rendering)
+
+
+def plan_units(slices: list[DocumentSlice], rounds: int, question_variants: int = 1,
+               renderings: tuple[str, ...] = ()) -> list[GenerationUnit | PhrasingUnit | RenderingUnit]:
+    """Round 1 of every slice first, so a cancelled run has covered the most slices; then the renderings; the
+    phrasing units last (each is queued when its generation unit is done)."""
+    units: list = [GenerationUnit(s, r) for r in range(1, rounds + 1) for s in slices]
+    units += [RenderingUnit(s, name) for name in renderings for s in slices]
+    if question_variants > 1:
+        units += [PhrasingUnit(s, r) for r in range(1, rounds + 1) for s in slices]
+    return units
 
 
 # ---------------------------------------------------------------- output parsing
@@ -193,8 +249,8 @@ class PreparedGeneration:
     purpose: str = ""
 
     @property
-    def units(self) -> list[GenerationUnit]:
-        return plan_units(self.slices, self.settings.rounds)
+    def units(self) -> list[GenerationUnit | PhrasingUnit | RenderingUnit]:
+        return plan_units(self.slices, self.settings.rounds, self.settings.question_variants, self.settings.renderings)
 
 
 def prepare_generation(
@@ -287,6 +343,8 @@ class GenerationProgress(UnitProgress):
 
     scoring: dict | None = None  # the scorer's live counters when the run scores as it goes
     checks: dict | None = None  # what the automatic checks found once the run ended (tools.quality.checks)
+    # With phrasings or renderings: the dataset's counts once the run ended (tools.generation.variants.compact_counts).
+    variants: dict | None = None
 
 
 # ---------------------------------------------------------------- the run
@@ -317,6 +375,14 @@ class GenerationRunner(UnitRunner):
         self.store = prepared.store
         self._seen_questions: set[str] = set()
         self._render_prompt = template_renderer(prepared.template.content, prepared.variables)
+        settings = prepared.settings
+        self._variants_on = settings.question_variants > 1 or bool(settings.renderings)
+        # The language phrasings and renderings are asked in (the template's).
+        self._lang = prompt_language(prepared.template.content, prepared.slices) if self._variants_on else "en"
+        # Generation unit key -> (group, question, answer) of the questions it wrote, for its phrasing unit.
+        self._questions_of: dict[str, list[tuple[str, str, str]]] = {}
+        # Generation unit key -> its phrasing unit, queued when the generation unit is done.
+        self._waiting: dict[str, PhrasingUnit] = {}
 
     # ---- lifecycle ----
 
@@ -331,7 +397,7 @@ class GenerationRunner(UnitRunner):
         self._version_run = self.store.begin_version(prepared.dataset, "generation", docs=prepared.docs,
                                                      template=prepared.template.name, model=prepared.provider.model_id)
         progress.total_units = len(units)
-        progress.skipped_units = len(units) - len(pending)
+        progress.skipped_units = len(units) - len(pending) - len(self._waiting)
         progress.status = "running"
         self._queue.extend(pending)
         progress.started_at = time.time()  # not counting the openai import and the resume scan
@@ -369,55 +435,137 @@ class GenerationRunner(UnitRunner):
             store.set_meta(prepared.dataset, **{PLANNED_SLICES: sorted(planned | wanted)})
         done = {event.get("unit") for event in view.events if event.get("type") == UNIT_DONE}
         items_by_unit: Counter[str] = Counter()
+        phrased = self.settings.question_variants > 1
         for item in view.items.values():
-            question, _ = first_exchange(item["messages"])
+            question, answer = first_exchange(item["messages"])
             self._seen_questions.add(normalize_question(question))
             unit = (item.get("provenance") or {}).get("unit")
             if unit:
                 items_by_unit[unit] += 1
+                if phrased and variant_of(item) in (None, (QUESTION_VARIANT, "1")):
+                    # A question as generated (by this feature's runs or an earlier run without it).
+                    self._questions_of.setdefault(unit, []).append((group_of(item), question, answer))
         # Killed between writing a call's items and its event: the call did finish.
         for unit, count in items_by_unit.items():
             if unit not in done:
                 store.append_event(prepared.dataset, {"type": UNIT_DONE, "unit": unit, "items": count, "recovered": True,
                                                       "at": now_iso()})
                 done.add(unit)
-        return [unit for unit in units if unit.key not in done]
+        pending = []
+        for unit in units:
+            if unit.key in done:
+                continue
+            if isinstance(unit, PhrasingUnit) and unit.source_key not in done:
+                self._waiting[unit.source_key] = unit  # queued once its questions are written
+            else:
+                pending.append(unit)
+        return pending
 
     # ---- one unit ----
 
-    async def _process(self, unit: GenerationUnit) -> None:
-        prepared, progress = self.prepared, self.progress
-        try:
-            pairs, tokens = await self._generate(unit)
-        except UnitFailure as failure:
-            self.store.append_event(prepared.dataset, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
-                                                       "detail": failure.detail, "at": now_iso()})
-            progress.failed_units += 1
-            self._record_failure(failure, {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason,
-                                           "detail": failure.detail})
-            return
+    def _provenance(self, unit, **tags: str) -> dict:
+        """The provenance of a unit's items; `tags`: the variant and group (tools.generation.variants)."""
+        prepared = self.prepared
         provenance = Provenance(source_doc=unit.slice.source, heading_path=unit.slice.heading_path,
                                 provider=prepared.provider.name, model=prepared.provider.model_id,
                                 template_id=prepared.template.name, origin=ORIGIN, unit=unit.key).model_dump(exclude_none=True)
+        return {**provenance, **tags}
+
+    def _fail(self, unit, failure: UnitFailure) -> None:
+        self.store.append_event(self.prepared.dataset, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
+                                                        "detail": failure.detail, "at": now_iso()})
+        self.progress.failed_units += 1
+        self._record_failure(failure, {"unit": unit.key, "source": unit.slice.source, "reason": failure.reason,
+                                       "detail": failure.detail})
+        if isinstance(unit, GenerationUnit) and unit.key in self._waiting:
+            # Its phrasings have no questions to rephrase: failed too, tried again with it on a resume.
+            self._fail(self._waiting.pop(unit.key), UnitFailure("questions_failed", f"unit {unit.key} failed: {failure.reason}"))
+
+    def _kept(self, candidates: list[tuple[str, str, dict]]) -> tuple[list[tuple[list[dict], dict]], int]:
+        """The (messages, provenance) of the (question, answer, provenance) candidates whose question is new to
+        the dataset (and to each other), and the count of the others."""
         items, duplicates = [], 0
-        for pair in pairs:
-            key = normalize_question(pair.question)
+        for question, answer, provenance in candidates:
+            key = normalize_question(question)
             if not key or key in self._seen_questions:
                 duplicates += 1
                 continue
             self._seen_questions.add(key)
-            items.append((qa_messages(pair.question, pair.answer), provenance))
+            items.append((qa_messages(question, answer), provenance))
+        return items, duplicates
+
+    async def _process(self, unit: GenerationUnit | PhrasingUnit | RenderingUnit) -> None:
+        try:
+            if isinstance(unit, PhrasingUnit):
+                candidates, tokens = await self._phrasings(unit)
+            elif isinstance(unit, RenderingUnit):
+                candidates, tokens = await self._rendering(unit)
+            else:
+                candidates, tokens = await self._questions(unit)
+        except UnitFailure as failure:
+            self._fail(unit, failure)
+            return
+        items, duplicates = self._kept(candidates)
+        if isinstance(unit, GenerationUnit) and self.settings.question_variants > 1:
+            self._questions_of[unit.key] = [(provenance["group"], messages[0]["content"], messages[1]["content"])
+                                            for messages, provenance in items]
         # One write for the items and the unit's completion event: neither a cancel nor a kill can
         # separate them.
-        self.store.append_items(prepared.dataset, items, event={
+        self.store.append_items(self.prepared.dataset, items, event={
             "type": UNIT_DONE, "unit": unit.key, "items": len(items), "duplicates": duplicates,
             "tokens_in": tokens[0], "tokens_out": tokens[1], "at": now_iso()})
+        await self._unit_done(unit, len(items), duplicates)
+
+    async def _unit_done(self, unit, items: int, duplicates: int) -> None:
+        progress, scorer = self.progress, self.prepared.scorer
         progress.done_units += 1
-        progress.items += len(items)
+        progress.items += items
         progress.duplicates += duplicates
+        waiting = self._waiting.pop(unit.key, None)
+        if waiting is not None:
+            # Next, before the other units: a cancel then leaves fewer questions without their phrasings.
+            self._queue.appendleft(waiting)
         self._publish()
-        if prepared.scorer is not None and items:
-            await prepared.scorer.score_unit(self, unit.key, len(items))
+        if scorer is not None and items:
+            await scorer.score_unit(self, unit.key, items)
+
+    async def _questions(self, unit: GenerationUnit) -> tuple[list[tuple[str, str, dict]], tuple[int, int]]:
+        """A generation unit's pairs as candidates; with phrasings on, each tagged as the first of its group."""
+        pairs, tokens = await self._generate(unit)
+        if self.settings.question_variants <= 1:
+            provenance = self._provenance(unit)
+            return [(pair.question, pair.answer, provenance) for pair in pairs], tokens
+        # The group is the question's place among the pairs of the reply: stable, and unique in the dataset.
+        return [(pair.question, pair.answer, self._provenance(unit, variant=variant_tag(QUESTION_VARIANT, 1),
+                                                              group=question_group(unit.key, index)))
+                for index, pair in enumerate(pairs)], tokens
+
+    async def _phrasings(self, unit: PhrasingUnit) -> tuple[list[tuple[str, str, dict]], tuple[int, int]]:
+        """More phrasings of the questions of the unit's generation unit, each with that question's answer and
+        group; none (and no call) when that unit wrote no question."""
+        questions = self._questions_of.get(unit.source_key) or []
+        if not questions:
+            return [], (0, 0)
+        extra = self.settings.question_variants - 1
+        messages = phrasing_messages([question for _, question, _ in questions], slice_block(unit.slice), extra, self._lang)
+        tokens = [0, 0]
+        phrasings = await self._ask(messages, tokens, lambda content: parse_phrasings(content, len(questions), extra),
+                                    lambda detail: phrasing_correction(detail, len(questions), extra))
+        candidates = []
+        for (group, _, answer), texts in zip(questions, phrasings):
+            # Numbered from 2 by place in the reply (1 is the question as generated); a dropped duplicate leaves a gap.
+            for number, text in enumerate(texts, 2):
+                candidates.append((text, answer, self._provenance(unit, variant=variant_tag(QUESTION_VARIANT, number),
+                                                                  group=group)))
+        return candidates, (tokens[0], tokens[1])
+
+    async def _rendering(self, unit: RenderingUnit) -> tuple[list[tuple[str, str, dict]], tuple[int, int]]:
+        """The slice's facts in one rendering: one item, the model's request and its text."""
+        messages = rendering_messages(unit.rendering, slice_block(unit.slice), self.prepared.variables, self._lang)
+        tokens = [0, 0]
+        pairs = await self._ask(messages, tokens, parse_pairs, rendering_correction)
+        provenance = self._provenance(unit, variant=variant_tag(RENDERING_VARIANT, unit.rendering))
+        return [(pairs[0].question, pairs[0].answer, provenance)], (tokens[0], tokens[1])
 
     async def _generate(self, unit: GenerationUnit) -> tuple[list[QAPair], tuple[int, int]]:
         """Pairs for one unit; an unusable reply is retried once with the problem explained."""
@@ -433,6 +581,8 @@ class GenerationRunner(UnitRunner):
     def _finish(self) -> None:
         progress = self.progress
         progress.finished_at = time.time()
+        if self._variants_on:
+            progress.variants = compact_counts(variant_counts(self.store.load(self.prepared.dataset).items.values()))
         self.store.set_meta(self.prepared.dataset, generation=self.summary())
         run, self._version_run = getattr(self, "_version_run", None), None
         if run:
@@ -467,6 +617,7 @@ class GenerationRunner(UnitRunner):
             "tokens": {"in": progress.tokens_in, "out": progress.tokens_out},
             "cost": progress.cost,
             "scoring": progress.scoring,
+            "variants": progress.variants,
         }
 
 
