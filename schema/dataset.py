@@ -32,6 +32,8 @@ class Provenance(BaseModel):
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     origin: Optional[str] = None  # "generated", "imported:<file>", "edited"
     unit: Optional[str] = None  # generation unit key (slice id + round), used to resume runs
+    variant: Optional[str] = None  # "question:k" (a phrasing) or "rendering:NAME" (tools.generation.variants)
+    group: Optional[str] = None  # the phrasings of one question share it
 
 
 class DatasetItem(BaseModel):

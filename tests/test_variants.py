@@ -438,3 +438,20 @@ def test_the_tab_starts_a_run_with_variants_and_shows_their_counts(workdir):
     assert "问法与改写" in generate_tab.progress_panel("zh", "tab-ds")
     relabelled = generate_tab.relabel_renderings("zh", ["table"])
     assert relabelled["choices"][1] == ("表格", "table") and relabelled["value"] == ["table"]
+
+
+def test_phrasings_of_one_question_are_not_flagged_as_duplicates_of_each_other():
+    from tools.quality.duplicates import duplicate_findings
+
+    def item(item_id: str, question: str, group: str | None) -> dict:
+        provenance = {"group": group} if group else {}
+        return {"id": item_id, "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": "a"}],
+                "provenance": provenance}
+
+    items = [item("a", "How do I set the stage timeout in Tidewater?", "u#1"),
+             item("b", "How do I set the stage timeout in Tidewater, please?", "u#1"),
+             item("c", "How do I set the stage timeout in Tidewater today?", None)]
+    findings = duplicate_findings(items, eval_ids=set())
+    assert [f["item_id"] for f in findings] == ["c"]  # another question's near copy is still flagged
+    leaks = duplicate_findings(items, eval_ids={"b"})
+    assert any(f["item_id"] == "b" and f["kind"].startswith("leak") for f in leaks)  # across the split: a leak

@@ -144,6 +144,11 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def _phrasing_group(item: dict) -> str:
+    """The question an item phrases (generation's phrasings: provenance `group`), else the item itself."""
+    return (item.get("provenance") or {}).get("group") or str(item.get("id"))
+
+
 def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float = NEAR_THRESHOLD) -> list[dict]:
     """Findings for questions that repeat an earlier one of the same split (duplicate_exact/near, on the
     later item) and eval questions that repeat a training question (leak_exact/near, on the eval item)."""
@@ -216,6 +221,8 @@ def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float =
                 if earlier == index:
                     continue
                 kind, other = ("duplicate_exact", earlier_exact) if earlier_exact != index else ("duplicate_near", earlier)
+            if kind.startswith("duplicate") and _phrasing_group(items[index]) == _phrasing_group(items[other]):
+                continue  # phrasings of one question are meant to be alike (a leak between them is still a leak)
             detail = {"other": items[other]["id"]}
             if kind.endswith("near"):
                 detail["similarity"] = round(jaccard(shingles(index), shingles(other)), 3)
