@@ -96,4 +96,4 @@ def test_missing_file(tmp_path):
 
 
 def test_formats_list_is_complete():
-    assert FORMATS == ("alpaca", "sharegpt", "openai", "qa")
+    assert FORMATS == ("alpaca", "sharegpt", "openai", "qa", "trl_dpo", "trl_kto", "sharegpt_ranking", "alpaca_ranking", "sharegpt_kto")

@@ -27,7 +27,7 @@ import stat
 import pytest
 
 from db.dataset_export import export_note
-from db.dataset_formats import FORMATS, export_dataset
+from db.dataset_formats import SFT_FORMATS, export_dataset
 from tools.core.errors import UserError
 from tools.core.workdir import SHARED_FILE_MODE, atomic_write_text
 
@@ -159,7 +159,7 @@ def _items(conversations):
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", SFT_FORMATS)
 def test_llamafactory_reads_every_export_as_the_conversations_exported(tmp_path, fmt, kind):
     conversations = KINDS[kind]
     result = export_dataset(_items(conversations), fmt, tmp_path / f"tide.{fmt}.json{'l' if fmt == 'openai' else ''}", "tide")
@@ -167,7 +167,7 @@ def test_llamafactory_reads_every_export_as_the_conversations_exported(tmp_path,
     assert read_export(tmp_path, result["dataset_info_key"]) == _expected(fmt, conversations)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", SFT_FORMATS)
 def test_entries_map_only_columns_every_row_has(tmp_path, fmt):
     """A file of plain items (what generation makes) maps neither system nor history."""
     result = export_dataset(_items([SINGLE, SINGLE]), fmt, tmp_path / f"plain.{fmt}.json", "plain")

@@ -216,15 +216,20 @@ def test_validate_messages_keeps_the_weight_and_nothing_else_new():
 # ---------------------------------------------------------------- preference data and unknown shapes
 
 
-@pytest.mark.parametrize("name, kind", [
-    ("llamafactory_kto_demo.json", "KTO: the answer carries a true/false “label”"),
-    ("llamafactory_dpo_demo.json", "DPO: a “chosen” and a “rejected” answer"),
-    ("llamafactory_dpo_alpaca.json", "DPO"),
-    ("openai_preference.jsonl", "OpenAI preference fine-tuning"),
+@pytest.mark.parametrize("name, fmt, kind", [
+    ("llamafactory_kto_demo.json", "openai", "KTO: the answer carries a true/false tag"),
+    ("llamafactory_dpo_demo.json", "sharegpt", "LLaMA-Factory preference data (sharegpt)"),
+    ("llamafactory_dpo_alpaca.json", "alpaca", "LLaMA-Factory preference data (alpaca)"),
 ])
-def test_preference_data_is_refused_as_preference_data(name, kind):
-    message = str(_refusal(PEERS / name))
-    assert "this is preference data" in message and kind in message and "(SFT)" in message
+def test_preference_data_read_as_plain_conversations_is_refused(name, fmt, kind):
+    """Detected, these import as preference datasets (tests/test_preference_formats.py); forced into a format of
+    plain conversations they are refused rather than imported with their rejected answers or labels dropped."""
+    message = str(_refusal(PEERS / name, fmt))
+    assert "this is preference data" in message and kind in message and "Leave the format on auto" in message
+
+
+def test_openai_preference_data_is_refused_by_name():
+    assert "OpenAI preference fine-tuning" in str(_refusal(PEERS / "openai_preference.jsonl"))
 
 
 def test_kto_data_is_refused_even_with_an_explicit_format():
@@ -249,7 +254,7 @@ def test_one_pretty_printed_record_and_concatenated_records_are_read(tmp_path):
 
 
 def test_refusals_render_in_chinese():
-    assert "偏好数据" in _refusal(PEERS / "llamafactory_kto_demo.json").render("zh")
+    assert "偏好数据" in _refusal(PEERS / "llamafactory_kto_demo.json", "openai").render("zh")
     assert "工具调用" in _refusal(PEERS / "openai_tool_role.jsonl").render("zh")
 
 

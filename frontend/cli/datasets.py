@@ -7,26 +7,35 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from db.dataset_export import export_note
-from db.dataset_formats import FORMATS, export_dataset, open_import
+from db.dataset_export import export_line, export_note
+from db.dataset_formats import FORMATS, PREFERENCE_FORMATS, export_dataset, import_meta, open_import
+from frontend.cli.generate import add_show_action
 from frontend.cli.quality import add_quality_actions
 from frontend.cli.score import add_score_actions
-from schema.dataset import first_exchange
+from schema.dataset import first_exchange, preference_kind
 from tools.core.errors import UserError
 from tools.core.i18n import t
+
+
+def kind_label(items, lang: str | None = None) -> str:
+    """What a dataset holds, in words: "conversations", "preference (pairs)" or "preference (labels)"."""
+    return t(f"prefformats.kind.{preference_kind(list(items)) or 'plain'}", lang)
 
 
 def cmd_datasets_list(args) -> int:
     import global_var  # imported when the command runs; main.py builds every parser at start
 
-    summaries = global_var.datasets().list()
+    store = global_var.datasets()
+    summaries = store.list()
     if not summaries:
         print("no datasets yet")
         return 0
     width = max(len(s.name) for s in summaries)
-    print(f"{'name':<{width}}  {'items':>7}  {'train':>7}  {'eval':>6}  modified")
-    for s in summaries:
-        print(f"{s.name:<{width}}  {s.items:>7}  {s.train:>7}  {s.eval:>6}  {s.modified}")
+    kinds = [kind_label(store.load(s.name).items.values()) for s in summaries]
+    kind_width = max(_width(kind) for kind in kinds)
+    print(f"{'name':<{width}}  {'items':>7}  {'train':>7}  {'eval':>6}  {'kind':<{kind_width}}  modified")
+    for s, kind in zip(summaries, kinds):
+        print(f"{s.name:<{width}}  {s.items:>7}  {s.train:>7}  {s.eval:>6}  {kind}{' ' * (kind_width - _width(kind))}  {s.modified}")
     return 0
 
 
@@ -41,7 +50,7 @@ def cmd_datasets_export(args) -> int:
         train, evaluation = store.train_eval(args.name, version)
         items = train if args.split == "train" else evaluation
     result = export_dataset(items, args.format, Path(args.out), args.name)
-    line = t("datasets.exported", count=result["count"], format=args.format, path=result["path"])
+    line = export_line(result)
     if version is not None:
         line += " " + t("versions.export_of", name=args.name, version=version)
     print(line)
@@ -59,9 +68,11 @@ def cmd_datasets_import(args) -> int:
     fmt, conversations = open_import(Path(args.path), args.format)
     # Streamed into a hidden temp journal; all or nothing: the dataset appears only once every item
     # is written (a bad record half way or a kill leaves none).
-    count = store.import_items(args.name, conversations, meta={"imported_from": str(args.path), "format": fmt},
+    count = store.import_items(args.name, conversations, meta=import_meta(str(args.path), fmt),
                                provenance={"origin": f"imported:{Path(args.path).name}"})
     print(t("datasets.imported", count=count, name=args.name, format=fmt))
+    if fmt in PREFERENCE_FORMATS:
+        print(t("prefformats.imported_kind", kind=kind_label(store.load(args.name).items.values())))
     from tools.quality.checks import check_after_change, check_summary_line
 
     print(check_summary_line(check_after_change(args.name, store, global_var.workdir().docs), args.name))
@@ -186,22 +197,28 @@ def cmd_datasets_restore(args) -> int:
 def register_datasets(subparsers) -> None:
     datasets = subparsers.add_parser("datasets", help="list, import and export datasets")
     actions = datasets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list datasets with item counts")
+    listing = actions.add_parser("list", help="list datasets with item counts and their kind (conversations, or preference "
+                                              "pairs or labels)")
     listing.set_defaults(func=cmd_datasets_list)
-    export = actions.add_parser("export", help="export a dataset (also writes a LLaMA-Factory dataset_info.json entry)")
+    export = actions.add_parser("export", help="export a dataset (also writes a LLaMA-Factory dataset_info.json entry, except "
+                                               "for TRL's formats)")
     export.add_argument("name", help="dataset name")
-    export.add_argument("--format", required=True, choices=FORMATS, help="output format")
+    export.add_argument("--format", required=True, choices=FORMATS,
+                        help=f"output format; for a preference dataset also {', '.join(PREFERENCE_FORMATS)} (a format of plain "
+                             "conversations takes the chosen answers and leaves label-false items out, and says so)")
     export.add_argument("--out", required=True, help="output file path")
     export.add_argument("--split", default="all", choices=("all", "train", "eval"), help="which part to export (default: all)")
     export.add_argument("--version", type=int, default=None, metavar="N", help="export version N (default: the latest; see `datasets versions`)")
     export.set_defaults(func=cmd_datasets_export)
     imp = actions.add_parser("import", help="import a file as a new dataset")
-    imp.add_argument("path", help="JSON or JSONL file")
+    imp.add_argument("path", help="JSON, JSONL or CSV file")
     imp.add_argument("--name", required=True, help="name of the new dataset")
-    imp.add_argument("--format", choices=FORMATS, help="input format (detected when left out)")
+    imp.add_argument("--format", choices=FORMATS, help=f"input format (detected when left out); preference data ({', '.join(PREFERENCE_FORMATS)}) "
+                                                        "becomes a preference dataset")
     imp.set_defaults(func=cmd_datasets_import)
     add_score_actions(actions)
     add_quality_actions(actions)
+    add_show_action(actions)
     versions = actions.add_parser("versions", help="list a dataset's versions: what made each, when, and its counts")
     versions.add_argument("name", help="dataset name")
     versions.add_argument("--json", action="store_true", help="print the versions as JSON")

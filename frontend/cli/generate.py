@@ -325,7 +325,9 @@ def cmd_datasets_show(args) -> int:
     view = store.load(validate_name(args.name, "dataset name"))
     counts = variant_counts(view.items.values())
     if args.json:
-        json.dump({"name": args.name, **view.counts(), "generated_from": view.meta.get("generated_from"),
+        from schema.dataset import preference_kind
+
+        json.dump({"name": args.name, **view.counts(), "preference": preference_kind(list(view.items.values())), "generated_from": view.meta.get("generated_from"),
                    "variants": counts}, sys.stdout, ensure_ascii=False, indent=1)
         print()
         return 0
@@ -333,6 +335,9 @@ def cmd_datasets_show(args) -> int:
 
     modified = datetime.fromtimestamp(store.path(args.name).stat().st_mtime).isoformat(sep=" ", timespec="seconds")
     print(t("variants.show_head", name=args.name, modified=modified, **view.counts()))
+    from schema.dataset import preference_kind
+
+    print(t("prefformats.show_kind", kind=t(f"prefformats.kind.{preference_kind(list(view.items.values())) or 'plain'}")))
     source, run = view.meta.get("generated_from"), view.meta.get("generation") or {}
     if source:
         print(t("variants.show_generated", docs=source.get("docs"), status=status_word(run["status"], "generate.status") if run.get("status") else "-",

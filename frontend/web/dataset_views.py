@@ -1,6 +1,7 @@
 """What the Dataset management page shows and does, as plain functions: item rows with flags and
-scores, filters, the item view (conversation and source slice), the message form, histograms, bulk
-actions, versions and export. No gradio here: the tab module turns these into updates."""
+scores, filters, the item view (conversation and source slice), the message form, a preference item's
+rejected answer or label, histograms, bulk actions, versions and export. No gradio here: the tab module
+turns these into updates."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from db.dataset_journal import DatasetView
 from db.dataset_store import diff_rows
-from schema.dataset import first_exchange
+from schema.dataset import first_exchange, preference_kind
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.quality.checks import doc_context_for, findings_by_item, load_result
@@ -98,16 +99,72 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def item_rows(items: list[dict], flags: dict[str, list[str]], scores: dict[str, float], lang: str | None = None) -> list[list]:
-    """Table rows: id, question, answer, flags, score (wrapped in the page, so kept long)."""
+def item_rows(items: list[dict], flags: dict[str, list[str]], scores: dict[str, float], lang: str | None = None,
+              preference: bool = False) -> list[list]:
+    """Table rows: id, question, answer, flags, score (wrapped in the page, so kept long). With `preference`,
+    the answer is the last one (the chosen answer, or the one a label judges) and the rejected answer or the
+    label follows it."""
     rows = []
     for item in items:
         question, answer = first_exchange(item["messages"])
         kinds = ", ".join(t(f"quality.kind.{kind}", lang) for kind in flags.get(item["id"], ()))
         score = scores.get(item["id"])
-        rows.append([item["id"], _clip(question, ANSWER_TEXT_WIDTH), _clip(answer, ANSWER_TEXT_WIDTH), kinds,
-                     "-" if score is None else f"{score:g}"])
+        answers = [_clip(answer, ANSWER_TEXT_WIDTH)]
+        if preference:
+            answers = [_clip(item["messages"][-1]["content"], ANSWER_TEXT_WIDTH), _clip(preference_cell(item, lang), ANSWER_TEXT_WIDTH)]
+        rows.append([item["id"], _clip(question, ANSWER_TEXT_WIDTH), *answers, kinds, "-" if score is None else f"{score:g}"])
     return rows
+
+
+# ---------------------------------------------------------------- preference items (schema.dataset)
+
+
+def has_preference(items) -> bool:
+    """Whether any item carries a rejected answer or a label (the page then shows them beside the answers)."""
+    return any(item.get("rejected") or isinstance(item.get("label"), bool) for item in items)
+
+
+def kind_label(items, lang: str | None = None) -> str:
+    """What a dataset holds, in words: conversations, preference (pairs) or preference (labels)."""
+    return t(f"prefformats.kind.{preference_kind(list(items)) or 'plain'}", lang)
+
+
+def label_word(label: bool, lang: str | None = None) -> str:
+    return t(f"prefformats.label.{'true' if label else 'false'}", lang)
+
+
+def preference_cell(item: dict, lang: str | None = None) -> str:
+    """The rejected answer, or the label in words ("" for a plain item)."""
+    if item.get("rejected"):
+        return item["rejected"]
+    return label_word(item["label"], lang) if isinstance(item.get("label"), bool) else ""
+
+
+def preference_markdown(item: dict, lang: str | None = None) -> str:
+    """The rejected answer (or the label) under the conversation, whose last answer is the chosen one."""
+    if item.get("rejected"):
+        return f"\n\n---\n\n**✗ {t('prefformats.view_rejected', lang)}**\n\n{item['rejected']}"
+    if isinstance(item.get("label"), bool):
+        return f"\n\n---\n\n**{t('prefformats.view_label', lang, label=label_word(item['label'], lang))}**"
+    return ""
+
+
+def preference_fields(item: dict | None) -> tuple[tuple[bool, str], tuple[bool, str | None]]:
+    """(shown, text) of the rejected-answer box and (shown, "true" | "false") of the label choice for `item`:
+    shown only for the preference key it has."""
+    item = item or {}
+    rejected, label = item.get("rejected"), item.get("label")
+    return (bool(rejected), rejected or ""), (isinstance(label, bool), str(label).lower() if isinstance(label, bool) else None)
+
+
+def preference_from_form(stored: dict, rejected, label) -> dict | None:
+    """The preference keys to save with an edit of `stored` (DatasetStore.update_item's `preference`): the
+    rejected answer or the label from the form for the key the item has; None (kept as they are) for a plain item."""
+    if "rejected" in stored:
+        return {"rejected": rejected if isinstance(rejected, str) else ""}
+    if "label" in stored:
+        return {"label": {"true": True, "false": False}.get(str(label).lower(), label)}
+    return None
 
 
 def page_of(items: list, page, page_size: int) -> tuple[list, int, int]:

@@ -1,35 +1,37 @@
-"""Dataset management tab: layout and wiring. Items side by side with flags and scores, the item view
-(conversation and source slice) and its form, quality checks and bulk actions, versions, import/export;
-the work is in frontend.web.dataset_views and the library."""
+"""Dataset management tab: layout and wiring. Items side by side with flags and scores (a preference
+dataset's rejected answers or labels beside the chosen ones), the item view (conversation and source slice)
+and its form, quality checks and bulk actions, versions, import/export; the work is in
+frontend.web.dataset_views, frontend.web.dataset_files (the datasets table, import and export) and the library."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
-from gradio.utils import get_upload_folder
 
 import global_var
-from db.dataset_export import export_note
-from db.dataset_formats import FORMATS, default_export_name, export_dataset, open_import
+from db.dataset_formats import FORMATS
 from db.dataset_store import item_version
 from frontend.web import dataset_views as views
 from frontend.web.common import Localizer, ask_token, choices_update, confirmed, headers, reloaded_choices, user_errors
+from frontend.web.dataset_files import (DATASET_COLUMN_WIDTHS, DATASET_COLUMNS, dataset_table_update, export_selected,
+                                        forget_consumed_upload, import_dataset, show_chosen_file)
+from frontend.web.dataset_files import dataset_rows, discard_upload  # noqa: F401 - the tab's handlers, reached through it too
 from frontend.web.judge_panel import build_judge_panel
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import validate_name
-from tools.quality.checks import check_after_change, check_dataset, check_summary_line
+from tools.quality.checks import check_dataset
 from tools.quality.kinds import FLAG_KINDS
 
-DATASET_COLUMNS = ("datasets.col.name", "datasets.col.items", "datasets.col.split", "datasets.col.modified")
 ITEM_COLUMNS = ("settings.col.id", "datasets.col.question", "datasets.col.answer", "dtab.col.flags", "dtab.col.score")
 # Question and answer side by side, wrapped: the answer gets the most room, id and score little.
 ITEM_COLUMN_WIDTHS = ["9%", "29%", "43%", "12%", "7%"]
+# A preference dataset's items: the chosen answer and the rejected one (or the label) side by side.
+PREFERENCE_ITEM_COLUMNS = ("settings.col.id", "datasets.col.question", "prefformats.col.chosen", "prefformats.col.rejected",
+                           "dtab.col.flags", "dtab.col.score")
+PREFERENCE_ITEM_COLUMN_WIDTHS = ["8%", "22%", "28%", "24%", "11%", "7%"]
 SUMMARY_COLUMNS = ("dtab.col.kind", "dtab.col.severity", "dtab.col.count")
 VERSION_COLUMNS = tuple(f"versions.col.{c}" for c in ("version", "time", "kind", "details", "items", "train", "eval"))
 DIFF_COLUMNS = ("dtab.col.change", "settings.col.id", "dtab.col.old_question", "dtab.col.new_question",
@@ -38,14 +40,6 @@ DEFAULT_PAGE_SIZE = 20
 # How long the confirm button of a dataset deletion (or a bulk action, a restore) stays valid after the first click.
 DELETE_CONFIRM_SECONDS = 120
 SLOTS = views.MESSAGE_SLOTS
-
-
-def dataset_rows() -> list[list]:
-    return [[s.name, s.items, f"{s.train}/{s.eval}" if s.eval else "-", s.modified] for s in global_var.datasets().list()]
-
-
-def _datasets_table(lang: str):
-    return gr.update(value=dataset_rows(), headers=headers(lang, *DATASET_COLUMNS))
 
 
 def _page_size(value) -> int:
@@ -69,25 +63,27 @@ def _marks(name) -> tuple:
 def _items_page(lang: str, name, page, page_size, kinds=None, min_score=None, max_score=None, sort="none"):
     """(items table, page number, page info, page ids) for one page of dataset `name`, filtered."""
     if not name:
-        return gr.update(value=[], headers=headers(lang, *ITEM_COLUMNS)), 1, "", []
+        return gr.update(value=[], headers=headers(lang, *ITEM_COLUMNS), column_widths=ITEM_COLUMN_WIDTHS), 1, "", []
     size = _page_size(page_size)
     low = views.parse_score(min_score, t("dtab.min_score", lang))
     high = views.parse_score(max_score, t("dtab.max_score", lang))
     view, _result, flags, scores = _marks(name)
     chosen = views.select_items(view, flags, scores, kinds, low, high, sort or "none")
     shown, page, pages = views.page_of(chosen, page, size)
-    rows = views.item_rows(shown, flags, scores, lang)
+    preference = views.has_preference(view.items.values())
+    rows = views.item_rows(shown, flags, scores, lang, preference)
     if len(chosen) == len(view.items):
         info = t("datasets.page_info", lang, page=page, pages=pages, total=len(view.items))
     else:
         info = t("dtab.page_info_filtered", lang, page=page, pages=pages, shown=len(chosen), total=len(view.items))
-    return gr.update(value=rows, headers=headers(lang, *ITEM_COLUMNS)), page, info, [row[0] for row in rows]
+    columns, widths = (PREFERENCE_ITEM_COLUMNS, PREFERENCE_ITEM_COLUMN_WIDTHS) if preference else (ITEM_COLUMNS, ITEM_COLUMN_WIDTHS)
+    return gr.update(value=rows, headers=headers(lang, *columns), column_widths=widths), page, info, [row[0] for row in rows]
 
 
 @user_errors
 def refresh(lang: str, selected):
     names = global_var.datasets().names()
-    return _datasets_table(lang), reloaded_choices(names, selected, empty_allowed=False)
+    return dataset_table_update(lang), reloaded_choices(names, selected, empty_allowed=False)
 
 
 @user_errors
@@ -101,12 +97,6 @@ def relabel_page(lang: str, name, page, page_size, kinds=None, min_score=None, m
     """The shown page in a new language (headers, page line); selection and editor stay."""
     table, _page, info, ids = _items_page(lang, name, page, page_size, kinds, min_score, max_score, sort)
     return table, info, ids
-
-
-def show_chosen_file(lang: str, uploaded) -> str:
-    if not uploaded:
-        return ""
-    return t("datasets.chosen_file", lang, name=Path(uploaded if isinstance(uploaded, str) else uploaded.name).name)
 
 
 @user_errors
@@ -163,8 +153,14 @@ def _item_panel(lang: str, name, item: dict | None) -> list:
                flags=t("dtab.item_flags", lang, flags=", ".join(t(f"quality.kind.{k}", lang) for k in kinds)) if kinds else "",
                score=t("dtab.item_score", lang, score=f"{scores[item['id']]:g}") if item["id"] in scores else "")
     meta = global_var.datasets().load(name).meta
-    return [f"### {header}", views.conversation_markdown(item["messages"], lang),
+    return [f"### {header}", views.conversation_markdown(item["messages"], lang) + views.preference_markdown(item, lang),
             views.source_markdown(item, meta, global_var.workdir().docs, lang)]
+
+
+def preference_updates(item: dict | None) -> list:
+    """The rejected-answer box and the label choice of the form: each shown with its value for an item that has it."""
+    (rejected_shown, rejected), (label_shown, label) = views.preference_fields(item)
+    return [gr.update(visible=rejected_shown, value=rejected), gr.update(visible=label_shown, value=label)]
 
 
 @user_errors
@@ -172,9 +168,10 @@ def open_item_view(lang: str, name, page_ids, evt: gr.SelectData):
     """A click on a row: the item's id, JSON, version as opened, synced JSON, view texts and form."""
     item = _clicked(name, page_ids, evt)
     if item is None:
-        return [None, "", None, ""] + _item_panel(lang, name, None) + form_updates([])
+        return [None, "", None, ""] + _item_panel(lang, name, None) + form_updates([]) + preference_updates(None)
     text = views.messages_json(item["messages"])
-    return [item["id"], text, item_version(item), text] + _item_panel(lang, name, item) + form_updates(item["messages"])
+    return ([item["id"], text, item_version(item), text] + _item_panel(lang, name, item) + form_updates(item["messages"])
+            + preference_updates(item))
 
 
 @user_errors
@@ -191,11 +188,11 @@ def relabel_item_view(lang: str, name, item_id):
 
 def blank_item_view():
     """After a page change: nothing selected, the view and form empty."""
-    return [None, "", None, "", "", "", ""] + form_updates([])
+    return [None, "", None, "", "", "", ""] + form_updates([]) + preference_updates(None)
 
 
 def _form_messages(count, values) -> list[dict]:
-    roles, contents = list(values[:SLOTS]), list(values[SLOTS:])
+    roles, contents = list(values[:SLOTS]), list(values[SLOTS:2 * SLOTS])
     return views.messages_from_form(int(count or 0), roles, contents)
 
 
@@ -247,7 +244,7 @@ def save_item(lang: str, name, item_id, messages_json, page, page_size, opened_v
         raise gr.Error(t("datasets.no_item_selected", lang))
     saved = global_var.datasets().update_item(name, item_id, views.parse_messages(messages_json), expected=opened_version or None)
     table, page, info, ids = _items_page(lang, name, page, page_size)
-    return (t("datasets.item_saved", lang, item_id=item_id), table, info, ids, _datasets_table(lang),
+    return (t("datasets.item_saved", lang, item_id=item_id), table, info, ids, dataset_table_update(lang),
             item_version(saved))
 
 
@@ -256,6 +253,8 @@ def save_item_form(lang: str, name, item_id, json_text, synced_json, count, page
                    kinds, min_score, max_score, sort, *values):
     """Save: the messages of the form, or of the JSON view when that was edited since the two were
     last in step (its sync may not have run yet). Nothing is touched before the input is valid.
+    `values`: the slots' roles and texts, then (as the page sends them) the rejected-answer box and the
+    label choice, saved for the preference key the item has; without them the item keeps its own.
 
     The answer leaves the form and the JSON view alone: they already show what was saved, and a
     person typing on right after Save would have lost the keys typed before the answer arrived."""
@@ -264,9 +263,14 @@ def save_item_form(lang: str, name, item_id, json_text, synced_json, count, page
     if not item_id:
         raise gr.Error(t("datasets.no_item_selected", lang))
     messages = views.parse_messages(json_text) if (json_text or "") != (synced_json or "") else _form_messages(count, values)
-    saved = global_var.datasets().update_item(name, item_id, messages, expected=opened_version or None)
+    store = global_var.datasets()
+    preference = None
+    if len(values) > 2 * SLOTS:  # an item gone meanwhile is left to update_item to refuse
+        stored = store.load(name).items.get(item_id) or {}
+        preference = views.preference_from_form(stored, *values[2 * SLOTS:2 * SLOTS + 2])
+    saved = store.update_item(name, item_id, messages, expected=opened_version or None, preference=preference)
     table, page, info, ids = _items_page(lang, name, page, page_size, kinds, min_score, max_score, sort)
-    return [t("datasets.item_saved", lang, item_id=item_id), table, info, ids, _datasets_table(lang), item_version(saved)
+    return [t("datasets.item_saved", lang, item_id=item_id), table, info, ids, dataset_table_update(lang), item_version(saved)
             ] + _item_panel(lang, name, saved)
 
 
@@ -278,7 +282,7 @@ def delete_item(lang: str, name, item_id, page, page_size):
         raise gr.Error(t("datasets.no_item_selected", lang))
     global_var.datasets().delete_item(name, item_id)
     table, page, info, ids = _items_page(lang, name, page, page_size)
-    return t("datasets.item_deleted", lang, item_id=item_id), table, page, info, ids, None, "", _datasets_table(lang)
+    return t("datasets.item_deleted", lang, item_id=item_id), table, page, info, ids, None, "", dataset_table_update(lang)
 
 
 @user_errors
@@ -288,7 +292,7 @@ def rename_dataset(lang: str, name, new_name):
     store = global_var.datasets()
     new_name = validate_name(new_name, "dataset name")
     store.rename(name, new_name)
-    return t("datasets.renamed", lang, old=name, new=new_name), _datasets_table(lang), choices_update(store.names(), new_name)
+    return t("datasets.renamed", lang, old=name, new=new_name), dataset_table_update(lang), choices_update(store.names(), new_name)
 
 
 @user_errors
@@ -310,7 +314,7 @@ def confirm_delete_dataset(lang: str, name, pending):
         raise gr.Error(t("datasets.delete_not_confirmed", lang, minutes=DELETE_CONFIRM_SECONDS // 60))
     store = global_var.datasets()
     store.delete(name)
-    return (t("datasets.deleted", lang, name=name), gr.update(visible=False), _datasets_table(lang),
+    return (t("datasets.deleted", lang, name=name), gr.update(visible=False), dataset_table_update(lang),
             choices_update(store.names(), None, empty_allowed=False), None)
 
 
@@ -319,82 +323,7 @@ def split_dataset(lang: str, name, ratio, seed):
     if not name:
         raise UserError("error.field_required", field=t("datasets.select", lang))
     train, evaluation = global_var.datasets().split(name, ratio, int(seed or 0))
-    return t("datasets.split_done", lang, train=train, eval=evaluation, seed=int(seed or 0)), _datasets_table(lang)
-
-
-def _in_upload_cache(path: Path) -> bool:
-    """Whether `path` is a file gradio received as an upload, inside its upload folder."""
-    cache = Path(get_upload_folder()).resolve()
-    resolved = path.resolve()
-    return resolved != cache and resolved.is_relative_to(cache)
-
-
-def discard_upload(path: Path) -> None:
-    """Delete an upload once it was imported; anything outside gradio's upload folder (a user's
-    own file) is left alone."""
-    if not _in_upload_cache(path):
-        return
-    resolved = path.resolve()
-    resolved.unlink(missing_ok=True)
-    if resolved.parent != Path(get_upload_folder()).resolve():
-        # gradio keeps each upload in a folder named after its content hash; another session may
-        # have uploaded the same content under another name, so only an empty folder goes.
-        with contextlib.suppress(OSError):
-            resolved.parent.rmdir()
-
-
-@user_errors
-def import_dataset(lang: str, uploaded, new_name, fmt):
-    """Import the upload as a new dataset, then delete the upload (success or failure); a name
-    that is taken or invalid is refused first and keeps it, so the user can fix the name."""
-    if not uploaded:
-        raise UserError("error.field_required", field=t("datasets.import_file", lang))
-    path = Path(uploaded if isinstance(uploaded, str) else uploaded.name)
-    store = global_var.datasets()
-    name = (new_name or "").strip() or path.stem.split(".")[0]
-    if store.exists(name):
-        raise UserError("error.already_exists", what="dataset", name=name)
-    if not path.is_file() and _in_upload_cache(path):
-        raise gr.Error(t("datasets.upload_gone", lang))
-    try:
-        detected, conversations = open_import(path, None if fmt in (None, "", "auto") else fmt)
-        # Streamed into a hidden temp journal; all or nothing: the dataset appears only once every
-        # item is written.
-        count = store.import_items(name, conversations, meta={"imported_from": path.name, "format": detected},
-                                   provenance={"origin": f"imported:{path.name}"})
-    finally:
-        discard_upload(path)
-    # The checks without an LLM run after every import: the flags are there when the items show.
-    checks = check_summary_line(check_after_change(name, store, global_var.workdir().docs), name, lang)
-    return (t("datasets.imported", lang, count=count, name=name, format=detected) + "\n\n" + checks,
-            _datasets_table(lang), choices_update(store.names(), name))
-
-
-def forget_consumed_upload(uploaded):
-    """After an import attempt: empty the file button (and its "chosen file" line) once its upload
-    is gone, so the page does not offer a file the server no longer has."""
-    if uploaded and not Path(uploaded if isinstance(uploaded, str) else uploaded.name).is_file():
-        return None, ""
-    return gr.skip(), gr.skip()
-
-
-@user_errors
-def export_selected(lang: str, name, fmt, split="all", version=None):
-    """Export the chosen part (all/train/eval) of the chosen version, as `datasets export --split --version`."""
-    if not name:
-        raise UserError("error.field_required", field=t("datasets.select", lang))
-    store = global_var.datasets()
-    items, number = views.export_items(store, name, split or "all", version)
-    suffix = "" if (split or "all") == "all" else f"-{split}"
-    suffix += "" if number is None else f"-v{number}"
-    out = global_var.workdir().datasets / "exports" / default_export_name(name + suffix, fmt)
-    result = export_dataset(items, fmt, out, name)
-    message = t("datasets.exported", lang, count=result["count"], format=fmt, path=result["path"])
-    if number is not None:
-        message += " " + t("versions.export_of", lang, name=name, version=number)
-    if note := export_note(result, lang):
-        message += "\n\n" + note
-    return message, gr.update(value=result["path"], visible=True)
+    return t("datasets.split_done", lang, train=train, eval=evaluation, seed=int(seed or 0)), dataset_table_update(lang)
 
 
 # ---------------------------------------------------------------- quality
@@ -431,6 +360,15 @@ def run_check(lang: str, name):
     status = t("dtab.checked", lang, flagged=result["summary"]["flagged_items"], items=result["stats"]["items"],
                seconds=f"{time.perf_counter() - started:.2f}")
     return (status, *quality_view(lang, name))
+
+
+def label_choices(lang: str) -> list[tuple[str, str]]:
+    """The KTO label's choices, desirable or not, in words."""
+    return [(views.label_word(value == "true", lang), value) for value in ("true", "false")]
+
+
+def relabel_label_choices(lang: str):
+    return gr.update(choices=label_choices(lang))
 
 
 def relabel_choices(lang: str):
@@ -498,7 +436,7 @@ def confirm_action(lang: str, name, pending):
                                         training_root=global_var.workdir().training, kinds=pending.get("kinds") or (),
                                         below=pending.get("below"))
         status = t(f"dtab.done.{action}", lang, **done)
-    return (status, *_confirm_buttons(False), None, _datasets_table(lang))
+    return (status, *_confirm_buttons(False), None, dataset_table_update(lang))
 
 
 def cancel_action(lang: str):
@@ -562,7 +500,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         with gr.Column(scale=2, min_width=300):
             datasets_table = L.register(gr.Dataframe(value=[], headers=headers(lang, *DATASET_COLUMNS), interactive=False, wrap=True,
                                                      label=t("datasets.table", lang), elem_id="datasets-table",
-                                                     column_widths=["32%", "20%", "20%", "28%"]), label="datasets.table")
+                                                     column_widths=DATASET_COLUMN_WIDTHS), label="datasets.table")
             selected = L(gr.Dropdown, "datasets.select", choices=[], value=None, interactive=True, elem_id="datasets-select")
             with gr.Row():
                 new_name = L(gr.Textbox, "datasets.new_name", scale=2, elem_id="datasets-new-name")
@@ -632,6 +570,11 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                     slot_rows.append(row)
                     slot_roles.append(role)
                     slot_texts.append(text)
+                with gr.Row():  # a preference item's other half, shown for the key it has
+                    pref_rejected = L(gr.Textbox, "prefformats.rejected", value="", lines=2, max_lines=20, visible=False, scale=7,
+                                      elem_id="datasets-item-rejected")
+                    pref_label = L(gr.Dropdown, "prefformats.label", choices=label_choices(lang), value=None, visible=False,
+                                   scale=2, elem_id="datasets-item-label")
                 with gr.Row():
                     add_button = L(gr.Button, "dtab.add_message", size="sm", elem_id="datasets-add-message")
                     remove_button = L(gr.Button, "dtab.remove_message", size="sm", elem_id="datasets-remove-message")
@@ -695,7 +638,8 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
 
     filters = [filter_kinds, min_score, max_score, sort]
     form = [message_count, *slot_rows, *slot_roles, *slot_texts]
-    view_outputs = [selected_item, item_json, item_version_opened, synced_json, item_header, conversation, source, *form]
+    view_outputs = [selected_item, item_json, item_version_opened, synced_json, item_header, conversation, source, *form,
+                    pref_rejected, pref_label]
     page_outputs = [items_table, page, page_info, page_ids, selected_item, item_json]
     quality_outputs = [check_line, summary_table, score_plot, length_plot]
     versions_outputs = [versions_table, diff_a, diff_b, restore_version, export_version]
@@ -720,6 +664,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L.on_switch(versions_view, [selected], versions_outputs)
     L.on_switch(relabel_diff, [selected, diff_a, diff_b, diff_line], [diff_line, diff_table])
     L.on_switch(relabel_choices, [], [filter_kinds, bulk_kinds, sort, export_split])
+    L.on_switch(relabel_label_choices, [], [pref_label])
     upload.upload(show_chosen_file, [lang_state, upload], chosen_file)
     L.on_switch(show_chosen_file, [upload], [chosen_file])
     # Form and JSON view in step: an edit in one rewrites the other (only on a person's input).
@@ -735,7 +680,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     remove_button.click(remove_message, [lang_state, message_count, *slot_roles, *slot_texts], [item_json, synced_json, *form])
     save_event = save_item_button.click(
         save_item_form, [lang_state, selected, selected_item, item_json, synced_json, message_count, page, page_size,
-                         item_version_opened, *filters, *slot_roles, *slot_texts],
+                         item_version_opened, *filters, *slot_roles, *slot_texts, pref_rejected, pref_label],
         [status, items_table, page_info, page_ids, datasets_table, item_version_opened, item_header, conversation, source])
     save_event.success(versions_view, [lang_state, selected], versions_outputs)
     delete_item_button.click(delete_item, [lang_state, selected, selected_item, page, page_size],

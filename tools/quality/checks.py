@@ -27,6 +27,7 @@ from tools.quality.grounding import grounding_findings
 from tools.quality.kinds import FLAG_KINDS, KINDS, SEVERITIES
 from tools.quality.language import detect_language, item_languages, language_findings, majority_language
 from tools.quality.names import invented_name_findings
+from tools.quality.pair_checks import pair_findings
 from tools.quality.secrets import secret_findings, warm_up
 from tools.quality.sources import DocContext, load_doc_context
 from tools.quality.stats import dataset_stats
@@ -86,7 +87,7 @@ def run_checks(items: list[dict], eval_ids: set[str], context: DocContext | None
     }
 
 
-_MAIN_CHECKS = ("duplicates", "answers", "grounding")
+_MAIN_CHECKS = ("duplicates", "answers", "grounding", "pairs")
 
 
 def _run_group(checks: tuple[str, ...], items: list[dict], eval_ids: set[str], context: DocContext | None,
@@ -99,6 +100,7 @@ def _run_group(checks: tuple[str, ...], items: list[dict], eval_ids: set[str], c
         "names": lambda: [f for item in items for f in invented_name_findings(item, context)],
         "language": lambda: _language_findings(items, context),
         "secrets": lambda: secret_findings(items),
+        "pairs": lambda: pair_findings(items),
     }
     findings: list[dict] = []
     timings: dict[str, float] = {}

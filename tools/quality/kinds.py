@@ -32,6 +32,8 @@ KINDS = {kind.name: kind for kind in (
     Kind("secret", "error", "secrets"),
     Kind("personal_data", "error", "secrets"),
     Kind("internal_host", "warning", "secrets"),
+    Kind("pair_near_same", "warning", "pairs"),
+    Kind("pair_length_bias", "warning", "pairs"),
 )}
 SEVERITIES = ("error", "warning", "info")
 # Kinds that say something is wrong with the item (an "info" finding does not flag it).

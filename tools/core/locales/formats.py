@@ -24,27 +24,15 @@ STRINGS = {
     # --- import: shapes ---
     "formats.unknown_shape": _s(
         "无法识别 {file} 的格式:它是有效的 JSON,但 {where} 处的对象的键为 {keys},不是可导入的任何一种结构"
-        "(alpaca、sharegpt、openai、qa,Easy Dataset 的导出,synthetic-data-kit 的 qa_pairs / cot_examples)。",
+        "(alpaca、sharegpt、openai、qa,TRL 和 LLaMA-Factory 的偏好数据,Easy Dataset 的导出,synthetic-data-kit 的 qa_pairs / cot_examples)。",
         "Cannot tell the format of {file}: it is valid JSON, but the object at {where} has the keys {keys}, which is none of the shapes "
-        "that can be imported (alpaca, sharegpt, openai, qa, Easy Dataset exports, synthetic-data-kit's qa_pairs / cot_examples).",
+        "that can be imported (alpaca, sharegpt, openai, qa, TRL's and LLaMA-Factory's preference data, Easy Dataset exports, "
+        "synthetic-data-kit's qa_pairs / cot_examples).",
     ),
     "formats.container_empty": _s(
         "{file} 中的 “{field}” 是空列表:没有可导入的问答。",
         "{file}: “{field}” is an empty list: there are no question/answer pairs to import.",
     ),
-    **{
-        f"formats.preference_{kind}": _s(
-            f"{{where}}:这是偏好数据({zh})。偏好数据(DPO、KTO)要用另一种训练方法,不能作为监督微调(SFT)对话导入;请导入普通对话数据。",
-            f"{{where}}: this is preference data ({en}). Preference data (DPO, KTO) is trained with another method and cannot be "
-            "imported as supervised fine-tuning (SFT) conversations; import a file of plain conversations instead.",
-        )
-        for kind, zh, en in (
-            ("dpo", "DPO:“chosen” 和 “rejected” 两个回答", "DPO: a “chosen” and a “rejected” answer"),
-            ("kto", "KTO:回答带有 true/false 标签 “{field}”", "KTO: the answer carries a true/false “{field}”"),
-            ("openai", "OpenAI 偏好微调:“preferred_output” 和 “non_preferred_output”",
-             "OpenAI preference fine-tuning: “preferred_output” and “non_preferred_output”"),
-        )
-    },
     **{
         f"formats.tool_{kind}": _s(
             f"{{where}}:{zh}。暂不支持工具调用数据(工具调用、工具结果、工具定义):请删去这些对话或轮次后重新导入。",
