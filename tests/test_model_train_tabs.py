@@ -51,7 +51,7 @@ def test_loss_frame_fixes_axis_types_and_both_series_from_the_first_frame():
     empty frame must already have numeric axes and both series (else: a category axis, no lines)."""
     empty = train_tab.loss_frame(None)
     # No loss yet, at step 0: the empty chart has step labels and room for its legend below them.
-    assert list(empty["series"]) == ["train", "eval"] and empty["loss"].isna().all() and list(empty["step"]) == [0.0, 0.0]
+    assert list(empty["series"]) == ["train", "eval", "margin"] and empty["loss"].isna().all() and list(empty["step"]) == [0.0] * 3
     data = gr.LinePlot(x="step", y="loss", color="series").postprocess(empty)
     assert data.datatypes == {"step": "quantitative", "loss": "quantitative", "series": "nominal"}
     frame = train_tab.loss_frame({"log": [{"step": 1, "loss": 2.5}, {"step": 2, "loss": 2.0, "eval_loss": 2.25}]})

@@ -146,6 +146,7 @@ class TrainConfig:
         if not self.target_modules.strip():
             raise UserError("error.field_required", field="target_modules")
         self._validate_stage()
+        self._validate_lora_variant()
         if self.max_steps == 0 and self.epochs <= 0:
             raise UserError("error.train_no_length")
         if self.save_steps % self.eval_steps and self.early_stopping_patience:
@@ -171,6 +172,26 @@ class TrainConfig:
             raise UserError("error.train_doc_mix_sft_only", stage=self.stage)
         if self.init_run:
             self.init_run = validate_name(self.init_run, "run name")
+            if self.lora_variant in ("pissa", "loftq"):  # ways to initialise a fresh adapter; init_run's is trained
+                raise UserError("error.init_run_variant", variant=self.lora_variant)
+        if stage.data == "preference" and self.general_mix:
+            raise UserError("error.pref_general_mix", stage=self.stage)  # general items have no rejected answer
+        if self.stage == "kto" and self.batch_size < 2:
+            raise UserError("error.kto_batch_size", batch_size=self.batch_size)  # TRL's KTO refuses it
+
+    def _validate_lora_variant(self) -> None:
+        """Variant rules that hold on any machine; train.lora_variants.check_variant_runs_here checks this one."""
+        if self.lora_variant == "loftq" and not self.load_in_4bit:
+            raise UserError("error.lora_loftq_needs_4bit")
+        if self.lora_variant == "pissa" and self.load_in_4bit:
+            raise UserError("error.lora_pissa_4bit")  # its SVD needs the full-precision weights
+        if self.lora_variant == "pissa" and self.deepspeed == "zero3":
+            raise UserError("error.lora_pissa_zero3")  # ZeRO-3 shards the weights the SVD has to see
+        if self.init_run and self.lora_variant != "lora":
+            raise UserError("error.lora_variant_init_run", variant=self.lora_variant, run=self.init_run)
+        if self.lora_variant == "pissa" and self.stage in ("dpo", "kto"):
+            # Their reference is the model with the adapter off: with PiSSA that is the residual, not the base.
+            raise UserError("error.lora_pissa_reference", stage=self.stage)
 
     def _validate_tracker(self) -> None:
         if self.report_to:

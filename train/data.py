@@ -9,6 +9,9 @@ out. Tokens whose first character falls inside a span are trained on. Templates 
 earlier turns (e.g. dropping past reasoning) break the prefix property; for those the answer text
 is searched in the full rendering instead, followed by the end-of-turn token if one comes next.
 An assistant turn with weight 0 (OpenAI's fine-tuning format) is rendered but not trained on.
+
+Running text (continued pre-training on a doc set, doc_mix, general text) has no template and no mask:
+every token is trained on (text_rows).
 """
 
 from __future__ import annotations
@@ -106,10 +109,36 @@ def render_example(tokenizer, messages: list[dict], max_length: int | None = Non
     return RenderedExample(input_ids, labels, text, spans)
 
 
+def text_rows(tokenizer, text: str, context: str = "", max_length: int | None = None) -> list[dict]:
+    """Rows {input_ids, labels} of running text with the loss on every token, as a pre-training row has it:
+    the tokenizer's BOS (when it adds one), the context line ("guide/install.md > Install > GPU") and a blank
+    line, the text, EOS. No chat template. A text longer than `max_length` is split into consecutive windows,
+    each opening with BOS and the context again (without the context when it would take half the window);
+    the last one ends with EOS. Nothing is cut away."""
+    bos_id = tokenizer.bos_token_id
+    bos = [bos_id] if bos_id is not None and tokenizer("", add_special_tokens=True)["input_ids"][:1] == [bos_id] else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    head = bos + (tokenizer(context + "\n\n", add_special_tokens=False)["input_ids"] if context else [])
+    stream = tokenizer(text, add_special_tokens=False)["input_ids"] + eos
+    if max_length and len(head) + len(stream) > max_length and len(head) > max_length // 2:
+        head = bos
+    room = max(1, max_length - len(head) if max_length else len(stream))
+    windows = [head + stream[start:start + room] for start in range(0, len(stream), room)] or [head]
+    return [{"input_ids": ids, "labels": list(ids)} for ids in windows if len(ids) >= 2]
+
+
 def tokenize_items(tokenizer, items: list[dict], max_length: int | None) -> tuple[list[dict], dict]:
-    """Rows {input_ids, labels} for a list of dataset items, plus counts (kept, dropped, tokens)."""
-    rows, dropped, truncated = [], 0, 0
+    """Rows {input_ids, labels} for a list of items, plus counts (kept, dropped, tokens). A Q/A item (messages)
+    is trained on its answers; a text item ({"text", "context"}: a doc slice, general text) on every token,
+    split into windows of max_length (text_rows)."""
+    rows, dropped, truncated, text_items, split_texts = [], 0, 0, 0, 0
     for item in items:
+        if "text" in item:
+            windows = text_rows(tokenizer, item["text"], item.get("context") or "", max_length)
+            text_items += 1
+            split_texts += len(windows) > 1
+            rows.extend(windows)
+            continue
         example = render_example(tokenizer, item["messages"], None)
         if max_length and len(example.input_ids) > max_length:
             truncated += 1
@@ -124,6 +153,8 @@ def tokenize_items(tokenizer, items: list[dict], max_length: int | None) -> tupl
         "kept": len(rows),
         "dropped_no_answer": dropped,
         "truncated": truncated,
+        "text_items": text_items,
+        "split_texts": split_texts,  # text items longer than max_length, trained as several windows
         "tokens": sum(len(r["input_ids"]) for r in rows),
         "trained_tokens": sum(sum(1 for label in r["labels"] if label != IGNORE_INDEX) for r in rows),
     }

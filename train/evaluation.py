@@ -336,9 +336,12 @@ def check_evaluable(run: str) -> tuple[Path, dict, list[dict]]:
     if not (folder / ADAPTER_DIR / "adapter_config.json").exists():
         raise UserError("error.eval_no_adapter", run=run, state=run_status(run)["state"])
     items = load_items(folder / "data" / "eval.jsonl")
+    config = read_json(folder / CONFIG_FILE)
+    if config.get("stage") == "cpt":  # its eval split is running text: no question to answer
+        raise UserError("error.eval_cpt_run", run=run)
     if not items:
         raise UserError("error.eval_no_split", run=run)
-    return folder, read_json(folder / CONFIG_FILE), items
+    return folder, config, items
 
 
 def _model_for_run(run: str, folder: Path, config: dict):

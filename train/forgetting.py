@@ -1,5 +1,5 @@
 """The forgetting guard: perplexity on general text (not the docs) with the adapter off and on, and
-general chat items that training can mix in.
+general items that training can mix in (chat items for sft, running text for cpt).
 
 The general text must be there offline on every machine, so it is taken from what is installed:
   English  docstrings of Python standard-library modules (inspect.getdoc; PSF licence), prose
@@ -257,6 +257,21 @@ def general_items() -> tuple[dict, ...]:
     return tuple(items)
 
 
+@lru_cache(maxsize=2)
+def general_texts() -> tuple[dict, ...]:
+    """Running-text items for continued pre-training (cpt's general_mix): the prose paragraphs of each
+    MIX_MODULES docstring (the module's and each public function's and class's) as one text. From the same
+    modules as general_items, so the measured sample stays out of training here too."""
+    items = []
+    for module in MIX_MODULES:
+        for qualified, doc in _module_docstrings(module):
+            paragraphs = [p for p in (_prose(part) for part in doc.split("\n\n")) if p]
+            if paragraphs:
+                items.append({"id": f"general-text-{qualified}", "text": "\n\n".join(paragraphs),
+                              "source": f"python:{qualified}", "context": f"Python {qualified}", "kind": "general"})
+    return tuple(items)
+
+
 def general_mix_count(train_items: int, share: float) -> int:
     """General items to add so that they make up `share` of the mixed training set."""
     if share <= 0 or train_items <= 0:
@@ -270,8 +285,13 @@ def mix_general_items(items: list[dict], share: float, seed: int = 0) -> list[di
     The same items, share and seed give the same list (a resumed run sees the data it started with).
     The general pool is reused in turn when more are needed than it holds.
     """
+    return mix_pool_items(items, list(general_items()), share, seed)
+
+
+def mix_pool_items(items: list[dict], pool: list[dict], share: float, seed: int = 0) -> list[dict]:
+    """`items` plus items drawn from `pool` making up `share` of the result, shuffled in with a seeded order;
+    the pool is reused in turn (ids get a #n suffix) when more are needed than it holds."""
     count = general_mix_count(len(items), share)
-    pool = list(general_items())
     if not count or not pool:
         return list(items)
     rng = random.Random(seed)

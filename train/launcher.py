@@ -38,9 +38,12 @@ import global_var
 from schema.run_state import FINISHED_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import REPO_ROOT, FileLock, atomic_write_text, validate_name
-from train.config import TrainConfig, plan_steps
+from train.config import STAGES, TrainConfig, plan_steps
+from train.cpt import cpt_items, docs_folder, mix_doc_items, planned_counts
 from train.export import run_adapter_dir
 from train.loading import load_model, resolve_source, unload_model
+from train.lora_variants import check_variant_runs_here
+from train.preference import copy_init_adapter, init_run_adapter, stage_items, stage_row_count
 from train.runs import (
     CHECKPOINT_NAME,
     CONFIG_FILE,
@@ -203,6 +206,18 @@ def request_stop(folder: Path) -> None:
 
 
 def select_items(config: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """(train, eval) items the run trains on: its dataset's split (`_dataset_split`) as the run's stage takes it
+    (train.preference.stage_items: dpo, orpo and kto refuse a dataset that does not fit them, saying what to do).
+    cpt trains on its doc set's slices as running text instead, sft with doc_mix mixes them in (train.cpt)."""
+    if STAGES[config.stage].data == "docs":
+        return cpt_items(docs_folder(global_var.workdir(), config.docs), config)
+    train_items, eval_items = stage_items(config, *_dataset_split(config))
+    if config.doc_mix:
+        train_items = mix_doc_items(train_items, docs_folder(global_var.workdir(), config.docs), config)
+    return train_items, eval_items
+
+
+def _dataset_split(config: TrainConfig) -> tuple[list[dict], list[dict]]:
     """(train, eval) items of the config's dataset version (0: the latest, which is then written into the
     config, so the run records the version it used): a fresh seeded split when eval_ratio > 0, else the
     dataset's own split at that version."""
@@ -224,7 +239,11 @@ def plan_training(config: TrainConfig) -> dict:
     and each train item's size in characters (`item_chars`, what a time estimate scales)."""
     config.validate()
     train_items, eval_items = select_items(config)
-    plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+    if config.init_run:
+        init_run_adapter(config, resolve_source(config.model)[0])  # refused here already, not only at the start
+    # The rows the trainer steps over (kto: a pair is two rows).
+    plan = plan_steps(stage_row_count(config.stage, train_items), config.batch_size, config.grad_accum, config.epochs,
+                      config.max_steps, config.world_size)
     plan["eval_items"] = len(eval_items)
     plan["item_chars"] = [item_chars(item) for item in train_items]
     return plan
@@ -368,25 +387,31 @@ def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | No
     the seeds of its runs) records the run as one of a series trained alike with different seeds.
     """
     config.validate()
+    check_variant_runs_here(config)  # a LoRA variant this machine cannot train is refused before a worker starts
     # From the check for a live worker to the new worker's launch.json: no other process in between.
     with gpu_slot_lock().acquire():
         _check_no_live_worker(config.run_name or "")
         train_items, eval_items = select_items(config)
         if config.early_stopping_patience and not eval_items:
             raise UserError("error.train_patience_needs_eval")
-        plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+        plan = plan_steps(stage_row_count(config.stage, train_items), config.batch_size, config.grad_accum, config.epochs,
+                          config.max_steps, config.world_size)
         location, is_local = resolve_source(config.model)
-        run = config.run_name or _new_run_name(config.dataset)
+        init_adapter = init_run_adapter(config, location)  # a finished run's adapter, trained on the same base model
+        run = config.run_name or _new_run_name(config.dataset or config.docs)
         with run_folder_lock(run).acquire():
             folder = run_dir(run)
             if folder.exists():
                 raise UserError("error.already_exists", what="run", name=run)
             config.run_name = run
             (folder / "data").mkdir(parents=True)
+            if init_adapter is not None:
+                copy_init_adapter(init_adapter, folder)
             save_items(folder / "data" / "train.jsonl", train_items)
             save_items(folder / "data" / "eval.jsonl", eval_items)
             saved = {**config.to_dict(), "model_location": location, "model_is_local": is_local,
                      "plan": {**plan, "eval_items": len(eval_items)}, "created": datetime.now().isoformat(timespec="seconds"),
+                     "data": planned_counts(train_items, config),  # question/answer, doc-text and general items
                      **({"group": group, "group_seeds": list(group_seeds or [])} if group else {})}
             atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
             _write_starting_status(folder, run, plan["total_steps"], 0)
@@ -407,9 +432,11 @@ def resume_training(run: str, on_progress: Callable[[dict], None] | None = None,
             raise UserError("error.train_already_running", run=run)
         saved = read_json(folder / CONFIG_FILE)
         config = TrainConfig.from_dict(saved).validate()
+        check_variant_runs_here(config)
         _check_no_live_worker(run)
         train_items = load_items(folder / "data" / "train.jsonl")
-        plan = plan_steps(len(train_items), config.batch_size, config.grad_accum, config.epochs, config.max_steps, config.world_size)
+        plan = plan_steps(stage_row_count(config.stage, train_items), config.batch_size, config.grad_accum, config.epochs,
+                          config.max_steps, config.world_size)
         (folder / STOP_FILE).unlink(missing_ok=True)
         _write_starting_status(folder, run, plan["total_steps"], int(CHECKPOINT_NAME.match(checkpoint.name).group(1)))
         return _launch(folder, config, run, tensorboard, on_progress, load_for_chat)

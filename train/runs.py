@@ -3,6 +3,7 @@
 A run folder workdir/training/<run>/ holds:
   config.json        the TrainConfig (+ model/dataset, plan)         written at start
   data/train.jsonl   the items trained on (and data/eval.jsonl)       so resume sees the same data
+                     (cpt, doc_mix: doc slices as {"text", "context", "source"} items)
   trainer_log.jsonl  one JSON line per log/eval event                 read by the page every few seconds
   launch.json        how the launcher started the worker: command, pid, host, processes
   status.json        state (a schema.run_state.RunState: starting, preparing, running, ... failed),
@@ -12,6 +13,8 @@ A run folder workdir/training/<run>/ holds:
   tensorboard/       TensorBoard event files
   checkpoint-N/      trainer checkpoints (adapter + optimizer state), for stop/resume
   adapter/           the final LoRA adapter (best checkpoint's when early-stopped) + tokenizer
+  init_adapter/      the adapter of the run it started from (init_run), trained on from the first step
+  pissa_init/        a pissa run's initial adapter: adapter/ is saved converted against it, at every checkpoint
   metrics.json       final metrics
   validation_samples.jsonl  greedy answers to a few held-out questions at each evaluation (when enabled)
   eval_report.json/.md      base vs tuned evaluation (train.evaluation)
@@ -26,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import global_var
+from schema.dataset import PREFERENCE_KEYS
 from schema.run_state import RESUMABLE_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text, remove_folder
@@ -226,7 +230,13 @@ KEPT_PROVENANCE = ("source_doc", "heading_path", "unit", "origin")
 def save_items(path: Path, items: list[dict]) -> None:
     def record(item: dict) -> dict:
         provenance = {key: value for key, value in (item.get("provenance") or {}).items() if key in KEPT_PROVENANCE and value}
-        return {"id": item.get("id"), "messages": item["messages"], **({"provenance": provenance} if provenance else {})}
+        if "text" in item:  # running text (cpt, doc_mix: train.cpt), trained on every token
+            text = {key: item.get(key) for key in ("text", "context", "source", "kind")}
+            return {"id": item.get("id"), **text, **({"provenance": provenance} if provenance else {})}
+        # A preference item's rejected answer or KTO label (schema.dataset) is what dpo, orpo and kto train on.
+        preference = {key: item[key] for key in PREFERENCE_KEYS if item.get(key) is not None}
+        return {"id": item.get("id"), "messages": item["messages"], **preference,
+                **({"provenance": provenance} if provenance else {})}
 
     lines = [json.dumps(record(item), ensure_ascii=False) for item in items]
     atomic_write_text(path, "".join(line + "\n" for line in lines))
@@ -269,8 +279,9 @@ def delete_run(run: str) -> None:
 
 
 def item_chars(item: dict) -> int:
-    """Characters of an item's messages: the size a measured tokens-per-character ratio scales."""
-    return sum(len(str(message.get("content") or "")) for message in item.get("messages", []))
+    """Characters of an item's messages (or running text): the size a measured tokens-per-character ratio scales."""
+    text = len(str(item.get("context") or "")) + len(str(item.get("text") or ""))
+    return text + sum(len(str(message.get("content") or "")) for message in item.get("messages", []))
 
 
 @dataclass(frozen=True)

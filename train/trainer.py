@@ -23,10 +23,30 @@ from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text
 from train import loading
 from train.attention import use_item_attention
-from train.config import BATCHING_MODES, TrainConfig, plan_steps
+from train.config import BATCHING_MODES, STAGES, TrainConfig, plan_steps
+from train.cpt import is_text_item, mix_counts
 from train.data import disable_kv_cache_for_training, ensure_chat_template, to_hf_dataset, tokenize_items
 from train.forgetting import mix_general_items
 from train.loading import parameter_counts
+from train.lora_variants import (
+    ConvertedAdapterCallback,
+    converts_on_save,
+    init_loftq,
+    keep_initial_adapter,
+    peft_options,
+    save_converted_adapter,
+    unsloth_options,
+)
+from train.preference import (
+    INIT_ADAPTER_DIR,
+    build_preference_trainer,
+    is_preference_stage,
+    load_init_adapter,
+    preference_rows,
+    reward_fields,
+    save_adapter,
+    stage_facts,
+)
 from train.runs import (
     ADAPTER_DIR,
     CHECKPOINT_NAME,
@@ -137,7 +157,7 @@ def run_job(job: TrainingJob) -> None:
     """Train `job` to its end in this process, recording the outcome in status.json (rank 0)."""
     train_items = load_items(job.run_dir / "data" / "train.jsonl")
     eval_items = load_items(job.run_dir / "data" / "eval.jsonl")
-    if job.config.general_mix:
+    if job.config.general_mix and STAGES[job.config.stage].data != "docs":  # cpt's general text is in train.jsonl
         # Seeded: a resumed run sees the same mixed items; the step count is recomputed from them in _train.
         train_items = mix_general_items(train_items, job.config.general_mix, job.config.seed)
     trim_log_to_checkpoint(job)
@@ -171,9 +191,13 @@ def _prepare_model(job: TrainingJob):
     location = saved.get("model_location") or config.model
     is_local = bool(saved.get("model_is_local", True))
     # Several processes go through transformers + peft (+ bitsandbytes for 4 bit): DDP as documented
-    # by transformers; Unsloth's own multi-GPU support is not relied on.
+    # by transformers; Unsloth's own multi-GPU support is not relied on. So do the preference stages and
+    # runs that start from another run's adapter: Unsloth patches TRL's DPO trainer of the versions it
+    # names, not TRL 1.13's rewritten one (nor its KTO and ORPO trainers), and its loader takes an adapter
+    # folder in place of the base model rather than a saved adapter to train on.
+    use_unsloth = job.world_size == 1 and not is_preference_stage(config.stage) and not config.init_run
     return loading.load_for_training(config.model, location, is_local, config.max_length, config.load_in_4bit,
-                                     config.rope_scaling or None, use_unsloth=job.world_size == 1)
+                                     config.rope_scaling or None, use_unsloth=use_unsloth)
 
 
 def _apply_lora(loaded, config: TrainConfig):
@@ -186,17 +210,21 @@ def _apply_lora(loaded, config: TrainConfig):
         return FastLanguageModel.get_peft_model(
             loaded.model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules=modules, bias="none", use_gradient_checkpointing="unsloth", random_state=config.seed,
-            max_seq_length=config.max_length,
+            max_seq_length=config.max_length, **unsloth_options(config),
         )
     import torch
     from peft import LoraConfig, get_peft_model
 
-    torch.manual_seed(config.seed)  # LoRA A matrices are random: seed them for reproducible runs
+    # LoRA A matrices are random, and so is PiSSA's randomized SVD (a resumed run repeats it): seed them.
+    torch.manual_seed(config.seed)
     lora = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=config.target_module_list(), bias="none", task_type="CAUSAL_LM",
+        target_modules=config.target_module_list(), bias="none", task_type="CAUSAL_LM", **peft_options(config),
     )
-    return get_peft_model(loaded.model, lora)
+    model = get_peft_model(loaded.model, lora)
+    if config.lora_variant == "loftq":
+        init_loftq(model, loaded.location)
+    return model
 
 
 def deepspeed_config(stage: str) -> dict:
@@ -213,7 +241,7 @@ def tracker_environment(report_to: str, run_dir: Path) -> dict[str, str]:
     """Where the chosen tracker's integration keeps its local files: inside the run folder.
 
     Read by transformers' callbacks from the environment; a value the user set already wins
-    (a team's MLflow server, say), so build_sft_config only fills what is missing.
+    (a team's MLflow server, say), so training_arguments only fills what is missing.
     """
     run_dir = Path(run_dir).resolve()
     return {
@@ -226,18 +254,34 @@ def tracker_environment(report_to: str, run_dir: Path) -> dict[str, str]:
 
 
 def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, backend: str, model_dtype: str, world_size: int = 1):
-    """The TRL SFTConfig for `config` (pre-tokenized data: TRL only batches, packs and trains).
+    """The TRL SFTConfig for `config` (pre-tokenized data: TRL only batches, packs and trains)."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **training_arguments(config, output_dir, has_eval, backend, model_dtype, world_size),
+        # Items are truncated during our own tokenization; packing needs the length to fill rows.
+        max_length=config.max_length if BATCHING_MODES[config.batching].trl_packing else None,
+        packing=BATCHING_MODES[config.batching].trl_packing,
+        packing_strategy="bfd",
+        padding_free=BATCHING_MODES[config.batching].trl_padding_free,
+        completion_only_loss=False,  # our labels already mask everything but the assistant's answers
+    )
+
+
+def training_arguments(config: TrainConfig, output_dir: Path, has_eval: bool, backend: str, model_dtype: str,
+                       world_size: int = 1) -> dict:
+    """The transformers TrainingArguments every stage's TRL config shares (schedule, checkpoints, logging,
+    precision, devices); the stage adds its own (SFT's batching, the preference stages' beta).
 
     It runs in the worker: a chosen tracker's file locations go into this process's environment.
     """
     import torch
-    from trl import SFTConfig
 
     for name, value in tracker_environment(config.report_to, output_dir).items():
         os.environ.setdefault(name, value)
     on_cuda = torch.cuda.is_available()
     patience = config.early_stopping_patience if has_eval else 0
-    return SFTConfig(
+    return dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
@@ -266,12 +310,6 @@ def build_sft_config(config: TrainConfig, output_dir: Path, has_eval: bool, back
         run_name=Path(output_dir).name,
         disable_tqdm=True,
         include_num_input_tokens_seen="non_padding",
-        # Items are truncated during our own tokenization; packing needs the length to fill rows.
-        max_length=config.max_length if BATCHING_MODES[config.batching].trl_packing else None,
-        packing=BATCHING_MODES[config.batching].trl_packing,
-        packing_strategy="bfd",
-        padding_free=BATCHING_MODES[config.batching].trl_padding_free,
-        completion_only_loss=False,  # our labels already mask everything but the assistant's answers
         gradient_checkpointing=on_cuda and backend != "unsloth",  # unsloth sets up its own
         bf16=on_cuda and model_dtype == "bfloat16",
         fp16=on_cuda and model_dtype == "float16",
@@ -316,17 +354,26 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
     from trl import SFTTrainer
 
     config = job.config
+    preference = is_preference_stage(config.stage)  # dpo, orpo, kto: TRL's trainer of the stage (train.preference)
     loaded = _prepare_model(job)
     tokenizer = loaded.tokenizer
     ensure_chat_template(tokenizer, config.fallback_template)
-    train_rows, train_stats = tokenize_items(tokenizer, train_items, config.max_length)
-    eval_rows, _ = tokenize_items(tokenizer, eval_items, config.max_length)
+    if preference:
+        train_rows, train_stats = preference_rows(tokenizer, config.stage, train_items, config.seed)
+        eval_rows, _ = preference_rows(tokenizer, config.stage, eval_items, config.seed)
+    else:
+        train_rows, train_stats = tokenize_items(tokenizer, train_items, config.max_length)
+        train_stats.update(mix_counts(train_items))  # question/answer, doc-text and general items (train.cpt)
+        eval_rows, _ = tokenize_items(tokenizer, eval_items, config.max_length)
     if not train_rows:
         raise UserError("error.train_no_items")
     # Dropped items change the step count: recompute so the display and the trainer agree.
     job.total_steps = plan_steps(len(train_rows), config.batch_size, config.grad_accum, config.epochs, config.max_steps,
                                  job.world_size)["total_steps"]
-    model = _apply_lora(loaded, config)
+    # init_run: that run's adapter (copied into this run's folder at the start) trained on, else a fresh LoRA.
+    model = load_init_adapter(loaded, job.run_dir / INIT_ADAPTER_DIR) if config.init_run else _apply_lora(loaded, config)
+    if converts_on_save(config) and job.reports:
+        keep_initial_adapter(model, job.run_dir)  # PiSSA's A0, B0: the saved adapter is converted against them
     has_eval = bool(eval_rows)
 
     class WorkbenchSFTTrainer(SFTTrainer):
@@ -342,25 +389,33 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
     progress = ProgressCallback(job)
     callbacks = [progress] + ([TensorBoardCallback(tb_writer=writer)] if writer is not None else [])
     if has_eval and config.validation_samples and job.reports:
-        callbacks.append(ValidationSamplesCallback(job, eval_items[: config.validation_samples], tokenizer, loaded.backend))
+        questions = [item for item in eval_items if not is_text_item(item)]  # running text has no question to answer
+        callbacks.append(ValidationSamplesCallback(job, questions[: config.validation_samples], tokenizer, loaded.backend))
+    if converts_on_save(config) and job.reports:
+        callbacks.append(ConvertedAdapterCallback(job.run_dir, tokenizer))
     early = None
     if has_eval and config.early_stopping_patience:
         early = EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)
         callbacks.append(early)
-    args = build_sft_config(config, job.run_dir, has_eval, loaded.backend, str(next(model.parameters()).dtype).replace("torch.", ""),
-                            job.world_size)
-    with _own_attention_notice(BATCHING_MODES[config.batching].flattened):
-        trainer = WorkbenchSFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=to_hf_dataset(train_rows),
-            eval_dataset=to_hf_dataset(eval_rows) if has_eval else None,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-        )
+    model_dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    if preference:
+        arguments = training_arguments(config, job.run_dir, has_eval, loaded.backend, model_dtype, job.world_size)
+        trainer = build_preference_trainer(config, model, tokenizer, arguments, train_rows, eval_rows, callbacks)
+    else:
+        args = build_sft_config(config, job.run_dir, has_eval, loaded.backend, model_dtype, job.world_size)
+        with _own_attention_notice(BATCHING_MODES[config.batching].flattened):
+            trainer = WorkbenchSFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=to_hf_dataset(train_rows),
+                eval_dataset=to_hf_dataset(eval_rows) if has_eval else None,
+                processing_class=tokenizer,
+                callbacks=callbacks,
+            )
     # Our progress callback reports; the default printer would dump every log dict to stdout.
     trainer.remove_callback(PrinterCallback)
-    batching = BATCHING_MODES[config.batching]
+    # The preference trainers batch padded (build_preference_trainer): no flattened rows to attend per item.
+    batching = BATCHING_MODES["padded" if preference else config.batching]
     if loaded.backend == "unsloth" and batching.flattened:
         # Unsloth cuts any row longer than max_seq_length, and a flattened batch is such a row:
         # give it the items' lengths so it attends per item and keeps every token.
@@ -388,8 +443,11 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
     else:
         job.early_stopped = bool(early and early.early_stopping_patience_counter >= config.early_stopping_patience)
         job.state = RunState.EARLY_STOPPED if job.early_stopped else RunState.COMPLETED
-        if job.reports:
-            model.save_pretrained(str(job.run_dir / ADAPTER_DIR))
+        if job.reports and converts_on_save(config):
+            save_converted_adapter(model, job.run_dir / ADAPTER_DIR, job.run_dir)  # PiSSA: loads on the original base
+            tokenizer.save_pretrained(str(job.run_dir / ADAPTER_DIR))
+        elif job.reports:
+            save_adapter(model, job.run_dir / ADAPTER_DIR)
             tokenizer.save_pretrained(str(job.run_dir / ADAPTER_DIR))
     if not job.reports:
         return
@@ -402,9 +460,11 @@ def _train(job: TrainingJob, train_items, eval_items) -> None:
         "best_eval_loss": trainer.state.best_metric,
         "data": train_stats,
         "eval_items": len(eval_rows),
+        "lora_variant": config.lora_variant,
     }
-    if trainer.state.best_metric is not None:
+    if trainer.state.best_metric is not None and not preference:  # a preference loss is no language-model loss
         metrics["best_eval_perplexity"] = math.exp(min(trainer.state.best_metric, 50.0))
+    metrics.update(stage_facts(config))
     metrics.update(_run_facts(job, loaded, model))
     atomic_write_text(job.run_dir / METRICS_FILE, json.dumps(metrics, ensure_ascii=False, indent=2, default=str))
     if torch.cuda.is_available():
@@ -501,6 +561,7 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
                 record.update({"train_runtime": logs["train_runtime"], "train_loss": logs.get("train_loss")})
             else:
                 return
+            record.update(reward_fields(logs))  # dpo, orpo, kto: the reward margin and accuracy beside the loss
             record["percent"] = round(100.0 * state_.global_step / state_.max_steps, 1) if state_.max_steps else 0.0
             record["time"] = datetime.now().isoformat(timespec="seconds")
             # One line per event, appended: the page re-reads the file, a crash loses at most this line.

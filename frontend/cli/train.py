@@ -186,7 +186,7 @@ def series_names(config: TrainConfig, seeds: int) -> tuple[str, list[tuple[int, 
             if run_dir(name).exists():
                 raise UserError("error.already_exists", what="run", name=name)
         return group, members(group)
-    base = validate_name(f"{config.dataset}-{datetime.now().strftime('%Y%m%d-%H%M%S')}", "run name")
+    base = validate_name(f"{config.dataset or config.docs}-{datetime.now().strftime('%Y%m%d-%H%M%S')}", "run name")
     group, counter = base, 1
     while taken(group) or any(run_dir(name).exists() for _seed, name in members(group)):
         counter += 1

@@ -13,12 +13,14 @@ import gradio as gr
 import global_var
 from frontend.web.common import Localizer, progress_bar, reloaded_choices, user_errors
 from frontend.web.models_tab import suggest_length
+from frontend.web.knowledge_panel import build_knowledge_panel
 from frontend.web.runs_panel import PALETTE, build_runs_panel, runs_frame
 from frontend.web.server import TENSORBOARD_PREFIX
 from schema.run_state import RUNNING_STATES, JobState, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
-from train.config import TrainConfig
+from train.config import STAGES, TrainConfig
+from train.cpt import doc_set_names
 from train.evaluation import current_evaluation, item_headers, item_rows, read_report, summary_rows
 from train.launcher import attach_running_runs, plan_training, resume_training, start_training, stop_training
 from train.loading import list_local_models, local_native_context
@@ -70,7 +72,7 @@ try {{
   console.warn("TensorBoard auto-reload not set:", error);  // storage blocked: TensorBoard reloads by its button
 }}
 """
-SERIES = ("train", "eval")  # the loss plot's lines, in legend order
+SERIES = ("train", "eval", "margin")  # the loss plot's lines, in legend order; margin: dpo, orpo and kto's reward margin
 
 
 def _field_component(L: Localizer, name: str, spec: dict):
@@ -79,6 +81,12 @@ def _field_component(L: Localizer, name: str, spec: dict):
     elem_id = "train-" + name.replace("_", "-")
     if spec["type"] == "bool":
         return L(gr.Checkbox, label, info=info, value=bool(default), elem_id=elem_id)
+    if name == "docs":  # the doc sets under workdir/docs (as the page opens), or a name typed in
+        return L(gr.Dropdown, label, info=info, choices=["", *doc_set_names(global_var.workdir())], value=default,
+                 allow_custom_value=True, elem_id=elem_id)
+    if name == "init_run":  # the runs with a trained adapter (empty: a fresh LoRA); refresh lists them again
+        return L(gr.Dropdown, label, info=info, choices=_init_run_choices(), value=default, allow_custom_value=True,
+                 elem_id=elem_id)
     if "choices" in spec:
         return L(gr.Dropdown, label, info=info, choices=[c for c in spec["choices"]], value=default, elem_id=elem_id)
     if spec["type"] in ("int", "float"):
@@ -99,6 +107,7 @@ def config_from_inputs(model, dataset, run_name, values) -> TrainConfig:
     """The one place UI values become a validated TrainConfig (errors name the field)."""
     fields = form_settings(values)
     fields["rope_scaling"] = fields.get("rope_scaling") or ""
+    fields["init_run"] = fields.get("init_run") or ""  # the dropdown cleared
     return TrainConfig(model=(model or "").strip(), dataset=dataset or "", run_name=(run_name or "").strip(), **fields).validate()
 
 
@@ -180,7 +189,7 @@ def status_markdown(lang: str, status: dict | None) -> str:
 
 
 def loss_frame(status: dict | None):
-    """Train and eval loss per step, from the run's own log, for the plot.
+    """Train and eval loss per step, and a preference run's reward margin, from the run's own log, for the plot.
 
     The page builds the chart once, from the first frame it gets, and later frames only replace
     the points: axis types and the colours of the series are fixed by that first frame. So every
@@ -197,6 +206,8 @@ def loss_frame(status: dict | None):
             rows.append({"step": record["step"], "loss": record["loss"], "series": "train"})
         if record.get("eval_loss") is not None:
             rows.append({"step": record["step"], "loss": record["eval_loss"], "series": "eval"})
+        if record.get("reward_margin") is not None and record.get("loss") is not None:
+            rows.append({"step": record["step"], "loss": record["reward_margin"], "series": "margin"})
     frame = pd.DataFrame(rows, columns=["step", "loss", "series"])
     return frame.astype({"step": "float64", "loss": "float64", "series": "object"})
 
@@ -216,6 +227,11 @@ def tensorboard_html(lang: str, visible: bool, shown: int | None = None) -> str:
 
 def _run_choices() -> list[str]:
     return [run["run"] for run in list_runs()]
+
+
+def _init_run_choices() -> list[str]:
+    """What a run may start from (init_run): nothing (a fresh LoRA), or a run that saved its adapter."""
+    return ["", *(run["run"] for run in list_runs() if run["has_adapter"])]
 
 
 @user_errors
@@ -249,6 +265,8 @@ def refresh(lang: str, model, dataset, watched, filled=None):
         model_update = gr.update(choices=models, value=model if model else (models[0] if models else None))
         dataset_update = reloaded_choices(datasets, dataset, empty_allowed=False)
         fields = [gr.skip()] * len(FIELD_NAMES)
+    if job is None or not job.is_running():  # a new run can start: the runs it may start from, as they are now
+        fields[FIELD_NAMES.index("init_run")] = gr.update(choices=_init_run_choices())
     runs_update = reloaded_choices(_run_choices(), watched)
     if watched != followed:  # a page that begins to follow a run shows it picked under Runs (Resume, TensorBoard use it)
         runs_update["value"] = watched
@@ -277,7 +295,8 @@ def suggest_length_unless_filled(filled, model, dataset, *values):
 
 @user_errors
 def show_plan(lang: str, model, dataset, run_name, *values):
-    if not dataset:
+    stage = STAGES.get(form_settings(values).get("stage"))
+    if not dataset and (stage is None or stage.data != "docs"):  # cpt trains on its doc set, no dataset
         return t("ttab.plan_pick_dataset", lang)
 
     try:
@@ -589,9 +608,10 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
             # (train, eval): the chart fixes each series' colour by name in its first frame.
             plot = L.register(gr.LinePlot(value=loss_frame(None), x="step", y="loss", color="series", label=t("ttab.loss_plot", lang),
                                           color_map=dict(zip(SERIES, PALETTE)),
-                                          x_title=t("ttab.plot_step", lang), y_title=t("ttab.plot_loss", lang),
+                                          x_title=t("ttab.plot_step", lang), y_title=t("ttab.plot_loss_margin", lang),
                                           color_title=t("ttab.plot_series", lang), elem_id="train-loss-plot"),
-                              label="ttab.loss_plot", x_title="ttab.plot_step", y_title="ttab.plot_loss", color_title="ttab.plot_series")
+                              label="ttab.loss_plot", x_title="ttab.plot_step", y_title="ttab.plot_loss_margin",
+                              color_title="ttab.plot_series")
             tensorboard_button = L(gr.Button, "ttab.show_tensorboard", elem_id="train-show-tensorboard")
             with gr.Accordion(t("etab.samples", lang), open=False, elem_id="train-samples-box") as samples_box:
                 L.register(samples_box, label="etab.samples")
@@ -623,6 +643,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     with gr.Accordion(t("runs.section", lang), open=False, elem_id="runs-section") as runs_box:
         L.register(runs_box, label="runs.section")
         runs_table = build_runs_panel(L, lang_state)
+    build_knowledge_panel(L, lang_state, form["model"], form["dataset"], tab)
     timer = gr.Timer(POLL_SECONDS)
 
     # The settings every handler takes as `*values`, picked from the form by name (form_settings reads them back).
@@ -635,7 +656,7 @@ def build_train_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     refresh_outputs = [form["model"], form["dataset"], runs, watched_run, *inputs, filled]
     tab.select(refresh, refresh_inputs, refresh_outputs).then(show_plan, plan_inputs, plan, show_progress="hidden")
     for name in ("model", "dataset", "epochs", "max_steps", "batch_size", "grad_accum", "eval_ratio", "seed", "max_length",
-                 "rope_scaling"):
+                 "rope_scaling", "stage", "docs", "doc_mix", "init_run"):
         form[name].change(show_plan, plan_inputs, plan, show_progress="hidden")
     for name in ("model", "dataset", "epochs", "max_steps", "batch_size", "grad_accum"):
         form[name].change(suggest_steps_unless_filled, [lang_state, suggested_steps, filled, *plan_inputs[1:]],
