@@ -206,7 +206,7 @@ def CheckpointsWithoutReference():  # noqa: N802 - a factory, so transformers lo
 
     PEFT saves a model's second adapter in a subfolder (checkpoint-N/ref/), and transformers, resuming from a
     checkpoint with adapter subfolders, loads only those: the trained adapter in the checkpoint's root would
-    stay as it was at the start, and the resumed run would train on from its first step against itself.
+    not be loaded, and the resumed run would go on from the adapter it started with, its steps so far lost.
     Without the subfolder it loads the root into the trained adapter; the reference is made again from the
     adapter the run starts from (a fresh, seeded LoRA or init_adapter/) before the checkpoint is loaded."""
     from transformers import TrainerCallback
