@@ -21,6 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BROWSER_LOG = REPO / "test-artifacts" / "e2e.log"
 BROWSER_TESTS = "tests/e2e"  # every test marked e2e lives there (tests/e2e/conftest.py marks them)
+# Slow training files that run in the browser tests' process, so the two halves take about as long.
+BESIDE_BROWSER = ("tests/test_sweep.py", "tests/test_preference_training.py", "tests/test_cpt_training.py")
 
 
 def pytest_command(*args: str) -> list[str]:
@@ -43,9 +45,10 @@ def main(argv: list[str]) -> int:
     env = side_by_side_environment()
     with open(BROWSER_LOG, "w", encoding="utf-8") as log:
         # By folder, not by marker: `-m e2e` alone would import and collect the whole suite to deselect it (~10 s).
-        browser = subprocess.Popen(pytest_command(BROWSER_TESTS), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        browser = subprocess.Popen(pytest_command(BROWSER_TESTS, *BESIDE_BROWSER), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            rest = subprocess.call(pytest_command("-m", "not e2e", "--ignore", BROWSER_TESTS), cwd=REPO, env=env)
+            ignored = [arg for path in (BROWSER_TESTS, *BESIDE_BROWSER) for arg in ("--ignore", path)]
+            rest = subprocess.call(pytest_command("-m", "not e2e", *ignored), cwd=REPO, env=env)
             browser_code = browser.wait()
         finally:
             if browser.poll() is None:  # interrupted: the browser tests end with the run
