@@ -668,6 +668,24 @@ def record_job_outcome(job, work: Callable[[], None], finished_state: JobState, 
         job.done_event.set()
 
 
+def run_in_background(kind: str, name: str, job, work: Callable[[Callable[[dict], None]], None], description: str,
+                      lang: str | None = None, on_progress: Callable[[dict], None] | None = None):
+    """Register `job` (a StoppableJob with `last_update`) in the job registry as `kind` `name`, then run
+    `work(update)` on a daemon thread, its end recorded by record_job_outcome; `update` keeps the latest
+    progress on the job and passes it on to `on_progress`. Returns the job."""
+    job = global_var.start_job(kind, name, job)
+
+    def update(progress: dict) -> None:
+        job.last_update = progress
+        if on_progress is not None:
+            on_progress(progress)
+
+    job.thread = threading.Thread(target=record_job_outcome, args=(job, lambda: work(update), JobState.COMPLETED, description, lang),
+                                  name=f"{kind}-{name}", daemon=True)
+    job.thread.start()
+    return job
+
+
 def current_evaluation() -> EvaluationJob | None:
     """The evaluation job of this process (running or the last finished one), or None."""
     return global_var.find_job("evaluation")

@@ -39,8 +39,8 @@ from train.evaluation import (
     item_evidence,
     judge_answers,
     model_answers,
-    record_job_outcome,
     rouge_l,
+    run_in_background,
     split_item,
 )
 from train.inference import GENERATION_QUEUE
@@ -321,22 +321,12 @@ def start_pair_building(request: PairsRequest, on_progress: Callable[[dict], Non
     """Check the request now (errors reach the caller), then build the pairs in a background thread; a device
     job like an evaluation (one at a time, never beside a training)."""
     request.validated()
-    job = global_var.start_job("pairs", request.name, PairsJob(request=request))
 
-    def update(progress: dict) -> None:
-        job.last_update = progress
-        if on_progress is not None:
-            on_progress(progress)
+    def build(update: Callable[[dict], None]) -> None:
+        job.result = build_pairs(request, update, job.stop_event, lang)
 
-    def work() -> None:
-        def build() -> None:
-            job.result = build_pairs(request, update, job.stop_event, lang)
-
-        record_job_outcome(job, build, JobState.COMPLETED, f"pair building into {request.name}", lang)
-
-    job.thread = threading.Thread(target=work, name=f"pairs-{request.name}", daemon=True)
-    job.thread.start()
-    return job
+    job = PairsJob(request=request)
+    return run_in_background("pairs", request.name, job, build, f"pair building into {request.name}", lang, on_progress)
 
 
 def current_pair_building() -> PairsJob | None:

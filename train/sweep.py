@@ -40,7 +40,7 @@ from tools.core.workdir import atomic_write_text, validate_name
 from tools.evaluation.analysis import value_of
 from tools.evaluation.stats import bootstrap_interval, mean
 from train.config import TrainConfig
-from train.evaluation import EvaluationStopped, record_job_outcome
+from train.evaluation import EvaluationStopped, run_in_background
 from train.exam import resolve_exam, run_exam
 from train.launcher import request_stop, resume_training, start_training
 from train.runs import CONFIG_FILE, delete_run, latest_checkpoint, read_json, run_dir, settled_status
@@ -374,19 +374,9 @@ class SweepJob(global_var.StoppableJob):
 def start_sweep(name: str, on_progress: Callable[[dict], None] | None = None, lang: str | None = None) -> SweepJob:
     """Run or resume sweep `name` in a background thread (one sweep at a time in this process)."""
     Sweep.load(name)
-    job = global_var.start_job("sweep", name, SweepJob(name=name))
 
-    def update(progress: dict) -> None:
-        job.last_update = progress
-        if on_progress is not None:
-            on_progress(progress)
+    def body(update: Callable[[dict], None]) -> None:
+        job.sweep = run_sweep(name, update, job.stop_event)
 
-    def work() -> None:
-        def body() -> None:
-            job.sweep = run_sweep(name, update, job.stop_event)
-
-        record_job_outcome(job, body, JobState.COMPLETED, f"sweep {name}", lang)
-
-    job.thread = threading.Thread(target=work, name=f"sweep-{name}", daemon=True)
-    job.thread.start()
-    return job
+    job = SweepJob(name=name)
+    return run_in_background("sweep", name, job, body, f"sweep {name}", lang, on_progress)

@@ -6,7 +6,7 @@ Imports stay light at module level (main.py builds every parser at start).
 
 from __future__ import annotations
 
-from schema.run_state import JobState
+from frontend.cli.running import changed_lines, ended_badly, follow_model_job
 from tools.core.i18n import t
 
 
@@ -35,22 +35,11 @@ def cmd_pairs(args) -> int:
     request = PairsRequest(source=args.source, name=args.name, run=args.run or "", model=args.model or "",
                            samples=args.samples, temperature=args.temperature, max_items=args.max_items,
                            max_new_tokens=args.max_new_tokens, judge_provider=args.judge or "", seed=args.seed)
-    last = {"line": None}
-
-    def show(update: dict) -> None:
-        line = progress_line(update)
-        if line and line != last["line"]:
-            last["line"] = line
-            print(line, flush=True)
-
-    job = start_pair_building(request, on_progress=show)
-    try:
-        job.wait()
-    except KeyboardInterrupt:
-        job.request_stop()
-        job.wait()
-    if job.state != JobState.COMPLETED:
-        print(t("eval.stopped") if job.state == JobState.STOPPED else t("eval.cli_failed", error=job.error), flush=True)
+    job = start_pair_building(request, on_progress=changed_lines(progress_line))
+    follow_model_job(job)
+    problem = ended_badly(job)
+    if problem:
+        print(problem, flush=True)
         return 1
     print(result_line(job.result), flush=True)
     return 0

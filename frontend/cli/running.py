@@ -46,3 +46,36 @@ def throttled(render: Callable[[object], str], interval_s: float = PROGRESS_INTE
             print(render(progress), flush=True)
 
     return show
+
+
+def follow_model_job(job) -> None:
+    """Wait for a background model job of this process (train's StoppableJob: an evaluation, pair building, a
+    sweep) in the foreground; Ctrl-C asks it to stop and waits for it to end cleanly."""
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        job.request_stop()
+        job.wait()
+
+
+def changed_lines(render: Callable[[dict], str]) -> Callable[[dict], None]:
+    """A progress callback printing `render(update)` whenever the line differs from the last one printed."""
+    last = [None]
+
+    def show(update: dict) -> None:
+        line = render(update)
+        if line and line != last[0]:
+            last[0] = line
+            print(line, flush=True)
+
+    return show
+
+
+def ended_badly(job) -> str | None:
+    """The line for a model job that did not complete (stopped, or failed with its message); None when it did."""
+    from schema.run_state import JobState
+
+    if job.state == JobState.COMPLETED:
+        return None
+    return t("eval.stopped") if job.state == JobState.STOPPED else t("eval.cli_failed", error=job.error)
+

@@ -5,6 +5,7 @@ Imports stay light at module level (main.py builds every parser at start).
 
 from __future__ import annotations
 
+from frontend.cli.running import changed_lines, ended_badly, follow_model_job
 from schema.run_state import JobState
 from tools.core.errors import UserError
 from tools.core.i18n import t
@@ -49,17 +50,14 @@ def _follow(name: str) -> int:
     from train.sweep import leaderboard_rows, start_sweep
 
     attach_running_runs()
-    job = start_sweep(name, on_progress=lambda update: print(progress_line(update), flush=True))
-    try:
-        job.wait()
-    except KeyboardInterrupt:
-        job.request_stop()
-        job.wait()
+    job = start_sweep(name, on_progress=changed_lines(progress_line))
+    follow_model_job(job)
     if job.state == JobState.STOPPED:
         print(t("sweep.stopped", name=name), flush=True)
         return 130
-    if job.state != JobState.COMPLETED:
-        print(t("eval.cli_failed", error=job.error), flush=True)
+    problem = ended_badly(job)
+    if problem:
+        print(problem, flush=True)
         return 1
     headers, rows = leaderboard_rows(job.sweep)
     print(to_markdown(headers, rows))

@@ -9,7 +9,8 @@ import argparse
 import sys
 from dataclasses import fields
 
-from schema.run_state import FINISHED_STATES, JobState, RunState
+from frontend.cli.running import changed_lines, ended_badly, follow_model_job
+from schema.run_state import FINISHED_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import validate_name
@@ -305,22 +306,11 @@ def cmd_eval(args) -> int:
     _folder, _config, items = check_evaluable(args.run)
     count = min(len(items), args.max_items) if args.max_items else len(items)
     print(t("eval.cli_started", run=args.run, items=count), flush=True)
-    last = {"line": None}
-
-    def show(update: dict) -> None:
-        line = progress_text(update)
-        if line and line != last["line"]:
-            last["line"] = line
-            print(line, flush=True)
-
-    job = start_evaluation(args.run, args.max_items, args.judge, args.max_new_tokens, on_progress=show)
-    try:
-        job.wait()
-    except KeyboardInterrupt:
-        job.request_stop()
-        job.wait()
-    if job.state != JobState.COMPLETED:
-        print(t("eval.stopped") if job.state == JobState.STOPPED else t("eval.cli_failed", error=job.error), flush=True)
+    job = start_evaluation(args.run, args.max_items, args.judge, args.max_new_tokens, on_progress=changed_lines(progress_text))
+    follow_model_job(job)
+    problem = ended_badly(job)
+    if problem:
+        print(problem, flush=True)
         return 1
     print(summary_text(job.report), flush=True)
     print(t("eval.cli_report", json=job.report["paths"]["json"], md=job.report["paths"]["md"]), flush=True)
