@@ -433,3 +433,15 @@ def test_the_page_shows_and_edits_the_rejected_answer_and_the_label(workdir, tmp
     with pytest.raises(gr.Error, match="needs pairs"):
         tab.export_selected("en", "kto", "trl_dpo")
     assert tab.blank_item_view()[-2]["visible"] is False
+
+
+def test_a_kto_question_judged_both_ways_is_not_a_duplicate():
+    from tools.quality.duplicates import duplicate_findings
+
+    def row(item_id: str, answer: str, label: bool) -> dict:
+        return {"id": item_id, "label": label, "messages": [{"role": "user", "content": "How long is the default timeout?"},
+                                                            {"role": "assistant", "content": answer}]}
+
+    assert duplicate_findings([row("a", "300 seconds.", True), row("b", "No timeout.", False)], set()) == []
+    # The same question with the same judgement twice is still a repeat.
+    assert [f["item_id"] for f in duplicate_findings([row("a", "300 seconds.", True), row("b", "300 s.", True)], set())] == ["b"]

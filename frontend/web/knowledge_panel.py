@@ -54,7 +54,7 @@ def build_pairs_clicked(lang: str, source, run, model, name, samples, temperatur
         raise UserError("error.field_required", field=t("knowledge.pairs_name", lang))
     request = PairsRequest(source=source, name=str(name).strip(), run=run or "", model=(model or "") if not run else "",
                            samples=int(samples or DEFAULT_SAMPLES), temperature=float(temperature or DEFAULT_TEMPERATURE),
-                           max_items=int(max_items) if max_items else None)
+                           max_items=int(max_items) if max_items else None)  # 0 or empty: every question
     job = start_pair_building(request, lang=lang)
     return _pairs_line(lang, job), gr.Timer(active=True)
 
@@ -166,7 +166,7 @@ def build_knowledge_panel(L: Localizer, lang_state: gr.State, model_input, datas
                         elem_id="pairs-samples")
             temperature = L(gr.Number, "knowledge.pairs_temperature", value=DEFAULT_TEMPERATURE, minimum=0.05, maximum=2.0,
                             elem_id="pairs-temperature")
-            max_items = L(gr.Number, "knowledge.pairs_max_items", value=None, precision=0, minimum=1, elem_id="pairs-max-items")
+            max_items = L(gr.Number, "knowledge.pairs_max_items", value=0, precision=0, minimum=0, elem_id="pairs-max-items")
         with gr.Row():
             build = L(gr.Button, "knowledge.pairs_build", variant="primary", elem_id="pairs-build")
             stop = L(gr.Button, "knowledge.stop", variant="stop", elem_id="pairs-stop")

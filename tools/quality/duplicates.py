@@ -149,6 +149,11 @@ def _phrasing_group(item: dict) -> str:
     return (item.get("provenance") or {}).get("group") or str(item.get("id"))
 
 
+def _judged_apart(one: dict, other: dict) -> bool:
+    """KTO rows: one question with a desirable and an undesirable answer is the data, not a repeat."""
+    return isinstance(one.get("label"), bool) and isinstance(other.get("label"), bool) and one["label"] != other["label"]
+
+
 def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float = NEAR_THRESHOLD) -> list[dict]:
     """Findings for questions that repeat an earlier one of the same split (duplicate_exact/near, on the
     later item) and eval questions that repeat a training question (leak_exact/near, on the eval item)."""
@@ -221,7 +226,8 @@ def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float =
                 if earlier == index:
                     continue
                 kind, other = ("duplicate_exact", earlier_exact) if earlier_exact != index else ("duplicate_near", earlier)
-            if kind.startswith("duplicate") and _phrasing_group(items[index]) == _phrasing_group(items[other]):
+            if kind.startswith("duplicate") and (_phrasing_group(items[index]) == _phrasing_group(items[other])
+                                                 or _judged_apart(items[index], items[other])):
                 continue  # phrasings of one question are meant to be alike (a leak between them is still a leak)
             detail = {"other": items[other]["id"]}
             if kind.endswith("near"):

@@ -19,7 +19,7 @@ STRINGS = {
     "knowledge.pairs_name": _s("新偏好数据集名称", "New preference dataset"),
     "knowledge.pairs_samples": _s("每题回答数(1 个贪心,其余采样)", "Answers per question (1 greedy, the rest sampled)"),
     "knowledge.pairs_temperature": _s("采样温度", "Sampling temperature"),
-    "knowledge.pairs_max_items": _s("最多问题数(空:全部)", "At most N questions (empty: all)"),
+    "knowledge.pairs_max_items": _s("最多问题数(0:全部)", "At most N questions (0: all)"),
     "knowledge.pairs_build": _s("构建数据对", "Build pairs"),
     "knowledge.stop": _s("停止", "Stop"),
     "knowledge.sweep_section": _s("扫描(用考试评分)", "Sweep (scored by an exam)"),
