@@ -47,3 +47,23 @@ class JobState(StrEnum):
 
 JOB_RUNNING_STATES = frozenset({JobState.RUNNING, JobState.STOPPING})
 """The job's thread still works: it holds the device and its outcome is not known yet."""
+
+
+class TrialState(StrEnum):
+    """The state of one trial of a sweep (train.sweep)."""
+
+    PENDING = "pending"  # to train at its rung
+    TRAINING = "training"
+    SCORING = "scoring"
+    SCORED = "scored"  # scored at its rung: goes on, or ends there at the last rung
+    DROPPED = "dropped"  # halved away after a rung
+    FAILED = "failed"
+
+
+class SweepState(StrEnum):
+    """The state of a sweep (train.sweep)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+

@@ -30,6 +30,7 @@ import shutil
 from pathlib import Path
 
 from schema.dataset import preference_kind
+from schema.run_state import RunState
 from tools.core.errors import UserError
 from train.config import STAGES, TrainConfig
 from train.data import assistant_spans
@@ -100,7 +101,7 @@ def init_run_adapter(config: TrainConfig, location: str) -> Path | None:
     folder = require_run(config.init_run)
     adapter = folder / ADAPTER_DIR
     if not (adapter / "adapter_config.json").exists():
-        raise UserError("error.init_run_no_adapter", run=config.init_run, state=settled_status(folder).get("state", "?"))
+        raise UserError("error.init_run_no_adapter", run=config.init_run, state=settled_status(folder).get("state", RunState.UNKNOWN))
     saved = read_json(folder / CONFIG_FILE)
     if not _same_model(str(saved.get("model_location") or saved.get("model") or ""), location):
         raise UserError("error.init_run_other_model", run=config.init_run, init_model=saved.get("model") or "?", model=config.model)

@@ -34,7 +34,7 @@ from typing import Callable
 
 import global_var
 from schema.exam import ExamReport
-from schema.run_state import RUNNING_STATES, JobState, RunState
+from schema.run_state import RUNNING_STATES, JobState, RunState, SweepState, TrialState
 from tools.core.errors import UserError
 from tools.core.workdir import atomic_write_text, validate_name
 from tools.evaluation.analysis import value_of
@@ -59,7 +59,7 @@ class Trial:
     params: dict
     run: str = ""
     rung: int = 0  # the rung it trains for or reached (index into the sweep's rungs)
-    state: str = "pending"  # pending | training | scoring | scored | dropped | failed
+    state: TrialState = TrialState.PENDING
     scores: list[dict] = field(default_factory=list)  # one per rung reached: trial_score's figures
     error: str | None = None
 
@@ -80,7 +80,7 @@ class Sweep:
     seed: int = 0
     max_trials: int | None = None
     trials: list[Trial] = field(default_factory=list)
-    state: str = "running"  # running | finished | stopped | failed
+    state: SweepState = SweepState.RUNNING
     best: str | None = None  # the best trial's run
     created: str = ""
 
@@ -99,7 +99,7 @@ class Sweep:
         return cls(**data)
 
     def alive(self, rung: int) -> list[Trial]:
-        return [trial for trial in self.trials if trial.rung >= rung and trial.state not in ("dropped", "failed")]
+        return [trial for trial in self.trials if trial.rung >= rung and trial.state not in (TrialState.DROPPED, TrialState.FAILED)]
 
 
 def sweep_path(name: str) -> Path:
@@ -248,7 +248,7 @@ def _train(sweep: Sweep, trial: Trial, stop_event: threading.Event) -> bool:
     if status and latest_checkpoint(folder) is None:
         delete_run(trial.run)
         status = {}
-    trial.state = "training"
+    trial.state = TrialState.TRAINING
     if not status:
         config = _config_for(sweep, trial)
         trial.run = config.run_name
@@ -269,14 +269,14 @@ def _train(sweep: Sweep, trial: Trial, stop_event: threading.Event) -> bool:
 
 
 def _score(sweep: Sweep, trial: Trial, stop_event: threading.Event, progress) -> None:
-    trial.state = "scoring"
+    trial.state = TrialState.SCORING
     sweep.save()
     report = run_exam(resolve_exam(sweep.exam), trial.run, conditions=("closed",), seed=sweep.seed, stop_event=stop_event,
                       progress=progress)
     figures = trial_score(report, sweep.forgetting_weight, sweep.seed)
     figures.update(rung=trial.rung, steps=sweep.rungs[trial.rung])
     trial.scores = [s for s in trial.scores if s.get("rung") != trial.rung] + [figures]
-    trial.state = "scored"
+    trial.state = TrialState.SCORED
     sweep.save()
 
 
@@ -286,7 +286,7 @@ def run_sweep(name: str, progress: Callable[[dict], None] | None = None, stop_ev
     stop_event = stop_event or threading.Event()
     report = progress or (lambda update: None)
     sweep = Sweep.load(name)
-    sweep.state = "running"
+    sweep.state = SweepState.RUNNING
     sweep.save()
     try:
         for rung in range(len(sweep.rungs)):
@@ -302,17 +302,17 @@ def run_sweep(name: str, progress: Callable[[dict], None] | None = None, stop_ev
                     report({"phase": "score", "trial": trial.number, "trials": len(sweep.trials), "rung": rung, "run": trial.run})
                     _score(sweep, trial, stop_event, None)
                 except UserError as exc:
-                    trial.state, trial.error = "failed", exc.render()
+                    trial.state, trial.error = TrialState.FAILED, exc.render()
                     sweep.save()
                 if stop_event.is_set():
                     raise EvaluationStopped()
             _halve(sweep, rung)
         ranked = leaderboard(sweep)
         sweep.best = ranked[0].run if ranked and ranked[0].last_score is not None else None
-        sweep.state = "finished"
+        sweep.state = SweepState.FINISHED
         report({"phase": "done", "best": sweep.best})
     except EvaluationStopped:
-        sweep.state = "stopped"
+        sweep.state = SweepState.STOPPED
         raise
     finally:
         sweep.save()
@@ -323,14 +323,14 @@ def _halve(sweep: Sweep, rung: int) -> None:
     """After `rung`: the best ceil(n / eta) scored trials go on, the rest stop here (the last rung keeps all)."""
     if rung == len(sweep.rungs) - 1:
         return
-    scored = [t for t in sweep.alive(rung) if t.state == "scored" and t.last_score is not None]
+    scored = [t for t in sweep.alive(rung) if t.state == TrialState.SCORED and t.last_score is not None]
     keep = max(1, math.ceil(len(scored) / sweep.eta))
     ranked = sorted(scored, key=lambda t: -t.last_score)
     for trial in ranked[keep:]:
-        trial.state = "dropped"
+        trial.state = TrialState.DROPPED
     for trial in ranked[:keep]:
         trial.rung = rung + 1
-        trial.state = "pending"
+        trial.state = TrialState.PENDING
     sweep.save()
 
 
