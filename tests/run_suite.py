@@ -21,8 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BROWSER_LOG = REPO / "test-artifacts" / "e2e.log"
 BROWSER_TESTS = "tests/e2e"  # every test marked e2e lives there (tests/e2e/conftest.py marks them)
-# Slow training files that run in the browser tests' process, so the two halves take about as long.
-BESIDE_BROWSER = ("tests/test_sweep.py", "tests/test_preference_training.py", "tests/test_cpt_training.py")
+# Slow training files that run in the browser tests' process, so the two halves take about as long
+# (measured on a clean clone: the browser tests 11 min, the rest 12 min, the sweep and cpt tests 3-4 min).
+BESIDE_BROWSER = ("tests/test_sweep.py", "tests/test_cpt_training.py")
 
 
 def pytest_command(*args: str) -> list[str]:
