@@ -49,7 +49,6 @@ import hashlib
 import json
 import math
 import os
-import random
 import threading
 import uuid
 from collections import OrderedDict
@@ -60,6 +59,7 @@ from typing import Callable, Iterable
 
 from db.dataset_journal import (DatasetView, counts_after, cut_torn_tail, diff_between, diff_views, dumps, light_replay, now_iso,
                                 parse_records, replay)
+from db.splits import pick_eval_ids
 from schema.dataset import Provenance, first_exchange, validate_messages, validate_preference
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
@@ -656,14 +656,11 @@ class DatasetStore:
         if not 0 < ratio < 1:
             raise UserError("error.number_range", field="eval ratio", low=0, high=1, value=eval_ratio)
         with self._journal(name):
-            ids = list(self.load(name).items.keys())
-            eval_count = max(1, round(len(ids) * ratio))
-            if len(ids) < 2 or eval_count >= len(ids):
-                raise UserError("error.split_too_small", count=len(ids), ratio=ratio)
-            chosen = random.Random(int(seed)).sample(ids, eval_count)
+            items = self.load(name).items
+            chosen = pick_eval_ids(items, ratio, int(seed))  # the phrasings of one question on one side
             self.commit(name, "split", [{"meta": {"split": {"eval_ratio": ratio, "seed": int(seed), "eval_ids": chosen}}}],
                         eval_ratio=ratio, seed=int(seed))
-        return len(ids) - eval_count, eval_count
+        return len(items) - len(chosen), len(chosen)
 
     def train_eval(self, name: str, version: int | str | None = None) -> tuple[list[dict], list[dict]]:
         """(train, eval) items now, or at `version`."""

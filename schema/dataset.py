@@ -42,6 +42,12 @@ class DatasetItem(BaseModel):
     provenance: Provenance = Field(default_factory=Provenance)
 
 
+def phrasing_group(item: dict) -> str:
+    """The group of an item's phrasings (tools.generation.variants): its provenance's `group`, else its own id
+    (a question alone). The phrasings of one question are one fact asked several ways: a split keeps them together."""
+    return (item.get("provenance") or {}).get("group") or str(item.get("id"))
+
+
 def validate_messages(messages: Any, where: str = "item") -> list[dict]:
     """Check a conversation and return it as plain dicts; errors name the position and field.
 

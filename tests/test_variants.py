@@ -4,6 +4,7 @@ through the generation engine and the OpenAI test server: tagged items, duplicat
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections import Counter, defaultdict
 
@@ -13,7 +14,8 @@ import pytest
 import global_var
 import main
 from frontend.jobs import start_generation_job
-from schema.dataset import first_exchange, normalize_question
+from db.splits import split_items
+from schema.dataset import first_exchange, normalize_question, qa_messages
 from tests.fact_server import FactResponder
 from tests.openai_test_server import (OpenAITestServer, RequestInfo, default_responder, is_exam_request,
                                       is_judge_request, is_phrasing_request, is_rendering_request, make_phrasings,
@@ -455,3 +457,55 @@ def test_phrasings_of_one_question_are_not_flagged_as_duplicates_of_each_other()
     assert [f["item_id"] for f in findings] == ["c"]  # another question's near copy is still flagged
     leaks = duplicate_findings(items, eval_ids={"b"})
     assert any(f["item_id"] == "b" and f["kind"].startswith("leak") for f in leaks)  # across the split: a leak
+
+
+# ---------------------------------------------------------------- the split keeps phrasings together
+
+
+def _phrased_items(questions: int, phrasings: int) -> list[tuple]:
+    return [(qa_messages(f"Question {q} asked way {k}?", f"Answer {q}."), {"group": f"unit#{q}", "variant": f"question:{k}"})
+            for q in range(questions) for k in range(1, phrasings + 1)]
+
+
+def _sides(train: list[dict], held_out: list[dict]) -> tuple[set, set]:
+    return {group_of(item) for item in train}, {group_of(item) for item in held_out}
+
+
+def test_a_split_keeps_the_phrasings_of_one_question_on_one_side(workdir):
+    """Split item by item, a phrasing in eval would have its siblings in train: eval would measure rewording."""
+    store = global_var.datasets()
+    store.create("phrased")
+    store.append_items("phrased", _phrased_items(20, 3))
+    trained, held = store.split("phrased", 0.2, seed=5)
+    train, evaluation = store.train_eval("phrased")
+    assert (len(train), len(evaluation)) == (trained, held)
+    assert held == 12  # four whole groups of three for a 20 % share of 60
+    train_groups, eval_groups = _sides(train, evaluation)
+    assert eval_groups and not train_groups & eval_groups
+    # A run's own split (eval_ratio on the run) keeps them together too, and is seeded.
+    items = store.items_at("phrased", None)
+    run_train, run_eval = split_items(items, 0.25, seed=3)
+    assert not set.intersection(*_sides(run_train, run_eval)) and len(run_eval) == 15
+    assert split_items(items, 0.25, seed=3) == (run_train, run_eval)
+
+
+def test_a_dataset_without_phrasings_splits_as_before(workdir):
+    """The same seed gives the same eval items as before groups existed: recorded splits stay reproducible."""
+    store = global_var.datasets()
+    store.create("plain")
+    store.append_items("plain", [(qa_messages(f"Q{i}?", f"A{i}."), {}) for i in range(30)])
+    ids = list(store.load("plain").items)
+    store.split("plain", 0.2, seed=7)
+    assert sorted(item["id"] for item in store.train_eval("plain")[1]) == sorted(random.Random(7).sample(ids, 6))
+    items = store.items_at("plain", None)
+    shuffled = list(items)
+    random.Random(11).shuffle(shuffled)
+    assert split_items(items, 0.2, seed=11) == (shuffled[6:], shuffled[:6])
+
+
+def test_one_question_in_many_phrasings_cannot_be_split(workdir):
+    store = global_var.datasets()
+    store.create("single")
+    store.append_items("single", _phrased_items(1, 5))
+    with pytest.raises(UserError, match="phrasings of one question"):
+        store.split("single", 0.2)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shlex
 import socket
 import subprocess
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 import global_var
+from db.splits import split_items
 from schema.run_state import FINISHED_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import REPO_ROOT, FileLock, atomic_write_text, validate_name
@@ -224,13 +224,8 @@ def _dataset_split(config: TrainConfig) -> tuple[list[dict], list[dict]]:
     store = global_var.datasets()
     config.dataset_version = store.resolve_version(config.dataset, config.dataset_version)
     if config.eval_ratio > 0:
-        items = store.items_at(config.dataset, config.dataset_version)
-        shuffled = list(items)
-        random.Random(config.seed).shuffle(shuffled)
-        eval_count = max(1, round(len(items) * config.eval_ratio))
-        if eval_count >= len(items):
-            raise UserError("error.split_too_small", count=len(items), ratio=config.eval_ratio)
-        return shuffled[eval_count:], shuffled[:eval_count]
+        # The phrasings of one question stay on one side (db.splits): eval measures facts, not rewordings.
+        return split_items(store.items_at(config.dataset, config.dataset_version), config.eval_ratio, config.seed)
     return store.train_eval(config.dataset, config.dataset_version)
 
 

@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
+from schema.dataset import phrasing_group
 from schema.document import DocumentSlice
 from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, t
@@ -255,9 +256,7 @@ def parse_phrasings(content: str | None, questions: int, extra: int) -> list[lis
 # ---------------------------------------------------------------- counting what a dataset holds
 
 
-def group_of(item: dict) -> str:
-    """The group of an item's phrasings: its provenance's `group`, else its own id (a question alone)."""
-    return (item.get("provenance") or {}).get("group") or str(item.get("id"))
+group_of = phrasing_group  # the group of an item's phrasings (schema.dataset, where the split reads it too)
 
 
 def variant_of(item: dict) -> tuple[str, str] | None:

@@ -50,4 +50,8 @@ STRINGS = {
                                "“Phrasings per question” must be between 1 and {high} (1: no extra phrasings); got {value}."),
     "error.variants_unknown_rendering": _s("未知的改写形式:{names}。可选:{choices}。",
                                            "Unknown rendering: {names}. Choose from: {choices}."),
+    "error.split_one_group": _s(
+        "这 {count} 条数据都是同一个问题的不同问法,无法划分出评估集(同一问题的问法必须在同一侧)。请加入更多问题,或把评估比例设为 0。",
+        "All {count} items are phrasings of one question, so no eval split can be made (the phrasings of a question stay on "
+        "one side). Add more questions, or set the eval ratio to 0."),
 }
