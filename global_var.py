@@ -198,7 +198,8 @@ class JobHandle(Protocol):
     """What every job in the registry answers, whatever its kind: a generation, judging run or exam creation
     (the library's tools.llm.runner.BackgroundJob), an evaluation or exam scoring (StoppableJob), a training worker
     (train.launcher.WorkerRun), an export in the caller's thread. `thread` is the thread doing the work in
-    this process (None for a worker process): refuse_while_device_busy lets it through."""
+    this process (None for a worker process): refuse_while_device_busy lets it through. A training worker
+    pinned to GPUs also answers `devices` (job_devices): workers on GPU sets that do not meet may run at once."""
 
     thread: threading.Thread | None
 
@@ -222,12 +223,24 @@ def _running() -> list[Job]:
     return [job for job in _jobs.values() if job.handle.is_running()]
 
 
-def _blocker(kind: JobKind, name: str) -> UserError | None:
-    """The one rule: several generation runs at once (one per dataset), one device job at a time."""
+def _share_device(a: frozenset[str] | None, b: frozenset[str] | None) -> bool:
+    """Whether two device jobs' GPU sets meet: None is the whole device (every GPU, or the CPU)."""
+    return a is None or b is None or bool(a & b)
+
+
+def job_devices(handle) -> frozenset[str] | None:
+    """The GPUs a job holds (a training worker pinned with `gpus`), None for the whole device."""
+    return getattr(handle, "devices", None)
+
+
+def _blocker(kind: JobKind, name: str, devices: frozenset[str] | None = None) -> UserError | None:
+    """The one rule: several generation runs at once (one per dataset), one device job at a time — except
+    training workers pinned to GPU sets that do not meet (a sweep's trials, one per GPU)."""
     for job in _running():
-        if job.kind is kind and (kind.uses_device or job.name == name):
+        shared = kind.uses_device and job.kind.uses_device and _share_device(devices, job_devices(job.handle))
+        if job.kind is kind and (shared or (not kind.uses_device and job.name == name)):
             return UserError(kind.already_running, run=job.name, name=job.name)
-        if kind.uses_device and job.kind.uses_device:
+        if shared:
             return UserError(job.kind.blocks, run=job.name, action=_ACTIONS[kind.name])
     return None
 
@@ -237,10 +250,11 @@ _ACTIONS = {"training": "start training", "evaluation": "evaluate a run", "expor
             "exam": "run an exam", "pairs": "build preference pairs"}
 
 
-def check_job_allowed(kind: str, name: str) -> None:
-    """Raise the UserError naming the job that blocks starting `kind` `name`; nothing is registered."""
+def check_job_allowed(kind: str, name: str, devices: frozenset[str] | None = None) -> None:
+    """Raise the UserError naming the job that blocks starting `kind` `name` (on GPUs `devices`, None: the
+    whole device); nothing is registered."""
     with _lock:
-        error = _blocker(JOB_KINDS[kind], name)
+        error = _blocker(JOB_KINDS[kind], name, devices)
     if error is not None:
         raise error
 
@@ -248,7 +262,7 @@ def check_job_allowed(kind: str, name: str) -> None:
 def start_job(kind: str, name: str, handle) -> Any:
     """Check the rule and register `handle` in one step (UserError naming the blocker); returns it."""
     with _lock:
-        error = _blocker(JOB_KINDS[kind], name)
+        error = _blocker(JOB_KINDS[kind], name, job_devices(handle))
         if error is not None:
             raise error
         _jobs[(kind, name)] = Job(JOB_KINDS[kind], name, handle)

@@ -45,9 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Global options that take a value as the next word (the rest are flags, or written --name=value).
+_VALUED_GLOBALS = ("--workdir", "--lang", "--allowed-hosts", "--host", "--port", "--auth", "--max-upload-mb", "--api-key")
+
+
+def spelled_alias(argv: list[str]) -> list[str]:
+    """`train sweep ...` is `sweep ...` (the issue's and LLaMA-Factory users' spelling of a sweep of trainings)."""
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        index += 2 if argv[index] in _VALUED_GLOBALS else 1
+    if argv[index:index + 2] == ["train", "sweep"]:
+        return argv[:index] + argv[index + 1:]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(spelled_alias(list(sys.argv[1:] if argv is None else argv)))
     set_default_language(args.lang)
 
     args.workdir = str(Path(args.workdir).expanduser().resolve()) if args.workdir else str(default_workdir())

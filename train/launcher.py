@@ -88,6 +88,15 @@ def run_folder_lock(run: str) -> FileLock:
 # ---------------------------------------------------------------- the handle of a running worker
 
 
+def pinned_gpus(folder: Path) -> frozenset[str] | None:
+    """The GPUs a run's config pins its worker to (`gpus`), None when it takes the device as it comes."""
+    try:
+        gpus = str(read_json(folder / CONFIG_FILE).get("gpus") or "")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return frozenset(part.strip() for part in gpus.split(",") if part.strip()) or None
+
+
 class WorkerRun:
     """A training run's worker as the launching process sees it; registered in global_var's job registry.
 
@@ -101,6 +110,7 @@ class WorkerRun:
         self.proc = proc
         self.notice = notice  # message key of something done on the user's behalf (the chat model unloaded)
         self.thread = None  # the job registry lets a job's own thread through; a worker has none here
+        self.devices = pinned_gpus(folder)  # the job registry lets workers on GPU sets that do not meet run at once
         self._done = threading.Event()
         self._followers: list[threading.Thread] = []  # the log follower and the exit watcher, joined by wait()
 
@@ -365,10 +375,12 @@ def _launch(folder: Path, config: TrainConfig, run: str, tensorboard: bool,
     return handle
 
 
-def _check_no_live_worker(name: str) -> None:
-    """Another process's worker (a CLI run, or the page's run seen from a terminal) holds the device too."""
+def _check_no_live_worker(name: str, config: TrainConfig) -> None:
+    """Another process's worker (a CLI run, or the page's run seen from a terminal) holds the device too,
+    unless both are pinned to GPU sets that do not meet."""
     attach_running_runs()
-    global_var.check_job_allowed("training", name)
+    gpus = frozenset(part.strip() for part in config.gpus.split(",") if part.strip()) or None
+    global_var.check_job_allowed("training", name, gpus)
 
 
 def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | None = None,
@@ -385,7 +397,7 @@ def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | No
     check_variant_runs_here(config)  # a LoRA variant this machine cannot train is refused before a worker starts
     # From the check for a live worker to the new worker's launch.json: no other process in between.
     with gpu_slot_lock().acquire():
-        _check_no_live_worker(config.run_name or "")
+        _check_no_live_worker(config.run_name or "", config)
         train_items, eval_items = select_items(config)
         if config.early_stopping_patience and not eval_items:
             raise UserError("error.train_patience_needs_eval")
@@ -428,7 +440,7 @@ def resume_training(run: str, on_progress: Callable[[dict], None] | None = None,
         saved = read_json(folder / CONFIG_FILE)
         config = TrainConfig.from_dict(saved).validate()
         check_variant_runs_here(config)
-        _check_no_live_worker(run)
+        _check_no_live_worker(run, config)
         train_items = load_items(folder / "data" / "train.jsonl")
         plan = plan_steps(stage_row_count(config.stage, train_items), config.batch_size, config.grad_accum, config.epochs,
                           config.max_steps, config.world_size)

@@ -17,7 +17,9 @@ data word for word ranks on all its questions, and the leaderboard says so.
 
 The sweep's state lives in workdir/sweeps/<name>.json, written atomically after every step: a killed sweep
 resumes where it stopped (a trial's run that was cut short is resumed from its checkpoint, a trial trained
-but not scored is scored). Trials run one after another: the device runs one training at a time.
+but not scored is scored). Trials train one after another on the device, or with `gpus` (several GPU ids) one
+per GPU at a time: each trial's worker pinned to its GPU (CUDA_VISIBLE_DEVICES); a rung's trials are then all
+trained before they are scored, one after another, in this process (the exam loads each tuned model here).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import math
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -50,6 +53,8 @@ SWEEPABLE = ("learning_rate", "epochs", "lora_r", "lora_alpha", "lora_dropout", 
              "general_mix", "pref_beta", "weight_decay", "scheduler", "target_modules", "batch_size", "grad_accum")
 GENERALISING = ("paraphrased", "untrained")  # the coverage classes a trial is scored on
 MAX_TRIALS = 64
+_SAVING = threading.Lock()
+_LAUNCHING = threading.Lock()  # one worker launch at a time: the work directory's training slot lock is taken without waiting
 DEFAULT_FORGETTING_WEIGHT = 0.5
 
 
@@ -83,11 +88,13 @@ class Sweep:
     state: SweepState = SweepState.RUNNING
     best: str | None = None  # the best trial's run
     created: str = ""
+    gpus: list[str] = field(default_factory=list)  # CUDA device ids, one trial on each at a time; empty: one after another
 
     # ---- persistence ----
 
     def save(self) -> None:
-        atomic_write_text(sweep_path(self.name), json.dumps(asdict(self), ensure_ascii=False, indent=2))
+        with _SAVING:  # trials training at once (one per GPU) save from their own threads
+            atomic_write_text(sweep_path(self.name), json.dumps(asdict(self), ensure_ascii=False, indent=2))
 
     @classmethod
     def load(cls, name: str) -> "Sweep":
@@ -157,9 +164,21 @@ def validate_rungs(rungs: list[int]) -> list[int]:
     return rungs
 
 
+def parse_gpus(value: str | list | None) -> list[str]:
+    """The GPUs a sweep trains on, one trial each at a time: "0,1,2" (or a list) as ["0", "1", "2"]; refused
+    when one is not a device number or one is named twice."""
+    parts = [str(part).strip() for part in (value.split(",") if isinstance(value, str) else value or [])]
+    gpus = [part for part in parts if part]
+    if any(not part.isdigit() for part in gpus) or len(set(gpus)) != len(gpus):
+        raise UserError("error.sweep_gpus", value=",".join(parts))
+    return gpus
+
+
 def new_sweep(name: str, base: TrainConfig, space: dict[str, list], exam: str, rungs: list[int], eta: int = 2,
-              forgetting_weight: float = DEFAULT_FORGETTING_WEIGHT, max_trials: int | None = None, seed: int = 0) -> Sweep:
-    """A checked, saved sweep with its trials planned (nothing trains yet); refused when the name is taken."""
+              forgetting_weight: float = DEFAULT_FORGETTING_WEIGHT, max_trials: int | None = None, seed: int = 0,
+              gpus: str | list | None = None) -> Sweep:
+    """A checked, saved sweep with its trials planned (nothing trains yet); refused when the name is taken.
+    With `gpus`, trials train one per GPU at a time (each trial is then one process on one GPU)."""
     name = validate_name(name, "sweep name")
     if sweep_path(name).exists():
         raise UserError("error.already_exists", what="sweep", name=name)
@@ -169,13 +188,16 @@ def new_sweep(name: str, base: TrainConfig, space: dict[str, list], exam: str, r
         raise UserError("error.number_range", field="eta", low=2, high="∞", value=eta)
     if not space:
         raise UserError("error.sweep_space_empty")
+    gpus = parse_gpus(gpus)
+    if gpus and base.nproc != 1:
+        raise UserError("error.sweep_gpus_nproc", nproc=base.nproc)
     trials = plan_trials(space, max_trials, seed)
     for params in trials:  # every trial's config must be valid before the first one trains
         TrainConfig(**{**_shared(base), **params, "max_steps": rungs[0]}).validate()
     sweep = Sweep(name=name, base=_shared(base), space=space, exam=exam, rungs=rungs, eta=eta,
                   forgetting_weight=float(forgetting_weight), seed=seed, max_trials=max_trials,
                   trials=[Trial(number, params) for number, params in enumerate(trials, 1)],
-                  created=time.strftime("%Y-%m-%d %H:%M:%S"))
+                  created=time.strftime("%Y-%m-%d %H:%M:%S"), gpus=gpus)
     sweep.save()
     return sweep
 
@@ -213,28 +235,33 @@ def trial_score(report: ExamReport, forgetting_weight: float, seed: int = 0) -> 
 # ---------------------------------------------------------------- running
 
 
-def _config_for(sweep: Sweep, trial: Trial) -> TrainConfig:
+def _config_for(sweep: Sweep, trial: Trial, gpu: str | None = None) -> TrainConfig:
     budget = sweep.rungs[trial.rung]
     config = TrainConfig(**{**sweep.base, **trial.params})
     config.max_steps, config.save_steps = budget, sweep.rungs[0]
     config.early_stopping_patience = 0  # the rung decides how long a trial trains
     config.run_name = f"{sweep.name}-t{trial.number}"
+    if gpu is not None:
+        config.gpus, config.nproc = gpu, 1
     return config.validate()
 
 
-def _extend(run: str, max_steps: int) -> None:
-    """Raise a sweep trial's step budget for the next rung (its run is resumed from the last checkpoint)."""
+def _extend(run: str, max_steps: int, gpu: str | None = None) -> None:
+    """Raise a sweep trial's step budget for the next rung (its run is resumed from the last checkpoint), on
+    the GPU that is free now when the sweep trains one trial per GPU."""
     folder = run_dir(run)
     saved = read_json(folder / CONFIG_FILE)
-    saved["max_steps"] = max_steps
-    saved.setdefault("plan", {})["total_steps"] = max_steps
+    saved["max_steps"] = max(int(saved.get("max_steps") or 0), max_steps)
+    saved.setdefault("plan", {})["total_steps"] = saved["max_steps"]
+    if gpu is not None:
+        saved["gpus"] = gpu
     atomic_write_text(folder / CONFIG_FILE, json.dumps(saved, ensure_ascii=False, indent=2))
 
 
-def _train(sweep: Sweep, trial: Trial, stop_event: threading.Event) -> bool:
-    """Bring the trial's run to its rung's budget; False when stopped (the sweep stays resumable). A run left by
-    a killed sweep is followed while its worker still trains, resumed from its checkpoint when it was cut
-    short, and started again when it was cut before its first checkpoint."""
+def _train(sweep: Sweep, trial: Trial, stop_event: threading.Event, gpu: str | None = None) -> bool:
+    """Bring the trial's run to its rung's budget (on GPU `gpu` when given); False when stopped (the sweep
+    stays resumable). A run left by a killed sweep is followed while its worker still trains, resumed from
+    its checkpoint when it was cut short, and started again when it was cut before its first checkpoint."""
     budget = sweep.rungs[trial.rung]
     folder = run_dir(trial.run) if trial.run else None
     status = settled_status(folder) if folder is not None and (folder / CONFIG_FILE).exists() else {}
@@ -249,16 +276,18 @@ def _train(sweep: Sweep, trial: Trial, stop_event: threading.Event) -> bool:
         delete_run(trial.run)
         status = {}
     trial.state = TrialState.TRAINING
-    if not status:
-        config = _config_for(sweep, trial)
-        trial.run = config.run_name
-        sweep.save()
-        job = start_training(config)
-    else:
-        if int(read_json(folder / CONFIG_FILE).get("max_steps") or 0) < budget:
-            _extend(trial.run, budget)
-        sweep.save()
-        job = resume_training(trial.run)
+    with _LAUNCHING:
+        if not status:
+            config = _config_for(sweep, trial, gpu)
+            trial.run = config.run_name
+            sweep.save()
+            job = start_training(config)
+        else:
+            saved = read_json(folder / CONFIG_FILE)
+            if int(saved.get("max_steps") or 0) < budget or (gpu is not None and saved.get("gpus") != gpu):
+                _extend(trial.run, budget, gpu)
+            sweep.save()
+            job = resume_training(trial.run)
     while not job.wait(1.0):
         if stop_event.is_set():
             job.request_stop()
@@ -281,8 +310,9 @@ def _score(sweep: Sweep, trial: Trial, stop_event: threading.Event, progress) ->
 
 
 def run_sweep(name: str, progress: Callable[[dict], None] | None = None, stop_event: threading.Event | None = None) -> Sweep:
-    """Run (or resume) sweep `name` to its end: each rung's trials trained and scored one after another, then
-    halved. Returns the sweep; its best trial's run is `sweep.best`."""
+    """Run (or resume) sweep `name` to its end: each rung's trials trained and scored (one after another, or
+    trained one per GPU at a time and then scored), then halved. Returns the sweep; its best trial's run is
+    `sweep.best`."""
     stop_event = stop_event or threading.Event()
     report = progress or (lambda update: None)
     sweep = Sweep.load(name)
@@ -290,20 +320,24 @@ def run_sweep(name: str, progress: Callable[[dict], None] | None = None, stop_ev
     sweep.save()
     try:
         for rung in range(len(sweep.rungs)):
-            for trial in sweep.alive(rung):
-                if trial.rung > rung or (trial.rung == rung and any(s.get("rung") == rung for s in trial.scores)):
-                    continue  # done at this rung by an earlier (killed) session
+            todo = [trial for trial in sweep.alive(rung)  # not done at this rung by an earlier (killed) session
+                    if not (trial.rung > rung or (trial.rung == rung and any(s.get("rung") == rung for s in trial.scores)))]
+            for trial in todo:
                 trial.rung = rung
-                report({"phase": "train", "trial": trial.number, "trials": len(sweep.trials), "rung": rung,
-                        "steps": sweep.rungs[rung], "params": trial.params})
+            if len(sweep.gpus) > 1:
+                _train_on_each_gpu(sweep, todo, stop_event, report)
+            for trial in todo:
+                if trial.state == TrialState.FAILED:
+                    continue
                 try:
-                    if not _train(sweep, trial, stop_event):
+                    if len(sweep.gpus) <= 1:
+                        report(_train_update(sweep, trial, sweep.gpus[0] if sweep.gpus else None))
+                    if not _train(sweep, trial, stop_event, sweep.gpus[0] if sweep.gpus else None):
                         raise EvaluationStopped()
                     report({"phase": "score", "trial": trial.number, "trials": len(sweep.trials), "rung": rung, "run": trial.run})
                     _score(sweep, trial, stop_event, None)
                 except UserError as exc:
-                    trial.state, trial.error = TrialState.FAILED, exc.render()
-                    sweep.save()
+                    _failed(sweep, trial, exc)
                 if stop_event.is_set():
                     raise EvaluationStopped()
             _halve(sweep, rung)
@@ -317,6 +351,45 @@ def run_sweep(name: str, progress: Callable[[dict], None] | None = None, stop_ev
     finally:
         sweep.save()
     return sweep
+
+
+def _train_update(sweep: Sweep, trial: Trial, gpu: str | None) -> dict:
+    return {"phase": "train", "trial": trial.number, "trials": len(sweep.trials), "rung": trial.rung,
+            "steps": sweep.rungs[trial.rung], "params": trial.params, **({"gpu": gpu} if gpu is not None else {})}
+
+
+def _failed(sweep: Sweep, trial: Trial, exc: UserError) -> None:
+    trial.state, trial.error = TrialState.FAILED, exc.render()
+    sweep.save()
+
+
+def _train_on_each_gpu(sweep: Sweep, trials: list[Trial], stop_event: threading.Event, report) -> None:
+    """Train `trials` to their rung's budget, one per GPU at a time (a trial takes the next GPU that is free).
+    Returns when all have ended; stopped trials are left resumable, failed ones marked."""
+    free: list[str] = list(sweep.gpus)
+    turn = threading.Condition()
+
+    def train_one(trial: Trial) -> None:
+        with turn:
+            turn.wait_for(lambda: free)
+            gpu = free.pop(0)
+        try:
+            if stop_event.is_set():
+                return
+            report(_train_update(sweep, trial, gpu))
+            _train(sweep, trial, stop_event, gpu)
+        except UserError as exc:
+            _failed(sweep, trial, exc)
+        finally:
+            with turn:
+                free.append(gpu)
+                turn.notify()
+
+    with ThreadPoolExecutor(max_workers=len(sweep.gpus), thread_name_prefix=f"sweep-{sweep.name}") as pool:
+        for future in [pool.submit(train_one, trial) for trial in trials]:
+            future.result()  # an unexpected error in a trial's thread is the sweep's
+    if stop_event.is_set():
+        raise EvaluationStopped()
 
 
 def _halve(sweep: Sweep, rung: int) -> None:

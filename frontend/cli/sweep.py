@@ -35,8 +35,8 @@ def progress_line(update: dict, lang: str | None = None) -> str:
     phase = update.get("phase")
     if phase == "train":
         params = ", ".join(f"{k}={v}" for k, v in update["params"].items())
-        return t("sweep.phase.train", lang, trial=update["trial"], trials=update["trials"], rung=update["rung"] + 1,
-                 steps=update["steps"], params=params)
+        return t("sweep.phase.train_gpu" if "gpu" in update else "sweep.phase.train", lang, trial=update["trial"],
+                 trials=update["trials"], rung=update["rung"] + 1, steps=update["steps"], params=params, gpu=update.get("gpu"))
     if phase == "score":
         return t("sweep.phase.score", lang, trial=update["trial"], trials=update["trials"], run=update["run"])
     if phase == "done":
@@ -70,7 +70,7 @@ def cmd_sweep_run(args) -> int:
 
     rungs = [int(part) for part in args.rungs.split(",") if part.strip()] if args.rungs else []
     sweep = new_sweep(args.name, base_config(args), parse_space(args.space or []), args.exam, rungs, args.eta,
-                      args.forgetting_weight, args.max_trials, args.seed)
+                      args.forgetting_weight, args.max_trials, args.seed, gpus=args.gpus)
     print(t("sweep.created", name=sweep.name, trials=len(sweep.trials), rungs=",".join(map(str, sweep.rungs)), eta=sweep.eta), flush=True)
     return _follow(sweep.name)
 
@@ -122,6 +122,9 @@ def register_sweep(subparsers) -> None:
                      help="objective = score - WEIGHT x forgetting rise (default 0.5)")
     run.add_argument("--max-trials", type=int, default=None, help="draw at most N of the grid's combinations (seeded)")
     run.add_argument("--seed", type=int, default=0, help="seed of the draw and the intervals (default 0)")
+    run.add_argument("--gpus", default="", metavar="0,1,...",
+                     help="train one trial per GPU at a time on these CUDA devices (each trial one process); a rung's "
+                          "trials are scored after they have all trained (default: one trial after another)")
     run.set_defaults(func=cmd_sweep_run)
     resume = actions.add_parser("resume", help="continue a stopped or killed sweep where it stopped")
     resume.add_argument("name")

@@ -30,6 +30,10 @@ def format_progress(record: dict) -> str:
     head = f"step {record['step']}/{record['total_steps']} ({record.get('percent', 0):.0f}%)"
     if "loss" in record:
         parts = [head, f"loss {record['loss']:.4f}"]
+        if record.get("reward_margin") is not None:  # dpo / orpo / kto (train.preference.REWARD_FIELDS)
+            parts.append(f"margin {record['reward_margin']:+.4f}")
+        if record.get("reward_accuracy") is not None:
+            parts.append(f"acc {record['reward_accuracy']:.0%}")
         if record.get("learning_rate") is not None:
             parts.append(f"lr {record['learning_rate']:.2e}")
         if record.get("tokens_per_s") is not None:
@@ -38,7 +42,10 @@ def format_progress(record: dict) -> str:
             parts.append(f"ETA {record['eta_s']:.0f}s")
         return "  ".join(parts)
     if "eval_loss" in record:
-        return f"{head}  eval_loss {record['eval_loss']:.4f}  perplexity {record.get('eval_perplexity') or float('nan'):.2f}"
+        line = f"{head}  eval_loss {record['eval_loss']:.4f}  perplexity {record.get('eval_perplexity') or float('nan'):.2f}"
+        if record.get("eval_reward_margin") is not None:
+            line += f"  eval margin {record['eval_reward_margin']:+.4f}"
+        return line
     return f"{head}  done: train_loss {record.get('train_loss') or float('nan'):.4f} in {record.get('train_runtime', 0):.1f}s"
 
 
@@ -241,7 +248,7 @@ def register_train(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="fine-tune a model with LoRA on a dataset in a worker process (prints progress and the run folder; "
-             "--nproc N trains with N processes through torchrun)",
+             "--nproc N trains with N processes through torchrun); `train sweep ...` is the `sweep` command",
     )
     parser.add_argument("--model", help=TrainConfig.field_help()["model"]["help"])
     parser.add_argument("--dataset", help=TrainConfig.field_help()["dataset"]["help"])

@@ -99,7 +99,7 @@ def sweep_view(lang: str, name):
 
 
 @user_errors
-def start_sweep_clicked(lang: str, name, exam, model, dataset, space_text, rungs_text, eta, settings_text):
+def start_sweep_clicked(lang: str, name, exam, model, dataset, space_text, rungs_text, eta, settings_text, gpus_text=""):
     """Create the sweep from the form (a new name) or resume it (an existing one), and run it in the background."""
     if not name or not str(name).strip():
         raise UserError("error.field_required", field=t("knowledge.sweep_name", lang))
@@ -124,7 +124,7 @@ def start_sweep_clicked(lang: str, name, exam, model, dataset, space_text, rungs
             rungs = [int(part) for part in str(rungs_text or "").split(",") if part.strip()]
         except ValueError:
             raise UserError("error.sweep_rungs", value=rungs_text) from None
-        new_sweep(name, TrainConfig(**values), space, exam, rungs, int(eta or 2))
+        new_sweep(name, TrainConfig(**values), space, exam, rungs, int(eta or 2), gpus=str(gpus_text or ""))
     start_sweep(name, lang=lang)
     line, board = sweep_view(lang, name)
     return line, board, gr.update(choices=list_sweeps(), value=name), gr.Timer(active=True)
@@ -182,6 +182,7 @@ def build_knowledge_panel(L: Localizer, lang_state: gr.State, model_input, datas
             rungs = L(gr.Textbox, "knowledge.sweep_rungs", info="knowledge.sweep_rungs_info", value="50,100,200",
                       elem_id="sweep-rungs")
             eta = L(gr.Number, "knowledge.sweep_eta", value=2, precision=0, minimum=2, elem_id="sweep-eta")
+            gpus = L(gr.Textbox, "knowledge.sweep_gpus", info="knowledge.sweep_gpus_info", value="", elem_id="sweep-gpus")
         with gr.Row():
             space = L(gr.Textbox, "knowledge.sweep_space", info="knowledge.sweep_space_info", lines=3,
                       value="learning_rate=1e-4,2e-4\nlora_r=8,16", elem_id="sweep-space")
@@ -198,7 +199,7 @@ def build_knowledge_panel(L: Localizer, lang_state: gr.State, model_input, datas
                 [status, pairs_timer], concurrency_limit=1, concurrency_id="model_device")
     stop.click(stop_pairs, [lang_state], [status], queue=False)
     pairs_timer.tick(poll_pairs, [lang_state], [status, pairs_timer], show_progress="hidden")
-    start.click(start_sweep_clicked, [lang_state, sweep_name, exam, model_input, dataset_input, space, rungs, eta, settings],
+    start.click(start_sweep_clicked, [lang_state, sweep_name, exam, model_input, dataset_input, space, rungs, eta, settings, gpus],
                 [sweep_status, board, sweep_name, sweep_timer])
     sweep_stop.click(stop_sweep, [lang_state, sweep_name], [sweep_status], queue=False)
     sweep_name.change(lambda lang, picked: sweep_view(lang, picked), [lang_state, sweep_name], [sweep_status, board],

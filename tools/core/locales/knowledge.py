@@ -43,6 +43,8 @@ STRINGS = {
         "Can vary: learning_rate, epochs, lora_r, lora_alpha, lora_dropout, lora_variant, stage, doc_mix, general_mix, "
         "pref_beta, weight_decay, scheduler, target_modules, batch_size, grad_accum",
     ),
+    "knowledge.sweep_gpus": _s("GPU(每块同时训练一个试验)", "GPUs (one trial on each at a time)"),
+    "knowledge.sweep_gpus_info": _s("如 0,1,2,3;留空:试验依次训练", "e.g. 0,1,2,3; empty: trials train one after another"),
     "knowledge.sweep_settings": _s("其他共同设置(每行 字段=值,可空)", "Other shared settings (one per line: field=value; optional)"),
     "knowledge.sweep_settings_info": _s("模型和数据集取自上方表单", "The model and dataset come from the form above"),
     "knowledge.sweep_start": _s("开始 / 继续扫描", "Start / continue sweep"),

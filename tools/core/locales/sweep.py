@@ -40,4 +40,13 @@ STRINGS = {
         "无法理解 --set {value!r}:请写成 字段=值,字段是训练设置的名称(如 batch_size=8)。",
         "Cannot read --set {value!r}: write field=value with a training setting's name (e.g. batch_size=8).",
     ),
+    "error.sweep_gpus": _s(
+        "无法理解 GPU 列表 {value!r}:请写成用逗号分隔的设备编号,每个只写一次(如 0,1,2,3)。",
+        "Cannot read the GPU list {value!r}: write device numbers separated by commas, each once (e.g. 0,1,2,3)."),
+    "error.sweep_gpus_nproc": _s(
+        "按 GPU 并行的扫描中每个试验只用一个进程、一块 GPU,但共同设置里 nproc 为 {nproc}。请去掉 nproc,或不填 GPU 列表让试验依次训练。",
+        "A sweep with one trial per GPU trains each trial as one process on one GPU, but the shared settings set nproc "
+        "to {nproc}. Drop nproc, or leave the GPU list empty to train the trials one after another."),
+    "sweep.phase.train_gpu": _s("试验 {trial}/{trials}(阶梯 {rung},{steps} 步,GPU {gpu}):训练 {params}",
+                                "Trial {trial}/{trials} (rung {rung}, {steps} steps, GPU {gpu}): training {params}"),
 }
