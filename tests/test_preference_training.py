@@ -231,3 +231,14 @@ def test_init_run_is_refused_without_an_adapter_or_on_another_base_model(workben
         _config(stage="orpo", init_run="other-base", lora_variant="pissa").validate()
     assert variant.value.key == "error.init_run_variant"
     assert sorted(p.name for p in global_var.workdir().training.iterdir() if not p.name.startswith(".")) == ["failed-run", "other-base"]
+
+
+def test_the_cli_progress_line_shows_the_reward_margin_of_a_preference_run():
+    from frontend.cli.train import format_progress
+
+    line = format_progress({"step": 3, "total_steps": 10, "percent": 30, "loss": 0.61, "reward_margin": 0.1234,
+                            "reward_accuracy": 0.75, "learning_rate": 5e-6})
+    assert "margin +0.1234" in line and "acc 75%" in line and line.index("margin") < line.index("lr ")
+    assert "margin" not in format_progress({"step": 3, "total_steps": 10, "loss": 0.61})  # sft: as before
+    evaluated = format_progress({"step": 10, "total_steps": 10, "eval_loss": 0.5, "eval_reward_margin": -0.02})
+    assert "eval margin -0.0200" in evaluated

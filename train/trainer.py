@@ -550,8 +550,9 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
                     "loss": logs["loss"],
                     "learning_rate": logs.get("learning_rate"),
                     "grad_norm": logs.get("grad_norm"),
-                    "tokens_per_s": round((tokens - self.last_tokens) / elapsed, 1),
-                    "tokens_seen": tokens,
+                    # None where the trainer counts no tokens (orpo batches carry no input_ids): unmeasured, not 0
+                    "tokens_per_s": round((tokens - self.last_tokens) / elapsed, 1) if tokens else None,
+                    "tokens_seen": tokens or None,
                     "eta_s": round(per_step * (state_.max_steps - state_.global_step), 1) if per_step else None,
                 })
                 self.last_time, self.last_tokens = now, tokens
