@@ -46,6 +46,10 @@ def test_the_tracker_is_a_field_of_the_tab_and_a_cli_flag():
     with pytest.raises(SystemExit):
         main.build_parser().parse_args(["train", "--report-to", "comet_ml"])
     assert TrainConfig.from_dict({"model": TINY, "dataset": "d"}).report_to == "", "an older run's config.json still loads"
+    # TensorBoard is always written: --report-to tensorboard (or none), as transformers users write it, is that default.
+    for always in ("tensorboard", "none"):
+        args = main.build_parser().parse_args(["train", "--model", TINY, "--dataset", "d", "--report-to", always])
+        assert _config(report_to=args.report_to).validate().report_to == ""
 
 
 @pytest.mark.parametrize("tracker", sorted(TRACKERS))

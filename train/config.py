@@ -19,6 +19,7 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_wi
 # name -> the package that must be importable, and how to install it.
 TRACKERS = {"wandb": ("wandb", "pip install wandb"), "mlflow": ("mlflow", "pip install mlflow (or the smaller mlflow-skinny)"),
             "swanlab": ("swanlab", "pip install swanlab")}
+ALWAYS_LOGGED = ("tensorboard", "none")  # report_to values that mean the default: TensorBoard, written by every run
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class TrainConfig:
     seed: int = _f(42, "Random seed (data order, LoRA init, eval split).", min=0, max=2**31 - 1)
     logging_steps: int = _f(1, "Log loss, learning rate and throughput every N optimizer steps.", min=1, max=1_000_000)
     report_to: str = _f("", "Also log the run to an experiment tracker through transformers' integration: wandb, mlflow or "
-                            "swanlab (its package must be installed); TensorBoard is always written. Empty: TensorBoard only.",
+                            "swanlab (its package must be installed); TensorBoard is always written. Empty (or tensorboard, none): TensorBoard only.",
                         choices=("", *TRACKERS))
     save_steps: int = _f(50, "Save a checkpoint every N optimizer steps (stop and resume use them).", min=1, max=1_000_000)
     save_total_limit: int = _f(3, "Keep at most N checkpoints (the best one is always kept).", min=1, max=1000)
@@ -134,6 +135,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check every field; raise a UserError naming the first wrong one. Returns self."""
+        if self.report_to in ALWAYS_LOGGED:  # what users of transformers write for "TensorBoard only"
+            self.report_to = ""
         for spec in fields(self):
             value = getattr(self, spec.name)
             meta = spec.metadata

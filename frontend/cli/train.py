@@ -14,7 +14,7 @@ from schema.run_state import FINISHED_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import validate_name
-from train.config import TrainConfig
+from train.config import ALWAYS_LOGGED, TrainConfig
 from train.tiny_model import DEFAULT_TINY_NAME
 
 # Flags that are spelled differently from the TrainConfig field (or positional/required).
@@ -269,7 +269,8 @@ def register_train(subparsers) -> None:
         else:
             kwargs["type"] = {"int": int, "float": float}.get(spec["type"], str)
             if spec.get("choices"):
-                kwargs["choices"] = spec["choices"]
+                # --report-to tensorboard (or none) as transformers users write it: the default, TensorBoard only
+                kwargs["choices"] = (*spec["choices"], *ALWAYS_LOGGED) if name == "report_to" else spec["choices"]
         target = length if name in ("epochs", "max_steps") else parser
         target.add_argument(_flag(name), **kwargs)
     parser.set_defaults(func=cmd_train)
