@@ -57,10 +57,16 @@ def _m0002_provider_name_limits_prices(conn: Connection) -> None:
     conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ix_apiprovider_name ON apiprovider (name)"))
 
 
+def _m0003_provider_context_tokens(conn: Connection) -> None:
+    if "context_tokens" not in _columns(conn, "apiprovider"):
+        conn.execute(text("ALTER TABLE apiprovider ADD COLUMN context_tokens INTEGER"))
+
+
 # Append only: a released migration is never edited, a change is a new entry.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_create_provider_table", _m0001_create_provider_table),
     ("0002_provider_name_limits_prices", _m0002_provider_name_limits_prices),
+    ("0003_provider_context_tokens", _m0003_provider_context_tokens),
 ]
 
 

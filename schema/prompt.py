@@ -4,12 +4,17 @@ Only plain `{name}` fields are allowed. Format specs, conversions and attribute/
 refused: `{document_slice:>1000000000}` would pad every slice to a gigabyte, and `{a.b}` / `{a[0]}`
 reach into objects. A template is parsed here, by the standard library's parser, and rendered by
 joining its pieces, so what validation sees is exactly what rendering does.
+
+A template is also bounded: at most MAX_TEMPLATE_CHARS characters, each variable at most
+MAX_VARIABLE_REPEATS times and MAX_PLACEHOLDERS placeholders in all. `{document_slice}` written
+100,000 times in a 1.6 MB template once made every call send 100,000 copies of its slice.
 """
 
 from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
@@ -18,6 +23,11 @@ from pydantic import BaseModel, Field
 from tools.core.errors import UserError
 
 SLICE_VARIABLE = "document_slice"
+# The built-in templates are under 700 characters with each variable once; these leave room for long
+# instructions and few-shot examples, not for a slice copied into the prompt over and over.
+MAX_TEMPLATE_CHARS = 50_000
+MAX_VARIABLE_REPEATS = 4
+MAX_PLACEHOLDERS = 40
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -50,6 +60,22 @@ def parse_template(content: str) -> list[tuple[str, str | None]]:
     return pieces
 
 
+def check_template_bounds(content: str) -> list[tuple[str, str | None]]:
+    """`parse_template` of a template within the size and placeholder caps; raises UserError naming the cap
+    (the length is checked before anything is parsed)."""
+    if len(content) > MAX_TEMPLATE_CHARS:
+        raise UserError("error.bounded_template_too_long", chars=len(content), limit=MAX_TEMPLATE_CHARS)
+    pieces = parse_template(content)
+    counts = Counter(field for _, field in pieces if field)
+    name, repeats = counts.most_common(1)[0] if counts else ("", 0)
+    if repeats > MAX_VARIABLE_REPEATS:
+        raise UserError("error.bounded_variable_repeated", name=name, count=repeats, limit=MAX_VARIABLE_REPEATS)
+    total = sum(counts.values())
+    if total > MAX_PLACEHOLDERS:
+        raise UserError("error.bounded_too_many_placeholders", count=total, limit=MAX_PLACEHOLDERS)
+    return pieces
+
+
 def template_variables(content: str) -> list[str]:
     """All variables of a template, in order of first appearance; raises UserError on a malformed one."""
     return list(dict.fromkeys(field for _, field in parse_template(content) if field))
@@ -61,9 +87,12 @@ def user_variables(content: str) -> list[str]:
 
 
 def validate_template_content(content: str) -> str:
+    """The one check of a generation template (the page, the store, a run): not empty, within the caps,
+    holding {document_slice}."""
     if not content or not content.strip():
         raise UserError("error.field_required", field="content")
-    if SLICE_VARIABLE not in template_variables(content):
+    pieces = check_template_bounds(content)
+    if not any(field == SLICE_VARIABLE for _, field in pieces):
         raise UserError("error.template_missing_slice")
     return content
 

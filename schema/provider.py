@@ -15,6 +15,10 @@ from tools.core.workdir import validate_name
 # lowered to the provider's limit; one range and one default for both.
 DEFAULT_CONCURRENCY = 8
 CONCURRENCY_RANGE = (1, 512)
+# The prompt of one call may be at most the provider's context length, in estimated tokens
+# (tools.llm.limits); a provider without one set gets the default, a size today's hosted models take.
+DEFAULT_CONTEXT_TOKENS = 128_000
+CONTEXT_TOKENS_RANGE = (512, 10_000_000)
 
 
 def _now() -> datetime:
@@ -36,6 +40,12 @@ class APIProvider(SQLModel, table=True):
     price_input_per_m: Optional[float] = None
     price_output_per_m: Optional[float] = None
     created_at: datetime = Field(default_factory=_now)
+    context_tokens: Optional[int] = None  # the model's context length in tokens; None: DEFAULT_CONTEXT_TOKENS
+
+    @property
+    def prompt_token_limit(self) -> int:
+        """The largest prompt one call may send, in estimated tokens."""
+        return self.context_tokens or DEFAULT_CONTEXT_TOKENS
 
     @property
     def masked_key(self) -> str:
@@ -109,7 +119,8 @@ def _number(value, field: str, low: float, high: float, integer: bool = False, o
 
 
 def validate_provider_input(
-    name, base_url, model_id, api_key=None, max_concurrency=DEFAULT_CONCURRENCY, timeout_s=60, price_input_per_m=None, price_output_per_m=None
+    name, base_url, model_id, api_key=None, max_concurrency=DEFAULT_CONCURRENCY, timeout_s=60, price_input_per_m=None, price_output_per_m=None,
+    context_tokens=None,
 ) -> dict:
     """The one validation point for provider fields (UI and CLI); returns clean values or raises UserError."""
     name = validate_name(name, "provider name")
@@ -130,4 +141,5 @@ def validate_provider_input(
         "timeout_s": _number(timeout_s, "timeout", 1, 3600),
         "price_input_per_m": _number(price_input_per_m, "input price", 0, 1e6, optional=True),
         "price_output_per_m": _number(price_output_per_m, "output price", 0, 1e6, optional=True),
+        "context_tokens": _number(context_tokens, "context length", *CONTEXT_TOKENS_RANGE, integer=True, optional=True),
     }

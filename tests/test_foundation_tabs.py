@@ -30,7 +30,9 @@ def test_settings_add_edit_delete_and_key_never_shown(workdir):
     settings_tab.save_provider("en", "local", "local", "http://127.0.0.1:9/v1", "qwen2", "", 4, 10, 1, 2)
     assert global_var.providers().get("local").api_key == "sk-secret-key-123456789"
     assert settings_tab.select_row("en", None, _select(0)) == "local"
-    status, table, dropdown = settings_tab.delete_provider("en", "local")
+    status, confirm_row, pending = settings_tab.ask_delete_provider("en", "local")
+    assert confirm_row["visible"] is True and global_var.providers().names() == ["local"]
+    status, table, dropdown, *_ = settings_tab.confirm_pending("en", "local", pending)
     assert table["value"] == [] and dropdown["choices"] == []
 
 
@@ -81,7 +83,8 @@ def test_prompt_tab_preview_save_delete(workdir):
     assert "mine" in dropdown["choices"] and any(row[1] == "mine" for row in table["value"])
     with pytest.raises(gr.Error, match="document_slice"):
         prompts_tab.save_template("en", None, "bad", "", "no slice")
-    status, table, dropdown = prompts_tab.delete_template("en", "mine")
+    status, confirm_row, pending = prompts_tab.request_delete("en", "mine")
+    status, table, dropdown = prompts_tab.delete_template("en", "mine", pending)
     assert "mine" not in dropdown["choices"]
 
 

@@ -8,7 +8,7 @@ Imports stay light at module level (main.py builds every parser at start).
 from __future__ import annotations
 
 from frontend.cli.exam_run import format_table
-from frontend.cli.generate import parse_variables, print_summary, progress_line
+from frontend.cli.generate import add_adhoc_provider_args, parse_variables, print_summary, progress_line, provider_from_args
 from frontend.cli.running import throttled, wait_for_job
 from frontend.cli.runs import confirmed
 from tools.core.errors import UserError
@@ -17,13 +17,7 @@ from tools.docs.slicing import DEFAULT_MAX_TOKENS
 
 
 def _provider_from_args(args):
-    from tools.llm.client import adhoc_provider
-
-    if args.provider:
-        return args.provider
-    if args.base_url and args.model:
-        return adhoc_provider(args.base_url, args.model, args.api_key, concurrency=args.concurrency, timeout_s=args.timeout)
-    raise UserError("error.examgen_provider_args")
+    return provider_from_args(args, args.provider, "--provider", "error.examgen_provider_args")
 
 
 def _printer():
@@ -176,10 +170,7 @@ def _add_provider_args(parser, required_hint: str) -> None:
     from tools.llm.settings import DEFAULT_CONCURRENCY
 
     parser.add_argument("--provider", help=f"name of a saved API provider {required_hint}")
-    parser.add_argument("--base-url", help="OpenAI-compatible base URL (instead of --provider)")
-    parser.add_argument("--model", help="model id (with --base-url)")
-    parser.add_argument("--api-key", help="API key (with --base-url)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
+    add_adhoc_provider_args(parser)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
                         help=f"calls in flight (default {DEFAULT_CONCURRENCY}; at most the provider's limit)")
 

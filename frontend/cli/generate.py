@@ -107,6 +107,48 @@ def register_docs(subparsers) -> None:
     slicing.set_defaults(func=cmd_docs_slice)
 
 
+# ---------------------------------------------------------------- a saved provider, or one given by its URL
+
+
+def add_adhoc_provider_args(parser, saved_flag: str = "--provider") -> None:
+    """The flags that give a provider by its URL instead of `saved_flag` (a saved one's name); the two ways
+    do not mix (provider_from_args)."""
+    from schema.provider import DEFAULT_CONTEXT_TOKENS  # deferred like DEFAULT_CONCURRENCY below: sqlmodel
+
+    parser.add_argument("--base-url", help=f"OpenAI-compatible base URL (instead of {saved_flag}; not with it)")
+    parser.add_argument("--model", help="model id (with --base-url)")
+    parser.add_argument("--api-key", help="API key (with --base-url)")
+    parser.add_argument("--timeout", type=float, default=None, help="per-call timeout in seconds (with --base-url; default 60)")
+    parser.add_argument("--context-tokens", type=int, default=None,
+                        help="the model's context length in tokens: a longer prompt is not sent (with --base-url; "
+                             f"default {DEFAULT_CONTEXT_TOKENS}; a saved provider has its own in Settings)")
+
+
+def refuse_saved_with_adhoc(args, saved: str | None, saved_flag: str) -> None:
+    """UserError when a saved provider (`saved_flag`) and the URL flags are both given: a --base-url beside
+    --provider was once ignored without a word."""
+    given = [flag for flag, value in (("--base-url", args.base_url), ("--model", args.model), ("--api-key", args.api_key),
+                                      ("--timeout", args.timeout), ("--context-tokens", args.context_tokens))
+             if value is not None]
+    if saved and given:
+        raise UserError("error.bounded_saved_and_adhoc", saved=f"{saved_flag} {saved}", flags=", ".join(given),
+                        saved_flag=saved_flag)
+
+
+def provider_from_args(args, saved: str | None, saved_flag: str, missing_key: str):
+    """The saved provider's name, or the provider the URL flags give; UserError when both ways are given
+    (refuse_saved_with_adhoc) or neither is (`missing_key`)."""
+    from tools.llm.client import adhoc_provider
+
+    refuse_saved_with_adhoc(args, saved, saved_flag)
+    if saved:
+        return saved
+    if args.base_url and args.model:
+        return adhoc_provider(args.base_url, args.model, args.api_key, concurrency=args.concurrency,
+                              timeout_s=60.0 if args.timeout is None else args.timeout, context_tokens=args.context_tokens)
+    raise UserError(missing_key)
+
+
 # ---------------------------------------------------------------- generate
 
 
@@ -196,17 +238,12 @@ def cmd_generate_dry_run(args) -> int:
 
 def cmd_generate(args) -> int:
     from tools.generation.engine import GenerationSettings
-    from tools.llm.client import adhoc_provider
 
+    refuse_saved_with_adhoc(args, args.provider, "--provider")
     if args.dry_run:
         return cmd_generate_dry_run(args)
     variants, renderings = variant_options(args)
-    if args.provider:
-        provider = args.provider
-    elif args.base_url and args.model:
-        provider = adhoc_provider(args.base_url, args.model, args.api_key, concurrency=args.concurrency, timeout_s=args.timeout)
-    else:
-        raise UserError("error.generate_provider_args")
+    provider = provider_from_args(args, args.provider, "--provider", "error.generate_provider_args")
     settings = GenerationSettings(rounds=args.rounds, pairs_per_call=args.pairs, concurrency=args.concurrency,
                                   temperature=args.temperature, max_tokens=args.max_tokens,
                                   max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts,
@@ -278,10 +315,7 @@ def register_generate(subparsers) -> None:
     generate.add_argument("--docs", required=True, help="document set (a folder under workdir/docs)")
     generate.add_argument("--dataset", required=True, help="dataset to create, or a generated one to resume")
     generate.add_argument("--provider", help="name of a saved API provider")
-    generate.add_argument("--base-url", help="OpenAI-compatible base URL (instead of --provider)")
-    generate.add_argument("--model", help="model id (with --base-url)")
-    generate.add_argument("--api-key", help="API key (with --base-url)")
-    generate.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
+    add_adhoc_provider_args(generate)
     generate.add_argument("--template", default=None, help="prompt template name (default: default-en with --lang en, default with --lang zh)")
     generate.add_argument("--var", action="append", metavar="NAME=VALUE", help="a template variable; repeat for each")
     generate.add_argument("--rounds", type=int, default=1, help="calls per slice (default 1)")

@@ -6,22 +6,16 @@ client are imported when the command runs.
 
 from __future__ import annotations
 
+from frontend.cli.generate import add_adhoc_provider_args, provider_from_args
 from frontend.cli.running import throttled, wait_for_job
-from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, t
 
 
 def cmd_datasets_score(args) -> int:
-    from tools.llm.client import adhoc_provider
     import global_var
     from tools.quality.judge import JudgeSettings, judge_progress_line, judge_summary_lines, prepare_judge
 
-    if args.judge:
-        provider = args.judge
-    elif args.base_url and args.model:
-        provider = adhoc_provider(args.base_url, args.model, args.api_key, concurrency=args.concurrency, timeout_s=args.timeout)
-    else:
-        raise UserError("error.judge_provider_args")
+    provider = provider_from_args(args, args.judge, "--judge", "error.judge_provider_args")
     settings = JudgeSettings(concurrency=args.concurrency, max_attempts=args.max_attempts)
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
@@ -63,10 +57,7 @@ def add_score_actions(actions) -> None:
     )
     score.add_argument("name", help="dataset name")
     score.add_argument("--judge", metavar="PROVIDER", help="name of a saved API provider to judge with")
-    score.add_argument("--base-url", help="OpenAI-compatible base URL (instead of --judge)")
-    score.add_argument("--model", help="model id (with --base-url)")
-    score.add_argument("--api-key", help="API key (with --base-url)")
-    score.add_argument("--timeout", type=float, default=60.0, help="per-call timeout in seconds (with --base-url; default 60)")
+    add_adhoc_provider_args(score, "--judge")
     score.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
                        help=f"judge calls in flight (default {DEFAULT_CONCURRENCY}; at most the provider's limit)")
     score.add_argument("--template", default=None, help="judge template: judge-default (zh), judge-default-en, or a saved "

@@ -182,9 +182,7 @@ def request_delete(lang: str, selected):
 def confirm_save(lang: str, selected, name, description, content, pending):
     """Second click: saves (or deletes) what was asked about, if the selection and name are still the same."""
     if isinstance(pending, dict) and "delete" in pending:
-        if not confirmed(pending, delete=selected):
-            raise gr.Error(t("ui_prompts.delete_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
-        status, table, dropdown = delete_template(lang, selected)
+        status, table, dropdown = delete_template(lang, selected, pending)
         return status, gr.update(visible=False), None, table, dropdown
     as_new = bool(isinstance(pending, dict) and pending.get("as_new"))
     if not confirmed(pending, selected=selected or None, name=(name or "").strip(), as_new=as_new):
@@ -199,9 +197,13 @@ def cancel_save(lang: str, pending=None):
 
 
 @user_errors
-def delete_template(lang: str, selected):
+def delete_template(lang: str, selected, pending):
+    """Deletes only the template request_delete asked about, with the token it left in this session; a forged,
+    expired or missing token deletes nothing. Returns (status, table, dropdown)."""
     if not selected:
         raise gr.Error(t("error.field_required", lang, field=t("prompts.select", lang)))
+    if not confirmed(pending, delete=selected):
+        raise gr.Error(t("ui_prompts.delete_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
     store = global_var.prompts()
     store.delete(selected)
     return t("prompts.deleted", lang, name=selected), _table(lang), choices_update(store.names(), None)

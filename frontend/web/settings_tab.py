@@ -1,5 +1,8 @@
 """Settings tab: API providers (add, edit, delete, test connection; keys shown masked only) and
-this workbench's own OpenAI-compatible endpoint (its key, and the loaded model as a provider)."""
+this workbench's own OpenAI-compatible endpoint (its key, and the loaded model as a provider).
+
+A rename and a delete ask first: the first click leaves a one-time token in the session (`pending`), and
+only the Confirm of the same question does it; the handler that writes checks the token itself."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from frontend.web.common import Localizer, ask_token, choices_update, confirmed,
 from schema.provider import APIProvider, stored_key_for, validate_provider_input
 from tools.core.i18n import t
 
-CONFIRM_SECONDS = 120  # how long a rename question can be confirmed
+CONFIRM_SECONDS = 120  # how long a rename or delete question can be confirmed
 from tools.llm.client import check_provider
-from schema.provider import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
+from schema.provider import CONCURRENCY_RANGE, CONTEXT_TOKENS_RANGE, DEFAULT_CONCURRENCY
 from frontend.api.openai_api import add_local_provider, endpoint_summary
 
 COLUMNS = ("settings.col.id", "settings.name", "settings.base_url", "settings.model_id", "settings.api_key",
@@ -42,10 +45,11 @@ def refresh(lang: str, selected: str | None):
 def select_provider(lang: str, name: str | None):
     """Fill the form from the chosen provider; an empty choice clears it for a new one."""
     if not name:
-        return "", "", "", "", 8, 60, None, None
+        return "", "", "", "", 8, 60, None, None, None
     p = global_var.providers().get(name)
     # The stored key never goes back to the browser: the placeholder shows it masked.
-    return p.name, p.base_url, p.model_id, gr.update(value="", placeholder=p.masked_key), p.max_concurrency, p.timeout_s, p.price_input_per_m, p.price_output_per_m
+    return (p.name, p.base_url, p.model_id, gr.update(value="", placeholder=p.masked_key), p.max_concurrency, p.timeout_s,
+            p.price_input_per_m, p.price_output_per_m, p.context_tokens)
 
 
 @user_errors
@@ -55,9 +59,9 @@ def select_row(lang: str, table, evt: gr.SelectData):
     return rows[row][1] if 0 <= row < len(rows) else None
 
 
-def _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out) -> dict:
+def _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out, context_tokens=None) -> dict:
     return dict(name=name, base_url=base_url, model_id=model_id, api_key=api_key, max_concurrency=max_concurrency,
-                timeout_s=timeout_s, price_input_per_m=price_in, price_output_per_m=price_out)
+                timeout_s=timeout_s, price_input_per_m=price_in, price_output_per_m=price_out, context_tokens=context_tokens)
 
 
 def _saved(lang: str, provider):
@@ -67,11 +71,12 @@ def _saved(lang: str, provider):
 
 
 @user_errors
-def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
+def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out,
+                  context_tokens=None):
     """Save: a new provider, or the selected one. A new name for the selected one is a rename, which is asked
     first (one-time token in the session): typing a name after picking a provider once renamed it silently.
     Returns (status, table, selection, key box, confirm row, pending)."""
-    fields = _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out)
+    fields = _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out, context_tokens)
     store = global_var.providers()
     if not selected:
         return _saved(lang, store.add(**fields))
@@ -85,22 +90,25 @@ def save_provider(lang: str, selected, name, base_url, model_id, api_key, max_co
 
 
 @user_errors
-def confirm_rename(lang: str, selected, pending, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
+def confirm_rename(lang: str, selected, pending, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out,
+                   context_tokens=None):
     """Second click: renames (and saves) what was asked about, if the selection and the name are still the same."""
     if not confirmed(pending, rename=selected, name=(name or "").strip()):
         raise gr.Error(t("settings.rename_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
-    fields = _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out)
+    fields = _fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out, context_tokens)
     return _saved(lang, global_var.providers().update(selected, **fields))
 
 
 @user_errors
-def save_as_new(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out):
+def save_as_new(lang: str, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out,
+                context_tokens=None):
     """Save the form as another provider; the selected one stays as it is. An empty key box takes the selected
     provider's key only for the Base URL it was saved with."""
     store = global_var.providers()
     if selected and not (api_key or "").strip():
         api_key = stored_key_for(store.get(selected), base_url)
-    return _saved(lang, store.add(**_fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out)))
+    return _saved(lang, store.add(**_fields(name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out,
+                                            context_tokens)))
 
 
 def new_provider(lang: str):
@@ -108,17 +116,40 @@ def new_provider(lang: str):
     return None, t("settings.new_started", lang), gr.update(visible=False), None
 
 
-def cancel_rename(lang: str):
-    return t("settings.rename_cancelled", lang), gr.update(visible=False), None
+def cancel_rename(lang: str, pending=None):
+    deleting = isinstance(pending, dict) and "delete" in pending
+    return t("bounded.provider_delete_cancelled" if deleting else "settings.rename_cancelled", lang), gr.update(visible=False), None
 
 
 @user_errors
-def delete_provider(lang: str, selected):
+def ask_delete_provider(lang: str, selected):
+    """Delete, first click: asks (the question beside the Confirm button, a one-time token in the session);
+    nothing is deleted. Returns (status, confirm row, pending)."""
     if not selected:
         raise gr.Error(t("error.field_required", lang, field=t("settings.select", lang)))
+    global_var.providers().get(selected)  # gone since the page listed it: says so now, not after the question
+    return (t("bounded.ask_delete_provider", lang, name=selected), gr.update(visible=True),
+            ask_token(CONFIRM_SECONDS, delete=selected))
+
+
+@user_errors
+def delete_provider(lang: str, selected, pending):
+    """Second click: deletes only the provider the first click asked about, with the token it left in this
+    session; a forged, expired or missing token deletes nothing. Returns what a save returns (_saved)."""
+    if not confirmed(pending, delete=selected) or not selected:
+        raise gr.Error(t("bounded.provider_delete_not_confirmed", lang, minutes=CONFIRM_SECONDS // 60))
     store = global_var.providers()
     store.delete(selected)
-    return t("settings.deleted", lang, name=selected), _table(lang), choices_update(store.names(), None)
+    return (t("settings.deleted", lang, name=selected), _table(lang), choices_update(store.names(), None),
+            gr.update(value="", placeholder=""), gr.update(visible=False), None)
+
+
+@user_errors
+def confirm_pending(lang: str, selected, pending, *form):
+    """The Confirm button: answers the question asked, a delete or a rename."""
+    if isinstance(pending, dict) and "delete" in pending:
+        return delete_provider(lang, selected, pending)
+    return confirm_rename(lang, selected, pending, *form)
 
 
 @user_errors
@@ -171,6 +202,8 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
                 max_concurrency = L(gr.Number, "settings.max_concurrency", value=DEFAULT_CONCURRENCY, precision=0,
                                     minimum=CONCURRENCY_RANGE[0], maximum=CONCURRENCY_RANGE[1], elem_id="settings-max-concurrency")
                 timeout_s = L(gr.Number, "settings.timeout", value=60, minimum=1, maximum=3600, elem_id="settings-timeout")
+                context_tokens = L(gr.Number, "bounded.context_tokens", info="bounded.context_tokens_info", value=None, precision=0,
+                                   minimum=CONTEXT_TOKENS_RANGE[0], maximum=CONTEXT_TOKENS_RANGE[1], elem_id="settings-context-tokens")
             with gr.Row():
                 price_in = L(gr.Number, "settings.price_in", value=None, elem_id="settings-price-in")
                 price_out = L(gr.Number, "settings.price_out", value=None, elem_id="settings-price-out")
@@ -191,19 +224,19 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
         set_key = L(gr.Button, "settings.endpoint_set_key", scale=1, elem_id="settings-set-key")
         add_local = L(gr.Button, "settings.add_local", scale=1, elem_id="settings-add-local")
 
-    form = [name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out]
+    form = [name, base_url, model_id, api_key, max_concurrency, timeout_s, price_in, price_out, context_tokens]
     tab.select(refresh, [lang_state, selected], [table, selected, endpoint])
     selected.change(select_provider, [lang_state, selected], form)
     table.select(select_row, [lang_state, table], selected)
     saved = [status, table, selected, api_key, confirm_row, pending]
     save.click(save_provider, [lang_state, selected, *form], saved)
     save_new.click(save_as_new, [lang_state, selected, *form], saved)
-    confirm.click(confirm_rename, [lang_state, selected, pending, *form], saved)
-    cancel.click(cancel_rename, [lang_state], [status, confirm_row, pending], queue=False)
+    confirm.click(confirm_pending, [lang_state, selected, pending, *form], saved)
+    cancel.click(cancel_rename, [lang_state, pending], [status, confirm_row, pending], queue=False)
     new.click(new_provider, [lang_state], [selected, status, confirm_row, pending], queue=False)
     # A question about another provider no longer applies; an empty selection empties the form (select_provider).
     selected.change(lambda: (gr.update(visible=False), None), None, [confirm_row, pending], queue=False)
-    delete.click(delete_provider, [lang_state, selected], [status, table, selected])
+    delete.click(ask_delete_provider, [lang_state, selected], [status, confirm_row, pending])
     test.click(test_connection, [lang_state, selected, name, base_url, model_id, api_key, max_concurrency, timeout_s], status)
     set_key.click(set_endpoint_key, [lang_state, endpoint_key], [status, endpoint, endpoint_key])
     add_local.click(add_workbench_provider, [lang_state], [status, table, selected, endpoint])

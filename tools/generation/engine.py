@@ -57,6 +57,7 @@ from tools.generation.variants import (MAX_QUESTION_VARIANTS, QUESTION_VARIANT, 
                                        phrasing_messages, phrasing_unit_key, prompt_language, question_group,
                                        rendering_correction, rendering_messages, rendering_unit_key, variant_counts,
                                        variant_of, variant_tag)
+from tools.llm.limits import refuse_if_none_fits
 from tools.llm.replies import OutputError, json_from_reply
 from tools.llm.runner import BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
 from tools.llm.settings import CallSettings, clamp_concurrency
@@ -312,9 +313,35 @@ def prepare_generation(
             raise UserError("error.generate_other_budget", name=dataset, stored=source.get("max_slice_tokens"),
                             requested=settings.max_slice_tokens)
         notes.append(("generate.resuming", {"name": dataset}))
-    return PreparedGeneration(docs=docs, dataset=dataset, provider=provider, template=template, variables=variables,
-                              settings=settings, slices=slices, store=store, resuming=resuming, notes=notes,
-                              docs_root=workspace.workdir.docs)
+    prepared = PreparedGeneration(docs=docs, dataset=dataset, provider=provider, template=template, variables=variables,
+                                  settings=settings, slices=slices, store=store, resuming=resuming, notes=notes,
+                                  docs_root=workspace.workdir.docs)
+    check_prompt_sizes(prepared)
+    return prepared
+
+
+def generation_messages(render: Callable[[str], str], unit: GenerationUnit, pairs: int) -> list[dict]:
+    """The request of a generation unit: `render` is the run's template_renderer."""
+    return [{"role": "system", "content": system_prompt(pairs, unit.round)},
+            {"role": "user", "content": render(slice_block(unit.slice))}]
+
+
+def check_prompt_sizes(prepared: PreparedGeneration) -> None:
+    """UserError, before anything is sent, when no unit's request would fit the provider's context length
+    (each oversized one would fail its unit; tools.llm.limits). Phrasing units are left out: each runs only
+    after its generation unit wrote questions, so only after a request that fit."""
+    settings = prepared.settings
+    render = template_renderer(prepared.template.content, prepared.variables)
+    lang = prompt_language(prepared.template.content, prepared.slices) if settings.renderings else "en"
+
+    def first_requests():
+        for unit in prepared.units:
+            if isinstance(unit, GenerationUnit):
+                yield generation_messages(render, unit, settings.pairs_per_call)
+            elif isinstance(unit, RenderingUnit):
+                yield rendering_messages(unit.rendering, slice_block(unit.slice), prepared.variables, lang)
+
+    refuse_if_none_fits(prepared.provider, first_requests())
 
 
 def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list[tuple[str, dict]],
@@ -570,8 +597,7 @@ class GenerationRunner(UnitRunner):
     async def _generate(self, unit: GenerationUnit) -> tuple[list[QAPair], tuple[int, int]]:
         """Pairs for one unit; an unusable reply is retried once with the problem explained."""
         pairs_wanted = self.settings.pairs_per_call
-        prompt = self._render_prompt(slice_block(unit.slice))
-        messages = [{"role": "system", "content": system_prompt(pairs_wanted, unit.round)}, {"role": "user", "content": prompt}]
+        messages = generation_messages(self._render_prompt, unit, pairs_wanted)
         tokens = [0, 0]
         pairs = await self._ask(messages, tokens, parse_pairs, lambda detail: correction_prompt(detail, pairs_wanted))
         return pairs, (tokens[0], tokens[1])

@@ -52,6 +52,7 @@ from tools.docs.docsets import slice_docset
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.evaluation.values import is_recognition, mismatched_options
 from tools.generation.engine import slice_block
+from tools.llm.limits import refuse_if_none_fits
 from tools.llm.replies import OutputError, json_from_reply
 from tools.llm.runner import MAX_LISTED_FAILURES, BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
 from tools.llm.settings import CallSettings, clamp_concurrency
@@ -197,6 +198,12 @@ def exam_user_prompt(unit: ExamUnit, lang: str) -> str:
     for name, value in (("{rules}", _KIND_RULES[lang][unit.kind]), ("{other}", other), ("{document_slice}", slice_block(unit.slice))):
         text = text.replace(name, value, 1)
     return text
+
+
+def exam_messages(unit: ExamUnit, count: int, lang: str) -> list[dict]:
+    """The request of one exam unit: `count` questions of its kind from its slice."""
+    return [{"role": "system", "content": exam_system_prompt(unit.kind, count, lang)},
+            {"role": "user", "content": exam_user_prompt(unit, lang)}]
 
 
 def exam_correction_prompt(detail: str, kind: str, count: int) -> str:
@@ -428,6 +435,8 @@ def prepare_exam(workspace: Workspace, name: str, docset: str, provider: str | A
     store.lock(name).acquire().release()
     prepared = PreparedExam(name=name, docset=docset, provider=provider, kinds=kinds, lang=lang, settings=settings,
                             slices=slices, store=store, selected_slices=selected, control_sections=controls, notes=notes)
+    # Nothing is sent (and no draft discarded) when no unit's request would fit the provider's context length.
+    refuse_if_none_fits(provider, (exam_messages(unit, settings.per_slice, lang) for unit in prepared.units))
     if controls:
         held = sum(1 for s in slices if in_sections(section_label(s.source, s.heading_path), controls))
         notes.append(("examgen.control_sections", {"sections": "; ".join(controls), "slices": held}))
@@ -550,8 +559,7 @@ class ExamCreationRunner(UnitRunner):
         """(validated questions of one unit, questions dropped for mixed option types); an unusable reply is
         retried once with the problem explained."""
         lang, count = self.prepared.lang, self.settings.per_slice
-        messages = [{"role": "system", "content": exam_system_prompt(unit.kind, count, lang)},
-                    {"role": "user", "content": exam_user_prompt(unit, lang)}]
+        messages = exam_messages(unit, count, lang)
         return await self._ask(messages, tokens, lambda content: parse_exam_reply(content, unit.kind, lang),
                                lambda detail: exam_correction_prompt(detail, unit.kind, count))
 

@@ -14,10 +14,11 @@ NO_KEY = "no-key"
 
 
 def adhoc_provider(base_url: str, model: str, api_key: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
-                   timeout_s: float = 60) -> APIProvider:
+                   timeout_s: float = 60, context_tokens: int | None = None) -> APIProvider:
     """A provider given on the command line instead of by a stored name."""
     values = validate_provider_input(name=model.replace("/", "-") or "adhoc", base_url=base_url, model_id=model,
-                                     api_key=api_key, max_concurrency=concurrency, timeout_s=timeout_s)
+                                     api_key=api_key, max_concurrency=concurrency, timeout_s=timeout_s,
+                                     context_tokens=context_tokens)
     return APIProvider(**values)
 
 

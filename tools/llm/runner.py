@@ -25,6 +25,7 @@ from schema.provider import APIProvider
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
 from tools.llm.client import make_async_client
+from tools.llm.limits import oversized, prompt_too_large_detail
 from tools.llm.replies import OutputError, reply_content
 from tools.llm.settings import CallSettings
 
@@ -349,9 +350,13 @@ class UnitRunner:
         raise UnitFailure(problem.reason, problem.detail)
 
     async def _call(self, messages: list[dict], tokens: list[int]) -> str | None:
-        """One chat completion with retries on rate limits, server errors, timeouts and lost connections."""
+        """One chat completion with retries on rate limits, server errors, timeouts and lost connections.
+        A prompt over the provider's context length is not sent: the unit fails with its size and the limit."""
         import openai
 
+        size = oversized(messages, self.provider.prompt_token_limit)
+        if size is not None:
+            raise UnitFailure("prompt_too_large", prompt_too_large_detail(self.provider, *size))
         settings, progress = self.settings, self.progress
         attempt = 0
         while True:

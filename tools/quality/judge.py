@@ -35,7 +35,7 @@ from db.dataset_store import item_version
 from db.prompt_store import PromptStore
 from db.score_store import EDITED, NOT_JUDGED, SCORED, UNSCORED, ScoreStore, item_score
 from schema.document import DocumentSlice
-from schema.prompt import PromptTemplateRecord, SLICE_VARIABLE, parse_template
+from schema.prompt import PromptTemplateRecord, SLICE_VARIABLE, check_template_bounds, parse_template
 from schema.provider import APIProvider
 from tools.core.errors import UserError
 from tools.core.workdir import WorkDir, validate_name
@@ -44,6 +44,7 @@ from tools.docs.docsets import slice_docset_cached
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.workspace import Workspace
 from tools.generation.engine import slice_block
+from tools.llm.limits import refuse_if_none_fits
 from tools.llm.replies import OutputError, json_from_reply
 from tools.llm.runner import (BackgroundJob, ProviderRejected, RunnerProgress, UnitFailure, UnitRunner, format_duration,
                               now_iso)
@@ -131,8 +132,9 @@ def correction_prompt(detail: str) -> str:
 
 
 def validate_judge_template(content: str, name: str = "") -> str:
-    """A judge template holds {question} and {answer}, and no variable but those and {document_slice}."""
-    variables = {field for _, field in parse_template(content) if field}
+    """A judge template holds {question} and {answer}, and no variable but those and {document_slice}; within
+    the template caps (schema.prompt)."""
+    variables = {field for _, field in check_template_bounds(content) if field}
     missing = [v for v in ("question", "answer") if v not in variables]
     if missing:
         raise UserError("error.judge_template_missing", template=name, names=", ".join("{" + v + "}" for v in missing))
@@ -221,6 +223,14 @@ def judge_unit(item: dict, sources: dict[str, DocumentSlice]) -> JudgeUnit:
     question, answer = item_question_answer(item["messages"])
     slice_id = slice_id_of(item)
     return JudgeUnit(item["id"], item_version(item), question, answer, sources.get(slice_id) if slice_id else None)
+
+
+def judge_messages(pieces: list[tuple[str, str | None]], unit: JudgeUnit, lang: str) -> list[dict]:
+    """The request judging one item: `pieces` is the judge template, parsed."""
+    has_source = unit.source is not None
+    source = slice_block(unit.source) if has_source else _NO_SOURCE_TEXT[lang]
+    return [{"role": "system", "content": judge_system_prompt(lang, has_source)},
+            {"role": "user", "content": render_judge_prompt(pieces, unit.question, unit.answer, source)}]
 
 
 # ---------------------------------------------------------------- parsing a judgement
@@ -321,7 +331,11 @@ def prepare_judge(workspace: Workspace, dataset: str, provider: str | APIProvide
     # Another process judging this dataset is named before any work (this process's: the job rule).
     if not workspace.runs_here("judge", dataset):
         scores.judge_lock(dataset).acquire().release()
-    sources = dataset_sources(store.load(dataset).meta, workspace.workdir)
+    view = store.load(dataset)
+    sources = dataset_sources(view.meta, workspace.workdir)
+    # Nothing is sent when no item's request would fit the provider's context length.
+    pieces = parse_template(template_record.content)
+    refuse_if_none_fits(provider, (judge_messages(pieces, judge_unit(item, sources), lang) for item in view.items.values()))
     return PreparedJudge(dataset=dataset, provider=provider, template=template_record, lang=lang, settings=settings,
                          store=store, scores=scores, sources=sources, notes=notes)
 
@@ -444,10 +458,8 @@ class JudgeRunner(UnitRunner):
 
     async def _judge_one(self, unit: JudgeUnit, tokens: list[int]) -> dict:
         """The judgement of one item; an unusable reply is retried once with the problem explained."""
-        lang, has_source = self.prepared.lang, unit.source is not None
-        source = slice_block(unit.source) if has_source else _NO_SOURCE_TEXT[lang]
-        messages = [{"role": "system", "content": judge_system_prompt(lang, has_source)},
-                    {"role": "user", "content": render_judge_prompt(self._pieces, unit.question, unit.answer, source)}]
+        has_source = unit.source is not None
+        messages = judge_messages(self._pieces, unit, self.prepared.lang)
         return await self._ask(messages, tokens, lambda content: parse_judgement(content, has_source), correction_prompt)
 
     # ---- reporting ----
@@ -577,6 +589,10 @@ def enable_scoring(workspace: Workspace, prepared_generation, provider: str | AP
     store = prepared_generation.store
     provider = workspace.provider(provider, missing="error.judge_provider_args")
     template_record, lang = resolve_judge_template(workspace.prompts, template, lang)
+    # The items are not written yet: refused when even an empty item's request would not fit.
+    empty = JudgeUnit(item_id="", version="", question="", answer="", source=None)
+    refuse_if_none_fits(provider, [judge_messages(parse_template(template_record.content), empty, lang)],
+                        "error.bounded_judge_prompt_too_large")
     settings = settings.validated()
     clamp_concurrency(settings, provider, None)
     scores = workspace.scores
