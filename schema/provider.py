@@ -118,6 +118,13 @@ def _number(value, field: str, low: float, high: float, integer: bool = False, o
     return number
 
 
+def _is_zero(value) -> bool:
+    try:
+        return value is not None and not (isinstance(value, str) and not value.strip()) and float(value) == 0
+    except (TypeError, ValueError):
+        return False
+
+
 def validate_provider_input(
     name, base_url, model_id, api_key=None, max_concurrency=DEFAULT_CONCURRENCY, timeout_s=60, price_input_per_m=None, price_output_per_m=None,
     context_tokens=None,
@@ -141,5 +148,7 @@ def validate_provider_input(
         "timeout_s": _number(timeout_s, "timeout", 1, 3600),
         "price_input_per_m": _number(price_input_per_m, "input price", 0, 1e6, optional=True),
         "price_output_per_m": _number(price_output_per_m, "output price", 0, 1e6, optional=True),
-        "context_tokens": _number(context_tokens, "context length", *CONTEXT_TOKENS_RANGE, integer=True, optional=True),
+        # 0 is what the page's empty number field sends: the default, like empty
+        "context_tokens": _number(None if _is_zero(context_tokens) else context_tokens, "context length",
+                                  *CONTEXT_TOKENS_RANGE, integer=True, optional=True),
     }

@@ -282,3 +282,15 @@ def test_validate_template_content_is_the_one_check(workdir):
         validate_template_content(TEMPLATE_200KB)
     with pytest.raises(UserError, match="too long"):
         template_renderer(TEMPLATE_200KB)
+
+
+def test_the_pages_empty_context_field_saves_as_the_default():
+    """The Settings page sends 0 for its empty number field: that is the default context, not an error."""
+    from schema.provider import DEFAULT_CONTEXT_TOKENS, validate_provider_input
+
+    for empty in (0, 0.0, "0", None, ""):
+        fields = validate_provider_input("p", "http://127.0.0.1:9/v1", "m", context_tokens=empty)
+        assert fields["context_tokens"] is None
+    assert DEFAULT_CONTEXT_TOKENS == 128_000
+    with pytest.raises(UserError, match="between 512"):
+        validate_provider_input("p", "http://127.0.0.1:9/v1", "m", context_tokens=100)

@@ -203,7 +203,8 @@ def build_settings_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab) -> None:
                                     minimum=CONCURRENCY_RANGE[0], maximum=CONCURRENCY_RANGE[1], elem_id="settings-max-concurrency")
                 timeout_s = L(gr.Number, "settings.timeout", value=60, minimum=1, maximum=3600, elem_id="settings-timeout")
                 context_tokens = L(gr.Number, "bounded.context_tokens", info="bounded.context_tokens_info", value=None, precision=0,
-                                   minimum=CONTEXT_TOKENS_RANGE[0], maximum=CONTEXT_TOKENS_RANGE[1], elem_id="settings-context-tokens")
+                                   # no minimum: the field shows (and sends) 0 when empty, which means the default
+                                   maximum=CONTEXT_TOKENS_RANGE[1], elem_id="settings-context-tokens")
             with gr.Row():
                 price_in = L(gr.Number, "settings.price_in", value=None, elem_id="settings-price-in")
                 price_out = L(gr.Number, "settings.price_out", value=None, elem_id="settings-price-out")

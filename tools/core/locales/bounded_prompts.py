@@ -47,8 +47,8 @@ STRINGS = {
     # --- the Settings tab ---
     "bounded.context_tokens": _s("上下文长度(token)", "Context length (tokens)"),
     "bounded.context_tokens_info": _s(
-        "一次请求的提示词最多这么多 token(估算),更长的不发送;留空为 128000。",
-        "A call's prompt may be at most this many (estimated) tokens; a longer one is not sent. Empty: 128000.",
+        "一次请求的提示词最多这么多 token(估算),更长的不发送;留空或 0 为 128000。",
+        "A call's prompt may be at most this many (estimated) tokens; a longer one is not sent. Empty or 0: 128000.",
     ),
     "bounded.ask_delete_provider": _s(
         "删除 API 服务 **{name}**?此操作无法撤销(它的密钥也会删除)。按「确认」删除。",
