@@ -225,6 +225,15 @@ def load_docset(lang: str, docs, max_slice_tokens):
             gr.update(value=slice_rows, headers=headers(lang, *SLICE_COLUMNS)), first_text)
 
 
+def clear_docset(lang: str):
+    """After load_docset failed: no tables of the doc set shown before, and a summary that says so.
+
+    Without it the page kept the previous doc set's files, slices and summary under the new choice.
+    """
+    return (gr.update(value=[], headers=headers(lang, *FILE_COLUMNS)), t("docs.docset_not_loaded", lang),
+            gr.update(value=[], headers=headers(lang, *SLICE_COLUMNS)), "")
+
+
 def relabel_docset(lang: str, docs, max_slice_tokens):
     """The doc set's tables and summary in a new language; the slice being read stays."""
     files, summary, slices, _first_text = load_docset(lang, docs, max_slice_tokens)
@@ -451,11 +460,14 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     timer.tick(poll_progress, poll_inputs, poll_outputs, concurrency_limit=None, show_progress="hidden")
     dataset.change(poll_progress, poll_inputs, poll_outputs, show_progress="hidden")
     ended.change(show_doc_changes, [lang_state, docs, dataset], [doc_changes_line, doc_changes_table], show_progress="hidden")
-    refresh.click(refresh_choices, choice_inputs, choice_outputs).then(
-        load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
-    docs.change(load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
-    max_slice_tokens.submit(load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
-    max_slice_tokens.blur(load_docset, [lang_state, docs, max_slice_tokens], docset_outputs)
+    docset_inputs = [lang_state, docs, max_slice_tokens]
+    # A doc set that fails to load leaves none of the previous one's tables under the new choice (a refused
+    # budget leaves them alone: they are still the chosen doc set's).
+    refresh.click(refresh_choices, choice_inputs, choice_outputs).then(load_docset, docset_inputs, docset_outputs).failure(
+        clear_docset, lang_state, docset_outputs, show_progress="hidden")
+    docs.change(load_docset, docset_inputs, docset_outputs).failure(clear_docset, lang_state, docset_outputs, show_progress="hidden")
+    max_slice_tokens.submit(load_docset, docset_inputs, docset_outputs)
+    max_slice_tokens.blur(load_docset, docset_inputs, docset_outputs)
     slices_table.select(show_slice, [lang_state, docs, max_slice_tokens], slice_text)
     template.change(template_changed, [lang_state, template, variables], variables)
     provider.change(provider_changed, [lang_state, provider, concurrency], [provider_info, concurrency])

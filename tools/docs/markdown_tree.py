@@ -1,7 +1,9 @@
 """Heading outline of a Markdown document, found by a hand-written, CommonMark-faithful line scanner.
 
-Only *document-level* headings become tree nodes. A heading nested in a block quote or a list item
-is body text of the section around it, which is what a reader of the rendered page expects.
+Only *document-level* headings with a title become tree nodes (sections). A heading nested in a
+block quote or a list item is body text of the section around it, which is what a reader of the
+rendered page expects; so is an empty heading (a lone "#"): it titles nothing. headings() still
+lists every document-level heading, empty ones included, as CommonMark sees them.
 
 Why a scanner and not a Markdown library: we need exact line numbers for every block, the lines
 that are opaque (fenced code, raw HTML) so that slicing never cuts through them, and no runtime
@@ -13,7 +15,11 @@ not parsed; heading titles are the raw inline source (e.g. ``Use `pip` \\#1``).
 Hostile input: the scanner keeps no recursion (open containers form a chain walked in loops)
 and opens at most MAX_NESTING nested block quotes and list items; deeper markers are read as
 paragraph text of the innermost container. Every line then costs at most MAX_NESTING passes over
-its own characters, so time and memory stay linear in the document's size.
+its own characters, so time and memory stay linear in the document's size. A heading is kept as
+its level, line and title in three flat arrays (about 17 bytes beside its line, so a file of lone
+"#" lines costs about what a file of one-letter lines does); the tree of HeadingNode models is
+built only when `root` is asked for (the slicer reads the sections from the arrays), so a million
+headings are not a million models.
 
 Known gaps: a paragraph made only of link reference definitions still becomes a setext heading
 when underlined (CommonMark says it stays a paragraph); fences, raw HTML and headings inside
@@ -23,7 +29,10 @@ containers nested deeper than MAX_NESTING are not recognised (they never become 
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 from schema.document import HeadingNode
 
@@ -98,20 +107,65 @@ class FenceSpan:
         return self._prefix + self.marker
 
 
+class Heading(NamedTuple):
+    """A document-level heading: level 1-6, its title (raw inline source; "" for a lone "#") and its first line."""
+
+    level: int
+    title: str
+    start_line: int
+
+
 @dataclass(frozen=True)
 class MarkdownOutline:
     """Everything the slicer needs to know about a Markdown document."""
 
-    root: HeadingNode  # level 0, spans [content_start, len(lines))
     lines: list[str]
     front_matter: str | None  # the YAML between the --- delimiters, None when there is none
     content_start: int  # first line after the front matter (0 when there is none)
     fences: list[FenceSpan]
     opaque_lines: frozenset[int]  # lines inside fenced code or multi-paragraph raw HTML
+    # Every document-level heading in document order (empty ones included), as three flat arrays:
+    # levels, first lines and titles. A Heading each would cost ~100 bytes, for a million lone "#".
+    heading_levels: bytes
+    heading_lines: array
+    heading_titles: list[str]
 
-    def headings(self) -> list[HeadingNode]:
-        """All headings in document order (the root excluded)."""
-        return self.root.walk()[1:]
+    def headings(self) -> list[Heading]:
+        """Every document-level heading in document order, as CommonMark sees it (empty ones included)."""
+        return [Heading(level, title, line)
+                for level, title, line in zip(self.heading_levels, self.heading_titles, self.heading_lines)]
+
+    def section_headings(self) -> list[Heading]:
+        """The headings that start a section: those with a title. A lone "#" titles nothing; its line is text."""
+        return [Heading(level, title, line)
+                for level, title, line in zip(self.heading_levels, self.heading_titles, self.heading_lines) if title]
+
+    @cached_property
+    def root(self) -> HeadingNode:
+        """The section tree: level 0, spanning [content_start, len(lines)); built on first use."""
+        return _build_tree(self.section_headings(), self.content_start, len(self.lines))
+
+    def sections(self) -> list[tuple[list[str], int, int]]:
+        """(heading path, start, end) of every section's own lines (up to the next section heading), in order.
+
+        Text before the first section heading has an empty heading path. The same ranges as the
+        tree's (a section's own lines end where its first subsection starts), read without building it.
+        """
+        sections: list[tuple[list[str], int, int]] = []
+        open_headings: list[Heading] = []  # the path: the headings the current line is under
+        path: list[str] = []
+        start = self.content_start
+        for heading in self.section_headings():
+            if heading.start_line > start:
+                sections.append((path, start, heading.start_line))
+            while open_headings and open_headings[-1].level >= heading.level:
+                open_headings.pop()
+            open_headings.append(heading)
+            path = [open_heading.title for open_heading in open_headings]
+            start = heading.start_line
+        if len(self.lines) > start:
+            sections.append((path, start, len(self.lines)))
+        return sections
 
 
 def split_lines(text: str) -> list[str]:
@@ -142,8 +196,8 @@ def outline_markdown(text: str) -> MarkdownOutline:
         FenceSpan(start, end, lines[start], marker, closed)
         for start, end, marker, closed in sorted(recorder.fences)
     ]
-    root = _build_tree(recorder.headings, content_start, len(lines))
-    return MarkdownOutline(root, lines, front_matter, content_start, fences, frozenset(recorder.opaque_lines))
+    return MarkdownOutline(lines, front_matter, content_start, fences, frozenset(recorder.opaque_lines),
+                           bytes(recorder.heading_levels), recorder.heading_lines, recorder.heading_titles)
 
 
 def _split_front_matter(lines: list[str]) -> tuple[str | None, int]:
@@ -157,8 +211,8 @@ def _split_front_matter(lines: list[str]) -> tuple[str | None, int]:
     return None, 0
 
 
-def _build_tree(headings: list[tuple[int, str, int]], content_start: int, line_count: int) -> HeadingNode:
-    """Nest (level, title, start_line) headings; a section ends where a heading of its rank or higher starts."""
+def _build_tree(headings: list[Heading], content_start: int, line_count: int) -> HeadingNode:
+    """Nest the headings; a section ends where a heading of its rank or higher starts."""
     root = HeadingNode(level=0, title="", start_line=content_start, end_line=line_count)
     stack = [root]
     for level, title, start_line in headings:
@@ -313,7 +367,10 @@ def _ordered_start(match: re.Match[str]) -> int | None:
 class _Recorder:
     """Collects what the scanners find, in absolute line numbers."""
 
-    headings: list[tuple[int, str, int]] = field(default_factory=list)  # (level, title, start_line)
+    # Headings as three flat arrays (see MarkdownOutline), not a tuple each.
+    heading_levels: bytearray = field(default_factory=bytearray)
+    heading_lines: array = field(default_factory=lambda: array("q"))
+    heading_titles: list[str] = field(default_factory=list)
     fences: list[tuple[int, int, str, bool]] = field(default_factory=list)  # (start, end, marker, closed)
     opaque_lines: set[int] = field(default_factory=set)
 
@@ -532,4 +589,6 @@ class _BlockScanner:
 
     def _record_heading(self, level: int, title: str, start_line: int) -> None:
         if self.depth == 0:
-            self.recorder.headings.append((level, title, start_line))
+            self.recorder.heading_levels.append(level)
+            self.recorder.heading_lines.append(start_line)
+            self.recorder.heading_titles.append(title)

@@ -7,7 +7,10 @@ reason in ``DocumentFile.error``, so the UI can show it instead of silently skip
 Whatever a docset holds is sent to an API provider, so nothing outside it may be read: a link
 (to a file or a folder) whose resolved path leaves the docset folder is refused and listed;
 links that stay inside are followed. Pipes and devices are never opened, and a DOCX may not
-unpack to more than DOCX_MAX_PART_BYTES per part or DOCX_MAX_TOTAL_BYTES in all (zip bombs).
+unpack to more than DOCX_MAX_PART_BYTES per part or DOCX_MAX_TOTAL_BYTES in all (zip bombs), nor
+hold a DTD in any XML part (entity declarations: billion laughs, XXE; checked with lxml, the parser
+python-docx uses, which itself never resolves entities). A file whose name is not UTF-8 is listed
+with its bytes escaped (``bad\\xff.md``) and not read: its slices could not carry their source.
 """
 
 from __future__ import annotations
@@ -70,8 +73,38 @@ def scan_docset(folder: Path) -> list[DocumentFile]:
             documents.append(describe_file(entry.path, folder))
         else:
             relative = entry.path.relative_to(folder).as_posix()
-            documents.append(DocumentFile(path=relative, kind=None, size=0, error=entry.problem))
+            documents.append(DocumentFile(path=printable_name(relative), kind=None, size=0, error=printable_name(entry.problem)))
     return sorted(documents, key=lambda document: document.path)
+
+
+def printable_name(text: str) -> str:
+    """`text` (a path, or a message that holds one) with the bytes of a name that is not UTF-8 shown as \\xff escapes.
+
+    The file system hands such bytes to Python as lone surrogates, which no UTF-8 output (a terminal,
+    JSON for the page, a slice id's hash) can carry.
+    """
+    return _name_bytes(text).decode("utf-8", "backslashreplace")
+
+
+def _name_bytes(text: str) -> bytes:
+    """The bytes a decoded file name came from (surrogateescape); other lone surrogates as UTF-8 would write them."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _name_problem(relative: str) -> str | None:
+    """Why a file's name (its path under the doc set) cannot be used: not UTF-8. None when it can."""
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = _name_bytes(relative)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return t("docs.name_not_utf8", byte=f"{raw[exc.start]:02x}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -136,13 +169,16 @@ def describe_file(path: Path, folder: Path) -> DocumentFile:
     path, folder = Path(path), Path(folder)
     relative = path.relative_to(folder).as_posix()
     kind = KIND_BY_SUFFIX.get(path.suffix.lower())
+    name_problem = _name_problem(relative)
+    if name_problem is not None:
+        return DocumentFile(path=printable_name(relative), kind=kind, size=0, error=name_problem)
     try:
         problem = unsafe_file_problem(path, folder)
         size = path.stat().st_size if problem is None else 0
     except OSError as exc:
-        return DocumentFile(path=relative, kind=kind, size=0, error=f"cannot read file: {exc.strerror or exc}")
+        return DocumentFile(path=relative, kind=kind, size=0, error=printable_name(f"cannot read file: {exc.strerror or exc}"))
     if problem is not None:
-        return DocumentFile(path=relative, kind=kind, size=size, error=problem)
+        return DocumentFile(path=relative, kind=kind, size=size, error=printable_name(problem))
     if kind is None:
         suffix = path.suffix.lower() or "(no extension)"
         return DocumentFile(path=relative, kind=None, size=size, error=f"unsupported file type {suffix}")
@@ -292,13 +328,16 @@ def docx_size_problem(archive: zipfile.ZipFile) -> str | None:
 
 
 def _docx_unpacked_problem(archive: zipfile.ZipFile) -> str | None:
-    """Like docx_size_problem, counting what each entry really unpacks to, a chunk at a time.
+    """Like docx_size_problem, counting what each entry really unpacks to, a chunk at a time; and any DTD.
 
-    Declared sizes can lie; memory stays at one chunk however far an entry inflates.
+    Declared sizes can lie; memory stays at one chunk however far an entry inflates. Every entry
+    is also read as XML up to its root element: a DTD (<!DOCTYPE>) there is refused, whatever
+    the entry's name (python-docx picks the parts it parses by content type).
     """
     total = 0
     for info in archive.infolist():
         size = 0
+        prolog = _XmlPrologCheck()
         with archive.open(info) as entry:
             while chunk := entry.read(UNPACK_CHUNK_BYTES):
                 size += len(chunk)
@@ -307,7 +346,64 @@ def _docx_unpacked_problem(archive: zipfile.ZipFile) -> str | None:
                     return _too_big_part(info.filename, size)
                 if total > DOCX_MAX_TOTAL_BYTES:
                     return _too_big_total(total)
+                if prolog.reading and prolog.finds_doctype(chunk):
+                    return t("docs.docx_dtd", part=info.filename)
+        if prolog.reading and prolog.finds_doctype(None):
+            return t("docs.docx_dtd", part=info.filename)
     return None
+
+
+class _DoctypeFound(Exception):
+    pass
+
+
+class _RootReached(Exception):
+    pass
+
+
+class _PrologTarget:
+    """lxml parser target: stops at a DOCTYPE or at the root element's start (no DTD can follow it)."""
+
+    def doctype(self, name: str, public_id: str | None, system_url: str | None) -> None:
+        raise _DoctypeFound(name)
+
+    def start(self, tag: str, attributes: dict, namespaces: dict | None = None) -> None:
+        raise _RootReached(tag)
+
+    def close(self) -> None:
+        return None
+
+
+class _XmlPrologCheck:
+    """Reads one zip entry as XML up to its root element, fed a chunk at a time, to find a DTD before it.
+
+    The parser is lxml's (python-docx's own, so the same encodings are understood) with entities,
+    DTD loading and the network off: nothing is expanded or fetched while looking. An entry that
+    is not XML (an image) ends the check at its first bytes; python-docx reports a broken XML part.
+    """
+
+    def __init__(self) -> None:
+        from lxml import etree  # installed with python-docx, which is optional too (see _docx_markdown)
+
+        self._syntax_error = etree.XMLSyntaxError
+        self._parser = etree.XMLParser(target=_PrologTarget(), resolve_entities=False, load_dtd=False, no_network=True)
+        self.reading = True
+
+    def finds_doctype(self, chunk: bytes | None) -> bool:
+        """Whether the entry declares a DTD by the end of `chunk` (None: the entry ended); then `reading` says
+        whether to feed more."""
+        try:
+            if chunk is None:
+                self.reading = False
+                self._parser.close()  # the parser may hold a declaration back until it knows the input ended
+            else:
+                self._parser.feed(chunk)
+        except _DoctypeFound:
+            self.reading = False
+            return True
+        except (_RootReached, self._syntax_error):
+            self.reading = False
+        return False
 
 
 def _too_big_part(part: str, size: int) -> str:

@@ -21,6 +21,8 @@ Guarantees, for every document (front matter excepted):
 * Time and memory are linear in the document's size (slices hold each line about once).
 * A section's heading line stays with the text that follows it, even when that text is an
   oversized fence or line that has to be cut.
+* A heading with no title (a lone "#") starts no section: its line is text of the section around
+  it, so a file of such lines is sliced like any other lines (in time, memory and slices).
 * A slice spans several sections only when they were merged because one of them was tiny (under
   a quarter of the budget). The merged slice's heading path is the sections' common ancestor
   (longest common heading prefix), so it never names a heading for text that is not under it;
@@ -34,7 +36,7 @@ import re
 from dataclasses import dataclass
 
 from schema.document import DocumentKind, DocumentSlice
-from tools.docs.markdown_tree import FenceSpan, HeadingNode, outline_markdown, split_lines
+from tools.docs.markdown_tree import FenceSpan, outline_markdown, split_lines
 
 DEFAULT_MAX_TOKENS = 800  # room for a slice plus instructions and answers in a typical prompt
 TINY_SECTION_DIVISOR = 4  # sections under max_tokens / 4 are merged with their neighbours
@@ -65,7 +67,7 @@ def slice_markdown(text: str, source: str, max_tokens: int = DEFAULT_MAX_TOKENS)
     outline = outline_markdown(text)
     slicer = _RangeSlicer(outline.lines, max_tokens, outline.opaque_lines, outline.fences)
     pieces: list[_Piece] = []
-    for heading_path, start, end in _sections(outline.root, outline.lines):
+    for heading_path, start, end in outline.sections():
         pieces.extend(slicer.slice_range(start, end, heading_path))
     return [_to_slice(piece, source) for piece in slicer.finish(slicer.merge_small(pieces))]
 
@@ -83,27 +85,6 @@ def slice_by_kind(text: str, kind: DocumentKind, source: str, max_tokens: int = 
     if kind in ("markdown", "html", "docx"):
         return slice_markdown(text, source, max_tokens)
     return slice_text(text, source, max_tokens)
-
-
-# --- sections -----------------------------------------------------------------------------
-
-
-def _sections(root: HeadingNode, lines: list[str]) -> list[tuple[list[str], int, int]]:
-    """(heading path, start, end) of every section's own lines (up to its first subsection), in order.
-
-    Text before the first heading is a section with an empty heading path.
-    """
-    sections: list[tuple[list[str], int, int]] = []
-
-    def visit(node: HeadingNode, path: list[str]) -> None:
-        own_end = node.children[0].start_line if node.children else node.end_line
-        if own_end > node.start_line:
-            sections.append((path, node.start_line, own_end))
-        for child in node.children:
-            visit(child, [*path, child.title])
-
-    visit(root, [])
-    return sections
 
 
 def _is_blank(line: str) -> bool:
