@@ -22,7 +22,7 @@ from tools.core.i18n import set_default_language
 from tools.docs import markdown_tree
 from tools.docs.docsets import clear_slice_cache, slice_docset
 from tools.docs.markdown_tree import outline_markdown
-from tools.docs.reading import describe_file, scan_docset
+from tools.docs.reading import describe_file, list_docsets, scan_docset
 from tools.docs.slicing import slice_markdown
 from tools.generation.exams import prepare_exam
 
@@ -118,6 +118,15 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_others_sliced(mixed_na
     json.dumps([document.model_dump() for document in files], ensure_ascii=False).encode("utf-8")
     set_default_language("zh")
     assert "文件名不是有效的 UTF-8" in describe_file(mixed_names / os.fsdecode(b"bad\xff.md"), mixed_names).error
+
+
+def test_a_doc_set_folder_whose_name_is_not_utf8_is_not_offered(tmp_path, caplog):
+    root = tmp_path / "docs"
+    (root / "fine").mkdir(parents=True)
+    make_undecodable(root / os.fsdecode(b"set\xff"), b"a.md")
+    with caplog.at_level("WARNING", logger="workbench"):
+        assert list_docsets(root) == ["fine"]
+    assert "set\\xff" in caplog.text and "not UTF-8" in caplog.text
 
 
 def test_docs_slice_and_generate_list_the_file_and_go_on(workdir, capsys):

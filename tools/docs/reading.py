@@ -16,6 +16,7 @@ with its bytes escaped (``bad\\xff.md``) and not read: its slices could not carr
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import stat
@@ -61,7 +62,17 @@ def list_docsets(docs_root: Path) -> list[str]:
     docs_root = Path(docs_root)
     if not docs_root.is_dir():
         return []
-    return sorted(entry.name for entry in docs_root.iterdir() if entry.is_dir() and not _is_hidden(entry.name))
+    names = []
+    for entry in docs_root.iterdir():
+        if not entry.is_dir() or _is_hidden(entry.name):
+            continue
+        if _name_problem(entry.name) is not None:
+            # A set's name goes into pages, JSON and dataset provenance: one that is not UTF-8 cannot be offered.
+            logging.getLogger("workbench").warning("doc set folder %s skipped: its name is not UTF-8; rename it",
+                                                   printable_name(str(entry)))
+            continue
+        names.append(entry.name)
+    return sorted(names)
 
 
 def scan_docset(folder: Path) -> list[DocumentFile]:
