@@ -17,7 +17,7 @@ from tools.quality.grounding import grounding_findings, grounding_score
 from tools.quality.language import detect_language
 from tools.quality.names import invented_name_findings
 from tools.quality.redact import redact_dataset, redaction_plan
-from tools.quality.secrets import _might_hold, candidate_texts, find_sensitive, redact_text
+from tools.quality.secrets import candidate_texts, find_sensitive, might_hold, redact_text
 from tools.quality.sources import DocContext
 from tools.quality.stats import dataset_stats
 
@@ -238,13 +238,13 @@ def test_language_is_compared_with_the_source_slice():
     ("Mail jane.doe@acme-corp.com for access.", "jane.doe@acme-corp.com", "email"),
     ("The cache lives on 10.12.4.7 by default.", "10.12.4.7", "ip"),
     ("Deploy to build01.corp before noon.", "build01.corp", "host"),
-    ("stripe key sk_live_4eC39HqLyjWDarjtT1zdp7dc here", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "secret"),  # detect-secrets' Stripe plugin
+    ("stripe key sk_live_4eC39HqLyjWDarjtT1zdp7dc here", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
 ])
 def test_secrets_and_personal_data_are_found_with_their_span(text, value, label):
     spans = find_sensitive(text)
     assert [(text[start:end], found) for start, end, _kind, found in spans] == [(value, label)]
     assert redact_text(text) == text.replace(value, f"[REDACTED:{label}]")
-    assert _might_hold(text) and candidate_texts(["plain words", text]) == [1]
+    assert might_hold(text) and candidate_texts(["plain words", text]) == [1]
 
 
 def test_a_private_key_block_is_redacted_whole():

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from tools.core.workdir import atomic_write_text
-from tools.quality.secrets import find_sensitive, redact_text, redact_value
+from tools.quality.secrets import candidate_texts, find_sensitive, might_hold, redact_text, redact_value
 
 RUN_TEXT_SUFFIXES = (".json", ".jsonl", ".md", ".log", ".txt")
 RUN_SKIPPED_FOLDERS = ("adapter", "tensorboard")
@@ -34,12 +34,21 @@ def redacted_messages(item: dict) -> list[dict] | None:
 
 
 def redaction_plan(items: list[dict]) -> dict[str, list[dict]]:
-    """item id -> redacted messages, for every item that holds something to redact."""
+    """item id -> redacted messages, for every item that holds something to redact. The texts that might
+    hold a secret are picked for all items at once (candidate_texts); only those are searched."""
+    located = [(position, index) for position, item in enumerate(items) for index in range(len(item.get("messages") or []))]
+    texts = [items[position]["messages"][index].get("content") or "" for position, index in located]
+    redacted: dict[int, dict[int, str]] = {}
+    for candidate in candidate_texts(texts):
+        new = redact_text(texts[candidate], screened=True)
+        if new != texts[candidate]:
+            position, index = located[candidate]
+            redacted.setdefault(position, {})[index] = new
     plan = {}
-    for item in items:
-        messages = redacted_messages(item)
-        if messages is not None:
-            plan[item["id"]] = messages
+    for position, changes in redacted.items():
+        item = items[position]
+        plan[item["id"]] = [{**message, "content": changes.get(index, message.get("content") or "")}
+                            for index, message in enumerate(item["messages"])]
     return plan
 
 
@@ -80,8 +89,22 @@ def redact_dataset(name: str, store, scores=None, training_root: Path | None = N
 
 
 def _journal_needs_redaction(path: Path) -> bool:
+    """Whether any record of the journal holds something to redact. Records are read as JSON: in the raw
+    line a quoted value is escaped (password=\\"...\\") and a pattern would not see it as the text does.
+    A line with no trigger and no long run (escaping adds none and hides none) is not parsed."""
     with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-        return any(find_sensitive(line) for line in handle)
+        for line in handle:
+            if not might_hold(line):
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if find_sensitive(line):  # a torn line: look at it as text
+                    return True
+                continue
+            if redact_value(record) is not record:
+                return True
+    return False
 
 
 def _redact_json_lines_file(path: Path, lock=None) -> int:
