@@ -4,6 +4,7 @@ complete or get refused promptly, and does the server keep answering GET meanwhi
     python -m bench.api_flood                          # both variants, 200 streams, max_tokens 16
     python -m bench.api_flood --variant ui --requests 300 --retry
     python -m bench.api_flood --workdir DIR            # reuse DIR/models/tiny instead of building it
+    python -m bench.api_flood --hostile --variant serve  # hostile bodies, one at a time (issue 29)
 
 Variants: `serve` runs `main.py serve --model tiny --api-key K` and polls `GET /v1/models`; `ui`
 runs a child process that loads the model and starts the web UI (page and /v1 on one port), as
@@ -11,6 +12,10 @@ runs a child process that loads the model and starts the web UI (page and /v1 on
 process of its own (so the flood client's busy event loop does not delay it), from a second before
 the flood until its last request has ended. With --retry, a refused client waits out
 Retry-After and asks again (as the openai client does), until the time bound.
+
+With --hostile, instead of the flood: one hostile request at a time (many tiny messages, a body over
+the API's size limit, a lone surrogate), each with a 2-token chat sent half a second after it, which
+shows whether the hostile one holds the one generation slot; time and outcome of both are printed.
 Everything is on 127.0.0.1; every wait is bounded.
 """
 
@@ -183,6 +188,91 @@ async def flood(base_url: str, requests: int, max_tokens: int, seconds: float, r
     }
 
 
+HOSTILE_CASES = ("lone surrogate", "oversized body (16 MiB)", "1,000 tiny messages", "2,047 tiny messages",
+                 "3,000 tiny messages", "10,000 tiny messages")
+
+
+def hostile_body(case: str) -> bytes:
+    """The request body of one hostile case, as a client would send it."""
+    if case == "lone surrogate":
+        # json.dumps writes the lone surrogate as the escape \ud800, which is what a client sends.
+        messages = [{"role": "user", "content": "What is TW-1203? \ud800"}]
+    elif case.startswith("oversized"):
+        messages = [{"role": "user", "content": "x" * (16 * 1024 * 1024)}]
+    else:
+        count = int(case.split()[0].replace(",", ""))
+        messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}"} for i in range(count)]
+        messages[-1] = {"role": "user", "content": "last?"}
+    return json.dumps({"model": "tiny", "messages": messages, "max_tokens": 2, "temperature": 0}).encode()
+
+
+async def timed_post(client: httpx.AsyncClient, url: str, body: bytes, seconds: float) -> dict:
+    """One POST: its status, its error code if any, and its seconds (None: no answer within `seconds`)."""
+    sent = time.monotonic()
+    try:
+        response = await asyncio.wait_for(client.post(url, content=body), seconds)
+    except asyncio.TimeoutError:
+        return {"status": None, "code": None, "seconds": None}
+    except httpx.HTTPError as exc:
+        return {"status": type(exc).__name__, "code": None, "seconds": time.monotonic() - sent}
+    try:
+        code = (response.json().get("error") or {}).get("code")
+    except ValueError:
+        code = None
+    return {"status": response.status_code, "code": code, "seconds": time.monotonic() - sent}
+
+
+async def hostile(base_url: str, seconds: float) -> list[dict]:
+    """Each hostile case, with a 2-token chat sent 0.5 s after it: (case, bytes, its outcome, the chat's)."""
+    url = base_url + "/v1/chat/completions"
+    small = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "temperature": 0}).encode()
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json", "Connection": "close"}
+    rows = []
+    async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(seconds + 5)) as client:
+        for case in HOSTILE_CASES:
+            body = hostile_body(case)
+            attack = asyncio.create_task(timed_post(client, url, body, seconds))
+            await asyncio.sleep(0.5)
+            beside = await timed_post(client, url, small, seconds)
+            rows.append({"case": case, "bytes": len(body), "hostile": await attack, "beside": beside})
+            print(f"  {case}: {rows[-1]['hostile']} / 2-token chat: {beside}", flush=True)
+    return rows
+
+
+def run_hostile(variant: str, workdir: Path, args) -> list[dict]:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = start(variant, workdir, port, args.queue_limit)
+    try:
+        wait_until_ready(process, base_url)
+        return [{"variant": variant, **row} for row in asyncio.run(hostile(base_url, args.seconds))]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def outcome_text(result: dict, bound: float) -> str:
+    if result["seconds"] is None:
+        return f"no answer in {bound:.0f} s"
+    code = f" {result['code']}" if result["code"] else ""
+    return f"{result['status']}{code}, {result['seconds']:.2f} s"
+
+
+def print_hostile(rows: list[dict], bound: float) -> None:
+    print(f"\nHostile requests, one at a time, each with a 2-token chat sent 0.5 s after it; bound {bound:.0f} s each\n")
+    print("| variant | request | body | outcome | the 2-token chat beside it |")
+    print("|---|---|---:|---|---|")
+    for row in rows:
+        size = f"{row['bytes']:,} B" if row["bytes"] < 10240 else f"{row['bytes'] / 1024:,.0f} KiB"
+        print(f"| {row['variant']} | {row['case']} | {size} | {outcome_text(row['hostile'], bound)} "
+              f"| {outcome_text(row['beside'], bound)} |")
+    print(json.dumps(rows))
+
+
 def probe_figures(probes: list[tuple[float, float, bool]], started: float, ended: float) -> dict:
     """GET latency before the flood and during it (a GET sent during the flood, or still waiting when it began)."""
     quiet = [seconds for sent, seconds, _ in probes if sent + seconds < started]
@@ -234,6 +324,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=120, help="bound on the whole flood (default: 120)")
     parser.add_argument("--retry", action="store_true", help="refused clients wait out Retry-After and ask again")
+    parser.add_argument("--hostile", action="store_true",
+                        help="instead of the flood: hostile requests one at a time, --seconds bounding each (issue 29)")
     parser.add_argument("--queue-limit", type=int, default=None, help="WORKBENCH_API_QUEUE_LIMIT for the server (default: its own)")
     parser.add_argument("--workdir", type=Path, default=None, help="work directory holding models/tiny (built when missing)")
     parser.add_argument("--ui-child", nargs=2, metavar=("WORKDIR", "PORT"), help=argparse.SUPPRESS)
@@ -249,6 +341,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = (args.workdir or Path(tmp) / "wd").resolve()
         ensure_tiny_model(workdir)
+        if args.hostile:
+            print_hostile([row for variant in variants for row in run_hostile(variant, workdir, args)], args.seconds)
+            return
         rows = [run_variant(variant, workdir, args) for variant in variants]
     print(f"\n{args.requests} concurrent streams, max_tokens {args.max_tokens}, bound {args.seconds:.0f} s"
           f"{', refused clients retry after Retry-After' if args.retry else ''}\n")

@@ -102,10 +102,11 @@ def test_tab_saves_after_an_answer_reopens_renames_exports_and_deletes(workdir):
     path, _ = chat_tab.export_chat("en", chat_id, "json")
     assert json.loads(Path(path).read_text(encoding="utf-8"))["id"] == chat_id
 
-    question, confirm = chat_tab.ask_delete_chat("en", chat_id)
+    question, confirm, pending = chat_tab.ask_delete_chat("en", chat_id)
     assert "Tides" in question and confirm["visible"] is True
-    status, confirm, dropdown, title, shown = chat_tab.delete_chat("en", chat_id, chat_id)
+    status, confirm, dropdown, title, shown, used_up = chat_tab.delete_chat("en", chat_id, chat_id, pending)
     assert "deleted" in status and confirm["visible"] is False and dropdown["choices"] == [] and shown == ""
+    assert used_up is None
     assert chat_tab.restore_chat(chat_id, "en")[9:11] == ("", "")
 
 

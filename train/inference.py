@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Iterator
@@ -35,6 +36,14 @@ LIMITS = {
 }
 DEFAULTS = {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.0}
 ROLES = ("system", "user", "assistant")
+# How much one conversation may hold (the page's and the API's alike): a request is encoded while it
+# holds the one generation slot, so its size is bounded before it gets there. 2048 messages is
+# OpenAI's own limit; the characters bound the tokenizer's work (a long conversation is trimmed to the
+# context anyway, so what lies beyond these could never reach the model).
+MAX_MESSAGES = 2048
+MAX_CONVERSATION_CHARS = 1_000_000
+# A UTF-16 surrogate on its own (JSON's "\ud800") is not a character: no tokenizer or UTF-8 writer takes it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _END_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|endoftext|>")
 
 
@@ -116,14 +125,22 @@ def _text_of(content: Any, index: int) -> str:
     raise UserError("error.chat_bad_message", index=index + 1, detail=f"content must be text, got {type(content).__name__}")
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """True when `text` holds a UTF-16 surrogate on its own (JSON's "\\ud800"): not a character."""
+    return _LONE_SURROGATE.search(text) is not None
+
+
 def normalize_messages(messages, system_prompt: str | None = None) -> list[dict]:
     """Plain [{role, content}] messages with `system_prompt` first (replacing any system message).
 
     Accepts OpenAI / Gradio-6 message dicts (content as a string or a list of text parts);
-    "developer" counts as "system". The last message must come from the user.
+    "developer" counts as "system". The last message must come from the user. At most MAX_MESSAGES
+    messages and MAX_CONVERSATION_CHARS characters, and text only (no lone surrogate): UserError else.
     """
     if not isinstance(messages, (list, tuple)):
         raise UserError("error.chat_bad_message", index=0, detail="messages must be a list")
+    if len(messages) > MAX_MESSAGES:
+        raise UserError("error.chat_too_many_messages", count=len(messages), limit=MAX_MESSAGES)
     cleaned = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
@@ -131,10 +148,18 @@ def normalize_messages(messages, system_prompt: str | None = None) -> list[dict]
         role = {"developer": "system"}.get(message.get("role"), message.get("role"))
         if role not in ROLES:
             raise UserError("error.chat_bad_message", index=index + 1, detail=f"role must be one of {', '.join(ROLES)} (got {message.get('role')!r})")
-        cleaned.append({"role": role, "content": _text_of(message.get("content"), index)})
+        content = _text_of(message.get("content"), index)
+        if has_lone_surrogate(content):
+            raise UserError("error.chat_lone_surrogate", index=index + 1)
+        cleaned.append({"role": role, "content": content})
     system = (system_prompt or "").strip()
+    if has_lone_surrogate(system):
+        raise UserError("error.chat_lone_surrogate_system")
     if system:
         cleaned = [{"role": "system", "content": system}] + [m for m in cleaned if m["role"] != "system"]
+    chars = sum(len(m["content"]) for m in cleaned)
+    if chars > MAX_CONVERSATION_CHARS:
+        raise UserError("error.chat_too_much_text", chars=chars, limit=MAX_CONVERSATION_CHARS)
     if not cleaned or cleaned[-1]["role"] != "user" or not cleaned[-1]["content"].strip():
         raise UserError("error.chat_no_question")
     return cleaned
@@ -217,22 +242,103 @@ def _end_token_ids(model, tokenizer) -> list[int]:
     return ids
 
 
+def _prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """The chat template's rendering of `messages`, the assistant's turn opened, as token ids."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _trim_starts(turns: list[dict]) -> list[int]:
+    """Where the kept turns may begin, in the order trimming tries them: at the first turn, then at each
+    later user turn (the oldest exchange goes first; a trimmed conversation starts with the user). The
+    last is the final turn alone, or no turn when the final one is not the user's."""
+    starts = [0] + [index for index in range(1, len(turns)) if turns[index]["role"] == "user"]
+    if len(turns) - starts[-1] > 1:
+        starts.append(len(turns))
+    return starts
+
+
+def _guess_start(tokenizer, system: list[dict], turns: list[dict], starts: list[int], whole: int, budget: int) -> int:
+    """The first of `starts` whose tail, by an estimate, takes at most `budget` tokens: the whole
+    rendering (`whole` tokens) less each dropped turn's text, tokenized once, and its share of the
+    template's own tokens (what the rendering holds beyond the texts, spread evenly over the turns)."""
+    texts = [message["content"] for message in system + turns]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    turn_lengths = lengths[len(system):]
+    per_turn = (whole - sum(lengths)) / (len(turns) + len(system) + 1)
+    dropped, index = 0.0, 0
+    for k, start in enumerate(starts[1:], 1):
+        while index < start:
+            dropped += turn_lengths[index] + per_turn
+            index += 1
+        if whole - dropped <= budget:
+            return k
+    return len(starts) - 1
+
+
+def _first_fit(fits, guess: int, last: int) -> int:
+    """The smallest k in 1..last with fits(k), `last` when none does (fits(0) is known false, and
+    fitting is taken to hold for every k after one that fits). Searched from `guess` outwards in
+    doubling steps, then halving, so a good guess costs two calls and a bad one a few more."""
+    low, high = 0, last  # low does not fit; high is the answer when nothing before it fits
+    k = min(max(guess, 1), last)
+    step = 1
+    if k == last or fits(k):
+        high = k
+        while high - step > low:
+            if not fits(high - step):
+                low = high - step
+                break
+            high, step = high - step, step * 2
+    else:
+        low = k
+        while low + step < high:
+            if fits(low + step):
+                high = low + step
+                break
+            low, step = low + step, step * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def encode_prompt(tokenizer, conversation: list[dict], max_new_tokens: int, context: int) -> tuple[list[int], int]:
-    """(prompt ids, max new tokens that fit). The oldest turns are dropped when the context is short."""
+    """(prompt ids, max new tokens that fit). When the context is short the oldest turns are dropped:
+    the prompt is the template's rendering of the system message and the longest tail of the turns
+    (starting where `_trim_starts` allows) that leaves room for `max_new_tokens`, else the last turn alone.
+
+    Linear in the conversation: it is rendered once, each turn's text is tokenized once, and those
+    counts guess where the tail starts; the guess is then checked by rendering the tails around it
+    (each about the context's size), so a template whose turns depend on their neighbours (a system
+    prompt merged into the first user turn, numbered turns) still gets exactly the tail that fits.
+    """
     ensure_chat_template(tokenizer)
     system = [m for m in conversation if m["role"] == "system"][:1]
-    rest = [m for m in conversation if m["role"] != "system"]
-    while True:
-        text = tokenizer.apply_chat_template(system + rest, tokenize=False, add_generation_prompt=True)
-        ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-        if len(ids) + max_new_tokens <= context or len(rest) <= 1:
-            break
-        rest = rest[1:]
-        while rest and rest[0]["role"] != "user":
-            rest = rest[1:]
-    if len(ids) >= context:
-        raise UserError("error.chat_prompt_too_long", tokens=len(ids), new_tokens=max_new_tokens, limit=context)
-    return ids, min(max_new_tokens, context - len(ids))
+    turns = [m for m in conversation if m["role"] != "system"]
+    starts = _trim_starts(turns)
+    rendered = {0: _prompt_ids(tokenizer, system + turns)}
+
+    def ids(k: int) -> list[int]:
+        if k not in rendered:
+            rendered[k] = _prompt_ids(tokenizer, system + turns[starts[k]:])
+        return rendered[k]
+
+    def fits(k: int) -> bool:
+        return len(ids(k)) + max_new_tokens <= context
+
+    last = len(starts) - 1
+    chosen = 0
+    if last > 0 and not fits(0):
+        guess = _guess_start(tokenizer, system, turns, starts, len(rendered[0]), context - max_new_tokens)
+        chosen = _first_fit(fits, guess, last)
+    prompt = ids(chosen)
+    if len(prompt) >= context:
+        raise UserError("error.chat_prompt_too_long", tokens=len(prompt), new_tokens=max_new_tokens, limit=context)
+    return prompt, min(max_new_tokens, context - len(prompt))
 
 
 def _context_length(loaded) -> int:

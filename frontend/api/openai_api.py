@@ -53,6 +53,12 @@ QUEUE_LIMIT = 32
 QUEUE_LIMIT_ENV = "WORKBENCH_API_QUEUE_LIMIT"
 # How deep a request body's JSON may nest; a chat request needs 4 or 5 levels.
 MAX_BODY_DEPTH = 32
+# How many bytes a request body may hold: room for inference.MAX_CONVERSATION_CHARS of text even
+# written as \uXXXX escapes (a json.dumps default for non-ASCII text); no more is kept. A larger body
+# is still read through (and dropped) up to DRAIN_FACTOR times that, so that its client, which sends
+# it all before it reads, gets the 400 rather than a connection cut under it.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+DRAIN_FACTOR = 4
 # The library's errors that reach the API, as (HTTP status, OpenAI error type, the API's message).
 # 503: the model cannot answer right now; 500: the generation failed; 400: the request is wrong.
 _LIBRARY_ERRORS = {
@@ -144,9 +150,56 @@ def check_api_key(authorization: str | None) -> None:
         raise ApiError(401, UserError("error.chat_api_key_invalid").render("en"), "invalid_request_error", "invalid_api_key")
 
 
+def _body_too_large(size: int | None) -> ApiError:
+    if size is None:
+        message = api_text("api.body_too_large_unknown", limit=MAX_BODY_BYTES)
+    else:
+        message = api_text("api.body_too_large", size=size, limit=MAX_BODY_BYTES)
+    return ApiError(400, message, "invalid_request_error", "request_too_large")
+
+
+async def read_limited_body(request: Request) -> bytes:
+    """The request's bytes, or a 400 when there are more than MAX_BODY_BYTES: after reading the rest
+    and dropping it, or at once beyond DRAIN_FACTOR times the limit (declared or met while reading)."""
+    drain_limit = DRAIN_FACTOR * MAX_BODY_BYTES
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > drain_limit:
+        raise _body_too_large(int(declared))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+        elif size > drain_limit:
+            raise _body_too_large(None)
+    if size > MAX_BODY_BYTES:
+        raise _body_too_large(size)
+    return b"".join(chunks)
+
+
+def _lone_surrogate_param(body: Any) -> str:
+    """The path (messages[2].content) of the first string holding a lone surrogate, a key's included."""
+    level = [((), body)]
+    while level:
+        deeper = []
+        for loc, value in level:
+            if isinstance(value, str) and inference.has_lone_surrogate(value):
+                return _param_path(loc) or "body"
+            if isinstance(value, dict):
+                for key, child in value.items():
+                    if inference.has_lone_surrogate(key):  # named as it can be written: \ud800
+                        return _param_path((*loc, key.encode("utf-8", "backslashreplace").decode("ascii", "replace")))
+                    deeper.append(((*loc, key), child))
+            elif isinstance(value, list):
+                deeper.extend(((*loc, index), child) for index, child in enumerate(value))
+        level = deeper
+    return "body"
+
+
 def read_body(raw: bytes) -> Any:
-    """The request body as JSON, or a 400: not JSON, or nested deeper than MAX_BODY_DEPTH (which would
-    otherwise end in a RecursionError, a 500, in the parser or in whatever walks the value later)."""
+    """The request body as JSON, or a 400: not JSON, nested deeper than MAX_BODY_DEPTH (which would
+    otherwise end in a RecursionError, a 500, in the parser or in whatever walks the value later), or
+    holding a lone UTF-16 surrogate ("\\ud800", which no tokenizer or UTF-8 writer takes: a 500 later)."""
     def bad(key: str, **params) -> ApiError:
         return ApiError(400, api_text(key, **params), "invalid_request_error", "bad_request")
 
@@ -157,12 +210,20 @@ def read_body(raw: bytes) -> Any:
     except RecursionError:
         raise bad("error.chat_too_deep", limit=MAX_BODY_DEPTH) from None
     # Walked level by level, without recursion: body, messages, a message, its content parts.
-    containers, depth = [body], 0
-    while containers := [value for value in containers if isinstance(value, (dict, list))]:
+    values, depth, surrogate = [body], 0, False
+    while values:
+        surrogate = surrogate or any(isinstance(value, str) and inference.has_lone_surrogate(value) for value in values)
+        containers = [value for value in values if isinstance(value, (dict, list))]
+        if not containers:
+            break
         depth += 1
         if depth > MAX_BODY_DEPTH:
             raise bad("error.chat_too_deep", limit=MAX_BODY_DEPTH)
-        containers = [child for value in containers for child in (value.values() if isinstance(value, dict) else value)]
+        surrogate = surrogate or any(inference.has_lone_surrogate(key) for value in containers if isinstance(value, dict) for key in value)
+        values = [child for value in containers for child in (value.values() if isinstance(value, dict) else value)]
+    if surrogate:
+        param = _lone_surrogate_param(body)
+        raise invalid("api.lone_surrogate", param, "invalid_value")
     return body
 
 
@@ -255,10 +316,14 @@ def generation_kwargs(request: ChatCompletionRequest) -> dict:
 
 
 def check_messages(messages: list) -> None:
-    """The messages as OpenAI would check them, with its wording and the parameter's path: an object
-    per message, a known role, text content (a string or `text` parts), no tool calls, and a
+    """The messages as OpenAI would check them, with its wording and the parameter's path: at most
+    inference.MAX_MESSAGES of them (OpenAI's own limit) holding at most MAX_CONVERSATION_CHARS of text,
+    an object per message, a known role, text content (a string or `text` parts), no tool calls, and a
     conversation that ends with the user's text."""
     roles = ("system", "developer", "user", "assistant")
+    if len(messages) > inference.MAX_MESSAGES:
+        raise invalid("api.too_many_messages", "messages", "array_above_max_length", count=len(messages), limit=inference.MAX_MESSAGES)
+    chars = 0
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise invalid("api.message_not_object", f"messages[{index}]", "invalid_type", index=index, kind=_json_kind(message))
@@ -279,6 +344,10 @@ def check_messages(messages: list) -> None:
                                   index=index, part=part_index, kind=kind)
         elif content is not None and not isinstance(content, str):
             raise invalid("api.message_content", f"messages[{index}].content", "invalid_type", index=index, kind=_json_kind(content))
+        chars += len(content) if isinstance(content, str) else sum(len(part["text"]) for part in content or [])
+    if chars > inference.MAX_CONVERSATION_CHARS:
+        raise invalid("api.messages_too_much_text", "messages", "string_above_max_length", chars=chars,
+                      limit=inference.MAX_CONVERSATION_CHARS)
     last = messages[-1]
     text = last.get("content") if isinstance(last.get("content"), str) else "".join(p["text"] for p in last.get("content") or [])
     if last.get("role") != "user" or not text.strip():
@@ -677,7 +746,7 @@ def create_router() -> APIRouter:
     async def chat_completions(request: Request):
         try:
             check_api_key(request.headers.get("authorization"))
-            chat = parse_request(read_body(await request.body()))
+            chat = parse_request(read_body(await read_limited_body(request)))
             return await (stream(request, chat, admission) if chat.stream else complete(request, chat, admission))
         except ApiError as exc:
             return exc.response()

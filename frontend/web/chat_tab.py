@@ -18,7 +18,7 @@ import gradio as gr
 
 import global_var
 from db.chat_store import CHATS_FOLDER, ChatMessage, ChatRecord, ChatStore, export_json, export_markdown
-from frontend.web.common import Localizer, user_errors
+from frontend.web.common import Localizer, ask_token, confirmed, user_errors
 from frontend.web.models_tab import run_choices
 from tools.core.errors import UserError
 from tools.core.i18n import t
@@ -31,6 +31,8 @@ from train.runs import require_run
 # Chat requests wait in inference's own queue (which reports the position); this bounds the
 # worker threads they hold, so other tabs always find a free one.
 CHAT_CONCURRENCY = 4
+# How long Confirm delete answers the Delete conversation click before it (as for datasets and runs).
+DELETE_CONFIRM_SECONDS = 120
 
 
 def plain_history(history) -> list[dict]:
@@ -277,21 +279,28 @@ def rename_chat(lang: str, chat_id, title):
 
 @user_errors
 def ask_delete_chat(lang: str, chat_id):
+    """First click: name the chat, show Confirm delete, and leave a one-time deletion token for this
+    chat in the session's state (the server's copy is the only one); nothing is removed yet."""
     if not chat_id:
         raise UserError("error.field_required", field=t("ctab.saved_list", lang))
     record = chat_store().get(chat_id)
-    return t("ctab.chat_confirm_delete", lang, title=record.title), gr.update(visible=True)
+    return (t("ctab.chat_confirm_delete", lang, title=record.title), gr.update(visible=True),
+            ask_token(DELETE_CONFIRM_SECONDS, chat=record.id))
 
 
 @user_errors
-def delete_chat(lang: str, chat_id, shown_id):
-    """Delete the chosen chat; when it is the one shown, the next answer starts a new file.
-    Returns (status, confirm button, chats dropdown, title, shown chat id)."""
+def delete_chat(lang: str, chat_id, shown_id, pending):
+    """Second click: deletes the chosen chat only with the token the first click left in this session
+    for it (a direct call without it deletes nothing); the token is used up. When it is the chat shown,
+    the next answer starts a new file. Returns (status, confirm button, chats dropdown, title, shown
+    chat id, token)."""
+    if not confirmed(pending, chat=chat_id):
+        raise gr.Error(t("ctab.delete_not_confirmed", lang, minutes=DELETE_CONFIRM_SECONDS // 60))
     store = chat_store()
     record = store.get(chat_id)
     store.delete(chat_id)
     shown = ("", "") if chat_id == shown_id else (gr.skip(), gr.skip())
-    return (t("ctab.chat_deleted", lang, title=record.title), gr.update(visible=False), _chats_update(None), *shown)
+    return (t("ctab.chat_deleted", lang, title=record.title), gr.update(visible=False), _chats_update(None), *shown, None)
 
 
 def markdown_labels(lang: str) -> dict[str, str]:
@@ -320,6 +329,7 @@ def plain_text_view(plain: bool):
 
 def build_chat_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     stop_state = gr.State(None)  # this session's Stop flag (a threading.Event), replaced per request
+    pending_delete = gr.State(None)  # the deletion token of the ask step (ask_delete_chat)
     L(gr.Markdown, "ctab.title")
     status = gr.Markdown(t("error.chat_no_model", L.lang), elem_id="chat-status")
     with gr.Row(equal_height=True):
@@ -390,9 +400,11 @@ def build_chat_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L.on_load(restore_chat, [chat_id, lang_state], [*opened_outputs, chats],
               js=f"(id, lang) => {{ let kept = ''; try {{ kept = localStorage.getItem({CHAT_ID_STORAGE_KEY!r}) || ''; }} catch (e) {{}} return [kept, lang]; }}")
     rename_button.click(rename_chat, [lang_state, chats, title], [saved_status, chats, title], queue=False, show_progress="hidden")
-    delete_button.click(ask_delete_chat, [lang_state, chats], [saved_status, confirm_delete], queue=False, show_progress="hidden")
-    confirm_delete.click(delete_chat, [lang_state, chats, chat_id], [saved_status, confirm_delete, chats, title, chat_id], queue=False, show_progress="hidden")
-    chats.change(lambda: gr.update(visible=False), None, confirm_delete, queue=False)
+    delete_button.click(ask_delete_chat, [lang_state, chats], [saved_status, confirm_delete, pending_delete], queue=False,
+                        show_progress="hidden")
+    confirm_delete.click(delete_chat, [lang_state, chats, chat_id, pending_delete],
+                         [saved_status, confirm_delete, chats, title, chat_id, pending_delete], queue=False, show_progress="hidden")
+    chats.change(lambda: (gr.update(visible=False), None), None, [confirm_delete, pending_delete], queue=False)
     export_json_button.click(lambda lang, chosen: export_chat(lang, chosen, "json"), [lang_state, chats], [exported, saved_status], queue=False, show_progress="hidden")
     export_md_button.click(lambda lang, chosen: export_chat(lang, chosen, "md"), [lang_state, chats], [exported, saved_status], queue=False, show_progress="hidden")
     shown_model = gr.State(None)  # the model line the status shows: the watcher redraws only on a change
