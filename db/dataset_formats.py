@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 from db.dataset_export import (Exported, export_alpaca, export_alpaca_ranking, export_openai, export_qa, export_sharegpt,
                                export_sharegpt_kto, export_sharegpt_ranking, export_trl_dpo, export_trl_kto, merge_dataset_info,
                                read_dataset_info, sft_conversations, write_all_or_nothing)
-from db.record_reader import iter_records
+from db.record_reader import MAX_ITEM_CHARS, check_item_size, iter_records
 from schema.dataset import validate_messages, validate_preference
 from tools.core.errors import Message, UserError
 
@@ -111,8 +111,10 @@ def _container_list(record) -> tuple[str, list] | None:
     return None
 
 
-def expand_containers(records: Iterator[tuple[str, object]], file_name: str) -> Iterator[tuple[str, object]]:
-    """The records, with each container object (synthetic-data-kit's) replaced by the pairs it holds."""
+def expand_containers(records: Iterator[tuple[str, object]], file_name: str,
+                      max_item_chars: int | None = None) -> Iterator[tuple[str, object]]:
+    """The records, with each container object (synthetic-data-kit's) replaced by the pairs it holds (each
+    checked against `max_item_chars`: the reader leaves a container's pairs to this)."""
     for where, record in records:
         container = _container_list(record)
         if container is None:
@@ -122,6 +124,7 @@ def expand_containers(records: Iterator[tuple[str, object]], file_name: str) -> 
         if not pairs:
             raise UserError("formats.container_empty", file=file_name, field=key)
         for index, pair in enumerate(pairs):
+            check_item_size(pair, f"{file_name} {key}[{index}]", max_item_chars)
             yield f"{file_name} {key}[{index}]", pair
 
 
@@ -540,17 +543,23 @@ def import_meta(source: str, fmt: str) -> dict:
     return {"imported_from": source, "format": fmt, **({"preference": preference} if preference else {})}
 
 
-def open_import(path: Path, fmt: str | None = None) -> tuple[str, Iterator[list[dict] | dict]]:
+def open_import(path: Path, fmt: str | None = None,
+                max_item_chars: int | None = MAX_ITEM_CHARS) -> tuple[str, Iterator[list[dict] | dict]]:
     """(format, conversations) of a file, streamed: the file is checked (exists, encoding, first
     record, format) before this returns; later problems raise UserError while iterating, naming the
     file, line or index, and field. A preference format yields preference items {"messages", "rejected" |
     "label"} instead of conversations (DatasetStore.import_items takes either). Nothing is written: a
-    caller that stores conversations as they come decides what a failure half way leaves behind."""
+    caller that stores conversations as they come decides what a failure half way leaves behind.
+    An item whose text passes `max_item_chars` characters is refused (None: no limit), and so, before it is
+    read whole, is a record far longer in the file (db.record_reader.record_text_limit)."""
     auto = fmt in (None, "", "auto")
     if not auto:
         dataset_format(fmt)
+    if max_item_chars is not None and (isinstance(max_item_chars, bool) or not isinstance(max_item_chars, int) or max_item_chars < 1):
+        raise UserError("bfiles.max_item_chars", value=max_item_chars)
     name = Path(path).name
-    records = expand_containers(iter_records(path), name)
+    records = expand_containers(iter_records(path, max_item_chars, holds_items=lambda record: _container_list(record) is not None),
+                                name, max_item_chars)
     first = next(records)  # raises file_missing / no_records / encoding errors
     if auto:
         fmt = detect_format(first[1], name, first[0])

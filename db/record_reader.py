@@ -1,6 +1,7 @@
 """Reading the records of a dataset file in chunks: JSON lists, JSON lines, pretty-printed objects one
-after another, CSV with a header; the encoding sniffed, nesting bounded, lone surrogates refused, each
-record named by its line or index. The import direction of db.dataset_formats reads its records here.
+after another, CSV with a header; the encoding sniffed, nesting and items' size bounded, lone surrogates and
+numbers too long to convert refused, each record named by its line or index. The import direction of
+db.dataset_formats reads its records here.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import csv
 import itertools
 import json
 import re
+import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from tools.core.errors import UserError
 
@@ -20,6 +22,18 @@ from tools.core.errors import UserError
 
 # A record of any format is 3-4 levels deep; 5,000 levels would exhaust the parser's recursion.
 MAX_JSON_DEPTH = 64
+# The most characters of text one imported item may hold, all its strings together (`datasets import
+# --max-item-chars` changes it). Training cuts an item at max_length tokens (2,048 by default, a few
+# characters each), so a million characters is already a context of 250k tokens or more; past it an item is
+# a mistake (a book pasted into one answer) or an attack: a 300 MB answer was taken, at gigabytes of memory.
+MAX_ITEM_CHARS = 1_000_000
+# A record's text in the file is held whole before it is parsed; past this many characters it is refused
+# unread, so one record never holds more than this (plus a chunk) in memory. It is far above the item
+# limit, which is checked on the parsed record: escapes (\u4e2d is 6 characters for 1) and synthetic-data-kit's
+# one object holding a whole file's pairs are longer in the file than any one item.
+RECORD_TEXT_FLOOR = 1 << 26  # 64 Mi characters, the CSV cell limit below
+RECORD_TEXT_PER_ITEM_CHAR = 8
+
 _CHUNK_CHARS = 1 << 20
 _EXPECTED_ENCODING = "UTF-8"
 _SPECIAL = re.compile(r'["\[\]{}]')
@@ -32,6 +46,40 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # The escape of a lone one in the file's text, to name its line in a record that spans several.
 _LONE_SURROGATE_ESCAPE = re.compile(
     r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![\\]u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def record_text_limit(max_item_chars: int | None) -> int | None:
+    """The most characters one record may take in the file for items of at most `max_item_chars`."""
+    return None if max_item_chars is None else max(RECORD_TEXT_FLOOR, RECORD_TEXT_PER_ITEM_CHAR * max_item_chars)
+
+
+def check_item_size(record, where: str, max_item_chars: int | None = MAX_ITEM_CHARS) -> None:
+    """Refuse a record whose strings hold more than `max_item_chars` characters in all, naming `where`
+    and the longest field (its path in the record: "messages[1].content", "output")."""
+    if max_item_chars is None:
+        return
+    total, stack = 0, [record]
+    while stack:  # every record passes here: no paths built until one is refused
+        value = stack.pop()
+        if isinstance(value, str):
+            total += len(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    if total <= max_item_chars:
+        return
+    longest, longest_path, paths = -1, "(record)", [(record, "")]
+    while paths:
+        value, path = paths.pop()
+        if isinstance(value, str) and len(value) > longest:
+            longest, longest_path = len(value), path or "(record)"
+        elif isinstance(value, dict):
+            paths.extend((item, f"{path}.{key}".lstrip(".")) for key, item in value.items())
+        elif isinstance(value, list):
+            paths.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
+    raise UserError("bfiles.import_item_too_long", where=where, chars=total, limit=max_item_chars, field=longest_path,
+                    field_chars=longest)
 
 
 def _sniff_encoding(head: bytes, file_name: str) -> tuple[str, int]:
@@ -143,6 +191,25 @@ _DECODER = json.JSONDecoder()
 _NOT_PARSED = object()
 
 
+def _long_number_error(text: str, file_name: str, line: int, field: str | None = None) -> UserError:
+    """The refusal of a number longer than Python converts (int's 4,300 digits): json raises a plain
+    ValueError for it, which names neither line nor field. Called only after that error, so a digit run
+    found in a string instead is at worst a wrong line, never a refusal of a good record."""
+    limit = sys.get_int_max_str_digits()
+    found = re.search(r'(?:"((?:[^"\\\n]|\\.){0,200})"\s*:\s*)?-?(\d{%d,})' % (limit + 1), text)
+    if found is not None:
+        line += text.count("\n", 0, found.start(2))
+        field = field or found.group(1)
+    digits = len(found.group(2)) if found else limit + 1
+    if field:
+        return UserError("bfiles.import_long_number_field", file=file_name, line=line, field=field, digits=digits, limit=limit)
+    return UserError("bfiles.import_long_number", file=file_name, line=line, digits=digits, limit=limit)
+
+
+def _too_long(file_name: str, line: int, limit: int) -> UserError:
+    return UserError("bfiles.import_record_too_long", file=file_name, line=line, limit=limit)
+
+
 def _parse_record(text: str, file_name: str, line: int, record=_NOT_PARSED):
     """One JSON value of the file (`record`, when already parsed from `text`), checked; every refusal
     names the file and the line (and field)."""
@@ -156,6 +223,8 @@ def _parse_record(text: str, file_name: str, line: int, record=_NOT_PARSED):
             record = json.loads(text)
         except json.JSONDecodeError as exc:
             raise UserError("error.import_parse", file=file_name, line=line + exc.lineno - 1, detail=exc.msg) from None
+        except ValueError:  # a number too long to convert (JSONDecodeError, a ValueError too, is caught above)
+            raise _long_number_error(text, file_name, line) from None
         except RecursionError:
             raise UserError("error.import_too_deep", file=file_name, line=line, limit=MAX_JSON_DEPTH) from None
     # A lone surrogate cannot be written as UTF-8 later; only an escape like \ud800 makes one.
@@ -168,29 +237,39 @@ def _parse_record(text: str, file_name: str, line: int, record=_NOT_PARSED):
     return record
 
 
-def _json_lines(chunks: Iterator[str], file_name: str) -> Iterator[tuple[str, int, object]]:
-    """(where, line, record) for each non-empty line."""
+def _json_lines(chunks: Iterator[str], file_name: str, limit: int | None = None) -> Iterator[tuple[str, int, object, int]]:
+    """(where, line, record, characters in the file) for each non-empty line; a line longer than `limit`
+    characters is refused before the rest of it is read."""
     pending: list[str] = []
+    held = 0  # characters in pending
     number = 0
     for text in chunks:
         start = 0
         while (end := text.find("\n", start)) != -1:
+            if limit is not None and held + end - start > limit:
+                raise _too_long(file_name, number + 1, limit)
             line = "".join(pending) + text[start:end] if pending else text[start:end]
             pending.clear()
+            held = 0
             number += 1
             start = end + 1
             if line.strip():
-                yield f"{file_name} line {number}", number, _parse_record(line, file_name, number)
+                yield f"{file_name} line {number}", number, _parse_record(line, file_name, number), len(line)
         if start < len(text):
             pending.append(text[start:])
+            held += len(text) - start
+            if limit is not None and held > limit:
+                raise _too_long(file_name, number + 1, limit)
     line = "".join(pending)
     if line.strip():
-        yield f"{file_name} line {number + 1}", number + 1, _parse_record(line, file_name, number + 1)
+        yield f"{file_name} line {number + 1}", number + 1, _parse_record(line, file_name, number + 1), len(line)
 
 
-def _json_list(chunks: Iterator[str], file_name: str, listed: bool = True) -> Iterator[tuple[str, int, object]]:
-    """(where, line, record) for each item of a JSON list, parsed one item at a time; with `listed`
-    False, for each of the JSON values that follow one another in the file (pretty-printed objects)."""
+def _json_list(chunks: Iterator[str], file_name: str, listed: bool = True,
+               limit: int | None = None) -> Iterator[tuple[str, int, object, int]]:
+    """(where, line, record, characters in the file) for each item of a JSON list, parsed one item at a
+    time; with `listed` False, for each of the JSON values that follow one another in the file
+    (pretty-printed objects). An item longer than `limit` characters is refused before the rest of it is read."""
     buf, pos, line = "", 0, 1  # line: the line buf[pos] is on
 
     def more(at_least: int = 1) -> bool:
@@ -233,23 +312,27 @@ def _json_list(chunks: Iterator[str], file_name: str, listed: bool = True) -> It
         while True:
             try:
                 record, end = _DECODER.raw_decode(buf, pos)  # the usual case, at the C parser's speed
-            except (json.JSONDecodeError, RecursionError):
-                # Broken (parsed again below, for its message), too deep, or cut by the chunk's end.
+            except (ValueError, RecursionError):
+                # Broken or a number too long (parsed again below, for its message), too deep, or cut by
+                # the chunk's end.
                 record = _NOT_PARSED
                 try:
                     end = _value_end(buf, pos)
                 except _TooDeep as exc:
                     raise UserError("error.import_too_deep", file=file_name, line=line + buf.count("\n", pos, exc.pos), limit=MAX_JSON_DEPTH) from None
+            if limit is not None and (end if end is not None else len(buf)) - pos > limit:
+                raise _too_long(file_name, line, limit)
             if end is not None and (end < len(buf) or buf[pos] in '"[{'):
                 break
             # A value cut by the chunk's end: read on, doubling what is held, so a value of any
-            # size is scanned a bounded number of times.
-            if not more(len(buf) - pos):
+            # size is scanned a bounded number of times (and never more than `limit` of it held).
+            held = len(buf) - pos
+            if not more(held if limit is None else max(1, min(held, limit + 1 - held))):
                 end = len(buf)
                 break
         text = buf[pos:end]
         where = f"{file_name} index {index}" if listed else f"{file_name} line {line}"
-        yield where, line, _parse_record(text, file_name, line, record)
+        yield where, line, _parse_record(text, file_name, line, record), len(text)
         line += text.count("\n")
         pos = end
         index += 1
@@ -267,15 +350,27 @@ def _json_list(chunks: Iterator[str], file_name: str, listed: bool = True) -> It
         raise UserError("error.import_trailing", file=file_name, line=line)
 
 
-def _lines(chunks: Iterator[str]) -> Iterator[str]:
-    """The text's lines with their line ends ("\\r\\n" kept whole), for the csv module."""
+class _RowTooLong(Exception):
+    pass
+
+
+def _lines(chunks: Iterator[str], budget: list[int] | None = None) -> Iterator[str]:
+    """The text's lines with their line ends ("\\r\\n" kept whole), for the csv module. With `budget`
+    ([characters left for the row being read], reset by the caller per row), _RowTooLong once a row
+    (a quoted cell may span lines) or one line would pass it."""
     pending = ""
     for text in chunks:
         text, start = pending + text, 0
         while (end := text.find("\n", start)) != -1:
+            if budget is not None:
+                budget[0] -= end + 1 - start
+                if budget[0] < 0:
+                    raise _RowTooLong
             yield text[start:end + 1]
             start = end + 1
         pending = text[start:]
+        if budget is not None and len(pending) > budget[0]:
+            raise _RowTooLong
     if pending:
         yield pending
 
@@ -286,16 +381,22 @@ _CSV_JSON_COLUMNS = ("messages", "conversations")
 _CSV_FIELD_LIMIT = 1 << 26  # the csv module's default, 128 KiB a cell, is less than one long answer
 
 
-def _csv_records(chunks: Iterator[str], file_name: str) -> Iterator[tuple[str, int, object]]:
-    """(where, line, record) for each row of a CSV file with a header row; a record maps column -> text."""
+def _csv_records(chunks: Iterator[str], file_name: str, limit: int | None = None) -> Iterator[tuple[str, int, object, int]]:
+    """(where, line, record, characters in the file) for each row of a CSV file with a header row; a record
+    maps column -> text. A row longer than `limit` characters is refused before the rest of it is read."""
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
-    reader = csv.reader(_lines(chunks))
+    budget = None if limit is None else [limit]
+    reader = csv.reader(_lines(chunks, budget))
 
     def next_row():
+        if budget is not None:
+            budget[0] = limit
         try:
             return next(reader, None)
         except csv.Error as exc:
             raise UserError("formats.csv_error", file=file_name, line=reader.line_num, detail=str(exc)) from None
+        except _RowTooLong:
+            raise _too_long(file_name, reader.line_num + 1, limit) from None
 
     header = [name.strip() for name in next_row() or []]
     if not any(header):
@@ -316,9 +417,11 @@ def _csv_records(chunks: Iterator[str], file_name: str) -> Iterator[tuple[str, i
                     parsed = json.loads(cell)
                 except json.JSONDecodeError as exc:
                     raise UserError("formats.csv_json_cell", file=file_name, line=line, column=column, detail=exc.msg) from None
+                except ValueError:  # a number too long to convert
+                    raise _long_number_error(cell, file_name, line, column) from None
                 cell = _parse_record(cell, file_name, line, parsed)  # depth and lone surrogates
             record[column] = cell
-        yield f"{file_name} line {line}", line, record
+        yield f"{file_name} line {line}", line, record, sum(map(len, row))
 
 
 def _reader_for(first: str, file_name: str):
@@ -331,14 +434,18 @@ def _reader_for(first: str, file_name: str):
     if head[0] == "[":
         return _json_list
     if head.split("\n", 1)[0].strip() == "{":
-        return lambda stream, name: _json_list(stream, name, listed=False)
+        return lambda stream, name, limit=None: _json_list(stream, name, listed=False, limit=limit)
     return _json_lines
 
 
-def iter_records(path: Path) -> Iterator[tuple[str, object]]:
+def iter_records(path: Path, max_item_chars: int | None = None,
+                 holds_items: Callable[[object], bool] | None = None) -> Iterator[tuple[str, object]]:
     """(location, record) pairs from a JSON list, JSON lines, concatenated JSON objects or a CSV file, read
     as a stream; errors name the line. The encoding is UTF-8 (a BOM is skipped) or UTF-16 (by its BOM);
-    anything else is refused."""
+    anything else is refused. With `max_item_chars`, a record whose strings pass it is refused
+    (check_item_size), and so, before it is read whole, is one far longer in the file (record_text_limit);
+    a record for which `holds_items` is true (a container of items) is left to its caller to check item by
+    item."""
     path = Path(path)
     if not path.is_file():
         raise UserError("error.file_missing", path=str(path))
@@ -350,8 +457,12 @@ def iter_records(path: Path) -> Iterator[tuple[str, object]]:
         raise UserError("error.import_no_records", file=path.name)
     stream = itertools.chain([first], chunks)
     found = False
-    for where, _line, record in _reader_for(first, path.name)(stream, path.name):
+    read = _reader_for(first, path.name)
+    for where, _line, record, chars in read(stream, path.name, limit=record_text_limit(max_item_chars)):
         found = True
+        # A string takes at least as many characters in the file as it holds: most records need no count.
+        if max_item_chars is not None and chars > max_item_chars and not (holds_items and holds_items(record)):
+            check_item_size(record, where, max_item_chars)
         yield where, record
     if not found:
         raise UserError("error.import_no_records", file=path.name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -64,6 +65,22 @@ def run_adapter_dir(run_folder: Path) -> Path:
 def default_export_dir(run: str, fmt: str) -> Path:
     """workdir/models/<run>-<format>: merged exports then show up in the model list."""
     return global_var.workdir().child("models", f"{run}-{fmt}", what="model")
+
+
+def page_export_dir(out_dir: str | None, root: Path) -> Path | None:
+    """The folder the page may export into: None (empty) for the default, a path inside the work directory
+    `root` (a relative one is taken from it), else UserError. Whoever opens the page is not the server's owner,
+    so `~`, an absolute path elsewhere, `..` or a link out of the work directory is refused; the `export`
+    command (--out) writes anywhere."""
+    text = (out_dir or "").strip()
+    if not text:
+        return None
+    root = Path(root).resolve()
+    given = Path(text).expanduser()
+    resolved = (given if given.is_absolute() else root / given).resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise UserError("bfiles.export_outside_workdir", path=text, workdir=str(root))
+    return resolved
 
 
 def is_tool_output(line: str) -> bool:
@@ -332,8 +349,10 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
 FORMATS = tuple(EXPORT_FORMATS)
 
 
-def _run_help(fmt: str, final: Path, config: dict, details: dict, lang: str = "en") -> str:
-    """The "Run it" section, with this export's paths filled in, in `lang` (the README's: English)."""
+def _run_help(fmt: str, final: Path, config: dict, details: dict, lang: str = "en", readme: bool = False) -> str:
+    """The "Run it" section, with this export's paths filled in, in `lang`. Every name and path is quoted for
+    the shell (a folder "my model $(id)" stays one word and runs nothing). For the README (`readme`, in
+    English), paths are relative to the export folder it lies in, so they hold where the folder is copied to."""
     spec = EXPORT_FORMATS[fmt]
     if not spec.run_help:
         return ""
@@ -347,7 +366,12 @@ def _run_help(fmt: str, final: Path, config: dict, details: dict, lang: str = "e
         except UserError:
             base = config.get("model")
     gguf = Path(details["gguf"]).name if details.get("gguf") else ""
-    text = "".join(t(key, lang, folder=final, name=name, gguf=gguf, base=base) for key in spec.run_help)
+    words = {"folder": "." if readme else str(final), "name": name, "gguf": gguf, "base": str(base or "")}
+    quoted = {field: shlex.quote(word) for field, word in words.items()}
+    text = "".join(t(key, lang, **quoted) for key in spec.run_help)
+    if readme:  # run from the folder itself: "cd ." says nothing
+        text = t("bfiles.readme_run_here", lang) + "\n\n" + "".join(
+            line for line in text.splitlines(keepends=True) if line.strip() != "cd .")
     if details.get("warning"):
         text += "\n> " + t(details["warning"], lang) + "\n"
     return f"## {t('export.help.title', lang)}\n\n" + text + "\n"
@@ -372,7 +396,7 @@ def _write_readme(out: Path, run: str, fmt: str, adapter: Path, config: dict, me
         f"- Base model: `{config.get('model')}`\n"
         f"- Dataset: `{config.get('dataset')}`\n"
         f"- Run: `{run}` (weights from `{adapter.name}`)\n\n"
-        + _run_help(fmt, final or out, config, details or {}) +
+        + _run_help(fmt, final or out, config, details or {}, readme=True) +
         "## Run config\n\n```json\n" + json.dumps(shown_config, ensure_ascii=False, indent=2) + "\n```\n\n"
         "## Metrics\n\n```json\n" + json.dumps(shown_metrics, ensure_ascii=False, indent=2, default=str) + "\n```\n"
     )

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from db.dataset_export import export_line, export_note
-from db.dataset_formats import FORMATS, PREFERENCE_FORMATS, export_dataset, import_meta, open_import
+from db.dataset_formats import FORMATS, MAX_ITEM_CHARS, PREFERENCE_FORMATS, export_dataset, import_meta, open_import
 from frontend.cli.generate import add_show_action
 from frontend.cli.quality import add_quality_actions
 from frontend.cli.score import add_score_actions
@@ -65,7 +65,7 @@ def cmd_datasets_import(args) -> int:
     store = global_var.datasets()
     if store.exists(args.name):
         raise UserError("error.already_exists", what="dataset", name=args.name)
-    fmt, conversations = open_import(Path(args.path), args.format)
+    fmt, conversations = open_import(Path(args.path), args.format, args.max_item_chars)
     # Streamed into a hidden temp journal; all or nothing: the dataset appears only once every item
     # is written (a bad record half way or a kill leaves none).
     count = store.import_items(args.name, conversations, meta=import_meta(str(args.path), fmt),
@@ -215,6 +215,8 @@ def register_datasets(subparsers) -> None:
     imp.add_argument("--name", required=True, help="name of the new dataset")
     imp.add_argument("--format", choices=FORMATS, help=f"input format (detected when left out); preference data ({', '.join(PREFERENCE_FORMATS)}) "
                                                         "becomes a preference dataset")
+    imp.add_argument("--max-item-chars", type=int, default=MAX_ITEM_CHARS, metavar="N",
+                     help=f"refuse an item whose text (all its strings) passes N characters (default: {MAX_ITEM_CHARS:,})")
     imp.set_defaults(func=cmd_datasets_import)
     add_score_actions(actions)
     add_quality_actions(actions)

@@ -16,6 +16,7 @@ from train.export import (
     export_downloads,
     export_run,
     is_tool_output,
+    page_export_dir,
     run_adapter_dir,
     run_help,
 )
@@ -147,9 +148,10 @@ def export(lang: str, run, fmt, out_dir, progress=gr.Progress(track_tqdm=True)):
     Modelfile) as steps, the tool's last line as the text; merging and loading also report through tqdm."""
     if not run:
         raise UserError("error.field_required", field=t("mtab.export_run", lang))
+    out = page_export_dir(out_dir, global_var.workdir().root)  # the page writes inside the work directory only
     attach_running_runs()
     progress(0, desc=t("mtab.export_started", lang, run=run, format=fmt))
-    result = export_run(run, fmt, (out_dir or "").strip() or None,
+    result = export_run(run, fmt, out,
                         progress=export_progress(EXPORT_FORMATS[fmt].stages if fmt in EXPORT_FORMATS else 0, progress,
                                                  t("mtab.export_stages", lang)))
     return export_result(lang, result)

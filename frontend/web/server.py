@@ -2,9 +2,10 @@
 page's login, and the OpenAI-compatible API (frontend.api.openai_api) behind its API key; and the
 guards in front of every route (frontend.web.http_guard, frontend.web.login_throttle).
 
-TensorBoard runs on a private loopback port; the page embeds `/tensorboard/` from the
-workbench's own address, so it works when the workbench is opened from another machine or
-through an SSH tunnel to its single port (the prototype pointed the viewer at their own localhost).
+TensorBoard runs on a private loopback port that answers only this proxy (train.tensorboard); the
+page embeds `/tensorboard/` from the workbench's own address, so it works when the workbench is opened
+from another machine or through an SSH tunnel to its single port (the prototype pointed the viewer at
+their own localhost).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def add_workbench_routes(gradio_app: FastAPI) -> None:
     async def tensorboard_proxy(path: str, request: Request) -> Response:
         if not request_is_authorized(gradio_app, request):
             return Response("login required", status_code=401)
-        from train.tensorboard import tensorboard_port  # looked up per call: tests replace it on train.tensorboard
+        from train.tensorboard import proxy_headers, tensorboard_port  # looked up per call: tests replace them on train.tensorboard
 
         port = tensorboard_port()
         if port is None:
@@ -69,7 +70,11 @@ def add_workbench_routes(gradio_app: FastAPI) -> None:
                 status_code=503,
             )
         url = f"http://127.0.0.1:{port}{TENSORBOARD_PREFIX}/{path}"
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP_HEADERS}
+        # TensorBoard's own port answers only requests that carry its secret (train.tensorboard's guard); a
+        # client's own copy of that header is dropped.
+        secret = proxy_headers()
+        dropped = _SKIP_HEADERS | {name.lower() for name in secret}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in dropped} | secret
         try:
             upstream = await client.request(request.method, url, params=request.query_params, headers=headers, content=await request.body())
         except httpx.HTTPError as exc:

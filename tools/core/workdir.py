@@ -415,7 +415,8 @@ def temp_beside(target: Path, tag: str, folder: bool = False) -> Iterator[Path]:
 
     It is held locked (flock) while the block runs, so however long the write takes, no other
     process's stale-temp cleanup removes it; whatever is still there after the block is removed.
-    A writer killed meanwhile leaves it behind for `remove_stale_temps`.
+    A writer killed meanwhile leaves it behind for `remove_stale_temps`. A temp file is private (0600),
+    as atomic_write_text's are: a dataset journal is 0600 whether it was created, imported or rewritten.
     """
     target = Path(target)
     temp = target.parent / f".{target.name}.{tag}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
@@ -423,7 +424,7 @@ def temp_beside(target: Path, tag: str, folder: bool = False) -> Iterator[Path]:
         temp.mkdir()
         fd = os.open(temp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     else:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
