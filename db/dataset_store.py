@@ -60,7 +60,7 @@ from typing import Callable, Iterable
 from db.dataset_journal import (DatasetView, counts_after, cut_torn_tail, diff_between, diff_views, dumps, light_replay, now_iso,
                                 parse_records, replay)
 from db.splits import pick_eval_ids
-from schema.dataset import Provenance, first_exchange, validate_messages, validate_preference
+from schema.dataset import Provenance, first_exchange, item_extras, validate_messages, validate_preference, validate_tools
 from tools.core.errors import UserError
 from tools.core.i18n import STRINGS, t
 from tools.core.workdir import TEMP_SUFFIX, FileLock, atomic_write_text, temp_beside, validate_name
@@ -300,7 +300,8 @@ class DatasetStore:
         return record
 
     def append_items(self, name: str, items: Iterable[tuple], event: dict | None = None) -> int:
-        """Validate and append items, (messages, provenance) or (messages, provenance, preference keys), and
+        """Validate and append items, (messages, provenance) or (messages, provenance, extra keys: preference keys,
+        `tools`), and
         `event` after them in the same single write (so a generator's unit lands with its completion record
         or not at all); returns the item count. A raw append, like `append_item`: a generation run marks its
         version with begin/end_version."""
@@ -309,7 +310,7 @@ class DatasetStore:
             where = f"item {index}"
             clean = validate_messages(messages, where=where)
             records.append({"id": new_item_id(), "messages": clean, "provenance": _provenance(provenance),
-                            **validate_preference(preference[0] if preference else None, clean, where)})
+                            **item_extras(preference[0] if preference else None, clean, where)})
         count = len(records)
         if event is not None:
             records.append({"event": event})
@@ -342,7 +343,9 @@ class DatasetStore:
             provenance = dict(item.get("provenance") or {})
             provenance["edited_at"] = now_iso()
             kept = item if preference is None else preference
-            record = {"id": item_id, "messages": clean, "provenance": provenance, **validate_preference(kept, clean)}
+            # The functions the model is shown stay with the item unless the edit gives others.
+            tools = validate_tools(preference if preference and "tools" in preference else item)
+            record = {"id": item_id, "messages": clean, "provenance": provenance, **tools, **validate_preference(kept, clean)}
             self.commit(name, "edit", [record], item=item_id)
             return record
 
@@ -628,7 +631,7 @@ class DatasetStore:
                         clean = validate_messages(messages, where=where)
                         own = conversation.get("provenance") if isinstance(conversation, dict) else None
                         lines.append(dumps({"id": new_item_id(), "messages": clean, "provenance": {**stamp, **own} if own else stamp,
-                                            **validate_preference(conversation, clean, where)}))
+                                            **item_extras(conversation, clean, where)}))
                         count += 1
                         if len(lines) >= IMPORT_BATCH:
                             handle.write(("\n".join(lines) + "\n").encode("utf-8"))

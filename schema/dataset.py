@@ -8,17 +8,21 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field
 
+from schema.tool_calls import TOOL_ROLE, answer_text, checked_tool_calls, checked_tools
 from tools.core.errors import UserError
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 
 
 class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
     # OpenAI's fine-tuning format: an assistant turn with weight 0 is shown to the model but not
     # trained on (its tokens get no loss). Absent means trained, like 1.
     weight: Optional[Literal[0, 1]] = None
+    tool_calls: Optional[list[dict]] = None  # an assistant turn's function calls (schema.tool_calls)
+    tool_call_id: Optional[str] = None  # a tool result: the call it answers
+    name: Optional[str] = None  # a tool result: the function's name, where the file gives it
 
 
 class Provenance(BaseModel):
@@ -39,6 +43,7 @@ class Provenance(BaseModel):
 class DatasetItem(BaseModel):
     id: str
     messages: list[Message]
+    tools: Optional[list[dict]] = None  # the functions the model is shown (schema.tool_calls)
     provenance: Provenance = Field(default_factory=Provenance)
 
 
@@ -48,42 +53,97 @@ def phrasing_group(item: dict) -> str:
     return (item.get("provenance") or {}).get("group") or str(item.get("id"))
 
 
-def validate_messages(messages: Any, where: str = "item") -> list[dict]:
-    """Check a conversation and return it as plain dicts; errors name the position and field.
+def validate_messages(messages: Any, where: str = "item", field_name: str = "messages") -> list[dict]:
+    """Check a conversation and return it as plain dicts; errors name the position and field (`field_name`:
+    the file's own name for the list, e.g. "conversations").
 
     Shape required for training: an optional system message first, then user/assistant turns
-    alternating, starting with user and ending with assistant, none empty.
+    alternating, starting with user and ending with assistant, none empty. An assistant turn may call
+    functions (`tool_calls`, schema.tool_calls): its content may then be empty, and the calls' results
+    follow as `tool` messages, one per call, before the next assistant turn; a conversation may end on
+    calls without results (the model is taught to call).
     """
 
     def fail(detail: str):
         raise UserError("error.invalid_messages", where=where, detail=detail)
 
     if not isinstance(messages, list) or not messages:
-        fail("field 'messages' must be a non-empty list of {role, content} objects")
+        fail(f"field '{field_name}' must be a non-empty list of {{role, content}} objects")
     clean: list[dict] = []
+    call_numbers = iter(range(1, 1_000_000))
     for index, message in enumerate(messages):
-        field = f"messages[{index}]"
+        field = f"{field_name}[{index}]"
         if not isinstance(message, dict):
             fail(f"field '{field}' must be an object with 'role' and 'content'")
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
             fail(f"field '{field}.role' must be one of {', '.join(ROLES)} (got {role!r})")
-        if not isinstance(content, str) or not content.strip():
+        calls = message.get("tool_calls")
+        if content is None and (calls or role == TOOL_ROLE):
+            content = ""
+        if not isinstance(content, str) or (not content.strip() and not calls and role != TOOL_ROLE):
             fail(f"field '{field}.content' must be a non-empty string")
         clean.append({"role": role, "content": content})
+        if calls:
+            if role != "assistant":
+                fail(f"field '{field}.tool_calls' belongs on an assistant message (this one is {role!r})")
+            clean[-1]["tool_calls"] = checked_tool_calls(calls, f"{field}.tool_calls", where,
+                                                         lambda: f"call_{next(call_numbers)}")
+        if role == TOOL_ROLE:
+            for key in ("tool_call_id", "name"):
+                if message.get(key) is not None:
+                    if not isinstance(message[key], str) or not message[key].strip():
+                        fail(f"field '{field}.{key}' must be a non-empty string")
+                    clean[-1][key] = message[key]
         if "weight" in message:
             clean[-1]["weight"] = _checked_weight(message["weight"], role, field, where)
-    turns = clean[1:] if clean[0]["role"] == "system" else clean
+    offset = 1 if clean[0]["role"] == "system" else 0
+    turns = clean[offset:]
     if not turns:
         fail("a conversation needs at least one user and one assistant message")
+    expected, pending = "user", []  # pending: ids of the last assistant turn's calls not yet answered
     for index, message in enumerate(turns):
-        expected = "user" if index % 2 == 0 else "assistant"
-        if message["role"] != expected:
-            position = index + (len(clean) - len(turns))
-            fail(f"field 'messages[{position}].role' should be '{expected}': turns must alternate user/assistant after an optional system message")
-    if turns[-1]["role"] != "assistant":
-        fail("the last message must be the assistant's answer")
+        position = index + offset
+        role = message["role"]
+        if pending:
+            if role != TOOL_ROLE:
+                fail(f"field '{field_name}[{position}].role' should be 'tool': call {pending[0]!r} has no result yet")
+            call_id = message.get("tool_call_id") or pending[0]
+            if call_id not in pending:
+                fail(f"field '{field_name}[{position}].tool_call_id' {call_id!r} answers no call of the assistant turn before it")
+            message["tool_call_id"] = call_id
+            pending.remove(call_id)
+            expected = "assistant" if not pending else TOOL_ROLE
+            continue
+        if role != expected:
+            if role == TOOL_ROLE:
+                fail(f"field '{field_name}[{position}].role' is 'tool', but no assistant call before it is waiting for a result")
+            fail(f"field '{field_name}[{position}].role' should be '{expected}': turns must alternate user/assistant after an optional system message")
+        if role == "assistant" and message.get("tool_calls"):
+            pending = [call["id"] for call in message["tool_calls"]]
+            if len(set(pending)) != len(pending):
+                fail(f"field '{field_name}[{position}].tool_calls' uses one id twice")
+            expected = TOOL_ROLE
+        else:
+            expected = "assistant" if role == "user" else "user"
+    last = turns[-1]
+    if last["role"] != "assistant":
+        fail("the last message must be the assistant's answer" + (" (a tool result needs the assistant turn that reads it)"
+                                                                 if last["role"] == TOOL_ROLE else ""))
     return clean
+
+
+def validate_tools(record: Any, where: str = "item") -> dict:
+    """The `tools` key of a stored or imported record, checked ({} when it has none): the functions the
+    conversation's model is shown (schema.tool_calls)."""
+    if not isinstance(record, dict) or record.get("tools") in (None, "", []):
+        return {}
+    return {"tools": checked_tools(record["tools"], where)}
+
+
+def item_extras(record: Any, messages: list[dict], where: str = "item") -> dict:
+    """What a stored item keeps beside its messages, checked: its `tools` and its preference keys."""
+    return {**validate_tools(record, where), **validate_preference(record, messages, where)}
 
 
 # ---------------------------------------------------------------- preference items
@@ -152,7 +212,7 @@ def qa_messages(question: str, answer: str, system: str | None = None) -> list[d
 def first_exchange(messages: list[dict]) -> tuple[str, str]:
     """The first question and answer of a conversation, for tables and previews."""
     question = next((m["content"] for m in messages if m["role"] == "user"), "")
-    answer = next((m["content"] for m in messages if m["role"] == "assistant"), "")
+    answer = next((answer_text(m) for m in messages if m["role"] == "assistant"), "")
     return question, answer
 
 
