@@ -380,3 +380,22 @@ def test_readme_commands_quote_names_and_paths_and_run_from_the_folder(workdir, 
 
     page = _run_help("gguf_q8_0", out.parent / "a b", config, {"gguf": "a b.gguf"}, "en")
     assert f"llama-cli -m {shlex.quote(str(out.parent / 'a b'))}/'a b.gguf'" in page
+
+
+def test_a_dataset_too_large_for_unasked_checks_is_imported_and_says_how_to_check(workdir, monkeypatch):
+    """The automatic checks after an import hold the whole dataset (4.1 GB for 1,000,000 rows, the import 62 MB):
+    above the limit they are skipped, and the line says so and how to run them."""
+    import global_var
+    import tools.quality.checks as checks
+
+    store = global_var.datasets()
+    store.import_items("big", [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+                               for i in range(50)])
+    monkeypatch.setattr(checks, "AUTO_CHECK_MAX_BYTES", 1000)
+    summary = checks.check_after_change("big", store, None)
+    assert summary["skipped"] and checks.load_result(store, "big") is None
+    line = checks.check_summary_line(summary, "big", "en")
+    assert "Checks skipped" in line and "datasets check big" in line
+    assert "datasets check big" in checks.check_summary_line(summary, "big", "zh")
+    monkeypatch.setattr(checks, "AUTO_CHECK_MAX_BYTES", 10**9)
+    assert checks.check_after_change("big", store, None)["items"] == 50

@@ -47,4 +47,9 @@ STRINGS = {
         "--max-item-chars 需要一个正整数(每条的字符数),收到的是 {value}。",
         "--max-item-chars takes a positive whole number of characters per item; got {value}.",
     ),
+    "quality.auto_skipped": _s(
+        "自动检查已跳过:{name} 的日志有 {megabytes} MB,超过 {limit} MB(检查需要把整个数据集放进内存,约为日志大小的 16 倍)。"
+        "需要时运行 `datasets check {name}`。",
+        "Checks skipped: {name}'s journal is {megabytes} MB, over {limit} MB (the checks hold the whole dataset in memory, "
+        "about 16 times its journal). Run `datasets check {name}` when you want them."),
 }
