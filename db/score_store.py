@@ -146,7 +146,7 @@ class ScoreStore:
         payload = "".join(dumps(r) + "\n" for r in records).encode("utf-8")
         path = self.path(name)
         with self._held(name):
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)  # private like the dataset journals it scores
             try:
                 size = os.fstat(fd).st_size
                 # A last line without its newline was torn by a killed writer: cut it, or ours would be glued to it.
@@ -177,7 +177,7 @@ class ScoreStore:
                     record = None
                 if isinstance(record, dict):
                     rewritten.append(dumps(transform(record)) + "\n")
-            atomic_write_text(path, "".join(rewritten), mode=0o644)
+            atomic_write_text(path, "".join(rewritten))  # private (0600), like the journals
             self._cache.pop(name, None)
             return len(rewritten)
 

@@ -399,3 +399,13 @@ def test_a_dataset_too_large_for_unasked_checks_is_imported_and_says_how_to_chec
     assert "datasets check big" in checks.check_summary_line(summary, "big", "zh")
     monkeypatch.setattr(checks, "AUTO_CHECK_MAX_BYTES", 10**9)
     assert checks.check_after_change("big", store, None)["items"] == 50
+
+
+def test_judge_score_files_are_private_like_the_journals(workdir):
+    """One mode for the data a dataset holds: its journal, its run copies and its judge scores are 0600."""
+    import global_var
+
+    scores = global_var.scores()
+    scores.append("scored", [{"item_id": "a", "score": 7}])
+    path = scores.path("scored")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
