@@ -409,3 +409,20 @@ def test_judge_score_files_are_private_like_the_journals(workdir):
     scores.append("scored", [{"item_id": "a", "score": 7}])
     path = scores.path("scored")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_older_journals_written_0644_are_made_private_on_start(tmp_path):
+    from tools.core.workdir import WorkDir
+
+    workdir = WorkDir(tmp_path / "wd").ensure()
+    journal = workdir.datasets / "old.jsonl"
+    journal.write_text("{}\n")
+    os.chmod(journal, 0o644)
+    exports = workdir.datasets / "exports"
+    exports.mkdir()
+    shared = exports / "old.jsonl"
+    shared.write_text("{}\n")
+    os.chmod(shared, 0o644)
+    WorkDir(tmp_path / "wd").ensure()
+    assert stat.S_IMODE(os.stat(journal).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o644  # exports stay readable by others

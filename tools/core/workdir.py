@@ -9,6 +9,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -182,9 +183,13 @@ class WorkDir:
         return self
 
     def _make_db_private(self) -> None:
-        """db/ 0700 and the files in it 0600, on every start, so folders made by older versions are fixed too."""
+        """db/ 0700 and the files in it 0600, on every start, so folders made by older versions are fixed too;
+        so are the dataset journals and their score files (older versions wrote some 0644), not the exports
+        (dataset/exports/, readable by others on purpose)."""
         targets = [(self.db, PRIVATE_AREA_MODE)]
         targets += [(path, PRIVATE_FILE_MODE) for path in self.db.iterdir() if path.is_file() and not path.is_symlink()]
+        targets += [(path, PRIVATE_FILE_MODE) for path in self.datasets.iterdir()
+                    if path.is_file() and not path.is_symlink() and stat.S_IMODE(path.lstat().st_mode) != PRIVATE_FILE_MODE]
         for path, mode in targets:
             try:
                 os.chmod(path, mode)
