@@ -82,6 +82,12 @@ def check_chat_id(chat_id: str) -> str:
     return chat_id
 
 
+# A saved conversation is at most what a chat may send (2,048 messages, 1,000,000 characters: train.inference)
+# with every answer to it: twice as much.
+MAX_SAVED_MESSAGES = 4096
+MAX_SAVED_CHARS = 2_000_000
+
+
 class ChatStore:
     """The chats of one work directory; a lock keeps two sessions' writes to one chat in order."""
 
@@ -95,6 +101,13 @@ class ChatStore:
     def save(self, record: ChatRecord) -> ChatRecord:
         """Write `record` (new or changed); it gets a title from its first question when it has none."""
         record = ChatRecord.model_validate(record.model_dump())  # checks roles and types
+        for messages in (record.messages, record.base_messages, record.tuned_messages):
+            # What a chat can hold: what may be sent (train.inference's limits) and the answers to it; a forged
+            # history posted to the save event directly is refused, not written.
+            characters = sum(len(message.content) for message in messages)
+            if len(messages) > MAX_SAVED_MESSAGES or characters > MAX_SAVED_CHARS:
+                raise UserError("error.chat_too_large_to_save", messages=len(messages), characters=characters,
+                                max_messages=MAX_SAVED_MESSAGES, max_characters=MAX_SAVED_CHARS)
         record.title = validate_name(record.title, "chat name") if record.title.strip() else default_title(record)
         record.updated_at = _now()
         with self._lock:

@@ -350,3 +350,18 @@ def test_a_direct_call_of_the_delete_endpoint_deletes_nothing(workdir):
         assert chat_tab.chat_store().list() == []
     finally:
         app.close()
+
+
+def test_a_forged_history_too_large_is_not_saved(workdir):
+    """The save event after an answer can be called directly with any history: the store refuses one larger than
+    a chat can hold (what may be sent, and the answers to it)."""
+    from db.chat_store import CHATS_FOLDER, MAX_SAVED_MESSAGES, ChatMessage, ChatRecord, ChatStore
+
+    store = ChatStore(global_var.workdir().root / CHATS_FOLDER)
+    many = [ChatMessage(role="user" if n % 2 == 0 else "assistant", content="x") for n in range(MAX_SAVED_MESSAGES + 2)]
+    with pytest.raises(UserError, match="too large to save"):
+        store.save(ChatRecord(mode="single", messages=many))
+    with pytest.raises(UserError, match="too large to save"):
+        store.save(ChatRecord(mode="single", messages=[ChatMessage(role="user", content="y" * 2_000_001)]))
+    saved = store.save(ChatRecord(mode="single", messages=many[:10]))
+    assert store.get(saved.id).messages == many[:10]

@@ -51,4 +51,8 @@ STRINGS = {
         "未删除任何内容:删除需先点击“删除对话”,再在 {minutes} 分钟内点击“确认删除”(针对同一个对话)。",
         "Nothing was deleted: press Delete conversation first, then Confirm delete within {minutes} minutes (for the same conversation).",
     ),
+    "error.chat_too_large_to_save": _s(
+        "对话过大,未保存:{messages} 条消息、{characters} 个字符(最多 {max_messages} 条、{max_characters} 个字符)。请开始新的对话。",
+        "The conversation is too large to save: {messages} messages, {characters} characters (at most {max_messages} and "
+        "{max_characters}). Start a new conversation."),
 }
