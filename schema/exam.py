@@ -6,17 +6,22 @@ the score file saved with a run (runs/<run>/exams/<exam>.json) is an `ExamReport
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, Field, model_validator
 
-QuestionKind = Literal["mc", "recognition", "tf", "short", "code"]
+QuestionKind = Literal["mc", "recognition", "tf", "short", "code", "tool_call"]
 # What exam creation asks a writer for; "recognition" is not asked for: it is a multiple-choice question
 # whose options are whole statements ("which statement is correct?"), told apart from "mc" when a reply
-# is checked (and when an older exam is scored), and reported as its own kind.
-QUESTION_KINDS: tuple[str, ...] = ("mc", "tf", "short", "code")
-REPORT_KINDS: tuple[str, ...] = ("mc", "recognition", "tf", "short", "code")
+# is checked (and when an older exam is scored), and reported as its own kind. "tool_call": a task and the
+# tools offered (`Question.tools`, definitions from the docs); the answer is the reference call, the JSON
+# text {"name", "arguments"} (tools.generation.tool_calls). It is asked for only when named: it needs slices
+# that show function signatures.
+QUESTION_KINDS: tuple[str, ...] = ("mc", "tf", "short", "code", "tool_call")
+DEFAULT_QUESTION_KINDS: tuple[str, ...] = ("mc", "tf", "short", "code")
+REPORT_KINDS: tuple[str, ...] = ("mc", "recognition", "tf", "short", "code", "tool_call")
 # Kinds scored by the log-likelihood of each option (answer is an option index).
 CHOICE_KINDS: tuple[str, ...] = ("mc", "recognition", "tf")
 # Conditions an exam is scored under: the question as written (closed book), the question removed
@@ -82,6 +87,8 @@ class Question(BaseModel):
     source: QuestionSource = Field(default_factory=QuestionSource)
     leakage: Leakage = Field(default_factory=Leakage)
     pair: Optional[str] = Field(default=None, description="tf: the id shared by a true statement and its false twin")
+    tools: list[dict] = Field(default_factory=list, description="tool_call: the functions offered, as OpenAI tool "
+                              "definitions ({'type': 'function', 'function': {'name', 'description', 'parameters'}})")
 
     @model_validator(mode="after")
     def _check_shape(self) -> "Question":
@@ -100,7 +107,25 @@ class Question(BaseModel):
         else:
             if not isinstance(self.answer, str) or not self.answer.strip():
                 raise ValueError(f"question {self.id!r}: kind {self.kind!r} needs the reference answer as text")
+        if self.kind == "tool_call":
+            self._check_tool_call()
         return self
+
+    def _check_tool_call(self) -> None:
+        names = [(tool.get("function") or {}).get("name") if isinstance(tool, dict) else None for tool in self.tools]
+        if not names or not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"question {self.id!r}: kind 'tool_call' needs the tools offered, each "
+                             "{'type': 'function', 'function': {'name', ...}}")
+        try:
+            call = json.loads(self.answer)
+        except ValueError:
+            call = None
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or not isinstance(call.get("arguments"), dict):
+            raise ValueError(f"question {self.id!r}: kind 'tool_call' needs the reference call as the JSON text of "
+                             '{"name": ..., "arguments": {...}}')
+        if call["name"] not in names:
+            raise ValueError(f"question {self.id!r}: the reference call's function {call['name']!r} is not among its "
+                             f"tools ({', '.join(names)})")
 
     @property
     def answer_text(self) -> str:
@@ -144,15 +169,17 @@ class QuestionScore(BaseModel):
     kind: QuestionKind
     section: str
     correct: Optional[bool] = Field(default=None, description="choice kinds: the chosen option is the answer (tf: after the "
-                                    "label prior is removed); short: normalised exact match; code: the code passed when run")
+                                    "label prior is removed); short: normalised exact match; code: the code passed when run; "
+                                    "tool_call: the exact reference call (score 1)")
     score: float = Field(ge=0.0, le=1.0, description="choice kinds: 1 or 0; short: ROUGE-L F1 (or the judge's); code: passed "
-                         "when run, else API grounding inside code that parses (0 without code), or the judge's")
+                         "when run, else API grounding inside code that parses (0 without code), or the judge's; tool_call: the called name and "
+                         "arguments against the reference call (tools.generation.tool_calls.score_tool_call)")
     chosen: Optional[int] = Field(default=None, description="choice kinds: the option the model preferred")
     raw_chosen: Optional[int] = Field(default=None, description="tf: the option preferred before the label prior was removed")
     margin: Optional[float] = Field(default=None, description="tf: log-odds of True over False, less the content-free statement's")
     option_logprobs: list[float] = Field(default_factory=list, description="mc/tf: mean log-probability per option token")
     option_tokens: list[int] = Field(default_factory=list, description="mc/tf: tokens per option (mean x tokens = summed log-probability)")
-    output: Optional[str] = Field(default=None, description="short/code: the model's greedy answer")
+    output: Optional[str] = Field(default=None, description="short/code/tool_call: the model's greedy answer")
     rouge_l: Optional[float] = None
     judge: Optional[float] = Field(default=None, description="judge score 0..1 when a judge was used")
     grounding: Optional[float] = Field(default=None, description="code: share of the library names used inside the code that the docs contain")
@@ -162,6 +189,9 @@ class QuestionScore(BaseModel):
     code_ran: Optional[bool] = Field(default=None, description="code: it was run in the sandbox (None: not run)")
     code_passed: Optional[bool] = Field(default=None, description="code: it ran cleanly and printed what the reference prints")
     code_detail: Optional[str] = Field(default=None, description="code: why it did not parse, run or pass")
+    call: Optional[dict] = Field(default=None, description="tool_call: the call read from the answer, {'name', 'arguments'} "
+                                 "(None: no call found)")
+    call_detail: Optional[str] = Field(default=None, description="tool_call: what differs from the reference call")
 
 
 class GroupScore(BaseModel):

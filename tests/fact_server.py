@@ -951,6 +951,8 @@ class FactResponder:
         kind = exam_request_kind(info)
         match = _QUESTION_COUNT.search(system_text(info))
         count = max(1, min(int(match.group(1) or match.group(2)), MAX_QUESTIONS)) if match else 2
+        if kind == "tool_call":  # the calls of the offered tools: the plain server's (make_exam_questions)
+            return json.loads(default_responder(info))["questions"]
         found, facts, lang = self._read_slice(info)
         if found is None:
             return json.loads(default_responder(info))["questions"]

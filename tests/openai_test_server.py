@@ -16,6 +16,10 @@ scores derived from the prompt; groundedness is null when the system message ask
 And it answers generation's phrasing and rendering requests (tools/generation/variants.py): a system message
 asking for {"phrasings": ...} gets the requested number of rewordings of each listed question (make_phrasings),
 one naming "[rendering: NAME]" gets {"question", "answer"} restating the slice in that form (make_rendering).
+A request for tool-call conversations ({"conversations": ...}, tools/generation/tool_calls.py) gets conversations
+that call the tools the prompt offers with arguments fitting their definitions (make_tool_conversations); an exam
+request for kind "tool_call" gets tasks with such a call as the answer. `tool_call_responder(invalid=...)` writes
+calls of a function not offered or with an unknown argument instead, to test that they are dropped.
 
 Fault kinds (what one request gets):
   ok            a valid JSON reply {"pairs": [...]} (a judge request: a valid verdict)
@@ -79,6 +83,8 @@ def default_responder(info: RequestInfo) -> str:
         return json.dumps(make_judgement(info), ensure_ascii=False)
     if is_exam_request(info):
         return json.dumps({"questions": make_exam_questions(info)}, ensure_ascii=False)
+    if is_tool_call_request(info):
+        return json.dumps({"conversations": make_tool_conversations(info)}, ensure_ascii=False)
     if is_phrasing_request(info):
         return json.dumps({"phrasings": make_phrasings(info)}, ensure_ascii=False)
     if is_rendering_request(info):
@@ -127,6 +133,8 @@ def is_exam_request(info: RequestInfo) -> bool:
 def exam_request_kind(info: RequestInfo) -> str:
     """mc, tf, short or code, by the reply shape the system message asks for (the older shapes included)."""
     system = system_text(info)
+    if '"call": {' in system:
+        return "tool_call"
     if '"options"' in system:
         return "mc"
     if '"statement"' in system or "<a statement>" in system:
@@ -145,9 +153,14 @@ def make_exam_questions(info: RequestInfo) -> list[dict]:
     heading = section.group(1).strip() if section else "the documentation"
     digest = hashlib.sha1(info.prompt.encode("utf-8")).hexdigest()
     questions = []
+    tools = offered_tools_in(info.prompt) if kind == "tool_call" else []
     for i in range(count):
         tag = f"{digest[i * 4: i * 4 + 8]}-{i}"
-        if kind == "mc":
+        if kind == "tool_call" and tools:
+            tool = tools[i % len(tools)]["function"]
+            questions.append({"question": f"For “{heading}”, do task {tag} with the values it needs.",
+                              "call": {"name": tool["name"], "arguments": fitting_arguments(tool, i, tag)}})
+        elif kind == "mc":
             options = [f"Option {letter} of {tag}" for letter in "ABCD"]
             questions.append({"question": f"Which value does “{heading}” document? (q {tag})", "options": options,
                               "answer": int(digest[i], 16) % 4})
@@ -225,6 +238,79 @@ def make_rendering(info: RequestInfo) -> dict:
         answer = f"The section “{heading}” explains the following. " + " ".join(lines)
     return {"question": f"Give the facts of “{heading}” as {name} (ref {hashlib.sha1(info.prompt.encode()).hexdigest()[:6]}).",
             "answer": answer}
+
+
+_TOOLS_LINE = re.compile(r"^(?:Tools \(JSON\):|工具\(JSON\):)\n(\[.*\])$", re.MULTILINE)
+_CONVERSATION_COUNT = re.compile(r"exactly (\d+) conversations|恰好写 (\d+) 段对话")
+TOOL_CALL_INVALID = ("unknown_function", "bad_arguments")
+
+
+def is_tool_call_request(info: RequestInfo) -> bool:
+    """Generation's request for conversations calling the documented functions: it asks for {"conversations": ...}."""
+    return '{"conversations": [' in system_text(info)
+
+
+def offered_tools_in(prompt: str) -> list[dict]:
+    """The tool definitions a prompt lists (one line of JSON under "Tools (JSON):")."""
+    match = _TOOLS_LINE.search(prompt)
+    return json.loads(match.group(1)) if match else []
+
+
+def _value_of_type(schema: dict, index: int, tag: str):
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    return {"integer": 2 + index, "number": 0.5 + index, "boolean": index % 2 == 0, "array": [], "object": {}}.get(
+        kind, f"value-{tag}")
+
+
+def fitting_arguments(tool: dict, index: int, tag: str) -> dict:
+    """Arguments that fit a tool definition: every required parameter, and the first optional one that has a type,
+    each a value of its type."""
+    properties = (tool.get("parameters") or {}).get("properties") or {}
+    required = (tool.get("parameters") or {}).get("required") or []
+    chosen = [name for name in properties if name in required]
+    chosen += [name for name in properties if name not in required and properties[name].get("type")][:1]
+    return {name: _value_of_type(properties[name], index, tag) for name in chosen}
+
+
+def make_tool_conversations(info: RequestInfo, invalid: str | None = None, every: bool = False) -> list[dict]:
+    """The asked number of conversations, the i-th calling the i-th offered tool (wrapping) with fitting arguments;
+    every other one with a result and a final answer. `invalid` ("unknown_function", "bad_arguments"): the first
+    conversation (all of them with `every`) calls a function not offered, or passes an argument no tool has."""
+    match = _CONVERSATION_COUNT.search(system_text(info))
+    count = max(1, min(int(match.group(1) or match.group(2)), 20)) if match else 2
+    tools = [tool["function"] for tool in offered_tools_in(info.prompt)] or [{"name": "unknown", "parameters": {}}]
+    section = _SECTION_LINE.search(info.prompt)
+    heading = section.group(1).strip() if section else "the documentation"
+    digest = hashlib.sha1(info.prompt.encode("utf-8")).hexdigest()
+    conversations = []
+    for i in range(count):
+        tag = f"{digest[i * 3: i * 3 + 6]}-{i}"
+        tool = tools[i % len(tools)]
+        call = {"name": tool["name"], "arguments": fitting_arguments(tool, i, tag)}
+        if invalid and (every or i == 0):
+            if invalid == "unknown_function":
+                call["name"] = "not_offered_" + tool["name"].replace(".", "_")
+            else:
+                call["arguments"]["no_such_parameter"] = 1
+        conversation = {"user": f"Using “{heading}”, please get task {tag} done.", "calls": [call]}
+        if i % 2 == 0:
+            conversation.update(results=[{"ok": True, "task": tag}], answer=f"Done: task {tag} finished.")
+        conversations.append(conversation)
+    return conversations
+
+
+def tool_call_responder(invalid: str | None = None, every: bool = False) -> Callable[[RequestInfo], str]:
+    """default_responder, except that tool-call requests get an invalid call (make_tool_conversations)."""
+    if invalid not in TOOL_CALL_INVALID:
+        raise ValueError(f"invalid must be one of {TOOL_CALL_INVALID}")
+
+    def respond(info: RequestInfo) -> str:
+        if is_tool_call_request(info):
+            return json.dumps({"conversations": make_tool_conversations(info, invalid, every)}, ensure_ascii=False)
+        return default_responder(info)
+
+    return respond
 
 
 def make_pairs(info: RequestInfo) -> list[dict]:

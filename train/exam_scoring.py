@@ -17,6 +17,15 @@ question removed (blind: the options alone), or the question's source slice in t
   code      greedy answer; the code in it must parse in the exam's language (tools.evaluation.code); names are
             checked inside the code; when the library is importable the code runs in a sandbox and passes
             when it runs cleanly and prints what the reference prints (tools.evaluation.sandbox).
+  tool_call greedy answer to the task with the question's tools listed as JSON in the user turn (the same for
+            every chat template, so base and tuned are asked alike); the call is read from the answer (a JSON
+            object {"name", "arguments"}, Qwen/Hermes <tool_call>{...}</tool_call>, or Python call syntax
+            name(arg=value, ...)) and scored: 0 for no call or another function; else (1 + matched) /
+            (1 + expected + unknown), matched the reference's arguments given with an equal value, unknown the
+            arguments given that the reference call does not have; correct = the exact reference call (score 1).
+            The rule and the parsing are tools.generation.tool_calls'. Blind: the task is replaced by a
+            content-free one (the tools alone), which measures what the offered tools give away (one tool
+            offered gives its name away); the judge does not score tool calls (the score is exact).
   judge     (optional) a provider scores short and code answers against the reference, seeing the
             question's source slice as the evidence.
 torch is imported inside functions.
@@ -35,6 +44,7 @@ from tools.core.errors import UserError
 from tools.evaluation.analysis import report_kind
 from tools.evaluation.code import code_grounding, code_parses, extract_code
 from tools.evaluation.sandbox import SandboxLimits, run_many
+from tools.generation.tool_calls import BLIND_TASK, call_prompt, expected_call, parse_tool_call, score_tool_call, tools_json
 from train.data import ensure_chat_template
 from train.evaluation import EvaluationStopped, exact_match, judge_answers, rouge_l
 
@@ -232,8 +242,9 @@ def question_excerpts(tokenizer, questions: list[Question], sources: dict[str, s
         if not excerpt:
             continue
         options = len(tokenizer("\n".join(question.options), add_special_tokens=False)["input_ids"]) if question.options else 0
+        tools = len(tokenizer(tools_json(question.tools), add_special_tokens=False)["input_ids"]) if question.tools else 0
         asked_tokens = (len(tokenizer(question.question, add_special_tokens=False)["input_ids"]) + 2 * options
-                        + 6 * len(question.options))
+                        + 6 * len(question.options) + tools)
         room = answer_tokens if question.kind not in CHOICE_KINDS else 0
         fitted[question.id], was_cut = fit_excerpt(tokenizer, excerpt, context - asked_tokens - room - CONTEXT_SLACK)
         cut += was_cut
@@ -385,30 +396,53 @@ def check_code_answers(questions: list[Question], outputs: dict[str, str], langu
 # ---------------------------------------------------------------- short answers and code tasks
 
 
+def tool_call_messages(question: Question, lang: str = "en", condition: str = "closed", excerpt: str | None = None) -> list[dict]:
+    """The user turn of a tool-call question: (open book: the excerpt,) the tools, the answer's form, the task
+    (blind: a content-free task in its place)."""
+    task = BLIND_TASK.get(lang, BLIND_TASK["en"]) if condition == "blind" else question.question
+    return [{"role": "user", "content": question_text(call_prompt(task, question.tools, lang), lang,
+                                                      excerpt if condition == "open" else None)}]
+
+
+def tool_call_score(question: Question, output: str) -> QuestionScore:
+    """A tool-call answer scored against the question's reference call (module docstring)."""
+    found = parse_tool_call(output, question.tools)
+    result = score_tool_call(found, expected_call(str(question.answer)))
+    return QuestionScore(id=question.id, kind=question.kind, section=question.source.section, output=output,
+                         correct=result.score == 1.0, score=result.score, call_detail=result.detail or None,
+                         call={"name": found[0], "arguments": found[1]} if found else None)
+
+
 def score_open_questions(model, tokenizer, questions: list[Question], judge=None, lang: str | None = None,
                          max_new_tokens: int = 128, batch_size: int = 8, name_index: set[str] | None = None,
                          condition: str = "closed", excerpts: dict[str, str] | None = None,
                          evidence: dict[str, str] | None = None, code_language: str = "python",
                          code_runner: CodeRunner | None = None, progress: Callable[[int, int], None] | None = None,
                          stop_event: threading.Event | None = None) -> list[QuestionScore]:
-    """Greedy answers to short/code questions under `condition`, scored as the module docstring says.
-    `evidence`: question id -> the source excerpt the judge sees beside the reference."""
+    """Greedy answers to short/code/tool_call questions under `condition`, scored as the module docstring says.
+    `evidence`: question id -> the source excerpt the judge sees beside the reference. Blind: only tool calls
+    (a short or code question without its question has no answer)."""
     from train.evaluation import greedy_answers  # looked up per call: tests replace it on train.evaluation
 
     excerpts = excerpts or {}
     if condition == "open":
         questions = [q for q in questions if q.id in excerpts]
+    if condition == "blind":
+        questions = [q for q in questions if q.kind == "tool_call"]
     if not questions:
         return []
     code_tokens = max(max_new_tokens, DEFAULT_CODE_TOKENS)
     answers: dict[str, str] = {}
     done_before = 0
-    for kind, limit in (("short", max_new_tokens), ("code", code_tokens)):
+    for kind, limit in (("short", max_new_tokens), ("code", code_tokens), ("tool_call", max_new_tokens)):
         group = [q for q in questions if q.kind == kind]
         if group:
-            prompts = [[{"role": "user", "content": question_text(q.question, lang or "en",
-                                                                  excerpts.get(q.id) if condition == "open" else None)}]
-                       for q in group]
+            if kind == "tool_call":
+                prompts = [tool_call_messages(q, lang or "en", condition, excerpts.get(q.id)) for q in group]
+            else:
+                prompts = [[{"role": "user", "content": question_text(q.question, lang or "en",
+                                                                      excerpts.get(q.id) if condition == "open" else None)}]
+                           for q in group]
             outputs = greedy_answers(model, tokenizer, prompts, limit, batch_size,
                                      (lambda done, total, before=done_before: progress(before + done, len(questions)))
                                      if progress else None, stop_event)
@@ -417,15 +451,19 @@ def score_open_questions(model, tokenizer, questions: list[Question], judge=None
     code_questions = [q for q in questions if q.kind == "code"]
     checks = check_code_answers(code_questions, answers, code_language, name_index or set(), code_runner)
     judgements: dict[str, dict] = {}
-    if judge is not None:
+    judged = [q for q in questions if q.kind != "tool_call"]
+    if judge is not None and judged:
         evidence = evidence or {}
         results = judge_answers(judge, [{"question": q.question, "reference": str(q.answer), "answer": answers[q.id],
-                                         "evidence": evidence.get(q.id) or "", "kind": q.kind} for q in questions],
+                                         "evidence": evidence.get(q.id) or "", "kind": q.kind} for q in judged],
                                 lang, None, stop_event)
-        judgements = {q.id: r for q, r in zip(questions, results)}
+        judgements = {q.id: r for q, r in zip(judged, results)}
     scores = []
     for q in questions:
         output = answers[q.id]
+        if q.kind == "tool_call":
+            scores.append(tool_call_score(q, output))
+            continue
         judged = judgements.get(q.id, {})
         judge_score = judged["score"] / 10 if "score" in judged else None
         if q.kind == "short":
@@ -486,10 +524,11 @@ def score_model(model, tokenizer, questions: list[Question], variant: str, condi
                 progress: Callable[[int, int], None] | None = None,
                 stop_event: threading.Event | None = None) -> ModelExamScore:
     """Every question on `model` as it is (the caller switches the adapter) under `condition`: results in exam
-    order. Blind scores choice kinds only (an open question without its question has no answer)."""
+    order. Blind scores choice kinds and tool calls only (a short or code question without its question has no
+    answer; a tool call without its task still has the tools)."""
     started = time.monotonic()
     choice = [q for q in questions if q.kind in CHOICE_KINDS]
-    open_ = [] if condition == "blind" else [q for q in questions if q.kind not in CHOICE_KINDS]
+    open_ = [q for q in questions if q.kind not in CHOICE_KINDS and (condition != "blind" or q.kind == "tool_call")]
     total = len(choice) + len(open_)
     done_choice = 0
 

@@ -186,7 +186,10 @@ def register_exam(subparsers) -> None:
     create.add_argument("--docs", required=True, help="document set (a folder under workdir/docs)")
     create.add_argument("--name", required=True, help="exam name (a folder under workdir/exams)")
     _add_provider_args(create, "(or --base-url and --model)")
-    create.add_argument("--kinds", default="mc,tf,short,code", help="question kinds, comma-separated: mc, tf, short, code (default: all)")
+    create.add_argument("--kinds", default="mc,tf,short,code",
+                        help="question kinds, comma-separated: mc, tf, short, code, tool_call (default: mc,tf,short,code; "
+                             "tool_call: a task and the call of a documented function that does it, written from the "
+                             "slices that show function signatures)")
     create.add_argument("--per-slice", type=int, default=2, help="questions of each kind per slice (default 2)")
     create.add_argument("--slices", action="append", metavar="ID[,ID...]", help="only these slice ids (see `docs slice`); repeatable")
     create.add_argument("--control-section", action="append", metavar="SECTION",

@@ -18,6 +18,7 @@ from tools.core.workdir import validate_name
 from tools.docs.docsets import slice_docset
 from tools.docs.reading import list_docsets, scan_docset
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.generation.tool_calls import MAX_TOOL_CALLS, check_tool_calls_setting, tool_calls_line
 from tools.generation.variants import (RENDERING_NAMES, check_question_variants, checked_renderings, phrasing_unit_key,
                                        planned_variant_calls, rendering_label, rendering_unit_key, variant_counts,
                                        variant_summary)
@@ -200,6 +201,22 @@ def print_variant_plan(slices, rounds: int, variants: int, renderings: tuple[str
                 renderings=sum(key not in done for key in rendering_keys)))
 
 
+def print_tool_call_plan(slices, count: int, docs: str, done: set | None = None) -> None:
+    """The calls tool-call conversations add to a run over `slices` (nothing when none are asked for); with `done`
+    (the unit keys a dataset has finished), also those not done yet."""
+    if not count:
+        return
+    from tools.generation.engine import tool_call_units
+
+    units = tool_call_units(slices)
+    if not units:
+        print(t("toolgen.no_functions", docs=docs))
+        return
+    print(t("toolgen.plan", calls=len(units), count=count))
+    if done is not None:
+        print(t("toolgen.plan_left", left=sum(unit.key not in done for unit in units)))
+
+
 def cmd_generate_dry_run(args) -> int:
     """Slices and units the run would send, and the dataset's doc changes; no call is made."""
     import global_var
@@ -209,13 +226,14 @@ def cmd_generate_dry_run(args) -> int:
     workspace = global_var.workspace()
     dataset = validate_name(args.dataset, "dataset name")
     variants, renderings = variant_options(args)
+    check_tool_calls_setting(args.tool_calls)
     budget = args.max_slice_tokens
     if workspace.datasets.exists(dataset):
         changes = doc_changes(workspace, dataset)
         if changes.docs != args.docs:
             raise UserError("error.generate_other_docs", name=dataset, docs=changes.docs, requested=args.docs)
         print_doc_changes(changes)
-        if variants > 1 or renderings:
+        if variants > 1 or renderings or args.tool_calls:
             view = workspace.datasets.load(dataset)
             budget = (view.meta.get("generated_from") or {}).get("max_slice_tokens") or budget
             slices, _ = slice_docset(workspace.docs_folder(validate_name(args.docs, "docs")), budget)
@@ -223,6 +241,7 @@ def cmd_generate_dry_run(args) -> int:
                 slices = without_control_sections(slices, args.docs, [], workspace.exams)
             done = {event.get("unit") for event in view.events if event.get("type") == UNIT_DONE}
             print_variant_plan(slices, args.rounds, variants, renderings, done)
+            print_tool_call_plan(slices, args.tool_calls, args.docs, done)
         return 0
     slices, files = slice_docset(workspace.docs_folder(validate_name(args.docs, "docs")), budget)
     if not args.include_control_sections:
@@ -233,6 +252,7 @@ def cmd_generate_dry_run(args) -> int:
     print(t("docsync.not_generated_yet", name=dataset))
     print(t("gcli.plan", slices=len(slices), files=len(files), calls=len(slices) * args.rounds, pairs=args.pairs))
     print_variant_plan(slices, args.rounds, variants, renderings)
+    print_tool_call_plan(slices, args.tool_calls, args.docs)
     return 0
 
 
@@ -247,7 +267,7 @@ def cmd_generate(args) -> int:
     settings = GenerationSettings(rounds=args.rounds, pairs_per_call=args.pairs, concurrency=args.concurrency,
                                   temperature=args.temperature, max_tokens=args.max_tokens,
                                   max_slice_tokens=args.max_slice_tokens, max_attempts=args.max_attempts,
-                                  question_variants=variants, renderings=renderings)
+                                  question_variants=variants, renderings=renderings, tool_calls=args.tool_calls)
     if args.backoff is not None:
         settings.backoff_base_s = args.backoff
     import global_var
@@ -298,6 +318,8 @@ def print_summary(progress, lang: str | None = None) -> None:
         print(generation_scoring_line(progress.scoring, lang))
     if progress.variants:
         print(variant_summary(progress.variants, lang))
+    if progress.tool_calls:
+        print(tool_calls_line(progress.tool_calls, lang))
     if progress.items:
         print(check_summary_line(progress.checks, progress.dataset, lang))
     if progress.status == "cancelled":
@@ -326,6 +348,10 @@ def register_generate(subparsers) -> None:
     generate.add_argument("--renderings", default="", metavar="NAMES",
                           help=f"renderings of each slice's facts, each its own item, comma-separated from "
                                f"{','.join(RENDERING_NAMES)} (default: none); adds one call per slice and rendering")
+    generate.add_argument("--tool-calls", type=int, default=0, metavar="N",
+                          help="conversations calling the functions the docs show a signature of, per slice that shows "
+                               f"any (default 0: off; at most {MAX_TOOL_CALLS}); adds one call per such slice. Calls of a "
+                               "function not offered or with arguments that do not fit its signature are dropped and counted")
     generate.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
                           help=f"calls in flight (default {DEFAULT_CONCURRENCY}; at most the provider's limit)")
     generate.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")

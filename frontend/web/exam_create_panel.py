@@ -14,7 +14,7 @@ import global_var
 from frontend.jobs import find_exam_creation_job, running_exam_creations, start_exam_creation_job
 from frontend.web.common import PROGRESS_BOX_PX, Localizer, reloaded_choices, user_errors
 from frontend.web.generate_tab import failure_lines, run_panel_lines
-from schema.exam import QUESTION_KINDS, section_label
+from schema.exam import DEFAULT_QUESTION_KINDS, QUESTION_KINDS, section_label
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.docs.docsets import slice_docset_cached
@@ -207,7 +207,7 @@ def build_exam_create_panel(L: Localizer, lang_state: gr.State, exam: gr.Dropdow
                          elem_id="exam-create-provider")
         with gr.Row():
             kinds = L(gr.CheckboxGroup, "examcreate.kinds", info="examcreate.kinds_info", choices=kind_choices(lang),
-                      value=list(QUESTION_KINDS), scale=3, elem_id="exam-create-kinds")
+                      value=list(DEFAULT_QUESTION_KINDS), scale=3, elem_id="exam-create-kinds")
             per_slice = L(gr.Number, "examcreate.per_slice", info="examcreate.per_slice_info", value=defaults.per_slice,
                           precision=0, minimum=1, maximum=20, scale=1, elem_id="exam-create-per-slice")
             question_lang = L(gr.Radio, "examcreate.question_lang", choices=language_choices(lang), value="", scale=2,

@@ -25,6 +25,7 @@ from tools.llm.settings import CONCURRENCY_RANGE, DEFAULT_CONCURRENCY
 from tools.core.i18n import t
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.generation.docsync import changes_rows, changes_summary, doc_changes
+from tools.generation.tool_calls import MAX_TOOL_CALLS, tool_calls_line
 from tools.generation.variants import MAX_QUESTION_VARIANTS, rendering_choices, variant_summary
 from tools.quality.checks import check_summary_line, load_result, summarize
 from tools.quality.judge import generation_scoring_line
@@ -113,6 +114,8 @@ def render_progress(lang: str, progress: GenerationProgress) -> str:
         lines.append("- " + generation_scoring_line(progress.scoring, lang))
     if progress.variants:
         lines.append(t("variants.panel", lang, summary=variant_summary(progress.variants, lang)))
+    if progress.tool_calls:
+        lines.append(t("toolgen.panel", lang, line=tool_calls_line(progress.tool_calls, lang)))
     lines += failure_lines(lang, progress)
     if not progress.active and progress.items:
         # An item of the list: a bare line would run on from the one above in the rendered Markdown.
@@ -132,7 +135,7 @@ def progress_from_summary(dataset: str, summary: dict) -> GenerationProgress:
         failures=dict(summary.get("failures") or {}), recent_failures=list(summary.get("failed_units") or [])[-10:],
         tokens_in=tokens.get("in", 0), tokens_out=tokens.get("out", 0), cost=summary.get("cost"),
         json_mode=summary.get("json_mode", True), started_at=0.0, finished_at=duration, message=summary.get("message") or "",
-        variants=summary.get("variants"),
+        variants=summary.get("variants"), tool_calls=summary.get("tool_calls"),
     )
 
 
@@ -285,11 +288,13 @@ def provider_changed(lang: str, provider, concurrency, announce: bool = False):
 
 @user_errors
 def start_generation(lang: str, docs, template, variables, provider, rounds, pairs, concurrency, temperature,
-                     max_tokens, max_slice_tokens, dataset, update=False, score_with="", question_variants=1, renderings=None):
+                     max_tokens, max_slice_tokens, dataset, update=False, score_with="", question_variants=1, renderings=None,
+                     tool_calls=0):
     """Check the inputs and start the background run; the progress panel then follows it. With
     `update`, a dataset generated before first loses the items of changed and gone slices; with
     `score_with` (a provider), the judge scores each unit's new items as they are written; `question_variants`
-    and `renderings` ask for more phrasings of each question and renderings of each slice's facts."""
+    and `renderings` ask for more phrasings of each question and renderings of each slice's facts; `tool_calls`
+    for conversations calling the functions the docs document."""
     if not docs:
         raise UserError("error.field_required", field=t("generate.docs", lang))
     if not template:
@@ -307,6 +312,7 @@ def start_generation(lang: str, docs, template, variables, provider, rounds, pai
         max_slice_tokens=_whole_number(lang, max_slice_tokens, "generate.max_slice_tokens"),
         question_variants=_whole_number(lang, question_variants, "variants.question_variants"),
         renderings=tuple(renderings or ()),
+        tool_calls=_whole_number(lang, 0 if tool_calls in (None, "") else tool_calls, "toolgen.tool_calls"),
     )
     launch = launch_generation(global_var.workspace(), docs, str(dataset), provider, template, variables_dict(variables),
                                settings, score_with=score_with or None, lang=lang, update=bool(update))
@@ -435,6 +441,8 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                                       elem_id="generate-question-variants")
                 renderings = L(gr.CheckboxGroup, "variants.renderings_label", info="variants.renderings_info",
                                choices=rendering_choices(lang), value=[], scale=2, elem_id="generate-renderings")
+            tool_calls = L(gr.Number, "toolgen.tool_calls", info="toolgen.tool_calls_info", value=0, precision=0, minimum=0,
+                           maximum=MAX_TOOL_CALLS, elem_id="generate-tool-calls")
             dataset = L(gr.Dropdown, "generate.dataset", info="generate.dataset_info", choices=[], value=None,
                         allow_custom_value=True, interactive=True, elem_id="generate-dataset")
             doc_changes_line = gr.Markdown(elem_id="generate-doc-changes")
@@ -489,7 +497,7 @@ def build_generate_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     start.click(
         start_generation,
         [lang_state, docs, template, variables, provider, rounds, pairs, concurrency, temperature, max_tokens, max_slice_tokens,
-         dataset, update, score_with, question_variants, renderings],
+         dataset, update, score_with, question_variants, renderings, tool_calls],
         [progress, dataset, concurrency],
     ).success(poll_progress, poll_inputs, poll_outputs, show_progress="hidden")
     cancel.click(cancel_generation, [lang_state, dataset], progress, concurrency_limit=None)

@@ -25,6 +25,11 @@ their own keys: a phrasing unit per generation unit, queued once that unit is do
 `questions_failed` when it failed), and a rendering unit per slice and rendering. Their items are deduplicated
 with every other item and tagged in their provenance (`variant`, `group`).
 
+Tool calls (setting `tool_calls` N > 0; tools.generation.tool_calls) add a unit "<slice>:tool-calls" per slice
+that documents a function: N conversations calling the slice's functions, each an item with the `tools`
+offered, its provenance's `variant` "tool_call:<function>". Conversations whose calls do not fit the docs are
+dropped and counted (the unit's event `dropped`, the summary's `tool_calls`).
+
 The calls, retries, cancel and accounting are the runner's (tools.llm.runner.UnitRunner), shared with
 exam creation and the judges.
 """
@@ -52,6 +57,9 @@ from schema.provider import APIProvider
 from tools.core.workdir import validate_name
 from tools.docs.docsets import slice_docset
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.generation.tool_calls import (MAX_TOOL_CALLS, TOOL_CALL_VARIANT, check_tool_calls_setting, offered_tools,
+                                         parse_tool_conversations, slice_functions, slice_language, tool_call_correction,
+                                         tool_call_messages, tool_call_unit_key, tool_calls_summary)
 from tools.generation.variants import (MAX_QUESTION_VARIANTS, QUESTION_VARIANT, RENDERING_VARIANT, check_question_variants,
                                        checked_renderings, compact_counts, group_of, parse_phrasings, phrasing_correction,
                                        phrasing_messages, phrasing_unit_key, prompt_language, question_group,
@@ -84,6 +92,8 @@ class GenerationSettings(CallSettings):
         "help": f"phrasings of each generated question, each its own item (1: off; at most {MAX_QUESTION_VARIANTS})"})
     renderings: tuple[str, ...] = field(default=(), metadata={
         "help": "renderings of each slice's facts, each its own item: prose, table, qa, mistakes (none: off)"})
+    tool_calls: int = field(default=0, metadata={
+        "help": f"conversations calling the documented functions, per slice that documents any (0: off; at most {MAX_TOOL_CALLS})"})
 
     LIMITS = {
         **CallSettings.LIMITS,
@@ -91,11 +101,13 @@ class GenerationSettings(CallSettings):
         "pairs_per_call": (1, 50, True),
         "max_slice_tokens": (32, 1_000_000, True),
         "question_variants": (1, MAX_QUESTION_VARIANTS, True),
+        "tool_calls": (0, MAX_TOOL_CALLS, True),
     }
 
     def validated(self):
         # Phrasings out of range and an unknown rendering get their own message, saying what they are.
         check_question_variants(self.question_variants)
+        check_tool_calls_setting(self.tool_calls)
         clean = super().validated()
         clean.renderings = checked_renderings(self.renderings)
         return clean
@@ -145,12 +157,31 @@ class RenderingUnit:
         return rendering_unit_key(self.slice.slice_id, self.rendering)
 
 
+@dataclass(frozen=True)
+class ToolCallUnit:
+    """Conversations calling the functions a slice documents (tools.generation.tool_calls): one call."""
+
+    slice: DocumentSlice
+    functions: tuple  # the slice's DocumentedFunctions, offered as tools
+
+    @property
+    def key(self) -> str:
+        return tool_call_unit_key(self.slice.slice_id)
+
+
+def tool_call_units(slices: list[DocumentSlice]) -> list[ToolCallUnit]:
+    """A tool-call unit per slice that documents a function."""
+    return [ToolCallUnit(s, functions) for s in slices for functions in (slice_functions(s),) if functions]
+
+
 def plan_units(slices: list[DocumentSlice], rounds: int, question_variants: int = 1,
-               renderings: tuple[str, ...] = ()) -> list[GenerationUnit | PhrasingUnit | RenderingUnit]:
-    """Round 1 of every slice first, so a cancelled run has covered the most slices; then the renderings; the
-    phrasing units last (each is queued when its generation unit is done)."""
+               renderings: tuple[str, ...] = (), tool_calls: int = 0) -> list:
+    """Round 1 of every slice first, so a cancelled run has covered the most slices; then the renderings and the
+    tool calls; the phrasing units last (each is queued when its generation unit is done)."""
     units: list = [GenerationUnit(s, r) for r in range(1, rounds + 1) for s in slices]
     units += [RenderingUnit(s, name) for name in renderings for s in slices]
+    if tool_calls > 0:
+        units += tool_call_units(slices)
     if question_variants > 1:
         units += [PhrasingUnit(s, r) for r in range(1, rounds + 1) for s in slices]
     return units
@@ -250,8 +281,9 @@ class PreparedGeneration:
     purpose: str = ""
 
     @property
-    def units(self) -> list[GenerationUnit | PhrasingUnit | RenderingUnit]:
-        return plan_units(self.slices, self.settings.rounds, self.settings.question_variants, self.settings.renderings)
+    def units(self) -> list[GenerationUnit | PhrasingUnit | RenderingUnit | ToolCallUnit]:
+        settings = self.settings
+        return plan_units(self.slices, settings.rounds, settings.question_variants, settings.renderings, settings.tool_calls)
 
 
 def prepare_generation(
@@ -313,6 +345,10 @@ def prepare_generation(
             raise UserError("error.generate_other_budget", name=dataset, stored=source.get("max_slice_tokens"),
                             requested=settings.max_slice_tokens)
         notes.append(("generate.resuming", {"name": dataset}))
+    if settings.tool_calls:
+        documented = len(tool_call_units(slices))
+        notes.append(("toolgen.planned" if documented else "toolgen.no_functions",
+                      {"slices": documented, "count": settings.tool_calls, "docs": docs}))
     prepared = PreparedGeneration(docs=docs, dataset=dataset, provider=provider, template=template, variables=variables,
                                   settings=settings, slices=slices, store=store, resuming=resuming, notes=notes,
                                   docs_root=workspace.workdir.docs)
@@ -340,8 +376,16 @@ def check_prompt_sizes(prepared: PreparedGeneration) -> None:
                 yield generation_messages(render, unit, settings.pairs_per_call)
             elif isinstance(unit, RenderingUnit):
                 yield rendering_messages(unit.rendering, slice_block(unit.slice), prepared.variables, lang)
+            elif isinstance(unit, ToolCallUnit):
+                yield tool_call_unit_messages(unit, settings.tool_calls, prepared.variables)
 
     refuse_if_none_fits(prepared.provider, first_requests())
+
+
+def tool_call_unit_messages(unit: ToolCallUnit, count: int, variables: dict[str, str]) -> list[dict]:
+    """The request of a tool-call unit, in its slice's language."""
+    return tool_call_messages(slice_block(unit.slice), offered_tools(unit.functions), count, slice_language(unit.slice),
+                              variables)
 
 
 def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list[tuple[str, dict]],
@@ -372,6 +416,8 @@ class GenerationProgress(UnitProgress):
     checks: dict | None = None  # what the automatic checks found once the run ended (tools.quality.checks)
     # With phrasings or renderings: the dataset's counts once the run ended (tools.generation.variants.compact_counts).
     variants: dict | None = None
+    # With tool calls: {conversations, calls, dropped, reasons {reason: n}} of this run (tools.generation.tool_calls).
+    tool_calls: dict | None = None
 
 
 # ---------------------------------------------------------------- the run
@@ -521,25 +567,29 @@ class GenerationRunner(UnitRunner):
             items.append((qa_messages(question, answer), provenance))
         return items, duplicates
 
-    async def _process(self, unit: GenerationUnit | PhrasingUnit | RenderingUnit) -> None:
+    async def _process(self, unit: GenerationUnit | PhrasingUnit | RenderingUnit | ToolCallUnit) -> None:
+        extra: dict = {}
         try:
-            if isinstance(unit, PhrasingUnit):
-                candidates, tokens = await self._phrasings(unit)
-            elif isinstance(unit, RenderingUnit):
-                candidates, tokens = await self._rendering(unit)
+            if isinstance(unit, ToolCallUnit):
+                items, duplicates, tokens, extra = await self._tool_calls(unit)
             else:
-                candidates, tokens = await self._questions(unit)
+                if isinstance(unit, PhrasingUnit):
+                    candidates, tokens = await self._phrasings(unit)
+                elif isinstance(unit, RenderingUnit):
+                    candidates, tokens = await self._rendering(unit)
+                else:
+                    candidates, tokens = await self._questions(unit)
+                items, duplicates = self._kept(candidates)
         except UnitFailure as failure:
             self._fail(unit, failure)
             return
-        items, duplicates = self._kept(candidates)
         if isinstance(unit, GenerationUnit) and self.settings.question_variants > 1:
             self._questions_of[unit.key] = [(provenance["group"], messages[0]["content"], messages[1]["content"])
                                             for messages, provenance in items]
         # One write for the items and the unit's completion event: neither a cancel nor a kill can
         # separate them.
         self.store.append_items(self.prepared.dataset, items, event={
-            "type": UNIT_DONE, "unit": unit.key, "items": len(items), "duplicates": duplicates,
+            "type": UNIT_DONE, "unit": unit.key, "items": len(items), "duplicates": duplicates, **extra,
             "tokens_in": tokens[0], "tokens_out": tokens[1], "at": now_iso()})
         await self._unit_done(unit, len(items), duplicates)
 
@@ -594,6 +644,29 @@ class GenerationRunner(UnitRunner):
         provenance = self._provenance(unit, variant=variant_tag(RENDERING_VARIANT, unit.rendering))
         return [(pairs[0].question, pairs[0].answer, provenance)], (tokens[0], tokens[1])
 
+    async def _tool_calls(self, unit: ToolCallUnit) -> tuple[list[tuple], int, tuple[int, int], dict]:
+        """(items: (messages, provenance, {"tools"}), duplicates, tokens, the event's extra fields) of a tool-call unit:
+        conversations whose calls fit the docs, those whose request repeats one already there dropped as duplicates."""
+        count = self.settings.tool_calls
+        functions = {function.name: function for function in unit.functions}
+        tools = offered_tools(unit.functions)
+        tokens = [0, 0]
+        parsed = await self._ask(tool_call_unit_messages(unit, count, self.prepared.variables), tokens,
+                                 lambda content: parse_tool_conversations(content, functions),
+                                 lambda detail: tool_call_correction(detail, count))
+        items, duplicates, calls = [], 0, 0
+        for messages, called in parsed.conversations:
+            key = normalize_question(messages[0]["content"])
+            if not key or key in self._seen_questions:
+                duplicates += 1
+                continue
+            self._seen_questions.add(key)
+            calls += len(messages[1]["tool_calls"])
+            items.append((messages, self._provenance(unit, variant=variant_tag(TOOL_CALL_VARIANT, called)), {"tools": tools}))
+        self.progress.tool_calls = tool_calls_summary(self.progress.tool_calls, len(items), calls, parsed.dropped)
+        extra = {"dropped": sum(parsed.dropped.values()), "dropped_reasons": dict(parsed.dropped)} if parsed.dropped else {}
+        return items, duplicates, (tokens[0], tokens[1]), extra
+
     async def _generate(self, unit: GenerationUnit) -> tuple[list[QAPair], tuple[int, int]]:
         """Pairs for one unit; an unusable reply is retried once with the problem explained."""
         pairs_wanted = self.settings.pairs_per_call
@@ -644,6 +717,7 @@ class GenerationRunner(UnitRunner):
             "cost": progress.cost,
             "scoring": progress.scoring,
             "variants": progress.variants,
+            "tool_calls": progress.tool_calls,
         }
 
 

@@ -23,6 +23,9 @@ Kinds and their checks (a reply that fails them is sent back once with the probl
          is accepted; such statements are balanced when the exam is frozen (the surplus label is dropped).
   short  a question and a short reference answer
   code   a task "write code with the library that ... and prints ..." and a reference solution that prints
+  tool_call  (only when asked for) a task and the call that does it, written per slice that shows function
+         signatures: the slice's functions are offered as tools (tools.generation.tool_calls); a question whose call
+         names a function not offered, or whose arguments do not fit the signature, is dropped and counted
 
 Every question keeps its slice's text (QuestionSource.excerpt): the evidence a judge and the open-book
 condition see. Control sections (`control_sections`) are held out of generation (tools.generation.engine
@@ -42,7 +45,7 @@ from typing import Any, Callable
 from db.exam_store import ExamStore
 from schema.dataset import normalize_question
 from schema.document import DocumentSlice
-from schema.exam import (QUESTION_KINDS, SECTION_SEPARATOR, TF_OPTIONS_EN, TF_OPTIONS_ZH, Exam, Question, QuestionSource,
+from schema.exam import (DEFAULT_QUESTION_KINDS, QUESTION_KINDS, SECTION_SEPARATOR, TF_OPTIONS_EN, TF_OPTIONS_ZH, Exam, Question, QuestionSource,
                          in_sections, section_label)
 from schema.provider import APIProvider
 from tools.core.errors import UserError
@@ -52,6 +55,9 @@ from tools.docs.docsets import slice_docset
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.evaluation.values import is_recognition, mismatched_options
 from tools.generation.engine import slice_block
+from tools.generation.tool_calls import EXAM_RULES as TOOL_CALL_RULES
+from tools.generation.tool_calls import EXAM_SHAPE as TOOL_CALL_SHAPE
+from tools.generation.tool_calls import exam_tools_block, offered_tools, parse_tool_questions, slice_functions
 from tools.llm.limits import refuse_if_none_fits
 from tools.llm.replies import OutputError, json_from_reply
 from tools.llm.runner import MAX_LISTED_FAILURES, BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
@@ -88,11 +94,13 @@ class ExamSettings(CallSettings):
 
 @dataclass(frozen=True)
 class ExamUnit:
-    """One call: `per_slice` questions of one kind from one slice; `other` is the distractor excerpt (mc)."""
+    """One call: `per_slice` questions of one kind from one slice; `other` is the distractor excerpt (mc);
+    `functions` the slice's documented functions, offered as tools (tool_call)."""
 
     slice: DocumentSlice
     kind: str
     other: str = ""
+    functions: tuple = ()
 
     @property
     def key(self) -> str:
@@ -101,7 +109,8 @@ class ExamUnit:
 
 def plan_exam_units(slices: list[DocumentSlice], kinds: list[str]) -> list[ExamUnit]:
     """Every kind of the first slice, then of the next: an interrupted creation has covered whole slices.
-    A multiple-choice unit gets the next slice of another section (wrapping) as its source of distractors."""
+    A multiple-choice unit gets the next slice of another section (wrapping) as its source of distractors; a
+    tool-call unit is planned only for a slice that shows function signatures."""
     units = []
     for index, current in enumerate(slices):
         other = ""
@@ -111,14 +120,17 @@ def plan_exam_units(slices: list[DocumentSlice], kinds: list[str]) -> list[ExamU
                 if candidate.heading_path != current.heading_path or candidate.source != current.source:
                     other = candidate.text[:DISTRACTOR_EXCERPT_CHARS]
                     break
-        units += [ExamUnit(current, kind, other if kind == "mc" else "") for kind in kinds]
+        functions = slice_functions(current) if "tool_call" in kinds else ()
+        units += [ExamUnit(current, kind, other if kind == "mc" else "", functions if kind == "tool_call" else ())
+                  for kind in kinds if kind != "tool_call" or functions]
     return units
 
 
 def parse_kinds(value: str | list[str] | None) -> list[str]:
-    """'mc,tf' -> ['mc', 'tf'] in the canonical order; UserError naming an unknown kind."""
+    """'mc,tf' -> ['mc', 'tf'] in the canonical order (nothing: the default kinds, tool_call left out); UserError
+    naming an unknown kind."""
     if value is None or value == "":
-        return list(QUESTION_KINDS)
+        return list(DEFAULT_QUESTION_KINDS)
     parts = value.split(",") if isinstance(value, str) else list(value)
     kinds = {part.strip().lower() for part in parts if part.strip()}
     unknown = sorted(kinds - set(QUESTION_KINDS))
@@ -134,6 +146,7 @@ _SHAPES = {
     "tf": '{"questions": [{"statement": "<a true statement>", "false_statement": "<the same statement with one fact changed>"}]}',
     "short": '{"questions": [{"question": "...", "answer": "..."}]}',
     "code": '{"questions": [{"question": "Write code with the library that ... and prints ...", "answer": "<reference code that prints its result>"}]}',
+    "tool_call": TOOL_CALL_SHAPE,
 }
 _SYSTEM = {
     "en": ("You write exam questions that test whether a model has learned a software library's documentation. "
@@ -159,6 +172,7 @@ _KIND_RULES = {
                  "and prints the result (\"Write code with the library that ... and prints ...\"); \"answer\" is a short, "
                  "complete Python reference solution that imports what it uses, uses only names the documentation shows, "
                  "and prints its result with print()."),
+        "tool_call": TOOL_CALL_RULES["en"],
     },
     "zh": {
         "mc": ("单选题:每题恰好 4 个互不相同的选项,只有一个正确;\"answer\" 是正确选项的下标(从 0 开始)。"
@@ -170,6 +184,7 @@ _KIND_RULES = {
         "short": "简答题:每题有一个简短的事实性答案(名称、取值或短语),可在节选中找到。",
         "code": ("编程题:每题要求用这个库写代码完成节选中记载的某件事并打印结果(“用这个库写代码,实现……并打印……”);"
                  "\"answer\" 是简短、完整的 Python 参考代码:导入所用的名称,只使用文档中出现的名称,并用 print() 打印结果。"),
+        "tool_call": TOOL_CALL_RULES["zh"],
     },
 }
 DEFAULT_EXAM_TEMPLATE_EN = """{rules}
@@ -193,6 +208,8 @@ def exam_system_prompt(kind: str, count: int, lang: str) -> str:
 
 def exam_user_prompt(unit: ExamUnit, lang: str) -> str:
     other = f"\n{_OTHER_HEADING[lang]}\n{unit.other}\n" if unit.other else ""
+    if unit.functions:  # the tools the calls may name, one line of JSON
+        other = f"\n{exam_tools_block(offered_tools(unit.functions), lang)}\n"
     # Plain replacement, not str.format: the document text is full of braces.
     text = EXAM_TEMPLATES[lang]
     for name, value in (("{rules}", _KIND_RULES[lang][unit.kind]), ("{other}", other), ("{document_slice}", slice_block(unit.slice))):
@@ -319,9 +336,9 @@ def parse_exam_questions(content: str | None, kind: str, lang: str) -> list[dict
     return parse_exam_reply(content, kind, lang)[0]
 
 
-def parse_exam_reply(content: str | None, kind: str, lang: str) -> tuple[list[dict], int]:
-    """(questions kept, multiple-choice questions dropped because their wrong options are of another type
-    than the right one); OutputError when nothing usable is left."""
+def parse_exam_reply(content: str | None, kind: str, lang: str, functions: tuple = ()) -> tuple[list[dict], int]:
+    """(questions kept, questions dropped: multiple choice whose wrong options are of another type than the right
+    one, tool calls that do not fit the offered `functions`); OutputError when nothing usable is left."""
     data = json_from_reply(content)
     if isinstance(data, dict) and "questions" in data:
         data = data["questions"]
@@ -332,6 +349,11 @@ def parse_exam_reply(content: str | None, kind: str, lang: str) -> tuple[list[di
         raise OutputError("wrong_schema", f"expected {_SHAPES[kind]}, got an object with {keys}"[:300])
     if not data:
         raise OutputError("no_questions", "the list of questions was empty")
+    if kind == "tool_call":
+        kept, dropped, problem = parse_tool_questions(data, {f.name: f for f in functions}, offered_tools(functions))
+        if not kept:
+            raise OutputError("invalid_tool_calls", problem[:300])
+        return kept, dropped
     questions = [question for i, entry in enumerate(data) for question in validate_question(entry, kind, lang, f"questions[{i}]")]
     if kind == "mc":
         kept = [q for q in questions if q["kind"] == "recognition" or not mismatched_options(q["options"], q["answer"])]
@@ -435,6 +457,10 @@ def prepare_exam(workspace: Workspace, name: str, docset: str, provider: str | A
     store.lock(name).acquire().release()
     prepared = PreparedExam(name=name, docset=docset, provider=provider, kinds=kinds, lang=lang, settings=settings,
                             slices=slices, store=store, selected_slices=selected, control_sections=controls, notes=notes)
+    if "tool_call" in kinds and not any(unit.kind == "tool_call" for unit in prepared.units):
+        if len(kinds) == 1:
+            raise UserError("error.toolgen_exam_no_functions", docs=docset)
+        notes.append(("toolgen.exam_no_functions", {}))
     # Nothing is sent (and no draft discarded) when no unit's request would fit the provider's context length.
     refuse_if_none_fits(provider, (exam_messages(unit, settings.per_slice, lang) for unit in prepared.units))
     if controls:
@@ -480,7 +506,7 @@ def questions_of_unit(unit: ExamUnit, questions: list[dict], source: QuestionSou
         seen.update(keys)
         for question in group:
             twin = question.get("twin")
-            fields = {key: question[key] for key in ("question", "options", "answer")}
+            fields = {key: question[key] for key in ("question", "options", "answer", "tools") if key in question}
             kept.append(Question(id=f"{unit.key}:{number}{twin or ''}", kind=question.get("kind") or unit.kind, source=source,
                                  pair=f"{unit.key}:{number}" if twin else None, **fields).model_dump(exclude_none=True))
     return kept, duplicates
@@ -546,9 +572,10 @@ class ExamCreationRunner(UnitRunner):
         source = QuestionSource(source_doc=unit.slice.source, heading_path=list(unit.slice.heading_path),
                                 slice_id=unit.slice.slice_id, excerpt=unit.slice.text)
         kept, duplicates = questions_of_unit(unit, questions, source, self._seen)
+        dropped = {"invalid_calls" if unit.kind == "tool_call" else "mixed_types": mixed}
         # One line per unit: the unit's questions and its completion cannot be separated by a kill.
         self.store.append_draft(prepared.name, {"type": UNIT_DONE, "unit": unit.key, "questions": kept,
-                                                "duplicates": duplicates, "mixed_types": mixed, "tokens": tokens,
+                                                "duplicates": duplicates, **dropped, "tokens": tokens,
                                                 "at": now_iso()})
         progress.done_units += 1
         progress.items += len(kept)
@@ -560,7 +587,7 @@ class ExamCreationRunner(UnitRunner):
         retried once with the problem explained."""
         lang, count = self.prepared.lang, self.settings.per_slice
         messages = exam_messages(unit, count, lang)
-        return await self._ask(messages, tokens, lambda content: parse_exam_reply(content, unit.kind, lang),
+        return await self._ask(messages, tokens, lambda content: parse_exam_reply(content, unit.kind, lang, unit.functions),
                                lambda detail: exam_correction_prompt(detail, unit.kind, count))
 
     # ---- freezing ----
@@ -582,7 +609,7 @@ class ExamCreationRunner(UnitRunner):
         by_unit: dict[str, list[dict]] = {}
         failed: dict[str, dict] = {}
         tokens = [0, 0]
-        mixed = 0
+        mixed = invalid_calls = 0
         for record in records:
             unit = record.get("unit")
             tokens[0] += (record.get("tokens") or [0, 0])[0]
@@ -590,6 +617,7 @@ class ExamCreationRunner(UnitRunner):
             if record.get("type") == UNIT_DONE:
                 by_unit[unit] = record.get("questions") or []
                 mixed += int(record.get("mixed_types") or 0)
+                invalid_calls += int(record.get("invalid_calls") or 0)
                 failed.pop(unit, None)
             elif record.get("type") == UNIT_FAILED and unit not in by_unit:
                 failed[unit] = {"unit": unit, "reason": record.get("reason"), "detail": record.get("detail")}
@@ -602,7 +630,8 @@ class ExamCreationRunner(UnitRunner):
                      "units": len(prepared.units), "failed_units": list(failed.values())[:MAX_LISTED_FAILURES],
                      "tokens": {"in": tokens[0], "out": tokens[1]},
                      "cost": prepared.provider.estimate_cost(tokens[0], tokens[1]),
-                     "dropped": {"mixed_option_types": mixed, "true_false_balance": unbalanced},
+                     "dropped": {"mixed_option_types": mixed, "true_false_balance": unbalanced,
+                                 **({"invalid_tool_calls": invalid_calls} if "tool_call" in prepared.kinds else {})},
                      "settings": {k: v for k, v in asdict(self.settings).items()}}
         exam = Exam(name=prepared.name, docset=prepared.docset, lang=prepared.lang, generator=generator,
                     control_sections=prepared.control_sections, questions=[Question.model_validate(q) for q in questions])
