@@ -287,6 +287,8 @@ def variant_counts(items: Iterable[dict]) -> dict:
             renderings[variant[1]] += 1
             entry["renderings"][variant[1]] += 1
             continue
+        if variant and variant[0] == "tool_call":  # a conversation that calls a function: no phrasings of its own
+            continue
         group = group_of(item)
         if not groups[group]:
             entry["questions"] += 1

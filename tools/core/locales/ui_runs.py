@@ -173,8 +173,9 @@ STRINGS = {
     "examcreate.docs": _s("文档集", "Document set"),
     "examcreate.provider": _s("出题用的 API 提供方", "API provider that writes the questions"),
     "examcreate.kinds": _s("题型", "Question kinds"),
-    "examcreate.kinds_info": _s("单选、判断、简答、编程;每种题型每个切片一次调用。",
-                                "Multiple choice, true/false, short answer, code; one call per kind and slice."),
+    "examcreate.kinds_info": _s("单选、判断、简答、编程、工具调用(只用于文档给出函数签名的切片);每种题型每个切片一次调用。",
+                                "Multiple choice, true/false, short answer, code, tool call (only for slices whose docs show "
+                                "a function's signature); one call per kind and slice."),
     "examcreate.per_slice": _s("每切片每题型题数", "Questions per kind and slice"),
     "examcreate.per_slice_info": _s("1–20", "1–20"),
     "examcreate.question_lang": _s("题目语言", "Question language"),
