@@ -2,6 +2,12 @@
 whose table names the writer of each format): conversations for supervised tuning, preference items (pairs,
 KTO labels) for TRL's and LLaMA-Factory's preference formats; the dataset_info.json entry LLaMA-Factory
 reads an exported file through, and the write of both that leaves all of it or none.
+
+Tool calls (schema.tool_calls) go out in two formats: openai, in OpenAI's fine-tuning shape (`tool_calls` on
+the assistant turn, `tool` results naming their call, the item's `tools`), and sharegpt, in LLaMA-Factory's
+tool format (`function_call` and `observation` turns, a `tools` column of JSON text mapped in the
+dataset_info.json entry). The other formats have no place for them and refuse a dataset that has any,
+before anything is written.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schema.tool_calls import TOOL_ROLE, has_tool_calls
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import SHARED_FILE_MODE, atomic_write_bytes, atomic_write_text
@@ -43,13 +50,77 @@ def to_alpaca(messages: list[dict], with_system: bool | None = None, with_histor
     return record
 
 
-def to_sharegpt(messages: list[dict], with_system: bool | None = None) -> dict:
-    names = {"user": "human", "assistant": "gpt"}
+def to_sharegpt(messages: list[dict], with_system: bool | None = None, counts: dict | None = None) -> dict:
+    """One sharegpt row; an assistant turn's calls become a function_call turn and their results one
+    observation turn (LLaMA-Factory's tool format, see _sharegpt_turns); `counts` gathers what has no place."""
     system, turns = _split_system(messages)
-    record = {"conversations": [{"from": names[m["role"]], "value": m["content"]} for m in turns]}
+    record = {"conversations": _sharegpt_turns(turns, counts if counts is not None else {})}
     if with_system or (with_system is None and system is not None):
         record["system"] = system or ""
     return record
+
+
+def _sharegpt_turns(turns: list[dict], counts: dict) -> list[dict]:
+    """The turns as LLaMA-Factory's sharegpt reads them: human and observation in odd places, gpt and
+    function_call in even ones. A function_call's value is the JSON text of {"name", "arguments": object}, or
+    of a list of them for parallel calls; their results are one observation, the result's text for one
+    call and the JSON text of the list of results (in the calls' order) for several, as LLaMA-Factory
+    answers parallel calls. A calling turn's own text has no place there: counted in call_text_dropped."""
+    names = {"user": "human", "assistant": "gpt"}
+    rows: list[dict] = []
+    index = 0
+    while index < len(turns):
+        message = turns[index]
+        index += 1
+        calls = message.get("tool_calls")
+        if not calls:
+            rows.append({"from": names[message["role"]], "value": message["content"]})
+            continue
+        objects = [{"name": call["function"]["name"], "arguments": json.loads(call["function"]["arguments"] or "{}")}
+                   for call in calls]
+        rows.append({"from": "function_call", "value": json.dumps(objects[0] if len(objects) == 1 else objects, ensure_ascii=False)})
+        if message["content"].strip():
+            counts["call_text_dropped"] = counts.get("call_text_dropped", 0) + 1
+        order = {call["id"]: position for position, call in enumerate(calls)}
+        results = []
+        while index < len(turns) and turns[index]["role"] == TOOL_ROLE:
+            results.append(turns[index])
+            index += 1
+        results.sort(key=lambda result: order.get(result.get("tool_call_id"), len(order)))
+        if results:
+            value = results[0]["content"] if len(results) == 1 else json.dumps([r["content"] for r in results], ensure_ascii=False)
+            rows.append({"from": "observation", "value": value})
+    return rows
+
+
+class Conversation(list):
+    """An item's messages as a format of conversations gets them (sft_conversations), with the functions
+    the item's model is shown (its `tools`; None when it has none)."""
+
+    tools: list[dict] | None = None
+
+
+def _tools(messages: list[dict]) -> list[dict] | None:
+    return getattr(messages, "tools", None)
+
+
+def _bare_function(tool: dict) -> dict:
+    """A tool as LLaMA-Factory's tools column lists it: {"name", "description", "parameters"} (what every
+    version reads; its default tool prompt reads parameters.properties, so an empty schema stands in)."""
+    function = dict(tool["function"])
+    function.setdefault("parameters", {"type": "object", "properties": {}})
+    return function
+
+
+def refuse_tool_calls(conversations: list[list[dict]], fmt: str, tools: list | None = None) -> None:
+    """Refuse to write conversations with tool calls or tools in a format that has no place for them (all
+    or nothing: nothing is written). `tools`: each conversation's tools where they are not on it."""
+    tools = tools if tools is not None else [_tools(messages) for messages in conversations]
+    calling = sum(1 for messages in conversations if has_tool_calls(messages))
+    with_tools = sum(1 for found in tools if found)
+    if calling or with_tools:
+        raise UserError("tool_calls.export_refused", format=fmt, calls=calling, tools=with_tools,
+                        items=len(conversations), choices="openai, sharegpt")
 
 
 def to_qa_pairs(messages: list[dict]) -> list[dict]:
@@ -85,6 +156,7 @@ def _unweighted(conversations: list[list[dict]]) -> dict:
 
 
 def export_alpaca(conversations: list[list[dict]], out_path: Path) -> Exported:
+    refuse_tool_calls(conversations, "alpaca")
     with_system = _has_system(conversations)
     with_history = any(len(_split_system(m)[1]) > 2 for m in conversations)
     records = [to_alpaca(m, with_system, with_history) for m in conversations]
@@ -93,18 +165,47 @@ def export_alpaca(conversations: list[list[dict]], out_path: Path) -> Exported:
 
 
 def export_sharegpt(conversations: list[list[dict]], out_path: Path) -> Exported:
+    """LLaMA-Factory's sharegpt rows; with tools, every row has a `tools` column ("" for an item without),
+    the JSON text of its functions, which the entry maps."""
     with_system = _has_system(conversations)
-    records = [to_sharegpt(m, with_system) for m in conversations]
-    return Exported(_write_json_list(records), {"system": "system"} if with_system else {}, _unweighted(conversations))
+    with_tools = any(_tools(m) for m in conversations)
+    counts: dict = {}
+    records = []
+    for messages in conversations:
+        record = to_sharegpt(messages, with_system, counts)
+        if with_tools:
+            found = _tools(messages)
+            record["tools"] = json.dumps([_bare_function(tool) for tool in found], ensure_ascii=False) if found else ""
+        records.append(record)
+    columns = {name: name for name, used in (("system", with_system), ("tools", with_tools)) if used}
+    return Exported(_write_json_list(records), columns, {**counts, **_unweighted(conversations)})
+
+
+def _openai_message(message: dict) -> dict:
+    """A message in OpenAI's fine-tuning shape: a tool result is {role, tool_call_id, content} (the function's
+    name is its call's, on the assistant turn); the rest as stored (content, tool_calls, weight)."""
+    if message["role"] == TOOL_ROLE:
+        return {"role": TOOL_ROLE, "tool_call_id": message["tool_call_id"], "content": message["content"]}
+    return message
 
 
 def export_openai(conversations: list[list[dict]], out_path: Path) -> Exported:
     # A system prompt is the first message, which the entry's system_tag names; weights stay on the
-    # messages (OpenAI's own format; LLaMA-Factory ignores keys it does not know).
-    return Exported(_write_json_lines([{"messages": m} for m in conversations]))
+    # messages (OpenAI's own format; LLaMA-Factory ignores keys it does not know). Tool calls as OpenAI
+    # keeps them, the item's tools beside its messages; the dataset_info.json entry reads plain
+    # conversations, so the note points LLaMA-Factory at the sharegpt export for the items that call tools.
+    records = []
+    for messages in conversations:
+        record: dict = {"messages": [_openai_message(m) for m in messages] if has_tool_calls(messages) else messages}
+        if _tools(messages):
+            record["tools"] = _tools(messages)
+        records.append(record)
+    calling = sum(1 for messages in conversations if has_tool_calls(messages) or _tools(messages))
+    return Exported(_write_json_lines(records), {}, {"llamafactory_tools": calling} if calling else {})
 
 
 def export_qa(conversations: list[list[dict]], out_path: Path) -> Exported:
+    refuse_tool_calls(conversations, "qa")
     pairs, counts = [], {"system_dropped": 0, "flattened": 0, "flattened_pairs": 0}
     for messages in conversations:
         item_pairs = to_qa_pairs(messages)
@@ -137,7 +238,9 @@ def sft_conversations(items: list[dict]) -> tuple[list[list[dict]], dict]:
             label_false += 1
             continue
         chosen_only += bool(item.get("rejected"))
-        conversations.append(item["messages"])
+        conversation = Conversation(item["messages"])
+        conversation.tools = item.get("tools") or None
+        conversations.append(conversation)
     return conversations, {name: count for name, count in (("chosen_only", chosen_only), ("label_false", label_false)) if count}
 
 
@@ -160,6 +263,11 @@ def _kto_rows(items: list[dict]) -> tuple[list[tuple[list[dict], str, bool]], in
     return rows, pairs
 
 
+def _refuse_item_calls(items: list[dict], fmt: str) -> None:
+    """The preference formats carry plain answers: items with tool calls or tools are refused."""
+    refuse_tool_calls([item["messages"] for item in items], fmt, [item.get("tools") for item in items])
+
+
 def _split_counts(rows: list, pairs: int) -> dict:
     return {"pairs_split": pairs, "rows": len(rows)} if pairs else {}
 
@@ -169,18 +277,21 @@ def _assistant(text: str) -> dict:
 
 
 def export_trl_dpo(items: list[dict], out_path: Path) -> Exported:
+    _refuse_item_calls(items, "trl_dpo")
     rows = [{"prompt": _plain_messages(item["messages"][:-1]), "chosen": [_assistant(item["messages"][-1]["content"])],
              "rejected": [_assistant(item["rejected"])]} for item in items]
     return Exported(_write_json_lines(rows))
 
 
 def export_trl_kto(items: list[dict], out_path: Path) -> Exported:
+    _refuse_item_calls(items, "trl_kto")
     rows, pairs = _kto_rows(items)
     records = [{"prompt": _plain_messages(prompt), "completion": [_assistant(answer)], "label": label} for prompt, answer, label in rows]
     return Exported(_write_json_lines(records), {}, _split_counts(rows, pairs))
 
 
 def export_sharegpt_ranking(items: list[dict], out_path: Path) -> Exported:
+    _refuse_item_calls(items, "sharegpt_ranking")
     with_system = _has_system([item["messages"] for item in items])
     records = [{**to_sharegpt(item["messages"][:-1], with_system), "chosen": {"from": "gpt", "value": item["messages"][-1]["content"]},
                 "rejected": {"from": "gpt", "value": item["rejected"]}} for item in items]
@@ -188,6 +299,7 @@ def export_sharegpt_ranking(items: list[dict], out_path: Path) -> Exported:
 
 
 def export_alpaca_ranking(items: list[dict], out_path: Path) -> Exported:
+    _refuse_item_calls(items, "alpaca_ranking")
     conversations = [item["messages"] for item in items]
     with_system = _has_system(conversations)
     with_history = any(len(_split_system(m)[1]) > 2 for m in conversations)
@@ -201,6 +313,7 @@ def export_alpaca_ranking(items: list[dict], out_path: Path) -> Exported:
 
 
 def export_sharegpt_kto(items: list[dict], out_path: Path) -> Exported:
+    _refuse_item_calls(items, "sharegpt_kto")
     rows, pairs = _kto_rows(items)
     with_system = _has_system([prompt for prompt, _answer, _label in rows])
     records = [{**to_sharegpt([*prompt, _assistant(answer)], with_system), "kto_tag": label} for prompt, answer, label in rows]
@@ -270,7 +383,9 @@ def merge_dataset_info(info: dict, file_name: str, entry: dict) -> tuple[str, di
 def export_note(result: dict, lang: str | None = None) -> str:
     """What an export changed in the data, in words ("" when nothing): system prompts the qa format
     dropped, multi-turn items it split, weight-0 turns a format without weights trains on, the rejected
-    answers and label-false items a format of plain conversations has no place for, pairs split for KTO."""
+    answers and label-false items a format of plain conversations has no place for, pairs split for KTO, the
+    text of calling turns LLaMA-Factory's sharegpt has no place for, and the openai file's tool-calling items
+    its dataset_info.json entry does not read (the sharegpt export does)."""
     notes = []
     if result.get("system_dropped"):
         notes.append(t("formats.note_system_dropped", lang, count=result["system_dropped"]))
@@ -284,6 +399,10 @@ def export_note(result: dict, lang: str | None = None) -> str:
         notes.append(t("prefformats.note_label_false", lang, count=result["label_false"]))
     if result.get("pairs_split"):
         notes.append(t("prefformats.note_pairs_split", lang, pairs=result["pairs_split"], rows=result["rows"]))
+    if result.get("call_text_dropped"):
+        notes.append(t("tool_calls.note_call_text_dropped", lang, count=result["call_text_dropped"]))
+    if result.get("llamafactory_tools"):
+        notes.append(t("tool_calls.note_openai_llamafactory", lang, count=result["llamafactory_tools"]))
     return "\n".join(notes)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from db.dataset_journal import DatasetView
 from db.dataset_store import diff_rows
 from schema.dataset import first_exchange, preference_kind
+from schema.tool_calls import TOOL_ROLE, answer_text
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.quality.checks import doc_context_for, findings_by_item, load_result
@@ -20,7 +21,10 @@ from tools.quality.text import fast_tokens
 
 # Message boxes of the item form; a conversation with more messages is edited in the JSON view.
 MESSAGE_SLOTS = 12
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
+# What a message keeps beside its role and content through an edit in the form, per role (the form edits
+# only role and text: a call, a result's call id or a turn's weight stays with its message).
+KEPT_BY_ROLE = {"assistant": ("tool_calls", "weight"), TOOL_ROLE: ("tool_call_id", "name")}
 SORTS = ("none", "score_desc", "score_asc")
 SPLITS = ("all", "train", "eval")
 BULK_ACTIONS = ("delete_flagged", "delete_below", "redact", "move_leaks")
@@ -220,7 +224,7 @@ def score_histogram(scores: dict[str, float]) -> list[tuple[str, int]]:
 
 def answer_length_histogram(items) -> list[tuple[str, int]]:
     """Answer lengths in estimated tokens (the checks' own estimate), in bins up to the longest."""
-    lengths = [fast_tokens(m.get("content") or "") for item in items for m in item["messages"] if m["role"] == "assistant"]
+    lengths = [fast_tokens(answer_text(m)) for item in items for m in item["messages"] if m["role"] == "assistant"]
     top = max(lengths, default=0)
     step = max(1, -(-top // HISTOGRAM_BINS))
     return histogram(lengths, 0, step * HISTOGRAM_BINS, integer=True)
@@ -230,12 +234,95 @@ def answer_length_histogram(items) -> list[tuple[str, int]]:
 
 
 def conversation_markdown(messages: list[dict], lang: str | None = None) -> str:
-    """The conversation as Markdown: one section per message with its role (code and lists render)."""
+    """The conversation as Markdown: one section per message with its role (code and lists render); an
+    assistant turn's tool calls as name and pretty-printed arguments, a tool result with the call it answers."""
+    names = {call.get("id"): (call.get("function") or {}).get("name") for message in messages
+             for call in message.get("tool_calls") or []}
     parts = []
     for message in messages:
         role = t(f"dtab.role.{message.get('role')}", lang) if message.get("role") in ROLES else str(message.get("role"))
-        parts.append(f"**{role}**\n\n{message.get('content') or ''}")
+        if message.get("role") == TOOL_ROLE:
+            call_id = message.get("tool_call_id") or "?"
+            name = message.get("name") or names.get(call_id) or "?"
+            parts.append(f"**{role}** · {t('tool_calls.view_result', lang, name=_code(name), call_id=_code(call_id))}\n\n"
+                         + _json_block(message.get("content") or ""))
+            continue
+        text = f"**{role}**\n\n{message.get('content') or ''}".rstrip()
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            text += (f"\n\n{t('tool_calls.view_call', lang, name=_code(function.get('name') or '?'), call_id=_code(call.get('id') or '?'))}"
+                     f"\n\n{_json_block(function.get('arguments') or '{}')}")
+        parts.append(text)
     return "\n\n---\n\n".join(parts)
+
+
+def _code(text: str) -> str:
+    """An inline code span holding `text` whatever backticks it contains."""
+    if "`" not in text:
+        return f"`{text}`"
+    ticks = "`" * (max(len(run) for run in _backtick_runs(text)) + 1)
+    return f"{ticks} {text} {ticks}"
+
+
+def _backtick_runs(text: str) -> list[str]:
+    runs, run = [], ""
+    for char in text:
+        if char == "`":
+            run += char
+        elif run:
+            runs.append(run)
+            run = ""
+    return runs + ([run] if run else [])
+
+
+def _json_block(text: str) -> str:
+    """A fenced block of `text`, pretty-printed when it is JSON; the fence is longer than any backtick run in it."""
+    try:
+        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+        language = "json"
+    except (ValueError, TypeError):
+        language = ""
+    fence = "`" * max(3, max((len(run) for run in _backtick_runs(text)), default=0) + 1)
+    return f"{fence}{language}\n{text}\n{fence}"
+
+
+def tools_markdown(item: dict, lang: str | None = None) -> str:
+    """The functions the item's model is shown (its `tools`): name, description and parameters, under the
+    conversation ("" for an item without tools)."""
+    tools = item.get("tools") or []
+    if not tools:
+        return ""
+    lines = [f"\n\n---\n\n**{t('tool_calls.view_tools', lang, count=len(tools))}**"]
+    for tool in tools:
+        function = tool.get("function") or {}
+        entry = f"- {_code(function.get('name') or '?')}"
+        if function.get("description"):
+            entry += f" — {function['description']}"
+        lines.append(entry)
+        if function.get("parameters"):
+            lines.append("\n" + _json_block(json.dumps(function["parameters"], ensure_ascii=False)))
+    return "\n".join(lines)
+
+
+def form_calls_markdown(messages: list[dict]) -> str:
+    """The calls and results of the messages in the form, read-only (they are edited in the JSON view):
+    one line each, `#n` the message's number, → a call, ← a result. Names and JSON only: no words to translate."""
+    lines = []
+    for number, message in enumerate(messages, start=1):
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            lines.append(f"- #{number} → {_code(function.get('name') or '?')} {_code(_compact(function.get('arguments') or '{}'))}")
+        if message.get("role") == TOOL_ROLE:
+            lines.append(f"- #{number} ← {_code(message.get('tool_call_id') or '?')} {_code(_compact(message.get('content') or ''))}")
+    return "\n".join(lines)
+
+
+def _compact(text: str, width: int = 200) -> str:
+    try:
+        text = json.dumps(json.loads(text), ensure_ascii=False)
+    except (ValueError, TypeError):
+        pass
+    return _clip(" ".join(text.split()), width) or " "
 
 
 def source_markdown(item: dict, meta: dict, docs_root: Path, lang: str | None = None) -> str:
@@ -276,9 +363,31 @@ def form_slots(messages: list[dict]) -> list[tuple[str, str]]:
     return slots + [("user", "")] * (MESSAGE_SLOTS - len(slots))
 
 
-def messages_from_form(count: int, roles: list, contents: list) -> list[dict]:
-    """The messages of the first `count` slots of the form (validated by the store on save)."""
-    return [{"role": role, "content": content or ""} for role, content in zip(roles[:count], contents[:count])]
+def has_calls(messages: list[dict]) -> bool:
+    return any(message.get("tool_calls") or message.get("role") == TOOL_ROLE for message in messages)
+
+
+def messages_from_form(count: int, roles: list, contents: list, base: list[dict] | None = None) -> list[dict]:
+    """The messages of the first `count` slots of the form (validated by the store on save). `base`: the
+    messages the form shows (its JSON view when last in step): each slot keeps what its message has beside
+    role and text (tool calls, a result's call id, a weight) where its role allows it (KEPT_BY_ROLE)."""
+    messages = []
+    for index, (role, content) in enumerate(zip(roles[:count], contents[:count])):
+        message = {"role": role, "content": content or ""}
+        old = base[index] if base and index < len(base) and isinstance(base[index], dict) else {}
+        for key in KEPT_BY_ROLE.get(role, ()):
+            if old.get(key) is not None:
+                message[key] = old[key]
+        messages.append(message)
+    return messages
+
+
+def base_messages(text) -> list[dict] | None:
+    """The messages of a JSON view's text, or None when it holds none (empty, broken, not a list of objects)."""
+    try:
+        return parse_messages(text) if text else None
+    except UserError:
+        return None
 
 
 def messages_json(messages: list[dict]) -> str:

@@ -13,9 +13,10 @@ import pandas as pd
 import global_var
 from db.dataset_formats import FORMATS
 from db.dataset_store import item_version
+from schema.tool_calls import TOOL_ROLE
 from frontend.web import dataset_views as views
 from frontend.web.common import Localizer, ask_token, choices_update, confirmed, headers, reloaded_choices, user_errors
-from frontend.web.dataset_files import (DATASET_COLUMN_WIDTHS, DATASET_COLUMNS, dataset_table_update, export_selected,
+from frontend.web.dataset_files import (DATASET_COLUMN_WIDTHS, DATASET_COLUMNS, IMPORT_FILE_TYPES, dataset_table_update, export_selected,
                                         forget_consumed_upload, import_dataset, show_chosen_file)
 from frontend.web.dataset_files import dataset_rows, discard_upload  # noqa: F401 - the tab's handlers, reached through it too
 from frontend.web.judge_panel import build_judge_panel
@@ -136,11 +137,16 @@ def open_item(lang: str, name, page_ids, evt: gr.SelectData):
 
 
 def form_updates(messages: list[dict]) -> list:
-    """count, then per slot: row visibility, role, content."""
+    """count, then per slot: row visibility, role, content; then the read-only calls box (shown for an item
+    with tool calls) and its list."""
     slots = views.form_slots(messages)
     shown = min(len(messages), SLOTS)
     return ([shown] + [gr.update(visible=i < shown) for i in range(SLOTS)] + [gr.update(value=role) for role, _ in slots]
-            + [gr.update(value=content) for _, content in slots])
+            + [gr.update(value=content) for _, content in slots]
+            + [gr.update(visible=views.has_calls(messages)), gr.update(value=views.form_calls_markdown(messages))])
+
+
+FORM_OUTPUTS = 1 + 3 * SLOTS + 2  # what form_updates returns
 
 
 def _item_panel(lang: str, name, item: dict | None) -> list:
@@ -153,7 +159,8 @@ def _item_panel(lang: str, name, item: dict | None) -> list:
                flags=t("dtab.item_flags", lang, flags=", ".join(t(f"quality.kind.{k}", lang) for k in kinds)) if kinds else "",
                score=t("dtab.item_score", lang, score=f"{scores[item['id']]:g}") if item["id"] in scores else "")
     meta = global_var.datasets().load(name).meta
-    return [f"### {header}", views.conversation_markdown(item["messages"], lang) + views.preference_markdown(item, lang),
+    return [f"### {header}", views.conversation_markdown(item["messages"], lang) + views.tools_markdown(item, lang)
+            + views.preference_markdown(item, lang),
             views.source_markdown(item, meta, global_var.workdir().docs, lang)]
 
 
@@ -191,14 +198,22 @@ def blank_item_view():
     return [None, "", None, "", "", "", ""] + form_updates([]) + preference_updates(None)
 
 
-def _form_messages(count, values) -> list[dict]:
+def _form_messages(count, values, base_json=None) -> list[dict]:
+    """The form's messages; `base_json` (the JSON view when last in step with the form) gives each its tool
+    calls, call id or weight, which the form does not show as fields."""
     roles, contents = list(values[:SLOTS]), list(values[SLOTS:2 * SLOTS])
-    return views.messages_from_form(int(count or 0), roles, contents)
+    return views.messages_from_form(int(count or 0), roles, contents, views.base_messages(base_json))
+
+
+def _base_json(values):
+    """The synced JSON the page sends after the slots' roles and texts (None from a caller that sends none)."""
+    return values[2 * SLOTS] if len(values) > 2 * SLOTS else None
 
 
 def form_to_json(count, *values):
-    """The JSON view after an edit in the form (and the copy it is compared with on save)."""
-    text = views.messages_json(_form_messages(count, values))
+    """The JSON view after an edit in the form (and the copy it is compared with on save). `values`: the slots'
+    roles and texts, then the synced JSON, whose tool calls the messages keep."""
+    text = views.messages_json(_form_messages(count, values, _base_json(values)))
     return text, text
 
 
@@ -208,26 +223,28 @@ def json_to_form(text):
     try:
         messages = views.parse_messages(text)
     except UserError:
-        return [gr.skip()] * (2 + 3 * SLOTS)
+        return [gr.skip()] * (1 + FORM_OUTPUTS)
     if len(messages) > SLOTS:
-        return [gr.skip()] * (2 + 3 * SLOTS)
+        return [gr.skip()] * (1 + FORM_OUTPUTS)
     return [text] + form_updates(messages)
 
 
 @user_errors
 def add_message(lang: str, count, *values):
-    messages = _form_messages(count, values)
+    messages = _form_messages(count, values, _base_json(values))
     if len(messages) >= SLOTS:
         raise UserError("dtab.too_many_messages", slots=SLOTS)
-    last = messages[-1]["role"] if messages else "assistant"
-    messages.append({"role": "assistant" if last == "user" else "user", "content": ""})
+    last = messages[-1] if messages else {"role": "assistant"}
+    # A question is answered, and so are tool results and calls waiting for them.
+    answered = last["role"] in ("user", TOOL_ROLE) or last.get("tool_calls")
+    messages.append({"role": "assistant" if answered else "user", "content": ""})
     text = views.messages_json(messages)
     return [text, text] + form_updates(messages)
 
 
 @user_errors
 def remove_message(lang: str, count, *values):
-    messages = _form_messages(count, values)
+    messages = _form_messages(count, values, _base_json(values))
     if len(messages) <= 1:
         raise UserError("dtab.too_few_messages")
     text = views.messages_json(messages[:-1])
@@ -262,7 +279,8 @@ def save_item_form(lang: str, name, item_id, json_text, synced_json, count, page
         raise UserError("error.field_required", field=t("datasets.select", lang))
     if not item_id:
         raise gr.Error(t("datasets.no_item_selected", lang))
-    messages = views.parse_messages(json_text) if (json_text or "") != (synced_json or "") else _form_messages(count, values)
+    messages = (views.parse_messages(json_text) if (json_text or "") != (synced_json or "")
+                else _form_messages(count, values, synced_json))
     store = global_var.datasets()
     preference = None
     if len(values) > 2 * SLOTS:  # an item gone meanwhile is left to update_item to refuse
@@ -516,7 +534,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                 L.register(import_box, label="datasets.import")
                 # A button rather than gradio's drop area, whose built-in texts do not follow the
                 # page's language switch.
-                upload = L(gr.UploadButton, "datasets.choose_file", file_types=[".json", ".jsonl", ".csv"], type="filepath",
+                upload = L(gr.UploadButton, "datasets.choose_file", file_types=IMPORT_FILE_TYPES, type="filepath",
                            elem_id="datasets-import-file")
                 chosen_file = gr.Markdown(elem_id="datasets-import-chosen")
                 import_name = L(gr.Textbox, "datasets.import_name", elem_id="datasets-import-name")
@@ -570,6 +588,9 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
                     slot_rows.append(row)
                     slot_roles.append(role)
                     slot_texts.append(text)
+                with gr.Column(visible=False, elem_id="datasets-item-calls") as calls_box:  # tool calls: shown, kept on save
+                    L(gr.Markdown, "tool_calls.form_note")
+                    calls_list = gr.Markdown(elem_id="datasets-item-calls-list")
                 with gr.Row():  # a preference item's other half, shown for the key it has
                     pref_rejected = L(gr.Textbox, "prefformats.rejected", value="", lines=2, max_lines=20, visible=False, scale=7,
                                       elem_id="datasets-item-rejected")
@@ -637,7 +658,7 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
         restore_question = L.transient(gr.Markdown(elem_id="datasets-restore-question"))
 
     filters = [filter_kinds, min_score, max_score, sort]
-    form = [message_count, *slot_rows, *slot_roles, *slot_texts]
+    form = [message_count, *slot_rows, *slot_roles, *slot_texts, calls_box, calls_list]
     view_outputs = [selected_item, item_json, item_version_opened, synced_json, item_header, conversation, source, *form,
                     pref_rejected, pref_label]
     page_outputs = [items_table, page, page_info, page_ids, selected_item, item_json]
@@ -669,15 +690,16 @@ def build_datasets_tab(L: Localizer, lang_state: gr.State, tab: gr.Tab):
     L.on_switch(show_chosen_file, [upload], [chosen_file])
     # Form and JSON view in step: an edit in one rewrites the other (only on a person's input).
     for box in [*slot_roles, *slot_texts]:
-        box.input(form_to_json, [message_count, *slot_roles, *slot_texts], [item_json, synced_json], queue=False)
+        box.input(form_to_json, [message_count, *slot_roles, *slot_texts, synced_json], [item_json, synced_json], queue=False)
     for box in slot_texts:
         # Text put in without typing (autofill, a drop, a script) fires no input event: leaving the
         # box brings the JSON view in step too. Not on change: that also fires when the JSON view
         # fills the form, and would rewrite the JSON being typed.
-        box.blur(form_to_json, [message_count, *slot_roles, *slot_texts], [item_json, synced_json], queue=False)
+        box.blur(form_to_json, [message_count, *slot_roles, *slot_texts, synced_json], [item_json, synced_json], queue=False)
     item_json.input(json_to_form, [item_json], [synced_json, *form], queue=False)
-    add_button.click(add_message, [lang_state, message_count, *slot_roles, *slot_texts], [item_json, synced_json, *form])
-    remove_button.click(remove_message, [lang_state, message_count, *slot_roles, *slot_texts], [item_json, synced_json, *form])
+    add_button.click(add_message, [lang_state, message_count, *slot_roles, *slot_texts, synced_json], [item_json, synced_json, *form])
+    remove_button.click(remove_message, [lang_state, message_count, *slot_roles, *slot_texts, synced_json],
+                        [item_json, synced_json, *form])
     save_event = save_item_button.click(
         save_item_form, [lang_state, selected, selected_item, item_json, synced_json, message_count, page, page_size,
                          item_version_opened, *filters, *slot_roles, *slot_texts, pref_rejected, pref_label],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from schema.tool_calls import TOOL_ROLE
 from tools.quality.text import FENCE_LINE, char_shingles, fast_tokens, normalize_for_shingles
 
 SHORT_ANSWER_TOKENS = 4  # estimated tokens: "Yes." or "300." answer nothing a model can learn from
@@ -21,7 +22,9 @@ STRUCTURED_LINE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|\||#|>)")
 
 def message_order_findings(item: dict) -> list[dict]:
     """Findings for an order the trainer cannot use: an optional system message first, then user and
-    assistant alternating, starting with user and ending with assistant (schema.dataset's rule)."""
+    assistant alternating, starting with user and ending with assistant (schema.dataset's rule). An
+    assistant turn with tool calls is followed by their results (role tool, one per call) and then by
+    an assistant turn again."""
     messages = item.get("messages") or []
     problems = []
     if not messages:
@@ -31,11 +34,22 @@ def message_order_findings(item: dict) -> list[dict]:
         turns = messages[offset:]
         if not turns:
             problems.append((0, "no_turns"))
+        expected, results_due = "user", 0
         for position, message in enumerate(turns):
-            expected = "user" if position % 2 == 0 else "assistant"
-            if message.get("role") != expected:
+            role = message.get("role")
+            if results_due:
+                if role != TOOL_ROLE:
+                    problems.append((position + offset, "expected_tool"))
+                    break
+                results_due -= 1
+                expected = "assistant"
+                continue
+            if role != expected:
                 problems.append((position + offset, f"expected_{expected}"))
                 break
+            if role == "assistant" and message.get("tool_calls"):
+                results_due = len(message["tool_calls"])
+            expected = "assistant" if role == "user" or results_due else "user"
         else:
             if turns and turns[-1].get("role") != "assistant":
                 problems.append((len(messages) - 1, "ends_without_answer"))
@@ -44,7 +58,8 @@ def message_order_findings(item: dict) -> list[dict]:
 
 
 def answer_findings(item: dict) -> list[dict]:
-    """Empty, very short, truncated and question-repeating answers (every assistant message)."""
+    """Empty, very short, truncated and question-repeating answers (every assistant message). A turn that
+    calls tools answers with its calls: its content may be empty or a short preface ("Let me check.")."""
     findings = []
     question = ""
     for index, message in enumerate(item.get("messages") or []):
@@ -56,6 +71,12 @@ def answer_findings(item: dict) -> list[dict]:
             continue
         where = {"message": index, "field": "content"}
         stripped = content.strip()
+        if message.get("tool_calls"):
+            if stripped and truncation_reason(stripped) == "unclosed_fence":
+                findings.append({"item_id": item["id"], "kind": "truncated_answer",
+                                 "where": {**where, "span": [len(content.rstrip()) - 1, len(content.rstrip())]},
+                                 "detail": {"reason": "unclosed_fence", "tokens": fast_tokens(stripped)}})
+            continue
         if not stripped:
             findings.append({"item_id": item["id"], "kind": "empty_answer", "where": where, "detail": {}})
             continue

@@ -31,6 +31,7 @@ from tools.quality.pair_checks import pair_findings
 from tools.quality.secrets import secret_findings, warm_up
 from tools.quality.sources import DocContext, load_doc_context
 from tools.quality.stats import dataset_stats
+from tools.quality.tool_calls import tool_call_findings
 
 RESULT_VERSION = 1
 
@@ -87,7 +88,7 @@ def run_checks(items: list[dict], eval_ids: set[str], context: DocContext | None
     }
 
 
-_MAIN_CHECKS = ("duplicates", "answers", "grounding", "pairs")
+_MAIN_CHECKS = ("duplicates", "answers", "grounding", "pairs", "tool_calls")
 
 
 def _run_group(checks: tuple[str, ...], items: list[dict], eval_ids: set[str], context: DocContext | None,
@@ -101,6 +102,7 @@ def _run_group(checks: tuple[str, ...], items: list[dict], eval_ids: set[str], c
         "language": lambda: _language_findings(items, context),
         "secrets": lambda: secret_findings(items),
         "pairs": lambda: pair_findings(items),
+        "tool_calls": lambda: [f for item in items for f in tool_call_findings(item, context)],
     }
     findings: list[dict] = []
     timings: dict[str, float] = {}

@@ -14,11 +14,13 @@ default is 4" when the slice says 4 is the maximum): that is the LLM judge's job
 LOW_GROUNDING (0.5: half of what the answer says is nowhere in its slice) is flagged. Answers with
 fewer than MIN_UNITS units are too short to measure and are not scored. An item with no source
 (imported) is reported as "no_source" (info), never as failed; one whose slice is gone from the
-changed doc set as "source_gone".
+changed doc set as "source_gone". An assistant turn that calls tools is measured on its content and its
+calls (`Tide.run({"max_workers": 8})`: the name and the values must come from the slice too).
 """
 
 from __future__ import annotations
 
+from schema.tool_calls import answer_text
 from tools.quality.sources import DocContext
 from tools.quality.text import content_units
 
@@ -51,7 +53,7 @@ def grounding_findings(item: dict, context: DocContext | None, scores: dict[str,
     for index, message in enumerate(item.get("messages") or []):
         if message.get("role") != "assistant":
             continue
-        score = grounding_score(message.get("content") or "", source_units)
+        score = grounding_score(answer_text(message), source_units)  # its calls count: names and values from the docs
         if score is None:
             continue
         lowest = score if lowest is None else min(lowest, score)

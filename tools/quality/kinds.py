@@ -34,6 +34,12 @@ KINDS = {kind.name: kind for kind in (
     Kind("internal_host", "warning", "secrets"),
     Kind("pair_near_same", "warning", "pairs"),
     Kind("pair_length_bias", "warning", "pairs"),
+    Kind("tool_call_bad_arguments", "error", "tool_calls"),
+    Kind("tool_call_undefined", "error", "tool_calls"),
+    Kind("tool_call_invented", "warning", "tool_calls"),
+    Kind("tool_call_tool_invented", "warning", "tool_calls"),
+    Kind("tool_call_unknown_argument", "warning", "tool_calls"),
+    Kind("tool_call_missing_argument", "warning", "tool_calls"),
 )}
 SEVERITIES = ("error", "warning", "info")
 # Kinds that say something is wrong with the item (an "info" finding does not flag it).

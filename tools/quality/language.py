@@ -37,13 +37,15 @@ def detect_language(text: str) -> str:
 
 
 def item_languages(item: dict) -> tuple[str, str, int, int]:
-    """(question language, answer language, question message index, answer message index) of the first exchange."""
+    """(question language, answer language, question message index, answer message index) of the first exchange.
+    The answer is the first assistant turn with prose: a turn that only calls tools has none (its calls
+    are code, English whatever the conversation's language), so a call-then-answer item is told by its answer."""
     question = answer = "unknown"
     question_index = answer_index = -1
     for index, message in enumerate(item.get("messages") or []):
         if message.get("role") == "user" and question_index < 0:
             question, question_index = detect_language(message.get("content") or ""), index
-        elif message.get("role") == "assistant" and answer_index < 0:
+        elif message.get("role") == "assistant" and answer_index < 0 and (message.get("content") or "").strip():
             answer, answer_index = detect_language(message.get("content") or ""), index
     return question, answer, question_index, answer_index
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from schema.document import DocumentSlice
 from tools.docs.docsets import docset_fingerprint, slice_docset_cached
+from tools.docs.signatures import DocumentedFunction, documented_functions
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.quality.text import FENCED_CODE, INLINE_CODE, content_units, with_plurals
 
@@ -47,7 +48,8 @@ class DocContext:
     words: set[str] = field(default_factory=set)  # every identifier-like word, prose included
     code_names: set[str] = field(default_factory=set)  # names used as code: in code, dotted, called, snake/Camel case
     _units: dict[tuple[str, ...], set[bytes]] = field(default_factory=dict)
-    _known: dict[str, bool] = field(default_factory=dict)
+    _known: dict = field(default_factory=dict)
+    _functions: dict[str, DocumentedFunction] | None = None
 
     @classmethod
     def from_slices(cls, docs: str, slices: list[DocumentSlice]) -> "DocContext":
@@ -72,11 +74,17 @@ class DocContext:
             return SourceText("heading", "\n\n".join(p.text for p in pieces), tuple(p.slice_id for p in pieces))
         return SourceText("gone")
 
-    def is_known_name(self, name: str, rule) -> bool:
-        """rule(name, self), remembered per name for this doc set."""
+    def documented_functions(self) -> dict[str, DocumentedFunction]:
+        """The functions whose signature the doc set shows (tools.docs.signatures), read once."""
+        if self._functions is None:
+            self._functions = documented_functions(self.slices)
+        return self._functions
+
+    def is_known_name(self, name, rule) -> bool:
+        """rule(name, self), remembered per name (a string, or a tuple naming the rule and the name) for this doc set."""
         known = self._known.get(name)
         if known is None:
-            known = self._known[name] = rule(name, self)
+            known = self._known[name] = rule(name[-1] if isinstance(name, tuple) else name, self)
         return known
 
     def units(self, source: SourceText) -> set[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from schema.tool_calls import answer_text
 from tools.quality.sources import DocContext
 from tools.quality.text import fast_tokens
 
@@ -39,7 +40,7 @@ def dataset_stats(items: list[dict], eval_ids: set[str], context: DocContext | N
                 user_turns += 1
                 lengths[split]["question"].append(fast_tokens(message.get("content") or ""))
             elif role == "assistant":
-                lengths[split]["answer"].append(fast_tokens(message.get("content") or ""))
+                lengths[split]["answer"].append(fast_tokens(answer_text(message)))  # a tool-calling turn: its calls
         turns[user_turns] += 1
         provenance = item.get("provenance") or {}
         origins[(provenance.get("origin") or "unknown").split(":", 1)[0]] += 1
