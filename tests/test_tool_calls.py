@@ -89,3 +89,20 @@ def test_the_store_keeps_tools_through_append_import_and_edit(workdir):
     store.import_items("imported", [{"messages": calling(), "tools": TOOLS}, {"messages": calling()}])
     imported = list(store.load("imported").items.values())
     assert imported[0]["tools"] == TOOLS and "tools" not in imported[1]
+
+
+def test_a_secret_in_a_calls_arguments_is_found_and_redacted_keeping_valid_json():
+    from tools.quality.redact import redacted_messages, redaction_plan
+    from tools.quality.secrets import secret_findings
+
+    key = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"
+    messages = validate_messages(calling(arguments=json.dumps({"width": 64, "token": key})))
+    item = {"id": "i1", "messages": messages, "tools": TOOLS}
+    findings = secret_findings([item])
+    assert [f["where"]["field"] for f in findings] == ["tool_calls[0].function.arguments"]
+    for redacted in (redacted_messages(item), redaction_plan([item])["i1"]):
+        arguments = redacted[1]["tool_calls"][0]["function"]["arguments"]
+        assert key not in arguments and json.loads(arguments)["width"] == 64 and "REDACTED" in json.loads(arguments)["token"]
+        validate_messages(redacted)
+    plain = {"id": "i2", "messages": validate_messages(calling())}
+    assert redacted_messages(plain) is None and redaction_plan([plain]) == {}

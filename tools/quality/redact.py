@@ -25,10 +25,12 @@ RUN_SKIPPED_FOLDERS = ("adapter", "tensorboard")
 
 
 def redacted_messages(item: dict) -> list[dict] | None:
-    """The item's messages with every sensitive span replaced; None when there is nothing to redact."""
+    """The item's messages with every sensitive span replaced (tool calls' arguments too); None when there is
+    nothing to redact."""
     messages = item.get("messages") or []
-    redacted = [{**message, "content": redact_text(message.get("content") or "")} for message in messages]
-    if all(new["content"] == (old.get("content") or "") for new, old in zip(redacted, messages)):
+    redacted = [_with_redacted_calls({**message, "content": redact_text(message.get("content") or "")}) for message in messages]
+    if all(new["content"] == (old.get("content") or "") and new.get("tool_calls") == old.get("tool_calls")
+           for new, old in zip(redacted, messages)):
         return None
     return redacted
 
@@ -49,7 +51,32 @@ def redaction_plan(items: list[dict]) -> dict[str, list[dict]]:
         item = items[position]
         plan[item["id"]] = [{**message, "content": changes.get(index, message.get("content") or "")}
                             for index, message in enumerate(item["messages"])]
+    for item in items:  # the arguments of tool calls (few items have them): a key passed to a function is a secret too
+        messages = plan.get(item["id"], item.get("messages") or [])
+        if any(message.get("tool_calls") for message in messages):
+            calls_redacted = [_with_redacted_calls(message) for message in messages]
+            if any(new is not old for new, old in zip(calls_redacted, messages)):
+                plan[item["id"]] = calls_redacted
     return plan
+
+
+def redacted_arguments(arguments: str) -> str:
+    """A call's arguments (JSON text of an object) with every secret in its values replaced, still valid JSON."""
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return redact_text(arguments)
+    redacted = redact_value(parsed)
+    return arguments if redacted is parsed else json.dumps(redacted, ensure_ascii=False)
+
+
+def _with_redacted_calls(message: dict) -> dict:
+    calls = message.get("tool_calls") or []
+    new = [{**call, "function": {**call["function"], "arguments": redacted_arguments(call["function"]["arguments"])}}
+           for call in calls]
+    if all(a["function"]["arguments"] == b["function"]["arguments"] for a, b in zip(new, calls)):
+        return message
+    return {**message, "tool_calls": new}
 
 
 def redact_record(record: dict) -> dict:
@@ -58,7 +85,8 @@ def redact_record(record: dict) -> dict:
 
 
 def count_sensitive(items: list[dict]) -> int:
-    return sum(len(find_sensitive(message.get("content") or "")) for item in items for message in item.get("messages") or [])
+    return sum(len(find_sensitive(text)) for item in items for message in item.get("messages") or []
+               for text in [message.get("content") or ""] + [call["function"]["arguments"] for call in message.get("tool_calls") or []])
 
 
 def redact_dataset(name: str, store, scores=None, training_root: Path | None = None) -> dict:

@@ -432,4 +432,11 @@ def secret_findings(items: list[dict]) -> list[dict]:
         for start, end, kind, label in find_sensitive(text, screened=True):
             findings.append({"item_id": item["id"], "kind": kind, "where": {"message": index, "field": "content", "span": [start, end]},
                              "detail": {"type": label, "length": end - start}})
+    for item in items:  # a tool call's arguments (few items have calls)
+        for index, message in enumerate(item.get("messages") or []):
+            for number, call in enumerate(message.get("tool_calls") or []):
+                for start, end, kind, label in find_sensitive(call["function"]["arguments"]):
+                    findings.append({"item_id": item["id"], "kind": kind,
+                                     "where": {"message": index, "field": f"tool_calls[{number}].function.arguments", "span": [start, end]},
+                                     "detail": {"type": label, "length": end - start}})
     return findings
