@@ -1,7 +1,7 @@
 """Reading the records of a dataset file in chunks: JSON lists, JSON lines, pretty-printed objects one
-after another, CSV with a header; the encoding sniffed, nesting and items' size bounded, lone surrogates and
-numbers too long to convert refused, each record named by its line or index. The import direction of
-db.dataset_formats reads its records here.
+after another, CSV with a header, Parquet (in batches of rows); the encoding sniffed, nesting and items' size
+bounded, lone surrogates and numbers too long to convert refused, each record named by its line, index or
+row. The import direction of db.dataset_formats reads its records here.
 """
 
 from __future__ import annotations
@@ -46,6 +46,25 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # The escape of a lone one in the file's text, to name its line in a record that spans several.
 _LONE_SURROGATE_ESCAPE = re.compile(
     r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<![\\]u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+# The files an import reads, by name (the page's upload button offers these); a Parquet file is also known
+# by its first bytes, whatever its name.
+IMPORT_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
+PARQUET_MAGIC = b"PAR1"  # a Parquet file's first and last four bytes
+# Rows converted to Python at a time: what a Parquet import holds beside the row group pyarrow decodes.
+PARQUET_BATCH_ROWS = 64
+PARQUET_READ_BYTES = 1 << 20
+
+
+def file_kind(path: Path) -> str:
+    """"parquet" (by its first bytes, or its name), "csv" (by its name) or "json" (JSON, JSON lines)."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        if handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC:
+            return "parquet"
+    suffix = path.suffix.lower()
+    return "parquet" if suffix == ".parquet" else "csv" if suffix == ".csv" else "json"
 
 
 def record_text_limit(max_item_chars: int | None) -> int | None:
@@ -409,7 +428,8 @@ def _csv_records(chunks: Iterator[str], file_name: str, limit: int | None = None
         if len(row) > len(header) and any(cell.strip() for cell in row[len(header):]):
             raise UserError("formats.csv_extra_cells", file=file_name, line=line)
         record = {}
-        for column, cell in zip(header, row):
+        # A row shorter than the header has its last cells empty (a spreadsheet leaves them out).
+        for column, cell in itertools.zip_longest(header, row, fillvalue=""):
             if not column:
                 continue
             if column in _CSV_JSON_COLUMNS and cell.strip():
@@ -438,17 +458,86 @@ def _reader_for(first: str, file_name: str):
     return _json_lines
 
 
+def _without_nulls(value):
+    """A Parquet row with the null members of its structs left out, at any depth: an Arrow struct has every
+    field of its column's type, so a key some rows lack comes back as null in all others (a message's
+    `weight`, a JSON schema's property that one tool has and the next does not)."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _parquet_refusal(path: Path) -> UserError | None:
+    """Why a file that is to be read as Parquet is not one (None: it starts and ends like one)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+        handle.seek(max(0, size - len(PARQUET_MAGIC)))
+        tail = handle.read(len(PARQUET_MAGIC))
+    if not head.startswith(PARQUET_MAGIC):
+        start = head.decode("utf-8", "replace").replace("\n", " ").strip() or head.hex(" ").upper() or "—"
+        return UserError("ishapes.parquet_not_parquet", file=path.name, start=json.dumps(start, ensure_ascii=False))
+    if size < 2 * len(PARQUET_MAGIC) + 4 or tail != PARQUET_MAGIC:
+        return UserError("ishapes.parquet_cut", file=path.name)
+    return None
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[str, object]]:
+    """(where, row as a dict) of a Parquet file, read PARQUET_BATCH_ROWS rows at a time."""
+    # pyarrow (a dependency of `datasets`) costs 0.3 s at import: only a Parquet import pays it, not every
+    # start of the command line, which imports this module to build its parsers.
+    import pyarrow
+    import pyarrow.parquet as parquet
+
+    refusal = _parquet_refusal(path)
+    if refusal is not None:
+        raise refusal
+    try:
+        # Streamed: pyarrow's defaults pre-buffer the file's column chunks and read them on threads (a 144 MB
+        # file of 20 row groups: 300 MB peak); read in 1 MiB pieces on one thread, not even a row group is held
+        # whole (125 MB peak for that file or for one of a single row group, pyarrow's own ~105 MB included).
+        reader = parquet.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_READ_BYTES)
+        batches = reader.iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False)
+    except (pyarrow.ArrowException, OSError, ValueError) as exc:
+        raise UserError("ishapes.parquet_unreadable", file=path.name, detail=str(exc).strip()[:300]) from None
+    row = 0
+    while True:
+        try:
+            batch = next(batches, None)
+            rows = None if batch is None else batch.to_pylist()
+        except (pyarrow.ArrowException, OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            raise UserError("ishapes.parquet_rows", file=path.name, first=row, last=row + PARQUET_BATCH_ROWS - 1,
+                            detail=str(exc).strip()[:300]) from None
+        if rows is None:
+            return
+        for record in rows:
+            yield f"{path.name} row {row}", _without_nulls(record)
+            row += 1
+
+
 def iter_records(path: Path, max_item_chars: int | None = None,
                  holds_items: Callable[[object], bool] | None = None) -> Iterator[tuple[str, object]]:
-    """(location, record) pairs from a JSON list, JSON lines, concatenated JSON objects or a CSV file, read
-    as a stream; errors name the line. The encoding is UTF-8 (a BOM is skipped) or UTF-16 (by its BOM);
-    anything else is refused. With `max_item_chars`, a record whose strings pass it is refused
-    (check_item_size), and so, before it is read whole, is one far longer in the file (record_text_limit);
-    a record for which `holds_items` is true (a container of items) is left to its caller to check item by
-    item."""
+    """(location, record) pairs from a JSON list, JSON lines, concatenated JSON objects, a CSV file or a
+    Parquet file, read as a stream; errors name the line (a Parquet file's row). The encoding is UTF-8 (a BOM
+    is skipped) or UTF-16 (by its BOM); anything else is refused. With `max_item_chars`, a record whose
+    strings pass it is refused (check_item_size), and so, before it is read whole, is one far longer in the
+    file (record_text_limit); a record for which `holds_items` is true (a container of items) is left to its
+    caller to check item by item."""
     path = Path(path)
     if not path.is_file():
         raise UserError("error.file_missing", path=str(path))
+    if file_kind(path) == "parquet":
+        found = False
+        for where, record in _parquet_records(path):
+            found = True
+            if max_item_chars is not None and not (holds_items and holds_items(record)):
+                check_item_size(record, where, max_item_chars)
+            yield where, record
+        if not found:
+            raise UserError("error.import_no_records", file=path.name)
+        return
     chunks = _text_chunks(path)
     first = next(chunks, "")
     while first and not first.strip():  # leading blank space longer than a chunk

@@ -167,26 +167,31 @@ def test_openai_weight_developer_role_text_parts_and_empty_system():
     assert conversations[2] == [_user("Does Tide support retries?"), _assistant("Yes, through the retries argument.")]
 
 
-def test_tool_calling_data_is_refused_naming_the_line_and_field():
-    message = str(_refusal(PEERS / "openai_tool_role.jsonl"))
-    assert message.startswith("openai_tool_role.jsonl line 1: field “messages[1].tool_calls” is a tool call")
-    assert "Tool-calling data" in message and "not supported yet" in message
-    assert "line 2: field “tools” defines tools" in str(_refusal(PEERS / "openai_tool_calls.jsonl"))
-    assert "index 0: field “tools” defines tools" in str(_refusal(PEERS / "llamafactory_toolcall_demo.json"))
+def test_tool_calling_peer_files_import_in_the_stored_shape():
+    """Refused until issue 27; tests/test_import_shapes.py has every shape, these are the peers' own files."""
+    _, items = import_file(PEERS / "openai_tool_calls.jsonl")
+    assert items[1]["tools"][0]["function"]["name"] == "get_weather"
+    assert items[1]["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+    _, items = import_file(PEERS / "openai_tool_role.jsonl")
+    assert items[0][2] == {"role": "tool", "content": "18 C, cloudy", "tool_call_id": "call_1"}
+    fmt, items = import_file(PEERS / "llamafactory_toolcall_demo.json")
+    assert fmt == "sharegpt" and items[0]["tools"][0]["function"]["name"] == "get_weather"
 
 
-def test_sharegpt_function_call_and_observation_turns_are_refused(tmp_path):
+def test_sharegpt_function_call_and_observation_turns_import_without_a_tools_column(tmp_path):
     record = json.loads((PEERS / "llamafactory_toolcall_demo.json").read_text())[0]
     del record["tools"]
     path = tmp_path / "glaive.json"
     path.write_text(json.dumps([record]), encoding="utf-8")
-    assert "field “conversations[1].from” has the role “function_call”" in str(_refusal(path))
+    _, items = import_file(path)
+    assert [m["role"] for m in items[0]] == ["user", "assistant", "tool", "assistant"]
+    assert json.loads(items[0][1]["tool_calls"][0]["function"]["arguments"]) == {"city": "Paris"}
 
 
-def test_tool_role_message_is_refused(tmp_path):
+def test_a_tool_result_without_a_call_is_refused_naming_the_field(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text(json.dumps({"messages": [_user("q"), {"role": "tool", "content": "42"}, _assistant("a")]}) + "\n", encoding="utf-8")
-    assert "field “messages[1].role” has the role “tool”" in str(_refusal(path))
+    assert "field 'messages[1].role' is 'tool', but no assistant call before it is waiting for a result" in str(_refusal(path))
 
 
 def test_non_text_content_parts_are_refused_by_type():
@@ -255,7 +260,7 @@ def test_one_pretty_printed_record_and_concatenated_records_are_read(tmp_path):
 
 def test_refusals_render_in_chinese():
     assert "偏好数据" in _refusal(PEERS / "llamafactory_kto_demo.json", "openai").render("zh")
-    assert "工具调用" in _refusal(PEERS / "openai_tool_role.jsonl").render("zh")
+    assert "OpenAI 偏好微调数据" in _refusal(PEERS / "openai_preference.jsonl").render("zh")
 
 
 # ---------------------------------------------------------------- weight 0 in the training labels

@@ -8,7 +8,8 @@ import textwrap
 from pathlib import Path
 
 from db.dataset_export import export_line, export_note
-from db.dataset_formats import FORMATS, MAX_ITEM_CHARS, PREFERENCE_FORMATS, export_dataset, import_meta, open_import
+from db.dataset_formats import (FORMATS, IMPORT_FORMATS, MAX_ITEM_CHARS, PREFERENCE_FORMATS, export_dataset, import_meta, import_note,
+                                open_import)
 from frontend.cli.generate import add_show_action
 from frontend.cli.quality import add_quality_actions
 from frontend.cli.score import add_score_actions
@@ -73,6 +74,8 @@ def cmd_datasets_import(args) -> int:
     print(t("datasets.imported", count=count, name=args.name, format=fmt))
     if fmt in PREFERENCE_FORMATS:
         print(t("prefformats.imported_kind", kind=kind_label(store.load(args.name).items.values())))
+    if note := import_note(conversations.notes):  # the fields the file had that no item keeps
+        print(note)
     from tools.quality.checks import check_after_change, check_summary_line
 
     print(check_summary_line(check_after_change(args.name, store, global_var.workdir().docs), args.name))
@@ -211,10 +214,10 @@ def register_datasets(subparsers) -> None:
     export.add_argument("--version", type=int, default=None, metavar="N", help="export version N (default: the latest; see `datasets versions`)")
     export.set_defaults(func=cmd_datasets_export)
     imp = actions.add_parser("import", help="import a file as a new dataset")
-    imp.add_argument("path", help="JSON, JSONL or CSV file")
+    imp.add_argument("path", help="JSON, JSONL, CSV or Parquet file")
     imp.add_argument("--name", required=True, help="name of the new dataset")
-    imp.add_argument("--format", choices=FORMATS, help=f"input format (detected when left out); preference data ({', '.join(PREFERENCE_FORMATS)}) "
-                                                        "becomes a preference dataset")
+    imp.add_argument("--format", choices=IMPORT_FORMATS, help=f"input format (detected when left out); preference data "
+                                                               f"({', '.join(PREFERENCE_FORMATS)}) becomes a preference dataset")
     imp.add_argument("--max-item-chars", type=int, default=MAX_ITEM_CHARS, metavar="N",
                      help=f"refuse an item whose text (all its strings) passes N characters (default: {MAX_ITEM_CHARS:,})")
     imp.set_defaults(func=cmd_datasets_import)

@@ -11,7 +11,8 @@ from gradio.utils import get_upload_folder
 
 import global_var
 from db.dataset_export import export_line, export_note
-from db.dataset_formats import PREFERENCE_FORMATS, default_export_name, export_dataset, import_meta, open_import
+from db.dataset_formats import PREFERENCE_FORMATS, default_export_name, export_dataset, import_meta, import_note, open_import
+from db.record_reader import IMPORT_SUFFIXES
 from frontend.web import dataset_views as views
 from frontend.web.common import choices_update, headers, user_errors
 from tools.core.errors import UserError
@@ -20,6 +21,9 @@ from tools.quality.checks import check_after_change, check_summary_line
 
 DATASET_COLUMNS = ("datasets.col.name", "datasets.col.items", "datasets.col.split", "prefformats.col.kind", "datasets.col.modified")
 DATASET_COLUMN_WIDTHS = ["28%", "14%", "16%", "18%", "24%"]
+# What the import's file button offers: JSON, JSON lines, CSV and Parquet (a file is read by its content
+# where that tells: Parquet by its first bytes, whatever its name).
+IMPORT_FILE_TYPES = list(IMPORT_SUFFIXES)
 
 
 def dataset_rows(lang: str | None = None) -> list[list]:
@@ -84,6 +88,8 @@ def import_dataset(lang: str, uploaded, new_name, fmt):
     message = t("datasets.imported", lang, count=count, name=name, format=detected)
     if detected in PREFERENCE_FORMATS:
         message += " " + t("prefformats.imported_kind", lang, kind=views.kind_label(store.load(name).items.values(), lang))
+    if note := import_note(conversations.notes, lang):  # the fields the file had that no item keeps
+        message += "\n\n" + note
     # The checks without an LLM run after every import: the flags are there when the items show.
     checks = check_summary_line(check_after_change(name, store, global_var.workdir().docs), name, lang)
     return message + "\n\n" + checks, dataset_table_update(lang), choices_update(store.names(), name)
