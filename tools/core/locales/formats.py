@@ -22,29 +22,10 @@ STRINGS = {
         "{path} exists but is not a JSON object of dataset entries ({detail}). It was left unchanged and nothing was exported: fix or move it, then export again.",
     ),
     # --- import: shapes ---
-    "formats.unknown_shape": _s(
-        "无法识别 {file} 的格式:它是有效的 JSON,但 {where} 处的对象的键为 {keys},不是可导入的任何一种结构"
-        "(alpaca、sharegpt、openai、qa,TRL 和 LLaMA-Factory 的偏好数据,Easy Dataset 的导出,synthetic-data-kit 的 qa_pairs / cot_examples)。",
-        "Cannot tell the format of {file}: it is valid JSON, but the object at {where} has the keys {keys}, which is none of the shapes "
-        "that can be imported (alpaca, sharegpt, openai, qa, TRL's and LLaMA-Factory's preference data, Easy Dataset exports, "
-        "synthetic-data-kit's qa_pairs / cot_examples).",
-    ),
     "formats.container_empty": _s(
         "{file} 中的 “{field}” 是空列表:没有可导入的问答。",
         "{file}: “{field}” is an empty list: there are no question/answer pairs to import.",
     ),
-    **{
-        f"formats.tool_{kind}": _s(
-            f"{{where}}:{zh}。暂不支持工具调用数据(工具调用、工具结果、工具定义):请删去这些对话或轮次后重新导入。",
-            f"{{where}}: {en}. Tool-calling data (tool calls, tool results, tool definitions) is not supported yet: remove those "
-            "conversations or turns and import again.",
-        )
-        for kind, zh, en in (
-            ("role", "字段 “{field}” 的角色是 “{role}”", "field “{field}” has the role “{role}”"),
-            ("call", "字段 “{field}” 是一次工具调用", "field “{field}” is a tool call"),
-            ("definitions", "字段 “{field}” 定义了工具", "field “{field}” defines tools"),
-        )
-    },
     "formats.content_part": _s(
         "{where}:字段 “{field}” 是类型为 “{kind}” 的内容片段;只能导入文本片段({{\"type\": \"text\", \"text\": …}})。",
         "{where}: field “{field}” is a content part of type “{kind}”; only text parts ({{\"type\": \"text\", \"text\": …}}) can be imported.",
