@@ -27,7 +27,7 @@ class FakeModel:
     source, adapter_run = "m", None  # served as "m", the model the requests name
 
 
-def fake_stream_locked(loaded, conversation, params, adapter, stop_event, usage):
+def fake_stream_locked(loaded, conversation, params, adapter, stop_event, usage, options=None):
     """Generation that takes PIECES * PIECE_S seconds of its thread, like torch would; ends on Stop."""
     generated = 0
     for index in range(PIECES):
@@ -137,7 +137,7 @@ def test_more_streams_than_worker_threads_complete_or_get_429_and_the_page_answe
 
 
 def _slow_stream_locked(release: threading.Event, seen_stop: threading.Event):
-    def stream_locked(loaded, conversation, params, adapter, stop_event, usage):
+    def stream_locked(loaded, conversation, params, adapter, stop_event, usage, options=None):
         yield "first "
         while not stop_event.is_set() and not release.is_set():
             time.sleep(0.01)

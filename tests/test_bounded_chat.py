@@ -216,7 +216,7 @@ def api(workdir, tokenizer, monkeypatch):
     class Loaded:
         model, source, adapter_run = object(), "m", None
 
-    def fake_stream_locked(loaded, conversation, params, adapter, stop_event, usage):
+    def fake_stream_locked(loaded, conversation, params, adapter, stop_event, usage, options=None):
         reached.append(conversation)
         ids, _ = inference.encode_prompt(tokenizer, conversation, params.max_new_tokens, 1024)
         yield "ok"

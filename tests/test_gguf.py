@@ -161,6 +161,21 @@ def test_q4_k_m_without_llama_quantize_names_its_make_target(monkeypatch, tmp_pa
     assert "make gguf-tools gguf-quantize" in gguf.missing_tools_reason(need_quantize=True, lang="en")
 
 
+def test_the_converter_is_given_the_files_name(monkeypatch):
+    """general.name comes from the run or the model (llama.cpp names a file after its folder: 'Merged', 'Base',
+    'Adapter'); convert_lora_to_gguf.py has no option for it, so train.gguf_convert takes --name for both."""
+    from train.gguf_convert import split_name
+
+    monkeypatch.setattr(gguf, "require_tools", lambda need_quantize=False: Path("/tools"))
+    command = gguf._converter_command("convert_lora_to_gguf.py", ["adapter", "--outtype", "f16"], "facts-run")
+    assert command[3:] == ["/tools", "convert_lora_to_gguf.py", "--name", "facts-run", "adapter", "--outtype", "f16"]
+    assert split_name(command[5:]) == ("facts-run", ["adapter", "--outtype", "f16"])
+    assert split_name(["adapter"]) == (None, ["adapter"])
+    assert gguf._converter_command("convert_hf_to_gguf.py", ["m"])[5:] == ["m"]
+    assert [gguf.gguf_name(source) for source in ("tiny", "Qwen/Qwen2.5-0.5B-Instruct", "/models/my-model/")] == \
+        ["tiny", "Qwen2.5-0.5B-Instruct", "my-model"]
+
+
 def test_a_failing_tool_reports_its_last_lines():
     lines = []
     script = "import sys\nfor i in range(40): print('line', i)\nsys.exit(3)"
@@ -179,7 +194,7 @@ def test_a_failing_tool_reports_its_last_lines():
 def tiny_ggufs(tiny_model_dir, tmp_path_factory):
     """The tiny model converted once to f16 and q8_0."""
     folder = tmp_path_factory.mktemp("tiny-gguf")
-    return {outtype: gguf.convert_model(tiny_model_dir, folder / f"tiny-{outtype}.gguf", outtype, lambda line: None)
+    return {outtype: gguf.convert_model(tiny_model_dir, folder / f"tiny-{outtype}.gguf", outtype, lambda line: None, name=TINY)
             for outtype in ("f16", "q8_0")}
 
 
@@ -195,6 +210,7 @@ def _hf_tensor_count(model_dir) -> int:
 def test_tiny_model_converts_and_reads_back(tiny_ggufs, tiny_model_dir, tiny_tokenizer, outtype, tensor_type):
     facts = gguf.check_gguf(tiny_ggufs[outtype], architecture="qwen2", progress=lambda line: None)
     assert facts["tokenizer_model"] == "gpt2" and facts["tokenizer_pre"] == "qwen2"
+    assert facts["name"] == TINY, "general.name as given, not the folder's name"
     assert facts["tensor_count"] == _hf_tensor_count(tiny_model_dir), "tied embeddings: no separate output tensor"
     assert facts["chat_template"] == tiny_tokenizer.chat_template
     assert facts["vocab_size"] == len(tiny_tokenizer)
@@ -226,6 +242,7 @@ def test_gguf_q8_0_export_of_a_run_writes_file_modelfile_and_readme(in_facts_run
     assert sorted(p.name for p in out.iterdir()) == sorted([gguf_file.name, "Modelfile", "README.md"])
     facts = gguf.read_gguf(gguf_file)
     assert facts["chat_template"] and "Q8_0" in facts["tensor_types"]
+    assert facts["name"] == in_facts_run.run, "named after the run, not the temp folder (was 'Merged')"
     assert any(line.startswith("convert_hf_to_gguf: ") for line in lines), "the converter's lines are passed on"
     # The page's bar counts the stage lines: as many as the format's table says.
     from train.export import EXPORT_FORMATS, is_tool_output
@@ -260,6 +277,7 @@ def test_gguf_lora_export_converts_the_adapter_against_its_base(in_facts_run, tm
     assert adapter["type"] == "adapter" and adapter["adapter_type"] == "lora" and adapter["architecture"] == "qwen2"
     assert adapter["lora_alpha"] == 32 and adapter["tensor_count"] > 0
     assert base["architecture"] == "qwen2" and base["chat_template"]
+    assert (adapter["name"], base["name"]) == (in_facts_run.run, TINY), "was 'Adapter' and 'Base'"
     parsed = gguf.parse_modelfile((out / "Modelfile").read_text())
     assert parsed["FROM"] == "./" + Path(result["base_gguf"]).name and parsed["ADAPTER"] == "./" + Path(result["gguf"]).name
     assert "--lora" in (out / "README.md").read_text()

@@ -10,6 +10,11 @@ earlier turns (e.g. dropping past reasoning) break the prefix property; for thos
 is searched in the full rendering instead, followed by the end-of-turn token if one comes next.
 An assistant turn with weight 0 (OpenAI's fine-tuning format) is rendered but not trained on.
 
+Tool calls (schema.tool_calls): an item's `tools` are passed to the template with every rendering, and its
+calls are rendered by the template's own tool support (arguments as dicts). A turn that calls functions is
+an assistant turn like any other: trained on, calls included; tool results are not. A template that
+ignores tools cannot teach them: such items are refused (require_tool_support), naming the model.
+
 Running text (continued pre-training on a doc set, doc_mix, general text) has no template and no mask:
 every token is trained on (text_rows).
 """
@@ -19,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schema.dataset import trained_turn
+from schema.tool_calls import has_tool_calls
 from tools.core.errors import UserError
-from train.chat_templates import fallback_template
+from train.chat_templates import fallback_template, render_chat, supports_tools
 
 IGNORE_INDEX = -100
 
@@ -45,8 +51,15 @@ def ensure_chat_template(tokenizer, fallback: str = "chatml") -> bool:
     return True
 
 
-def _render(tokenizer, messages: list[dict], add_generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+def uses_tools(item: dict) -> bool:
+    """Whether a conversation item shows tools or calls functions (its template must render them)."""
+    return "messages" in item and bool(item.get("tools") or has_tool_calls(item["messages"]))
+
+
+def require_tool_support(tokenizer, model: str) -> None:
+    """UserError naming `model` when its chat template does not render tools and calls (it would ignore them)."""
+    if not supports_tools(tokenizer):
+        raise UserError("error.train_template_no_tools", model=model)
 
 
 def _end_markers(tokenizer) -> list[str]:
@@ -57,44 +70,58 @@ def _end_markers(tokenizer) -> list[str]:
     return markers
 
 
-def _for_template(messages: list[dict]) -> list[dict]:
-    """The messages as the chat template sees them: `weight` is training metadata, not text."""
-    return [{key: value for key, value in message.items() if key != "weight"} for message in messages]
+def _end_after(tokenizer, full: str, end: int) -> int:
+    """`end` moved past the end-of-turn marker that follows it (spaces before the marker included)."""
+    rest = full[end:]
+    for marker in _end_markers(tokenizer):
+        if rest.lstrip(" ").startswith(marker):
+            return end + len(rest) - len(rest.lstrip(" ")) + len(marker)
+    return end
 
 
-def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The fully rendered conversation and the character spans of each trained assistant answer (+ end
-    marker); a turn with weight 0 has none."""
-    weighted, messages = messages, _for_template(messages)
-    full = _render(tokenizer, messages, add_generation_prompt=False)
+def _searched_span(tokenizer, full: str, messages: list[dict], index: int, cursor: int, tools) -> tuple[int, int]:
+    """An answer's span found by searching the full rendering (templates that rewrite earlier turns). A turn
+    with calls is found after the assistant's header (what the generation prompt adds) and runs to the
+    end-of-turn marker: the calls' text is the template's own, not the stored one."""
+    message = messages[index]
+    if message.get("tool_calls"):
+        opened = render_chat(tokenizer, messages[:index], True, tools)
+        header = opened[len(render_chat(tokenizer, messages[:index], False, tools)):] if index else ""
+        start = full.find(header, cursor) if header else -1
+        ends = [position for position in (full.find(marker, start + len(header)) for marker in _end_markers(tokenizer)) if position >= 0]
+        if start < 0 or not ends:
+            raise UserError("error.train_template_mask", turn=index)
+        return start + len(header), _end_after(tokenizer, full, min(ends))
+    start = full.find(message["content"], cursor)
+    if start < 0:
+        raise UserError("error.train_template_mask", turn=index)
+    return start, _end_after(tokenizer, full, start + len(message["content"]))
+
+
+def assistant_spans(tokenizer, messages: list[dict], tools: list[dict] | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """The fully rendered conversation (with `tools` shown) and the character spans of each trained assistant
+    answer (+ end marker), calls included; a turn with weight 0 has none."""
+    full = render_chat(tokenizer, messages, False, tools)
     spans: list[tuple[int, int]] = []
     cursor = 0
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        before = _render(tokenizer, messages[:index], add_generation_prompt=True)
-        through = _render(tokenizer, messages[: index + 1], add_generation_prompt=False)
+        before = render_chat(tokenizer, messages[:index], True, tools)
+        through = render_chat(tokenizer, messages[: index + 1], False, tools)
         if full.startswith(through) and through.startswith(before) and len(before) >= cursor:
             start, end = len(before), len(through.rstrip())
         else:
-            start = full.find(message["content"], cursor)
-            if start < 0:
-                raise UserError("error.train_template_mask", turn=index)
-            end = start + len(message["content"])
-            rest = full[end:]
-            for marker in _end_markers(tokenizer):
-                if rest.lstrip(" ").startswith(marker):
-                    end += len(rest) - len(rest.lstrip(" ")) + len(marker)
-                    break
-        if trained_turn(weighted[index]):
+            start, end = _searched_span(tokenizer, full, messages, index, cursor, tools)
+        if trained_turn(message):
             spans.append((start, end))
         cursor = end
     return full, spans
 
 
-def render_example(tokenizer, messages: list[dict], max_length: int | None = None) -> RenderedExample:
-    """Token ids and labels of one conversation; labels are IGNORE_INDEX outside assistant spans."""
-    text, spans = assistant_spans(tokenizer, messages)
+def render_example(tokenizer, messages: list[dict], max_length: int | None = None, tools: list[dict] | None = None) -> RenderedExample:
+    """Token ids and labels of one conversation (with `tools` shown); labels are IGNORE_INDEX outside assistant spans."""
+    text, spans = assistant_spans(tokenizer, messages, tools)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     input_ids = list(encoded["input_ids"])
     labels = []
@@ -127,10 +154,14 @@ def text_rows(tokenizer, text: str, context: str = "", max_length: int | None = 
     return [{"input_ids": ids, "labels": list(ids)} for ids in windows if len(ids) >= 2]
 
 
-def tokenize_items(tokenizer, items: list[dict], max_length: int | None) -> tuple[list[dict], dict]:
+def tokenize_items(tokenizer, items: list[dict], max_length: int | None, model: str | None = None) -> tuple[list[dict], dict]:
     """Rows {input_ids, labels} for a list of items, plus counts (kept, dropped, tokens). A Q/A item (messages)
-    is trained on its answers; a text item ({"text", "context"}: a doc slice, general text) on every token,
-    split into windows of max_length (text_rows)."""
+    is trained on its answers (calls included, shown its tools); a text item ({"text", "context"}: a doc slice,
+    general text) on every token, split into windows of max_length (text_rows). Items with tools need a
+    template that renders them: UserError naming `model` (else the tokenizer's name) when it does not."""
+    tool_items = sum(1 for item in items if uses_tools(item))
+    if tool_items:
+        require_tool_support(tokenizer, model or getattr(tokenizer, "name_or_path", "") or "?")
     rows, dropped, truncated, text_items, split_texts = [], 0, 0, 0, 0
     for item in items:
         if "text" in item:
@@ -139,7 +170,7 @@ def tokenize_items(tokenizer, items: list[dict], max_length: int | None) -> tupl
             split_texts += len(windows) > 1
             rows.extend(windows)
             continue
-        example = render_example(tokenizer, item["messages"], None)
+        example = render_example(tokenizer, item["messages"], None, item.get("tools"))
         if max_length and len(example.input_ids) > max_length:
             truncated += 1
             example.input_ids, example.labels = example.input_ids[:max_length], example.labels[:max_length]
@@ -155,6 +186,7 @@ def tokenize_items(tokenizer, items: list[dict], max_length: int | None) -> tupl
         "truncated": truncated,
         "text_items": text_items,
         "split_texts": split_texts,  # text items longer than max_length, trained as several windows
+        "tool_items": tool_items,  # conversations that show tools or call functions
         "tokens": sum(len(r["input_ids"]) for r in rows),
         "trained_tokens": sum(sum(1 for label in r["labels"] if label != IGNORE_INDEX) for r in rows),
     }

@@ -214,11 +214,12 @@ def _export_gguf(kind: str):
             merged.mkdir()
             progress(t("gguf.progress_merge"))
             _export_merged_16bit(adapter, config, merged)
+            name = config.get("run_name") or out.name  # general.name: the run, not the temp folder ("Merged")
             if kind in gguf.QUANTIZE_METHODS:
-                f16 = gguf.convert_model(merged, Path(work) / "f16.gguf", "f16", progress)
+                f16 = gguf.convert_model(merged, Path(work) / "f16.gguf", "f16", progress, name=name)
                 gguf.quantize(f16, gguf_file, kind, progress)
             else:
-                gguf.convert_model(merged, gguf_file, kind, progress)
+                gguf.convert_model(merged, gguf_file, kind, progress, name=name)
             facts = gguf.check_gguf(gguf_file, progress=progress)
             modelfile = gguf.write_modelfile(out, gguf_file.name, _base_tokenizer(adapter, config), merged,
                                              _context_length(config, merged), progress=progress)
@@ -262,8 +263,8 @@ def _export_gguf_lora(adapter: Path, config: dict, out: Path, progress=None) -> 
             if item.is_file() and not item.name.startswith(_TOKENIZER_FILE_PREFIXES):
                 (base / item.name).symlink_to(item.resolve())
         tokenizer.save_pretrained(str(base))
-        gguf.convert_model(base, base_file, "f16", progress)
-        gguf.convert_lora(adapter, base, adapter_file, "f16", progress)
+        gguf.convert_model(base, base_file, "f16", progress, name=gguf.gguf_name(config["model"]))
+        gguf.convert_lora(adapter, base, adapter_file, "f16", progress, name=config.get("run_name") or out.name)
         base_facts = gguf.check_gguf(base_file, progress=progress)
         adapter_facts = gguf.check_gguf(adapter_file, architecture=base_facts["architecture"], adapter=True, progress=progress)
         modelfile = gguf.write_modelfile(out, base_file.name, tokenizer, base, _context_length(config, base),

@@ -121,27 +121,38 @@ def run_tool(command: list[str], tool: str, progress: Progress | None = None, cw
         raise UserError("gguf.error_tool_failed", tool=tool, code=code, tail="\n".join(tail) or "-")
 
 
-def _converter_command(script: str, args: list[str]) -> list[str]:
+def gguf_name(source: str) -> str:
+    """The `general.name` for a model given as a folder name, a path or a hub id: its last part
+    ("Qwen/Qwen2.5-0.5B-Instruct" -> "Qwen2.5-0.5B-Instruct")."""
+    return re.split(r"[/\\]", str(source).rstrip("/\\"))[-1] or str(source)
+
+
+def _converter_command(script: str, args: list[str], name: str | None = None) -> list[str]:
     # Our interpreter (the project's .venv) runs the converter through train.gguf_convert, which adds
-    # the Qwen2 pre-tokenizer rule; its torch/transformers/numpy are the ones our requirements pin.
-    return [sys.executable, "-m", "train.gguf_convert", str(require_tools()), script, *args]
+    # the Qwen2 pre-tokenizer rule and the file's name (general.name, else llama.cpp takes the folder's:
+    # "Merged", "Base"); its torch/transformers/numpy are the ones our requirements pin.
+    named = ["--name", name] if name else []
+    return [sys.executable, "-m", "train.gguf_convert", str(require_tools()), script, *named, *args]
 
 
-def convert_model(model_dir: Path, out_file: Path, outtype: str, progress: Progress | None = None) -> Path:
-    """A Hugging Face model folder (16-bit or 32-bit weights) -> one GGUF file of `outtype` (f16, q8_0)."""
+def convert_model(model_dir: Path, out_file: Path, outtype: str, progress: Progress | None = None, name: str | None = None) -> Path:
+    """A Hugging Face model folder (16-bit or 32-bit weights) -> one GGUF file of `outtype` (f16, q8_0), its
+    `general.name` `name` (a run's, a model's) when given."""
     if outtype not in CONVERTER_OUTTYPES:
         raise ValueError(f"outtype {outtype!r} is not one of {CONVERTER_OUTTYPES}")
     (progress or log_progress)(t("gguf.progress_convert", outtype=outtype, file=out_file.name))
-    run_tool(_converter_command("convert_hf_to_gguf.py", [str(model_dir), "--outfile", str(out_file), "--outtype", outtype]),
+    run_tool(_converter_command("convert_hf_to_gguf.py", [str(model_dir), "--outfile", str(out_file), "--outtype", outtype], name),
              "convert_hf_to_gguf", progress, cwd=REPO_ROOT)
     return out_file
 
 
-def convert_lora(adapter_dir: Path, base_dir: Path, out_file: Path, outtype: str = "f16", progress: Progress | None = None) -> Path:
-    """A PEFT LoRA adapter -> a GGUF adapter file; `base_dir` is the base model's folder (its config is read)."""
+def convert_lora(adapter_dir: Path, base_dir: Path, out_file: Path, outtype: str = "f16", progress: Progress | None = None,
+                 name: str | None = None) -> Path:
+    """A PEFT LoRA adapter -> a GGUF adapter file; `base_dir` is the base model's folder (its config is read);
+    its `general.name` `name` (the run's) when given."""
     (progress or log_progress)(t("gguf.progress_convert", outtype=outtype, file=out_file.name))
     args = [str(adapter_dir), "--base", str(base_dir), "--outfile", str(out_file), "--outtype", outtype]
-    run_tool(_converter_command("convert_lora_to_gguf.py", args), "convert_lora_to_gguf", progress, cwd=REPO_ROOT)
+    run_tool(_converter_command("convert_lora_to_gguf.py", args, name), "convert_lora_to_gguf", progress, cwd=REPO_ROOT)
     return out_file
 
 

@@ -1,10 +1,12 @@
 """Runs one of llama.cpp's converters (convert_hf_to_gguf.py, convert_lora_to_gguf.py) from the
 tools cache that `make gguf-tools` fills, in a child process started by train.gguf:
 
-    python -m train.gguf_convert TOOLS_DIR SCRIPT_NAME [converter arguments...]
+    python -m train.gguf_convert TOOLS_DIR SCRIPT_NAME [--name NAME] [converter arguments...]
 
-with one addition: a byte-level BPE tokenizer whose pre-tokenizer is exactly Qwen2's is converted
-with llama.cpp's "qwen2" pre-tokenizer type even when llama.cpp does not know its hash.
+with two additions: a byte-level BPE tokenizer whose pre-tokenizer is exactly Qwen2's is converted
+with llama.cpp's "qwen2" pre-tokenizer type even when llama.cpp does not know its hash; and `--name`
+is the file's `general.name` for either script (convert_lora_to_gguf.py has no option for it, and
+without one llama.cpp names the file after its folder: "Merged", "Base", "Adapter").
 
 Why that is correct: llama.cpp identifies a BPE pre-tokenizer by hashing the token ids of a test
 string (get_vocab_base_pre). The ids depend on the vocabulary, so a newly trained tokenizer (the
@@ -87,15 +89,38 @@ def _register_qwen2_pre_tokenizer(base_module) -> None:
     base_module.TextModel.get_vocab_base_pre = get_vocab_base_pre
 
 
+def _name_models(base_module, name: str) -> None:
+    """Every model the converter builds gets `name` as its model_name (general.name), unless the converter's
+    own --model-name gave one."""
+    original = base_module.ModelBase.__init__
+
+    def __init__(self, *args, **kwargs):
+        if kwargs.get("model_name") is None:
+            kwargs["model_name"] = name
+        original(self, *args, **kwargs)
+
+    base_module.ModelBase.__init__ = __init__
+
+
+def split_name(args: list[str]) -> tuple[str | None, list[str]]:
+    """(the --name NAME given first, the converter's own arguments)."""
+    if len(args) >= 2 and args[0] == "--name":
+        return args[1], args[2:]
+    return None, args
+
+
 def main(argv: list[str]) -> None:
     tools, script_name, *args = argv
+    name, args = split_name(args)
     script = Path(tools) / script_name
     # The converter's own layout: it imports `conversion` from beside it and its matching gguf-py
-    # (it inserts gguf-py itself; `conversion` is put first here so the patch below applies).
+    # (it inserts gguf-py itself; `conversion` is put first here so the patches below apply).
     sys.path[:0] = [str(script.parent), str(script.parent / "gguf-py")]
     import conversion.base
 
     _register_qwen2_pre_tokenizer(conversion.base)
+    if name:
+        _name_models(conversion.base, name)
     sys.argv = [str(script), *args]
     runpy.run_path(str(script), run_name="__main__")
 

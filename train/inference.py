@@ -10,6 +10,10 @@ Public API (the Chat tab, the OpenAI endpoint and evaluation call these; all rai
   stream_compare(messages, ...)    -> Iterator[(base_text, tuned_text)]   cumulative texts
   queue_status()                   -> {"busy": bool, "waiting": int}
   With report_queue=True, stream_chat / stream_compare also yield Queued(ahead) while waiting their turn.
+The OpenAI endpoint calls stream_locked itself, with PromptOptions: the tools shown, a forced call's opening,
+and the API's rule for the context (nothing trimmed; a prompt + max_tokens beyond it is an error).
+The served context is the model's own (native_context: max_position_embeddings with its RoPE scaling),
+or the length the model was loaded with when that is smaller.
 
 torch / transformers are imported inside the functions, so importing this module stays cheap.
 """
@@ -25,6 +29,7 @@ from typing import Any, Iterable, Iterator
 
 import global_var
 from tools.core.errors import UserError
+from train.chat_templates import ToolCallFormat, render_chat, tool_call_format
 from train.data import ensure_chat_template
 
 # (low, high) of each generation parameter; the Chat tab can use them for its sliders.
@@ -36,6 +41,7 @@ LIMITS = {
 }
 DEFAULTS = {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.0}
 ROLES = ("system", "user", "assistant")
+TOOL_ROLE = "tool"  # a function's result, in an agent loop (the API's requests only)
 # How much one conversation may hold (the page's and the API's alike): a request is encoded while it
 # holds the one generation slot, so its size is bounded before it gets there. 2048 messages is
 # OpenAI's own limit; the characters bound the tokenizer's work (a long conversation is trimmed to the
@@ -130,37 +136,52 @@ def has_lone_surrogate(text: str) -> bool:
     return _LONE_SURROGATE.search(text) is not None
 
 
-def normalize_messages(messages, system_prompt: str | None = None) -> list[dict]:
+def _calls_of(message: dict) -> list[dict]:
+    """An assistant message's tool calls in OpenAI's shape (the API has checked them)."""
+    return [{"id": call.get("id"), "type": "function",
+             "function": {"name": call["function"]["name"], "arguments": call["function"].get("arguments") or "{}"}}
+            for call in message.get("tool_calls") or []]
+
+
+def normalize_messages(messages, system_prompt: str | None = None, tool_messages: bool = False) -> list[dict]:
     """Plain [{role, content}] messages with `system_prompt` first (replacing any system message).
 
     Accepts OpenAI / Gradio-6 message dicts (content as a string or a list of text parts);
     "developer" counts as "system". The last message must come from the user. At most MAX_MESSAGES
     messages and MAX_CONVERSATION_CHARS characters, and text only (no lone surrogate): UserError else.
+    With `tool_messages` (an agent loop through the API), assistant turns keep their `tool_calls` and
+    `tool` results (with `tool_call_id`) are taken; the last message may then be a tool result.
     """
     if not isinstance(messages, (list, tuple)):
         raise UserError("error.chat_bad_message", index=0, detail="messages must be a list")
     if len(messages) > MAX_MESSAGES:
         raise UserError("error.chat_too_many_messages", count=len(messages), limit=MAX_MESSAGES)
+    roles = ROLES + ((TOOL_ROLE,) if tool_messages else ())
     cleaned = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise UserError("error.chat_bad_message", index=index + 1, detail="each message must be an object with role and content")
         role = {"developer": "system"}.get(message.get("role"), message.get("role"))
-        if role not in ROLES:
-            raise UserError("error.chat_bad_message", index=index + 1, detail=f"role must be one of {', '.join(ROLES)} (got {message.get('role')!r})")
+        if role not in roles:
+            raise UserError("error.chat_bad_message", index=index + 1, detail=f"role must be one of {', '.join(roles)} (got {message.get('role')!r})")
         content = _text_of(message.get("content"), index)
         if has_lone_surrogate(content):
             raise UserError("error.chat_lone_surrogate", index=index + 1)
         cleaned.append({"role": role, "content": content})
+        if tool_messages and role == "assistant" and message.get("tool_calls"):
+            cleaned[-1]["tool_calls"] = _calls_of(message)
+        if role == TOOL_ROLE:
+            cleaned[-1].update({key: message[key] for key in ("tool_call_id", "name") if isinstance(message.get(key), str)})
     system = (system_prompt or "").strip()
     if has_lone_surrogate(system):
         raise UserError("error.chat_lone_surrogate_system")
     if system:
         cleaned = [{"role": "system", "content": system}] + [m for m in cleaned if m["role"] != "system"]
-    chars = sum(len(m["content"]) for m in cleaned)
+    chars = sum(len(m["content"]) + sum(len(call["function"]["arguments"]) for call in m.get("tool_calls", [])) for m in cleaned)
     if chars > MAX_CONVERSATION_CHARS:
         raise UserError("error.chat_too_much_text", chars=chars, limit=MAX_CONVERSATION_CHARS)
-    if not cleaned or cleaned[-1]["role"] != "user" or not cleaned[-1]["content"].strip():
+    last = cleaned[-1] if cleaned else None
+    if last is None or not (last["role"] == TOOL_ROLE or (last["role"] == "user" and last["content"].strip())):
         raise UserError("error.chat_no_question")
     return cleaned
 
@@ -242,9 +263,35 @@ def _end_token_ids(model, tokenizer) -> list[int]:
     return ids
 
 
-def _prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
-    """The chat template's rendering of `messages`, the assistant's turn opened, as token ids."""
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+@dataclass(frozen=True)
+class PromptOptions:
+    """How a conversation becomes the prompt. The Chat tab's (the defaults): no tools, the oldest turns
+    dropped and the answer shortened to fit the context. The API's: `tools` shown (OpenAI's shape),
+    `answer_prefix` written after the generation prompt (the opening of a call tool_choice forces), nothing
+    trimmed, and with `exact_new_tokens` a prompt + max_new_tokens beyond the context refused
+    (error.chat_context_exceeded) instead of a shorter answer."""
+
+    tools: tuple | list | None = None
+    answer_prefix: str = ""
+    trim_turns: bool = True
+    exact_new_tokens: bool = False
+
+
+def tool_format(tokenizer) -> ToolCallFormat:
+    """How the tokenizer's template writes tool calls (train.chat_templates.TOOL_CALL_FORMATS); UserError
+    when it has no tool support, or writes calls in a way the workbench cannot read back."""
+    ensure_chat_template(tokenizer)
+    found = tool_call_format(tokenizer)
+    if found is None:
+        raise UserError("error.chat_tools_unsupported")
+    return found
+
+
+def _prompt_ids(tokenizer, messages: list[dict], options: PromptOptions | None = None) -> list[int]:
+    """The chat template's rendering of `messages` (with the options' tools), the assistant's turn opened
+    (and the options' answer prefix written), as token ids."""
+    options = options or PromptOptions()
+    text = render_chat(tokenizer, messages, True, list(options.tools) if options.tools else None) + options.answer_prefix
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -306,10 +353,13 @@ def _first_fit(fits, guess: int, last: int) -> int:
     return high
 
 
-def encode_prompt(tokenizer, conversation: list[dict], max_new_tokens: int, context: int) -> tuple[list[int], int]:
+def encode_prompt(tokenizer, conversation: list[dict], max_new_tokens: int, context: int,
+                  options: PromptOptions | None = None) -> tuple[list[int], int]:
     """(prompt ids, max new tokens that fit). When the context is short the oldest turns are dropped:
     the prompt is the template's rendering of the system message and the longest tail of the turns
     (starting where `_trim_starts` allows) that leaves room for `max_new_tokens`, else the last turn alone.
+    Options that do not trim (the API's) render the whole conversation; with `exact_new_tokens` a prompt
+    that leaves less than `max_new_tokens` of room is refused (error.chat_context_exceeded).
 
     Linear in the conversation: it is rendered once, each turn's text is tokenized once, and those
     counts guess where the tail starts; the guess is then checked by rendering the tails around it
@@ -317,14 +367,23 @@ def encode_prompt(tokenizer, conversation: list[dict], max_new_tokens: int, cont
     prompt merged into the first user turn, numbered turns) still gets exactly the tail that fits.
     """
     ensure_chat_template(tokenizer)
+    options = options or PromptOptions()
+    if not options.trim_turns:
+        prompt = _prompt_ids(tokenizer, conversation, options)
+        if options.exact_new_tokens and len(prompt) + max_new_tokens > context:
+            raise UserError("error.chat_context_exceeded", tokens=len(prompt), new_tokens=max_new_tokens,
+                            total=len(prompt) + max_new_tokens, limit=context)
+        if len(prompt) >= context:
+            raise UserError("error.chat_prompt_too_long", tokens=len(prompt), new_tokens=max_new_tokens, limit=context)
+        return prompt, min(max_new_tokens, context - len(prompt))
     system = [m for m in conversation if m["role"] == "system"][:1]
     turns = [m for m in conversation if m["role"] != "system"]
     starts = _trim_starts(turns)
-    rendered = {0: _prompt_ids(tokenizer, system + turns)}
+    rendered = {0: _prompt_ids(tokenizer, system + turns, options)}
 
     def ids(k: int) -> list[int]:
         if k not in rendered:
-            rendered[k] = _prompt_ids(tokenizer, system + turns[starts[k]:])
+            rendered[k] = _prompt_ids(tokenizer, system + turns[starts[k]:], options)
         return rendered[k]
 
     def fits(k: int) -> bool:
@@ -341,9 +400,46 @@ def encode_prompt(tokenizer, conversation: list[dict], max_new_tokens: int, cont
     return prompt, min(max_new_tokens, context - len(prompt))
 
 
-def _context_length(loaded) -> int:
-    native = int(loaded.info.get("context_length") or 0) or int(getattr(loaded.model.config, "max_position_embeddings", 0) or 0)
-    return int(loaded.max_seq_length or native or 2048)
+def _rope_scalings(config) -> list[dict]:
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None)
+    if not isinstance(rope, dict):
+        return []
+    if rope and all(isinstance(value, dict) for value in rope.values()):  # one per layer type (Gemma 3)
+        return list(rope.values())
+    return [rope]
+
+
+def native_context(config) -> int | None:
+    """The context a model's config says it handles: max_position_embeddings, stretched by the RoPE scaling
+    the config carries (a factor over original_max_position_embeddings when it names them, else over
+    max_position_embeddings; Llama 3's positions already include its factor). None when unknown."""
+    if config is None:
+        return None
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    positions = int(getattr(config, "max_position_embeddings", 0) or 0)
+    context = positions
+    for rope in _rope_scalings(config):
+        factor, kind = rope.get("factor"), rope.get("rope_type") or rope.get("type")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 1 or kind in (None, "default"):
+            continue
+        original = rope.get("original_max_position_embeddings")
+        if isinstance(original, int) and original > 0:
+            context = max(context, int(original * factor))
+        elif kind != "llama3":
+            context = max(context, int(positions * factor))
+    return context or None
+
+
+def context_length(loaded) -> int:
+    """The context the loaded model is served with: its own (native_context), or the length it was loaded
+    with when that is smaller. A stretch Unsloth applied itself at load counts as the model's own."""
+    loaded_length = int(loaded.max_seq_length or 0)
+    if loaded.backend == "unsloth" and (loaded.info or {}).get("rope_scaling"):
+        return loaded_length or 2048
+    native = native_context(getattr(loaded.model, "config", None)) or int((loaded.info or {}).get("native_context") or 0)
+    lengths = [length for length in (loaded_length, native) if length > 0]
+    return min(lengths) if lengths else 2048
 
 
 def _stop_criteria(*events: threading.Event | None):
@@ -461,13 +557,14 @@ def _every_token_streamer(tokenizer):
 
 
 def stream_locked(loaded, conversation: list[dict], params: GenerationParams, adapter: bool | None,
-                  stop_event: threading.Event | None, usage: dict | None) -> Iterator[str]:
-    """Stream one answer; the caller holds the generation queue. Yields text pieces."""
+                  stop_event: threading.Event | None, usage: dict | None, options: PromptOptions | None = None) -> Iterator[str]:
+    """Stream one answer; the caller holds the generation queue. Yields text pieces (those after the
+    options' answer prefix, which is not repeated)."""
     import torch
 
     model, tokenizer = loaded.model, loaded.tokenizer
     _prepare(loaded)
-    prompt_ids, max_new = encode_prompt(tokenizer, conversation, params.max_new_tokens, _context_length(loaded))
+    prompt_ids, max_new = encode_prompt(tokenizer, conversation, params.max_new_tokens, context_length(loaded), options)
     device = next(model.parameters()).device
     input_ids = torch.tensor([prompt_ids], device=device)
     kwargs = _generate_kwargs(loaded, params, max_new)
@@ -505,13 +602,13 @@ def stream_locked(loaded, conversation: list[dict], params: GenerationParams, ad
 
 
 def generate_locked(loaded, conversation: list[dict], params: GenerationParams, adapter: bool | None = None,
-                    stop_event: threading.Event | None = None) -> tuple[str, dict]:
+                    stop_event: threading.Event | None = None, options: PromptOptions | None = None) -> tuple[str, dict]:
     """One whole answer, non-streaming; the caller holds the generation queue."""
     import torch
 
     model, tokenizer = loaded.model, loaded.tokenizer
     _prepare(loaded)
-    prompt_ids, max_new = encode_prompt(tokenizer, conversation, params.max_new_tokens, _context_length(loaded))
+    prompt_ids, max_new = encode_prompt(tokenizer, conversation, params.max_new_tokens, context_length(loaded), options)
     device = next(model.parameters()).device
     input_ids = torch.tensor([prompt_ids], device=device)
     kwargs = _generate_kwargs(loaded, params, max_new)

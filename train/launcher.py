@@ -40,8 +40,9 @@ from tools.core.errors import UserError
 from tools.core.workdir import REPO_ROOT, FileLock, atomic_write_text, validate_name
 from train.config import STAGES, TrainConfig, plan_steps
 from train.cpt import cpt_items, docs_folder, mix_doc_items, planned_counts
+from train.data import ensure_chat_template, require_tool_support, uses_tools
 from train.export import run_adapter_dir
-from train.loading import load_model, resolve_source, unload_model
+from train.loading import hub_kwargs, load_model, resolve_source, unload_model
 from train.lora_variants import check_variant_runs_here
 from train.preference import copy_init_adapter, init_run_adapter, stage_items, stage_row_count
 from train.runs import (
@@ -239,11 +240,29 @@ def _dataset_split(config: TrainConfig) -> tuple[list[dict], list[dict]]:
     return store.train_eval(config.dataset, config.dataset_version)
 
 
+def check_tool_template(config: TrainConfig, items: list[dict]) -> None:
+    """Conversations that show tools or call functions are trained with the model's own template's tool
+    support: a template without it is refused here, naming the model, before any worker starts (the
+    tokenizer is loaded only for such items; one that cannot be loaded is left to the worker's own load)."""
+    if not any(uses_tools(item) for item in items):
+        return
+    from transformers import AutoTokenizer  # deferred: heavy, and only runs with tool calls need it here
+
+    location, is_local = resolve_source(config.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **hub_kwargs(is_local))
+    except Exception:  # noqa: BLE001 - the worker's load of the model explains what is wrong with it
+        return
+    ensure_chat_template(tokenizer, config.fallback_template)
+    require_tool_support(tokenizer, config.model)
+
+
 def plan_training(config: TrainConfig) -> dict:
     """The step plan shown before training: items, steps per epoch, total optimizer steps (all processes),
     and each train item's size in characters (`item_chars`, what a time estimate scales)."""
     config.validate()
     train_items, eval_items = select_items(config)
+    check_tool_template(config, train_items + eval_items)
     if config.init_run:
         init_run_adapter(config, resolve_source(config.model)[0])  # refused here already, not only at the start
     # The rows the trainer steps over (kto: a pair is two rows).
@@ -401,6 +420,7 @@ def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | No
         train_items, eval_items = select_items(config)
         if config.early_stopping_patience and not eval_items:
             raise UserError("error.train_patience_needs_eval")
+        check_tool_template(config, train_items + eval_items)
         plan = plan_steps(stage_row_count(config.stage, train_items), config.batch_size, config.grad_accum, config.epochs,
                           config.max_steps, config.world_size)
         location, is_local = resolve_source(config.model)

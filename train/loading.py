@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class LoadedModel:
     max_seq_length: int
     info: dict = field(default_factory=dict)
     adapter_run: str | None = None  # training run whose adapter the model carries
+    loaded_at: float = field(default_factory=time.time)  # when it was loaded (/v1/models' `created`)
 
     def refresh_info(self) -> dict:
         self.info.update(parameter_counts(self.model))

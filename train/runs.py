@@ -235,8 +235,8 @@ def save_items(path: Path, items: list[dict]) -> None:
             return {"id": item.get("id"), **text, **({"provenance": provenance} if provenance else {})}
         # A preference item's rejected answer or KTO label (schema.dataset) is what dpo, orpo and kto train on.
         preference = {key: item[key] for key in PREFERENCE_KEYS if item.get(key) is not None}
-        return {"id": item.get("id"), "messages": item["messages"], **preference,
-                **({"provenance": provenance} if provenance else {})}
+        return {"id": item.get("id"), "messages": item["messages"], **({"tools": item["tools"]} if item.get("tools") else {}),
+                **preference, **({"provenance": provenance} if provenance else {})}
 
     lines = [json.dumps(record(item), ensure_ascii=False) for item in items]
     atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -1,5 +1,6 @@
 """A tiny Qwen2-architecture model built offline: its own byte-level BPE tokenizer, a ChatML
-template and a few seconds of pre-training on the sample docs, so LoRA has something to adapt.
+template that renders tool calls (train.chat_templates.CHATML_TOOLS; plain ChatML for conversations
+without them) and a few seconds of pre-training on the sample docs, so LoRA has something to adapt.
 
 Used by the tests and for trying the workbench on a CPU box. Deterministic for a given seed.
 """
@@ -17,7 +18,7 @@ from typing import Callable
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import REPO_ROOT, SAMPLE_DOCS_SOURCE, SAMPLE_DOCSET
-from train.chat_templates import CHATML, CHATML_SPECIAL_TOKENS
+from train.chat_templates import CHATML_SPECIAL_TOKENS, CHATML_TOOLS
 from train.gguf_convert import QWEN2_SPLIT_PATTERN
 
 DEFAULT_TINY_NAME = "tiny-qwen2"
@@ -90,7 +91,7 @@ def train_tokenizer(texts: list[str], vocab_size: int = VOCAB_SIZE):
         additional_special_tokens=["<|im_start|>"],
         model_max_length=CONTEXT_LENGTH,
     )
-    tokenizer.chat_template = CHATML
+    tokenizer.chat_template = CHATML_TOOLS
     return tokenizer
 
 

@@ -4,9 +4,20 @@ alone by `main.py serve`.
 
 Strict like OpenAI's: `model` must name a served id (the loaded model, and its adapter when one is
 loaded: the base id answers with the adapter switched off), else 404 `model_not_found`; parameters
-this server cannot honour (tools, logprobs, response formats, n > 1, audio...) are a 400 naming the
-parameter instead of being ignored; `seed` makes sampling reproducible. Every error, unknown /v1
-routes and wrong methods included, is answered in OpenAI's shape with the API's own English messages.
+this server cannot honour (logprobs, response formats, n > 1, audio, the deprecated functions...) are a
+400 naming the parameter instead of being ignored; types are OpenAI's (`max_tokens` an integer, not "5"
+nor true), at most four stop strings, and a prompt + `max_tokens` beyond the model's context is a 400
+`context_length_exceeded` (nothing is trimmed or cut short); `seed` makes sampling reproducible. Every
+error, unknown /v1 routes and wrong methods included, is answered in OpenAI's shape with the API's own
+English messages.
+
+Tools: `tools` and `tool_choice` ("none", "auto", "required" or one named function) render the prompt with
+the model's own chat template's tool support (a template without it is a 400); the calls the model writes
+are read back with the row of train.chat_templates.TOOL_CALL_FORMATS its template uses and answered as
+`message.tool_calls` with finish_reason "tool_calls" (content null when there is only calls), streamed as
+`delta.tool_calls` (index, id, type and name first, then the arguments). "required" and a named function
+write the opening of a call after the generation prompt, so the answer starts as a call. The messages of
+an agent loop (assistant `tool_calls`, `tool` results) are taken.
 
 Access: with an API key configured (`--api-key`, WORKBENCH_API_KEY or Settings) every request
 must send `Authorization: Bearer KEY`; with none, only a server bound to loopback answers.
@@ -33,14 +44,16 @@ from typing import Any, Iterator
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError
 from starlette.routing import Match
 
 import global_var
+from schema.tool_calls import FUNCTION_NAME
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.net import is_loopback
 from train import inference
+from train.chat_templates import ToolCallFormat
 
 log = logging.getLogger("workbench")
 
@@ -51,8 +64,12 @@ QUEUE_TIMEOUT_S = 600.0
 # at once. Waiting costs no thread, but a long line only turns into slow answers and 503s later.
 QUEUE_LIMIT = 32
 QUEUE_LIMIT_ENV = "WORKBENCH_API_QUEUE_LIMIT"
-# How deep a request body's JSON may nest; a chat request needs 4 or 5 levels.
+# How deep a request body's JSON may nest; a chat request needs 4 or 5 levels (a tool's JSON schema more).
 MAX_BODY_DEPTH = 32
+# OpenAI's own limits: stop sequences per request, tools per request.
+MAX_STOP_STRINGS = 4
+MAX_TOOLS = 128
+TOOL_CHOICES = ("none", "auto", "required")
 # How many bytes a request body may hold: room for inference.MAX_CONVERSATION_CHARS of text even
 # written as \uXXXX escapes (a json.dumps default for non-ASCII text); no more is kept. A larger body
 # is still read through (and dropped) up to DRAIN_FACTOR times that, so that its client, which sends
@@ -74,7 +91,7 @@ _LIBRARY_ERRORS = {
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: StrictBool | None = False
 
 
 class ChatCompletionRequest(BaseModel):
@@ -86,16 +103,20 @@ class ChatCompletionRequest(BaseModel):
 
     model: str | None = None  # required: checked by parse_request, with OpenAI's message
     messages: list[Any] = Field(min_length=1)  # each message checked by check_messages
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None  # vLLM's extension; frequency/presence penalties are ignored
-    stream: bool = False
+    # Strict types, as OpenAI's: "5" or true is not an integer (an integer is a number, though).
+    max_tokens: StrictInt | None = None
+    max_completion_tokens: StrictInt | None = None
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
+    repetition_penalty: StrictFloat | None = None  # vLLM's extension; frequency/presence penalties are ignored
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    stop: str | list[str] | None = None
-    n: int | None = None
-    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # torch.manual_seed's range
+    stop: Any = None  # a string or at most MAX_STOP_STRINGS of them: checked by stop_strings
+    n: StrictInt | None = None
+    seed: StrictInt | None = Field(default=None, ge=-(2**63), le=2**64 - 1)  # torch.manual_seed's range
+    tools: Any = None  # checked by check_tools
+    tool_choice: Any = None
+    parallel_tool_calls: StrictBool | None = None  # False: at most one call per answer
 
 
 def api_text(key: str, **params) -> str:
@@ -133,6 +154,8 @@ def api_error(exc: UserError) -> ApiError:
         return ApiError(status, api_text(key, **exc.params), error_type, code)
     if exc.key == "error.chat_prompt_too_long":
         return invalid("api.context_length_exceeded", "messages", "context_length_exceeded", **exc.params)
+    if exc.key == "error.chat_context_exceeded":
+        return invalid("api.context_length_exceeded_completion", "messages", "context_length_exceeded", **exc.params)
     # Checked before reaching the library, so rare: the library's own (English) wording.
     return ApiError(400, exc.render("en"), "invalid_request_error", code)
 
@@ -229,17 +252,15 @@ def read_body(raw: bytes) -> Any:
 
 # Parameters of OpenAI's chat request this server cannot honour: sent with a value that asks for
 # them, they are refused (400 naming the parameter) rather than silently ignored. Each maps to
-# (the values that ask for nothing, the message key). `parallel_tool_calls`, `user`, `metadata`,
-# `store` and `service_tier` are accepted: without tools they change nothing in the answer.
+# (the values that ask for nothing, the message key). `user`, `metadata`, `store` and `service_tier`
+# are accepted: they change nothing in the answer.
 def _off(*values) -> Any:
     return lambda value: any(value == off and type(value) is type(off) for off in values) or value is None
 
 
 UNSUPPORTED: dict[str, tuple[Any, str]] = {
-    "tools": (_off([]), "api.unsupported_parameter"),
-    "tool_choice": (_off("none"), "api.unsupported_parameter"),
-    "functions": (_off([]), "api.unsupported_parameter"),
-    "function_call": (_off("none"), "api.unsupported_parameter"),
+    "functions": (_off([]), "api.unsupported_functions"),
+    "function_call": (_off("none"), "api.unsupported_functions"),
     "logprobs": (_off(False), "api.unsupported_parameter"),
     "top_logprobs": (_off(0), "api.unsupported_parameter"),
     "logit_bias": (_off({}), "api.unsupported_parameter"),
@@ -266,7 +287,7 @@ def refuse_unsupported(body: dict) -> None:
     for name, (accepted, key) in UNSUPPORTED.items():
         if name in body and not accepted(body[name]):
             value = json.dumps(body[name], ensure_ascii=False)[:80]
-            code = "unsupported_parameter" if key in ("api.unsupported_parameter", "api.unsupported_penalty") else "unsupported_value"
+            code = "unsupported_value" if key in ("api.unsupported_n", "api.unsupported_response_format", "api.unsupported_modalities") else "unsupported_parameter"
             raise invalid(key, name, code, value=value)
 
 
@@ -276,6 +297,26 @@ def _param_path(loc: tuple) -> str:
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
+
+
+# pydantic's type errors, as OpenAI words what it expected.
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "bool_type": "a boolean", "string_type": "a string",
+             "list_type": "an array", "model_type": "an object", "dict_type": "an object", "model_attributes_type": "an object"}
+
+
+def _value_kind(value: Any) -> str:
+    """What a JSON value is, as OpenAI's type errors say it ("a decimal number" where an integer was wanted)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal number"
+    return _json_kind(value)
+
+
+def invalid_type(param: str, expected: str, value: Any) -> ApiError:
+    return invalid("api.invalid_type", param, "invalid_type", expected=expected, kind=_value_kind(value))
 
 
 def parse_request(body: Any) -> ChatCompletionRequest:
@@ -288,10 +329,14 @@ def parse_request(body: Any) -> ChatCompletionRequest:
     except ValidationError as exc:
         error = exc.errors()[0]
         param = _param_path(error["loc"]) or None
+        if error["type"] in _EXPECTED and param:
+            raise invalid_type(param, _EXPECTED[error["type"]], error.get("input")) from None
         raise invalid("api.invalid_field", param, "invalid_type" if "type" in error["type"] else "invalid_value",
                       detail=error["msg"]) from None
     if not (request.model or "").strip():
         raise invalid("api.model_required", "model", None)
+    stop_strings(request)
+    check_tools(request)
     return request
 
 
@@ -315,26 +360,74 @@ def generation_kwargs(request: ChatCompletionRequest) -> dict:
     return chosen
 
 
+def _check_string(value: Any, param: str) -> str:
+    if value is None:
+        raise invalid("api.missing_parameter", param, "missing_required_parameter")
+    if not isinstance(value, str):
+        raise invalid_type(param, "a string", value)
+    return value
+
+
+def _checked_calls(message: dict, index: int) -> list[str]:
+    """The ids of an assistant message's `tool_calls`, each checked as OpenAI's shape: {"id", "type":
+    "function", "function": {"name", "arguments": the JSON text}}."""
+    calls, where = message["tool_calls"], f"messages[{index}].tool_calls"
+    if message.get("role") != "assistant":
+        raise invalid("api.tool_calls_not_assistant", where, "invalid_value", index=index)
+    if not isinstance(calls, list):
+        raise invalid_type(where, "an array", calls)
+    ids = []
+    for number, call in enumerate(calls):
+        at = f"{where}[{number}]"
+        if not isinstance(call, dict):
+            raise invalid_type(at, "an object", call)
+        ids.append(_check_string(call.get("id"), f"{at}.id"))
+        if call.get("type", "function") != "function":
+            raise invalid("api.tool_type", f"{at}.type", "invalid_value", value=json.dumps(call.get("type")))
+        function = call.get("function")
+        if function is None:
+            raise invalid("api.missing_parameter", f"{at}.function", "missing_required_parameter")
+        if not isinstance(function, dict):
+            raise invalid_type(f"{at}.function", "an object", function)
+        _check_string(function.get("name"), f"{at}.function.name")
+        _check_string(function.get("arguments"), f"{at}.function.arguments")
+    if len(set(ids)) != len(ids):
+        duplicate = next(call_id for call_id in ids if ids.count(call_id) > 1)
+        raise invalid("api.tool_id_duplicate", where, "invalid_value", value=json.dumps(duplicate))
+    return ids
+
+
 def check_messages(messages: list) -> None:
     """The messages as OpenAI would check them, with its wording and the parameter's path: at most
     inference.MAX_MESSAGES of them (OpenAI's own limit) holding at most MAX_CONVERSATION_CHARS of text,
-    an object per message, a known role, text content (a string or `text` parts), no tool calls, and a
-    conversation that ends with the user's text."""
-    roles = ("system", "developer", "user", "assistant")
+    an object per message, a known role, text content (a string or `text` parts), tool calls in OpenAI's
+    shape, each answered by a `tool` result naming it before the next turn, and a conversation that ends
+    with the user's text or a tool's result."""
+    roles = ("system", "developer", "user", "assistant", "tool")
     if len(messages) > inference.MAX_MESSAGES:
         raise invalid("api.too_many_messages", "messages", "array_above_max_length", count=len(messages), limit=inference.MAX_MESSAGES)
-    chars = 0
+    chars, open_calls = 0, []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise invalid("api.message_not_object", f"messages[{index}]", "invalid_type", index=index, kind=_json_kind(message))
         role = message.get("role")
-        if role in ("tool", "function"):
-            raise invalid("api.message_tools", f"messages[{index}].role", "unsupported_value", index=index, field="role")
+        if role == "function":
+            raise invalid("api.message_function_role", f"messages[{index}].role", "unsupported_value", index=index)
         if role not in roles:
             raise invalid("api.message_role", f"messages[{index}].role", index=index, value=json.dumps(role), roles=", ".join(roles))
-        for field_name in ("tool_calls", "function_call"):
-            if message.get(field_name):
-                raise invalid("api.message_tools", f"messages[{index}].{field_name}", "unsupported_parameter", index=index, field=field_name)
+        if message.get("function_call"):
+            raise invalid("api.message_function_call", f"messages[{index}].function_call", "unsupported_parameter", index=index)
+        if role == "tool":
+            call_id = _check_string(message.get("tool_call_id"), f"messages[{index}].tool_call_id")
+            if call_id not in open_calls:
+                raise invalid("api.tool_result_unasked", f"messages[{index}].tool_call_id", "invalid_value", index=index,
+                              value=json.dumps(call_id))
+            open_calls.remove(call_id)
+        elif open_calls:
+            raise invalid("api.tool_results_missing", "messages", "invalid_value", ids=", ".join(open_calls))
+        if message.get("tool_calls") is not None:
+            open_calls = _checked_calls(message, index)
+            chars += sum(len(call["function"]["arguments"]) for call in message["tool_calls"])
         content = message.get("content")
         if isinstance(content, list):
             for part_index, part in enumerate(content):
@@ -348,15 +441,95 @@ def check_messages(messages: list) -> None:
     if chars > inference.MAX_CONVERSATION_CHARS:
         raise invalid("api.messages_too_much_text", "messages", "string_above_max_length", chars=chars,
                       limit=inference.MAX_CONVERSATION_CHARS)
+    if open_calls:
+        raise invalid("api.tool_results_missing", "messages", "invalid_value", ids=", ".join(open_calls))
     last = messages[-1]
     text = last.get("content") if isinstance(last.get("content"), str) else "".join(p["text"] for p in last.get("content") or [])
-    if last.get("role") != "user" or not text.strip():
-        raise invalid("api.last_message_user", "messages")
+    if not (last.get("role") == "tool" or (last.get("role") == "user" and text.strip())):
+        raise invalid("api.last_message_user_or_tool", "messages")
 
 
 def stop_strings(request: ChatCompletionRequest) -> list[str]:
-    stop = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
-    return [s for s in stop if s]
+    """The request's stop strings: a string or an array of at most MAX_STOP_STRINGS strings (400 else)."""
+    stop = request.stop
+    if stop is None or isinstance(stop, str):
+        return [stop] if stop else []
+    if not isinstance(stop, list):
+        raise invalid_type("stop", "a string or an array of strings", stop)
+    if len(stop) > MAX_STOP_STRINGS:
+        raise invalid("api.array_too_long", "stop", "array_above_max_length", limit=MAX_STOP_STRINGS, count=len(stop))
+    for index, value in enumerate(stop):
+        if not isinstance(value, str):
+            raise invalid_type(f"stop[{index}]", "a string", value)
+    return [value for value in stop if value]
+
+
+def _checked_tool(tool: Any, index: int) -> dict:
+    """One of `tools`, in OpenAI's shape: {"type": "function", "function": {"name", "description"?,
+    "parameters"?, "strict"?}}; what the template is given."""
+    at = f"tools[{index}]"
+    if not isinstance(tool, dict):
+        raise invalid_type(at, "an object", tool)
+    if "type" not in tool:
+        raise invalid("api.missing_parameter", f"{at}.type", "missing_required_parameter")
+    if tool["type"] != "function":
+        raise invalid("api.tool_type", f"{at}.type", "invalid_value", value=json.dumps(tool["type"]))
+    function = tool.get("function")
+    if function is None:
+        raise invalid("api.missing_parameter", f"{at}.function", "missing_required_parameter")
+    if not isinstance(function, dict):
+        raise invalid_type(f"{at}.function", "an object", function)
+    name = _check_string(function.get("name"), f"{at}.function.name")
+    if not FUNCTION_NAME.match(name):
+        raise invalid("api.tool_name", f"{at}.function.name", "invalid_value", value=json.dumps(name))
+    definition: dict = {"name": name}
+    for key, expected, kind in (("description", str, "a string"), ("parameters", dict, "an object"), ("strict", bool, "a boolean")):
+        if function.get(key) is not None:
+            if not isinstance(function[key], expected):
+                raise invalid_type(f"{at}.function.{key}", kind, function[key])
+            if key != "strict":
+                definition[key] = function[key]
+    return {"type": "function", "function": definition}
+
+
+def check_tools(request: ChatCompletionRequest) -> tuple[list[dict] | None, str, str | None]:
+    """(the request's tools in OpenAI's shape or None, its tool choice: "none", "auto", "required" or
+    "function", the function a "function" choice names), each checked as OpenAI checks them (400 naming the
+    parameter). An empty `tools` asks for nothing, as does tool_choice "none"; without tools, "none" it is."""
+    tools, choice = request.tools, request.tool_choice
+    if tools is not None and not isinstance(tools, list):
+        raise invalid_type("tools", "an array", tools)
+    if tools and len(tools) > MAX_TOOLS:
+        raise invalid("api.array_too_long", "tools", "array_above_max_length", limit=MAX_TOOLS, count=len(tools))
+    checked, names = [], []
+    for index, tool in enumerate(tools or []):
+        checked.append(_checked_tool(tool, index))
+        name = checked[-1]["function"]["name"]
+        if name in names:
+            raise invalid("api.tool_duplicate", f"tools[{index}].function.name", "invalid_value", value=json.dumps(name))
+        names.append(name)
+    if choice is None:
+        return (checked, "auto", None) if checked else (None, "none", None)
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICES:
+            raise invalid("api.tool_choice_value", "tool_choice", "invalid_value", value=json.dumps(choice)[:80])
+    elif isinstance(choice, dict):
+        function = choice.get("function")
+        if choice.get("type") != "function" or not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise invalid("api.tool_choice_value", "tool_choice", "invalid_value", value=json.dumps(choice, ensure_ascii=False)[:80])
+    else:
+        raise invalid_type("tool_choice", "a string or an object", choice)
+    if choice == "none":
+        return (checked or None), "none", None
+    if not checked:
+        raise invalid("api.tool_choice_without_tools", "tool_choice", "invalid_value")
+    if isinstance(choice, dict):
+        name = choice["function"]["name"]
+        if name not in names:
+            raise invalid("api.tool_choice_unknown", "tool_choice.function.name", "invalid_value", value=json.dumps(name),
+                          names=", ".join(names))
+        return checked, "function", name
+    return checked, choice, None
 
 
 # ---------------------------------------------------------------- the models served
@@ -428,6 +601,64 @@ def cut_at_stop(pieces: Iterator[str], stops: list[str], stop_event: threading.E
         yield buffer
 
 
+def _marker_start(text: str, markers: tuple[str, ...]) -> int:
+    """How many characters at the end of `text` may be the start of a marker (held back: the next piece may finish it)."""
+    for length in range(min(max(len(marker) for marker in markers) - 1, len(text)), 0, -1):
+        if any(marker.startswith(text[-length:]) for marker in markers):
+            return length
+    return 0
+
+
+class CallReader:
+    """Splits an answer, piece by piece, into the content to send now and the calls it ends with, in the
+    template's format (train.chat_templates.ToolCallFormat): text from the format's marker on is held back
+    (and text that may be the start of one) and read at the end. A held text without a readable call is
+    given back as content. `prefix`: the opening of a call written into the prompt (a forced call)."""
+
+    def __init__(self, call_format: ToolCallFormat, prefix: str = ""):
+        self.format, self.held = call_format, prefix
+        self.calling = self.decided = bool(prefix)
+
+    def feed(self, piece: str) -> str:
+        """The content of `piece` that can be sent now."""
+        self.held += piece
+        if self.calling:
+            return ""
+        markers = self.format.markers
+        if self.format.anywhere:
+            index = self.format.call_start(self.held)
+            if index is not None:
+                ready, self.held, self.calling = self.held[:index], self.held[index:], True
+                return ready
+            keep = _marker_start(self.held, markers)
+            ready, self.held = self.held[:len(self.held) - keep], self.held[len(self.held) - keep:]
+            return ready
+        if not self.decided:  # a call only opens the answer: decided by its first characters
+            stripped = self.held.lstrip()
+            if not stripped or any(marker.startswith(stripped) for marker in markers):
+                return ""
+            self.decided, self.calling = True, stripped.startswith(markers)
+            if self.calling:
+                return ""
+        ready, self.held = self.held, ""
+        return ready
+
+    def finish(self) -> tuple[str, list[dict]]:
+        """(the content still to send, the calls: {"name", "arguments": dict})."""
+        held, self.held = self.held, ""
+        if not self.calling:
+            return held, []
+        content, calls = self.format.parse(held)
+        return (content, calls) if calls else (held, [])
+
+
+def openai_calls(calls: list[dict], parallel: bool = True) -> list[dict]:
+    """Calls read from an answer in OpenAI's shape, each with a new id (only the first when not `parallel`)."""
+    return [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+             "function": {"name": call["name"], "arguments": json.dumps(call["arguments"], ensure_ascii=False)}}
+            for call in (calls if parallel else calls[:1])]
+
+
 def finish_reason(usage: dict, outcome: dict) -> str:
     if outcome.get("stop_string"):
         return "stop"
@@ -491,12 +722,32 @@ class Generation:
         # model id that is not served a 404.
         kwargs = generation_kwargs(chat)
         check_messages(chat.messages)
+        tools, self.tool_choice, forced = check_tools(chat)
+        agent_loop = any(message.get("role") == "tool" or message.get("tool_calls") for message in chat.messages)
         try:
             self.params = inference.validate_generation_params(**kwargs)
-            self.conversation = inference.normalize_messages(chat.messages)
-            resolve_model(inference.require_model(), chat.model)
+            self.conversation = inference.normalize_messages(chat.messages, tool_messages=True)
+            loaded = inference.require_model()
+            resolve_model(loaded, chat.model)
         except UserError as exc:
             raise api_error(exc) from None
+        # Tools (or the messages of an agent loop) need a template that renders them; calls are read
+        # back unless tool_choice is "none"; "required" and a named function open the call in the prompt.
+        self.call_format: ToolCallFormat | None = None
+        prefix = ""
+        if tools or agent_loop:
+            try:
+                call_format = inference.tool_format(loaded.tokenizer)
+            except UserError:
+                raise invalid("api.tools_unsupported", "tools" if tools else "messages", "unsupported_parameter",
+                              model=chat.model) from None
+            if tools and self.tool_choice != "none":
+                self.call_format = call_format
+                prefix = call_format.opening(forced) if self.tool_choice in ("required", "function") else ""
+        self.answer_prefix, self.parallel_calls = prefix, chat.parallel_tool_calls is not False
+        # The API's context rule: nothing trimmed; an asked max_tokens that does not fit is a 400.
+        self.options = inference.PromptOptions(tools=tools, answer_prefix=prefix, trim_turns=False,
+                                               exact_new_tokens="max_new_tokens" in kwargs)
         self.model_id, self.seed = chat.model, chat.seed
         self.stops = stop_strings(chat)
         self.admission = admission
@@ -542,8 +793,11 @@ class Generation:
             loaded = inference.require_model()
             adapter = resolve_model(loaded, self.model_id)
             # The device is held (GENERATION_QUEUE): no other generation draws from the seeded RNG.
+            if self.call_format is not None:  # the model may have changed while this request waited
+                inference.tool_format(loaded.tokenizer)
             with seeded(self.seed):
-                pieces = inference.stream_locked(loaded, self.conversation, self.params, adapter, self.stop_event, self.usage)
+                pieces = inference.stream_locked(loaded, self.conversation, self.params, adapter, self.stop_event, self.usage,
+                                                 options=self.options)
                 for piece in cut_at_stop(pieces, self.stops, self.stop_event, self.outcome):
                     hand("piece", piece)
             hand("end")
@@ -568,6 +822,10 @@ class Generation:
     def stop(self) -> None:
         """End the generation at the next token (or leave the line): the reader went away or is done."""
         self.stop_event.set()
+
+    def call_reader(self) -> CallReader | None:
+        """A reader of the calls in this answer, None when no calls are read (no tools, tool_choice "none")."""
+        return CallReader(self.call_format, self.answer_prefix) if self.call_format is not None else None
 
 
 async def _stop_on_disconnect(request: Request, stop_event: threading.Event) -> None:
@@ -609,13 +867,23 @@ async def complete(request: Request, chat: ChatCompletionRequest, admission: Adm
         generation.stop()
         watcher.cancel()
     model_id = generation.model_id
+    message: dict = {"role": "assistant", "content": "".join(parts)}
+    reason = finish_reason(generation.usage, generation.outcome)
+    reader = generation.call_reader()
+    if reader is not None:
+        content = "".join(reader.feed(part) for part in parts)
+        rest, calls = reader.finish()
+        message["content"] = content + rest
+        if calls:
+            message = {"role": "assistant", "content": message["content"].strip() or None,
+                       "tool_calls": openai_calls(calls, generation.parallel_calls)}
+            reason = "tool_calls"
     return JSONResponse({
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model_id,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(parts)}, "logprobs": None,
-                     "finish_reason": finish_reason(generation.usage, generation.outcome)}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
         "usage": usage_body(generation.usage),
     })
 
@@ -667,12 +935,24 @@ async def stream(request: Request, chat: ChatCompletionRequest, admission: Admis
 
     async def events():
         try:
+            reader = generation.call_reader()
             yield delta({"role": "assistant", "content": ""})
             piece = first
             while piece is not None:
-                yield delta({"content": piece})
+                text = reader.feed(piece) if reader is not None else piece
+                if text:
+                    yield delta({"content": text})
                 piece = await generation.next_piece()
-            yield delta({}, finish_reason(usage, outcome))
+            rest, calls = reader.finish() if reader is not None else ("", [])
+            if rest:
+                yield delta({"content": rest})
+            # Each call as OpenAI streams one: its index, id, type and name, then its arguments.
+            for index, call in enumerate(openai_calls(calls, generation.parallel_calls)):
+                function = call["function"]
+                yield delta({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                             "function": {"name": function["name"], "arguments": ""}}]})
+                yield delta({"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]})
+            yield delta({}, "tool_calls" if calls else finish_reason(usage, outcome))
             if include_usage:
                 yield event([], usage=usage_body(usage))
         except Exception as exc:  # noqa: BLE001 - headers are sent: the error goes into the stream, as OpenAI does
@@ -695,7 +975,8 @@ def model_cards() -> list[dict]:
     if loaded is None or loaded.model is None:
         return []
     served = served_models(loaded)
-    cards = [{"id": model_id, "object": "model", "created": 0, "owned_by": "workbench"} for model_id in served]
+    created = int(getattr(loaded, "loaded_at", 0) or 0)  # when the model was loaded
+    cards = [{"id": model_id, "object": "model", "created": created, "owned_by": "workbench"} for model_id in served]
     for card in cards:
         if served[card["id"]] is True:
             card["parent"] = loaded.source  # the adapter's base, as vLLM lists LoRA adapters

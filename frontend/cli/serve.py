@@ -12,12 +12,29 @@ from tools.core.i18n import t
 from tools.core.net import find_free_port, is_loopback
 
 DEFAULT_SERVE_PORT = 8000
+DEFAULT_CONTEXT = 2048  # when the model's config cannot be read before loading it
 
 
 def check_serve_bind(host: str, api_key: str | None) -> None:
     """Refuse to serve beyond loopback without a key: the API would be open to the network."""
     if not is_loopback(host) and not api_key:
         raise UserError("error.serve_needs_key", host=host)
+
+
+def model_context(source: str) -> int:
+    """The context `serve` loads a model with when no --max-seq-length is given: the model's own
+    (max_position_embeddings with the RoPE scaling of its config, train.inference.native_context)."""
+    from transformers import AutoConfig
+
+    from train.inference import native_context
+    from train.loading import hub_kwargs, resolve_source
+
+    location, is_local = resolve_source(source)
+    try:
+        config = AutoConfig.from_pretrained(location, **hub_kwargs(is_local))
+    except Exception:  # noqa: BLE001 - the model's own load says what is wrong with it
+        return DEFAULT_CONTEXT
+    return native_context(config) or DEFAULT_CONTEXT
 
 
 def cmd_serve(args) -> int:
@@ -42,7 +59,8 @@ def cmd_serve(args) -> int:
     # Checked before the (slow) model load, so a wrong run name fails at once.
     adapter_dir = run_adapter_dir(require_run(args.adapter)) if args.adapter else None
     print(t("serve.loading", model=args.model + (f" + {args.adapter}" if args.adapter else "")), flush=True)
-    load_model(args.model, max_seq_length=args.max_seq_length, adapter_dir=adapter_dir)
+    # The served context is the model's own unless a smaller --max-seq-length is given (train.inference.context_length).
+    load_model(args.model, max_seq_length=args.max_seq_length or model_context(args.model), adapter_dir=adapter_dir)
 
     import uvicorn
 
@@ -66,5 +84,7 @@ def register_serve(subparsers) -> None:
     parser.add_argument("--port", dest="serve_port", metavar="PORT", type=int, default=None, help=f"port (default: {DEFAULT_SERVE_PORT}, or the next free one)")
     parser.add_argument("--api-key", dest="serve_api_key", metavar="KEY", default=os.environ.get("WORKBENCH_API_KEY"),
                         help="key clients must send as `Authorization: Bearer KEY` (or env WORKBENCH_API_KEY)")
-    parser.add_argument("--max-seq-length", metavar="TOKENS", type=int, default=2048, help="context length to load the model with (default: 2048)")
+    parser.add_argument("--max-seq-length", metavar="TOKENS", type=int, default=None,
+                        help="context length to serve (default: the model's own, max_position_embeddings with its RoPE scaling; "
+                             "a larger value than the model's is not served)")
     parser.set_defaults(func=cmd_serve)

@@ -31,14 +31,10 @@ STRINGS = {
                                  "Invalid type for 'messages[{index}]': expected an object with role and content, but got {kind}."),
     "api.message_role": _s("参数 'messages[{index}].role' 无效:{value};role 必须是 {roles} 之一。",
                            "Invalid 'messages[{index}].role': {value}; role must be one of {roles}."),
-    "api.message_tools": _s("不支持的参数:'messages[{index}].{field}' 需要工具调用,本服务器不支持。",
-                            "Unsupported parameter: 'messages[{index}].{field}' needs tool calling, which this server does not support."),
     "api.message_content": _s("参数 'messages[{index}].content' 类型无效:应为字符串或内容片段数组,收到的是 {kind}。",
                               "Invalid type for 'messages[{index}].content': expected a string or an array of content parts, but got {kind}."),
     "api.message_part": _s("不支持的取值:'messages[{index}].content[{part}]' 的类型为 '{kind}';加载的模型只读文本('text' 片段)。",
                            "Unsupported value: 'messages[{index}].content[{part}]' is of type '{kind}'; the loaded model reads text only ('text' parts)."),
-    "api.last_message_user": _s("参数 'messages' 无效:对话必须以有文字的 user 消息结尾。",
-                                "Invalid 'messages': the conversation must end with a user message that has text."),
     "api.context_length_exceeded": _s(
         "该模型的最大上下文长度为 {limit} 个 token,而消息已有 {tokens} 个 token。请缩短消息。",
         "This model's maximum context length is {limit} tokens. However, your messages resulted in {tokens} tokens. "
