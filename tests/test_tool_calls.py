@@ -106,3 +106,12 @@ def test_a_secret_in_a_calls_arguments_is_found_and_redacted_keeping_valid_json(
         validate_messages(redacted)
     plain = {"id": "i2", "messages": validate_messages(calling())}
     assert redacted_messages(plain) is None and redaction_plan([plain]) == {}
+
+
+def test_the_reference_answer_of_a_held_out_call_is_the_call():
+    """Evaluation compares the model's answer with the item's last assistant turn: for a turn that only calls,
+    that is the call (name and arguments), not an empty string."""
+    from train.evaluation import split_item
+
+    prompt, question, reference = split_item({"messages": validate_messages(calling(results=(), final=None))})
+    assert question == "Make it 64 wide" and reference == 'tw.resize({"width": 64})' and prompt[-1]["role"] == "user"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from schema.run_state import JobState
+from schema.tool_calls import answer_text
 from tools.core.errors import UserError
 from tools.core.i18n import t
 from tools.core.workdir import atomic_write_text
@@ -108,7 +109,7 @@ def split_item(item: dict) -> tuple[list[dict], str, str]:
         return messages, messages[-1]["content"] if messages else "", ""
     prompt = messages[:last]
     question = next((m["content"] for m in reversed(prompt) if m["role"] == "user"), "")
-    return prompt, question, messages[last]["content"]
+    return prompt, question, answer_text(messages[last])  # a turn that calls: its text and its calls, name(arguments)
 
 
 # ---------------------------------------------------------------- model numbers
