@@ -247,12 +247,17 @@ def run_hostile(variant: str, workdir: Path, args) -> list[dict]:
         wait_until_ready(process, base_url)
         return [{"variant": variant, **row} for row in asyncio.run(hostile(base_url, args.seconds))]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """End a server process: asked first, killed after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def outcome_text(result: dict, bound: float) -> str:
@@ -303,12 +308,7 @@ def run_variant(variant: str, workdir: Path, args) -> dict:
             probes = stop_probe(prober)
         return {"variant": variant, "probe": f"GET {probe_path}", **figures, **probe_figures(probes, figures["started"], figures["ended"])}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_process(process)
 
 
 def fmt(seconds: float | None, unit: str = "ms") -> str:
