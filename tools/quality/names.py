@@ -96,19 +96,10 @@ def _names_in_code(code: str, is_block: bool) -> tuple[tuple[str, int], ...]:
     return names
 
 
-def _code_candidates(text: str):
-    """(name, start) of the names in the text's code blocks and inline code spans."""
-    if "```" in text or "~~~" in text:
-        for start, end in fenced_blocks(text):
-            for name, offset in _names_in_code(text[start:end], True):
-                yield name, start + offset
-    if "`" in text:
-        for span in INLINE_CODE.finditer(text):
-            for name, offset in _names_in_code(span.group(1), False):
-                yield name, span.start(1) + offset
-
-
 _token_names: dict[str, tuple[str, ...]] = {}
+# The tokens that present no name (most words of most answers): taken out of a text's tokens with one
+# set difference, so that only the few others are looked at one by one.
+_nameless: set[str] = set()
 
 
 def _prose_names(token: str) -> tuple[str, ...]:
@@ -123,32 +114,75 @@ def _prose_names(token: str) -> tuple[str, ...]:
                 continue  # "e.g", "api.example": a dotted path counts in prose only with a code-like part
             found.append(name[:-2] if name.endswith("()") else name)
         names = tuple(found)
-        if len(_token_names) < TOKEN_CACHE_SIZE:
+        if names and len(_token_names) < TOKEN_CACHE_SIZE:
             _token_names[token] = names
+        elif not names and len(_nameless) < TOKEN_CACHE_SIZE:
+            _nameless.add(token)
     return names
 
 
-def _candidates(text: str):
-    """(name, start, end) of every distinct name the text presents as code or as part of the library;
-    names its own code defines (def/class) are left out: defining one is not a claim about the library."""
+def _candidates(text: str) -> list[tuple[str, int]]:
+    """(name, start) of every distinct name the text presents as code or as part of the library, start -1
+    for a name in prose (its first occurrence in the text: text.find, asked only for an unknown name);
+    names its own code defines (def/class) are left out: defining one is not a claim about the library.
+    One list, no generators: a dataset's answers present millions of names."""
     seen: set[str] = set()
+    found: list[tuple[str, int]] = []
     if "def " in text or "class " in text:
         seen.update(DEFINITION.findall(text))
-    if "`" in text or "~~~" in text:
-        for name, start in _code_candidates(text):
-            if name not in seen:
-                seen.add(name)
-                yield name, start, start + len(name)
-    cache = _token_names  # read here, not through _prose_names: one call less for each word of the dataset
-    for token in text.split():
-        names = cache.get(token)
-        if names is None:
-            names = _prose_names(token)
-        for name in names:
-            if name not in seen:
-                seen.add(name)
-                start = text.find(name)
-                yield name, start, start + len(name)
+    if "```" in text or "~~~" in text:
+        for start, end in fenced_blocks(text):
+            for name, offset in _names_in_code(text[start:end], True):
+                if name not in seen:
+                    seen.add(name)
+                    found.append((name, start + offset))
+    if "`" in text:
+        for span in INLINE_CODE.finditer(text):
+            names = _names_in_code(span.group(1), False)
+            if names:
+                start = span.start(1)
+                for name, offset in names:
+                    if name not in seen:
+                        seen.add(name)
+                        found.append((name, start + offset))
+    tokens = text.split()
+    pending = set(tokens).difference(_nameless)  # looks up each of the text's tokens, not each of _nameless
+    if pending:
+        # In the order of their first occurrence: a name is reported where its token first stands.
+        for token in sorted(pending, key=tokens.index) if len(pending) > 1 else pending:
+            for name in _prose_names(token):
+                if name not in seen:
+                    seen.add(name)
+                    found.append((name, -1))
+    return found
+
+
+def _all_known(pieces: set[str], known_pieces: set[str], names_of, context: DocContext) -> bool:
+    """Whether every name of every piece is known; the pieces found so are added to `known_pieces`."""
+    for piece in pieces.difference(known_pieces):
+        if not all(context.is_known_name(name, _is_known) for name in names_of(piece)):
+            return False
+        if len(known_pieces) < TOKEN_CACHE_SIZE:
+            known_pieces.add(piece)
+    return True
+
+
+def _presents_only_known(text: str, context: DocContext) -> bool:
+    """A quick look: True when no name the text presents can be unknown (most answers), so that
+    _candidates, which orders the names and places them, runs only for the others. Looks at a superset
+    of _candidates' names (the text's own definitions are not taken out), so a True is certain."""
+    pieces = context.known_pieces
+    if not _all_known(set(text.split()).difference(_nameless), pieces.setdefault("token", set()), _prose_names, context):
+        return False
+    if "`" in text and not _all_known(set(INLINE_CODE.findall(text)), pieces.setdefault("span", set()),
+                                      lambda code: (name for name, _ in _names_in_code(code, False)), context):
+        return False
+    if "```" in text or "~~~" in text:
+        blocks = {text[start:end] for start, end in fenced_blocks(text)}
+        if blocks and not _all_known(blocks, pieces.setdefault("block", set()),
+                                     lambda code: (name for name, _ in _names_in_code(code, True)), context):
+            return False
+    return True
 
 
 def invented_name_findings(item: dict, context: DocContext | None) -> list[dict]:
@@ -156,12 +190,18 @@ def invented_name_findings(item: dict, context: DocContext | None) -> list[dict]
     if context is None:
         return []
     findings = []
+    known = context.is_known_name
     for index, message in enumerate(item.get("messages") or []):
         if message.get("role") != "assistant":
             continue
-        for name, start, end in _candidates(message.get("content") or ""):
-            if not context.is_known_name(name, _is_known):
+        content = message.get("content") or ""
+        if _presents_only_known(content, context):
+            continue
+        for name, start in _candidates(content):
+            if not known(name, _is_known):
+                if start < 0:
+                    start = content.find(name)
                 findings.append({"item_id": item["id"], "kind": "invented_name",
-                                 "where": {"message": index, "field": "content", "span": [start, end]},
+                                 "where": {"message": index, "field": "content", "span": [start, start + len(name)]},
                                  "detail": {"name": name}})
     return findings

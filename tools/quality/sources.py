@@ -49,6 +49,9 @@ class DocContext:
     code_names: set[str] = field(default_factory=set)  # names used as code: in code, dotted, called, snake/Camel case
     _units: dict[tuple[str, ...], set[bytes]] = field(default_factory=dict)
     _known: dict = field(default_factory=dict)
+    # Pieces of text (a prose token, an inline code span, a code block) every name of which is known here:
+    # the invented-name check passes over them with one set difference per answer.
+    known_pieces: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _functions: dict[str, DocumentedFunction] | None = None
 
     @classmethod
