@@ -49,8 +49,13 @@ FENCE_OPENER = re.compile(r"(`{3,}|~{3,})(.*)")
 FENCE_CLOSER = re.compile(r"(`{3,}|~{3,})[ \t]*")
 SETEXT_UNDERLINE = re.compile(r"(=+|-+)[ \t]*")
 THEMATIC_BREAK = re.compile(r"(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,}")
+THEMATIC_BREAK_STRIP = {"*": "* \t", "-": "- \t", "_": "_ \t"}  # what a break's line is made of
 LIST_MARKER = re.compile(r"([-+*]|(\d{1,9})[.)])(?=[ \t]|$)")
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Every block but a paragraph starts (after its indentation) with one of these or a digit (an
+# ordered list item; \d is any Unicode decimal digit, as str.isdecimal): a line starting with
+# anything else is paragraph text, decided without trying each pattern.
+BLOCK_START_CHARACTERS = frozenset(">#`~<=-*_+")
 FRONT_MATTER_OPEN = "---"
 FRONT_MATTER_CLOSERS = ("---", "...")
 
@@ -152,17 +157,23 @@ class MarkdownOutline:
         tree's (a section's own lines end where its first subsection starts), read without building it.
         """
         sections: list[tuple[list[str], int, int]] = []
-        open_headings: list[Heading] = []  # the path: the headings the current line is under
+        open_levels: list[int] = []  # the headings the current line is under: their levels and titles
+        open_titles: list[str] = []
         path: list[str] = []
         start = self.content_start
-        for heading in self.section_headings():
-            if heading.start_line > start:
-                sections.append((path, start, heading.start_line))
-            while open_headings and open_headings[-1].level >= heading.level:
-                open_headings.pop()
-            open_headings.append(heading)
-            path = [open_heading.title for open_heading in open_headings]
-            start = heading.start_line
+        # Read from the flat arrays: no Heading per heading.
+        for level, title, start_line in zip(self.heading_levels, self.heading_titles, self.heading_lines):
+            if not title:
+                continue  # a lone "#" starts no section
+            if start_line > start:
+                sections.append((path, start, start_line))
+            while open_levels and open_levels[-1] >= level:
+                open_levels.pop()
+                open_titles.pop()
+            open_levels.append(level)
+            open_titles.append(title)
+            path = open_titles.copy()
+            start = start_line
         if len(self.lines) > start:
             sections.append((path, start, len(self.lines)))
         return sections
@@ -170,7 +181,8 @@ class MarkdownOutline:
 
 def split_lines(text: str) -> list[str]:
     """Lines without their terminators; \\n, \\r\\n and \\r all end a line (as in CommonMark)."""
-    lines = LINE_BREAK.split(text)
+    # str.split is several times faster than the pattern; without a "\r" they cut the same places.
+    lines = text.split("\n") if "\r" not in text else LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()  # the terminator of the last line does not start another line
     return lines
@@ -188,9 +200,29 @@ def outline_markdown(text: str) -> MarkdownOutline:
     front_matter, content_start = _split_front_matter(lines)
     recorder = _Recorder()
     scanner = _BlockScanner(recorder, depth=0)
-    for line_no in range(content_start, len(lines)):
-        scanner.feed(line_no, lines[line_no])
-    scanner.close(len(lines))
+    line_no, end = content_start, len(lines)
+    while line_no < end:
+        text = lines[line_no]
+        if scanner.container is None and scanner.html_end is None:
+            # The two commonest lines of the document itself, as _feed_own_line() takes them, without
+            # its calls: a blank line ends the paragraph; an unindented line that no block starts
+            # with continues it (or starts one).
+            if not text or text.isspace():
+                scanner.paragraph_start, scanner.paragraph_texts = None, []
+                line_no += 1
+                continue
+            first = text[0]
+            if first not in BLOCK_START_CHARACTERS and first not in " \t" and not first.isdecimal():
+                if scanner.paragraph_start is None:
+                    scanner.paragraph_start = line_no
+                scanner.paragraph_texts.append(text)
+                line_no += 1
+                continue
+        scanner.feed(line_no, text)
+        line_no += 1
+        if scanner.fence is not None:  # the document's own fence: no container is open beside it
+            line_no = scanner.feed_fenced_lines(lines, line_no, end)
+    scanner.close(end)
 
     fences = [
         FenceSpan(start, end, lines[start], marker, closed)
@@ -238,6 +270,8 @@ def _leading_spaces(text: str) -> int | None:
 
 def _split_indent(text: str) -> tuple[int, str]:
     """Columns of leading whitespace (tabs advance to the next multiple of 4) and the rest."""
+    if text[:1] not in (" ", "\t"):
+        return 0, text  # most lines: no indentation at all
     lead = _leading_spaces(text)
     if lead is not None:
         return lead, text[lead:]
@@ -287,6 +321,16 @@ def _atx_heading(rest: str) -> tuple[int, str] | None:
     return len(match.group(1)), title.strip()
 
 
+def _is_thematic_break(first: str, rest: str) -> bool:
+    """Whether `rest` (indentation removed, starting with `first`) is a thematic break.
+
+    Only its marker, spaces and tabs may be on the line: a list item ("- text") fails that test
+    in C, before the pattern is tried.
+    """
+    strip = THEMATIC_BREAK_STRIP.get(first)
+    return strip is not None and not rest.strip(strip) and THEMATIC_BREAK.fullmatch(rest) is not None
+
+
 def _fence_opener(rest: str) -> str | None:
     """The fence marker (e.g. "````") when `rest` opens a fenced code block."""
     match = FENCE_OPENER.fullmatch(rest)
@@ -301,6 +345,8 @@ def _fence_opener(rest: str) -> str | None:
 
 def _html_block_end(rest: str, paragraph_open: bool) -> re.Pattern[str] | str | None:
     """How the raw HTML block started by `rest` ends (pattern or ENDS_AT_BLANK_LINE); None if none starts."""
+    if not rest.startswith("<"):
+        return None  # every start pattern begins with "<"
     for start, end, may_interrupt_paragraph in HTML_BLOCK_STARTS:
         if start.match(rest) and (may_interrupt_paragraph or not paragraph_open):
             return end
@@ -318,17 +364,22 @@ def _starts_block(text: str, indented_code_possible: bool) -> bool:
     indent, rest = _split_indent(text)
     if indent > MAX_BLOCK_INDENT and indented_code_possible:
         return False
+    first = rest[:1]
+    if first not in BLOCK_START_CHARACTERS and not first.isdecimal():
+        return False
+    # Each pattern needs its own first character: the others are not tried.
     return bool(
-        rest.startswith(">")
-        or _atx_heading(rest)
-        or _fence_opener(rest)
-        or _html_block_end(rest, paragraph_open=True)
-        or THEMATIC_BREAK.fullmatch(rest)
-        or _list_marker(text)  # still at most 3 columns: "    - x" continues the paragraph
+        first == ">"
+        or (first == "#" and _atx_heading(rest))
+        or (first in "`~" and _fence_opener(rest))
+        or (first == "<" and _html_block_end(rest, paragraph_open=True))
+        or _is_thematic_break(first, rest)
+        # A list marker still needs at most 3 columns: "    - x" continues the paragraph.
+        or (indent <= MAX_BLOCK_INDENT and LIST_MARKER.match(rest))
     )
 
 
-@dataclass
+@dataclass(slots=True)  # one per list item: slots make it cheaper to build
 class _ListMarker:
     content_indent: int  # columns a continuation line needs to belong to the item
     first_line: str  # the item's first line with the marker removed, relative to content_indent
@@ -336,16 +387,19 @@ class _ListMarker:
     ordered_start: int | None
 
 
-def _list_marker(text: str) -> _ListMarker | None:
-    """The list item started by `text` (indentation not removed), if any."""
-    indent, rest = _split_indent(text)
+def _list_marker(indent: int, rest: str) -> _ListMarker | None:
+    """The list item started by a line of `indent` columns of indentation and then `rest`, if any."""
     match = LIST_MARKER.match(rest)
     if indent > MAX_BLOCK_INDENT or match is None:
         return None
     marker = match.group(1)
     after_marker = rest[len(marker):]
-    spaces, content = _split_indent(" " * (indent + len(marker)) + after_marker)
-    spaces -= indent + len(marker)
+    content = after_marker.lstrip(" ")
+    spaces = len(after_marker) - len(content)
+    if content[:1] == "\t":
+        # A tab's width depends on its column: measure the whitespace where it stands.
+        spaces, content = _split_indent(" " * (indent + len(marker)) + after_marker)
+        spaces -= indent + len(marker)
     if not content:
         return _ListMarker(indent + len(marker) + 1, "", True, _ordered_start(match))
     if spaces > 4:
@@ -375,13 +429,13 @@ class _Recorder:
     opaque_lines: set[int] = field(default_factory=set)
 
 
-@dataclass
+@dataclass(slots=True)
 class _OpenFence:
     marker: str
     start_line: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Container:
     """An open block quote or list item, with its own scanner for the lines inside it."""
 
@@ -414,6 +468,8 @@ class _BlockScanner:
     ones form a chain (document -> quote -> item -> ...) that is walked in loops, not recursion,
     so no nesting depth can exhaust the stack.
     """
+
+    __slots__ = ("recorder", "depth", "container", "fence", "html_end", "paragraph_start", "paragraph_texts")
 
     def __init__(self, recorder: _Recorder, depth: int) -> None:
         self.recorder = recorder
@@ -458,12 +514,12 @@ class _BlockScanner:
             container = scanner.container
             inner = container.continuation(text)
             if inner is not None:
-                container.has_content |= bool(inner.strip())
+                container.has_content |= bool(inner) and not inner.isspace()
                 scanner, text = container.scanner, inner
                 continue
             # A line that starts no block of its own continues a paragraph open inside the
             # container, even without the container's prefix ("lazy continuation").
-            may_be_lazy = bool(text.strip()) and container.scanner.tip_is_paragraph()
+            may_be_lazy = bool(text) and not text.isspace() and container.scanner.tip_is_paragraph()
             if may_be_lazy and not _starts_block(text, indented_code_possible=container.kind == "quote"):
                 container.scanner.add_lazy_line(line_no, text)
                 return
@@ -483,7 +539,7 @@ class _BlockScanner:
         if self.fence is not None:
             self._feed_fenced_line(line_no, text)
             return None
-        is_blank = not text.strip()
+        is_blank = not text or text.isspace()  # as `not text.strip()`, without copying the line
         if self.html_end == ENDS_AT_BLANK_LINE:
             if not is_blank:
                 return None
@@ -505,25 +561,34 @@ class _BlockScanner:
                 self.paragraph_texts.append(text)
             return None
 
+        first = rest[:1]
+        if first not in BLOCK_START_CHARACTERS and not first.isdecimal():
+            # Most lines of prose: no pattern to try (the paragraph line is added here, inline: hot path).
+            if self.paragraph_start is None:
+                self.paragraph_start = line_no
+            self.paragraph_texts.append(text)
+            return None
+
+        # Each pattern below needs its own first character: the others are not tried.
         may_nest = self.depth < MAX_NESTING
-        if may_nest and rest.startswith(">"):
+        if may_nest and first == ">":
             self._close_paragraph()
             return self._open_container(_Container("quote", 0, _BlockScanner(self.recorder, self.depth + 1)), text)
 
-        heading = _atx_heading(rest)
+        heading = _atx_heading(rest) if first == "#" else None
         if heading is not None:
             self._close_paragraph()
             self._record_heading(heading[0], heading[1], line_no)
             return None
 
-        marker = _fence_opener(rest)
+        marker = _fence_opener(rest) if first in "`~" else None
         if marker is not None:
             self._close_paragraph()
             self.fence = _OpenFence(marker, line_no)
             self.recorder.opaque_lines.add(line_no)
             return None
 
-        html_end = _html_block_end(rest, paragraph_open=self.paragraph_start is not None)
+        html_end = _html_block_end(rest, paragraph_open=self.paragraph_start is not None) if first == "<" else None
         if html_end is not None:
             self._close_paragraph()
             self.html_end = html_end
@@ -533,7 +598,7 @@ class _BlockScanner:
                     self.html_end = None
             return None
 
-        if self.paragraph_start is not None and SETEXT_UNDERLINE.fullmatch(rest):
+        if self.paragraph_start is not None and first in "=-" and SETEXT_UNDERLINE.fullmatch(rest):
             level = 1 if rest[0] == "=" else 2
             # A multi-line paragraph becomes one heading; its lines are joined with spaces.
             title = " ".join(part.strip() for part in self.paragraph_texts)
@@ -542,11 +607,11 @@ class _BlockScanner:
             self._record_heading(level, title, start)
             return None
 
-        if THEMATIC_BREAK.fullmatch(rest):
+        if _is_thematic_break(first, rest):
             self._close_paragraph()
             return None
 
-        item = _list_marker(text) if may_nest else None
+        item = _list_marker(indent, rest) if may_nest else None
         if item is not None and self._list_item_may_start(item):
             self._close_paragraph()
             container = _Container("item", item.content_indent, _BlockScanner(self.recorder, self.depth + 1))
@@ -554,10 +619,13 @@ class _BlockScanner:
             container.has_content = not item.is_empty
             return container.scanner, item.first_line
 
+        self._add_paragraph_line(line_no, text)
+        return None
+
+    def _add_paragraph_line(self, line_no: int, text: str) -> None:
         if self.paragraph_start is None:
             self.paragraph_start = line_no
         self.paragraph_texts.append(text)
-        return None
 
     def _list_item_may_start(self, item: _ListMarker) -> bool:
         # Inside a paragraph, only a non-empty bullet item or an ordered item numbered 1 can
@@ -570,18 +638,40 @@ class _BlockScanner:
         self.container = container
         inner = container.continuation(text)
         assert inner is not None, "a block quote line always continues its own block quote"
-        container.has_content = bool(inner.strip())
+        container.has_content = bool(inner) and not inner.isspace()
         return container.scanner, inner
 
     def _feed_fenced_line(self, line_no: int, text: str) -> None:
         assert self.fence is not None
         self.recorder.opaque_lines.add(line_no)
+        if self.fence.marker[0] in text and self._closes_fence(text):  # most code lines hold no marker character
+            self.recorder.fences.append((self.fence.start_line, line_no + 1, self.fence.marker, True))
+            self.fence = None
+
+    def feed_fenced_lines(self, lines: list[str], line_no: int, end: int) -> int:
+        """Feed lines from `line_no` while this scanner's fence stays open; the first line after it.
+
+        The same as feed() line by line, for a fence no container encloses (the document's own): one
+        tight loop instead of a chain of calls per code line, the bulk of many documents.
+        """
+        assert self.fence is not None and self.container is None
+        start, marker_character = line_no, self.fence.marker[0]
+        while line_no < end:
+            text = lines[line_no]
+            line_no += 1
+            if marker_character in text and self._closes_fence(text):
+                self.recorder.fences.append((self.fence.start_line, line_no, self.fence.marker, True))
+                self.fence = None
+                break
+        self.recorder.opaque_lines.update(range(start, line_no))
+        return line_no
+
+    def _closes_fence(self, text: str) -> bool:
+        assert self.fence is not None
         indent, rest = _split_indent(text)
         closer = FENCE_CLOSER.fullmatch(rest) if indent <= MAX_BLOCK_INDENT else None
         # The closer uses the opener's character and is at least as long; "~~~" never closes "```".
-        if closer and closer.group(1)[0] == self.fence.marker[0] and len(closer.group(1)) >= len(self.fence.marker):
-            self.recorder.fences.append((self.fence.start_line, line_no + 1, self.fence.marker, True))
-            self.fence = None
+        return bool(closer) and closer.group(1)[0] == self.fence.marker[0] and len(closer.group(1)) >= len(self.fence.marker)
 
     def _close_paragraph(self) -> None:
         self.paragraph_start = None

@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import accumulate, repeat
+from operator import add, mul
 
 from schema.document import DocumentKind, DocumentSlice
 from tools.docs.markdown_tree import FenceSpan, outline_markdown, split_lines
@@ -47,8 +50,11 @@ CJK_CHARACTER = re.compile(
     "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
     "\U00020000-\U0002fa1f]"
 )
-SENTENCE_END = re.compile(r"(?<=[.!?;:。！？；])\s+|(?<=[。！？；])")
-WHITESPACE_RUN = re.compile(r"\s+")
+CJK_RUN = re.compile(CJK_CHARACTER.pattern + "+")  # counting runs, not characters: one match per run
+# A sentence ends after [.!?;:] and the whitespace that follows it, or right after [。！？；] (with any
+# whitespace that follows). No lookbehind: the match starts at the mark, so only marks are tried.
+SENTENCE_END = re.compile(r"([.!?;:。！？；]\s+|[。！？；])")  # one group: split() keeps the separators
+WHITESPACE_RUN = re.compile(r"(\s+)")
 
 
 def estimate_tokens(text: str) -> int:
@@ -57,8 +63,15 @@ def estimate_tokens(text: str) -> int:
     English BPE tokenizers average about 4 characters per token; CJK characters are usually a
     token each (sometimes more). Newlines and spaces count as characters.
     """
-    cjk = len(CJK_CHARACTER.findall(text))
+    cjk = count_cjk(text)
     return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def count_cjk(text: str) -> int:
+    """How many characters of `text` CJK_CHARACTER matches, without a string per character."""
+    if text.isascii():
+        return 0
+    return sum(map(len, CJK_RUN.findall(text)))
 
 
 def slice_markdown(text: str, source: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[DocumentSlice]:
@@ -88,7 +101,7 @@ def slice_by_kind(text: str, kind: DocumentKind, source: str, max_tokens: int = 
 
 
 def _is_blank(line: str) -> bool:
-    return not line.strip()
+    return not line or line.isspace()  # as `not line.strip()`, without copying the line
 
 
 def _check_budget(max_tokens: int) -> None:
@@ -106,6 +119,7 @@ class _Piece:
     end_line: int
     text: str
     whole_lines: bool  # text is exactly lines[start_line:end_line] (no fence markers, no fragment)
+    tokens: int | None = None  # estimate_tokens(text) when already known (prefix sums, fragment packing)
 
 
 def _to_slice(piece: _Piece, source: str) -> DocumentSlice:
@@ -116,7 +130,7 @@ def _to_slice(piece: _Piece, source: str) -> DocumentSlice:
         text=piece.text,
         start_line=piece.start_line,
         end_line=piece.end_line,
-        tokens=estimate_tokens(piece.text),
+        tokens=estimate_tokens(piece.text) if piece.tokens is None else piece.tokens,
     )
 
 
@@ -137,24 +151,31 @@ class _RangeSlicer:
         self.max_tokens = max_tokens
         self.opaque_lines = opaque_lines
         self.fence_at = {fence.start_line: fence for fence in fences}
-        # Prefix sums make the cost of any line range O(1): the estimate is additive except for
-        # the rounding and the newlines that join the lines.
-        self._cjk_sum = [0]
-        self._other_sum = [0]
-        self._blank_sum = [0]  # blank lines before each line: "is this range blank?" in O(1)
-        for line in lines:
-            cjk = len(CJK_CHARACTER.findall(line))
-            self._cjk_sum.append(self._cjk_sum[-1] + cjk)
-            self._other_sum.append(self._other_sum[-1] + len(line) - cjk)
-            self._blank_sum.append(self._blank_sum[-1] + _is_blank(line))
+        self.fence_starts = sorted(self.fence_at)
+        self.blank = [not line or line.isspace() for line in lines]
+        self._blank_sum = list(accumulate(self.blank, initial=0))  # "is this range blank?" in O(1)
+        # The estimate of lines joined by newlines, in quarter tokens, is additive but for the last
+        # newline: 4 per CJK character, 1 per other character and 1 per newline. Its prefix sums
+        # (3 x CJK + characters + 1, per line) give the cost of any line range in O(1), and, rising
+        # with every line, where a range starting at a line crosses the budget by bisection (C).
+        # Built by C loops (map, accumulate); a document of ASCII lines has no CJK to count.
+        weights = map(len, lines)
+        if not all(map(str.isascii, lines)):
+            weights = map(add, weights, map(mul, map(count_cjk, lines), repeat(3)))
+        self._quarter_sum = list(accumulate(map(add, weights, repeat(1)), initial=0))
 
     def cost(self, start: int, end: int) -> int:
         """estimate_tokens("\\n".join(lines[start:end])) without building the string."""
         if end <= start:
             return 0
-        cjk = self._cjk_sum[end] - self._cjk_sum[start]
-        other = self._other_sum[end] - self._other_sum[start] + (end - start - 1)
-        return cjk + math.ceil(other / 4)
+        # CJK + ceil(others / 4) == ceil((4 CJK + others) / 4), less the one newline not there.
+        return (self._quarter_sum[end] - self._quarter_sum[start] + 2) // 4
+
+    def budget_end(self, start: int, low: int, high: int, budget: int | None = None) -> int:
+        """The first end in [low, high) with cost(start, end) above the budget (max_tokens by default; high when none)."""
+        # cost(start, end) > budget  <=>  quarter_sum[end] - quarter_sum[start] - 1 > 4 * budget
+        limit = self.max_tokens if budget is None else budget
+        return bisect_right(self._quarter_sum, self._quarter_sum[start] + 1 + 4 * limit, low, high)
 
     def whole(self, heading_path: list[str], start: int, end: int) -> _Piece:
         # The text is joined in finish(), once: merging pieces then costs nothing per merge.
@@ -185,9 +206,10 @@ class _RangeSlicer:
         """Blocks separated by blank lines outside fences/raw HTML; blank lines stay with the block before them."""
         blocks = []
         block_start = start
+        blank, opaque = self.blank, self.opaque_lines
         for line_no in range(start + 1, end):
-            previous_is_gap = _is_blank(self.lines[line_no - 1]) and line_no - 1 not in self.opaque_lines
-            if previous_is_gap and (not _is_blank(self.lines[line_no]) or line_no in self.opaque_lines):
+            previous_is_gap = blank[line_no - 1] and line_no - 1 not in opaque
+            if previous_is_gap and (not blank[line_no] or line_no in opaque):
                 blocks.append((block_start, line_no))
                 block_start = line_no
         blocks.append((block_start, end))
@@ -198,36 +220,61 @@ class _RangeSlicer:
 
         Cuts between lines, keeping each code fence whole when it fits.
         """
-        # Line ranges that must not be cut: fences (with their fence when too big), else single lines.
-        units: list[tuple[int, int, FenceSpan | None]] = []
+        # Units that must not be cut: fences (each whole when it fits, or when its markers leave room
+        # to cut it with synthetic ones), else single lines. Pieces are packed greedily, unit by unit;
+        # a run of single lines is packed by binary search on the prefix sums, not line by line.
+        pieces: list[_Piece] = []
+        pending_start = carried_start
         line_no = start
         while line_no < end:
             fence = self.fence_at.get(line_no)
-            fence_end = min(fence.end_line, end) if fence is not None else line_no + 1
-            if fence is not None and (self.cost(line_no, fence_end) <= self.max_tokens or self._markers_fit(fence, fence_end)):
-                units.append((line_no, fence_end, fence))
-                line_no = fence_end
-            else:
-                units.append((line_no, line_no + 1, None))  # a fence with huge markers is cut like text
-                line_no += 1
-
-        pieces: list[_Piece] = []
-        pending_start = carried_start
-        for unit_start, unit_end, fence in units:
-            if self.cost(pending_start, unit_end) <= self.max_tokens:
-                continue
-            if self.cost(unit_start, unit_end) <= self.max_tokens:
-                pieces.append(self.whole(heading_path, pending_start, unit_start))
-                pending_start = unit_start
-                continue
             if fence is not None:
-                pieces.extend(self._slice_fence(fence, unit_end, pending_start, heading_path))
-            else:
-                pieces.extend(self._fragment_pieces(pending_start, unit_start, heading_path))
-            pending_start = unit_end
+                fence_end = min(fence.end_line, end)
+                if self.cost(line_no, fence_end) <= self.max_tokens or self._markers_fit(fence, fence_end):
+                    pending_start = self._pack_unit(pieces, pending_start, line_no, fence_end, fence, heading_path)
+                    line_no = fence_end
+                    continue
+            # Single lines up to the next fence (a fence with huge markers is cut like text).
+            run_end = self._next_fence_start(line_no + 1, end)
+            pending_start = self._pack_lines(pieces, pending_start, line_no, run_end, heading_path)
+            line_no = run_end
         if pending_start < end:
             pieces.append(self.whole(heading_path, pending_start, end))
         return pieces
+
+    def _pack_unit(self, pieces: list[_Piece], pending_start: int, unit_start: int, unit_end: int,
+                   fence: FenceSpan | None, heading_path: list[str]) -> int:
+        """One greedy step: unit [unit_start, unit_end) joins the pending lines, starts a piece, or is cut.
+
+        Returns the new start of the pending lines.
+        """
+        if self.cost(pending_start, unit_end) <= self.max_tokens:
+            return pending_start
+        if self.cost(unit_start, unit_end) <= self.max_tokens:
+            pieces.append(self.whole(heading_path, pending_start, unit_start))
+            return unit_start
+        if fence is not None:
+            pieces.extend(self._slice_fence(fence, unit_end, pending_start, heading_path))
+        else:
+            pieces.extend(self._fragment_pieces(pending_start, unit_start, heading_path))
+        return unit_end
+
+    def _pack_lines(self, pieces: list[_Piece], pending_start: int, start: int, end: int, heading_path: list[str]) -> int:
+        """_pack_unit for each line of [start, end) in turn, jumping over the lines that just join the pending ones."""
+        line_no = start
+        while line_no < end:
+            # The first line whose end takes the pending lines over the budget.
+            over = self.budget_end(pending_start, line_no + 1, end + 1)
+            if over > end:
+                break  # the rest joins the pending lines
+            pending_start = self._pack_unit(pieces, pending_start, over - 1, over, None, heading_path)
+            line_no = over
+        return pending_start
+
+    def _next_fence_start(self, line_no: int, end: int) -> int:
+        """The first line in [line_no, end) that opens a fence, else end."""
+        index = bisect_left(self.fence_starts, line_no)
+        return min(self.fence_starts[index], end) if index < len(self.fence_starts) else end
 
     def _lead(self, pending_start: int, line_no: int) -> str | None:
         """Pending lines [pending_start, line_no) small enough to lead the first piece of an oversized unit.
@@ -258,11 +305,11 @@ class _RangeSlicer:
         pieces: list[_Piece] = []
         if lead is None and pending_start < line_no:
             pieces.append(self.whole(heading_path, pending_start, line_no))
-        for index, fragment in enumerate(fragments):
+        for index, (fragment, tokens) in enumerate(fragments):
             if index == 0 and lead is not None:
                 pieces.append(_Piece(heading_path, pending_start, line_no + 1, f"{lead}\n{fragment}", False))
             else:
-                pieces.append(_Piece(heading_path, line_no, line_no + 1, fragment, False))
+                pieces.append(_Piece(heading_path, line_no, line_no + 1, fragment, False, tokens))
         return pieces
 
     def _marker_costs(self, fence: FenceSpan, end: int) -> tuple[bool, int, int]:
@@ -303,10 +350,13 @@ class _RangeSlicer:
         groups: list[tuple[int, int, str | None]] = []
         lead_dropped = False
         pending_code = content_start
-        for line_no in range(content_start, content_end):
+        line_no = content_start
+        while line_no < content_end:
             budget = content_budget if groups else first_budget
-            if self.cost(pending_code, line_no + 1) <= budget:
-                continue
+            # Jump to the first code line that takes the pending code over the budget.
+            line_no = self.budget_end(pending_code, line_no + 1, content_end + 1, budget) - 1
+            if line_no == content_end:
+                break  # the rest fits
             if pending_code < line_no:
                 groups.append((pending_code, line_no, None))
                 budget = content_budget
@@ -317,8 +367,9 @@ class _RangeSlicer:
                     _fragment_line_with_first_budget(self.lines[line_no], budget, content_budget))
                 if first_dropped and not groups and lead is not None:
                     lead_dropped, lead = True, None  # the fragment sized to share a slice with it was only whitespace
-                groups.extend((line_no, line_no + 1, fragment) for fragment in fragments)
+                groups.extend((line_no, line_no + 1, fragment) for fragment, _ in fragments)
                 pending_code = line_no + 1
+            line_no += 1
         if pending_code < content_end and not self._is_blank_range(pending_code, content_end):
             groups.append((pending_code, content_end, None))
         elif not groups:
@@ -358,10 +409,13 @@ class _RangeSlicer:
                     pending_blank_start = piece.start_line
                 continue
             if piece.whole_lines:
-                text_lines = self.lines[piece.start_line:piece.end_line]
-                first = next(index for index, line in enumerate(text_lines) if not _is_blank(line))
-                last = max(index for index, line in enumerate(text_lines) if not _is_blank(line))
-                piece.text = "\n".join(text_lines[first:last + 1])
+                first, last = piece.start_line, piece.end_line - 1
+                while self.blank[first]:
+                    first += 1
+                while self.blank[last]:
+                    last -= 1
+                piece.text = "\n".join(self.lines[first:last + 1])
+                piece.tokens = self.cost(first, last + 1)
             if pending_blank_start is not None:
                 piece.start_line, pending_blank_start = pending_blank_start, None
             finished.append(piece)
@@ -402,54 +456,57 @@ class _RangeSlicer:
 # --- single lines -------------------------------------------------------------------------
 
 
-def _fragment_line(line: str, max_tokens: int) -> list[str]:
-    """Cut one line into fragments within the budget whose concatenation is the line.
+def _fragment_line(line: str, max_tokens: int) -> list[tuple[str, int]]:
+    """Cut one line into fragments within the budget whose concatenation is the line; each with its token estimate.
 
     Prefers sentence ends, then whitespace, then cuts anywhere (last resort, e.g. minified code).
     """
-    fragments: list[str] = []
+    fragments: list[tuple[str, int]] = []  # each with its CJK count, counted once
     for sentence in _split_keeping(line, SENTENCE_END):
-        if estimate_tokens(sentence) <= max_tokens:
-            fragments.append(sentence)
+        cjk = count_cjk(sentence)
+        if cjk + -(-(len(sentence) - cjk) // 4) <= max_tokens:
+            fragments.append((sentence, cjk))
             continue
         for word in _split_keeping(sentence, WHITESPACE_RUN):
-            if estimate_tokens(word) <= max_tokens:
-                fragments.append(word)
+            cjk = count_cjk(word)
+            if cjk + -(-(len(word) - cjk) // 4) <= max_tokens:
+                fragments.append((word, cjk))
             else:
-                fragments.extend(_hard_split(word, max_tokens))
+                fragments.extend((part, count_cjk(part)) for part in _hard_split(word, max_tokens))
     return _pack_fragments(fragments, max_tokens)
 
 
-def _fragment_line_with_first_budget(line: str, first_budget: int, max_tokens: int) -> list[str]:
+def _fragment_line_with_first_budget(line: str, first_budget: int, max_tokens: int) -> list[tuple[str, int]]:
     """Like _fragment_line, but the first fragment gets a smaller budget (it shares its slice)."""
     first_budget = max(1, first_budget)
     if first_budget >= max_tokens:
         return _fragment_line(line, max_tokens)
     # A fragment within the budget has at most 4 characters per token: no need to scan further.
     first = _fragment_line(line[: 4 * first_budget + 1], first_budget)[0]
-    return [first, *_fragment_line(line[len(first):], max_tokens)] if len(first) < len(line) else [first]
+    return [first, *_fragment_line(line[len(first[0]):], max_tokens)] if len(first[0]) < len(line) else [first]
 
 
-def _without_blank_fragments(fragments: list[str]) -> tuple[list[str], bool]:
+def _without_blank_fragments(fragments: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], bool]:
     """The fragments that hold more than whitespace, and whether the first one did not.
 
     A run of whitespace longer than a slice (or, at tiny budgets, a space cut off a word) would
     otherwise become a slice with nothing in it; its line's range stays covered by the others.
     """
-    kept = [fragment for fragment in fragments if fragment.strip()]
-    return kept, bool(fragments) and not fragments[0].strip()
+    kept = [fragment for fragment in fragments if fragment[0].strip()]
+    return kept, bool(fragments) and not fragments[0][0].strip()
 
 
 def _split_keeping(text: str, separator: re.Pattern[str]) -> list[str]:
-    """Split after each separator match, keeping the separator with the part before it."""
-    parts, start = [], 0
-    for match in separator.finditer(text):
-        if match.end() > start:
-            parts.append(text[start:match.end()])
-            start = match.end()
-    if start < len(text):
-        parts.append(text[start:])
-    return parts
+    """Split after each separator match, keeping the separator with the part before it.
+
+    `separator` is one capturing group that never matches an empty string: split() then returns
+    the parts and the separators in turn, joined here pairwise in C.
+    """
+    parts = separator.split(text)
+    kept = list(map(str.__add__, parts[0:-1:2], parts[1::2]))
+    if parts[-1]:
+        kept.append(parts[-1])
+    return kept
 
 
 def _hard_split(text: str, max_tokens: int) -> list[str]:
@@ -470,17 +527,19 @@ def _hard_split(text: str, max_tokens: int) -> list[str]:
     return parts
 
 
-def _pack_fragments(fragments: list[str], max_tokens: int) -> list[str]:
-    """Join consecutive fragments greedily while they fit the budget."""
-    packed: list[str] = []
+def _pack_fragments(fragments: list[tuple[str, int]], max_tokens: int) -> list[tuple[str, int]]:
+    """Join consecutive fragments (each with its CJK count) greedily while they fit the budget; each with its estimate."""
+    packed: list[list[str]] = []  # the parts of each packed fragment, joined once at the end
+    tokens: list[int] = []
     packed_cjk = packed_other = 0  # character counts of packed[-1], to avoid re-counting it
-    for fragment in fragments:
-        cjk = len(CJK_CHARACTER.findall(fragment))
+    for fragment, cjk in fragments:
         other = len(fragment) - cjk
-        if packed and packed_cjk + cjk + math.ceil((packed_other + other) / 4) <= max_tokens:
-            packed[-1] += fragment
+        if packed and packed_cjk + cjk + -(-(packed_other + other) // 4) <= max_tokens:
+            packed[-1].append(fragment)
             packed_cjk, packed_other = packed_cjk + cjk, packed_other + other
+            tokens[-1] = packed_cjk + -(-packed_other // 4)
         else:
-            packed.append(fragment)
+            packed.append([fragment])
             packed_cjk, packed_other = cjk, other
-    return packed
+            tokens.append(cjk + -(-other // 4))
+    return [("".join(parts), estimate) for parts, estimate in zip(packed, tokens)]
