@@ -13,7 +13,6 @@ import socket
 import time
 
 import gradio as gr
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -22,6 +21,7 @@ from db.chat_store import ChatMessage, ChatRecord
 from frontend.api import openai_api
 from frontend.web import chat_tab
 from frontend.web.app import start_server
+from tests.test_security_uploads import _api_name, _call  # one gradio-API caller for the tests
 from tools.core.errors import UserError
 from train import inference
 
@@ -312,20 +312,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _api_name(app: gr.Blocks, fn) -> str:
-    return next(block_fn.api_name for block_fn in app.fns.values() if block_fn.fn is fn and block_fn.api_name)
-
-
-def _call(base: str, api_name: str, data: list, session: str) -> tuple[str, object]:
-    """One call of an event through gradio's HTTP API, in session `session`: (event, data)."""
-    posted = httpx.post(f"{base}/gradio_api/call/{api_name}", json={"data": data, "session_hash": session}, timeout=30)
-    assert posted.status_code == 200, posted.text
-    answer = httpx.get(f"{base}/gradio_api/call/{api_name}/{posted.json()['event_id']}", timeout=60).text
-    events = [block.split("\n") for block in answer.strip().split("\n\n")]
-    event, data_line = [lines for lines in events if lines[0] != "event: heartbeat"][-1][:2]
-    return event.removeprefix("event: "), json.loads(data_line.removeprefix("data: "))
 
 
 def test_a_direct_call_of_the_delete_endpoint_deletes_nothing(workdir):

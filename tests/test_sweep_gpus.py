@@ -12,6 +12,7 @@ import pytest
 import global_var
 import main
 from tests.fixtures_train import HELD_OUT_FACTS, TINY, add_facts_dataset, load_facts
+from tests.test_inference import FakeJob
 from tests.test_sweep import _write_exam
 from tools.core.errors import UserError
 from train.config import TrainConfig
@@ -19,23 +20,14 @@ from train.sweep import Sweep, new_sweep, parse_gpus
 
 
 
-class _Pinned:
+class _Pinned(FakeJob):
     """A stand-in job handle: running, on `devices` (None: the whole device)."""
 
     thread = None
 
     def __init__(self, devices):
+        super().__init__()
         self.devices = None if devices is None else frozenset(devices)
-        self.running = True
-
-    def is_running(self) -> bool:
-        return self.running
-
-    def request_stop(self) -> None:
-        self.running = False
-
-    def wait(self, timeout=None) -> bool:
-        return True
 
 
 def test_workers_on_gpus_that_do_not_meet_may_train_at_once(workbench):
