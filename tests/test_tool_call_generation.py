@@ -18,6 +18,7 @@ from schema.tool_calls import calls_of
 from tests.openai_test_server import (OpenAITestServer, RequestInfo, default_responder, is_exam_request,
                                       is_phrasing_request, is_tool_call_request, offered_tools_in, tool_call_responder)
 from tests.test_generation import VARIABLES, provider_for
+from tests.test_variants import recording
 from tools.core.errors import UserError
 from tools.docs.docsets import slice_docset
 from tools.docs.signatures import DocumentedFunction, Parameter
@@ -45,17 +46,6 @@ def prepare(server, dataset="ds", slices=None, **settings):
 
 def tool_items(dataset: str) -> list[dict]:
     return [item for item in global_var.datasets().load(dataset).items.values() if item.get("tools")]
-
-
-def recording(responder=default_responder):
-    seen: list[RequestInfo] = []
-
-    def respond(info: RequestInfo) -> str:
-        seen.append(info)
-        return responder(info)
-
-    respond.seen = seen
-    return respond
 
 
 # ---------------------------------------------------------------- runs
