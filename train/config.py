@@ -65,6 +65,11 @@ def _f(default, help: str, **extra) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 
 
+def gpu_ids(text: str) -> list[str]:
+    """The device ids of a `gpus` text ("0, 1" -> ["0", "1"]), in order."""
+    return [part.strip() for part in str(text or "").split(",") if part.strip()]
+
+
 @dataclass
 class TrainConfig:
     model: str = _f("", "Base model: a folder under workdir/models, an absolute path or a Hugging Face hub id.", required=True)
@@ -205,7 +210,7 @@ class TrainConfig:
                 raise UserError("error.train_tracker_missing", tracker=self.report_to, command=command)
 
     def _validate_launch(self) -> None:
-        devices = [part.strip() for part in self.gpus.split(",") if part.strip()]
+        devices = gpu_ids(self.gpus)
         if any(not part.isdigit() for part in devices):
             raise UserError("error.train_gpus_format", value=self.gpus)
         if devices and len(devices) < self.nproc:
@@ -242,6 +247,10 @@ class TrainConfig:
         setattr(self, name, number)
 
     # ---- conversions ----
+
+    def gpu_set(self) -> frozenset[str] | None:
+        """The GPUs the worker is pinned to (`gpus`), None when it takes the device as it comes."""
+        return frozenset(gpu_ids(self.gpus)) or None
 
     def target_module_list(self) -> str | list[str]:
         text = self.target_modules.strip()

@@ -38,7 +38,7 @@ from db.splits import split_items
 from schema.run_state import FINISHED_STATES, RUNNING_STATES, RunState
 from tools.core.errors import UserError
 from tools.core.workdir import REPO_ROOT, FileLock, atomic_write_text, validate_name
-from train.config import STAGES, TrainConfig, plan_steps
+from train.config import STAGES, TrainConfig, gpu_ids, plan_steps
 from train.cpt import cpt_items, docs_folder, mix_doc_items, planned_counts
 from train.data import ensure_chat_template, require_tool_support, uses_tools
 from train.export import run_adapter_dir
@@ -95,7 +95,7 @@ def pinned_gpus(folder: Path) -> frozenset[str] | None:
         gpus = str(read_json(folder / CONFIG_FILE).get("gpus") or "")
     except (OSError, ValueError, AttributeError):
         return None
-    return frozenset(part.strip() for part in gpus.split(",") if part.strip()) or None
+    return frozenset(gpu_ids(gpus)) or None
 
 
 class WorkerRun:
@@ -313,7 +313,7 @@ def _worker_env(config: TrainConfig) -> dict:
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     if config.gpus.strip():
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(part.strip() for part in config.gpus.split(",") if part.strip())
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids(config.gpus))
     return env
 
 
@@ -398,8 +398,7 @@ def _check_no_live_worker(name: str, config: TrainConfig) -> None:
     """Another process's worker (a CLI run, or the page's run seen from a terminal) holds the device too,
     unless both are pinned to GPU sets that do not meet."""
     attach_running_runs()
-    gpus = frozenset(part.strip() for part in config.gpus.split(",") if part.strip()) or None
-    global_var.check_job_allowed("training", name, gpus)
+    global_var.check_job_allowed("training", name, config.gpu_set())
 
 
 def start_training(config: TrainConfig, on_progress: Callable[[dict], None] | None = None,

@@ -324,15 +324,17 @@ def run_sweep(name: str, progress: Callable[[dict], None] | None = None, stop_ev
                     if not (trial.rung > rung or (trial.rung == rung and any(s.get("rung") == rung for s in trial.scores)))]
             for trial in todo:
                 trial.rung = rung
-            if len(sweep.gpus) > 1:
+            in_parallel = len(sweep.gpus) > 1
+            if in_parallel:
                 _train_on_each_gpu(sweep, todo, stop_event, report)
+            gpu = sweep.gpus[0] if sweep.gpus else None  # one after another (done already when in parallel)
             for trial in todo:
                 if trial.state == TrialState.FAILED:
                     continue
                 try:
-                    if len(sweep.gpus) <= 1:
-                        report(_train_update(sweep, trial, sweep.gpus[0] if sweep.gpus else None))
-                    if not _train(sweep, trial, stop_event, sweep.gpus[0] if sweep.gpus else None):
+                    if not in_parallel:
+                        report(_train_update(sweep, trial, gpu))
+                    if not _train(sweep, trial, stop_event, gpu):
                         raise EvaluationStopped()
                     report({"phase": "score", "trial": trial.number, "trials": len(sweep.trials), "rung": rung, "run": trial.run})
                     _score(sweep, trial, stop_event, None)
