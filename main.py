@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Collection
 from pathlib import Path
 
-from frontend.cli import registrars
+from frontend.cli import COMMANDS
 from tools.core.errors import UserError
 from tools.core.i18n import LANGUAGES, set_default_language
 from tools.core.workdir import default_workdir
@@ -18,7 +20,9 @@ DEFAULT_PORT = 7860
 # ---------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The command line. `commands`: the subcommands built in full (default: all); the others are only
+    listed, by name and help line, so that only the module of the command that runs is imported."""
     parser = argparse.ArgumentParser(
         prog="main.py",
         description="Document-driven fine-tuning workbench. Without a subcommand it starts the web UI.",
@@ -40,9 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--api-key", default=os.environ.get("WORKBENCH_API_KEY"), help="key the OpenAI-compatible API at /v1 requires (or env WORKBENCH_API_KEY; without one only loopback may call it)")
 
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in registrars():
-        register(subparsers)
+    for command in COMMANDS:
+        if commands is None or command.name in commands:
+            command.registrar_function()(subparsers)
+        else:
+            # Takes any arguments (add_help=False: --help too) and leaves them unparsed; see parse_args.
+            subparsers.add_parser(command.name, help=command.help, add_help=False)
     return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse in two passes: the first, with every command only listed, finds which command runs (and
+    answers `main.py --help` and errors in the global options); the second builds that command in full."""
+    argv = spelled_alias(argv)
+    found, _ = build_parser(commands=()).parse_known_args(argv)
+    return build_parser(commands=[found.command] if found.command else ()).parse_args(argv)
 
 
 # Global options that take a value as the next word (the rest are flags, or written --name=value).
@@ -59,9 +75,19 @@ def spelled_alias(argv: list[str]) -> list[str]:
     return argv
 
 
+STARTUP_PROBE_ENV = "WORKBENCH_STARTUP_PROBE"
+
+
+def write_startup_probe() -> None:
+    """With WORKBENCH_STARTUP_PROBE=path, write there the wall-clock time (time.time()) at which the command's
+    own work begins and the CPU seconds this process used until then: bench.cli_startup reads them."""
+    path = os.environ.get(STARTUP_PROBE_ENV)
+    if path:
+        Path(path).write_text(f"{time.time()!r} {time.process_time()!r}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(spelled_alias(list(sys.argv[1:] if argv is None else argv)))
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
     set_default_language(args.lang)
 
     args.workdir = str(Path(args.workdir).expanduser().resolve()) if args.workdir else str(default_workdir())
@@ -69,14 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.port is None:
         args.port = DEFAULT_PORT
     try:
-        import global_var  # the stores (sqlalchemy): loaded when a command runs, not for --help
-
-        global_var.init(args.workdir)
         if args.command is None:
-            from frontend.cli.web import launch_ui
+            from frontend.cli.web import launch_ui  # opens the work directory once its starting page answers
 
             launch_ui(args)
             return 0
+        import global_var  # the stores (sqlalchemy): loaded when a command runs, not for --help
+
+        global_var.init(args.workdir)
+        write_startup_probe()
         return args.func(args) or 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -56,10 +56,12 @@ def start(workdir: Path, repo: Path) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url + "/", timeout=2):
-                return process, url
+            with urllib.request.urlopen(url + "/", timeout=2) as response:
+                if response.headers.get("X-Workbench-Starting") is None:  # the real page, not main.py's starting page
+                    return process, url
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     process.kill()
     raise SystemExit("the workbench did not start in 120 s")
 

@@ -96,11 +96,13 @@ def test_app_starts_and_answers_http_on_a_free_port(tmp_path):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
                     body = response.read().decode()
-                    break
+                    if response.headers.get("X-Workbench-Starting") is None:  # the real page, not the starting one
+                        break
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"app did not answer: {process.stdout.read() if process.poll() is not None else 'timeout'}")
-                time.sleep(0.2)
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"app did not answer: {process.stdout.read() if process.poll() is not None else 'timeout'}")
+            time.sleep(0.2)
         assert response.status == 200 and "gradio" in body.lower()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
             config = json.loads(response.read())
@@ -124,6 +126,9 @@ def test_app_with_auth_requires_login(tmp_path):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as response:
                     raise AssertionError(f"config served without login: {response.status}")
             except urllib.error.HTTPError as error:
+                if error.headers.get("X-Workbench-Starting") is not None:  # the starting page's 503: not yet
+                    time.sleep(0.2)
+                    continue
                 assert error.code == 401
                 break
             except OSError:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 import gradio as gr
+from gradio import http_server
+from gradio.routes import App
 
 from frontend.web.chat_tab import build_chat_tab
 from frontend.web.common import PROGRESS_BOX_PX, Localizer, keep_outputs_on_error
@@ -202,16 +207,59 @@ PAGE_CSS = ("[data-testid=toast-body] .toast-title { display: none; }\n"
             ".wb-progress-share { display: inline-block; width: 3.5em; text-align: right; font-variant-numeric: tabular-nums; }")
 
 
+@contextlib.contextmanager
+def launched_app_only() -> Iterator[None]:
+    """gradio builds a server app (its routes and the whole page's config) at the end of `with gr.Blocks()`
+    and again in queue(), and launch() builds the one it serves: the first two are thrown away, about
+    0.4–1 s of a start on 2 cores. Skipped while this holds. If a gradio version moves `App.create_app`,
+    this does nothing."""
+    original = App.__dict__.get("create_app")
+    if not isinstance(original, staticmethod):
+        yield
+        return
+    App.create_app = staticmethod(lambda blocks, *args, **kwargs: None)
+    try:
+        yield
+    finally:
+        App.create_app = original
+
+
+@contextlib.contextmanager
+def called_before_bind(before_bind: Callable[[], None] | None) -> Iterator[None]:
+    """Run `before_bind` inside launch(), just before gradio binds its port (gradio.http_server.start_server),
+    after launch() has built its server app: the starting page answers until then. If a gradio version
+    moves that function, `before_bind` runs before launch()."""
+    original = getattr(http_server, "start_server", None)
+    if before_bind is None or original is None:
+        if before_bind is not None:
+            before_bind()
+        yield
+        return
+
+    def start_server(*args, **kwargs):
+        before_bind()
+        return original(*args, **kwargs)
+
+    http_server.start_server = start_server
+    try:
+        yield
+    finally:
+        http_server.start_server = original
+
+
 def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None, allowed_hosts: list[str] | tuple[str, ...] = (),
-                 max_upload_mb: int | None = None) -> gr.Blocks:
+                 max_upload_mb: int | None = None, before_bind: Callable[[], None] | None = None) -> gr.Blocks:
     """Build the page, serve it, and add the workbench's own routes on the same port; returns at once.
-    `allowed_hosts`: host names beyond loopback and `host` that requests may be addressed to."""
-    app = build_app(lang)
-    app.queue(default_concurrency_limit=4)
+    `allowed_hosts`: host names beyond loopback and `host` that requests may be addressed to.
+    `before_bind`: called just before gradio binds the port (main.py closes its starting page there)."""
+    with launched_app_only():
+        app = build_app(lang)
+        app.queue(default_concurrency_limit=4)
     kwargs = launch_kwargs(host, port, auth, max_upload_mb)
     # Given to the app gradio creates inside launch(): it serves requests before launch() returns.
     app_kwargs = kwargs["app_kwargs"] = dict(kwargs.get("app_kwargs") or {})
     app_kwargs["middleware"] = [*guard_middleware(host, allowed_hosts, login_required=auth is not None), *app_kwargs.get("middleware", [])]
-    app.launch(**kwargs)
+    with called_before_bind(before_bind):
+        app.launch(**kwargs)
     add_workbench_routes(app.server_app)
     return app

@@ -257,10 +257,12 @@ def launch_workbench(root: Path, lang: str) -> Workbench:
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 with urllib.request.urlopen(workbench.url + "/", timeout=2) as response:
-                    if response.status == 200:
+                    # The real page, not the one main.py answers with while gradio loads (frontend.web.starting).
+                    if response.status == 200 and response.headers.get("X-Workbench-Starting") is None:
                         return workbench
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         workbench.stop()
         if "in use" not in workbench.log():
             break
