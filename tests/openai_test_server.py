@@ -38,7 +38,14 @@ Faults are chosen per request by `faults`, one of:
   a dict       kind -> probability, drawn from a seeded random generator
   a callable   f(RequestInfo) -> kind, e.g. to fail by prompt content or by attempt number
 
-Standalone: `python -m tests.openai_test_server --port 8001 [--latency 0.2] [--fault-rate 0.2]`.
+Latency: a number of seconds for every request, a callable f(RequestInfo) -> seconds, or
+`lognormal_latency(median, sigma, seed)`: a jittered provider whose latency per call is lognormal, drawn from a
+digest of (seed, prompt, attempt), so that the same calls get the same latencies in any order and any run.
+Every chat request is logged in `call_log` (arrival and reply on time.monotonic(), the latency slept, the kind):
+a benchmark computes the ideal schedule of the very calls it made from it (bench/generation_cli.py).
+
+Standalone: `python -m tests.openai_test_server --port 8001 [--latency 0.2 | --latency-median 0.4 --latency-sigma 0.5]
+[--fault-rate 0.2]`.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import random
 import re
 import socket
@@ -54,6 +62,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Callable
 
 FAULT_KINDS = ("ok", "fenced", "think", "malformed", "wrong_schema", "empty", "429", "500", "hang", "disconnect")
@@ -336,6 +345,27 @@ def make_pairs(info: RequestInfo) -> list[dict]:
     return pairs
 
 
+class LognormalLatency:
+    """Seconds a request waits: lognormal with median `median` and shape `sigma` (the log's standard deviation),
+    drawn from a digest of (seed, prompt, attempt): deterministic per call, whatever the arrival order."""
+
+    def __init__(self, median: float, sigma: float = 0.5, seed: int = 0):
+        if median <= 0 or sigma < 0:
+            raise ValueError("a lognormal latency needs median > 0 and sigma >= 0")
+        self.median, self.sigma, self.seed = median, sigma, seed
+        self._normal = NormalDist()
+
+    def __call__(self, info: RequestInfo) -> float:
+        digest = hashlib.blake2b(f"{self.seed}\0{info.attempt}\0{info.prompt}".encode("utf-8"), digest_size=8).digest()
+        uniform = (int.from_bytes(digest, "big") + 0.5) / 2**64  # in (0, 1)
+        return self.median * math.exp(self.sigma * self._normal.inv_cdf(uniform))
+
+
+def lognormal_latency(median: float, sigma: float = 0.5, seed: int = 0) -> LognormalLatency:
+    """A `latency` for OpenAITestServer: lognormal per call (LognormalLatency)."""
+    return LognormalLatency(median, sigma, seed)
+
+
 class OpenAITestServer:
     """A threaded OpenAI-compatible server; use as a context manager or call start()/stop()."""
 
@@ -450,6 +480,9 @@ class OpenAITestServer:
             self.stats = {"requests": 0, "by_kind": Counter(), "by_status": Counter(), "json_mode_rejected": 0,
                           "unauthorized": 0, "in_flight": 0, "max_in_flight": 0, "prompt_tokens": 0,
                           "completion_tokens": 0}
+            # One entry per chat request, in arrival order: {index, arrived, latency, replied, kind}
+            # (times on time.monotonic()).
+            self.call_log = []
 
     @property
     def requests(self) -> int:
@@ -488,6 +521,7 @@ class OpenAITestServer:
     async def _chat(self, request):
         from aiohttp import web
 
+        arrived = time.monotonic()
         with self._lock:
             index = self.stats["requests"]
             self.stats["requests"] += 1
@@ -517,9 +551,14 @@ class OpenAITestServer:
                 kind = self._choose_fault(info)
                 self.stats["by_kind"][kind] += 1
             delay = self.latency(info) if callable(self.latency) else self.latency
+            entry = {"index": index, "arrived": arrived, "latency": delay, "replied": None, "kind": kind}
+            with self._lock:
+                self.call_log.append(entry)
             if delay:
                 await asyncio.sleep(delay)
-            return await self._reply(request, info, kind)
+            reply = await self._reply(request, info, kind)
+            entry["replied"] = time.monotonic()
+            return reply
         finally:
             with self._lock:
                 self.stats["in_flight"] -= 1
@@ -581,6 +620,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="OpenAI-compatible test server with latency and fault injection.")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each chat request waits before answering")
+    parser.add_argument("--latency-median", type=float, default=None,
+                        help="a jittered provider instead of --latency: lognormal seconds per request with this median")
+    parser.add_argument("--latency-sigma", type=float, default=0.5, help="the lognormal's sigma (with --latency-median; default 0.5)")
+    parser.add_argument("--latency-seed", type=int, default=0, help="the lognormal's seed (with --latency-median; default 0)")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that get a fault, spread over all kinds except hang")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reject-json-mode", action="store_true", help="answer 400 to requests with response_format")
@@ -588,7 +631,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     faulty = [k for k in FAULT_KINDS if k not in ("ok", "hang")]
     faults = {kind: args.fault_rate / len(faulty) for kind in faulty} if args.fault_rate else None
-    server = OpenAITestServer(latency=args.latency, faults=faults, seed=args.seed, port=args.port, api_key=args.api_key,
+    latency = (lognormal_latency(args.latency_median, args.latency_sigma, args.latency_seed)
+               if args.latency_median is not None else args.latency)
+    server = OpenAITestServer(latency=latency, faults=faults, seed=args.seed, port=args.port, api_key=args.api_key,
                               json_mode="reject" if args.reject_json_mode else "accept")
     serve_until_interrupted(server, "OpenAI test server")
 

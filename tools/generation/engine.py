@@ -38,10 +38,12 @@ exam creation and the judges.
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Callable, Protocol
 
@@ -55,7 +57,7 @@ from tools.core.errors import UserError
 from schema.prompt import PromptTemplateRecord, template_renderer
 from schema.provider import APIProvider
 from tools.core.workdir import validate_name
-from tools.docs.docsets import slice_docset
+from tools.docs.docsets import slice_docset_cached
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
 from tools.generation.tool_calls import (MAX_TOOL_CALLS, TOOL_CALL_VARIANT, check_tool_calls_setting, offered_tools,
                                          parse_tool_conversations, slice_functions, slice_language, tool_call_correction,
@@ -70,6 +72,7 @@ from tools.llm.replies import OutputError, json_from_reply
 from tools.llm.runner import BackgroundJob, UnitFailure, UnitProgress, UnitRunner, now_iso
 from tools.llm.settings import CallSettings, clamp_concurrency
 from tools.quality.checks import check_after_change
+from tools.quality.sources import load_doc_context
 from tools.workspace import Workspace
 
 UNIT_DONE = "unit_done"
@@ -279,6 +282,10 @@ class PreparedGeneration:
     # What started the run, for a page that follows it after a reload: "" (the Generation tab, the CLI) or
     # "weak_sections" (train.weak_sections: generation for a run's weak exam sections).
     purpose: str = ""
+    # The automatic checks after the run: False runs them before the run ends (the page: its summary shows what
+    # they found); True leaves them to the caller (the command line starts them in the background once its
+    # summary is printed: tools.generation.background_checks), and the run's progress says so (checks_deferred).
+    defer_checks: bool = False
 
     @property
     def units(self) -> list[GenerationUnit | PhrasingUnit | RenderingUnit | ToolCallUnit]:
@@ -316,7 +323,9 @@ def prepare_generation(
     clamp_concurrency(settings, provider, notes, "generate.concurrency_clamped")
 
     folder = workspace.docs_folder(docs)
-    slices, files = slice_docset(folder, settings.max_slice_tokens)
+    # Cached by the doc set's file stats: the checks after the run read the same slices (tools.quality.sources).
+    slices, files = slice_docset_cached(folder, settings.max_slice_tokens)
+    slices = list(slices)
     if not slices:
         raise UserError("error.generate_no_slices", docs=docs, files=len(files))
     if slice_ids is not None:
@@ -414,10 +423,32 @@ class GenerationProgress(UnitProgress):
 
     scoring: dict | None = None  # the scorer's live counters when the run scores as it goes
     checks: dict | None = None  # what the automatic checks found once the run ended (tools.quality.checks)
+    checks_deferred: bool = False  # ... or: they are the caller's to run (PreparedGeneration.defer_checks)
     # With phrasings or renderings: the dataset's counts once the run ended (tools.generation.variants.compact_counts).
     variants: dict | None = None
     # With tool calls: {conversations, calls, dropped, reasons {reason: n}} of this run (tools.generation.tool_calls).
     tool_calls: dict | None = None
+
+    def __deepcopy__(self, memo: dict) -> "GenerationProgress":
+        # The runner publishes a deep copy after every unit; copy.deepcopy's generic walk over ~25 fields took
+        # about 0.3 ms of each call's CPU (bench/generation_cli.py). Scalars are shared, the rest deep-copied.
+        clone = copy.copy(self)
+        for name in _progress_fields(type(self)):
+            value = getattr(self, name)
+            if not isinstance(value, _SCALARS):
+                setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _progress_fields(kind: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
 
 
 # ---------------------------------------------------------------- the run
@@ -456,6 +487,8 @@ class GenerationRunner(UnitRunner):
         self._questions_of: dict[str, list[tuple[str, str, str]]] = {}
         # Generation unit key -> its phrasing unit, queued when the generation unit is done.
         self._waiting: dict[str, PhrasingUnit] = {}
+        # Reads the doc set for the checks after the run while the calls are in flight (_read_docs_for_checks).
+        self._docs_reader: threading.Thread | None = None
 
     # ---- lifecycle ----
 
@@ -539,10 +572,14 @@ class GenerationRunner(UnitRunner):
     def _provenance(self, unit, **tags: str) -> dict:
         """The provenance of a unit's items; `tags`: the variant and group (tools.generation.variants)."""
         prepared = self.prepared
-        provenance = Provenance(source_doc=unit.slice.source, heading_path=unit.slice.heading_path,
-                                provider=prepared.provider.name, model=prepared.provider.model_id,
-                                template_id=prepared.template.name, origin=ORIGIN, unit=unit.key).model_dump(exclude_none=True)
-        return {**provenance, **tags}
+        heading_path = unit.slice.heading_path
+        # schema.dataset.Provenance(...).model_dump(exclude_none=True), its fields in its order, without building
+        # and dumping a pydantic model per call (tests/test_generation_speed.py holds the two equal).
+        values = (("source_doc", unit.slice.source), ("heading_path", None if heading_path is None else list(heading_path)),
+                  ("provider", prepared.provider.name), ("model", prepared.provider.model_id),
+                  ("template_id", prepared.template.name), ("created_at", now_iso()), ("origin", ORIGIN),
+                  ("unit", unit.key))
+        return {**{name: value for name, value in values if value is not None}, **tags}
 
     def _fail(self, unit, failure: UnitFailure) -> None:
         self.store.append_event(self.prepared.dataset, {"type": UNIT_FAILED, "unit": unit.key, "reason": failure.reason,
@@ -595,6 +632,8 @@ class GenerationRunner(UnitRunner):
 
     async def _unit_done(self, unit, items: int, duplicates: int) -> None:
         progress, scorer = self.progress, self.prepared.scorer
+        if items and self._docs_reader is None and not self.prepared.defer_checks:
+            self._read_docs_for_checks()
         progress.done_units += 1
         progress.items += items
         progress.duplicates += duplicates
@@ -677,6 +716,29 @@ class GenerationRunner(UnitRunner):
 
     # ---- reporting ----
 
+    def _read_docs_for_checks(self) -> None:
+        """Start reading the doc set the checks after the run compare the items with (sliced, its identifiers
+        indexed: tools.quality.sources.load_doc_context, cached per process), on a thread of its own: that CPU
+        then overlaps the calls instead of following the last one. Started at the first unit that wrote items,
+        once calls are in flight; the checks find the context cached (built by the same function from the same
+        files, so their result is the same). A failure here is left to the checks, which read the docs again.
+        Not when the checks are deferred (the command line): they run after the summary, and this CPU would only
+        slow the calls (bench/generation_cli.py on 2 busy cores: the calls took 1.04-1.14 x the ideal with it,
+        1.03-1.06 x without)."""
+        prepared = self.prepared
+        if prepared.docs_root is None:
+            return
+        folder = Path(prepared.docs_root) / prepared.docs
+
+        def read() -> None:
+            try:
+                load_doc_context(folder, prepared.docs, self.settings.max_slice_tokens)
+            except Exception as exc:  # noqa: BLE001 - the checks read the docs again and report what fails
+                logging.getLogger(__name__).debug("reading %s for the checks failed: %s", prepared.docs, exc)
+
+        self._docs_reader = threading.Thread(target=read, name=f"docs-for-checks:{prepared.dataset}", daemon=True)
+        self._docs_reader.start()
+
     def _finish(self) -> None:
         progress = self.progress
         progress.finished_at = time.time()
@@ -689,7 +751,12 @@ class GenerationRunner(UnitRunner):
         if progress.items:
             # The checks without an LLM run after every run that added items, so that the dataset's
             # flags are there when the user looks; the summary line says what they found.
-            progress.checks = check_after_change(self.prepared.dataset, self.store, self.prepared.docs_root)
+            if self._docs_reader is not None:
+                self._docs_reader.join()
+            if self.prepared.defer_checks:
+                progress.checks_deferred = True
+            else:
+                progress.checks = check_after_change(self.prepared.dataset, self.store, self.prepared.docs_root)
         self._publish()
 
     def summary(self) -> dict:

@@ -476,6 +476,11 @@ class BackgroundJob:
         self._thread.start()
         return self
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the run's thread to end (after is_running() turned False it is finishing up); whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def _update(self, progress) -> None:
         with self._lock:
             self._progress = progress
