@@ -1,27 +1,30 @@
 """Dataset checks without an LLM: time of all checks on synthetic datasets of 5,000 and 50,000 items
 (realistic lengths, sources from the sample doc set, some duplicates, near-duplicates, leaks and
 secrets), in one process and in two (what run_checks does by itself from 20,000 items on a machine
-with two CPUs), and the ratio (linear growth means ~10x). Also compares our numpy MinHash with datasketch's
-when datasketch is installed (it is not a requirement).
+with two CPUs), the CPU seconds of each check, and the ratio between the sizes (linear growth means
+~10x). Side by side: every code root is measured in a child process of its own (its `tools` on the
+path), the roots alternating run by run, best of N; the findings of every root are compared.
 
-Run: .venv/bin/python -m bench.quality [--sizes 5000,50000]
+Run: .venv/bin/python -m bench.quality [--sizes 5000,50000] [--runs 3]
+     .venv/bin/python -m bench.quality --code-root /tmp/old --code-root . --runs 3   # before / after
+(/tmp/old: `git archive <commit> | tar -x -C /tmp/old`.) Also compares our numpy MinHash with
+datasketch's when datasketch is installed (it is not a requirement) and only one code root is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from tools.core.workdir import SAMPLE_DOCS_SOURCE
-from tools.quality.checks import run_checks
-from tools.quality.duplicates import BANDS, ROWS, NEAR_THRESHOLD, candidate_pairs, first_question, minhash_signatures
-from tools.quality.sources import load_doc_context
-from tools.quality.text import char_shingles, normalize_for_shingles
-
-SAMPLE_DOCS = SAMPLE_DOCS_SOURCE / "tidewater"
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DOCS_FOLDER = ("workdir", "docs", "tidewater")  # under the code root: tools.core.workdir.SAMPLE_DOCS_SOURCE
 SECRETS = ["Set OPENAI_API_KEY=sk-proj-4fJ2kQz9Lm8Xc1Vb7Nn0Pq3Rs6Tu5Wy2Za4Bd8Ef before running.",
            "The staging database is postgres://deploy:Qv7#pLx9zR2@pg.internal.corp:5432/tides.",
            "Ask jane.doe@acme-corp.com for access to the cache on 10.12.4.7.",
@@ -29,6 +32,7 @@ SECRETS = ["Set OPENAI_API_KEY=sk-proj-4fJ2kQz9Lm8Xc1Vb7Nn0Pq3Rs6Tu5Wy2Za4Bd8Ef 
 OPENERS = ["What does", "How do I use", "Why would I call", "When should I configure", "Explain", "What happens with"]
 ENDINGS = ["in tidewater?", "when a stage fails?", "for a nightly report tide?", "with max_workers set to {n}?",
            "if the scheduler lock is held?", "during a dry run?"]
+CHECKS = ("duplicates", "answers", "grounding", "pairs", "tool_calls", "names", "language", "secrets", "stats")
 
 
 def synthetic_items(count: int, slices, seed: int = 7) -> tuple[list[dict], set[str]]:
@@ -59,22 +63,121 @@ def synthetic_items(count: int, slices, seed: int = 7) -> tuple[list[dict], set[
     return items, eval_ids
 
 
-def time_checks(items, eval_ids, context, parallel: bool) -> tuple[float, float, dict]:
-    """Wall time, CPU time (this process and the child it forked) and the result of one run of the checks."""
-    wall, before = time.perf_counter(), os.times()
-    result = run_checks(items, eval_ids, context, parallel=parallel)
-    after = os.times()
-    cpu = sum(getattr(after, field) - getattr(before, field) for field in ("user", "system", "children_user", "children_system"))
-    return time.perf_counter() - wall, cpu, result
+# ---------------------------------------------------------------- the child: one code root, one size
 
 
-def compare_datasketch(items) -> None:
+class _CpuClock:
+    """Stands in for the `time` module inside tools.quality.checks during the one-process run, so that the
+    result's per-check timings are CPU seconds of this process (the code of every root times its checks
+    with time.perf_counter around each check)."""
+
+    perf_counter = staticmethod(time.process_time)
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def measure_here(size: int) -> dict:
+    """Run in the child, with the code root's `tools` importable: the checks on `size` synthetic items,
+    one process (per-check CPU) and two processes (wall and CPU of both)."""
+    from tools.quality import checks
+    from tools.quality.sources import load_doc_context
+
+    context = load_doc_context(Path.cwd().joinpath(*SAMPLE_DOCS_FOLDER), "tidewater", 800)
+    # Warm-up: imports (detect-secrets), regex compilation, first-use tables.
+    warm_items, warm_eval = synthetic_items(200, context.slices)
+    checks.run_checks(warm_items, warm_eval, context, parallel=False)
+    items, eval_ids = synthetic_items(size, context.slices)
+    measured = {"size": size, "load": os.getloadavg()[0]}
+    for parallel in (False, True):
+        clock = checks.time
+        if not parallel:
+            checks.time = _CpuClock()
+        try:
+            wall, before = time.perf_counter(), os.times()
+            result = checks.run_checks(items, eval_ids, context, parallel=parallel)
+            after = os.times()
+        finally:
+            checks.time = clock
+        cpu = sum(getattr(after, field) - getattr(before, field) for field in ("user", "system", "children_user", "children_system"))
+        key = "two" if parallel else "one"
+        measured[key] = {"wall": time.perf_counter() - wall, "cpu": cpu, "parallel": result["parallel"]}
+        if not parallel:
+            measured["checks_cpu"] = result["timings_s"]
+        comparable = {k: v for k, v in result.items() if k not in ("checked_at", "timings_s", "seconds", "parallel")}
+        measured[key]["findings"] = hashlib.sha256(json.dumps(comparable, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+        measured["by_kind"] = result["summary"]["by_kind"]
+    return measured
+
+
+def measure(code_root: Path, size: int) -> dict:
+    """measure_here in a child process whose working directory and import path are `code_root`."""
+    script = (f"import json, runpy; bench = runpy.run_path({str(Path(__file__).resolve())!r}, run_name='bench_quality_child'); "
+              f"print(json.dumps(bench['measure_here']({size})))")
+    environment = {**os.environ, "PYTHONPATH": str(code_root), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=code_root, env=environment, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the checks failed under {code_root}:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- the report
+
+
+def best(runs: list[dict]) -> dict:
+    """The lowest of each figure over the runs (each figure on its own)."""
+    return {
+        "one_wall": min(run["one"]["wall"] for run in runs), "one_cpu": min(run["one"]["cpu"] for run in runs),
+        "two_wall": min(run["two"]["wall"] for run in runs), "two_cpu": min(run["two"]["cpu"] for run in runs),
+        "parallel": runs[0]["two"]["parallel"],
+        "checks": {check: min(run["checks_cpu"].get(check, 0.0) for run in runs) for check in CHECKS},
+        "findings": {run[key]["findings"] for run in runs for key in ("one", "two")},
+        "load": [round(run["load"], 1) for run in runs],
+    }
+
+
+def report(roots: list[Path], sizes: list[int], results: dict) -> None:
+    labels = [str(root) for root in roots]
+    width = max(14, *(len(label) for label in labels))
+    for size in sizes:
+        figures = [best(results[root, size]) for root in roots]
+        print(f"\n{size:,} items, best of {len(results[roots[0], size])} (load average at each run's start: "
+              + "; ".join(f"{label} {figure['load']}" for label, figure in zip(labels, figures)) + ")")
+        print(f"  {'':34}" + "".join(f"{label:>{width + 2}}" for label in labels) + ("      last/first" if len(roots) > 1 else ""))
+        rows = [("all checks, one process, wall", "one_wall"), ("all checks, one process, CPU", "one_cpu"),
+                (f"all checks, two processes, wall", "two_wall"), ("all checks, two processes, CPU", "two_cpu")]
+        rows += [(f"  {check} CPU", check) for check in CHECKS]
+        for title, key in rows:
+            values = [figure["checks"][key] if key in CHECKS else figure[key] for figure in figures]
+            line = f"  {title:34}" + "".join(f"{value:>{width}.2f} s" for value in values)
+            if len(roots) > 1 and values[0]:
+                line += f"      {values[-1] / values[0]:.2f}x"
+            print(line)
+        hashes = set().union(*(figure["findings"] for figure in figures))
+        print(f"  findings: {'identical' if len(hashes) == 1 else 'DIFFERENT'} across roots, runs and process counts "
+              f"({', '.join(sorted(hashes))}); two processes used: {[figure['parallel'] for figure in figures]}")
+        print(f"  by kind: {results[roots[-1], size][0]['by_kind']}")
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        for root, label in zip(roots, labels):
+            first, last = best(results[root, small]), best(results[root, large])
+            print(f"ratio {large:,}/{small:,} items = {large / small:.0f}x, {label}: one process CPU "
+                  f"{last['one_cpu'] / first['one_cpu']:.1f}x, wall {last['one_wall'] / first['one_wall']:.1f}x; "
+                  f"two processes wall {last['two_wall'] / first['two_wall']:.1f}x")
+
+
+def compare_datasketch(size: int) -> None:
     """Candidate generation for 64 permutations, 16 bands x 4 rows: ours vs datasketch's MinHash + MinHashLSH."""
     try:
         from datasketch import MinHash, MinHashLSH
     except ImportError:
         print("datasketch is not installed: comparison skipped (pip install datasketch to run it)")
         return
+    from tools.quality.duplicates import BANDS, NEAR_THRESHOLD, ROWS, candidate_pairs, first_question, minhash_signatures
+    from tools.quality.sources import load_doc_context
+    from tools.quality.text import char_shingles, normalize_for_shingles
+
+    items = synthetic_items(size, load_doc_context(REPO.joinpath(*SAMPLE_DOCS_FOLDER), "tidewater", 800).slices)[0]
     texts = [normalize_for_shingles(first_question(item)[1]) for item in items]
     started = time.perf_counter()
     ours = candidate_pairs(minhash_signatures(texts))
@@ -94,32 +197,25 @@ def compare_datasketch(items) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5000,50000", help="comma-separated dataset sizes")
+    parser.add_argument("--code-root", action="append", type=Path, default=None,
+                        help="a checkout whose checks to measure (repeat for side by side; default: this one)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per code root and size; the best is shown")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    docs = SAMPLE_DOCS
-    context = load_doc_context(docs, "tidewater", 800)
+    roots = [root.resolve() for root in (args.code_root or [REPO])]
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
-          f"(shared with other sessions: wall time includes waiting for a CPU; CPU time is this process's and its child's)")
-    # Warm-up: imports (detect-secrets), regex compilation, first-use tables.
-    warm_items, warm_eval = synthetic_items(200, context.slices)
-    run_checks(warm_items, warm_eval, context, parallel=False)
-    measured = {}
+          f"(shared with other sessions: wall time includes waiting for a CPU; CPU time is the checks' processes')")
+    results: dict = {}
     for size in sizes:
-        items, eval_ids = synthetic_items(size, context.slices)
-        for parallel in (False, True):
-            wall, cpu, result = time_checks(items, eval_ids, context, parallel)
-            measured[size, parallel] = (wall, cpu)
-            timings = ", ".join(f"{name} {seconds:.2f}" for name, seconds in result["timings_s"].items())
-            how = "two processes" if result["parallel"] else "one process  "
-            print(f"{size:>7,} items, {how}: all checks {wall:.2f} s wall, {cpu:.2f} s CPU  ({timings})")
-        print(f"         findings: {result['summary']['by_kind']}")
-    if len(sizes) >= 2:
-        small, large = sizes[0], sizes[-1]
-        for parallel in (False, True):
-            print(f"ratio {large:,}/{small:,} items = {large / small:.0f}x, {'two processes' if parallel else 'one process'}: "
-                  f"wall {measured[large, parallel][0] / measured[small, parallel][0]:.1f}x, "
-                  f"CPU {measured[large, parallel][1] / measured[small, parallel][1]:.1f}x")
-    compare_datasketch(synthetic_items(sizes[-1], context.slices)[0])
+        for run in range(args.runs):
+            for root in roots if run % 2 == 0 else roots[::-1]:  # alternating: neither root always goes first
+                measured = measure(root, size)
+                results.setdefault((root, size), []).append(measured)
+                print(f"  {size:,} items, run {run + 1}, {root}: one process {measured['one']['wall']:.2f} s wall "
+                      f"{measured['one']['cpu']:.2f} s CPU, two processes {measured['two']['wall']:.2f} s wall", flush=True)
+    report(roots, sizes, results)
+    if len(roots) == 1:
+        compare_datasketch(sizes[-1])
 
 
 if __name__ == "__main__":

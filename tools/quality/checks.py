@@ -9,6 +9,7 @@ of the journal's bytes so that a stale result is recognised (`load_result`).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ from tools.core.i18n import t
 from tools.core.workdir import atomic_write_text, validate_name
 from tools.quality.answers import answer_findings, message_order_findings
 from tools.quality.duplicates import duplicate_findings
-from tools.quality.grounding import grounding_findings
+from tools.quality.grounding import grounding_findings_all
 from tools.quality.kinds import FLAG_KINDS, KINDS, SEVERITIES
 from tools.quality.language import detect_language, item_languages, language_findings, majority_language
 from tools.quality.names import invented_name_findings
@@ -39,13 +40,14 @@ RESULT_VERSION = 1
 
 # A dataset this large is checked in two processes when the machine has two CPUs: the checks are
 # independent, so one forked child runs grounding, names and language while this process runs
-# duplicates, answers, secrets and the statistics (measured at 50,000 items, CPU seconds: 3.9 and 4.2
-# of 8.0 on a busy machine). Below it the fork costs more than it saves.
+# duplicates, answers, pairs, tool calls, secrets and the statistics (at 50,000 items about 3.3 and 3.0
+# CPU seconds of 6.3 on a busy machine, bench/quality.py). Below it the fork costs more than it saves.
 PARALLEL_MIN_ITEMS = 20_000
 # The order of the findings in a result, whichever process ran which check.
 CHECK_ORDER = ("duplicates", "answers", "grounding", "pairs", "tool_calls", "names", "language", "secrets")
 CHILD_CHECKS = ("grounding", "names", "language")
-_MAIN_CHECKS = tuple(check for check in CHECK_ORDER if check not in CHILD_CHECKS)
+# "stats": the statistics (no findings), timed like a check.
+_MAIN_CHECKS = tuple(check for check in CHECK_ORDER if check not in CHILD_CHECKS) + ("stats",)
 
 
 def run_checks(items: list[dict], eval_ids: set[str], context: DocContext | None = None,
@@ -61,15 +63,13 @@ def run_checks(items: list[dict], eval_ids: set[str], context: DocContext | None
     grounding: dict[str, float] = {}
     child = _start_child(items, eval_ids, context) if parallel else None
     found, timings = _run_group(_MAIN_CHECKS, items, eval_ids, context, grounding)
-    started = time.perf_counter()
-    stats = dataset_stats(items, eval_ids, context)
-    timings["stats"] = round(time.perf_counter() - started, 4)
     child_part = _child_result(child, max(60.0, 10 * sum(timings.values()))) if child is not None else None
     if child_part is None:  # one process, or the child failed: its share is done here, nothing is lost
         child_part = _run_group(CHILD_CHECKS, items, eval_ids, context, grounding) + ({},)
     found.update(child_part[0])
     timings.update(child_part[1])
     grounding.update(child_part[2])
+    stats = found.pop("stats")
     findings = [finding for check in CHECK_ORDER for finding in found.get(check, ())]
     for finding in findings:
         finding["severity"] = KINDS[finding["kind"]].severity
@@ -91,16 +91,28 @@ def run_checks(items: list[dict], eval_ids: set[str], context: DocContext | None
 
 def _run_group(checks: tuple[str, ...], items: list[dict], eval_ids: set[str], context: DocContext | None,
                grounding: dict[str, float]) -> tuple[dict[str, list[dict]], dict[str, float]]:
-    """The findings of each of `checks` and the seconds each took; grounding scores go into `grounding`."""
+    """The findings of each of `checks` (for "stats": the statistics) and the seconds each took; grounding
+    scores go into `grounding`."""
+    shared: dict[str, list] = {}
+
+    def sources() -> list | None:
+        """Each item's source slice, looked up once for the checks that need it (timed in the first)."""
+        if context is None:
+            return None
+        if "sources" not in shared:
+            shared["sources"] = [context.source_of(item) for item in items]
+        return shared["sources"]
+
     work = {
         "duplicates": lambda: duplicate_findings(items, eval_ids),
         "answers": lambda: [f for item in items for f in message_order_findings(item) + answer_findings(item)],
-        "grounding": lambda: [f for item in items for f in grounding_findings(item, context, grounding)],
+        "grounding": lambda: grounding_findings_all(items, context, grounding, sources()),
         "names": lambda: [f for item in items for f in invented_name_findings(item, context)],
-        "language": lambda: _language_findings(items, context),
+        "language": lambda: _language_findings(items, context, sources()),
         "secrets": lambda: secret_findings(items),
         "pairs": lambda: pair_findings(items),
         "tool_calls": lambda: [f for item in items for f in tool_call_findings(item, context)],
+        "stats": lambda: dataset_stats(items, eval_ids, context),
     }
     found: dict[str, list[dict]] = {}
     timings: dict[str, float] = {}
@@ -126,7 +138,13 @@ def _start_child(items, eval_ids, context):
         receiver, sender = forking.Pipe(duplex=False)
         process = forking.Process(
             target=_child_main, args=(sender, items, eval_ids, context), daemon=True, name="quality-checks")
-        process.start()
+        # The objects that exist now (the items) left out of the child's garbage collections: a collection
+        # writes to every object it visits, which would copy their memory pages into the child.
+        gc.freeze()
+        try:
+            process.start()
+        finally:
+            gc.unfreeze()
     except (OSError, ValueError) as exc:
         logging.getLogger(__name__).warning("checks run in one process: no child process (%s)", exc)
         return None
@@ -160,15 +178,17 @@ def _child_result(child, timeout: float):
     return None
 
 
-def _language_findings(items: list[dict], context: DocContext | None) -> list[dict]:
+def _language_findings(items: list[dict], context: DocContext | None, sources: list | None = None) -> list[dict]:
     languages = [item_languages(item) for item in items]
+    if context is not None and sources is None:
+        sources = [context.source_of(item) for item in items]
     majority = majority_language([answer for _, answer, _, _ in languages])
     slice_language: dict[tuple[str, ...], str] = {}
     findings = []
-    for item, item_langs in zip(items, languages):
+    for index, (item, item_langs) in enumerate(zip(items, languages)):
         source_language = None
         if context is not None:
-            source = context.source_of(item)
+            source = sources[index]
             if source.text:
                 source_language = slice_language.get(source.slice_ids)
                 if source_language is None:

@@ -39,7 +39,21 @@ SHINGLE = 3
 BANDS, ROWS = 16, 4
 ESTIMATE_MARGIN = 0.2
 _SEED = 20260
+MINHASH_BLOCK = 32_768  # 3-grams per block of minhash_signatures (128 KB of uint32)
 NUMBER = re.compile(r"\d+")
+
+
+# The ASCII characters normalize_question drops (whitespace, punctuation): for ASCII text its key is the
+# casefold without them, made by bytes.translate in C (normalize_question's str.translate looks every
+# character up in a dict); the same string, derived from normalize_question itself.
+_ASCII_DROPPED = bytes(code for code in range(128) if not normalize_question(chr(code)))
+
+
+def question_key(text: str) -> str:
+    """normalize_question(text), faster for ASCII text."""
+    if text.isascii():
+        return text.casefold().encode("ascii").translate(None, _ASCII_DROPPED).decode("ascii")
+    return normalize_question(text)
 
 
 def first_question(item: dict) -> tuple[int, str]:
@@ -72,11 +86,25 @@ def minhash_signatures(texts: list[str], num_perm: int = BANDS * ROWS) -> np.nda
     multipliers = random.integers(1, 2**32, num_perm, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
     offsets = random.integers(0, 2**32, num_perm, dtype=np.uint64).astype(np.uint32)
     signatures = np.empty((count, num_perm), dtype=np.uint32)
-    for k in range(num_perm):
-        # An odd multiplier plus an offset, then an xor-shift: a bijection of uint32, a different one per k.
-        permuted = folded * multipliers[k] + offsets[k]
-        permuted ^= permuted >> np.uint32(15)
-        signatures[:, k] = np.minimum.reduceat(permuted, first)
+    # In blocks of whole texts of about MINHASH_BLOCK 3-grams, each permutation computed in place: the
+    # block's arrays stay in the CPU cache for all num_perm passes (one pass over all 3-grams per
+    # permutation went to memory every time).
+    ends = np.cumsum(per_text)
+    low = 0
+    while low < count:
+        high = min(count, max(low + 1, int(np.searchsorted(ends, ends[low] - per_text[low] + MINHASH_BLOCK, side="right"))))
+        block = folded[first[low]:ends[high - 1]]
+        block_first = first[low:high] - first[low]
+        permuted = np.empty_like(block)
+        shifted = np.empty_like(block)
+        for k in range(num_perm):
+            # An odd multiplier plus an offset, then an xor-shift: a bijection of uint32, a different one per k.
+            np.multiply(block, multipliers[k], out=permuted)
+            permuted += offsets[k]
+            np.right_shift(permuted, np.uint32(15), out=shifted)
+            permuted ^= shifted
+            signatures[low:high, k] = np.minimum.reduceat(permuted, block_first)
+        low = high
     return signatures
 
 
@@ -163,7 +191,7 @@ def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float =
     groups: dict[str, int] = {}
     representatives: list[int] = []
     for index, (_, text) in enumerate(questions):
-        key = normalize_question(text)
+        key = question_key(text)
         if not key:
             continue
         group = groups.get(key)
@@ -173,12 +201,16 @@ def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float =
         group_of[index] = group
     # Near links between the groups' representatives.
     normalised = [normalize_for_shingles(questions[index][1]) for index in representatives]
+    normalised_of = dict(zip(representatives, normalised))
     shingle_cache: dict[int, set[str]] = {}
 
     def shingles(index: int) -> set[str]:
         found = shingle_cache.get(index)
         if found is None:
-            found = shingle_cache[index] = char_shingles(normalize_for_shingles(questions[index][1]), SHINGLE)
+            text = normalised_of.get(index)
+            if text is None:
+                text = normalize_for_shingles(questions[index][1])
+            found = shingle_cache[index] = char_shingles(text, SHINGLE)
         return found
 
     union = _UnionFind(len(representatives))

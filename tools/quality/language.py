@@ -27,6 +27,13 @@ _NOT_LETTERS = bytes(c for c in range(128) if not chr(c).isalpha())
 
 def detect_language(text: str) -> str:
     """'zh', 'en' or 'unknown' (too little prose to tell)."""
+    if text.isascii() and ("`" in text or "~~~" in text):
+        # No CJK: "en" as soon as the prose holds MIN_UNITS words, and the text before its first backtick or
+        # tilde fence is prose whatever the code after it (a fence's match starts at most at the spaces
+        # before it): most answers say enough there, and the code patterns need not run.
+        first = min(position for position in (text.find("`"), text.find("~~~")) if position >= 0)
+        if len(text[:first].encode("ascii").translate(None, _NOT_LETTERS)) / LETTERS_PER_WORD >= MIN_UNITS:
+            return "en"
     prose = strip_code(text) if "`" in text or "~~~" in text else text
     cjk = 0 if prose.isascii() else cjk_count(prose)
     # Letters counted in C: the ASCII bytes with everything but letters deleted.

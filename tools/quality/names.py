@@ -172,8 +172,15 @@ def _presents_only_known(text: str, context: DocContext) -> bool:
     _candidates, which orders the names and places them, runs only for the others. Looks at a superset
     of _candidates' names (the text's own definitions are not taken out), so a True is certain."""
     pieces = context.known_pieces
-    if not _all_known(set(text.split()).difference(_nameless), pieces.setdefault("token", set()), _prose_names, context):
-        return False
+    tokens = text.split()
+    # Tokens seen before that present no name or only known ones: most answers have no other, and
+    # issuperset tells so without building a set of the answer's tokens.
+    passed = pieces.setdefault("token_passed", set())
+    if not passed.issuperset(tokens):
+        if not _all_known(set(tokens).difference(_nameless), pieces.setdefault("token", set()), _prose_names, context):
+            return False
+        if len(passed) < TOKEN_CACHE_SIZE:
+            passed.update(tokens)
     if "`" in text and not _all_known(set(INLINE_CODE.findall(text)), pieces.setdefault("span", set()),
                                       lambda code: (name for name, _ in _names_in_code(code, False)), context):
         return False

@@ -135,7 +135,10 @@ RULES: tuple[Rule, ...] = (
         r"(?i)(?<![\w.-])([\w.-]*?(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key"
         r"|auth[_-]?key|private[_-]?key|credentials?)[\w.-]*)[\"']?[ \t]*[:=][ \t]*[\"']?([^\s\"',;`)]{8,})", re.ASCII),
          ("passw", "pwd", "secret", "token", "key", "credential"), 2, "assignment",
-         "gitleaks generic-api-key with its allowlists; detect-secrets KeywordDetector's keys"),
+         "gitleaks generic-api-key with its allowlists; detect-secrets KeywordDetector's keys",
+         # The key word, the rest of its name and the = or : : a text that says "keys" or "token" in prose
+         # has none, and the pattern (a lazy scan of every word) is the slowest of the table.
+         screen=re.compile(r"(?i)(?:passw|pwd|secret|token|key|credential)[\w.-]*[\"']?[ \t]*[:=]", re.ASCII)),
     Rule("personal_data", "email", re.compile(
         r"(?<![\w.%+:/-])[A-Za-z0-9._%+-]+@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})\b"), ("@",), 0, "email",
          screen=re.compile(r"@(?<=[A-Za-z0-9._%+-]@)[A-Za-z0-9-]+\.[A-Za-z0-9-]")),
@@ -164,7 +167,12 @@ _KEY_TRIGGERS = tuple(trigger for trigger in TRIGGERS if _KEY in trigger)
 _IP_TRIGGERS = (b"10.", b"172.", b"192.168", b"169.254")
 _IP_SHARED = b"00."
 _DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
-_SCANNED_TRIGGERS = tuple(trigger for trigger in TRIGGERS if _KEY not in trigger and trigger not in _IP_TRIGGERS)
+# The host-name suffixes all start with a dot: one regex that stops at each dot and tries them costs less
+# than a scan per suffix.
+_HOST_TRIGGERS = tuple(trigger for trigger in TRIGGERS if trigger.startswith(b"."))
+_HOST_SUFFIX = re.compile(rb"\.(?:" + b"|".join(re.escape(trigger[1:]) for trigger in _HOST_TRIGGERS) + rb")")
+_SCANNED_TRIGGERS = tuple(trigger for trigger in TRIGGERS
+                          if _KEY not in trigger and trigger not in _IP_TRIGGERS and trigger not in _HOST_TRIGGERS)
 # bytes.translate table: token characters (letters, digits, _ and -) become "a", everything else (UTF-8
 # lead bytes too) a space. A Markdown table's |-----| may pass: it is only looked at more closely.
 _TOKEN_BYTES = bytes(ord("a") if chr(c).isascii() and (chr(c).isalnum() or chr(c) in "_-") else ord(" ") for c in range(256))
@@ -334,6 +342,11 @@ def candidate_texts(texts: list[str]) -> list[int]:
     lowered = joined.lower()
     for trigger in _SCANNED_TRIGGERS:
         collect(lowered, trigger)
+    match = _HOST_SUFFIX.search(lowered)
+    while match:
+        index = bisect.bisect_right(ends, match.start())
+        hits.add(index)
+        match = _HOST_SUFFIX.search(lowered, ends[index] if index < len(ends) else len(lowered))
     collect(lowered, _KEY, _KEY_TRIGGERS, lowered)
     collect(lowered.translate(_DIGITS_TO_0), _IP_SHARED, _IP_TRIGGERS, lowered)
     del lowered

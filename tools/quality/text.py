@@ -8,9 +8,12 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tools.docs.slicing import CJK_CHARACTER
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: generate's start-up reaches this module (via language) and needs none
 
 # Fenced code blocks (``` or ~~~, closed or running to the end) and inline code spans.
 FENCED_CODE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
@@ -74,6 +77,8 @@ NUMPY_COUNT_MIN = 160
 def cjk_table() -> np.ndarray:
     """Per UTF-16 code unit: 1 where CJK_CHARACTER matches the character, 2 for a surrogate (a character
     beyond the BMP: left to the regex), else 0."""
+    import numpy as np
+
     table = np.zeros(65536, dtype=np.uint8)
     every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x10000)))
     table[[ord(character) for character in CJK_CHARACTER.findall(every)]] = 1
@@ -86,6 +91,8 @@ def cjk_count(text: str) -> int:
     if text.isascii():
         return 0
     if len(text) >= NUMPY_COUNT_MIN:
+        import numpy as np
+
         units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype=np.uint16)
         counts = np.bincount(cjk_table()[units], minlength=3)
         if not counts[2]:
@@ -158,6 +165,10 @@ def fast_tokens(text: str) -> int:
 def normalize_for_shingles(text: str) -> str:
     """Case, width and punctuation folded, whitespace runs made one space: the text near-duplicate
     detection compares (character shingles of it)."""
+    if text.isascii():
+        # ASCII text is its own NFKC form (and its casefold stays ASCII), and bytes.translate maps a
+        # character in C where str.translate looks each one up in a dict: the same string, several times faster.
+        return b" ".join(text.casefold().encode("ascii").translate(_ASCII_PUNCTUATION_TO_SPACE).split()).decode("ascii")
     folded = unicodedata.normalize("NFKC", text).casefold()
     return " ".join(folded.translate(_PUNCTUATION_TO_SPACE).split())
 
@@ -173,6 +184,10 @@ class _PunctuationToSpace(dict):
 
 
 _PUNCTUATION_TO_SPACE = _PunctuationToSpace()
+# The same for ASCII text in bytes.translate's form; whitespace made a space too, since str.split splits at
+# \x1c-\x1f and bytes.split does not.
+_ASCII_PUNCTUATION_TO_SPACE = bytes(32 if code < 128 and (_PUNCTUATION_TO_SPACE[code] == " " or chr(code).isspace()) else code
+                                    for code in range(256))
 
 
 def char_shingles(text: str, size: int = 3) -> set[str]:
@@ -186,3 +201,84 @@ def jaccard(a: set, b: set) -> float:
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
+
+
+# ---------------------------------------------------------------- content units of many texts at once
+#
+# Grounding needs, per answer, only two counts: its distinct content units and those of them its source
+# has. Latin words and CJK units never meet in one set (ASCII bytes / non-ASCII bytes), so the two parts
+# are counted apart: the words per text with bytes.split (C loops), the CJK units of all texts in numpy,
+# as integers: a bigram (a, b) is a << 21 | b, a one-character run its code point (always below 2**21,
+# a bigram never is). The counts are those of content_units, to the unit (tests/test_quality_speed.py).
+
+_CODE_BITS = 21
+# Characters of the texts of one numpy pass (bounds the arrays: about 40 bytes per character).
+CJK_BATCH_CHARACTERS = 4_000_000
+
+
+def latin_units(text: str) -> set[bytes]:
+    """The Latin-word part of content_units(text)."""
+    # difference looks the answer's few words up among the stopwords; -= would look up every stopword.
+    return set(text.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split()).difference(STOPWORDS_BYTES)
+
+
+def cjk_unit_codes(units: set[bytes]) -> set[int]:
+    """The CJK units of a content_units set (its non-ASCII members) as integer codes."""
+    codes = set()
+    for unit in units:
+        if not unit.isascii():
+            characters = unit.decode("utf-8", "surrogatepass")
+            codes.add(ord(characters[0]) << _CODE_BITS | ord(characters[1]) if len(characters) == 2 else ord(characters))
+    return codes
+
+
+def cjk_unit_counts(texts: list[str], sources: list[int], source_codes: list[set[int]]) -> tuple[list[int], list[int]]:
+    """For each text: how many distinct CJK units content_units finds in it, and how many of those are in
+    source_codes[sources[i]]. The units' codes are made in numpy for many texts at once; the distinct ones
+    are counted with a set per text (a sort of all codes cost more)."""
+    totals = [0] * len(texts)
+    found = [0] * len(texts)
+    table = cjk_table()
+    batch: list[int] = []
+    characters = 0
+    for index, text in enumerate(texts):
+        if text.isascii():
+            continue
+        batch.append(index)
+        characters += len(text) + 1
+        if characters >= CJK_BATCH_CHARACTERS:
+            _count_batch(texts, batch, sources, source_codes, table, totals, found)
+            batch, characters = [], 0
+    if batch:
+        _count_batch(texts, batch, sources, source_codes, table, totals, found)
+    return totals, found
+
+
+def _count_batch(texts, batch, sources, source_codes, table, totals, found) -> None:
+    """cjk_unit_counts for the texts numbered in `batch`, written into totals and found."""
+    import numpy as np
+
+    joined = "\x00".join([texts[index] for index in batch])  # \x00 is no CJK character: no run crosses texts
+    points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    # CJK_CHARACTER's ranges: cjk_table for the BMP, the one range beyond it by comparison.
+    inside = np.zeros(len(points), dtype=bool)
+    bmp = points < 0x10000
+    inside[bmp] = table[points[bmp]] == 1
+    inside |= (points >= 0x20000) & (points <= 0x2FA1F)
+    after = np.concatenate((inside[1:], [False]))
+    pair = inside & after  # a bigram starts here
+    single = inside & ~after
+    single[1:] &= ~inside[:-1]  # a run of one character
+    positions = np.flatnonzero(pair | single)
+    following = np.minimum(positions + 1, len(points) - 1)
+    codes = np.where(pair[positions], (points[positions] << _CODE_BITS) | points[following], points[positions]).tolist()
+    lengths = np.fromiter((len(texts[index]) + 1 for index in batch), dtype=np.int64, count=len(batch))
+    ends = np.searchsorted(positions, np.cumsum(lengths)).tolist()
+    start = 0
+    for index, end in zip(batch, ends):
+        if end > start:
+            units = set(codes[start:end])
+            totals[index] = len(units)
+            found[index] = len(units & source_codes[sources[index]])
+            start = end
+
