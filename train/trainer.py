@@ -510,6 +510,7 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
             self.last_status_write = 0.0
             self.log_path = job.run_dir / LOG_FILE
             self.session_start = None
+            self.cpu_start = 0.0
             self.session_first_step = 0
             self.last_time = None
             self.last_tokens = 0
@@ -517,6 +518,7 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
         def on_train_begin(self, args, state_, control, **kwargs):
             job.train_began = time.time()
             self.session_start = self.last_time = time.monotonic()
+            self.cpu_start = time.process_time()  # CPU time: a throughput figure that other load does not move
             self.session_first_step = state_.global_step
             self.last_tokens = state_.num_input_tokens_seen
             job.total_steps = state_.max_steps
@@ -554,6 +556,7 @@ def ProgressCallback(job: TrainingJob):  # noqa: N802 - a factory, so transforme
                     "tokens_per_s": round((tokens - self.last_tokens) / elapsed, 1) if tokens else None,
                     "tokens_seen": tokens or None,
                     "eta_s": round(per_step * (state_.max_steps - state_.global_step), 1) if per_step else None,
+                    "cpu_s": round(time.process_time() - self.cpu_start, 3),
                 })
                 self.last_time, self.last_tokens = now, tokens
             elif "eval_loss" in logs:
