@@ -45,14 +45,11 @@ from train.evaluation import (
 )
 from train.inference import GENERATION_QUEUE
 from train.loading import load_model
+from train.pair_defaults import DEFAULT_MAX_NEW_TOKENS, DEFAULT_SAMPLES, DEFAULT_TEMPERATURE, MAX_SAMPLES  # noqa: F401 - re-exported
 from train.runs import ADAPTER_DIR, CONFIG_FILE, read_json, require_run
 
 DIFFERS_BELOW = 0.5  # ROUGE-L F1 against the reference under which an answer says something else
 JUDGE_WRONG_BELOW = 5.0  # a judge score (0-10) under which a differing answer is wrong
-DEFAULT_SAMPLES = 3
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_MAX_NEW_TOKENS = 96
-MAX_SAMPLES = 16
 
 
 # ---------------------------------------------------------------- deciding what is wrong

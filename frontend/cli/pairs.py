@@ -1,7 +1,7 @@
 """`python main.py pairs`: doc-grounded preference pairs from a dataset and a model's own wrong answers
 (train/pairs.py), the data of a dpo, orpo or kto run.
 
-Imports stay light at module level (main.py builds every parser at start).
+Imports stay light at module level and in the registrar (its defaults come from train.pair_defaults).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def cmd_pairs(args) -> int:
 
 
 def register_pairs(subparsers) -> None:
-    from train.pairs import DEFAULT_MAX_NEW_TOKENS, DEFAULT_SAMPLES, DEFAULT_TEMPERATURE, MAX_SAMPLES
+    from train.pair_defaults import DEFAULT_MAX_NEW_TOKENS, DEFAULT_SAMPLES, DEFAULT_TEMPERATURE, MAX_SAMPLES
 
     parser = subparsers.add_parser(
         "pairs", help="build a preference dataset: a model's own wrong answers to a dataset's questions, rejected against "
