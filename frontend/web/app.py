@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 
 import gradio as gr
@@ -256,6 +257,12 @@ def start_server(lang: str, host: str, port: int, auth: tuple[str, str] | None, 
         app = build_app(lang)
         app.queue(default_concurrency_limit=4)
     kwargs = launch_kwargs(host, port, auth, max_upload_mb)
+    if "_frontend" in inspect.signature(app.launch).parameters:
+        # After binding, launch() asks its own page once (HEAD /, 3 s, no retry after a timeout) and raises
+        # "When localhost is not accessible, a shareable link must be created" when that is slow: a healthy
+        # start on a busy 2-core machine failed so (3 of 3,200 tests in one suite run). The page is served
+        # either way; whoever waits for it (the starting page, the tests) asks until it answers.
+        kwargs["_frontend"] = False
     # Given to the app gradio creates inside launch(): it serves requests before launch() returns.
     app_kwargs = kwargs["app_kwargs"] = dict(kwargs.get("app_kwargs") or {})
     app_kwargs["middleware"] = [*guard_middleware(host, allowed_hosts, login_required=auth is not None), *app_kwargs.get("middleware", [])]
