@@ -28,11 +28,13 @@ the rest are verified exactly.
 from __future__ import annotations
 
 import re
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from schema.dataset import normalize_question
 from tools.quality.text import char_shingles, jaccard, normalize_for_shingles
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: generation imports this module before its first call and needs none
 
 NEAR_THRESHOLD = 0.7
 SHINGLE = 3
@@ -67,6 +69,8 @@ def first_question(item: dict) -> tuple[int, str]:
 def minhash_signatures(texts: list[str], num_perm: int = BANDS * ROWS) -> np.ndarray:
     """uint32 signatures (len(texts) x num_perm) of the character 3-grams of each text; a text shorter
     than 3 characters gets its whole text as its one shingle."""
+    import numpy as np
+
     count = len(texts)
     if not count:
         return np.zeros((0, num_perm), dtype=np.uint32)
@@ -114,6 +118,8 @@ def candidate_pairs(signatures: np.ndarray, bands: int = BANDS, rows: int = ROWS
     bucket each member is paired with the bucket's first member and with its neighbour: linear in the
     bucket's size even when a thousand templated questions share one, and enough for the clusters
     (union-find) to join every member that is close to another."""
+    import numpy as np
+
     count = signatures.shape[0]
     if count < 2:
         return np.zeros((0, 2), dtype=np.int64)
@@ -145,12 +151,16 @@ def candidate_pairs(signatures: np.ndarray, bands: int = BANDS, rows: int = ROWS
 
 def _unique_pairs(pairs: np.ndarray, count: int) -> np.ndarray:
     """Each (i < j) pair once, in order."""
+    import numpy as np
+
     codes = np.unique(pairs[:, 0].astype(np.int64) * count + pairs[:, 1])  # 1-D unique: much faster than axis=0
     return np.stack((codes // count, codes % count), axis=1)
 
 
 def estimated_similarity(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """MinHash estimate of each pair's Jaccard similarity: the share of equal signature rows."""
+    import numpy as np
+
     if not len(pairs):
         return np.zeros(0)
     return (signatures[pairs[:, 0]] == signatures[pairs[:, 1]]).mean(axis=1)
@@ -185,6 +195,8 @@ def _judged_apart(one: dict, other: dict) -> bool:
 def duplicate_findings(items: list[dict], eval_ids: set[str], threshold: float = NEAR_THRESHOLD) -> list[dict]:
     """Findings for questions that repeat an earlier one of the same split (duplicate_exact/near, on the
     later item) and eval questions that repeat a training question (leak_exact/near, on the eval item)."""
+    import numpy as np
+
     questions = [first_question(item) for item in items]
     # Exact groups, keyed by generation's normalisation.
     group_of: list[int] = [-1] * len(items)
