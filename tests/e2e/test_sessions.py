@@ -68,6 +68,9 @@ def test_two_users_do_not_share_selections_and_one_training_runs_at_a_time(start
     add_provider(b, "beta")
     for ui, mine in ((a, "alpha"), (b, "beta")):
         reopen(ui, "settings")
+        # The tab's lists arrive with the table a moment after the tab opens (one event): a person sees both
+        # providers in the table before opening the list.
+        ui.wait_rows("settings-table", lambda rows: [row[1] for row in rows] == ["alpha", "beta"])
         assert ui.options("settings-select") == ["alpha", "beta"]  # the list is shared ...
         assert ui.choice("settings-select") == mine and ui.value("settings-name") == mine  # ... the selection is not
 
