@@ -32,7 +32,7 @@ gpu-install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) main.py --host $(HOST) --port $(PORT) $(ARGS)
 
-# Without ARGS: the browser tests, the training files and the rest as three pytest processes at once (tests/run_suite.py);
+# Without ARGS: the browser tests and the rest as two pytest processes at once (tests/run_suite.py);
 # with ARGS: pytest -q ARGS.
 test: $(VENV)/.dev-installed gguf-tools
 	$(PY) -m tests.run_suite $(ARGS)

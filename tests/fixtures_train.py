@@ -55,7 +55,7 @@ def tiny_model_dir(request, tmp_path_factory) -> Path:
     cache_root = Path(cache.mkdir("tiny-model")) if cache else tmp_path_factory.getbasetemp().parent / "tiny-model"
     cache_root.mkdir(parents=True, exist_ok=True)
     target = cache_root / _tiny_model_fingerprint()
-    # The suite's processes (tests/run_suite.py) share the cache: one builds, the others wait for it.
+    # The suite's two processes (tests/run_suite.py) share the cache: one builds, the other waits for it.
     with FileLock(str(cache_root.with_suffix(".lock"))):
         if not (target / "config.json").exists():
             for stale in cache_root.iterdir():

@@ -1,15 +1,11 @@
-"""`make test`: the suite as three pytest processes at once: the browser tests (`-m e2e`), the slow training
-files, and the rest.
+"""`make test`: the suite as two pytest processes at once, the browser tests (`-m e2e`) and the rest.
 
-The browser tests spend much of their time waiting for the page (the workbench they drive, Chromium's
-rendering, a person's typing pace): run alone they leave most of a core idle. The rest is mostly CPU. On a
-clean clone with two processes (the browser tests beside everything else) the machine was busy 61 % of the
-time and the halves took 15:15 and 14:14; three processes use the idle share. The training files that start
-workers but not the shared facts run (tests/fixtures_train.py `facts_run`, trained once per process) go in
-a process of their own, so no run is trained twice. The browser tests stay one after another in their
-process: their timeouts and typing pace are set for one browser and one workbench at a time. The rest
-prints as it goes; the other two processes' output is kept in test-artifacts/ and printed when all are
-done. With arguments (`make test ARGS="-m e2e"`) it is plain `pytest -q ARGS` in one process.
+The browser tests spend their time in Chromium and the workbench they drive, the rest in the test process
+itself; side by side they share the two cores, so each half slows the other and the gain over one process is
+modest (README, Tests). The browser tests stay one after another in their process: their timeouts and typing pace are set
+for one browser and one workbench at a time. The rest prints as it goes; the browser tests' output is kept in
+test-artifacts/e2e.log and printed when both are done. With arguments (`make test ARGS="-m e2e"`) it is
+plain `pytest -q ARGS` in one process.
 
 (pytest-xdist's `--dist loadgroup` would do this split, but its groups are lost under pytest 9: it renames
 a test through an attribute pytest 9 no longer reads.)
@@ -24,12 +20,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BROWSER_LOG = REPO / "test-artifacts" / "e2e.log"
-TRAINING_LOG = REPO / "test-artifacts" / "training.log"
 BROWSER_TESTS = "tests/e2e"  # every test marked e2e lives there (tests/e2e/conftest.py marks them)
-# Slow files that train (workers, sweeps, exams) without the shared facts run: the third process.
-TRAINING_TESTS = ("tests/test_sweep.py", "tests/test_cpt_training.py", "tests/test_worker.py", "tests/test_preference_training.py",
-                  "tests/test_exam_proof.py", "tests/test_evaluation.py", "tests/test_sweep_gpus.py", "tests/test_crash_safety.py",
-                  "tests/test_tool_call_training.py")
+# Slow training files that run in the browser tests' process, so the two halves take about as long
+# (measured on a clean clone: the browser tests 11 min, the rest 12 min, the sweep and cpt tests 3-4 min).
+BESIDE_BROWSER = ("tests/test_sweep.py", "tests/test_cpt_training.py")
 
 
 def pytest_command(*args: str) -> list[str]:
@@ -50,25 +44,20 @@ def main(argv: list[str]) -> int:
         return subprocess.call(pytest_command(*argv), cwd=REPO)
     BROWSER_LOG.parent.mkdir(parents=True, exist_ok=True)
     env = side_by_side_environment()
-    logged = ((BROWSER_LOG, (BROWSER_TESTS,), "the browser tests (-m e2e)"), (TRAINING_LOG, TRAINING_TESTS, "the training files"))
-    processes = []
-    try:
-        for log_path, paths, _ in logged:
-            with open(log_path, "w", encoding="utf-8") as log:
-                # By path, not by marker: `-m e2e` alone would import and collect the whole suite to deselect it (~10 s).
-                processes.append(subprocess.Popen(pytest_command(*paths), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
-        ignored = [arg for path in (BROWSER_TESTS, *TRAINING_TESTS) for arg in ("--ignore", path)]
-        rest = subprocess.call(pytest_command("-m", "not e2e", *ignored), cwd=REPO, env=env)
-        codes = [process.wait() for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:  # interrupted: the other processes end with the run
-                process.terminate()
-                process.wait()
-    for log_path, _, title in logged:
-        print(f"\n==== {title}, run beside the rest; also in {log_path.relative_to(REPO)} ====", flush=True)
-        print(log_path.read_text(encoding="utf-8"), flush=True)
-    return rest or next((code for code in codes if code), 0)
+    with open(BROWSER_LOG, "w", encoding="utf-8") as log:
+        # By folder, not by marker: `-m e2e` alone would import and collect the whole suite to deselect it (~10 s).
+        browser = subprocess.Popen(pytest_command(BROWSER_TESTS, *BESIDE_BROWSER), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            ignored = [arg for path in (BROWSER_TESTS, *BESIDE_BROWSER) for arg in ("--ignore", path)]
+            rest = subprocess.call(pytest_command("-m", "not e2e", *ignored), cwd=REPO, env=env)
+            browser_code = browser.wait()
+        finally:
+            if browser.poll() is None:  # interrupted: the browser tests end with the run
+                browser.terminate()
+                browser.wait()
+    print(f"\n==== the browser tests (-m e2e), run beside the rest; also in {BROWSER_LOG.relative_to(REPO)} ====", flush=True)
+    print(BROWSER_LOG.read_text(encoding="utf-8"), flush=True)
+    return rest or browser_code
 
 
 if __name__ == "__main__":
