@@ -35,8 +35,8 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from itertools import accumulate, repeat
-from operator import add, mul
+from itertools import accumulate, compress, repeat
+from operator import add, not_, or_, sub
 
 from schema.document import DocumentKind, DocumentSlice
 from tools.docs.markdown_tree import FenceSpan, outline_markdown, split_lines
@@ -72,6 +72,25 @@ def count_cjk(text: str) -> int:
     if text.isascii():
         return 0
     return sum(map(len, CJK_RUN.findall(text)))
+
+
+def _line_weights(lines: list[str]) -> list[int]:
+    """Characters + 3 x CJK characters of each line (4 quarter tokens per CJK character, 1 per other).
+
+    Built by C loops: ASCII lines have no CJK to count; the others are counted together, by one pass
+    of the pattern over them joined by newlines (no line holds one, no CJK run crosses one), which
+    saves a call per line in a CJK document (a third of its counting time).
+    """
+    weights = list(map(len, lines))
+    wide = list(map(not_, map(str.isascii, lines)))
+    if not any(wide):
+        return weights
+    wide_lines = list(compress(lines, wide))
+    rests = CJK_RUN.sub("", "\n".join(wide_lines)).split("\n")  # each wide line without its CJK characters
+    cjk_counts = map(sub, map(len, wide_lines), map(len, rests))
+    for line_no, cjk in zip(compress(range(len(lines)), wide), cjk_counts):
+        weights[line_no] += 3 * cjk
+    return weights
 
 
 def slice_markdown(text: str, source: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[DocumentSlice]:
@@ -152,17 +171,13 @@ class _RangeSlicer:
         self.opaque_lines = opaque_lines
         self.fence_at = {fence.start_line: fence for fence in fences}
         self.fence_starts = sorted(self.fence_at)
-        self.blank = [not line or line.isspace() for line in lines]
+        self.blank = list(map(or_, map(not_, lines), map(str.isspace, lines)))  # as `not line.strip()`, in C
         self._blank_sum = list(accumulate(self.blank, initial=0))  # "is this range blank?" in O(1)
         # The estimate of lines joined by newlines, in quarter tokens, is additive but for the last
         # newline: 4 per CJK character, 1 per other character and 1 per newline. Its prefix sums
         # (3 x CJK + characters + 1, per line) give the cost of any line range in O(1), and, rising
         # with every line, where a range starting at a line crosses the budget by bisection (C).
-        # Built by C loops (map, accumulate); a document of ASCII lines has no CJK to count.
-        weights = map(len, lines)
-        if not all(map(str.isascii, lines)):
-            weights = map(add, weights, map(mul, map(count_cjk, lines), repeat(3)))
-        self._quarter_sum = list(accumulate(map(add, weights, repeat(1)), initial=0))
+        self._quarter_sum = list(accumulate(map(add, _line_weights(lines), repeat(1)), initial=0))
 
     def cost(self, start: int, end: int) -> int:
         """estimate_tokens("\\n".join(lines[start:end])) without building the string."""
