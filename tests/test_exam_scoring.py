@@ -148,6 +148,19 @@ def test_fact_exam_is_deterministic_reworded_and_answerable():
     assert {q.source.section for q in exam.questions} >= {"tests/data/tidewater_facts.jsonl > tidewater facts > en > error codes"}
 
 
+def test_fact_exams_of_every_seed_have_distinct_options():
+    """A value of 1 doubled and plus one is 2 both times: seed 4 drew both as options of fact 10 ("1.5 seconds")
+    and the exam could not be built (bench.exam builds seeds 0-4)."""
+    from train.exam import _variants
+
+    assert _variants("1.5 seconds") == ["2.5 seconds", "10.5 seconds"]
+    facts = load_facts()
+    for seed in range(12):
+        for form in ("altered", "values", "answers"):
+            exam = build_facts_exam(facts, seed=seed, form=form)
+            assert all(len(set(q.options)) == len(q.options) == 4 for q in exam.questions)
+
+
 def test_the_fact_exam_shows_what_tuning_taught_and_a_held_out_control_where_it_did_not(in_facts_run, capsys):
     """The facts run trained on 30 of the 40 facts (every fourth held out). On the exam of all 40 (reworded
     questions; options: the answer sentence with its value altered), the tuned model must beat the base on the trained facts

@@ -95,7 +95,9 @@ def _variants(value: str) -> list[str]:
     if rest.count(".") >= 2:  # a version: bump each part
         parts = [int(part) for part in (str(head) + rest).split(".")]
         return [".".join(str(p + (1 if i == k else 0)) for i, p in enumerate(parts)) for k in range(len(parts) - 1, -1, -1)]
-    return [f"{number}{rest}{unit}" for number in (head * 2, head + 1, max(1, head // 2), head * 10) if number != head]
+    # dict.fromkeys: 1 doubled and 1 plus one are both 2 (duplicate options made the exam invalid)
+    numbers = dict.fromkeys(number for number in (head * 2, head + 1, max(1, head // 2), head * 10) if number != head)
+    return [f"{number}{rest}{unit}" for number in numbers]
 
 
 FACT_OPTION_FORMS = ("altered", "values", "answers")
