@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
-
-from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, create_engine, select
+from typing import TYPE_CHECKING, Callable
 
 from tools.core.errors import UserError
-from schema.provider import APIProvider, stored_key_for, validate_provider_input
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from schema.provider import APIProvider
 
 log = logging.getLogger("workbench")
 
@@ -22,10 +23,14 @@ SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 def _columns(conn: Connection, table: str) -> set[str]:
+    from sqlalchemy import text
+
     return {row[1] for row in conn.execute(text(f"PRAGMA table_info({table})"))}
 
 
 def _m0001_create_provider_table(conn: Connection) -> None:
+    from sqlalchemy import text
+
     # The prototype's table, created as it had it, so a prototype database and a new one
     # go through the same later migrations.
     conn.execute(
@@ -41,6 +46,8 @@ def _m0001_create_provider_table(conn: Connection) -> None:
 
 
 def _m0002_provider_name_limits_prices(conn: Connection) -> None:
+    from sqlalchemy import text
+
     existing = _columns(conn, "apiprovider")
     additions = {
         "name": "VARCHAR",
@@ -58,6 +65,8 @@ def _m0002_provider_name_limits_prices(conn: Connection) -> None:
 
 
 def _m0003_provider_context_tokens(conn: Connection) -> None:
+    from sqlalchemy import text
+
     if "context_tokens" not in _columns(conn, "apiprovider"):
         conn.execute(text("ALTER TABLE apiprovider ADD COLUMN context_tokens INTEGER"))
 
@@ -72,6 +81,8 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
 
 def migrate(engine: Engine) -> list[str]:
     """Apply the migrations not yet recorded in `_migrations`; returns the names applied."""
+    from sqlalchemy import text
+
     applied_now = []
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at VARCHAR NOT NULL)"))
@@ -106,16 +117,40 @@ def make_database_private(db_path: Path) -> None:
             log.warning("could not make %s private (mode 0600): %s", path, exc)
 
 
+def _sql():
+    """SQLModel's Session and select and the provider table, imported when a store is first used."""
+    from sqlmodel import Session, select
+
+    from schema.provider import APIProvider
+
+    return Session, select, APIProvider
+
+
 class ProviderStore:
     """CRUD for API providers; every write goes through `validate_provider_input`."""
 
     def __init__(self, db_path: Path):
         self.db_path = Path(db_path)
         make_database_private(self.db_path)
-        self.engine = create_engine(f"sqlite:///{self.db_path}", connect_args={"check_same_thread": False})
-        migrate(self.engine)
+        self._engine: Engine | None = None
+        self._opening = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The database, opened and migrated on first use: a command that never reads a provider (datasets,
+        docs, train, ...) does not import SQLAlchemy and SQLModel, a third of a second of its start-up."""
+        if self._engine is None:
+            with self._opening:
+                if self._engine is None:
+                    from sqlmodel import create_engine
+
+                    engine = create_engine(f"sqlite:///{self.db_path}", connect_args={"check_same_thread": False})
+                    migrate(engine)
+                    self._engine = engine
+        return self._engine
 
     def list(self) -> list[APIProvider]:
+        Session, select, APIProvider = _sql()
         with Session(self.engine) as session:
             return list(session.exec(select(APIProvider).order_by(APIProvider.id)).all())
 
@@ -123,6 +158,7 @@ class ProviderStore:
         return [p.name for p in self.list()]
 
     def get(self, name: str) -> APIProvider:
+        Session, select, APIProvider = _sql()
         with Session(self.engine) as session:
             provider = session.exec(select(APIProvider).where(APIProvider.name == name)).first()
         if provider is None:
@@ -136,6 +172,9 @@ class ProviderStore:
             return None
 
     def add(self, **fields) -> APIProvider:
+        from schema.provider import validate_provider_input
+
+        Session, select, APIProvider = _sql()
         values = validate_provider_input(**fields)
         with Session(self.engine) as session:
             if session.exec(select(APIProvider).where(APIProvider.name == values["name"])).first():
@@ -151,6 +190,9 @@ class ProviderStore:
 
         A kept key stays with the Base URL it was saved with: changing the URL needs the key again.
         """
+        from schema.provider import stored_key_for, validate_provider_input
+
+        Session, select, APIProvider = _sql()
         values = validate_provider_input(**fields)
         with Session(self.engine) as session:
             provider = session.exec(select(APIProvider).where(APIProvider.name == current_name)).first()
@@ -170,6 +212,7 @@ class ProviderStore:
             return provider
 
     def delete(self, name: str) -> None:
+        Session, select, APIProvider = _sql()
         with Session(self.engine) as session:
             provider = session.exec(select(APIProvider).where(APIProvider.name == name)).first()
             if provider is None:

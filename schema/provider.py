@@ -8,17 +8,10 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Field, SQLModel
 
+# The shared numbers live where the CLI can read them without SQLModel; imported from here as before.
+from schema.provider_limits import CONCURRENCY_RANGE, CONTEXT_TOKENS_RANGE, DEFAULT_CONCURRENCY, DEFAULT_CONTEXT_TOKENS
 from tools.core.errors import UserError
 from tools.core.workdir import validate_name
-
-# Calls in flight at once: a provider's limit, and every LLM run's concurrency (tools.llm.settings), which is
-# lowered to the provider's limit; one range and one default for both.
-DEFAULT_CONCURRENCY = 8
-CONCURRENCY_RANGE = (1, 512)
-# The prompt of one call may be at most the provider's context length, in estimated tokens
-# (tools.llm.limits); a provider without one set gets the default, a size today's hosted models take.
-DEFAULT_CONTEXT_TOKENS = 128_000
-CONTEXT_TOKENS_RANGE = (512, 10_000_000)
 
 
 def _now() -> datetime:

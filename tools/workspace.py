@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from db.dataset_store import DatasetStore
 from db.exam_store import EXAMS_FOLDER, ExamStore
 from db.prompt_store import PromptStore
 from db.provider_store import ProviderStore
 from db.score_store import ScoreStore
-from schema.provider import APIProvider
 from tools.core.errors import UserError
 from tools.core.workdir import WorkDir, remove_stale_temps, workdir_temp_folders
+
+if TYPE_CHECKING:
+    from schema.provider import APIProvider  # SQLModel: imported where a provider is used
 
 
 def nothing_runs_here(kind: str, name: str) -> bool:

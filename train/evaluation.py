@@ -33,6 +33,7 @@ from tools.llm.runner import ProviderRejected, UnitFailure, UnitProgress, UnitRu
 from tools.llm.settings import CallSettings
 import global_var
 from train.data import IGNORE_INDEX, ensure_chat_template, pad_batch, tokenize_items
+from train.eval_defaults import DEFAULT_MAX_NEW_TOKENS
 from train.forgetting import forgetting_figure, forgetting_lines
 from train.inference import GENERATION_QUEUE, adapter_enabled, validate_generation_params
 from train.loading import load_model
@@ -40,7 +41,6 @@ from train.runs import ADAPTER_DIR, CONFIG_FILE, load_items, read_json, require_
 
 REPORT_JSON = "eval_report.json"
 REPORT_MD = "eval_report.md"
-DEFAULT_MAX_NEW_TOKENS = 128
 JUDGE_MAX_TOKENS = 256
 JUDGE_ATTEMPTS = 3  # a judgement's call and two retries (rate limit, server error, timeout, lost connection)
 

@@ -167,7 +167,7 @@ def cmd_exam_weak(args) -> int:
 
 
 def _add_provider_args(parser, required_hint: str) -> None:
-    from tools.llm.settings import DEFAULT_CONCURRENCY
+    from schema.provider_limits import DEFAULT_CONCURRENCY
 
     parser.add_argument("--provider", help=f"name of a saved API provider {required_hint}")
     add_adhoc_provider_args(parser)

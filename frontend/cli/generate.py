@@ -116,7 +116,7 @@ def register_docs(subparsers) -> None:
 def add_adhoc_provider_args(parser, saved_flag: str = "--provider") -> None:
     """The flags that give a provider by its URL instead of `saved_flag` (a saved one's name); the two ways
     do not mix (provider_from_args)."""
-    from schema.provider import DEFAULT_CONTEXT_TOKENS  # deferred like DEFAULT_CONCURRENCY below: sqlmodel
+    from schema.provider_limits import DEFAULT_CONTEXT_TOKENS
 
     parser.add_argument("--base-url", help=f"OpenAI-compatible base URL (instead of {saved_flag}; not with it)")
     parser.add_argument("--model", help="model id (with --base-url)")
@@ -362,7 +362,7 @@ def print_summary(progress, lang: str | None = None, checker: int | None = None)
 
 
 def register_generate(subparsers) -> None:
-    from tools.llm.settings import DEFAULT_CONCURRENCY
+    from schema.provider_limits import DEFAULT_CONCURRENCY
 
     generate = subparsers.add_parser(
         "generate", help="generate a question/answer dataset from a document set",

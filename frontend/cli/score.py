@@ -47,7 +47,7 @@ def cmd_datasets_score(args) -> int:
 
 def add_score_actions(actions) -> None:
     """Add `score` to the `datasets` subcommands."""
-    from tools.llm.settings import DEFAULT_CONCURRENCY
+    from schema.provider_limits import DEFAULT_CONCURRENCY
 
     score = actions.add_parser(
         "score", help="score every item with an LLM judge (rubric 1-10); resumable",

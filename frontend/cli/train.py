@@ -326,7 +326,7 @@ def cmd_eval(args) -> int:
 
 
 def register_eval(subparsers) -> None:
-    from train.evaluation import DEFAULT_MAX_NEW_TOKENS
+    from train.eval_defaults import DEFAULT_MAX_NEW_TOKENS
 
     parser = subparsers.add_parser(
         "eval",
