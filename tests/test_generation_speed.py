@@ -21,7 +21,7 @@ from tools.quality.checks import check_dataset, load_result, result_path
 from tools.quality.sources import load_doc_context
 
 # What differs between two runs of the same checks: when and how fast they ran.
-RUN_FIELDS = ("checked_at", "timings_s", "seconds", "parallel")
+RUN_FIELDS = ("checked_at", "timings_s", "seconds", "parallel", "reused_items")  # how a check ran, not what it found
 
 
 def comparable(result: dict) -> dict:

@@ -43,6 +43,17 @@ def test_check_prints_a_summary_table_and_exits_0_with_findings(workdir, capsys)
     assert (workdir.datasets / ".demo.checks.json").exists()
 
 
+def test_a_second_check_says_how_many_unchanged_items_kept_their_findings(workdir, capsys):
+    make_dataset()
+    _, first, _ = run(workdir, capsys, "datasets", "check", "demo")
+    assert "unchanged since the last check" not in first
+    global_var.datasets().append_item("demo", [{"role": "user", "content": "What is a stage?"},
+                                              {"role": "assistant", "content": "A stage is one step of a pipeline."}])
+    _, again, _ = run(workdir, capsys, "datasets", "check", "demo")
+    assert "4 items unchanged since the last check kept the last check's findings; 1 were checked" in again
+    assert "Flagged items: 3 of 5" in again  # what a first check of the five finds
+
+
 def test_check_json_prints_one_document_with_findings_per_item(workdir, capsys):
     ids = make_dataset()
     code, out, _ = run(workdir, capsys, "datasets", "check", "demo", "--json")

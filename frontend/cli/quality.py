@@ -85,6 +85,8 @@ def cmd_datasets_check(args) -> int:
     else:
         for line in summary_lines(args.name, result):
             print(line)
+        if result.get("reused_items"):
+            print(t("quality.reused", reused=result["reused_items"], checked=result["items"] - result["reused_items"]))
         print(t("quality.saved", path=result_path(store, args.name), seconds=f"{time.perf_counter() - started:.2f}"))
     return 0  # findings are the command's output, not a failure
 

@@ -18,18 +18,29 @@ LENGTH_BIAS_RATIO = 1.5
 
 def pair_findings(items: list[dict]) -> list[dict]:
     """Findings for the items that carry a rejected answer (none for a dataset without pairs)."""
-    pairs = [(item, item["messages"][-1].get("content") or "", item["rejected"]) for item in items
-             if isinstance(item.get("rejected"), str) and item.get("messages")]
+    pairs = pairs_of(items)
+    return near_same_findings(pairs) + length_bias_findings(pairs)
+
+
+def pairs_of(items: list[dict]) -> list[tuple[dict, str, str]]:
+    """(item, chosen answer, rejected answer) of the items that carry a rejected answer."""
+    return [(item, item["messages"][-1].get("content") or "", item["rejected"]) for item in items
+            if isinstance(item.get("rejected"), str) and item.get("messages")]
+
+
+def near_same_findings(pairs: list[tuple[dict, str, str]]) -> list[dict]:
+    """pair_near_same: a finding of each pair by itself."""
     findings = []
     for item, chosen, rejected in pairs:
         similarity = jaccard(char_shingles(normalize_for_shingles(chosen)), char_shingles(normalize_for_shingles(rejected)))
         if similarity >= NEAR_SAME_SIMILARITY:
             findings.append({"item_id": item["id"], "kind": "pair_near_same", "where": {"field": "rejected"},
                              "detail": {"similarity": round(similarity, 3)}})
-    return findings + _length_bias_findings(pairs)
+    return findings
 
 
-def _length_bias_findings(pairs: list[tuple[dict, str, str]]) -> list[dict]:
+def length_bias_findings(pairs: list[tuple[dict, str, str]]) -> list[dict]:
+    """pair_length_bias: a finding of all the pairs together."""
     ratios = [(item, max(fast_tokens(chosen), 1) / max(fast_tokens(rejected), 1)) for item, chosen, rejected in pairs]
     leaning = [ratio for _item, ratio in ratios if ratio != 1]
     if len(leaning) < LENGTH_BIAS_MIN_PAIRS:

@@ -11,6 +11,7 @@ source_doc (imported ones) have "no source".
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class DocContext:
     # the invented-name check passes over them with one set difference per answer.
     known_pieces: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _functions: dict[str, DocumentedFunction] | None = None
+    _fingerprint: str | None = None
 
     @classmethod
     def from_slices(cls, docs: str, slices: list[DocumentSlice]) -> "DocContext":
@@ -76,6 +78,18 @@ class DocContext:
         if pieces:
             return SourceText("heading", "\n\n".join(p.text for p in pieces), tuple(p.slice_id for p in pieces))
         return SourceText("gone")
+
+    def fingerprint(self) -> str:
+        """A hash of the doc set's name and slices (ids, files, headings, texts, in order): equal for the same
+        docs sliced with the same budget, so a check may reuse what an earlier check against it found."""
+        if self._fingerprint is None:
+            digest = hashlib.sha1()
+            for part in [self.docs] + [part for piece in self.slices for part in (
+                    piece.slice_id, piece.source, "\x00".join(piece.heading_path), piece.text)]:
+                digest.update(part.encode("utf-8", "surrogatepass"))
+                digest.update(b"\x00\x01")
+            self._fingerprint = digest.hexdigest()[:20]
+        return self._fingerprint
 
     def documented_functions(self) -> dict[str, DocumentedFunction]:
         """The functions whose signature the doc set shows (tools.docs.signatures), read once."""
