@@ -377,6 +377,8 @@ def run_check(lang: str, name):
     result = check_dataset(name, global_var.datasets(), global_var.workdir().docs)
     status = t("dtab.checked", lang, flagged=result["summary"]["flagged_items"], items=result["stats"]["items"],
                seconds=f"{time.perf_counter() - started:.2f}")
+    if result.get("reused_items"):
+        status += " " + t("quality.reused", lang, reused=result["reused_items"], checked=result["items"] - result["reused_items"])
     return (status, *quality_view(lang, name))
 
 
