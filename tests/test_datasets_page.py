@@ -165,7 +165,7 @@ def test_check_summary_and_plots(demo):
     assert score_plot["value"]["count"].sum() == 3 and list(score_plot["value"]["bin"])[0] == "0–1"
     assert length_plot["value"]["count"].sum() == 20
     again = tab.run_check("zh", "demo")[0]  # nothing changed: every item keeps the first check's findings
-    assert "20 条自上次检查以来未改动的条目沿用了上次的结果,只检查了其余 0 条" in again
+    assert "。只检查了 0 条新增或改动的条目,其余 20 条未改动,沿用上次的结果" in again
     zh_line = tab.quality_view("zh", "demo")[0]
     assert "条有问题" in zh_line
 

@@ -50,7 +50,7 @@ def test_a_second_check_says_how_many_unchanged_items_kept_their_findings(workdi
     global_var.datasets().append_item("demo", [{"role": "user", "content": "What is a stage?"},
                                               {"role": "assistant", "content": "A stage is one step of a pipeline."}])
     _, again, _ = run(workdir, capsys, "datasets", "check", "demo")
-    assert "4 items unchanged since the last check kept the last check's findings; 1 were checked" in again
+    assert "1 new or changed items checked; 4 unchanged ones kept the last check's findings" in again
     assert "Flagged items: 3 of 5" in again  # what a first check of the five finds
 
 

@@ -378,7 +378,8 @@ def run_check(lang: str, name):
     status = t("dtab.checked", lang, flagged=result["summary"]["flagged_items"], items=result["stats"]["items"],
                seconds=f"{time.perf_counter() - started:.2f}")
     if result.get("reused_items"):
-        status += " " + t("quality.reused", lang, reused=result["reused_items"], checked=result["items"] - result["reused_items"])
+        reused = t("quality.reused", lang, reused=result["reused_items"], checked=result["items"] - result["reused_items"])
+        status += reused if status.endswith("。") else " " + reused  # no space after a full-width stop
     return (status, *quality_view(lang, name))
 
 

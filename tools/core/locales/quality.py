@@ -68,9 +68,9 @@ STRINGS = {
     "quality.slice_without_items": _s("  无条目:{source} -> {heading}", "  no items: {source} -> {heading}"),
     "quality.findings_header": _s("前 {count} 条发现(完整列表用 --json):", "First {count} findings (--json for all):"),
     "quality.saved": _s("结果已保存:{path}({seconds} 秒)", "Result saved: {path} ({seconds} s)"),
-    "quality.reused": _s("{reused} 条自上次检查以来未改动的条目沿用了上次的结果,只检查了其余 {checked} 条(去重与统计仍覆盖全部条目)。",
-                         "{reused} items unchanged since the last check kept the last check's findings; {checked} were checked "
-                         "(duplicates and statistics still cover every item)."),
+    "quality.reused": _s("只检查了 {checked} 条新增或改动的条目,其余 {reused} 条未改动,沿用上次的结果(去重与统计仍覆盖全部条目)。",
+                         "{checked} new or changed items checked; {reused} unchanged ones kept the last check's findings "
+                         "(duplicates and statistics cover every item)."),
     "quality.filtered": _s("已从 {name} 删除 {count} 条(新版本 {version});剩余 {left} 条。",
                            "Removed {count} items from {name} (new version {version}); {left} left."),
     "quality.filtered_none": _s("没有符合条件的条目,{name} 未改变。", "No item matched; {name} is unchanged."),
