@@ -26,6 +26,10 @@ BROWSER_TESTS = "tests/e2e"  # every test marked e2e lives there (tests/e2e/conf
 BESIDE_BROWSER = ("tests/test_sweep.py", "tests/test_cpt_training.py")
 
 
+# Each half lists its slowest tests at the end: the suite's time is kept under 15 minutes, and this says where it goes.
+SLOWEST_SHOWN = 20
+
+
 def pytest_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "-q", *args]
 
@@ -46,10 +50,11 @@ def main(argv: list[str]) -> int:
     env = side_by_side_environment()
     with open(BROWSER_LOG, "w", encoding="utf-8") as log:
         # By folder, not by marker: `-m e2e` alone would import and collect the whole suite to deselect it (~10 s).
-        browser = subprocess.Popen(pytest_command(BROWSER_TESTS, *BESIDE_BROWSER), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        browser = subprocess.Popen(pytest_command(f"--durations={SLOWEST_SHOWN}", BROWSER_TESTS, *BESIDE_BROWSER), cwd=REPO,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             ignored = [arg for path in (BROWSER_TESTS, *BESIDE_BROWSER) for arg in ("--ignore", path)]
-            rest = subprocess.call(pytest_command("-m", "not e2e", *ignored), cwd=REPO, env=env)
+            rest = subprocess.call(pytest_command(f"--durations={SLOWEST_SHOWN}", "-m", "not e2e", *ignored), cwd=REPO, env=env)
             browser_code = browser.wait()
         finally:
             if browser.poll() is None:  # interrupted: the browser tests end with the run
