@@ -59,7 +59,6 @@ def _parse_args(self, *args, **kwargs):
     return namespace
 argparse.ArgumentParser.parse_args = _parse_args
 sys.argv = ["main.py", *sys.argv[1:]]
-sys.path.insert(0, os.getcwd())
 runpy.run_path("main.py", run_name="__main__")
 """ % PROBE_ENV
 
