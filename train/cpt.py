@@ -21,7 +21,7 @@ from schema.document import DocumentSlice
 from tools.core.errors import UserError
 from tools.core.workdir import WorkDir
 from tools.docs.docsets import slice_docset_cached
-from tools.generation.engine import without_control_sections
+from tools.generation.controls import without_control_sections
 from train.config import STAGES, TrainConfig
 from train.forgetting import general_mix_count, general_texts, mix_pool_items
 

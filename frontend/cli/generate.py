@@ -223,7 +223,8 @@ def cmd_generate_dry_run(args) -> int:
     """Slices and units the run would send, and the dataset's doc changes; no call is made."""
     import global_var
     from tools.generation.docsync import doc_changes
-    from tools.generation.engine import UNIT_DONE, without_control_sections
+    from tools.generation.controls import without_control_sections
+    from tools.generation.engine import UNIT_DONE
 
     workspace = global_var.workspace()
     dataset = validate_name(args.dataset, "dataset name")

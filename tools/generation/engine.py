@@ -52,13 +52,13 @@ from pydantic import BaseModel, StringConstraints, TypeAdapter, ValidationError
 from db.exam_store import ExamStore
 from schema.dataset import Provenance, first_exchange, normalize_question, qa_messages  # noqa: F401 - normalize_question: part of the engine's interface
 from schema.document import DocumentSlice
-from schema.exam import in_sections, section_label
 from tools.core.errors import UserError
 from schema.prompt import PromptTemplateRecord, template_renderer
 from schema.provider import APIProvider
 from tools.core.workdir import validate_name
 from tools.docs.docsets import slice_docset_cached
 from tools.docs.slicing import DEFAULT_MAX_TOKENS
+from tools.generation.controls import without_control_sections
 from tools.generation.tool_calls import (MAX_TOOL_CALLS, TOOL_CALL_VARIANT, check_tool_calls_setting, offered_tools,
                                          parse_tool_conversations, slice_functions, slice_language, tool_call_correction,
                                          tool_call_messages, tool_call_unit_key, tool_calls_summary)
@@ -395,23 +395,6 @@ def tool_call_unit_messages(unit: ToolCallUnit, count: int, variables: dict[str,
     """The request of a tool-call unit, in its slice's language."""
     return tool_call_messages(slice_block(unit.slice), offered_tools(unit.functions), count, slice_language(unit.slice),
                               variables)
-
-
-def without_control_sections(slices: list[DocumentSlice], docs: str, notes: list[tuple[str, dict]],
-                             exams: ExamStore) -> list[DocumentSlice]:
-    """The slices outside every control section an exam on `docs` holds out (noted when any is skipped)."""
-    controls = exams.control_sections(docs)
-    if not controls:
-        return slices
-    sections = sorted(controls)
-    kept = [s for s in slices if not in_sections(section_label(s.source, s.heading_path), sections)]
-    if len(kept) < len(slices):
-        exams = sorted({name for names in controls.values() for name in names})
-        notes.append(("generate.control_skipped", {"slices": len(slices) - len(kept), "sections": "; ".join(sections),
-                                                   "exams": ", ".join(exams)}))
-    if not kept:
-        raise UserError("error.generate_only_control", docs=docs, exams=", ".join(sorted({n for v in controls.values() for n in v})))
-    return kept
 
 
 # ---------------------------------------------------------------- progress
