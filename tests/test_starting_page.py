@@ -21,17 +21,12 @@ import pytest
 import global_var
 from frontend.cli import web
 from frontend.web.starting import LANGUAGE_STORAGE_KEY, STARTING_HEADER, StartingServer, starting_page
+from tests.test_main import free_port
 from tools.core.errors import UserError
 from tools.core.i18n import t
 
 REPO = Path(__file__).resolve().parent.parent
 ALLOWED = "wb.example.org"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def request(port: int, path: str = "/", method: str = "GET", headers: dict | None = None, body: bytes | None = None):

@@ -3,20 +3,14 @@ while the port refuses connections, and reloads itself into the real app once th
 
 from __future__ import annotations
 
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from playwright.sync_api import expect
 
 from frontend.web.starting import LANGUAGE_STORAGE_KEY, StartingServer
+from tests.test_main import free_port
 from tools.core.i18n import t
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RealApp(BaseHTTPRequestHandler):
